@@ -1,0 +1,4 @@
+//! One claim schema per chat platform, as serde structs whose types make a token the platform
+//! would reject hard to build.
+
+pub mod connect;

@@ -1,0 +1,424 @@
+//! The service configuration: one JSON document, the same whether it comes from the
+//! `WHOSCALLING_CONFIG` environment variable in Lambda or from a file in the local run.
+//!
+//! Parsed and validated once at cold start; an invalid document stops the function at init with
+//! an error naming the setting. Nothing security-relevant has a silent default.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+use url::Url;
+
+use crate::claims::connect::{AttrKey, Lifetime};
+use crate::mapping::ClaimRule;
+use crate::secrets::{SecretCacheSettings, SecretName};
+
+/// The environment variable that carries the document in Lambda.
+pub const CONFIG_VARIABLE: &str = "WHOSCALLING_CONFIG";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{source_name} is not a valid configuration document: {reason}")]
+    Invalid { source_name: String, reason: String },
+    #[error("{setting}: {reason}")]
+    Setting { setting: String, reason: String },
+}
+
+fn setting(setting: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Setting { setting: setting.into(), reason: reason.into() }
+}
+
+/// A browser origin, `scheme://host[:port]`, compared byte for byte with the `Origin` header.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Origin(String);
+
+impl Origin {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Origin {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        let url = Url::parse(&value).map_err(|_| format!("`{value}` is not an origin URL"))?;
+        let canonical = url.origin().ascii_serialization();
+        let plain = matches!(url.scheme(), "https" | "http")
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.query().is_none()
+            && url.fragment().is_none()
+            && url.path() == "/"
+            && !value.ends_with('/');
+        if !plain || canonical != value {
+            return Err(format!(
+                "`{value}` is not an origin: write scheme://host[:port] with no path, wildcard or trailing slash"
+            ));
+        }
+        Ok(Self(canonical))
+    }
+}
+
+/// A profile name as it appears in `/token/{profile}`: `[a-z0-9][a-z0-9-]{0,63}`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ProfileName(String);
+
+impl ProfileName {
+    pub fn parse(value: &str) -> Option<Self> {
+        let mut chars = value.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let valid = first_ok
+            && value.len() <= 64
+            && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        valid.then(|| Self(value.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ProfileName {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        Self::parse(&value).ok_or_else(|| format!("`{value}` is not a profile name ([a-z0-9][a-z0-9-]{{0,63}})"))
+    }
+}
+
+impl fmt::Display for ProfileName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a visitor's verified identity may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentitySource {
+    /// Claims that API Gateway's JWT authorizer verified (`requestContext.authorizer.jwt.claims`).
+    ApiGatewayAuthorizer,
+    /// `Authorization: Bearer <JWT>` verified here against the provider's JWKS.
+    BearerToken,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    pub sources: Vec<IdentitySource>,
+    /// Exact `iss` of visitor tokens (also the discovery base when `jwks_uri` is absent).
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    #[serde(default)]
+    pub algorithms: Vec<String>,
+    #[serde(default)]
+    pub jwks_uri: Option<Url>,
+    #[serde(default)]
+    pub leeway_seconds: Option<u64>,
+    #[serde(default = "default_jwks_max_age")]
+    pub jwks_max_age_seconds: u64,
+    #[serde(default = "default_jwks_min_refetch")]
+    pub jwks_min_refetch_seconds: u64,
+    #[serde(default = "default_http_timeout")]
+    pub http_timeout_seconds: u64,
+}
+
+fn default_jwks_max_age() -> u64 {
+    3600
+}
+fn default_jwks_min_refetch() -> u64 {
+    60
+}
+fn default_http_timeout() -> u64 {
+    3
+}
+
+/// Bearer verification settings, checked.
+#[derive(Debug, Clone)]
+pub struct BearerSettings {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub algorithms: Vec<Algorithm>,
+    pub jwks_uri: Option<Url>,
+    pub leeway_seconds: u64,
+    pub jwks_max_age_seconds: u64,
+    pub jwks_min_refetch_seconds: u64,
+    pub http_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretCacheConfig {
+    #[serde(default = "default_ttl")]
+    pub ttl_seconds: u64,
+    #[serde(default = "default_max_stale")]
+    pub max_stale_seconds: u64,
+}
+
+impl Default for SecretCacheConfig {
+    fn default() -> Self {
+        Self { ttl_seconds: default_ttl(), max_stale_seconds: default_max_stale() }
+    }
+}
+
+fn default_ttl() -> u64 {
+    300
+}
+fn default_max_stale() -> u64 {
+    3600
+}
+
+/// An Amazon Connect widget profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectProfileConfig {
+    /// The widget id (`sub` of the token).
+    pub widget_id: String,
+    /// The secret holding the widget's security key, as shown in the Connect admin site.
+    pub security_key_secret: SecretName,
+    /// `exp - iat`, at most 600.
+    pub token_lifetime_seconds: Lifetime,
+    /// Contact attributes, each from one claim.
+    #[serde(default)]
+    pub attributes: BTreeMap<AttrKey, ClaimRule>,
+    #[serde(default)]
+    pub customer_id: Option<ClaimRule>,
+    #[serde(default)]
+    pub related_contact_id: Option<ClaimRule>,
+    /// Adds `segmentAttributes` `connect:CustomerAuthentication` = `AUTHENTICATED`
+    /// (documented for StartChatContact; off unless asked for).
+    #[serde(default)]
+    pub mark_authenticated: bool,
+}
+
+/// A token profile: which platform, and its settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "platform", rename_all = "kebab-case")]
+pub enum ProfileConfig {
+    AmazonConnect(ConnectProfileConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Browser origins allowed to call (CORS). Never `*`.
+    pub allowed_origins: Vec<Origin>,
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    #[serde(default)]
+    pub secret_cache: SecretCacheConfig,
+    pub identity: IdentityConfig,
+    pub profiles: BTreeMap<ProfileName, ProfileConfig>,
+}
+
+fn default_max_body() -> usize {
+    8 * 1024
+}
+
+impl ServiceConfig {
+    /// Reads `WHOSCALLING_CONFIG` through `lookup` (the environment in Lambda, a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let document = lookup(CONFIG_VARIABLE).ok_or(ConfigError::Missing(CONFIG_VARIABLE))?;
+        Self::from_json(CONFIG_VARIABLE, &document)
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Parses and validates a document; `source_name` says where it came from in errors.
+    pub fn from_json(source_name: &str, document: &str) -> Result<Self, ConfigError> {
+        let config: Self = serde_json::from_str(document)
+            .map_err(|e| ConfigError::Invalid { source_name: source_name.to_string(), reason: e.to_string() })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.profiles.is_empty() {
+            return Err(setting("profiles", "at least one profile is needed"));
+        }
+        if self.identity.sources.is_empty() {
+            return Err(setting("identity.sources", "name at least one identity source"));
+        }
+        if !(256..=1024 * 1024).contains(&self.max_body_bytes) {
+            return Err(setting("max_body_bytes", "must be between 256 and 1048576"));
+        }
+        if self.secret_cache.ttl_seconds == 0 || self.secret_cache.ttl_seconds > 3600 {
+            return Err(setting("secret_cache.ttl_seconds", "must be between 1 and 3600"));
+        }
+        if self.accepts(IdentitySource::BearerToken) {
+            self.bearer_settings()?;
+        }
+        for (name, profile) in &self.profiles {
+            match profile {
+                ProfileConfig::AmazonConnect(connect) => {
+                    if connect.widget_id.trim().is_empty() || connect.widget_id.len() > 256 {
+                        return Err(setting(format!("profiles.{name}.widget_id"), "must be the widget id from Connect"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn accepts(&self, source: IdentitySource) -> bool {
+        self.identity.sources.contains(&source)
+    }
+
+    pub fn secret_cache_settings(&self) -> SecretCacheSettings {
+        SecretCacheSettings {
+            ttl: Duration::from_secs(self.secret_cache.ttl_seconds),
+            max_stale: Duration::from_secs(self.secret_cache.max_stale_seconds),
+            ..SecretCacheSettings::default()
+        }
+    }
+
+    /// The checked bearer settings (only meaningful when `bearer_token` is a source).
+    pub fn bearer_settings(&self) -> Result<BearerSettings, ConfigError> {
+        let identity = &self.identity;
+        let issuer = identity.issuer.clone().ok_or_else(|| setting("identity.issuer", "required for bearer_token"))?;
+        let issuer_url = Url::parse(&issuer).map_err(|_| setting("identity.issuer", "must be a URL"))?;
+        require_https_unless_loopback("identity.issuer", &issuer_url)?;
+        if let Some(jwks_uri) = &identity.jwks_uri {
+            require_https_unless_loopback("identity.jwks_uri", jwks_uri)?;
+        }
+        if identity.audiences.is_empty() || identity.audiences.iter().any(|a| a.is_empty()) {
+            return Err(setting("identity.audiences", "name the audience(s) visitor tokens are issued for"));
+        }
+        if identity.algorithms.is_empty() {
+            return Err(setting("identity.algorithms", "name the allowed algorithms, e.g. [\"RS256\", \"ES256\"]"));
+        }
+        let mut algorithms = Vec::new();
+        for name in &identity.algorithms {
+            let algorithm = match name.as_str() {
+                "RS256" => Algorithm::RS256,
+                "RS384" => Algorithm::RS384,
+                "RS512" => Algorithm::RS512,
+                "PS256" => Algorithm::PS256,
+                "PS384" => Algorithm::PS384,
+                "PS512" => Algorithm::PS512,
+                "ES256" => Algorithm::ES256,
+                "ES384" => Algorithm::ES384,
+                other => {
+                    return Err(setting(
+                        "identity.algorithms",
+                        format!("`{other}` is not allowed: only asymmetric RS*, PS* and ES256/ES384 (never none or HS*)"),
+                    ));
+                }
+            };
+            algorithms.push(algorithm);
+        }
+        let leeway_seconds = identity
+            .leeway_seconds
+            .ok_or_else(|| setting("identity.leeway_seconds", "required (a small clock skew, e.g. 30)"))?;
+        if leeway_seconds > 300 {
+            return Err(setting("identity.leeway_seconds", "at most 300"));
+        }
+        if identity.http_timeout_seconds == 0 || identity.http_timeout_seconds > 10 {
+            return Err(setting("identity.http_timeout_seconds", "must be between 1 and 10"));
+        }
+        Ok(BearerSettings {
+            issuer,
+            audiences: identity.audiences.clone(),
+            algorithms,
+            jwks_uri: identity.jwks_uri.clone(),
+            leeway_seconds,
+            jwks_max_age_seconds: identity.jwks_max_age_seconds,
+            jwks_min_refetch_seconds: identity.jwks_min_refetch_seconds,
+            http_timeout: Duration::from_secs(identity.http_timeout_seconds),
+        })
+    }
+}
+
+fn require_https_unless_loopback(name: &str, url: &Url) -> Result<(), ConfigError> {
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() == "https" || (url.scheme() == "http" && loopback) {
+        Ok(())
+    } else {
+        Err(setting(name, "must be https (http only for a loopback development provider)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn document() -> Value {
+        json!({
+            "allowed_origins": ["https://www.example.com"],
+            "identity": {"sources": ["bearer_token"], "issuer": "https://idp.example.com",
+                         "audiences": ["web"], "algorithms": ["RS256"], "leeway_seconds": 30},
+            "profiles": {"connect": {"platform": "amazon-connect", "widget_id": "w-1",
+                "security_key_secret": "whoscalling/connect-widget-key", "token_lifetime_seconds": 500,
+                "attributes": {"firstName": {"claim": "given_name"}}}}
+        })
+    }
+
+    fn parse(doc: &Value) -> Result<ServiceConfig, ConfigError> {
+        ServiceConfig::from_lookup(|k| (k == CONFIG_VARIABLE).then(|| doc.to_string()))
+    }
+
+    fn error_text(mut doc: Value, edit: impl FnOnce(&mut Value)) -> String {
+        edit(&mut doc);
+        parse(&doc).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn valid_document_parses() {
+        let config = parse(&document()).unwrap();
+        assert_eq!(config.secret_cache.ttl_seconds, 300);
+        assert!(config.bearer_settings().is_ok());
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        assert_eq!(ServiceConfig::from_lookup(|_| None).unwrap_err().to_string(), "WHOSCALLING_CONFIG is not set");
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+            (Box::new(|d| d["identity"]["algorithms"] = json!(["HS256"])), "identity.algorithms"),
+            (Box::new(|d| d["identity"]["algorithms"] = json!(["none"])), "identity.algorithms"),
+            (Box::new(|d| { d["identity"].as_object_mut().unwrap().remove("leeway_seconds"); }), "identity.leeway_seconds"),
+            (Box::new(|d| d["identity"]["issuer"] = json!("http://idp.example.com")), "identity.issuer"),
+            (Box::new(|d| d["identity"]["audiences"] = json!([])), "identity.audiences"),
+            (Box::new(|d| d["allowed_origins"] = json!(["*"])), "origin"),
+            (Box::new(|d| d["allowed_origins"] = json!(["https://www.example.com/"])), "origin"),
+            (Box::new(|d| d["profiles"]["connect"]["token_lifetime_seconds"] = json!(3600)), "lifetime"),
+            (Box::new(|d| d["profiles"]["connect"]["attributes"] = json!({"first name": {"claim": "x"}})), "attribute name"),
+            (Box::new(|d| d["profiles"]["connect"]["widget_id"] = json!(" ")), "profiles.connect.widget_id"),
+            (Box::new(|d| d["profiles"] = json!({"Bad_Name": d["profiles"]["connect"].clone()})), "profile name"),
+            (Box::new(|d| d["profiles"]["connect"]["platform"] = json!("unknown")), "unknown variant"),
+            (Box::new(|d| d["surprise"] = json!(1)), "unknown field"),
+        ];
+        for (edit, expected) in cases {
+            let text = error_text(document(), edit);
+            assert!(text.contains(expected), "{text:?} does not mention {expected:?}");
+        }
+    }
+
+    #[test]
+    fn loopback_issuer_may_be_http() {
+        let mut doc = document();
+        doc["identity"]["issuer"] = json!("http://127.0.0.1:3000/dev");
+        assert!(parse(&doc).is_ok());
+    }
+
+    #[test]
+    fn origins_are_canonical() {
+        assert!(Origin::try_from("http://127.0.0.1:3000".to_string()).is_ok());
+        assert!(Origin::try_from("https://example.com:443".to_string()).is_err());
+        assert!(Origin::try_from("https://EXAMPLE.com".to_string()).is_err());
+        assert!(Origin::try_from("null".to_string()).is_err());
+    }
+}

@@ -1,0 +1,385 @@
+//! HTTP conventions shared by every endpoint: the one `ApiError` with its exhaustive mapping to
+//! status and machine-readable code, CORS from an allow-list (on errors too, or the browser hides
+//! them), body limits, and extraction of credentials from an API Gateway v2 request.
+
+use std::borrow::Cow;
+
+use lambda_http::http::header::{self, HeaderMap, HeaderValue};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::json;
+
+use crate::config::Origin;
+use crate::identity::{Credentials, IdentityError};
+use crate::mint::MintError;
+use crate::secrets::SecretError;
+
+/// Stable, machine-readable error codes (OAuth style where one exists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    MissingToken,
+    InvalidToken,
+    OriginNotAllowed,
+    UnknownProfile,
+    MethodNotAllowed,
+    RequestTooLarge,
+    UnsupportedMediaType,
+    InsufficientClaims,
+    TokenTooLarge,
+    TemporarilyUnavailable,
+    ServerError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::MissingToken => "missing_token",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::OriginNotAllowed => "origin_not_allowed",
+            ErrorCode::UnknownProfile => "unknown_profile",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::RequestTooLarge => "request_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::InsufficientClaims => "insufficient_claims",
+            ErrorCode::TokenTooLarge => "token_too_large",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::ServerError => "server_error",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::MissingToken | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+            ErrorCode::OriginNotAllowed | ErrorCode::InsufficientClaims => StatusCode::FORBIDDEN,
+            ErrorCode::UnknownProfile => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::TokenTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Seconds a client should wait after a 503.
+const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// An error answer. 4xx descriptions say what was wrong; 5xx descriptions say nothing internal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self { code, description: description.into() }
+    }
+
+    fn server_error() -> Self {
+        Self::new(ErrorCode::ServerError, "the service could not complete the request")
+    }
+
+    fn unavailable() -> Self {
+        Self::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable; retry shortly")
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(error: IdentityError) -> Self {
+        let code = match &error {
+            IdentityError::MissingCredentials => ErrorCode::MissingToken,
+            IdentityError::TokenInQueryString | IdentityError::MalformedAuthorization => ErrorCode::InvalidRequest,
+            IdentityError::KeysUnavailable => return Self::unavailable(),
+            IdentityError::Malformed(_)
+            | IdentityError::AlgorithmNotAllowed
+            | IdentityError::ForbiddenHeader(_)
+            | IdentityError::UnknownKey
+            | IdentityError::BadSignature
+            | IdentityError::WrongIssuer
+            | IdentityError::WrongAudience
+            | IdentityError::MissingClaim(_)
+            | IdentityError::InvalidClaim(_)
+            | IdentityError::Expired
+            | IdentityError::NotYetValid
+            | IdentityError::IssuedInFuture => ErrorCode::InvalidToken,
+        };
+        Self::new(code, error.to_string())
+    }
+}
+
+impl From<MintError> for ApiError {
+    fn from(error: MintError) -> Self {
+        match &error {
+            MintError::UnknownProfile(_) => Self::new(ErrorCode::UnknownProfile, "no such token profile"),
+            MintError::Mapping(_) | MintError::InvalidIdentifier { .. } => {
+                Self::new(ErrorCode::InsufficientClaims, error.to_string())
+            }
+            MintError::TokenTooLarge { .. } => Self::new(ErrorCode::TokenTooLarge, error.to_string()),
+            MintError::Secret(secret) => secret_error(secret),
+            MintError::Signing(_) => Self::server_error(),
+        }
+    }
+}
+
+fn secret_error(error: &SecretError) -> ApiError {
+    if error.is_transient() { ApiError::unavailable() } else { ApiError::server_error() }
+}
+
+/// CORS from an allow-list. An `Origin` is echoed only when it equals an allowed one exactly.
+#[derive(Debug, Clone)]
+pub struct Cors {
+    allowed: Vec<Origin>,
+    methods: &'static str,
+}
+
+/// What the request's `Origin` header means for the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginCheck {
+    /// Not a browser cross-origin call (server-to-server, curl): no CORS headers.
+    Absent,
+    /// An allowed origin: echoed in `Access-Control-Allow-Origin`.
+    Allowed(HeaderValue),
+    /// Refused with 403 (and no CORS headers, so the page cannot read anything).
+    Denied,
+}
+
+impl Cors {
+    pub fn new(allowed: Vec<Origin>, methods: &'static str) -> Self {
+        Self { allowed, methods }
+    }
+
+    pub fn check(&self, headers: &HeaderMap) -> OriginCheck {
+        let mut origins = headers.get_all(header::ORIGIN).iter();
+        match (origins.next(), origins.next()) {
+            (None, _) => OriginCheck::Absent,
+            (Some(origin), None) if self.allowed.iter().any(|a| a.as_str().as_bytes() == origin.as_bytes()) => {
+                OriginCheck::Allowed(origin.clone())
+            }
+            _ => OriginCheck::Denied,
+        }
+    }
+
+    fn decorate(&self, headers: &mut HeaderMap, origin: &OriginCheck) {
+        // Responses differ by Origin, so caches must key on it even when it is absent.
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        if let OriginCheck::Allowed(origin) = origin {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        }
+    }
+
+    /// The answer to a preflight from an allowed origin.
+    pub fn preflight(&self, origin: &OriginCheck) -> Response<Body> {
+        let mut response = Response::new(Body::Empty);
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        let headers = response.headers_mut();
+        self.decorate(headers, origin);
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(self.methods));
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        response
+    }
+
+    /// A JSON answer that must not be cached (tokens, errors).
+    pub fn json(&self, status: StatusCode, body: &serde_json::Value, origin: &OriginCheck) -> Response<Body> {
+        let mut response = Response::new(Body::Text(body.to_string()));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        self.decorate(headers, origin);
+        response
+    }
+
+    /// `{"error": code, "error_description": ...}` with the same CORS headers as a success,
+    /// `WWW-Authenticate` on 401, `Retry-After` on 503 and `Allow` on 405.
+    pub fn error(&self, error: &ApiError, origin: &OriginCheck) -> Response<Body> {
+        let body = json!({"error": error.code.as_str(), "error_description": error.description});
+        let mut response = self.json(error.code.status(), &body, origin);
+        let headers = response.headers_mut();
+        match error.code {
+            ErrorCode::MissingToken => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ErrorCode::InvalidToken => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+            }
+            ErrorCode::TemporarilyUnavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            }
+            ErrorCode::MethodNotAllowed => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(self.methods));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// The request's credentials: authorizer claims if API Gateway attached them, and the bearer
+/// token. A token in the query string is refused outright (it would end up in access logs).
+pub fn credentials(request: &Request) -> Result<Credentials<'_>, IdentityError> {
+    let query = request.query_string_parameters_ref();
+    if query.is_some_and(|q| ["access_token", "id_token", "token"].iter().any(|name| q.first(name).is_some())) {
+        return Err(IdentityError::TokenInQueryString);
+    }
+    let authorizer_claims = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => {
+            context.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| &jwt.claims)
+        }
+        _ => None,
+    };
+    let mut values = request.headers().get_all(header::AUTHORIZATION).iter();
+    let bearer = match (values.next(), values.next()) {
+        (None, _) => None,
+        (Some(value), None) => Some(parse_bearer(value)?),
+        _ => return Err(IdentityError::MalformedAuthorization),
+    };
+    Ok(Credentials { authorizer_claims, bearer })
+}
+
+fn parse_bearer(value: &HeaderValue) -> Result<&str, IdentityError> {
+    let text = value.to_str().map_err(|_| IdentityError::MalformedAuthorization)?;
+    let (scheme, token) = text.split_once(' ').ok_or(IdentityError::MalformedAuthorization)?;
+    let token_chars_ok = !token.is_empty()
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b));
+    if scheme.eq_ignore_ascii_case("bearer") && token_chars_ok { Ok(token) } else { Err(IdentityError::MalformedAuthorization) }
+}
+
+/// The request body is not used for identity; a POST may carry a small JSON object (reserved for
+/// options), anything else is refused.
+pub fn check_body(request: &Request, max_bytes: usize) -> Result<(), ApiError> {
+    let body: &[u8] = match request.body() {
+        Body::Empty => return Ok(()),
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => return Err(ApiError::new(ErrorCode::InvalidRequest, "unreadable request body")),
+    };
+    if body.len() > max_bytes {
+        return Err(ApiError::new(ErrorCode::RequestTooLarge, format!("the request body exceeds {max_bytes} bytes")));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send no body, or an application/json object"));
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        _ => Err(ApiError::new(ErrorCode::InvalidRequest, "the request body must be a JSON object")),
+    }
+}
+
+/// The method check shared by the token endpoints.
+pub fn allow_get_or_post(method: &Method) -> Result<(), ApiError> {
+    if method == Method::GET || method == Method::POST {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::MethodNotAllowed, "use GET or POST"))
+    }
+}
+
+/// The API Gateway request id, for logs.
+pub fn request_id(request: &Request) -> Option<&str> {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.as_deref(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cors() -> Cors {
+        Cors::new(vec![Origin::try_from("https://www.example.com".to_string()).unwrap()], "GET, POST, OPTIONS")
+    }
+
+    fn headers(origins: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for origin in origins {
+            map.append(header::ORIGIN, HeaderValue::from_str(origin).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn only_exact_origins_are_allowed() {
+        let cors = cors();
+        assert!(matches!(cors.check(&headers(&["https://www.example.com"])), OriginCheck::Allowed(_)));
+        assert_eq!(cors.check(&headers(&[])), OriginCheck::Absent);
+        for hostile in [
+            "null",
+            "https://www.example.com.evil.com",
+            "https://evilwww.example.com",
+            "http://www.example.com",
+            "https://www.example.com/",
+            "https://WWW.example.com",
+            "https://www.example.com:443",
+        ] {
+            assert_eq!(cors.check(&headers(&[hostile])), OriginCheck::Denied, "{hostile}");
+        }
+        assert_eq!(cors.check(&headers(&["https://www.example.com", "https://www.example.com"])), OriginCheck::Denied);
+    }
+
+    #[test]
+    fn errors_carry_cors_and_protocol_headers() {
+        let cors = cors();
+        let origin = cors.check(&headers(&["https://www.example.com"]));
+        let response = cors.error(&ApiError::new(ErrorCode::InvalidToken, "bad"), &origin);
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://www.example.com");
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer error=\"invalid_token\"");
+        let unavailable = cors.error(&ApiError::unavailable(), &origin);
+        assert_eq!(unavailable.status(), 503);
+        assert_eq!(unavailable.headers()[header::RETRY_AFTER], "5");
+        let body: serde_json::Value = match unavailable.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap(),
+            _ => panic!("text body expected"),
+        };
+        assert_eq!(body["error"], "temporarily_unavailable");
+    }
+
+    #[test]
+    fn bearer_parsing_is_strict() {
+        let ok = HeaderValue::from_static("Bearer abc.def.ghi");
+        assert_eq!(parse_bearer(&ok), Ok("abc.def.ghi"));
+        assert_eq!(parse_bearer(&HeaderValue::from_static("bearer abc")), Ok("abc"));
+        for bad in ["Basic abc", "Bearer", "Bearer ", "Bearer a b", "Bearer a\"b", "Bearerabc"] {
+            assert!(parse_bearer(&HeaderValue::from_static(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_identity_error_maps_to_a_4xx_except_key_outage() {
+        let errors = [
+            IdentityError::MissingCredentials,
+            IdentityError::TokenInQueryString,
+            IdentityError::MalformedAuthorization,
+            IdentityError::Malformed("x"),
+            IdentityError::AlgorithmNotAllowed,
+            IdentityError::ForbiddenHeader("crit"),
+            IdentityError::UnknownKey,
+            IdentityError::BadSignature,
+            IdentityError::WrongIssuer,
+            IdentityError::WrongAudience,
+            IdentityError::MissingClaim("sub"),
+            IdentityError::InvalidClaim("exp"),
+            IdentityError::Expired,
+            IdentityError::NotYetValid,
+            IdentityError::IssuedInFuture,
+        ];
+        for error in errors {
+            assert!(ApiError::from(error.clone()).code.status().is_client_error(), "{error:?}");
+        }
+        assert_eq!(ApiError::from(IdentityError::KeysUnavailable).code, ErrorCode::TemporarilyUnavailable);
+    }
+}

@@ -1,0 +1,410 @@
+//! The identity provider's public keys: fetched from its JWKS (URL configured or found through
+//! discovery), cached per container, refreshed when old, refetched at most once per interval on
+//! an unknown `kid`, and kept when the provider is briefly unreachable.
+//!
+//! `kid` is only ever a key into the map built here; `jku`, `x5u`, `jwk` and `x5c` headers of a
+//! token are never followed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::Deserialize;
+use url::Url;
+
+use super::IdentityError;
+use crate::clock::Clock;
+
+/// Where the keys come from.
+#[async_trait]
+pub trait JwksSource: Send + Sync {
+    /// The raw JWKS document (`{"keys": [...]}`).
+    async fn fetch(&self) -> Result<serde_json::Value, JwksError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    #[error("request to the identity provider failed: {0}")]
+    Http(String),
+    #[error("the identity provider answered HTTP {0}")]
+    Status(u16),
+    #[error("the identity provider's answer exceeds {0} bytes")]
+    TooLarge(usize),
+    #[error("the identity provider's document is invalid: {0}")]
+    InvalidDocument(&'static str),
+    #[error("discovery names a different issuer than configured")]
+    IssuerMismatch,
+}
+
+/// Fetches the JWKS over HTTPS (HTTP only for loopback issuers), with a timeout, a size cap and
+/// no redirects.
+pub struct HttpJwksSource {
+    client: reqwest::Client,
+    /// Exactly as tokens carry it (a trailing `/` matters).
+    issuer: String,
+    configured_jwks_uri: Option<Url>,
+    discovered_jwks_uri: tokio::sync::OnceCell<Url>,
+}
+
+/// Large enough for any real JWKS or discovery document, small enough to bound memory.
+const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+
+impl HttpJwksSource {
+    pub fn new(client: reqwest::Client, issuer: String, jwks_uri: Option<Url>) -> Self {
+        Self { client, issuer, configured_jwks_uri: jwks_uri, discovered_jwks_uri: tokio::sync::OnceCell::new() }
+    }
+
+    /// The client every identity-provider call should use: short timeouts, no redirects.
+    pub fn default_client(timeout: Duration) -> Result<reqwest::Client, JwksError> {
+        reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| JwksError::Http(e.to_string()))
+    }
+
+    async fn get_json(&self, url: &Url) -> Result<serde_json::Value, JwksError> {
+        let mut response = self.client.get(url.clone()).send().await.map_err(|e| JwksError::Http(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(JwksError::Status(response.status().as_u16()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| JwksError::Http(e.without_url().to_string()))? {
+            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+                return Err(JwksError::TooLarge(MAX_DOCUMENT_BYTES));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|_| JwksError::InvalidDocument("not JSON"))
+    }
+
+    async fn jwks_uri(&self) -> Result<Url, JwksError> {
+        if let Some(uri) = &self.configured_jwks_uri {
+            return Ok(uri.clone());
+        }
+        self.discovered_jwks_uri
+            .get_or_try_init(|| async {
+                let discovery = discovery_url(&self.issuer)?;
+                let document = self.get_json(&discovery).await?;
+                #[derive(Deserialize)]
+                struct Discovery {
+                    issuer: String,
+                    jwks_uri: Url,
+                }
+                let discovered: Discovery = serde_json::from_value(document)
+                    .map_err(|_| JwksError::InvalidDocument("discovery lacks issuer or jwks_uri"))?;
+                // OIDC Discovery 4.3: the issuer must be identical to the one we were configured with.
+                if discovered.issuer != self.issuer {
+                    return Err(JwksError::IssuerMismatch);
+                }
+                Ok(discovered.jwks_uri)
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// OIDC Discovery 4: the issuer with any trailing `/` removed, then the well-known path.
+fn discovery_url(issuer: &str) -> Result<Url, JwksError> {
+    Url::parse(&format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')))
+        .map_err(|_| JwksError::InvalidDocument("issuer is not a URL"))
+}
+
+#[async_trait]
+impl JwksSource for HttpJwksSource {
+    async fn fetch(&self) -> Result<serde_json::Value, JwksError> {
+        let uri = self.jwks_uri().await?;
+        self.get_json(&uri).await
+    }
+}
+
+/// A key we may verify with, and the one algorithm it is for.
+#[derive(Clone)]
+pub struct VerificationKey {
+    pub key: DecodingKey,
+    pub algorithm: Algorithm,
+}
+
+#[derive(Default)]
+struct KeySnapshot {
+    by_kid: HashMap<String, VerificationKey>,
+    without_kid: Vec<VerificationKey>,
+    fetched_at: Option<u64>,
+}
+
+/// Cache timing.
+#[derive(Debug, Clone, Copy)]
+pub struct JwksCacheSettings {
+    /// Keys older than this are refreshed on the next use (the old ones serve if that fails).
+    pub max_age_seconds: u64,
+    /// At most one fetch per this interval, whatever unknown `kid`s arrive.
+    pub min_refetch_interval_seconds: u64,
+}
+
+impl Default for JwksCacheSettings {
+    fn default() -> Self {
+        Self { max_age_seconds: 3600, min_refetch_interval_seconds: 60 }
+    }
+}
+
+pub struct JwksCache {
+    source: Arc<dyn JwksSource>,
+    clock: Arc<dyn Clock>,
+    allowed: Vec<Algorithm>,
+    settings: JwksCacheSettings,
+    snapshot: RwLock<Arc<KeySnapshot>>,
+    /// Serializes fetches and remembers when the last one started.
+    last_attempt: tokio::sync::Mutex<Option<u64>>,
+    fetches: std::sync::atomic::AtomicUsize,
+}
+
+impl JwksCache {
+    pub fn new(source: Arc<dyn JwksSource>, clock: Arc<dyn Clock>, allowed: Vec<Algorithm>, settings: JwksCacheSettings) -> Self {
+        Self {
+            source,
+            clock,
+            allowed,
+            settings,
+            snapshot: RwLock::new(Arc::new(KeySnapshot::default())),
+            last_attempt: tokio::sync::Mutex::new(None),
+            fetches: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// How many times the source was asked (for tests and the performance report).
+    pub fn fetch_count(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn current(&self) -> Arc<KeySnapshot> {
+        self.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The key for a token header's `kid` and `alg`.
+    pub async fn key_for(&self, kid: Option<&str>, algorithm: Algorithm) -> Result<VerificationKey, IdentityError> {
+        let now = self.clock.now_unix();
+        let snapshot = self.current();
+        let stale = snapshot.fetched_at.is_none_or(|at| now.saturating_sub(at) >= self.settings.max_age_seconds);
+        let snapshot = if stale { self.refresh(now).await.unwrap_or(snapshot) } else { snapshot };
+        if let Some(key) = lookup(&snapshot, kid, algorithm) {
+            return Ok(key);
+        }
+        // An unknown kid may be a freshly rotated key: look again, at most once per interval.
+        let snapshot = match self.refresh(now).await {
+            Some(fresh) => fresh,
+            None => snapshot,
+        };
+        if let Some(key) = lookup(&snapshot, kid, algorithm) {
+            return Ok(key);
+        }
+        if snapshot.fetched_at.is_none() { Err(IdentityError::KeysUnavailable) } else { Err(IdentityError::UnknownKey) }
+    }
+
+    /// Fetches unless a fetch started within the minimum interval; `None` when nothing new.
+    async fn refresh(&self, now: u64) -> Option<Arc<KeySnapshot>> {
+        let mut last_attempt = self.last_attempt.lock().await;
+        if last_attempt.is_some_and(|at| now.saturating_sub(at) < self.settings.min_refetch_interval_seconds) {
+            // Someone else just fetched (or failed to): use whatever they got.
+            return Some(self.current());
+        }
+        *last_attempt = Some(now);
+        self.fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match self.source.fetch().await {
+            Ok(document) => match parse_key_set(&document, &self.allowed) {
+                Ok((by_kid, without_kid)) => {
+                    let fresh = Arc::new(KeySnapshot { by_kid, without_kid, fetched_at: Some(now) });
+                    *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+                    tracing::info!(keys = fresh.by_kid.len() + fresh.without_kid.len(), "identity provider keys refreshed");
+                    Some(fresh)
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "identity provider keys unusable: keeping the cached keys");
+                    None
+                }
+            },
+            Err(error) => {
+                tracing::warn!(error = %error, "identity provider keys unavailable: keeping the cached keys");
+                None
+            }
+        }
+    }
+}
+
+fn lookup(snapshot: &KeySnapshot, kid: Option<&str>, algorithm: Algorithm) -> Option<VerificationKey> {
+    match kid {
+        Some(kid) => snapshot.by_kid.get(kid).filter(|k| k.algorithm == algorithm).cloned(),
+        None => {
+            // Without a kid, only an unambiguous key will do.
+            let mut candidates = snapshot
+                .by_kid
+                .values()
+                .chain(snapshot.without_kid.iter())
+                .filter(|k| k.algorithm == algorithm);
+            match (candidates.next(), candidates.next()) {
+                (Some(key), None) => Some(key.clone()),
+                _ => None,
+            }
+        }
+    }
+}
+
+type ParsedKeys = (HashMap<String, VerificationKey>, Vec<VerificationKey>);
+
+/// Keeps the signing keys of allowed algorithms; skips (rather than fails on) keys we cannot use,
+/// so one exotic key in the provider's set does not lock every visitor out.
+fn parse_key_set(document: &serde_json::Value, allowed: &[Algorithm]) -> Result<ParsedKeys, JwksError> {
+    let keys = document.get("keys").and_then(|k| k.as_array()).ok_or(JwksError::InvalidDocument("no `keys` array"))?;
+    let mut by_kid = HashMap::new();
+    let mut without_kid = Vec::new();
+    for raw in keys {
+        let Ok(jwk) = serde_json::from_value::<Jwk>(raw.clone()) else { continue };
+        if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
+            continue;
+        }
+        let Some(algorithm) = key_algorithm(&jwk) else { continue };
+        if !allowed.contains(&algorithm) {
+            continue;
+        }
+        let Ok(key) = DecodingKey::from_jwk(&jwk) else { continue };
+        let entry = VerificationKey { key, algorithm };
+        match jwk.common.key_id {
+            Some(kid) => {
+                by_kid.insert(kid, entry);
+            }
+            None => without_kid.push(entry),
+        }
+    }
+    Ok((by_kid, without_kid))
+}
+
+/// The algorithm a JWK is for: its `alg`, or the one its type implies. Symmetric keys never.
+fn key_algorithm(jwk: &Jwk) -> Option<Algorithm> {
+    let declared = jwk
+        .common
+        .key_algorithm
+        .and_then(|a| serde_json::to_value(a).ok())
+        .and_then(|v| v.as_str().and_then(|s| s.parse::<Algorithm>().ok()));
+    let implied = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Some(Algorithm::RS256),
+        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
+            EllipticCurve::P256 => Some(Algorithm::ES256),
+            EllipticCurve::P384 => Some(Algorithm::ES384),
+            _ => None,
+        },
+        _ => return None,
+    };
+    match (declared, &jwk.algorithm) {
+        (Some(alg @ (Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512)), AlgorithmParameters::RSA(_)) => Some(alg),
+        (Some(alg @ (Algorithm::ES256 | Algorithm::ES384)), AlgorithmParameters::EllipticCurve(_)) if Some(alg) == implied => Some(alg),
+        (Some(_), _) => None,
+        (None, _) => implied,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    struct ScriptedSource {
+        documents: Mutex<Vec<Result<serde_json::Value, JwksError>>>,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl JwksSource for ScriptedSource {
+        async fn fetch(&self) -> Result<serde_json::Value, JwksError> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut docs = self.documents.lock().unwrap();
+            if docs.len() > 1 { docs.remove(0) } else { docs.first().map(|d| match d { Ok(v) => Ok(v.clone()), Err(_) => Err(JwksError::Status(503)) }).unwrap_or(Err(JwksError::Status(503))) }
+        }
+    }
+
+    fn ec_jwk(kid: &str) -> serde_json::Value {
+        // A valid P-256 point (the RFC 7515 A.3 example key).
+        json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
+               "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+               "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"})
+    }
+
+    fn cache(docs: Vec<Result<serde_json::Value, JwksError>>, clock: Arc<FixedClock>) -> (JwksCache, Arc<ScriptedSource>) {
+        let source = Arc::new(ScriptedSource { documents: Mutex::new(docs), calls: Default::default() });
+        let cache = JwksCache::new(source.clone(), clock, vec![Algorithm::ES256, Algorithm::RS256], JwksCacheSettings::default());
+        (cache, source)
+    }
+
+    #[tokio::test]
+    async fn unknown_kid_refetches_at_most_once_per_interval() {
+        let clock = Arc::new(FixedClock::at(1_000));
+        let (cache, source) = cache(vec![Ok(json!({"keys": [ec_jwk("a")]}))], clock.clone());
+        assert!(cache.key_for(Some("a"), Algorithm::ES256).await.is_ok());
+        for _ in 0..50 {
+            assert_eq!(cache.key_for(Some("nope"), Algorithm::ES256).await.err(), Some(IdentityError::UnknownKey));
+        }
+        assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        clock.advance(61);
+        let _ = cache.key_for(Some("nope"), Algorithm::ES256).await;
+        assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn rotated_key_is_found_by_refetch() {
+        let clock = Arc::new(FixedClock::at(1_000));
+        let (cache, _) = cache(vec![Ok(json!({"keys": [ec_jwk("a")]})), Ok(json!({"keys": [ec_jwk("a"), ec_jwk("b")]}))], clock.clone());
+        assert!(cache.key_for(Some("a"), Algorithm::ES256).await.is_ok());
+        clock.advance(61);
+        assert!(cache.key_for(Some("b"), Algorithm::ES256).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn cached_keys_survive_a_provider_outage() {
+        let clock = Arc::new(FixedClock::at(1_000));
+        let (cache, _) = cache(vec![Ok(json!({"keys": [ec_jwk("a")]})), Err(JwksError::Status(503))], clock.clone());
+        assert!(cache.key_for(Some("a"), Algorithm::ES256).await.is_ok());
+        clock.advance(7_200); // past max age: the refresh fails, the old key still serves
+        assert!(cache.key_for(Some("a"), Algorithm::ES256).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn provider_down_from_the_start_is_keys_unavailable() {
+        let clock = Arc::new(FixedClock::at(1_000));
+        let (cache, _) = cache(vec![Err(JwksError::Status(503))], clock);
+        assert_eq!(cache.key_for(Some("a"), Algorithm::ES256).await.err(), Some(IdentityError::KeysUnavailable));
+    }
+
+    #[tokio::test]
+    async fn key_is_bound_to_its_algorithm_and_odd_keys_are_skipped() {
+        let clock = Arc::new(FixedClock::at(1_000));
+        let doc = json!({"keys": [
+            ec_jwk("a"),
+            {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
+            {"kty": "OKP", "crv": "X25519", "kid": "x", "x": "abc"},
+            {"kty": "EC", "crv": "P-256", "kid": "enc", "use": "enc", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
+        ]});
+        let (cache, _) = cache(vec![Ok(doc)], clock);
+        assert!(cache.key_for(Some("a"), Algorithm::ES256).await.is_ok());
+        assert_eq!(cache.key_for(Some("a"), Algorithm::RS256).await.err(), Some(IdentityError::UnknownKey));
+        assert_eq!(cache.key_for(Some("hmac"), Algorithm::HS256).await.err(), Some(IdentityError::UnknownKey));
+        assert_eq!(cache.key_for(Some("enc"), Algorithm::ES256).await.err(), Some(IdentityError::UnknownKey));
+        // No kid: the single ES256 key is unambiguous.
+        assert!(cache.key_for(None, Algorithm::ES256).await.is_ok());
+    }
+
+    #[test]
+    fn discovery_url_keeps_the_issuer_path() {
+        assert_eq!(
+            discovery_url("https://idp.example.com/realms/shop").unwrap().as_str(),
+            "https://idp.example.com/realms/shop/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            discovery_url("https://tenant.example.com/").unwrap().as_str(),
+            "https://tenant.example.com/.well-known/openid-configuration"
+        );
+    }
+}

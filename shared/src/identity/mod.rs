@@ -1,0 +1,176 @@
+//! Verified visitor identity.
+//!
+//! A visitor's claims come from exactly one verified source: the claims API Gateway's JWT
+//! authorizer already checked, or a bearer token verified here against the identity provider's
+//! JWKS. Never from the request body or query string.
+
+mod bearer;
+mod jwks;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+pub use bearer::{BearerPolicy, BearerVerifier};
+pub use jwks::{HttpJwksSource, JwksCache, JwksCacheSettings, JwksError, JwksSource};
+
+/// Claims of a verified login. `Debug` shows claim names only: the values are personal data.
+#[derive(Clone, PartialEq)]
+pub struct VerifiedClaims(Map<String, Value>);
+
+impl VerifiedClaims {
+    /// Wraps already-verified claims; `None` unless a JSON object with a usable `sub`.
+    pub fn from_json(value: Value) -> Option<Self> {
+        match value {
+            Value::Object(map) if map.get("sub").and_then(Value::as_str).is_some_and(valid_subject) => Some(Self(map)),
+            _ => None,
+        }
+    }
+
+    pub fn get(&self, claim: &str) -> Option<&Value> {
+        self.0.get(claim)
+    }
+
+    pub fn subject(&self) -> &str {
+        self.0.get("sub").and_then(Value::as_str).unwrap_or_default()
+    }
+
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+}
+
+impl fmt::Debug for VerifiedClaims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedClaims").field("claims", &self.0.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+/// A `sub` we accept: 1-255 characters, no control characters.
+pub(crate) fn valid_subject(sub: &str) -> bool {
+    !sub.is_empty() && sub.chars().count() <= 255 && !sub.chars().any(char::is_control)
+}
+
+/// Why a visitor's identity was not accepted. Messages are fixed texts: they never quote the
+/// token or any claim value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    #[error("no credentials: send the visitor's token as `Authorization: Bearer <token>`")]
+    MissingCredentials,
+    #[error("tokens are not accepted in the query string")]
+    TokenInQueryString,
+    #[error("the Authorization header is not a single `Bearer <token>`")]
+    MalformedAuthorization,
+    #[error("the token is malformed: {0}")]
+    Malformed(&'static str),
+    #[error("the token's algorithm is not accepted")]
+    AlgorithmNotAllowed,
+    #[error("the token uses a header parameter that is not accepted: {0}")]
+    ForbiddenHeader(&'static str),
+    #[error("the token was signed with a key the identity provider does not publish")]
+    UnknownKey,
+    #[error("the token's signature is invalid")]
+    BadSignature,
+    #[error("the token was not issued by the trusted identity provider")]
+    WrongIssuer,
+    #[error("the token is not meant for this service (audience)")]
+    WrongAudience,
+    #[error("the token lacks the required claim `{0}`")]
+    MissingClaim(&'static str),
+    #[error("the token's `{0}` claim is not a valid value")]
+    InvalidClaim(&'static str),
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token was issued in the future")]
+    IssuedInFuture,
+    #[error("the identity provider's keys are unavailable")]
+    KeysUnavailable,
+}
+
+impl IdentityError {
+    /// The identity provider being down is ours to retry, not the visitor's fault.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, IdentityError::KeysUnavailable)
+    }
+}
+
+/// What a request offers as proof of identity (extracted by [`crate::http::credentials`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Credentials<'a> {
+    /// Claims from API Gateway's JWT authorizer (present only when the route has one).
+    pub authorizer_claims: Option<&'a HashMap<String, String>>,
+    /// The token from `Authorization: Bearer`.
+    pub bearer: Option<&'a str>,
+}
+
+/// Decides which source a request's identity comes from and verifies it.
+pub struct IdentityVerifier {
+    accept_authorizer: bool,
+    bearer: Option<BearerVerifier>,
+}
+
+impl IdentityVerifier {
+    pub fn new(accept_authorizer: bool, bearer: Option<BearerVerifier>) -> Self {
+        Self { accept_authorizer, bearer }
+    }
+
+    pub async fn verify(&self, credentials: Credentials<'_>) -> Result<VerifiedClaims, IdentityError> {
+        if self.accept_authorizer {
+            if let Some(claims) = credentials.authorizer_claims.filter(|c| !c.is_empty()) {
+                // API Gateway already checked signature, issuer, audience and expiry; it passes
+                // every claim as a string.
+                let map = claims.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+                return VerifiedClaims::from_json(Value::Object(map)).ok_or(IdentityError::InvalidClaim("sub"));
+            }
+        }
+        match (&self.bearer, credentials.bearer) {
+            (Some(verifier), Some(token)) => verifier.verify(token).await,
+            _ => Err(IdentityError::MissingCredentials),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn verified_claims_debug_hides_values() {
+        let claims = VerifiedClaims::from_json(json!({"sub": "alice", "email": "alice@example.com"})).unwrap();
+        let shown = format!("{claims:?}");
+        assert!(shown.contains("email"));
+        assert!(!shown.contains("alice@example.com"));
+        assert!(!shown.contains("\"alice\""));
+    }
+
+    #[test]
+    fn verified_claims_need_a_clean_subject() {
+        assert!(VerifiedClaims::from_json(json!({"sub": ""})).is_none());
+        assert!(VerifiedClaims::from_json(json!({"sub": "a\u{0}b"})).is_none());
+        assert!(VerifiedClaims::from_json(json!({"sub": 5})).is_none());
+        assert!(VerifiedClaims::from_json(json!({"name": "x"})).is_none());
+        assert!(VerifiedClaims::from_json(json!(["sub"])).is_none());
+    }
+
+    #[tokio::test]
+    async fn authorizer_claims_are_used_only_when_enabled() {
+        let claims = HashMap::from([("sub".to_string(), "alice".to_string())]);
+        let credentials = Credentials { authorizer_claims: Some(&claims), bearer: None };
+        let on = IdentityVerifier::new(true, None);
+        assert_eq!(on.verify(credentials).await.unwrap().subject(), "alice");
+        let off = IdentityVerifier::new(false, None);
+        assert_eq!(off.verify(credentials).await, Err(IdentityError::MissingCredentials));
+    }
+
+    #[tokio::test]
+    async fn authorizer_claims_without_subject_are_refused() {
+        let claims = HashMap::from([("email".to_string(), "x@example.com".to_string())]);
+        let verifier = IdentityVerifier::new(true, None);
+        let result = verifier.verify(Credentials { authorizer_claims: Some(&claims), bearer: None }).await;
+        assert_eq!(result, Err(IdentityError::InvalidClaim("sub")));
+    }
+}

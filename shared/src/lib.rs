@@ -1,0 +1,23 @@
+//! whoscalling: hand a verified visitor identity to a contact-centre chat platform.
+//!
+//! The functions under `functions/` are thin handlers over this crate: configuration
+//! ([`config`]), verified identity ([`identity`]), claim mapping and masking ([`mapping`]),
+//! per-platform claim schemas ([`claims`]), signing ([`signing`]), secrets ([`secrets`]) and the
+//! HTTP conventions shared by every endpoint ([`http`]).
+
+pub mod claims;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod identity;
+pub mod logging;
+pub mod mapping;
+pub mod mint;
+pub mod secrets;
+pub mod signing;
+
+pub use clock::{Clock, SystemClock};
+pub use config::{ConfigError, ServiceConfig};
+pub use identity::{IdentityError, IdentityVerifier, VerifiedClaims};
+pub use mint::{MintError, MintService, MintedToken};
+pub use secrets::{SecretError, SecretName, SecretStore, SecretString};

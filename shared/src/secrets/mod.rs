@@ -1,0 +1,143 @@
+//! Secrets: a small port (`SecretStore`) with a Secrets Manager adapter for Lambda, a file
+//! adapter for the local run and an in-memory fake for unit tests.
+//!
+//! Secret values never print: [`SecretString`] redacts itself in `Debug` and zeroizes on drop.
+
+mod file;
+#[cfg(any(test, feature = "test-util"))]
+mod memory;
+mod secrets_manager;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+pub use file::FileSecretStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use memory::InMemorySecretStore;
+pub use secrets_manager::{SecretCacheSettings, SecretsManagerStore};
+
+/// The name or ARN of a secret in the store. Names are not secret and may be logged.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
+pub struct SecretName(String);
+
+impl SecretName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SecretName {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        // Secrets Manager allows 1-512 characters of this set for names and ARNs.
+        let valid = !value.is_empty()
+            && value.len() <= 2048
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-:".contains(c));
+        if valid { Ok(Self(value)) } else { Err(format!("`{value}` is not a valid secret name or ARN")) }
+    }
+}
+
+impl fmt::Display for SecretName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Secret material. Prints as `[redacted]`, has no `PartialEq` (use [`SecretString::ct_eq`]) and
+/// is zeroized on drop.
+pub struct SecretString(Zeroizing<String>);
+
+impl SecretString {
+    pub fn new(value: String) -> Self {
+        Self(Zeroizing::new(value))
+    }
+    /// The secret itself: call only where it is used as key material.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// Compares in constant time (for client secrets and the like).
+    pub fn ct_eq(&self, other: &[u8]) -> bool {
+        self.0.as_bytes().ct_eq(other).into()
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A secret value with the version it came from (logged as an id, never the value).
+#[derive(Debug)]
+pub struct SecretValue {
+    pub value: SecretString,
+    pub version: Option<String>,
+}
+
+/// Why a secret could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("secret `{name}` does not exist")]
+    NotFound { name: SecretName },
+    #[error("secret `{name}` has no string value")]
+    NotAString { name: SecretName },
+    #[error("access to secret `{name}` was denied")]
+    AccessDenied { name: SecretName },
+    /// `detail` is the store client's own message (an error kind, never a secret value).
+    #[error("the secret store is unavailable for `{name}` and no fresh enough cached value exists: {detail}")]
+    Unavailable { name: SecretName, detail: String },
+    #[error("the local secrets file is unusable: {reason}")]
+    LocalFile { reason: String },
+}
+
+impl SecretError {
+    /// Whether retrying later may succeed (maps to 503 with `Retry-After`).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SecretError::Unavailable { .. })
+    }
+}
+
+/// Reads secrets by name. Implementations cache; callers ask on every use and never keep the
+/// value longer than the request, so a rotated secret is picked up without a redeploy.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    async fn get(&self, name: &SecretName) -> Result<Arc<SecretValue>, SecretError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_string_debug_is_redacted() {
+        let secret = SecretString::new("hunter2-key".into());
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+        let value = SecretValue { value: secret, version: Some("v1".into()) };
+        assert!(!format!("{value:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secret_string_compares_in_constant_time() {
+        let secret = SecretString::new("abc".into());
+        assert!(secret.ct_eq(b"abc"));
+        assert!(!secret.ct_eq(b"abd"));
+        assert!(!secret.ct_eq(b"ab"));
+    }
+
+    #[test]
+    fn secret_name_rejects_odd_characters() {
+        assert!(SecretName::try_from("whoscalling/connect-widget-key".to_string()).is_ok());
+        assert!(
+            SecretName::try_from("arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf".to_string())
+                .is_ok()
+        );
+        assert!(SecretName::try_from(String::new()).is_err());
+        assert!(SecretName::try_from("a b".to_string()).is_err());
+    }
+}
