@@ -9,10 +9,13 @@ mod jwks;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 pub use bearer::{BearerPolicy, BearerVerifier};
+use crate::clock::Clock;
+use crate::config::{ConfigError, IdentitySource, ServiceConfig};
 pub use jwks::{HttpJwksSource, JwksCache, JwksCacheSettings, JwksError, JwksSource};
 
 /// Claims of a verified login. `Debug` shows claim names only: the values are personal data.
@@ -115,6 +118,58 @@ pub struct IdentityVerifier {
 impl IdentityVerifier {
     pub fn new(accept_authorizer: bool, bearer: Option<BearerVerifier>) -> Self {
         Self { accept_authorizer, bearer }
+    }
+
+    /// Builds the verifier the configuration asks for; the JWKS comes over HTTP(S).
+    pub fn from_config(config: &ServiceConfig, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
+        let source = match config.accepts(IdentitySource::BearerToken) {
+            true => {
+                let settings = config.bearer_settings()?;
+                let client = HttpJwksSource::default_client(settings.http_timeout).map_err(|e| ConfigError::Setting {
+                    setting: "identity".into(),
+                    reason: format!("no HTTP client: {e}"),
+                })?;
+                Some(Arc::new(HttpJwksSource::new(client, settings.issuer.clone(), settings.jwks_uri.clone())) as Arc<dyn JwksSource>)
+            }
+            false => None,
+        };
+        Self::with_jwks_source(config, source, clock)
+    }
+
+    /// As [`IdentityVerifier::from_config`], with the JWKS from `source` (tests, local run).
+    pub fn with_jwks_source(
+        config: &ServiceConfig,
+        source: Option<Arc<dyn JwksSource>>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        let bearer = match (config.accepts(IdentitySource::BearerToken), source) {
+            (true, Some(source)) => {
+                let settings = config.bearer_settings()?;
+                let cache = JwksCache::new(
+                    source,
+                    clock.clone(),
+                    settings.algorithms.clone(),
+                    JwksCacheSettings {
+                        max_age_seconds: settings.jwks_max_age_seconds,
+                        min_refetch_interval_seconds: settings.jwks_min_refetch_seconds,
+                    },
+                );
+                let policy = BearerPolicy {
+                    issuer: settings.issuer,
+                    audiences: settings.audiences,
+                    algorithms: settings.algorithms,
+                    leeway_seconds: settings.leeway_seconds,
+                };
+                Some(BearerVerifier::new(policy, Arc::new(cache), clock))
+            }
+            _ => None,
+        };
+        Ok(Self::new(config.accepts(IdentitySource::ApiGatewayAuthorizer), bearer))
+    }
+
+    /// The bearer verifier, if bearer tokens are accepted.
+    pub fn bearer(&self) -> Option<&BearerVerifier> {
+        self.bearer.as_ref()
     }
 
     pub async fn verify(&self, credentials: Credentials<'_>) -> Result<VerifiedClaims, IdentityError> {

@@ -44,7 +44,8 @@ impl FileSecretStore {
         let raw: HashMap<String, String> = serde_json::from_str(&text).map_err(|_| SecretError::LocalFile {
             reason: format!("{} is not a JSON object of secret name to string", self.path.display()),
         })?;
-        let version = format!("{:?}", modified);
+        let seconds = modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let version = format!("file-{seconds}");
         let values: HashMap<_, _> = raw
             .into_iter()
             .map(|(k, v)| (k, Arc::new(SecretValue { value: SecretString::new(v), version: Some(version.clone()) })))

@@ -1,0 +1,93 @@
+//! `GET|POST /token/{profile}`: mints a chat-platform token for the verified visitor.
+//!
+//! The handler checks the origin, method, profile and body, takes the visitor's identity from a
+//! verified source, and asks the shared [`MintService`] for a token. Everything protocol-shaped
+//! lives in the `whoscalling` crate.
+
+use std::sync::Arc;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck};
+use whoscalling::{Clock, ConfigError, IdentityVerifier, MintService, SecretStore, ServiceConfig};
+
+/// Everything a request needs, built once per container.
+pub struct Deps {
+    pub cors: Cors,
+    pub identity: IdentityVerifier,
+    pub minter: MintService,
+    pub max_body_bytes: usize,
+}
+
+impl Deps {
+    /// Wires the configuration to its adapters. `identity` is built by the caller so tests and
+    /// the local run can choose where the JWKS comes from.
+    pub fn new(config: &ServiceConfig, identity: IdentityVerifier, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            cors: Cors::new(config.allowed_origins.clone(), "GET, POST, OPTIONS"),
+            identity,
+            minter: MintService::new(config.profiles.clone(), secrets, clock),
+            max_body_bytes: config.max_body_bytes,
+        }
+    }
+
+    /// The production wiring: JWKS over HTTPS as configured.
+    pub fn from_config(config: &ServiceConfig, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
+        let identity = IdentityVerifier::from_config(config, clock.clone())?;
+        Ok(Self::new(config, identity, secrets, clock))
+    }
+}
+
+/// What the log line says about a minted token (ids only).
+struct Minted {
+    key_version: Option<String>,
+    expires_at: u64,
+}
+
+pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
+    let origin = deps.cors.check(request.headers());
+    let profile = request.path_parameters_ref().and_then(|p| p.first("profile")).unwrap_or_default().to_string();
+    let (response, error, minted) = match respond(deps, &request, &origin, &profile).await {
+        Ok((response, minted)) => (response, None, minted),
+        Err(error) => (deps.cors.error(&error, &origin), Some(error.code), None),
+    };
+    let status = response.status().as_u16();
+    let request_id = http::request_id(&request).unwrap_or("-");
+    let error = error.map(ErrorCode::as_str);
+    let (key_version, expires_at) = minted.map(|m| (m.key_version, Some(m.expires_at))).unwrap_or_default();
+    // Profile names come from the path: log them only when they are ours.
+    let profile = if deps.minter.has_profile(&profile) { profile.as_str() } else { "(unknown)" };
+    if status >= 500 {
+        tracing::error!(request_id, profile, status, error, "token request failed");
+    } else {
+        tracing::info!(request_id, profile, status, error, key_version, expires_at, "token request");
+    }
+    Ok(response)
+}
+
+async fn respond(
+    deps: &Deps,
+    request: &Request,
+    origin: &OriginCheck,
+    profile: &str,
+) -> Result<(Response<Body>, Option<Minted>), ApiError> {
+    if *origin == OriginCheck::Denied {
+        return Err(ApiError::new(ErrorCode::OriginNotAllowed, "this origin may not call the token endpoint"));
+    }
+    if request.method() == Method::OPTIONS {
+        return Ok((deps.cors.preflight(origin), None));
+    }
+    http::allow_get_or_post(request.method())?;
+    if !deps.minter.has_profile(profile) {
+        return Err(ApiError::new(ErrorCode::UnknownProfile, "no such token profile"));
+    }
+    http::check_body(request, deps.max_body_bytes)?;
+    let credentials = http::credentials(request)?;
+    let identity = deps.identity.verify(credentials).await?;
+    let minted = deps.minter.mint(profile, &identity).await.inspect_err(|error| {
+        // The cause stays in the logs (names and kinds only); the caller gets the code.
+        tracing::warn!(error = %error, "mint refused or failed");
+    })?;
+    let response = deps.cors.json(StatusCode::OK, &minted.response_body(), origin);
+    Ok((response, Some(Minted { key_version: minted.key_version, expires_at: minted.expires_at })))
+}

@@ -1,0 +1,80 @@
+//! The local run's state directory: `secrets.json` (secret name to secret string), created on
+//! first start with fresh random keys, used as-is afterwards (so a real Connect key can be pasted).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::LocalError;
+use crate::dev_idp;
+
+/// The Connect widget security key the default `connect` profile signs with.
+pub const CONNECT_KEY_SECRET: &str = "whoscalling/connect-widget-key";
+/// The development identity provider's signing key.
+pub const DEV_IDP_KEY_SECRET: &str = "whoscalling/dev-identity-provider-key";
+
+/// Creates `secrets.json` if absent and adds any missing default entry; never changes an entry
+/// that is there.
+pub fn ensure_secrets_file(state_dir: &Path) -> Result<std::path::PathBuf, LocalError> {
+    std::fs::create_dir_all(state_dir).map_err(|e| LocalError::State(format!("{}: {e}", state_dir.display())))?;
+    let path = state_dir.join("secrets.json");
+    let mut secrets: BTreeMap<String, String> = match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|_| LocalError::State(format!("{} is not a JSON object of name to string", path.display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) => return Err(LocalError::State(format!("{}: {e}", path.display()))),
+    };
+    let mut changed = false;
+    if !secrets.contains_key(CONNECT_KEY_SECRET) {
+        secrets.insert(CONNECT_KEY_SECRET.into(), connect_style_key()?);
+        changed = true;
+    }
+    if !secrets.contains_key(DEV_IDP_KEY_SECRET) {
+        secrets.insert(DEV_IDP_KEY_SECRET.into(), dev_idp::generate_key()?);
+        changed = true;
+    }
+    if changed {
+        write_private(&path, &serde_json::to_string_pretty(&secrets).unwrap_or_default())?;
+    }
+    Ok(path)
+}
+
+/// 32 random bytes in base64: 44 characters, the shape of a Connect security key.
+fn connect_style_key() -> Result<String, LocalError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new().fill(&mut bytes).map_err(|_| LocalError::State("no randomness".into()))?;
+    Ok(STANDARD.encode(bytes))
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), LocalError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| LocalError::State(format!("{}: {e}", path.display())))?;
+    file.write_all(text.as_bytes()).map_err(|e| LocalError::State(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_file_is_created_once_and_kept() {
+        let dir = std::env::temp_dir().join(format!("whoscalling-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = ensure_secrets_file(&dir).unwrap();
+        let first: BTreeMap<String, String> = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(first[CONNECT_KEY_SECRET].len(), 44);
+        std::fs::write(&path, r#"{"whoscalling/connect-widget-key": "pasted-real-key"}"#).unwrap();
+        ensure_secrets_file(&dir).unwrap();
+        let second: BTreeMap<String, String> = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(second[CONNECT_KEY_SECRET], "pasted-real-key");
+        assert!(second.contains_key(DEV_IDP_KEY_SECRET));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
