@@ -1,0 +1,172 @@
+//! Amazon Connect end to end against real peers: a visitor logs in at npm `oidc-provider`
+//! (authorization code + PKCE, no browser), the handler verifies the ID token against the
+//! provider's JWKS found through discovery, reads the widget key through the real AWS SDK from
+//! moto's Secrets Manager, and jwcrypto checks the minted token with Connect's rules.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_http::http::header;
+use mint_token::{Deps, function_handler};
+use serde_json::{Value, json};
+use whoscalling::secrets::{SecretCacheSettings, SecretsManagerStore};
+use whoscalling::{ServiceConfig, SystemClock};
+use whoscalling_tests::{
+    CapturedLogs, OIDC_CLIENT_ID, Peer, json_body, log_in_at_provider, moto, oidc_provider, random_token,
+    secrets_manager_config, verify_independently,
+};
+
+const WIDGET_ID: &str = "a1b2c3d4-widget";
+const ORIGIN: &str = "https://shop.example.com";
+
+fn config(issuer: &str, secret_arn: &str) -> ServiceConfig {
+    let document = json!({
+        "allowed_origins": [ORIGIN],
+        "secret_cache": {"ttl_seconds": 300},
+        "identity": {"sources": ["bearer_token"], "issuer": issuer, "audiences": [OIDC_CLIENT_ID],
+                     "algorithms": ["RS256", "ES256"], "leeway_seconds": 30},
+        "profiles": {"connect": {"platform": "amazon-connect", "widget_id": WIDGET_ID,
+            "security_key_secret": secret_arn, "token_lifetime_seconds": 500,
+            "attributes": {
+                "firstName": {"claim": "given_name"},
+                "lastName": {"claim": "family_name"},
+                "email": {"claim": "email"},
+                "emailVerified": {"claim": "email_verified", "convert": "scalar"},
+                "address": {"claim": "address", "convert": "json"},
+                "nationalId": {"claim": "nin", "mask": "national_id"},
+                "nationalIdCountry": {"claim": "nin_issuing_country"}
+            },
+            "customer_id": {"claim": "sub"},
+            "mark_authenticated": true}}
+    });
+    ServiceConfig::from_json("test", &document.to_string()).expect("config")
+}
+
+struct World {
+    _provider: Peer,
+    _moto: Peer,
+    issuer: String,
+    key: String,
+    deps: Deps,
+}
+
+async fn world() -> World {
+    let provider = oidc_provider();
+    let moto = moto();
+    let key = format!("{}=", random_token()); // 44 characters, like a Connect key
+    let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
+    let created = client.create_secret().name("whoscalling/connect-widget-key").secret_string(&key).send().await.expect("create");
+    let arn = created.arn().expect("arn").to_string();
+    let store = SecretsManagerStore::new(secrets_manager_config(&moto.url), SecretCacheSettings::default()).await.expect("store");
+    let config = config(&provider.url, &arn);
+    let deps = Deps::from_config(&config, Arc::new(store), Arc::new(SystemClock)).expect("deps");
+    World { issuer: provider.url.clone(), _provider: provider, _moto: moto, key, deps }
+}
+
+fn request(method: &str, bearer: Option<&str>) -> lambda_http::Request {
+    let mut headers = json!({"origin": ORIGIN, "host": "api.example.com"});
+    if let Some(token) = bearer {
+        headers["authorization"] = json!(format!("Bearer {token}"));
+    }
+    let event = json!({
+        "version": "2.0", "routeKey": format!("{method} /token/{{profile}}"), "rawPath": "/token/connect",
+        "rawQueryString": "", "headers": headers, "pathParameters": {"profile": "connect"},
+        "isBase64Encoded": false,
+        "requestContext": {"requestId": "test-request", "http": {"method": method, "path": "/token/connect",
+            "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"}, "timeEpoch": 0}
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("event")
+}
+
+fn check_connect_token(token: &str, key: &str, customer: &str) -> Value {
+    let verdict = verify_independently(&json!({
+        "token": token, "key": {"hmac_utf8": key}, "rules": "amazon-connect",
+        "expect": {"sub": WIDGET_ID, "customerId": customer},
+        "now": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    }));
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert_eq!(verdict["header"], json!({"alg": "HS256", "typ": "JWT"}));
+    verdict["claims"].clone()
+}
+
+#[tokio::test]
+async fn visitor_logged_in_at_a_real_provider_gets_a_verifiable_connect_token() {
+    let logs = CapturedLogs::install();
+    let world = world().await;
+    let id_token = log_in_at_provider(&world.issuer, "alice").await;
+
+    let response = function_handler(&world.deps, request("POST", Some(&id_token))).await.expect("handler");
+    assert_eq!(response.status(), 200, "{:?}", json_body(&response));
+    assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], ORIGIN);
+    let token = json_body(&response)["data"].as_str().expect("data").to_string();
+    let claims = check_connect_token(&token, &world.key, "alice");
+    let attributes = &claims["attributes"];
+    assert_eq!(attributes["firstName"], "Alice");
+    assert_eq!(attributes["lastName"], "Nordmann");
+    assert_eq!(attributes["email"], "alice@example.com");
+    assert_eq!(attributes["emailVerified"], "true");
+    assert_eq!(attributes["nationalId"], "123456*****");
+    assert_eq!(attributes["nationalIdCountry"], "NO");
+    let address: Value = serde_json::from_str(attributes["address"].as_str().expect("address is a string")).expect("JSON");
+    assert_eq!(address["country"], "NO");
+    assert_eq!(
+        claims["segmentAttributes"]["connect:CustomerAuthentication"]["ValueMap"]["Status"]["ValueString"],
+        "AUTHENTICATED"
+    );
+    assert!(!token.contains("12345678901"));
+
+    // A second call mints a fresh token (never a cached one) with the same identity.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let again = function_handler(&world.deps, request("GET", Some(&id_token))).await.expect("handler");
+    let second = json_body(&again)["data"].as_str().expect("data").to_string();
+    assert_ne!(second, token);
+    check_connect_token(&second, &world.key, "alice");
+
+    // Bob has fewer claims: the skipped attributes are simply absent.
+    let bob_token = log_in_at_provider(&world.issuer, "bob").await;
+    let bob = function_handler(&world.deps, request("GET", Some(&bob_token))).await.expect("handler");
+    let bob_claims = check_connect_token(json_body(&bob)["data"].as_str().expect("data"), &world.key, "bob");
+    assert_eq!(bob_claims["attributes"], json!({"firstName": "Bob", "lastName": "Smith"}));
+
+    logs.assert_free_of(&[&id_token, &bob_token, &token, &second, &world.key, "alice@example.com", "12345678901", "Nordmann"]);
+}
+
+#[tokio::test]
+async fn tokens_the_provider_did_not_sign_for_us_are_refused_and_nothing_is_minted() {
+    let logs = CapturedLogs::install();
+    let world = world().await;
+    let id_token = log_in_at_provider(&world.issuer, "alice").await;
+    let (signing_input, signature) = id_token.rsplit_once('.').expect("compact JWS");
+    let (header, payload) = signing_input.split_once('.').expect("compact JWS");
+
+    // Same signature, edited claims.
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: Value = serde_json::from_slice(&engine.decode(payload).expect("b64")).expect("json");
+    claims["sub"] = json!("mallory");
+    let tampered = format!("{header}.{}.{signature}", engine.encode(claims.to_string()));
+    // A different signature segment (truncated).
+    let truncated = format!("{signing_input}.{}", &signature[..signature.len() - 8]);
+    // The public key as an HMAC secret (key confusion): refused by the algorithm allow-list.
+    let hs_header = engine.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+    let confused = format!("{hs_header}.{payload}.{signature}");
+
+    for (case, token, code) in [
+        ("tampered", tampered.as_str(), "invalid_token"),
+        ("truncated", truncated.as_str(), "invalid_token"),
+        ("key confusion", confused.as_str(), "invalid_token"),
+        ("garbage", "not-a-jwt", "invalid_token"),
+    ] {
+        let response = function_handler(&world.deps, request("GET", Some(token))).await.expect("handler");
+        assert_eq!(response.status(), 401, "{case}");
+        let body = json_body(&response);
+        assert_eq!(body["error"], code, "{case}");
+        assert!(body.get("data").is_none(), "{case}");
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer error=\"invalid_token\"", "{case}");
+        assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], ORIGIN, "{case}");
+    }
+    let no_token = function_handler(&world.deps, request("GET", None)).await.expect("handler");
+    assert_eq!(no_token.status(), 401);
+    assert_eq!(json_body(&no_token)["error"], "missing_token");
+    logs.assert_free_of(&[&id_token, &tampered, &world.key]);
+}
