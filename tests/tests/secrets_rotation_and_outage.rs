@@ -1,0 +1,85 @@
+//! The Connect key through the real AWS SDK against moto's Secrets Manager: an operator's new
+//! key version is picked up after the cache TTL without a restart, a brief outage is served
+//! from the warm cache, and a long one fails closed with 503 and `Retry-After`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_http::http::header;
+use mint_token::{Deps, function_handler};
+use serde_json::json;
+use whoscalling::secrets::{SecretCacheSettings, SecretsManagerStore};
+use whoscalling::{ServiceConfig, SystemClock};
+use whoscalling_tests::{CapturedLogs, json_body, load_event, moto, random_token, secrets_manager_config, verify_independently};
+
+const SECRET_NAME: &str = "whoscalling/connect-widget-key";
+
+fn config() -> ServiceConfig {
+    let document = json!({
+        "allowed_origins": ["https://www.example.com"],
+        "identity": {"sources": ["api_gateway_authorizer"]},
+        "profiles": {"connect": {"platform": "amazon-connect", "widget_id": "0f6b4a35-6f4e-4e38-9c4f-5a3c0d8f7a11",
+            "security_key_secret": SECRET_NAME, "token_lifetime_seconds": 300,
+            "attributes": {"firstName": {"claim": "given_name"}}}}
+    });
+    ServiceConfig::from_json("test", &document.to_string()).expect("config")
+}
+
+async fn mint(deps: &Deps) -> lambda_http::Response<lambda_http::Body> {
+    function_handler(deps, load_event("mint-token/valid-authorizer-get.json")).await.expect("handler")
+}
+
+fn signed_with(token: &str, key: &str) -> bool {
+    verify_independently(&json!({"token": token, "key": {"hmac_utf8": key}, "rules": "amazon-connect"}))["ok"] == true
+}
+
+#[tokio::test]
+async fn new_key_version_is_picked_up_after_the_ttl_and_outages_are_bounded() {
+    let logs = CapturedLogs::install();
+    let mut moto = moto();
+    let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
+    let (first_key, second_key) = (format!("{}=", random_token()), format!("{}=", random_token()));
+    client.create_secret().name(SECRET_NAME).secret_string(&first_key).send().await.expect("create");
+
+    let settings = SecretCacheSettings {
+        ttl: Duration::from_secs(1),
+        max_stale: Duration::from_secs(3),
+        retry_after_failure: Duration::from_millis(200),
+    };
+    let store = SecretsManagerStore::new(secrets_manager_config(&moto.url), settings).await.expect("store");
+    let deps = Deps::from_config(&config(), Arc::new(store), Arc::new(SystemClock)).expect("deps");
+
+    let first = mint(&deps).await;
+    assert_eq!(first.status(), 200);
+    let first_token = json_body(&first)["data"].as_str().expect("token").to_string();
+    assert!(signed_with(&first_token, &first_key));
+
+    // The operator stores the new key as the secret's new current version.
+    client.put_secret_value().secret_id(SECRET_NAME).secret_string(&second_key).send().await.expect("put");
+    let cached = json_body(&mint(&deps).await)["data"].as_str().expect("token").to_string();
+    assert!(signed_with(&cached, &first_key), "within the TTL the cached key still signs");
+
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let rotated = json_body(&mint(&deps).await)["data"].as_str().expect("token").to_string();
+    assert!(signed_with(&rotated, &second_key), "after the TTL the new version signs, without a restart");
+    assert!(!signed_with(&rotated, &first_key));
+
+    // Secrets Manager goes away. Past the TTL, the warm cache still mints.
+    moto.stop();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let during_outage = mint(&deps).await;
+    assert_eq!(during_outage.status(), 200, "{:?}", json_body(&during_outage));
+    assert!(signed_with(json_body(&during_outage)["data"].as_str().expect("token"), &second_key));
+
+    // Past ttl + max_stale, the cached key is too old to trust: a clean 503.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let too_stale = mint(&deps).await;
+    assert_eq!(too_stale.status(), 503);
+    assert_eq!(too_stale.headers()[header::RETRY_AFTER], "5");
+    let body = json_body(&too_stale);
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(body.get("data").is_none());
+
+    logs.assert_free_of(&[&first_key, &second_key, &first_token, &rotated]);
+    assert!(logs.text().contains("serving the cached value"), "the outage is visible in the logs");
+}
