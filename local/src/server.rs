@@ -201,7 +201,7 @@ async fn dev_login(app: &App, request: hyper::Request<Incoming>) -> hyper::Respo
         Ok(Value::Object(claims)) => claims,
         _ => return bad("send a JSON object of claims"),
     };
-    if !claims.get("sub").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+    if claims.get("sub").and_then(Value::as_str).is_none_or(str::is_empty) {
         return bad("the claims need a non-empty string `sub`");
     }
     match app.dev_idp.login(claims) {

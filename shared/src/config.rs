@@ -386,7 +386,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_setting() {
-        let cases: Vec<(Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+        type Edit = Box<dyn FnOnce(&mut Value)>;
+        let cases: Vec<(Edit, &str)> = vec![
             (Box::new(|d| d["identity"]["algorithms"] = json!(["HS256"])), "identity.algorithms"),
             (Box::new(|d| d["identity"]["algorithms"] = json!(["none"])), "identity.algorithms"),
             (Box::new(|d| { d["identity"].as_object_mut().unwrap().remove("leeway_seconds"); }), "identity.leeway_seconds"),

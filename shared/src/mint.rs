@@ -111,7 +111,7 @@ fn identifier<const MAX: usize>(
 /// The attributes that weigh most, by name, for the "too large" error.
 fn largest_attributes(claims: &ConnectClaims) -> Vec<String> {
     let mut sizes: Vec<_> = claims.attributes.iter().map(|(k, v)| (k.as_str().len() + v.len(), k.to_string())).collect();
-    sizes.sort_by(|a, b| b.0.cmp(&a.0));
+    sizes.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
     sizes.into_iter().take(3).map(|(_, name)| name).collect()
 }
 

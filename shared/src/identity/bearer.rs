@@ -106,10 +106,10 @@ impl BearerVerifier {
         if iat > now.saturating_add(leeway) {
             return Err(IdentityError::IssuedInFuture);
         }
-        if let Some(nbf) = integer_claim(claims, "nbf")? {
-            if nbf > now.saturating_add(leeway) {
-                return Err(IdentityError::NotYetValid);
-            }
+        if let Some(nbf) = integer_claim(claims, "nbf")?
+            && nbf > now.saturating_add(leeway)
+        {
+            return Err(IdentityError::NotYetValid);
         }
         Ok(())
     }

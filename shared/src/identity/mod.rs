@@ -173,13 +173,13 @@ impl IdentityVerifier {
     }
 
     pub async fn verify(&self, credentials: Credentials<'_>) -> Result<VerifiedClaims, IdentityError> {
-        if self.accept_authorizer {
-            if let Some(claims) = credentials.authorizer_claims.filter(|c| !c.is_empty()) {
-                // API Gateway already checked signature, issuer, audience and expiry; it passes
-                // every claim as a string.
-                let map = claims.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-                return VerifiedClaims::from_json(Value::Object(map)).ok_or(IdentityError::InvalidClaim("sub"));
-            }
+        if self.accept_authorizer
+            && let Some(claims) = credentials.authorizer_claims.filter(|c| !c.is_empty())
+        {
+            // API Gateway already checked signature, issuer, audience and expiry; it passes
+            // every claim as a string.
+            let map = claims.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            return VerifiedClaims::from_json(Value::Object(map)).ok_or(IdentityError::InvalidClaim("sub"));
         }
         match (&self.bearer, credentials.bearer) {
             (Some(verifier), Some(token)) => verifier.verify(token).await,

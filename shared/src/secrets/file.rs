@@ -33,10 +33,10 @@ impl FileSecretStore {
             .and_then(|m| m.modified())
             .map_err(|e| SecretError::LocalFile { reason: format!("{}: {e}", self.path.display()) })?;
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((at, values)) = loaded.as_ref() {
-            if *at == modified {
-                return Ok(values.clone());
-            }
+        if let Some((at, values)) = loaded.as_ref()
+            && *at == modified
+        {
+            return Ok(values.clone());
         }
         let text = std::fs::read_to_string(&self.path)
             .map_err(|e| SecretError::LocalFile { reason: format!("{}: {e}", self.path.display()) })?;

@@ -105,13 +105,13 @@ impl SecretsManagerStore {
             Failure::Transient(detail) => detail,
         };
         let mut map = self.lock();
-        if let Some(entry) = map.get_mut(name.as_str()) {
-            if entry.confirmed_at.elapsed() <= self.settings.ttl + self.settings.max_stale {
-                entry.failed_at = Some(Instant::now());
-                tracing::warn!(secret = %name, version = ?entry.value.version, detail = %detail,
-                    "secret store unavailable: serving the cached value");
-                return Ok(entry.value.clone());
-            }
+        if let Some(entry) = map.get_mut(name.as_str())
+            && entry.confirmed_at.elapsed() <= self.settings.ttl + self.settings.max_stale
+        {
+            entry.failed_at = Some(Instant::now());
+            tracing::warn!(secret = %name, version = ?entry.value.version, detail = %detail,
+                "secret store unavailable: serving the cached value");
+            return Ok(entry.value.clone());
         }
         Err(SecretError::Unavailable { name: name.clone(), detail })
     }

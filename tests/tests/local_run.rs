@@ -1,0 +1,112 @@
+//! The local run as a developer uses it: the server on loopback, a dev login, the demo page's
+//! request to `/token/connect`, and the minted token checked by jwcrypto with the key from
+//! `secrets.json`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use whoscalling_local::{CONNECT_KEY_SECRET, Options, serve};
+use whoscalling_tests::{CapturedLogs, verify_independently};
+
+async fn start() -> (whoscalling_local::LocalServer, std::path::PathBuf) {
+    let state_dir = std::env::temp_dir().join(format!("whoscalling-local-test-{}", whoscalling_tests::random_token()));
+    let server = serve(Options { port: 0, state_dir: state_dir.clone(), config_file: None }).await.expect("serve");
+    (server, state_dir)
+}
+
+#[tokio::test]
+async fn demo_flow_mints_a_connect_token_verifiable_with_the_local_key() {
+    let logs = CapturedLogs::install();
+    let (server, state_dir) = start().await;
+    let http = reqwest::Client::new();
+    let base = &server.base_url;
+
+    let page = http.get(format!("{base}/")).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("amazon_connect('authenticate'"), "the demo page uses Amazon's callback");
+
+    let discovery: Value = http.get(format!("{base}/dev/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(discovery["issuer"], format!("{base}/dev"));
+
+    let login: Value = http
+        .post(format!("{base}/dev/login"))
+        .json(&json!({"sub": "alice", "given_name": "Alice", "family_name": "Nordmann",
+                      "email": "alice@example.com", "nin": "12345678901"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login JSON");
+    let id_token = login["id_token"].as_str().expect("id_token").to_string();
+    // The dev provider's token verifies against its published JWKS with an independent library.
+    let jwks: Value = http.get(format!("{base}/dev/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let idp_verdict = verify_independently(&json!({"token": id_token, "key": {"jwks": jwks}, "rules": "none",
+        "expect": {"iss": format!("{base}/dev"), "aud": "whoscalling-local", "sub": "alice"}}));
+    assert_eq!(idp_verdict["ok"], true, "{idp_verdict}");
+
+    let response = http
+        .get(format!("{base}/token/connect"))
+        .header("origin", base.as_str())
+        .bearer_auth(&id_token)
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["access-control-allow-origin"], base.as_str());
+    let token = response.json::<Value>().await.expect("json")["data"].as_str().expect("data").to_string();
+
+    let secrets: BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(state_dir.join("secrets.json")).expect("secrets.json")).expect("json");
+    let key = &secrets[CONNECT_KEY_SECRET];
+    assert_eq!(key.len(), 44, "a Connect-shaped key is generated on first start");
+    let verdict = verify_independently(&json!({"token": token, "key": {"hmac_utf8": key}, "rules": "amazon-connect",
+        "expect": {"sub": "local-widget-id", "customerId": "alice"}}));
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert_eq!(verdict["claims"]["attributes"]["nationalId"], "123456*****");
+
+    // localhost is allowed too; any other origin is not.
+    let localhost = base.replace("127.0.0.1", "localhost");
+    let ok = http.get(format!("{base}/token/connect")).header("origin", &localhost).bearer_auth(&id_token).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let denied = http.get(format!("{base}/token/connect")).header("origin", "http://127.0.0.1:1").bearer_auth(&id_token).send().await.unwrap();
+    assert_eq!(denied.status(), 403);
+    assert_eq!(denied.json::<Value>().await.unwrap()["error"], "origin_not_allowed");
+
+    // The dev provider refuses a login without a subject.
+    let no_sub = http.post(format!("{base}/dev/login")).json(&json!({"given_name": "X"})).send().await.unwrap();
+    assert_eq!(no_sub.status(), 400);
+
+    logs.assert_free_of(&[&id_token, &token, key, "alice@example.com", "12345678901"]);
+    server.task.abort();
+    let _ = std::fs::remove_dir_all(state_dir);
+}
+
+#[tokio::test]
+async fn pasted_key_in_secrets_json_is_used_without_restart() {
+    let (server, state_dir) = start().await;
+    let http = reqwest::Client::new();
+    let base = &server.base_url;
+    let path = state_dir.join("secrets.json");
+    let mut secrets: BTreeMap<String, String> = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let pasted = "UGFzdGVkUmVhbENvbm5lY3RLZXlGcm9tVGhlQWRtaW4xMjM=";
+    secrets.insert(CONNECT_KEY_SECRET.into(), pasted.into());
+    // A distinct modification time, so the store sees a new version.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    std::fs::write(&path, serde_json::to_string(&secrets).unwrap()).unwrap();
+
+    let login: Value = http.post(format!("{base}/dev/login")).json(&json!({"sub": "bob"})).send().await.unwrap().json().await.unwrap();
+    let response = http
+        .post(format!("{base}/token/connect"))
+        .bearer_auth(login["id_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let token = response.json::<Value>().await.unwrap()["data"].as_str().unwrap().to_string();
+    let verdict = verify_independently(&json!({"token": token, "key": {"hmac_utf8": pasted}, "rules": "amazon-connect"}));
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    server.task.abort();
+    let _ = std::fs::remove_dir_all(state_dir);
+}
