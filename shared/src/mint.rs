@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::config::{ConnectProfileConfig, ProfileConfig, ProfileName};
 use crate::identity::VerifiedClaims;
 use crate::mapping::{ClaimRule, MappingError};
-use crate::secrets::{SecretError, SecretStore};
+use crate::secrets::{PLACEHOLDER_VALUE, SecretError, SecretStore};
 use crate::signing::{SigningError, sign_hs256_jwt};
 
 /// Connect refuses tokens over 6144 bytes of UTF-16; Amazon's guidance is about 3000 characters.
@@ -75,6 +75,9 @@ impl MintService {
         // Map first: a visitor who cannot get a token costs no secret read.
         let claims = connect_claims(profile, identity, self.clock.now_unix())?;
         let key = self.secrets.get(&profile.security_key_secret).await?;
+        if key.value.expose() == PLACEHOLDER_VALUE {
+            return Err(SecretError::Placeholder { name: profile.security_key_secret.clone() }.into());
+        }
         let token = sign_hs256_jwt(&claims, &key.value)?;
         if token.len() > CONNECT_MAX_TOKEN_CHARS {
             return Err(MintError::TokenTooLarge { length: token.len(), largest_attributes: largest_attributes(&claims) });
@@ -214,6 +217,14 @@ mod tests {
             Err(MintError::Secret(e)) => assert!(e.is_transient()),
             other => panic!("expected a secret error, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn placeholder_key_is_never_used_to_sign() {
+        let (service, store) = service(profile());
+        store.put("connect-key", PLACEHOLDER_VALUE);
+        let result = service.mint("connect", &visitor(json!({}))).await;
+        assert!(matches!(result, Err(MintError::Secret(SecretError::Placeholder { .. }))), "{result:?}");
     }
 
     #[tokio::test]

@@ -49,6 +49,10 @@ impl fmt::Display for SecretName {
     }
 }
 
+/// The value `template.yaml` creates vendor-issued secrets with, until the operator stores the
+/// real one. Signing with it would produce tokens the platform rejects, so it is refused.
+pub const PLACEHOLDER_VALUE: &str = "REPLACE_WITH_CONNECT_SECURITY_KEY";
+
 /// Secret material. Prints as `[redacted]`, has no `PartialEq` (use [`SecretString::ct_eq`]) and
 /// is zeroized on drop.
 pub struct SecretString(Zeroizing<String>);
@@ -92,6 +96,8 @@ pub enum SecretError {
     /// `detail` is the store client's own message (an error kind, never a secret value).
     #[error("the secret store is unavailable for `{name}` and no fresh enough cached value exists: {detail}")]
     Unavailable { name: SecretName, detail: String },
+    #[error("secret `{name}` still holds the deployment placeholder: store the real value")]
+    Placeholder { name: SecretName },
     #[error("the local secrets file is unusable: {reason}")]
     LocalFile { reason: String },
 }
