@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod identity;
+pub mod jwe;
 pub mod logging;
 pub mod mapping;
 pub mod mint;

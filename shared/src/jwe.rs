@@ -1,0 +1,1 @@
+//! Compact JWE (RFC 7516): placeholder, being written.
