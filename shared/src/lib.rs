@@ -11,6 +11,7 @@ pub mod config;
 pub mod http;
 pub mod identity;
 pub mod jwe;
+pub mod keys;
 pub mod logging;
 pub mod mapping;
 pub mod mint;

@@ -3,11 +3,19 @@
 //! Connect's widget token is HS256 with the header exactly `{"alg":"HS256","typ":"JWT"}` (the
 //! byte order of Amazon's samples), so the header segment is a constant and only the signature is
 //! delegated to `jsonwebtoken`'s crypto backend (aws-lc-rs).
+//!
+//! RS256 and ES256 tokens are signed with aws-lc-rs key pairs parsed once per key version
+//! ([`JwsSigner`]): `jsonwebtoken` re-parses the private key on every signature, which roughly
+//! triples the cost of an RS256 token. The compact serialization around the signature is the
+//! same three base64url segments as above; everything we sign this way is verified by jsonwebtoken
+//! in unit tests and by jwcrypto in the integration tests.
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::secrets::SecretString;
 
@@ -22,6 +30,111 @@ pub enum SigningError {
     Backend(#[source] jsonwebtoken::errors::Error),
     #[error("the signing key is empty")]
     EmptyKey,
+    #[error("the private key is not a usable {0} PKCS#8 key")]
+    BadPrivateKey(SigningAlgorithm),
+    #[error("the signature could not be computed")]
+    Crypto,
+}
+
+/// The asymmetric algorithms of keys we own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SigningAlgorithm {
+    RS256,
+    ES256,
+}
+
+impl SigningAlgorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            SigningAlgorithm::RS256 => "RS256",
+            SigningAlgorithm::ES256 => "ES256",
+        }
+    }
+}
+
+impl std::fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+enum PrivateKey {
+    Rsa(RsaKeyPair),
+    Ecdsa(EcdsaKeyPair),
+}
+
+/// A parsed private key with its `kid`; the protected header segment is computed once.
+pub struct JwsSigner {
+    kid: String,
+    algorithm: SigningAlgorithm,
+    key: PrivateKey,
+    header_segment: String,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for JwsSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwsSigner").field("kid", &self.kid).field("algorithm", &self.algorithm).finish_non_exhaustive()
+    }
+}
+
+impl JwsSigner {
+    /// Parses a PKCS#8 DER private key for `algorithm` (RSA keys of 2048 bits or more).
+    pub fn from_pkcs8(algorithm: SigningAlgorithm, kid: &str, pkcs8: &[u8]) -> Result<Self, SigningError> {
+        let key = match algorithm {
+            SigningAlgorithm::RS256 => {
+                let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| SigningError::BadPrivateKey(algorithm))?;
+                if pair.public_modulus_len() < 256 {
+                    return Err(SigningError::BadPrivateKey(algorithm));
+                }
+                PrivateKey::Rsa(pair)
+            }
+            SigningAlgorithm::ES256 => PrivateKey::Ecdsa(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
+                    .map_err(|_| SigningError::BadPrivateKey(algorithm))?,
+            ),
+        };
+        let header = serde_json::json!({"alg": algorithm.name(), "typ": "JWT", "kid": kid});
+        Ok(Self {
+            kid: kid.to_string(),
+            algorithm,
+            key,
+            header_segment: URL_SAFE_NO_PAD.encode(header.to_string()),
+            rng: SystemRandom::new(),
+        })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        self.algorithm
+    }
+
+    /// Signs `claims` as a compact JWS with header `{"alg","typ":"JWT","kid"}`.
+    pub fn sign_jwt<C: Serialize>(&self, claims: &C) -> Result<String, SigningError> {
+        let payload = serde_json::to_vec(claims).map_err(SigningError::Serialize)?;
+        let mut token = String::with_capacity(self.header_segment.len() + payload.len() * 4 / 3 + 400);
+        token.push_str(&self.header_segment);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature = match &self.key {
+            PrivateKey::Rsa(pair) => {
+                let mut signature = vec![0; pair.public_modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, &self.rng, token.as_bytes(), &mut signature)
+                    .map_err(|_| SigningError::Crypto)?;
+                signature
+            }
+            // FIXED signing yields r || s, the JWS form (RFC 7518 3.4), not DER.
+            PrivateKey::Ecdsa(pair) => {
+                pair.sign(&self.rng, token.as_bytes()).map_err(|_| SigningError::Crypto)?.as_ref().to_vec()
+            }
+        };
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
+        Ok(token)
+    }
 }
 
 /// Signs `claims` as a compact HS256 JWT with the UTF-8 bytes of `key` (as every Amazon Connect
@@ -68,6 +181,52 @@ mod tests {
         // The base64-decoded key must NOT verify: Connect uses the string as-is.
         let decoded_key = base64::engine::general_purpose::STANDARD.decode(key.expose()).unwrap();
         assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &DecodingKey::from_secret(&decoded_key), &validation).is_err());
+    }
+
+    fn verify_with_public_key(token: &str, algorithm: Algorithm, spki_der: &[u8]) -> serde_json::Value {
+        let mut validation = Validation::new(algorithm);
+        validation.validate_exp = false;
+        validation.required_spec_claims.clear();
+        let key = match algorithm {
+            // jsonwebtoken wants PKCS#1 RSAPublicKey DER for RSA and the raw point for EC.
+            Algorithm::RS256 => DecodingKey::from_rsa_der(&spki_to_pkcs1(spki_der)),
+            _ => DecodingKey::from_ec_der(&spki_der[spki_der.len() - 65..]),
+        };
+        let header = jsonwebtoken::decode_header(token).unwrap();
+        assert_eq!(header.kid.as_deref(), Some("k-1"));
+        jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).unwrap().claims
+    }
+
+    /// The RSAPublicKey inside an RSA SubjectPublicKeyInfo (a BIT STRING after the algorithm).
+    fn spki_to_pkcs1(spki: &[u8]) -> Vec<u8> {
+        // 2048-bit keys: 30 82 01 22 | 30 0d <rsaEncryption, NULL> | 03 82 01 0f 00 | RSAPublicKey
+        spki[24..].to_vec()
+    }
+
+    #[test]
+    fn rs256_and_es256_tokens_verify_with_the_public_key() {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::signature::KeyPair as _;
+        let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let rsa_pkcs8 = rsa.as_der().unwrap();
+        let signer = JwsSigner::from_pkcs8(SigningAlgorithm::RS256, "k-1", rsa_pkcs8.as_ref()).unwrap();
+        let token = signer.sign_jwt(&serde_json::json!({"sub": "a"})).unwrap();
+        let spki = rsa.public_key().as_der().unwrap();
+        assert_eq!(verify_with_public_key(&token, Algorithm::RS256, spki.as_ref())["sub"], "a");
+
+        let ec_pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).unwrap();
+        let signer = JwsSigner::from_pkcs8(SigningAlgorithm::ES256, "k-1", ec_pkcs8.as_ref()).unwrap();
+        let token = signer.sign_jwt(&serde_json::json!({"sub": "b"})).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, ec_pkcs8.as_ref()).unwrap();
+        let spki = pair.public_key().as_der().unwrap();
+        assert_eq!(verify_with_public_key(&token, Algorithm::ES256, spki.as_ref())["sub"], "b");
+    }
+
+    #[test]
+    fn wrong_key_type_is_refused() {
+        let ec_pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).unwrap();
+        assert!(JwsSigner::from_pkcs8(SigningAlgorithm::RS256, "k", ec_pkcs8.as_ref()).is_err());
+        assert!(JwsSigner::from_pkcs8(SigningAlgorithm::ES256, "k", b"garbage").is_err());
     }
 
     #[test]

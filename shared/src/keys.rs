@@ -1,0 +1,417 @@
+//! Asymmetric signing keys we own (RS256 for LivePerson and Live Assist, ES256 where a verifier
+//! accepts it), kept together in one Secrets Manager secret:
+//!
+//! ```json
+//! {"keys": [{"kid": "rs256-...", "alg": "RS256", "status": "current", "created_at": 1795000000,
+//!            "private_key_pkcs8": "<base64 DER>"}, ...]}
+//! ```
+//!
+//! Per algorithm there is exactly one `current` key (the only one that signs), and at most one
+//! `previous` and one `next`. All of them are published in the JWKS: `next` before anything is
+//! signed with it, `previous` after its last use, so a verifier's cached JWKS always holds the key
+//! of any still-valid token across a rotation. The secret is parsed once per version.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use crate::secrets::{SecretError, SecretName, SecretStore, SecretString, SecretValue};
+use crate::signing::{JwsSigner, SigningAlgorithm, SigningError};
+
+/// Where a key is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    /// Signed until the last rotation; published so tokens it signed still verify.
+    Previous,
+    /// Signs.
+    Current,
+    /// Published ahead of use, so verifiers have it cached when it starts signing.
+    Next,
+}
+
+/// One key as stored in the secret.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: SigningAlgorithm,
+    pub status: KeyStatus,
+    pub created_at: u64,
+    /// Base64 (standard alphabet) of the PKCS#8 DER private key.
+    pub private_key_pkcs8: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for StoredKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("status", &self.status)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The secret's JSON document.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySetDocument {
+    pub keys: Vec<StoredKey>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the signing-key secret is empty: run the first rotation (or the documented bootstrap) to fill it")]
+    NotInitialized,
+    #[error("the signing-key secret is not a valid key set: {0}")]
+    Invalid(String),
+    #[error("no current {0} key in the signing-key secret")]
+    NoCurrentKey(SigningAlgorithm),
+    #[error("key generation failed")]
+    Generation,
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+}
+
+impl KeyError {
+    /// An empty secret is fixed by the first rotation, which is on its way; an outage of the
+    /// store is transient. Anything else needs an operator.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            KeyError::NotInitialized => true,
+            KeyError::Secret(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+impl KeySetDocument {
+    /// Parses the secret's value; an empty value (or `{}`) means "not initialized yet".
+    pub fn parse(text: &str) -> Result<Self, KeyError> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() || trimmed == "{}" || trimmed == "{\"keys\":[]}" {
+            return Err(KeyError::NotInitialized);
+        }
+        // serde's message could quote the document; say only where it failed.
+        let document: Self = serde_json::from_str(trimmed)
+            .map_err(|e| KeyError::Invalid(format!("not the expected JSON shape (line {}, column {})", e.line(), e.column())))?;
+        document.validate()?;
+        Ok(document)
+    }
+
+    /// Per algorithm: exactly one current, at most one previous and one next; unique kids.
+    pub fn validate(&self) -> Result<(), KeyError> {
+        if self.keys.is_empty() {
+            return Err(KeyError::NotInitialized);
+        }
+        let mut kids = std::collections::BTreeSet::new();
+        let mut counts: BTreeMap<(SigningAlgorithm, KeyStatus), usize> = BTreeMap::new();
+        for key in &self.keys {
+            if key.kid.is_empty() || key.kid.len() > 128 || !key.kid.chars().all(|c| c.is_ascii_graphic()) {
+                return Err(KeyError::Invalid("a kid must be 1-128 printable ASCII characters".into()));
+            }
+            if !kids.insert(key.kid.clone()) {
+                return Err(KeyError::Invalid(format!("kid `{}` appears twice", key.kid)));
+            }
+            *counts.entry((key.alg, key.status)).or_default() += 1;
+        }
+        let algorithms: std::collections::BTreeSet<_> = self.keys.iter().map(|k| k.alg).collect();
+        for alg in algorithms {
+            let count = |status| counts.get(&(alg, status)).copied().unwrap_or(0);
+            if count(KeyStatus::Current) != 1 {
+                return Err(KeyError::Invalid(format!("{alg} needs exactly one current key")));
+            }
+            if count(KeyStatus::Previous) > 1 || count(KeyStatus::Next) > 1 {
+                return Err(KeyError::Invalid(format!("{alg} has more than one previous or next key")));
+            }
+        }
+        Ok(())
+    }
+
+    /// A fresh set: a current and a next key per algorithm.
+    pub fn generate(algorithms: &[SigningAlgorithm], now: u64) -> Result<Self, KeyError> {
+        let mut keys = Vec::new();
+        for &alg in algorithms {
+            keys.push(generate_key(alg, KeyStatus::Current, now)?);
+            keys.push(generate_key(alg, KeyStatus::Next, now)?);
+        }
+        Ok(Self { keys })
+    }
+
+    /// The next set in a rotation: per algorithm, next becomes current, current becomes previous,
+    /// the old previous is dropped and a fresh next is generated. An algorithm without a next key
+    /// (never rotated in this scheme) gets one generated and promoted at once.
+    pub fn rotated(&self, now: u64) -> Result<Self, KeyError> {
+        let algorithms: std::collections::BTreeSet<_> = self.keys.iter().map(|k| k.alg).collect();
+        let mut keys = Vec::new();
+        for alg in algorithms {
+            let find = |status| self.keys.iter().find(|k| k.alg == alg && k.status == status).cloned();
+            let next = match find(KeyStatus::Next) {
+                Some(next) => next,
+                None => generate_key(alg, KeyStatus::Next, now)?,
+            };
+            if let Some(mut current) = find(KeyStatus::Current) {
+                current.status = KeyStatus::Previous;
+                keys.push(current);
+            }
+            keys.push(StoredKey { status: KeyStatus::Current, ..next });
+            keys.push(generate_key(alg, KeyStatus::Next, now)?);
+        }
+        Ok(Self { keys })
+    }
+
+    pub fn to_secret_string(&self) -> SecretString {
+        SecretString::new(serde_json::to_string(self).unwrap_or_default())
+    }
+
+    pub fn kids(&self) -> Vec<(String, SigningAlgorithm, KeyStatus)> {
+        self.keys.iter().map(|k| (k.kid.clone(), k.alg, k.status)).collect()
+    }
+}
+
+/// Generates one key pair; the `kid` is random (it says nothing about the key).
+pub fn generate_key(alg: SigningAlgorithm, status: KeyStatus, now: u64) -> Result<StoredKey, KeyError> {
+    let pkcs8 = match alg {
+        SigningAlgorithm::RS256 => aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .and_then(|pair| pair.as_der())
+            .map(|der| der.as_ref().to_vec())
+            .map_err(|_| KeyError::Generation)?,
+        SigningAlgorithm::ES256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .map(|doc| doc.as_ref().to_vec())
+            .map_err(|_| KeyError::Generation)?,
+    };
+    let pkcs8 = Zeroizing::new(pkcs8);
+    let mut id = [0u8; 9];
+    aws_lc_rs::rand::fill(&mut id).map_err(|_| KeyError::Generation)?;
+    Ok(StoredKey {
+        kid: format!("{}-{}", alg.name().to_ascii_lowercase(), URL_SAFE_NO_PAD.encode(id)),
+        alg,
+        status,
+        created_at: now,
+        private_key_pkcs8: Zeroizing::new(STANDARD.encode(pkcs8.as_slice())),
+    })
+}
+
+/// The parsed key set: the current signer per algorithm, the JWKS and the paste formats.
+pub struct KeyRing {
+    signers: BTreeMap<SigningAlgorithm, Arc<JwsSigner>>,
+    jwks: Value,
+    current_spki: BTreeMap<SigningAlgorithm, String>,
+    kids: Vec<(String, SigningAlgorithm, KeyStatus)>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing").field("kids", &self.kids).finish()
+    }
+}
+
+impl KeyRing {
+    pub fn parse(text: &str) -> Result<Self, KeyError> {
+        Self::from_document(&KeySetDocument::parse(text)?)
+    }
+
+    pub fn from_document(document: &KeySetDocument) -> Result<Self, KeyError> {
+        document.validate()?;
+        let mut signers = BTreeMap::new();
+        let mut current_spki = BTreeMap::new();
+        let mut jwks = Vec::new();
+        // Publish in a stable order: current first, then next, then previous.
+        let mut ordered: Vec<&StoredKey> = document.keys.iter().collect();
+        ordered.sort_by_key(|k| (k.alg, match k.status {
+            KeyStatus::Current => 0,
+            KeyStatus::Next => 1,
+            KeyStatus::Previous => 2,
+        }));
+        for key in ordered {
+            let der = Zeroizing::new(
+                STANDARD
+                    .decode(key.private_key_pkcs8.as_bytes())
+                    .map_err(|_| KeyError::Invalid(format!("key `{}` is not base64", key.kid)))?,
+            );
+            // Parsing every key (not only the current one) proves the whole set is usable.
+            let signer = JwsSigner::from_pkcs8(key.alg, &key.kid, &der)?;
+            let (jwk, spki) = public_parts(key.alg, &key.kid, &der)?;
+            jwks.push(jwk);
+            if key.status == KeyStatus::Current {
+                signers.insert(key.alg, Arc::new(signer));
+                current_spki.insert(key.alg, spki);
+            }
+        }
+        Ok(Self { signers, jwks: json!({ "keys": jwks }), current_spki, kids: document.kids() })
+    }
+
+    /// The key that signs now for `alg`.
+    pub fn signer(&self, alg: SigningAlgorithm) -> Result<Arc<JwsSigner>, KeyError> {
+        self.signers.get(&alg).cloned().ok_or(KeyError::NoCurrentKey(alg))
+    }
+
+    /// `{"keys": [...]}` with every key a verifier may meet (previous, current, next).
+    pub fn jwks(&self) -> &Value {
+        &self.jwks
+    }
+
+    /// The current key's public key as single-line base64 SPKI (a PEM body without the BEGIN/END
+    /// lines and newlines), the form LivePerson's and Live Assist's consoles take.
+    pub fn current_public_key_spki(&self, alg: SigningAlgorithm) -> Option<&str> {
+        self.current_spki.get(&alg).map(String::as_str)
+    }
+
+    pub fn kids(&self) -> &[(String, SigningAlgorithm, KeyStatus)] {
+        &self.kids
+    }
+}
+
+/// The public JWK and the base64 SPKI of a private key.
+fn public_parts(alg: SigningAlgorithm, kid: &str, pkcs8: &[u8]) -> Result<(Value, String), KeyError> {
+    let bad = || KeyError::Signing(SigningError::BadPrivateKey(alg));
+    match alg {
+        SigningAlgorithm::RS256 => {
+            let pair = aws_lc_rs::rsa::KeyPair::from_pkcs8(pkcs8).map_err(|_| bad())?;
+            let public = pair.public_key();
+            let spki = public.as_der().map_err(|_| bad())?;
+            let jwk = json!({
+                "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+                "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+                "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+            });
+            Ok((jwk, STANDARD.encode(spki.as_ref())))
+        }
+        SigningAlgorithm::ES256 => {
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).map_err(|_| bad())?;
+            let point = pair.public_key().as_ref();
+            if point.len() != 65 {
+                return Err(bad());
+            }
+            let spki = pair.public_key().as_der().map_err(|_| bad())?;
+            let jwk = json!({
+                "kty": "EC", "use": "sig", "alg": "ES256", "kid": kid, "crv": "P-256",
+                "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+                "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+            });
+            Ok((jwk, STANDARD.encode(spki.as_ref())))
+        }
+    }
+}
+
+/// The key ring behind a secret, parsed once per secret version.
+pub struct SigningKeys {
+    store: Arc<dyn SecretStore>,
+    secret: SecretName,
+    parsed: RwLock<Option<(Arc<SecretValue>, Arc<KeyRing>)>>,
+}
+
+impl SigningKeys {
+    pub fn new(store: Arc<dyn SecretStore>, secret: SecretName) -> Self {
+        Self { store, secret, parsed: RwLock::new(None) }
+    }
+
+    pub fn secret_name(&self) -> &SecretName {
+        &self.secret
+    }
+
+    /// The current ring. The store caches the value; a new version is parsed once.
+    pub async fn ring(&self) -> Result<Arc<KeyRing>, KeyError> {
+        let value = self.store.get(&self.secret).await?;
+        if let Some((seen, ring)) = self.parsed.read().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && Arc::ptr_eq(seen, &value)
+        {
+            return Ok(ring.clone());
+        }
+        let ring = Arc::new(KeyRing::parse(value.value.expose())?);
+        tracing::info!(secret = %self.secret, version = ?value.version, kids = ?ring.kids(), "signing keys loaded");
+        *self.parsed.write().unwrap_or_else(|e| e.into_inner()) = Some((value, ring.clone()));
+        Ok(ring)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::InMemorySecretStore;
+
+    fn fresh() -> KeySetDocument {
+        KeySetDocument::generate(&[SigningAlgorithm::RS256, SigningAlgorithm::ES256], 1_000).unwrap()
+    }
+
+    #[test]
+    fn generated_set_has_current_and_next_per_algorithm_and_publishes_both() {
+        let document = fresh();
+        let ring = KeyRing::from_document(&document).unwrap();
+        let jwks = ring.jwks()["keys"].as_array().unwrap().clone();
+        assert_eq!(jwks.len(), 4);
+        for jwk in &jwks {
+            assert_eq!(jwk["use"], "sig");
+            assert!(jwk.get("d").is_none() && jwk.get("p").is_none(), "no private parts in a JWKS");
+        }
+        let current_rs = document.keys.iter().find(|k| k.alg == SigningAlgorithm::RS256 && k.status == KeyStatus::Current).unwrap();
+        assert_eq!(ring.signer(SigningAlgorithm::RS256).unwrap().kid(), current_rs.kid);
+        assert!(ring.current_public_key_spki(SigningAlgorithm::RS256).unwrap().starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A"));
+    }
+
+    #[test]
+    fn rotation_shifts_next_to_current_and_keeps_previous() {
+        let first = fresh();
+        let second = first.rotated(2_000).unwrap();
+        let find = |doc: &KeySetDocument, alg, status| doc.keys.iter().find(|k| k.alg == alg && k.status == status).map(|k| k.kid.clone());
+        for alg in [SigningAlgorithm::RS256, SigningAlgorithm::ES256] {
+            assert_eq!(find(&second, alg, KeyStatus::Current), find(&first, alg, KeyStatus::Next));
+            assert_eq!(find(&second, alg, KeyStatus::Previous), find(&first, alg, KeyStatus::Current));
+            assert!(find(&second, alg, KeyStatus::Next).is_some());
+            assert_ne!(find(&second, alg, KeyStatus::Next), find(&first, alg, KeyStatus::Next));
+        }
+        let third = second.rotated(3_000).unwrap();
+        assert_eq!(third.keys.len(), 6, "previous, current, next for two algorithms");
+        assert!(KeyRing::from_document(&third).is_ok());
+    }
+
+    #[test]
+    fn empty_and_malformed_sets_are_named_errors() {
+        assert!(matches!(KeySetDocument::parse(""), Err(KeyError::NotInitialized)));
+        assert!(matches!(KeySetDocument::parse("{}"), Err(KeyError::NotInitialized)));
+        assert!(matches!(KeySetDocument::parse("not json"), Err(KeyError::Invalid(_))));
+        let mut two_current = fresh();
+        two_current.keys[1].status = KeyStatus::Current;
+        assert!(matches!(two_current.validate(), Err(KeyError::Invalid(_))));
+        let mut duplicate = fresh();
+        duplicate.keys[1].kid = duplicate.keys[0].kid.clone();
+        assert!(matches!(duplicate.validate(), Err(KeyError::Invalid(_))));
+        let mut wrong_type = fresh();
+        wrong_type.keys[0].alg = SigningAlgorithm::ES256; // an RSA key claiming ES256
+        wrong_type.keys[0].kid = "odd".into();
+        assert!(KeyRing::from_document(&wrong_type).is_err());
+    }
+
+    #[test]
+    fn stored_keys_never_print_private_material() {
+        let document = fresh();
+        let shown = format!("{document:?}");
+        assert!(!shown.contains(document.keys[0].private_key_pkcs8.as_str()));
+        assert!(shown.contains(&document.keys[0].kid));
+    }
+
+    #[tokio::test]
+    async fn ring_is_parsed_once_per_secret_version() {
+        let document = fresh();
+        let store = Arc::new(InMemorySecretStore::with("keys", document.to_secret_string().expose()));
+        let keys = SigningKeys::new(store.clone(), SecretName::try_from("keys".to_string()).unwrap());
+        let first = keys.ring().await.unwrap();
+        let again = keys.ring().await.unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        store.put("keys", document.rotated(5).unwrap().to_secret_string().expose());
+        let rotated = keys.ring().await.unwrap();
+        assert!(!Arc::ptr_eq(&first, &rotated));
+        assert_ne!(first.signer(SigningAlgorithm::RS256).unwrap().kid(), rotated.signer(SigningAlgorithm::RS256).unwrap().kid());
+    }
+}
