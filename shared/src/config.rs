@@ -13,7 +13,8 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::claims::connect::{AttrKey, Lifetime};
-use crate::mapping::ClaimRule;
+use crate::jwe::{ContentEncryption, KeyEncryption};
+use crate::mapping::{ClaimPolicy, ClaimRule};
 use crate::secrets::{SecretCacheSettings, SecretName};
 
 /// The environment variable that carries the document in Lambda.
@@ -198,11 +199,177 @@ pub struct ConnectProfileConfig {
     pub mark_authenticated: bool,
 }
 
+/// The OpenID standard claims LivePerson shows the agent.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LivePersonStandardClaims {
+    #[serde(default)]
+    pub given_name: Option<ClaimRule>,
+    #[serde(default)]
+    pub family_name: Option<ClaimRule>,
+    #[serde(default)]
+    pub email: Option<ClaimRule>,
+    #[serde(default)]
+    pub phone_number: Option<ClaimRule>,
+    #[serde(default)]
+    pub gender: Option<ClaimRule>,
+    #[serde(default)]
+    pub preferred_username: Option<ClaimRule>,
+}
+
+/// `lp_sdes` `ctmrinfo` fields, each from a claim (LivePerson's field names).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CustomerInfoMapping {
+    #[serde(default)]
+    pub cstatus: Option<ClaimRule>,
+    #[serde(default)]
+    pub ctype: Option<ClaimRule>,
+    #[serde(default)]
+    pub customer_id: Option<ClaimRule>,
+    /// A number.
+    #[serde(default)]
+    pub balance: Option<ClaimRule>,
+    #[serde(default)]
+    pub social_id: Option<ClaimRule>,
+    #[serde(default)]
+    pub imei: Option<ClaimRule>,
+    #[serde(default)]
+    pub user_name: Option<ClaimRule>,
+    /// A whole number.
+    #[serde(default)]
+    pub company_size: Option<ClaimRule>,
+    #[serde(default)]
+    pub account_name: Option<ClaimRule>,
+    #[serde(default)]
+    pub role: Option<ClaimRule>,
+    /// An ISO date `YYYY-MM-DD`.
+    #[serde(default)]
+    pub last_payment_date: Option<ClaimRule>,
+    /// An ISO date `YYYY-MM-DD`.
+    #[serde(default)]
+    pub registration_date: Option<ClaimRule>,
+}
+
+/// `lp_sdes` `personal` fields.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalMapping {
+    #[serde(default)]
+    pub firstname: Option<ClaimRule>,
+    #[serde(default)]
+    pub lastname: Option<ClaimRule>,
+    /// A birth date claim (`YYYY-MM-DD`, like OpenID's `birthdate`); the age is computed.
+    #[serde(default)]
+    pub age: Option<ClaimRule>,
+    #[serde(default)]
+    pub email: Option<ClaimRule>,
+    #[serde(default)]
+    pub phone: Option<ClaimRule>,
+    /// `male`/`female` become `MALE`/`FEMALE`; other values are left out.
+    #[serde(default)]
+    pub gender: Option<ClaimRule>,
+    #[serde(default)]
+    pub company: Option<ClaimRule>,
+}
+
+/// Wrapping the signed id_token in a JWE that only LivePerson can open.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// LivePerson's RSA public key: single-line base64 SPKI or PEM (not a secret).
+    pub public_key: String,
+    #[serde(default)]
+    pub kid: Option<String>,
+    #[serde(default = "default_key_encryption")]
+    pub alg: KeyEncryption,
+    /// LivePerson does not state it; third parties use A256GCM.
+    #[serde(default)]
+    pub enc: ContentEncryption,
+}
+
+fn default_key_encryption() -> KeyEncryption {
+    KeyEncryption::RsaOaep256
+}
+
+fn subject_from_sub() -> ClaimRule {
+    ClaimRule { if_missing: crate::mapping::OnProblem::Refuse, ..ClaimRule::from_claim("sub") }
+}
+
+/// A LivePerson implicit-flow profile (RS256 id_token with `lp_sdes`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LivePersonProfileConfig {
+    /// `iss`, exactly as configured in LivePerson's authentication connector.
+    pub issuer: String,
+    pub token_lifetime_seconds: u64,
+    /// `sub`: a unique, non-guessable customer id (default: the login's `sub`).
+    #[serde(default = "subject_from_sub")]
+    pub subject: ClaimRule,
+    #[serde(default)]
+    pub claims: LivePersonStandardClaims,
+    #[serde(default)]
+    pub customer_info: Option<CustomerInfoMapping>,
+    #[serde(default)]
+    pub personal: Option<PersonalMapping>,
+    #[serde(default)]
+    pub encryption: Option<EncryptionConfig>,
+}
+
+fn given_name_rule() -> Option<ClaimRule> {
+    Some(ClaimRule::from_claim("given_name"))
+}
+fn family_name_rule() -> Option<ClaimRule> {
+    Some(ClaimRule::from_claim("family_name"))
+}
+
+/// A Live Assist for Dynamics 365 profile (RS256, `sub` = CRM contact GUID).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveAssistProfileConfig {
+    /// `iss`: the website's domain name.
+    pub issuer: String,
+    pub token_lifetime_seconds: u64,
+    /// The claim of the verified login that holds the CRM contact GUID.
+    pub crm_contact_id_claim: String,
+    #[serde(default = "given_name_rule")]
+    pub given_name: Option<ClaimRule>,
+    #[serde(default = "family_name_rule")]
+    pub family_name: Option<ClaimRule>,
+}
+
 /// A token profile: which platform, and its settings.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "platform", rename_all = "kebab-case")]
+#[serde(tag = "platform")]
 pub enum ProfileConfig {
+    #[serde(rename = "amazon-connect")]
     AmazonConnect(ConnectProfileConfig),
+    #[serde(rename = "liveperson")]
+    LivePerson(Box<LivePersonProfileConfig>),
+    #[serde(rename = "live-assist")]
+    LiveAssist(LiveAssistProfileConfig),
+}
+
+impl ProfileConfig {
+    /// Profiles signed with keys we own (RS256) rather than a vendor-issued secret.
+    pub fn uses_signing_keys(&self) -> bool {
+        !matches!(self, ProfileConfig::AmazonConnect(_))
+    }
+}
+
+/// The secret holding the asymmetric keys we own (see `keys`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeysConfig {
+    pub secret: SecretName,
+    /// `Cache-Control: max-age` of the JWKS. Keys are published a full rotation before use and
+    /// kept a full rotation after, so any value well under the rotation period is safe.
+    #[serde(default = "default_jwks_max_age_published")]
+    pub jwks_max_age_seconds: u64,
+}
+
+fn default_jwks_max_age_published() -> u64 {
+    900
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -216,6 +383,12 @@ pub struct ServiceConfig {
     pub secret_cache: SecretCacheConfig,
     pub identity: IdentityConfig,
     pub profiles: BTreeMap<ProfileName, ProfileConfig>,
+    /// Masking and agent-view roles applied to every login before any profile sees it.
+    #[serde(default)]
+    pub claim_policy: ClaimPolicy,
+    /// Required when a profile signs with keys we own (LivePerson, Live Assist).
+    #[serde(default)]
+    pub signing_keys: Option<SigningKeysConfig>,
 }
 
 fn default_max_body() -> usize {
@@ -257,11 +430,39 @@ impl ServiceConfig {
         if self.accepts(IdentitySource::BearerToken) {
             self.bearer_settings()?;
         }
+        self.claim_policy.validate().map_err(|reason| setting("claim_policy.roles", reason))?;
+        if self.signing_keys.is_none() && self.profiles.values().any(ProfileConfig::uses_signing_keys) {
+            return Err(setting("signing_keys", "required: LivePerson and Live Assist profiles sign with keys we own"));
+        }
+        if let Some(keys) = &self.signing_keys
+            && keys.jwks_max_age_seconds > 86_400
+        {
+            return Err(setting("signing_keys.jwks_max_age_seconds", "at most 86400 (a day)"));
+        }
         for (name, profile) in &self.profiles {
             match profile {
                 ProfileConfig::AmazonConnect(connect) => {
                     if connect.widget_id.trim().is_empty() || connect.widget_id.len() > 256 {
                         return Err(setting(format!("profiles.{name}.widget_id"), "must be the widget id from Connect"));
+                    }
+                }
+                ProfileConfig::LivePerson(liveperson) => {
+                    if liveperson.issuer.trim().is_empty() {
+                        return Err(setting(format!("profiles.{name}.issuer"), "must be the issuer configured in LivePerson"));
+                    }
+                    if !(1..=3600).contains(&liveperson.token_lifetime_seconds) {
+                        return Err(setting(format!("profiles.{name}.token_lifetime_seconds"), "must be 1-3600"));
+                    }
+                }
+                ProfileConfig::LiveAssist(live_assist) => {
+                    if live_assist.issuer.trim().is_empty() || live_assist.issuer.contains('/') {
+                        return Err(setting(format!("profiles.{name}.issuer"), "must be the website's domain name"));
+                    }
+                    if !(1..=7200).contains(&live_assist.token_lifetime_seconds) {
+                        return Err(setting(format!("profiles.{name}.token_lifetime_seconds"), "must be 1-7200"));
+                    }
+                    if live_assist.crm_contact_id_claim.is_empty() {
+                        return Err(setting(format!("profiles.{name}.crm_contact_id_claim"), "name the claim with the CRM contact GUID"));
                     }
                 }
             }

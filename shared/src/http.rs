@@ -117,12 +117,13 @@ impl From<MintError> for ApiError {
     fn from(error: MintError) -> Self {
         match &error {
             MintError::UnknownProfile(_) => Self::new(ErrorCode::UnknownProfile, "no such token profile"),
-            MintError::Mapping(_) | MintError::InvalidIdentifier { .. } => {
+            MintError::Mapping(_) | MintError::InvalidIdentifier { .. } | MintError::NotACrmContactId { .. } => {
                 Self::new(ErrorCode::InsufficientClaims, error.to_string())
             }
             MintError::TokenTooLarge { .. } => Self::new(ErrorCode::TokenTooLarge, error.to_string()),
             MintError::Secret(secret) => secret_error(secret),
-            MintError::Signing(_) => Self::server_error(),
+            MintError::Keys(keys) if keys.is_transient() => Self::unavailable(),
+            MintError::Keys(_) | MintError::Signing(_) | MintError::Encryption(_) => Self::server_error(),
         }
     }
 }

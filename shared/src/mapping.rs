@@ -124,6 +124,150 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
+impl ClaimRule {
+    /// Applies the rule, then parses the string into a platform type (a number, a date...).
+    /// An unparsable value counts as unconvertible and follows `if_unconvertible`.
+    pub fn apply_as<T>(
+        &self,
+        claims: &VerifiedClaims,
+        expected: &'static str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<Option<T>, MappingError> {
+        let Some(text) = self.apply(claims)? else { return Ok(None) };
+        match (parse(&text), self.if_unconvertible) {
+            (Some(value), _) => Ok(Some(value)),
+            (None, OnProblem::Skip) => Ok(None),
+            (None, OnProblem::Refuse) => Err(MappingError::NotA { claim: self.claim.clone(), expected }),
+        }
+    }
+}
+
+/// The role a claim plays in the agent's chat view (Puzzel's `authMapping` `MapType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub enum MapType {
+    /// Shown to the agent as a chat variable, labelled by its description.
+    Variable,
+    /// The chat's identity.
+    ChatId,
+    /// The name shown in the chat.
+    NickName,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRole {
+    pub map_type: MapType,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A claim's masking setting in the policy; `none` is the explicit opt-out of a default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskSetting {
+    NationalId,
+    None,
+}
+
+/// Claims masked even when the configuration does not mention them.
+pub const DEFAULT_MASKED_CLAIMS: [&str; 2] = ["nin", "national_id"];
+
+/// What applies to a verified login before any profile sees it: masking (so a masked value can
+/// reach no token and no platform) and the roles claims play in the agent's view.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimPolicy {
+    /// Claim name to masking rule, on top of the defaults (`nin`, `national_id`).
+    #[serde(default)]
+    pub masked_claims: std::collections::BTreeMap<String, MaskSetting>,
+    /// Claim name to its role in the chat.
+    #[serde(default)]
+    pub roles: std::collections::BTreeMap<String, ClaimRole>,
+}
+
+/// One line of the agent's view.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AgentVariable {
+    pub claim: String,
+    pub description: String,
+    pub value: String,
+}
+
+/// What the agent sees: the chat id, the nickname and the labelled variables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AgentView {
+    pub chat_id: Option<String>,
+    pub nickname: Option<String>,
+    pub variables: Vec<AgentVariable>,
+}
+
+impl ClaimPolicy {
+    /// At most one `ChatId` and one `NickName`; every `Variable` has a description.
+    pub fn validate(&self) -> Result<(), String> {
+        let count = |t| self.roles.values().filter(|r| r.map_type == t).count();
+        if count(MapType::ChatId) > 1 || count(MapType::NickName) > 1 {
+            return Err("at most one claim may be the ChatId and one the NickName".into());
+        }
+        if let Some((claim, _)) = self
+            .roles
+            .iter()
+            .find(|(_, r)| r.map_type == MapType::Variable && r.description.as_deref().is_none_or(str::is_empty))
+        {
+            return Err(format!("the Variable `{claim}` needs a description (the agent's label)"));
+        }
+        Ok(())
+    }
+
+    fn mask_for(&self, claim: &str) -> Option<Mask> {
+        match self.masked_claims.get(claim) {
+            Some(MaskSetting::NationalId) => Some(Mask::NationalId),
+            Some(MaskSetting::None) => None,
+            None => DEFAULT_MASKED_CLAIMS.contains(&claim).then_some(Mask::NationalId),
+        }
+    }
+
+    /// Masks the claims the policy names. A masked claim that is not a string or number cannot
+    /// be masked digit by digit, so it is removed rather than passed on.
+    pub fn apply(&self, mut claims: VerifiedClaims) -> VerifiedClaims {
+        let map = claims.as_map_mut();
+        let masked: Vec<String> = map.keys().filter(|k| *k != "sub" && self.mask_for(k).is_some()).cloned().collect();
+        for claim in masked {
+            let text = match map.get(&claim) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            match text {
+                Some(text) => {
+                    map.insert(claim, Value::String(mask_national_id(&text)));
+                }
+                None => {
+                    map.remove(&claim);
+                }
+            }
+        }
+        claims
+    }
+
+    /// The agent's view of (already masked) claims, in claim-name order.
+    pub fn agent_view(&self, claims: &VerifiedClaims) -> AgentView {
+        let mut view = AgentView::default();
+        for (claim, role) in &self.roles {
+            let Some(value) = claims.get(claim).and_then(|v| convert(v, Convert::Json)) else { continue };
+            match role.map_type {
+                MapType::ChatId => view.chat_id = Some(value),
+                MapType::NickName => view.nickname = Some(value),
+                MapType::Variable => view.variables.push(AgentVariable {
+                    claim: claim.clone(),
+                    description: role.description.clone().unwrap_or_default(),
+                    value,
+                }),
+            }
+        }
+        view
+    }
+}
+
 /// Why claims could not be mapped. Messages name claims, never their values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MappingError {
@@ -131,15 +275,18 @@ pub enum MappingError {
     MissingClaim { claim: String },
     #[error("claim `{claim}` is a {json_type}, which the `{convert:?}` rule does not turn into a string")]
     Unconvertible { claim: String, json_type: &'static str, convert: Convert },
+    #[error("claim `{claim}` is not {expected}")]
+    NotA { claim: String, expected: &'static str },
 }
 
 /// Masks a national id: the last 5 digits become `*`, other characters stay (so `010190-12345`
 /// becomes `010190-*****`). A value with fewer than 6 digits would keep nothing worth hiding
 /// behind, or is not a national id at all, so it is masked whole. Any Unicode decimal digit counts.
+/// Idempotent: a `*` counts as an already-masked digit, so masking twice changes nothing.
 pub fn mask_national_id(value: &str) -> String {
     const MASKED_DIGITS: usize = 5;
-    let digits = value.chars().filter(|c| c.is_numeric()).count();
-    if digits <= MASKED_DIGITS {
+    let is_digit_or_masked = |c: &char| c.is_numeric() || *c == '*';
+    if value.chars().filter(is_digit_or_masked).count() <= MASKED_DIGITS {
         return "*".repeat(value.chars().count());
     }
     let mut to_mask = MASKED_DIGITS;
@@ -148,7 +295,7 @@ pub fn mask_national_id(value: &str) -> String {
         if to_mask == 0 {
             break;
         }
-        if c.is_numeric() {
+        if is_digit_or_masked(c) {
             *c = '*';
             to_mask -= 1;
         }
@@ -228,6 +375,58 @@ mod tests {
     }
 
     #[test]
+    fn policy_masks_national_ids_by_default_and_on_request() {
+        let policy: ClaimPolicy = serde_json::from_value(json!({"masked_claims": {"ssn": "national_id", "national_id": "none"}})).unwrap();
+        let masked = policy.apply(claims(json!({
+            "sub": "12345678901", "nin": "12345678901", "ssn": 123456789, "national_id": "98765432109",
+            "address": {"nin": "x"}, "given_name": "Alice"
+        })));
+        assert_eq!(masked.get("nin"), Some(&json!("123456*****")));
+        assert_eq!(masked.get("ssn"), Some(&json!("1234*****")));
+        // Explicitly opted out; sub is the identity and is never rewritten.
+        assert_eq!(masked.get("national_id"), Some(&json!("98765432109")));
+        assert_eq!(masked.subject(), "12345678901");
+        assert_eq!(masked.get("given_name"), Some(&json!("Alice")));
+        let objects = ClaimPolicy::default().apply(claims(json!({"sub": "a", "nin": {"value": "12345678901"}})));
+        assert_eq!(objects.get("nin"), None, "a masked claim that cannot be masked is dropped");
+    }
+
+    #[test]
+    fn agent_view_follows_the_roles() {
+        let policy: ClaimPolicy = serde_json::from_value(json!({"roles": {
+            "sub": {"map_type": "ChatId"},
+            "name": {"map_type": "NickName"},
+            "nin": {"map_type": "Variable", "description": "National id"},
+            "birthdate": {"map_type": "Variable", "description": "Born"}
+        }})).unwrap();
+        policy.validate().unwrap();
+        let view = policy.agent_view(&policy.apply(claims(json!({"sub": "a", "name": "Alice N", "nin": "12345678901"}))));
+        assert_eq!(view.chat_id.as_deref(), Some("a"));
+        assert_eq!(view.nickname.as_deref(), Some("Alice N"));
+        assert_eq!(view.variables, vec![AgentVariable { claim: "nin".into(), description: "National id".into(), value: "123456*****".into() }]);
+    }
+
+    #[test]
+    fn policy_validation_names_the_problem() {
+        let two_ids: ClaimPolicy = serde_json::from_value(json!({"roles": {"a": {"map_type": "ChatId"}, "b": {"map_type": "ChatId"}}})).unwrap();
+        assert!(two_ids.validate().is_err());
+        let unlabelled: ClaimPolicy = serde_json::from_value(json!({"roles": {"a": {"map_type": "Variable"}}})).unwrap();
+        assert!(unlabelled.validate().unwrap_err().contains("`a`"));
+    }
+
+    #[test]
+    fn typed_rules_parse_or_follow_the_rule() {
+        let c = claims(json!({"sub": "a", "balance": "12.5", "size": "many"}));
+        let number = |s: &str| s.parse::<f64>().ok();
+        assert_eq!(rule(json!({"claim": "balance"})).apply_as(&c, "a number", number), Ok(Some(12.5)));
+        assert_eq!(
+            rule(json!({"claim": "size"})).apply_as(&c, "a number", number),
+            Err(MappingError::NotA { claim: "size".into(), expected: "a number" })
+        );
+        assert_eq!(rule(json!({"claim": "size", "if_unconvertible": "skip"})).apply_as(&c, "a number", number), Ok(None));
+    }
+
+    #[test]
     fn national_id_masking_edge_cases() {
         assert_eq!(mask_national_id("12345678901"), "123456*****");
         assert_eq!(mask_national_id("010190-12345"), "010190-*****");
@@ -238,5 +437,10 @@ mod tests {
         assert_eq!(mask_national_id(""), "");
         // Unicode digits count as digits (Arabic-Indic).
         assert_eq!(mask_national_id("١٢٣٤٥٦٧"), "١٢*****");
+        // Masking twice is masking once.
+        for value in ["12345678901", "010190-12345", "12345", "ABCDEF", "١٢٣٤٥٦٧", "1*3*5*7*9*1"] {
+            let once = mask_national_id(value);
+            assert_eq!(mask_national_id(&once), once, "{value}");
+        }
     }
 }

@@ -1,15 +1,27 @@
 //! Minting: a verified identity and a profile in, a signed platform token out.
+//!
+//! The claim policy (masking) is applied first, so no profile ever sees an unmasked national id.
+//! Each profile maps the masked claims through its own typed schema and signs: Connect with the
+//! widget's security key (HS256), LivePerson and Live Assist with the current key we own (RS256),
+//! LivePerson optionally wrapped in a JWE for LivePerson's public key.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::claims::connect::{BoundedId, ConnectClaims};
-use crate::clock::Clock;
-use crate::config::{ConnectProfileConfig, ProfileConfig, ProfileName};
+use crate::claims::live_assist::{CrmContactId, LiveAssistClaims};
+use crate::claims::liveperson::{Age, Balance, Contact, CustomerInfo, Gender, LivePersonClaims, Personal, SdeDate};
+use crate::clock::{Clock, civil_date};
+use crate::config::{
+    ConfigError, ConnectProfileConfig, CustomerInfoMapping, LiveAssistProfileConfig, LivePersonProfileConfig,
+    PersonalMapping, ProfileConfig, ProfileName, ServiceConfig,
+};
 use crate::identity::VerifiedClaims;
-use crate::mapping::{ClaimRule, MappingError};
+use crate::jwe::{JweError, JweRecipient};
+use crate::keys::{KeyError, SigningKeys};
+use crate::mapping::{ClaimPolicy, ClaimRule, MappingError};
 use crate::secrets::{PLACEHOLDER_VALUE, SecretError, SecretStore};
-use crate::signing::{SigningError, sign_hs256_jwt};
+use crate::signing::{SigningAlgorithm, SigningError, sign_hs256_jwt};
 
 /// Connect refuses tokens over 6144 bytes of UTF-16; Amazon's guidance is about 3000 characters.
 pub const CONNECT_MAX_TOKEN_CHARS: usize = 3000;
@@ -22,12 +34,28 @@ pub enum MintError {
     Mapping(#[from] MappingError),
     #[error("the `{field}` value must be 1-{max} characters")]
     InvalidIdentifier { field: &'static str, max: usize },
+    #[error("the `{claim}` claim is not a CRM contact GUID")]
+    NotACrmContactId { claim: String },
     #[error("the token would be {length} characters, over Connect's {CONNECT_MAX_TOKEN_CHARS}; largest attributes: {}", largest_attributes.join(", "))]
     TokenTooLarge { length: usize, largest_attributes: Vec<String> },
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
     Signing(#[from] SigningError),
+    #[error(transparent)]
+    Encryption(#[from] JweError),
+}
+
+/// How the page's callback expects the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseShape {
+    /// Amazon Connect's snippet: `callback(data.data)`.
+    Data,
+    /// LivePerson's `lpGetAuthenticationToken` and Live Assist's `authoriseChatWithCallback`:
+    /// `callback(body.token)`.
+    Token,
 }
 
 /// A freshly signed token and what the logs may say about it.
@@ -35,45 +63,91 @@ pub enum MintError {
 pub struct MintedToken {
     pub token: String,
     pub expires_at: u64,
-    /// The secret version that signed it (an id, not a value).
+    /// The secret version or `kid` that signed it (an id, not a value).
     pub key_version: Option<String>,
+    pub shape: ResponseShape,
 }
 
 impl MintedToken {
-    /// The body the page's callback expects (Connect: `{"data": "<JWT>"}`).
+    /// The body the page's callback expects.
     pub fn response_body(&self) -> serde_json::Value {
-        serde_json::json!({ "data": self.token })
+        match self.shape {
+            ResponseShape::Data => serde_json::json!({ "data": self.token }),
+            ResponseShape::Token => serde_json::json!({ "token": self.token }),
+        }
     }
 }
 
+/// A profile with everything derivable at cold start already derived.
+enum Profile {
+    Connect(ConnectProfileConfig),
+    LivePerson { config: Box<LivePersonProfileConfig>, encryption: Option<JweRecipient> },
+    LiveAssist(LiveAssistProfileConfig),
+}
+
 pub struct MintService {
-    profiles: BTreeMap<ProfileName, ProfileConfig>,
+    profiles: BTreeMap<ProfileName, Profile>,
+    policy: ClaimPolicy,
     secrets: Arc<dyn SecretStore>,
+    signing_keys: Option<Arc<SigningKeys>>,
     clock: Arc<dyn Clock>,
 }
 
 impl MintService {
-    pub fn new(profiles: BTreeMap<ProfileName, ProfileConfig>, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { profiles, secrets, clock }
+    /// Prepares every profile (LivePerson's encryption key is parsed here, once).
+    pub fn new(config: &ServiceConfig, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
+        let mut profiles = BTreeMap::new();
+        for (name, profile) in &config.profiles {
+            let prepared = match profile {
+                ProfileConfig::AmazonConnect(connect) => Profile::Connect(connect.clone()),
+                ProfileConfig::LiveAssist(live_assist) => Profile::LiveAssist(live_assist.clone()),
+                ProfileConfig::LivePerson(liveperson) => {
+                    let encryption = match &liveperson.encryption {
+                        None => None,
+                        Some(e) => Some(JweRecipient::from_public_key(&e.public_key, e.alg, e.enc, e.kid.clone()).map_err(
+                            |error| ConfigError::Setting {
+                                setting: format!("profiles.{name}.encryption.public_key"),
+                                reason: error.to_string(),
+                            },
+                        )?),
+                    };
+                    Profile::LivePerson { config: liveperson.clone(), encryption }
+                }
+            };
+            profiles.insert(name.clone(), prepared);
+        }
+        let signing_keys = config.signing_keys.as_ref().map(|k| Arc::new(SigningKeys::new(secrets.clone(), k.secret.clone())));
+        Ok(Self { profiles, policy: config.claim_policy.clone(), secrets, signing_keys, clock })
     }
 
     pub fn has_profile(&self, name: &str) -> bool {
         ProfileName::parse(name).is_some_and(|n| self.profiles.contains_key(&n))
     }
 
+    /// The signing keys we own, when configured (the JWKS endpoint serves them).
+    pub fn signing_keys(&self) -> Option<&Arc<SigningKeys>> {
+        self.signing_keys.as_ref()
+    }
+
     /// Mints a fresh token on every call (a token fetched earlier and reused expires).
-    pub async fn mint(&self, profile: &str, identity: &VerifiedClaims) -> Result<MintedToken, MintError> {
-        let profile_config = ProfileName::parse(profile)
+    pub async fn mint(&self, profile: &str, identity: VerifiedClaims) -> Result<MintedToken, MintError> {
+        let prepared = ProfileName::parse(profile)
             .and_then(|name| self.profiles.get(&name))
             .ok_or_else(|| MintError::UnknownProfile(profile.to_string()))?;
-        match profile_config {
-            ProfileConfig::AmazonConnect(connect) => self.mint_connect(connect, identity).await,
+        let identity = self.policy.apply(identity);
+        let now = self.clock.now_unix();
+        match prepared {
+            Profile::Connect(connect) => self.mint_connect(connect, &identity, now).await,
+            Profile::LivePerson { config, encryption } => {
+                self.mint_liveperson(config, encryption.as_ref(), &identity, now).await
+            }
+            Profile::LiveAssist(config) => self.mint_live_assist(config, &identity, now).await,
         }
     }
 
-    async fn mint_connect(&self, profile: &ConnectProfileConfig, identity: &VerifiedClaims) -> Result<MintedToken, MintError> {
+    async fn mint_connect(&self, profile: &ConnectProfileConfig, identity: &VerifiedClaims, now: u64) -> Result<MintedToken, MintError> {
         // Map first: a visitor who cannot get a token costs no secret read.
-        let claims = connect_claims(profile, identity, self.clock.now_unix())?;
+        let claims = connect_claims(profile, identity, now)?;
         let key = self.secrets.get(&profile.security_key_secret).await?;
         if key.value.expose() == PLACEHOLDER_VALUE {
             return Err(SecretError::Placeholder { name: profile.security_key_secret.clone() }.into());
@@ -82,7 +156,36 @@ impl MintService {
         if token.len() > CONNECT_MAX_TOKEN_CHARS {
             return Err(MintError::TokenTooLarge { length: token.len(), largest_attributes: largest_attributes(&claims) });
         }
-        Ok(MintedToken { token, expires_at: claims.exp, key_version: key.version.clone() })
+        Ok(MintedToken { token, expires_at: claims.exp, key_version: key.version.clone(), shape: ResponseShape::Data })
+    }
+
+    async fn mint_liveperson(
+        &self,
+        profile: &LivePersonProfileConfig,
+        encryption: Option<&JweRecipient>,
+        identity: &VerifiedClaims,
+        now: u64,
+    ) -> Result<MintedToken, MintError> {
+        let claims = liveperson_claims(profile, identity, now)?;
+        let signer = self.keys()?.ring().await?.signer(SigningAlgorithm::RS256)?;
+        let signed = signer.sign_jwt(&claims)?;
+        let token = match encryption {
+            Some(recipient) => recipient.encrypt_jwt(&signed)?,
+            None => signed,
+        };
+        Ok(MintedToken { token, expires_at: claims.exp, key_version: Some(signer.kid().to_string()), shape: ResponseShape::Token })
+    }
+
+    async fn mint_live_assist(&self, profile: &LiveAssistProfileConfig, identity: &VerifiedClaims, now: u64) -> Result<MintedToken, MintError> {
+        let claims = live_assist_claims(profile, identity, now)?;
+        let signer = self.keys()?.ring().await?.signer(SigningAlgorithm::RS256)?;
+        let token = signer.sign_jwt(&claims)?;
+        Ok(MintedToken { token, expires_at: claims.exp, key_version: Some(signer.kid().to_string()), shape: ResponseShape::Token })
+    }
+
+    fn keys(&self) -> Result<&SigningKeys, MintError> {
+        // Config validation requires signing_keys for these profiles; this is a belt to its braces.
+        self.signing_keys.as_deref().ok_or(MintError::Keys(KeyError::NotInitialized))
     }
 }
 
@@ -118,6 +221,96 @@ fn largest_attributes(claims: &ConnectClaims) -> Vec<String> {
     sizes.into_iter().take(3).map(|(_, name)| name).collect()
 }
 
+fn text(rule: Option<&ClaimRule>, identity: &VerifiedClaims) -> Result<Option<String>, MappingError> {
+    rule.map(|r| r.apply(identity)).transpose().map(Option::flatten)
+}
+
+fn typed<T>(
+    rule: Option<&ClaimRule>,
+    identity: &VerifiedClaims,
+    expected: &'static str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, MappingError> {
+    rule.map(|r| r.apply_as(identity, expected, parse)).transpose().map(Option::flatten)
+}
+
+/// Builds LivePerson's id_token claims (standard claims and `lp_sdes`).
+pub fn liveperson_claims(profile: &LivePersonProfileConfig, identity: &VerifiedClaims, now: u64) -> Result<LivePersonClaims, MintError> {
+    let sub = profile
+        .subject
+        .apply(identity)?
+        .ok_or_else(|| MappingError::MissingClaim { claim: profile.subject.claim.clone() })?;
+    let mut claims = LivePersonClaims::new(&profile.issuer, sub, now, now + profile.token_lifetime_seconds);
+    let standard = &profile.claims;
+    claims.given_name = text(standard.given_name.as_ref(), identity)?;
+    claims.family_name = text(standard.family_name.as_ref(), identity)?;
+    claims.email = text(standard.email.as_ref(), identity)?;
+    claims.phone_number = text(standard.phone_number.as_ref(), identity)?;
+    claims.gender = text(standard.gender.as_ref(), identity)?;
+    claims.preferred_username = text(standard.preferred_username.as_ref(), identity)?;
+    if let Some(mapping) = &profile.customer_info {
+        claims.add_customer_info(customer_info(mapping, identity)?);
+    }
+    if let Some(mapping) = &profile.personal {
+        claims.add_personal(personal(mapping, identity, now)?);
+    }
+    Ok(claims)
+}
+
+fn customer_info(m: &CustomerInfoMapping, identity: &VerifiedClaims) -> Result<CustomerInfo, MappingError> {
+    Ok(CustomerInfo {
+        cstatus: text(m.cstatus.as_ref(), identity)?,
+        ctype: text(m.ctype.as_ref(), identity)?,
+        customer_id: text(m.customer_id.as_ref(), identity)?,
+        balance: typed(m.balance.as_ref(), identity, "a number", Balance::parse)?,
+        social_id: text(m.social_id.as_ref(), identity)?,
+        imei: text(m.imei.as_ref(), identity)?,
+        user_name: text(m.user_name.as_ref(), identity)?,
+        company_size: typed(m.company_size.as_ref(), identity, "a whole number", |s| s.trim().parse().ok())?,
+        account_name: text(m.account_name.as_ref(), identity)?,
+        role: text(m.role.as_ref(), identity)?,
+        last_payment_date: typed(m.last_payment_date.as_ref(), identity, "a YYYY-MM-DD date", SdeDate::parse_iso)?,
+        registration_date: typed(m.registration_date.as_ref(), identity, "a YYYY-MM-DD date", SdeDate::parse_iso)?,
+    })
+}
+
+fn personal(m: &PersonalMapping, identity: &VerifiedClaims, now: u64) -> Result<Personal, MappingError> {
+    let today = civil_date(now);
+    let email = text(m.email.as_ref(), identity)?;
+    let phone = text(m.phone.as_ref(), identity)?;
+    let contacts = if email.is_some() || phone.is_some() { vec![Contact { email, phone }] } else { Vec::new() };
+    Ok(Personal {
+        firstname: text(m.firstname.as_ref(), identity)?,
+        lastname: text(m.lastname.as_ref(), identity)?,
+        age: typed(m.age.as_ref(), identity, "a YYYY-MM-DD birth date", |s| {
+            SdeDate::parse_iso(s).and_then(|birth| Age::from_birthdate(birth, today))
+        })?,
+        contacts,
+        // Values other than male/female are not sent (LivePerson has no other value).
+        gender: text(m.gender.as_ref(), identity)?.as_deref().and_then(Gender::from_claim),
+        company: text(m.company.as_ref(), identity)?,
+    })
+}
+
+/// Builds Live Assist's claims; refuses a visitor without a CRM contact GUID.
+pub fn live_assist_claims(profile: &LiveAssistProfileConfig, identity: &VerifiedClaims, now: u64) -> Result<LiveAssistClaims, MintError> {
+    let claim = &profile.crm_contact_id_claim;
+    let raw = match identity.get(claim) {
+        Some(serde_json::Value::String(value)) => value,
+        Some(_) => return Err(MintError::NotACrmContactId { claim: claim.clone() }),
+        None => return Err(MappingError::MissingClaim { claim: claim.clone() }.into()),
+    };
+    let sub = CrmContactId::parse(raw).ok_or_else(|| MintError::NotACrmContactId { claim: claim.clone() })?;
+    Ok(LiveAssistClaims {
+        sub,
+        given_name: text(profile.given_name.as_ref(), identity)?,
+        family_name: text(profile.family_name.as_ref(), identity)?,
+        iss: profile.issuer.clone(),
+        iat: now,
+        exp: now + profile.token_lifetime_seconds,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,9 +321,15 @@ mod tests {
     const KEY: &str = "Yk9SRU1hZ2ljS2V5Rm9yQ29ubmVjdFdpZGdldHMxMjM0";
 
     fn service(profile: serde_json::Value) -> (MintService, Arc<InMemorySecretStore>) {
-        let profiles: BTreeMap<ProfileName, ProfileConfig> = serde_json::from_value(json!({ "connect": profile })).unwrap();
+        let config = ServiceConfig::from_json(
+            "test",
+            &json!({"allowed_origins": [], "identity": {"sources": ["api_gateway_authorizer"]},
+                    "profiles": { "connect": profile }})
+            .to_string(),
+        )
+        .unwrap();
         let store = Arc::new(InMemorySecretStore::with("connect-key", KEY));
-        (MintService::new(profiles, store.clone(), Arc::new(FixedClock::at(1_700_000_000))), store)
+        (MintService::new(&config, store.clone(), Arc::new(FixedClock::at(1_700_000_000))).unwrap(), store)
     }
 
     fn profile() -> serde_json::Value {
@@ -158,7 +357,7 @@ mod tests {
     #[tokio::test]
     async fn connect_token_carries_mapped_masked_attributes() {
         let (service, _) = service(profile());
-        let minted = service.mint("connect", &visitor(json!({}))).await.unwrap();
+        let minted = service.mint("connect", visitor(json!({}))).await.unwrap();
         let claims = decode(&minted.token);
         assert_eq!(claims["sub"], "widget-1");
         assert_eq!(claims["iat"], 1_700_000_000u64);
@@ -172,16 +371,16 @@ mod tests {
     #[tokio::test]
     async fn unknown_profile_is_refused_without_reading_secrets() {
         let (service, store) = service(profile());
-        let result = service.mint("other", &visitor(json!({}))).await;
+        let result = service.mint("other", visitor(json!({}))).await;
         assert!(matches!(result, Err(MintError::UnknownProfile(_))));
-        assert!(matches!(service.mint("../connect", &visitor(json!({}))).await, Err(MintError::UnknownProfile(_))));
+        assert!(matches!(service.mint("../connect", visitor(json!({}))).await, Err(MintError::UnknownProfile(_))));
         assert_eq!(store.reads(), 0);
     }
 
     #[tokio::test]
     async fn unmappable_claim_refuses_without_reading_secrets() {
         let (service, store) = service(profile());
-        let result = service.mint("connect", &visitor(json!({"given_name": {"first": "A"}}))).await;
+        let result = service.mint("connect", visitor(json!({"given_name": {"first": "A"}}))).await;
         assert!(matches!(result, Err(MintError::Mapping(MappingError::Unconvertible { .. }))));
         assert_eq!(store.reads(), 0);
     }
@@ -191,7 +390,7 @@ mod tests {
         let mut p = profile();
         p["attributes"]["bio"] = json!({"claim": "bio"});
         let (service, _) = service(p);
-        let result = service.mint("connect", &visitor(json!({"bio": "x".repeat(2500)}))).await;
+        let result = service.mint("connect", visitor(json!({"bio": "x".repeat(2500)}))).await;
         match result {
             Err(MintError::TokenTooLarge { length, largest_attributes }) => {
                 assert!(length > CONNECT_MAX_TOKEN_CHARS);
@@ -205,7 +404,7 @@ mod tests {
     async fn overlong_customer_id_is_refused() {
         let (service, _) = service(profile());
         let long_sub = "s".repeat(200);
-        let result = service.mint("connect", &visitor(json!({"sub": long_sub}))).await;
+        let result = service.mint("connect", visitor(json!({"sub": long_sub}))).await;
         assert!(matches!(result, Err(MintError::InvalidIdentifier { field: "customerId", max: 128 })));
     }
 
@@ -213,7 +412,7 @@ mod tests {
     async fn outage_is_a_transient_secret_error() {
         let (service, store) = service(profile());
         store.set_unavailable(true);
-        match service.mint("connect", &visitor(json!({}))).await {
+        match service.mint("connect", visitor(json!({}))).await {
             Err(MintError::Secret(e)) => assert!(e.is_transient()),
             other => panic!("expected a secret error, got {other:?}"),
         }
@@ -223,7 +422,7 @@ mod tests {
     async fn placeholder_key_is_never_used_to_sign() {
         let (service, store) = service(profile());
         store.put("connect-key", PLACEHOLDER_VALUE);
-        let result = service.mint("connect", &visitor(json!({}))).await;
+        let result = service.mint("connect", visitor(json!({}))).await;
         assert!(matches!(result, Err(MintError::Secret(SecretError::Placeholder { .. }))), "{result:?}");
     }
 
@@ -232,7 +431,7 @@ mod tests {
         let mut p = profile();
         p["mark_authenticated"] = json!(true);
         let (service, _) = service(p);
-        let claims = decode(&service.mint("connect", &visitor(json!({}))).await.unwrap().token);
+        let claims = decode(&service.mint("connect", visitor(json!({}))).await.unwrap().token);
         assert_eq!(
             claims["segmentAttributes"]["connect:CustomerAuthentication"]["ValueMap"]["Status"]["ValueString"],
             "AUTHENTICATED"

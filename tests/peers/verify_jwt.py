@@ -16,10 +16,16 @@ stdin: one JSON object
                                                 member of an array `aud`)
       "now":    <unix seconds>                  optional; then also iat <= now + 60 and
                                                 now < exp
+      "decrypt": {"jwk": {<RSA private JWK>}}  optional; then `token` is a compact JWE
+               | {"pkcs8_b64": "<base64 DER>"}  (RSA-OAEP-256 / RSA-OAEP, A256GCM / A128GCM)
+                                                for this RSA private key, whose protected
+                                                header must carry "cty": "JWT"; the decrypted
+                                                payload is then checked as the JWS above
     }
 
-stdout: one JSON line; exit 0 with {"ok": true, "header": {...}, "claims": {...}}, or exit 1
-with {"ok": false, "error": "<what failed>"}. The key is never printed.
+stdout: one JSON line; exit 0 with {"ok": true, "header": {...}, "claims": {...}} (plus
+"jwe_header": {...} when decrypting), or exit 1 with {"ok": false, "error": "<what failed>"}.
+Neither key is ever printed.
 
 Rules "amazon-connect" (the chat widget's authenticated-launch JWT):
   - protected header is exactly {"alg":"HS256","typ":"JWT"} (no other members)
@@ -37,13 +43,15 @@ import json
 import re
 import sys
 
-from jwcrypto import jwa, jwk, jws
+from cryptography.hazmat.primitives import serialization
+from jwcrypto import jwa, jwe, jwk, jws
 
 # jwcrypto refuses HMAC keys shorter than the hash (RFC 7518 3.2), e.g. < 32 bytes for HS256.
 # Key length is the secret owner's business, not the token's: verify whatever secret we got.
 jwa.default_enforce_hmac_key_length = False
 
 HMAC_ALGS = {"HS256", "HS384", "HS512"}
+JWE_ALGS = ["RSA-OAEP-256", "RSA-OAEP", "A256GCM", "A128GCM"]
 ASYM_ALGS = {
     "RSA": {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"},
     "EC": {"ES256", "ES384", "ES512"},
@@ -160,12 +168,56 @@ def amazon_connect(token: str, header: dict, claims: dict) -> None:
         raise Fail(f"token is {len(token)} chars, must be < 3000")
 
 
+def decryption_key(spec):
+    if not isinstance(spec, dict) or len(spec) != 1:
+        raise Fail('decrypt must be {"jwk": {...}} or {"pkcs8_b64": "..."}')
+    try:
+        if "jwk" in spec:
+            if not isinstance(spec["jwk"], dict):
+                raise Fail("decrypt.jwk must be an object")
+            key = jwk.JWK(**spec["jwk"])
+        elif "pkcs8_b64" in spec:
+            der = base64.b64decode(spec["pkcs8_b64"], validate=True)
+            key = jwk.JWK.from_pyca(serialization.load_der_private_key(der, password=None))
+        else:
+            raise Fail('decrypt must be {"jwk": {...}} or {"pkcs8_b64": "..."}')
+    except Fail:
+        raise
+    except Exception as e:
+        raise Fail(f"decrypt key is not a valid private key ({type(e).__name__})")
+    if key.get("kty") != "RSA" or not key.has_private:
+        raise Fail("decrypt key must be an RSA private key")
+    return key
+
+
+def decrypt_jwe(token: str, spec) -> tuple:
+    """Returns (JWE protected header, inner compact JWS)."""
+    parts = token.split(".")
+    if len(parts) != 5:
+        raise Fail(f"token is not a compact JWE (has {len(parts)} parts)")
+    jwe_header = b64url_json(parts[0], "JWE protected header")
+    if jwe_header.get("cty") != "JWT":
+        raise Fail(f'JWE header cty must be "JWT", got {json.dumps(jwe_header.get("cty"))}')
+    key = decryption_key(spec)
+    try:
+        obj = jwe.JWE()
+        obj.allowed_algs = JWE_ALGS
+        obj.deserialize(token, key=key)
+        inner = obj.payload.decode("utf-8")
+    except Exception as e:
+        raise Fail(f"JWE decryption failed ({type(e).__name__})")
+    return jwe_header, inner
+
+
 def verify(req) -> dict:
     if not isinstance(req, dict):
         raise Fail("input is not a JSON object")
     token = req.get("token")
     if not isinstance(token, str):
         raise Fail("token missing or not a string")
+    jwe_header = None
+    if "decrypt" in req:
+        jwe_header, token = decrypt_jwe(token, req["decrypt"])
     parts = token.split(".")
     if len(parts) != 3:
         raise Fail(f"token is not a compact JWS (has {len(parts)} parts)")
@@ -213,7 +265,10 @@ def verify(req) -> dict:
             continue
         raise Fail(f"claim {name} is {json.dumps(got)}, expected {json.dumps(want)}")
 
-    return {"ok": True, "header": header, "claims": claims}
+    out = {"ok": True, "header": header, "claims": claims}
+    if jwe_header is not None:
+        out["jwe_header"] = jwe_header
+    return out
 
 
 def main() -> int:

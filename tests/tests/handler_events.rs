@@ -33,7 +33,7 @@ fn deps(secrets: Arc<InMemorySecretStore>) -> Deps {
     let clock = Arc::new(SystemClock);
     let jwks: Arc<dyn JwksSource> = Arc::new(EmptyJwks(Default::default()));
     let identity = IdentityVerifier::with_jwks_source(&config, Some(jwks), clock.clone()).expect("identity");
-    Deps::new(&config, identity, secrets, clock)
+    Deps::new(&config, identity, secrets, clock).expect("deps")
 }
 
 #[tokio::test]

@@ -22,19 +22,24 @@ pub struct Deps {
 impl Deps {
     /// Wires the configuration to its adapters. `identity` is built by the caller so tests and
     /// the local run can choose where the JWKS comes from.
-    pub fn new(config: &ServiceConfig, identity: IdentityVerifier, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Self {
-        Self {
+    pub fn new(
+        config: &ServiceConfig,
+        identity: IdentityVerifier,
+        secrets: Arc<dyn SecretStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
             cors: Cors::new(config.allowed_origins.clone(), "GET, POST, OPTIONS"),
             identity,
-            minter: MintService::new(config.profiles.clone(), secrets, clock),
+            minter: MintService::new(config, secrets, clock)?,
             max_body_bytes: config.max_body_bytes,
-        }
+        })
     }
 
     /// The production wiring: JWKS over HTTPS as configured.
     pub fn from_config(config: &ServiceConfig, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
         let identity = IdentityVerifier::from_config(config, clock.clone())?;
-        Ok(Self::new(config, identity, secrets, clock))
+        Self::new(config, identity, secrets, clock)
     }
 }
 
@@ -84,7 +89,7 @@ async fn respond(
     http::check_body(request, deps.max_body_bytes)?;
     let credentials = http::credentials(request)?;
     let identity = deps.identity.verify(credentials).await?;
-    let minted = deps.minter.mint(profile, &identity).await.inspect_err(|error| {
+    let minted = deps.minter.mint(profile, identity).await.inspect_err(|error| {
         // The cause stays in the logs (names and kinds only); the caller gets the code.
         tracing::warn!(error = %error, "mint refused or failed");
     })?;

@@ -2,3 +2,5 @@
 //! would reject hard to build.
 
 pub mod connect;
+pub mod live_assist;
+pub mod liveperson;

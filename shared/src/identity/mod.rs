@@ -42,6 +42,11 @@ impl VerifiedClaims {
     pub fn as_map(&self) -> &Map<String, Value> {
         &self.0
     }
+
+    /// For the claim policy (masking) only: the claims stay verified, values only get less.
+    pub(crate) fn as_map_mut(&mut self) -> &mut Map<String, Value> {
+        &mut self.0
+    }
 }
 
 impl fmt::Debug for VerifiedClaims {
