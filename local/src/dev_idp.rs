@@ -35,6 +35,23 @@ pub struct DevIdentityProvider {
     clock: Arc<dyn Clock>,
 }
 
+/// A fresh RSA-2048 key as base64 PKCS#8 (the LivePerson encryption stand-in).
+pub fn generate_rsa_key() -> Result<String, DevIdpError> {
+    use aws_lc_rs::encoding::AsDer;
+    let pair = aws_lc_rs::rsa::PrivateDecryptingKey::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|_| DevIdpError::BadKey)?;
+    let der = pair.as_der().map_err(|_| DevIdpError::BadKey)?;
+    Ok(STANDARD.encode(der.as_ref()))
+}
+
+/// The single-line base64 SPKI public key of a base64 PKCS#8 RSA key.
+pub fn rsa_public_key_spki(key_base64_pkcs8: &str) -> Result<String, DevIdpError> {
+    use aws_lc_rs::encoding::AsDer;
+    let der = STANDARD.decode(key_base64_pkcs8.trim()).map_err(|_| DevIdpError::BadKey)?;
+    let pair = aws_lc_rs::rsa::PrivateDecryptingKey::from_pkcs8(&der).map_err(|_| DevIdpError::BadKey)?;
+    let spki = pair.public_key().as_der().map_err(|_| DevIdpError::BadKey)?;
+    Ok(STANDARD.encode(spki.as_ref()))
+}
+
 /// A fresh P-256 key as base64 PKCS#8, for `secrets.json`.
 pub fn generate_key() -> Result<String, DevIdpError> {
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())

@@ -23,8 +23,11 @@ use tokio::net::TcpListener;
 use whoscalling::secrets::FileSecretStore;
 use whoscalling::{SecretName, SecretStore, ServiceConfig, SystemClock};
 
-use crate::dev_idp::DevIdentityProvider;
-use crate::state::{DEV_IDP_KEY_SECRET, ensure_secrets_file};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+use crate::dev_idp::{self, DevIdentityProvider};
+use crate::state::{DEV_IDP_KEY_SECRET, DEV_LIVEPERSON_KEY_SECRET, ensure_secrets_file};
 use crate::LocalError;
 
 const DEMO_PAGE: &str = include_str!("../demo/index.html");
@@ -64,8 +67,18 @@ pub const USAGE: &str = "usage: whoscalling-local [--port 3000] [--state-dir .wh
 
 struct App {
     deps: Deps,
+    keys: publish_keys::Deps,
     dev_idp: DevIdentityProvider,
+    /// The LivePerson stand-in's private key (PKCS#8 DER), to show what LivePerson would decrypt.
+    liveperson_private_key: Vec<u8>,
     request_counter: AtomicU64,
+}
+
+/// Which Lambda handler a route belongs to.
+#[derive(Clone, Copy)]
+enum Function {
+    MintToken,
+    PublishKeys,
 }
 
 /// A running local server.
@@ -83,20 +96,37 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
 
     let secrets_path = ensure_secrets_file(&options.state_dir)?;
     let secrets = Arc::new(FileSecretStore::new(secrets_path));
+    let read = |name: &'static str| {
+        let secrets = secrets.clone();
+        async move {
+            let name = SecretName::try_from(name.to_string()).map_err(LocalError::State)?;
+            secrets.get(&name).await.map_err(|e| LocalError::State(e.to_string()))
+        }
+    };
+    let liveperson_key = read(DEV_LIVEPERSON_KEY_SECRET).await?;
     let config = match &options.config_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| LocalError::State(format!("{}: {e}", path.display())))?;
             ServiceConfig::from_json(&path.display().to_string(), &text)?
         }
-        None => ServiceConfig::from_json("the embedded default config", &DEFAULT_CONFIG.replace("{PORT}", &address.port().to_string()))?,
+        None => {
+            let document = DEFAULT_CONFIG
+                .replace("{BASE_URL}", &base_url)
+                .replace("{PORT}", &address.port().to_string())
+                .replace("{HOST}", "127.0.0.1")
+                .replace("{LIVEPERSON_TEST_PUBLIC_KEY}", &dev_idp::rsa_public_key_spki(liveperson_key.value.expose())?);
+            ServiceConfig::from_json("the embedded default config", &document)?
+        }
     };
-    let dev_key_name = SecretName::try_from(DEV_IDP_KEY_SECRET.to_string()).map_err(LocalError::State)?;
-    let dev_key = secrets.get(&dev_key_name).await.map_err(|e| LocalError::State(e.to_string()))?;
+    let dev_key = read(DEV_IDP_KEY_SECRET).await?;
     let clock = Arc::new(SystemClock);
     let dev_idp = DevIdentityProvider::new(format!("{base_url}/dev"), dev_key.value.expose(), clock.clone())?;
     // The real bearer path: JWKS fetched over HTTP, from this very server for the dev provider.
-    let deps = Deps::from_config(&config, secrets, clock)?;
-    let app = Arc::new(App { deps, dev_idp, request_counter: AtomicU64::new(0) });
+    let deps = Deps::from_config(&config, secrets.clone(), clock)?;
+    let keys = publish_keys::Deps::new(&config, secrets)?;
+    let liveperson_private_key =
+        STANDARD.decode(liveperson_key.value.expose().trim()).map_err(|_| LocalError::State("bad LivePerson test key".into()))?;
+    let app = Arc::new(App { deps, keys, dev_idp, liveperson_private_key, request_counter: AtomicU64::new(0) });
 
     let task = tokio::spawn(async move {
         loop {
@@ -120,9 +150,19 @@ async fn route(app: &App, request: hyper::Request<Incoming>, peer: SocketAddr) -
     match (method, path.as_str()) {
         (_, p) if p.starts_with("/token/") => {
             let profile = p.trim_start_matches("/token/").to_string();
-            lambda_route(app, request, peer, "/token/{profile}", HashMap::from([("profile".to_string(), profile)])).await
+            let parameters = HashMap::from([("profile".to_string(), profile)]);
+            lambda_route(app, Function::MintToken, request, peer, "/token/{profile}", parameters).await
+        }
+        (_, "/.well-known/jwks.json") => {
+            lambda_route(app, Function::PublishKeys, request, peer, "/.well-known/jwks.json", HashMap::new()).await
+        }
+        (_, p) if p.starts_with("/public-key/") => {
+            let profile = p.trim_start_matches("/public-key/").to_string();
+            let parameters = HashMap::from([("profile".to_string(), profile)]);
+            lambda_route(app, Function::PublishKeys, request, peer, "/public-key/{profile}", parameters).await
         }
         (Method::POST, "/dev/login") => dev_login(app, request).await,
+        (Method::POST, "/dev/liveperson/decrypt") => liveperson_decrypt(app, request).await,
         (Method::GET, "/dev/.well-known/openid-configuration") => json_response(StatusCode::OK, &app.dev_idp.discovery()),
         (Method::GET, "/dev/jwks.json") => json_response(StatusCode::OK, app.dev_idp.jwks()),
         (Method::GET, "/") => {
@@ -137,6 +177,7 @@ async fn route(app: &App, request: hyper::Request<Incoming>, peer: SocketAddr) -
 /// Hands the request to a Lambda handler as API Gateway (HTTP API, payload v2) would.
 async fn lambda_route(
     app: &App,
+    function: Function,
     request: hyper::Request<Incoming>,
     peer: SocketAddr,
     route_key: &str,
@@ -175,7 +216,11 @@ async fn lambda_route(
         .with_path_parameters(path_parameters)
         .with_query_string_parameters(query);
 
-    match mint_token::function_handler(&app.deps, lambda_request).await {
+    let outcome = match function {
+        Function::MintToken => mint_token::function_handler(&app.deps, lambda_request).await,
+        Function::PublishKeys => publish_keys::function_handler(&app.keys, lambda_request).await,
+    };
+    match outcome {
         Ok(response) => {
             let (parts, body) = response.into_parts();
             let bytes = match body {
@@ -208,6 +253,31 @@ async fn dev_login(app: &App, request: hyper::Request<Incoming>) -> hyper::Respo
         Ok(id_token) => json_response(StatusCode::OK, &json!({"id_token": id_token})),
         Err(_) => json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": "server_error"})),
     }
+}
+
+/// Plays LivePerson's part for the demo page: opens a JWE with the stand-in private key and shows
+/// the inner token's header and claims (decoded only; the page's verifier is LivePerson).
+async fn liveperson_decrypt(app: &App, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    let bad = |description: &str| {
+        json_response(StatusCode::BAD_REQUEST, &json!({"error": "invalid_request", "error_description": description}))
+    };
+    let Ok(collected) = Limited::new(request.into_body(), 64 * 1024).collect().await else {
+        return bad("the body is too large");
+    };
+    let Some(token) = serde_json::from_slice::<Value>(&collected.to_bytes()).ok().and_then(|v| v["token"].as_str().map(String::from))
+    else {
+        return bad("send {\"token\": \"<compact JWE>\"}");
+    };
+    let Ok((jwe_header, inner)) = whoscalling::jwe::decrypt_compact(&token, &app.liveperson_private_key) else {
+        return bad("the token does not decrypt with the LivePerson test key");
+    };
+    let decode = |segment: &str| URL_SAFE_NO_PAD.decode(segment).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let inner = String::from_utf8_lossy(&inner).into_owned();
+    let mut parts = inner.split('.');
+    let (Some(header), Some(claims)) = (parts.next().and_then(decode), parts.next().and_then(decode)) else {
+        return bad("the decrypted content is not a JWT");
+    };
+    json_response(StatusCode::OK, &json!({"jwe_header": jwe_header, "header": header, "claims": claims}))
 }
 
 fn json_response(status: StatusCode, body: &Value) -> hyper::Response<Full<Bytes>> {

@@ -9,6 +9,9 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use whoscalling::keys::KeySetDocument;
+use whoscalling::signing::SigningAlgorithm;
+
 use crate::LocalError;
 use crate::dev_idp;
 
@@ -16,6 +19,11 @@ use crate::dev_idp;
 pub const CONNECT_KEY_SECRET: &str = "whoscalling/connect-widget-key";
 /// The development identity provider's signing key.
 pub const DEV_IDP_KEY_SECRET: &str = "whoscalling/dev-identity-provider-key";
+/// The keys we own (LivePerson, Live Assist, JWKS), in the same format as in Secrets Manager.
+pub const SIGNING_KEYS_SECRET: &str = "whoscalling/signing-keys";
+/// A stand-in for LivePerson's encryption key pair: the local run encrypts to its public half and
+/// the demo page's "LivePerson side" decrypts with the private half.
+pub const DEV_LIVEPERSON_KEY_SECRET: &str = "whoscalling/dev-liveperson-encryption-key";
 
 /// Creates `secrets.json` if absent and adds any missing default entry; never changes an entry
 /// that is there.
@@ -35,6 +43,17 @@ pub fn ensure_secrets_file(state_dir: &Path) -> Result<std::path::PathBuf, Local
     }
     if !secrets.contains_key(DEV_IDP_KEY_SECRET) {
         secrets.insert(DEV_IDP_KEY_SECRET.into(), dev_idp::generate_key()?);
+        changed = true;
+    }
+    if !secrets.contains_key(SIGNING_KEYS_SECRET) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let keys = KeySetDocument::generate(&[SigningAlgorithm::RS256, SigningAlgorithm::ES256], now)
+            .map_err(|e| LocalError::State(e.to_string()))?;
+        secrets.insert(SIGNING_KEYS_SECRET.into(), keys.to_secret_string().expose().to_string());
+        changed = true;
+    }
+    if !secrets.contains_key(DEV_LIVEPERSON_KEY_SECRET) {
+        secrets.insert(DEV_LIVEPERSON_KEY_SECRET.into(), dev_idp::generate_rsa_key()?);
         changed = true;
     }
     if changed {

@@ -1,10 +1,13 @@
 // Drives the local run's demo page in headless Chromium (Debian's /usr/bin/chromium, no browser
-// download): logs in as a sample customer, clicks "Start chat" so the Amazon Connect
-// `authenticate` callback runs, and prints what the page shows as one JSON line on stdout.
+// download): logs in as a sample customer, then clicks through every panel so each platform's
+// page callback runs (Amazon Connect `authenticate`, LivePerson `lpGetAuthenticationToken` plain
+// and encrypted, Live Assist `authoriseChatWithCallback`), and prints what the page shows as one
+// JSON line on stdout.
 //
 //   node tests/peers/demo-page.mjs http://127.0.0.1:PORT alice
 //
-// Exit 0 with {"status", "header", "claims"} on stdout; exit 1 with the reason on stderr.
+// Exit 0 with {"connect", "liveperson", "livepersonEncrypted", "liveAssist", "consoleErrors"};
+// each panel {status, ok, header, claims[, jweHeader]}. Exit 1 with the reason on stderr.
 import { chromium } from 'playwright-core';
 
 const [baseUrl, customer = 'alice'] = process.argv.slice(2);
@@ -18,6 +21,27 @@ const browser = await chromium.launch({
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
          '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
+
+const parseOrNull = (text) => { try { return JSON.parse(text); } catch { return null; } };
+
+async function panel(page, button, statusId, prefix, withJwe) {
+  // Each run replaces the status; wait for the text to change from what it was.
+  const before = await page.textContent(statusId);
+  await page.click(button);
+  await page.waitForFunction(([id, old]) => {
+    const el = document.querySelector(id);
+    return el && el.textContent !== old && (el.className === 'ok' || el.className === 'error');
+  }, [statusId, before], { timeout: 5000 });
+  const result = {
+    status: await page.textContent(statusId),
+    ok: (await page.getAttribute(statusId, 'class')) === 'ok',
+    header: parseOrNull(await page.textContent('#' + prefix + '-header')),
+    claims: parseOrNull(await page.textContent('#' + prefix + '-claims')),
+  };
+  if (withJwe) result.jweHeader = parseOrNull(await page.textContent('#' + prefix + '-jwe-header'));
+  return result;
+}
+
 try {
   const page = await browser.newPage();
   const consoleErrors = [];
@@ -26,13 +50,13 @@ try {
   await page.selectOption('#customer', customer);
   await page.click('#login-button');
   await page.waitForSelector('#login-status.ok', { timeout: 5000 });
-  await page.click('#connect-start');
-  await page.waitForSelector('#connect-status.ok, #connect-status.error', { timeout: 5000 });
-  const status = await page.textContent('#connect-status');
-  const header = JSON.parse(await page.textContent('#connect-header'));
-  const claims = JSON.parse(await page.textContent('#connect-claims'));
+  const connect = await panel(page, '#connect-start', '#connect-status', 'connect', false);
+  const liveperson = await panel(page, '#lp-start', '#lp-status', 'lp', true);
+  await page.check('#lp-encrypt');
+  const livepersonEncrypted = await panel(page, '#lp-start', '#lp-status', 'lp', true);
+  const liveAssist = await panel(page, '#la-start', '#la-status', 'la', false);
   if (process.env.DEMO_SCREENSHOT) await page.screenshot({ path: process.env.DEMO_SCREENSHOT, fullPage: true });
-  console.log(JSON.stringify({ status, header, claims, consoleErrors }));
+  console.log(JSON.stringify({ connect, liveperson, livepersonEncrypted, liveAssist, consoleErrors }));
 } catch (error) {
   console.error(String(error));
   process.exitCode = 1;

@@ -10,18 +10,28 @@ stdin: one JSON object
                                                 as-is (NOT base64-decoded)
               | {"jwks": {"keys": [...]}},     key picked by the header's `kid` (or the only
                                                 key of the set when the header has no kid)
-      "rules":  "amazon-connect" | "none",     default "none"
+      "rules":  "amazon-connect" | "liveperson" | "live-assist" | "none",   default "none";
+                                                checked after the signature (see below)
       "expect": {"sub": "...", "iss": "...", "aud": "...", ...},   optional; every key must
                                                 equal the claim (a string `aud` may also be a
                                                 member of an array `aud`)
+      "expect_absent": ["12345678901", ...],  optional; fail if any of these (non-empty)
+                                                strings occurs in the decoded header or claims
+                                                (the payload's JSON text as signed, its parsed
+                                                form re-serialized, any key or string/number
+                                                value) or in the raw token (the JWE too when
+                                                decrypting)
       "now":    <unix seconds>                  optional; then also iat <= now + 60 and
                                                 now < exp
       "decrypt": {"jwk": {<RSA private JWK>}}  optional; then `token` is a compact JWE
-               | {"pkcs8_b64": "<base64 DER>"}  (RSA-OAEP-256 / RSA-OAEP, A256GCM / A128GCM)
+               | {"pkcs8_b64": "<base64 DER>"}  (RSA-OAEP-256 / RSA-OAEP, A256GCM / A128GCM;
+                                                any other alg/enc is refused before decrypting)
                                                 for this RSA private key, whose protected
                                                 header must carry "cty": "JWT"; the decrypted
                                                 payload is then checked as the JWS above
     }
+Checks run in this order: JWE (if decrypt), JWS shape, signature, rules, now, expect,
+expect_absent; the first failure is reported.
 
 stdout: one JSON line; exit 0 with {"ok": true, "header": {...}, "claims": {...}} (plus
 "jwe_header": {...} when decrypting), or exit 1 with {"ok": false, "error": "<what failed>"}.
@@ -36,10 +46,39 @@ Rules "amazon-connect" (the chat widget's authenticated-launch JWT):
   - `customerId`, if present: a string of 1..128 chars; `relatedContactId`, if present: a
     string of 1..256 chars
   - the whole token is shorter than 3000 chars
+
+Integer seconds (rules "liveperson" and "live-assist"): a JSON integer (not a float, string
+or boolean) in 0..10^11 (larger is taken for milliseconds and refused).
+
+Rules "liveperson" (LivePerson consumer authentication, implicit flow id_token):
+  - protected header: alg "RS256", typ (if present) "JWT", kid a non-empty string
+  - iss a string; sub a non-empty string; iat and exp integer seconds with exp > iat
+  - given_name, family_name, email, phone_number, gender, preferred_username: strings if present
+  - lp_sdes, if present: a non-empty JSON array (an object is the known wrong form) whose every
+    element is exactly {"type": "ctmrinfo", "info": {...}} or {"type": "personal",
+    "personal": {...}}; info and personal are non-empty objects; unknown members anywhere fail
+      info: cstatus, ctype, customerId, socialId, imei, userName, accountName, role (strings),
+            balance (finite number), companySize (integer >= 0), lastPaymentDate and
+            registrationDate (exactly {"day": 1..31, "month": 1..12, "year": 1..9999}, integers)
+      personal: firstname, lastname, company (strings), gender ("MALE" | "FEMALE"),
+            age (exactly {"age": >= 0, "year": 1..9999, "month": 1..12, "day": 1..31},
+            integers), contacts (non-empty array of non-empty objects with only string
+            "email" and/or "phone")
+  - with decrypt: the JWE header's alg is RSA-OAEP-256 or RSA-OAEP and enc A256GCM or A128GCM
+    (cty "JWT" is checked for every JWE)
+
+Rules "live-assist" (Live Assist for Dynamics 365):
+  - protected header alg exactly "RS256" (other members are not checked)
+  - sub a GUID: 8-4-4-4-12 hex digits (either case, no braces)
+  - iss a non-empty domain name: dot-separated labels of letters, digits and inner hyphens,
+    no scheme, slash, port or spaces (e.g. "www.example.com")
+  - iat and exp integer seconds with 0 < exp - iat <= 7200
+  - given_name, family_name: strings if present
 """
 
 import base64
 import json
+import math
 import re
 import sys
 
@@ -59,6 +98,11 @@ ASYM_ALGS = {
 }
 B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 ATTR_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+JWE_KEY_ALGS = ("RSA-OAEP-256", "RSA-OAEP")
+JWE_ENCS = ("A256GCM", "A128GCM")
+MAX_SECONDS = 10**11  # 5138 AD in seconds; a millisecond timestamp of today is ~1.7e12
+GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+DOMAIN_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 class Fail(Exception):
@@ -168,6 +212,214 @@ def amazon_connect(token: str, header: dict, claims: dict) -> None:
         raise Fail(f"token is {len(token)} chars, must be < 3000")
 
 
+def compact(v) -> str:
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+
+def int_seconds(claims: dict, name: str) -> int:
+    if name not in claims:
+        raise Fail(f"{name} missing")
+    v = claims[name]
+    if not is_int(v):
+        raise Fail(f"{name} is not a JSON integer: {compact(v)}")
+    if v < 0:
+        raise Fail(f"{name} is negative: {v}")
+    if v > MAX_SECONDS:
+        raise Fail(f"{name} is {v}: looks like milliseconds, must be seconds (<= 10^11)")
+    return v
+
+
+def optional_strings(claims: dict, names) -> None:
+    for name in names:
+        if name in claims and not isinstance(claims[name], str):
+            raise Fail(f"{name} is not a string: {compact(claims[name])}")
+
+
+def is_number(v) -> bool:
+    return (is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+
+def int_in(v, lo, hi=None) -> bool:
+    return is_int(v) and v >= lo and (hi is None or v <= hi)
+
+
+def exact_int_object(v, path: str, ranges: dict) -> None:
+    """v must be an object with exactly the members of `ranges`, each an integer in its range."""
+    if not isinstance(v, dict):
+        raise Fail(f"{path} is not an object: {compact(v)}")
+    if set(v) != set(ranges):
+        want = ", ".join(ranges)
+        raise Fail(f"{path} must have exactly the members {want}, got {', '.join(v) or 'none'}")
+    for name, (lo, hi) in ranges.items():
+        if not int_in(v[name], lo, hi):
+            bounds = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+            raise Fail(f"{path}.{name} must be an integer {bounds}, got {compact(v[name])}")
+
+
+SDE_DATE = {"day": (1, 31), "month": (1, 12), "year": (1, 9999)}
+SDE_AGE = {"age": (0, None), "year": (1, 9999), "month": (1, 12), "day": (1, 31)}
+INFO_STRINGS = ("cstatus", "ctype", "customerId", "socialId", "imei", "userName", "accountName", "role")
+PERSONAL_STRINGS = ("firstname", "lastname", "company")
+
+
+def check_members(obj: dict, path: str, allowed) -> None:
+    if not obj:
+        raise Fail(f"{path} is an empty object")
+    for name in obj:
+        if name not in allowed:
+            raise Fail(f"{path} has unknown member {name!r}")
+
+
+def check_ctmrinfo(info, path: str) -> None:
+    if not isinstance(info, dict):
+        raise Fail(f"{path} is not an object: {compact(info)}")
+    check_members(info, path, INFO_STRINGS + ("balance", "companySize", "lastPaymentDate", "registrationDate"))
+    for name, v in info.items():
+        where = f"{path}.{name}"
+        if name in INFO_STRINGS:
+            if not isinstance(v, str):
+                raise Fail(f"{where} is not a string: {compact(v)}")
+        elif name == "balance":
+            if not is_number(v):
+                raise Fail(f"{where} is not a finite number: {compact(v)}")
+        elif name == "companySize":
+            if not int_in(v, 0):
+                raise Fail(f"{where} must be an integer >= 0, got {compact(v)}")
+        else:
+            exact_int_object(v, where, SDE_DATE)
+
+
+def check_personal(personal, path: str) -> None:
+    if not isinstance(personal, dict):
+        raise Fail(f"{path} is not an object: {compact(personal)}")
+    check_members(personal, path, PERSONAL_STRINGS + ("gender", "age", "contacts"))
+    for name, v in personal.items():
+        where = f"{path}.{name}"
+        if name in PERSONAL_STRINGS:
+            if not isinstance(v, str):
+                raise Fail(f"{where} is not a string: {compact(v)}")
+        elif name == "gender":
+            if v not in ("MALE", "FEMALE") or not isinstance(v, str):
+                raise Fail(f'{where} must be "MALE" or "FEMALE", got {compact(v)}')
+        elif name == "age":
+            exact_int_object(v, where, SDE_AGE)
+        else:
+            if not isinstance(v, list) or not v:
+                raise Fail(f"{where} must be a non-empty array, got {compact(v)}")
+            for i, contact in enumerate(v):
+                cpath = f"{where}[{i}]"
+                if not isinstance(contact, dict):
+                    raise Fail(f"{cpath} is not an object: {compact(contact)}")
+                check_members(contact, cpath, ("email", "phone"))
+                for cname, cv in contact.items():
+                    if not isinstance(cv, str):
+                        raise Fail(f"{cpath}.{cname} is not a string: {compact(cv)}")
+
+
+def check_lp_sdes(sdes) -> None:
+    if isinstance(sdes, dict):
+        raise Fail("lp_sdes is an object; it must be an array of SDEs (the object form is wrong)")
+    if not isinstance(sdes, list):
+        raise Fail(f"lp_sdes is not an array: {compact(sdes)}")
+    if not sdes:
+        raise Fail("lp_sdes is an empty array (leave it out instead)")
+    for i, sde in enumerate(sdes):
+        path = f"lp_sdes[{i}]"
+        if not isinstance(sde, dict):
+            raise Fail(f"{path} is not an object: {compact(sde)}")
+        kind = sde.get("type")
+        if kind == "ctmrinfo":
+            body = "info"
+        elif kind == "personal":
+            body = "personal"
+        else:
+            raise Fail(f'{path}.type must be "ctmrinfo" or "personal", got {compact(kind)}')
+        if set(sde) != {"type", body}:
+            raise Fail(f'{path} (type {kind}) must have exactly the members type and {body}, got {", ".join(sde)}')
+        if kind == "ctmrinfo":
+            check_ctmrinfo(sde[body], f"{path}.{body}")
+        else:
+            check_personal(sde[body], f"{path}.{body}")
+
+
+def liveperson(header: dict, claims: dict, jwe_header) -> None:
+    if header.get("alg") != "RS256":
+        raise Fail(f"header alg must be RS256 (LivePerson implicit flow), got {compact(header.get('alg'))}")
+    if "typ" in header and header["typ"] != "JWT":
+        raise Fail(f'header typ must be "JWT" when present, got {compact(header["typ"])}')
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise Fail("header kid missing or not a non-empty string (LivePerson picks the JWKS key by kid)")
+    if not isinstance(claims.get("iss"), str):
+        raise Fail(f"iss missing or not a string: {compact(claims.get('iss'))}")
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise Fail("sub missing or not a non-empty string")
+    iat, exp = int_seconds(claims, "iat"), int_seconds(claims, "exp")
+    if not exp > iat:
+        raise Fail(f"exp ({exp}) must be after iat ({iat})")
+    optional_strings(claims, ("given_name", "family_name", "email", "phone_number", "gender", "preferred_username"))
+    if "lp_sdes" in claims:
+        check_lp_sdes(claims["lp_sdes"])
+    if jwe_header is not None:
+        if jwe_header.get("alg") not in JWE_KEY_ALGS:
+            raise Fail(f"JWE header alg must be RSA-OAEP-256 or RSA-OAEP, got {compact(jwe_header.get('alg'))}")
+        if jwe_header.get("enc") not in JWE_ENCS:
+            raise Fail(f"JWE header enc must be A256GCM or A128GCM, got {compact(jwe_header.get('enc'))}")
+        if jwe_header.get("cty") != "JWT":
+            raise Fail(f'JWE header cty must be "JWT", got {compact(jwe_header.get("cty"))}')
+
+
+def is_domain(v: str) -> bool:
+    if not 1 <= len(v) <= 253:
+        return False
+    labels = v[:-1].split(".") if v.endswith(".") else v.split(".")
+    return all(DOMAIN_LABEL.fullmatch(label) for label in labels)
+
+
+def live_assist(header: dict, claims: dict) -> None:
+    if header.get("alg") != "RS256":
+        raise Fail(f"header alg must be exactly RS256 (Live Assist supports only RS256), got {compact(header.get('alg'))}")
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not GUID.fullmatch(sub):
+        raise Fail(f"sub must be a GUID (8-4-4-4-12 hex digits, no braces), got {compact(sub)}")
+    iss = claims.get("iss")
+    if not isinstance(iss, str) or not iss:
+        raise Fail(f"iss missing or not a non-empty string: {compact(iss)}")
+    if "://" in iss or "/" in iss or ":" in iss or not is_domain(iss):
+        raise Fail(f"iss must be a bare domain name (no scheme, slash or port), got {compact(iss)}")
+    iat, exp = int_seconds(claims, "iat"), int_seconds(claims, "exp")
+    life = exp - iat
+    if not 0 < life <= 7200:
+        raise Fail(f"exp - iat = {life}, must be in 1..7200")
+    optional_strings(claims, ("given_name", "family_name"))
+
+
+def strings_in(value, path: str):
+    """Yields (path, text) for every key and every string/number value in a JSON value."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            sub = f"{path}.{k}" if path else k
+            yield sub + " (key)", k
+            yield from strings_in(v, sub)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from strings_in(v, f"{path}[{i}]")
+    elif isinstance(value, str):
+        yield path, value
+    elif is_int(value) or isinstance(value, float):
+        yield path, json.dumps(value)
+
+
+def check_absent(needles, places) -> None:
+    if not isinstance(needles, list) or not all(isinstance(n, str) and n for n in needles):
+        raise Fail("expect_absent must be an array of non-empty strings")
+    for i, needle in enumerate(needles):
+        for where, text in places:
+            if needle in text:
+                raise Fail(f"expect_absent[{i}] {compact(needle)} found in {where}")
+
+
 def decryption_key(spec):
     if not isinstance(spec, dict) or len(spec) != 1:
         raise Fail('decrypt must be {"jwk": {...}} or {"pkcs8_b64": "..."}')
@@ -198,6 +450,10 @@ def decrypt_jwe(token: str, spec) -> tuple:
     jwe_header = b64url_json(parts[0], "JWE protected header")
     if jwe_header.get("cty") != "JWT":
         raise Fail(f'JWE header cty must be "JWT", got {json.dumps(jwe_header.get("cty"))}')
+    if jwe_header.get("alg") not in JWE_KEY_ALGS:
+        raise Fail(f"JWE header alg must be RSA-OAEP-256 or RSA-OAEP, got {json.dumps(jwe_header.get('alg'))}")
+    if jwe_header.get("enc") not in JWE_ENCS:
+        raise Fail(f"JWE header enc must be A256GCM or A128GCM, got {json.dumps(jwe_header.get('enc'))}")
     key = decryption_key(spec)
     try:
         obj = jwe.JWE()
@@ -215,6 +471,7 @@ def verify(req) -> dict:
     token = req.get("token")
     if not isinstance(token, str):
         raise Fail("token missing or not a string")
+    outer_token = token
     jwe_header = None
     if "decrypt" in req:
         jwe_header, token = decrypt_jwe(token, req["decrypt"])
@@ -240,6 +497,10 @@ def verify(req) -> dict:
     rules = req.get("rules", "none")
     if rules == "amazon-connect":
         amazon_connect(token, header, claims)
+    elif rules == "liveperson":
+        liveperson(header, claims, jwe_header)
+    elif rules == "live-assist":
+        live_assist(header, claims)
     elif rules != "none":
         raise Fail(f"unknown rules {rules!r}")
 
@@ -264,6 +525,19 @@ def verify(req) -> dict:
         if name == "aud" and isinstance(got, list) and isinstance(want, str) and want in got:
             continue
         raise Fail(f"claim {name} is {json.dumps(got)}, expected {json.dumps(want)}")
+
+    if "expect_absent" in req:
+        # most specific first: the error names the first place a string is found in
+        places = [(f"claims {path}", text) for path, text in strings_in(claims, "")]
+        places += [(f"header {path}", text) for path, text in strings_in(header, "")]
+        for part, what, value in ((parts[1], "claims", claims), (parts[0], "header", header)):
+            raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode("utf-8")
+            places.append((f"the {what} JSON as signed", raw))
+            places.append((f"the {what} JSON re-serialized", compact(value)))
+        places.append(("the raw token", token))
+        if outer_token != token:
+            places.append(("the raw JWE", outer_token))
+        check_absent(req["expect_absent"], places)
 
     out = {"ok": True, "header": header, "claims": claims}
     if jwe_header is not None:

@@ -1,130 +1,236 @@
-//! Runs the real `mint-token` handler on every file in `events/mint-token/`, with the
-//! configuration of `events/env.json`, and checks each answer against `expected.json`.
-//! Every event file must have an expectation, so a new sample cannot go untested.
+//! Runs the real handlers on every file in `events/<function>/`, with the configuration of
+//! `events/env.json`, and checks each answer against that folder's `expected.json`. Every event
+//! file must have an expectation, so a new sample cannot go untested. Every token minted is
+//! checked by jwcrypto with its platform's rules, against the JWKS `publish-keys` serves.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use lambda_http::http::header;
-use mint_token::{Deps, function_handler};
+use mint_token::function_handler;
 use serde_json::{Value, json};
 use whoscalling::identity::{JwksError, JwksSource};
+use whoscalling::keys::KeySetDocument;
 use whoscalling::secrets::InMemorySecretStore;
+use whoscalling::signing::SigningAlgorithm;
 use whoscalling::{IdentityVerifier, SystemClock};
 use whoscalling_tests::{CapturedLogs, events_config, json_body, load_event, verify_independently, workspace_root};
 
 const CONNECT_KEY: &str = "c2FtcGxlLWNvbm5lY3Qtd2lkZ2V0LXNlY3VyaXR5LWtleQ";
+const WIDGET_ID: &str = "0f6b4a35-6f4e-4e38-9c4f-5a3c0d8f7a11";
+const ALICE_NIN: &str = "12345678901";
 
 /// The bearer path never needs these keys for the sample refusals (they fail before a key is
-/// looked up, or on an unknown key), but counts fetches so the test can prove it.
-struct EmptyJwks(std::sync::atomic::AtomicUsize);
+/// looked up, or on an unknown key).
+struct EmptyJwks;
 
 #[async_trait]
 impl JwksSource for EmptyJwks {
     async fn fetch(&self) -> Result<Value, JwksError> {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(json!({"keys": []}))
     }
 }
 
-fn deps(secrets: Arc<InMemorySecretStore>) -> Deps {
-    let config = events_config();
-    let clock = Arc::new(SystemClock);
-    let jwks: Arc<dyn JwksSource> = Arc::new(EmptyJwks(Default::default()));
-    let identity = IdentityVerifier::with_jwks_source(&config, Some(jwks), clock.clone()).expect("identity");
-    Deps::new(&config, identity, secrets, clock).expect("deps")
+fn store() -> Arc<InMemorySecretStore> {
+    let store = Arc::new(InMemorySecretStore::with("whoscalling/connect-widget-key", CONNECT_KEY));
+    let keys = KeySetDocument::generate(&[SigningAlgorithm::RS256, SigningAlgorithm::ES256], 1_795_000_000).unwrap();
+    store.put("whoscalling/signing-keys", keys.to_secret_string().expose());
+    store
 }
 
-#[tokio::test]
-async fn every_sample_event_gets_its_expected_answer() {
-    let logs = CapturedLogs::install();
-    let expected: BTreeMap<String, Value> = serde_json::from_str(
-        &std::fs::read_to_string(workspace_root().join("events/mint-token/expected.json")).expect("expected.json"),
-    )
-    .expect("expected.json JSON");
-    let mut files: Vec<String> = std::fs::read_dir(workspace_root().join("events/mint-token"))
+fn mint_deps(secrets: Arc<InMemorySecretStore>) -> mint_token::Deps {
+    let config = events_config();
+    let clock = Arc::new(SystemClock);
+    let jwks: Arc<dyn JwksSource> = Arc::new(EmptyJwks);
+    let identity = IdentityVerifier::with_jwks_source(&config, Some(jwks), clock.clone()).expect("identity");
+    mint_token::Deps::new(&config, identity, secrets, clock).expect("deps")
+}
+
+fn expectations(function: &str) -> Vec<(String, Value)> {
+    let dir = workspace_root().join("events").join(function);
+    let expected: BTreeMap<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).expect("expected.json")).expect("JSON");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
         .expect("events dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .filter(|name| name.ends_with(".json") && name != "expected.json")
         .collect();
     files.sort();
-    assert_eq!(files, expected.keys().cloned().collect::<Vec<_>>(), "every event needs an expectation and vice versa");
+    assert_eq!(files, expected.keys().cloned().collect::<Vec<_>>(), "{function}: every event needs an expectation and vice versa");
+    expected.into_iter().collect()
+}
 
-    let secrets = Arc::new(InMemorySecretStore::with("whoscalling/connect-widget-key", CONNECT_KEY));
-    let deps = deps(secrets.clone());
-    let mut minted = Vec::new();
-    for file in &files {
-        let expectation = &expected[file];
-        let response = function_handler(&deps, load_event(&format!("mint-token/{file}"))).await.expect("handler");
-        let status = response.status().as_u16();
-        assert_eq!(status, expectation["status"].as_u64().expect("status") as u16, "{file}");
-        let body = json_body(&response);
+fn check_error_answer(file: &str, response: &lambda_http::Response<lambda_http::Body>, code: &Value) {
+    let body = json_body(response);
+    assert_eq!(&body["error"], code, "{file}: {body}");
+    assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{file}");
+    assert!(body.get("data").is_none() && body.get("token").is_none(), "{file}: an error must not carry a token");
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+    match response.status().as_u16() {
+        401 => assert!(response.headers().contains_key(header::WWW_AUTHENTICATE), "{file}"),
+        405 => assert!(response.headers().contains_key(header::ALLOW), "{file}"),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_sample_event_gets_its_expected_answer() {
+    let logs = CapturedLogs::install();
+    let secrets = store();
+    let mint = mint_deps(secrets.clone());
+    let keys = publish_keys::Deps::new(&events_config(), secrets.clone()).expect("publish-keys deps");
+
+    // publish-keys first: its JWKS is what the minted tokens are checked against.
+    let mut jwks = Value::Null;
+    for (file, expectation) in expectations("publish-keys") {
+        let response = publish_keys::function_handler(&keys, load_event(&format!("publish-keys/{file}"))).await.expect("handler");
+        assert_eq!(response.status().as_u16() as u64, expectation["status"].as_u64().unwrap(), "{file}");
         match expectation.get("error") {
-            Some(code) => {
-                assert_eq!(&body["error"], code, "{file}: {body}");
-                assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{file}");
-                assert!(body.get("data").is_none(), "{file}: an error must not carry a token");
-                assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+            Some(code) => check_error_answer(&file, &response, code),
+            None => {
+                assert!(response.headers()[header::CACHE_CONTROL].to_str().unwrap().starts_with("public, max-age="));
+                let lambda_http::Body::Text(text) = response.body() else { panic!("{file}: text body expected") };
+                if file == "jwks.json" {
+                    jwks = serde_json::from_str(text).expect("JWKS JSON");
+                } else {
+                    assert!(text.starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A") && !text.contains('\n'), "{file}: single-line SPKI");
+                }
             }
-            None if status == 200 => minted.push(body["data"].as_str().expect("data").to_string()),
-            None => assert!(body.is_null(), "{file}: {body}"),
+        }
+    }
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(4), "current and next, RS256 and ES256");
+
+    let mut minted = Vec::new();
+    for (file, expectation) in expectations("mint-token") {
+        let event = load_event(&format!("mint-token/{file}"));
+        let origin = event.headers().get(header::ORIGIN).cloned();
+        let profile = lambda_http::RequestExt::path_parameters_ref(&event)
+            .and_then(|p| p.first("profile").map(String::from))
+            .unwrap_or_default();
+        let response = function_handler(&mint, event).await.expect("handler");
+        let status = response.status().as_u16();
+        assert_eq!(status as u64, expectation["status"].as_u64().expect("status"), "{file}: {:?}", json_body(&response));
+        match expectation.get("error") {
+            Some(code) => check_error_answer(&file, &response, code),
+            None if status == 200 => {
+                let body = json_body(&response);
+                let token = body["data"].as_str().or(body["token"].as_str()).expect("a token").to_string();
+                minted.push((profile, token));
+            }
+            None => assert!(json_body(&response).is_null(), "{file}"),
         }
         // Every answer to the allowed origin carries CORS, errors included.
-        let origin = load_event(&format!("mint-token/{file}")).headers().get(header::ORIGIN).cloned();
         if origin.as_ref().is_some_and(|o| o == "https://www.example.com") {
             assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://www.example.com", "{file}");
         } else {
             assert!(response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none(), "{file}");
         }
-        match status {
-            401 => assert!(response.headers().contains_key(header::WWW_AUTHENTICATE), "{file}"),
-            405 => assert!(response.headers().contains_key(header::ALLOW), "{file}"),
-            204 => assert!(response.headers()[header::ACCESS_CONTROL_ALLOW_METHODS].to_str().unwrap().contains("POST")),
-            _ => {}
-        }
     }
-    // Only the two valid samples minted, and only they read the key.
-    assert_eq!(minted.len(), 2);
-    assert_eq!(secrets.reads(), 2);
 
-    for token in &minted {
-        let verdict = verify_independently(&json!({
-            "token": token,
-            "key": {"hmac_utf8": CONNECT_KEY},
-            "rules": "amazon-connect",
-            "expect": {"sub": "0f6b4a35-6f4e-4e38-9c4f-5a3c0d8f7a11", "customerId": "alice"}
-        }));
-        assert_eq!(verdict["ok"], true, "{verdict}");
-        assert_eq!(verdict["header"], json!({"alg": "HS256", "typ": "JWT"}));
+    let liveperson_key = std::fs::read_to_string(workspace_root().join("tests/fixtures/liveperson-test-key.pk8.b64")).unwrap();
+    let mut profiles_seen = Vec::new();
+    for (profile, token) in &minted {
+        let request = match profile.as_str() {
+            "connect" => json!({"token": token, "key": {"hmac_utf8": CONNECT_KEY}, "rules": "amazon-connect",
+                "expect": {"sub": WIDGET_ID, "customerId": "alice"}}),
+            "liveperson" => json!({"token": token, "key": {"jwks": jwks}, "rules": "liveperson",
+                "expect": {"iss": "https://www.example.com", "sub": "alice"}}),
+            "liveperson-encrypted" => json!({"token": token, "key": {"jwks": jwks}, "rules": "liveperson",
+                "decrypt": {"pkcs8_b64": liveperson_key.trim()}, "expect": {"sub": "alice"}}),
+            "live-assist" => json!({"token": token, "key": {"jwks": jwks}, "rules": "live-assist",
+                "expect": {"iss": "www.example.com", "sub": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"}}),
+            other => panic!("unexpected profile {other}"),
+        };
+        let mut request = request;
+        request["expect_absent"] = json!([ALICE_NIN]);
+        let verdict = verify_independently(&request);
+        assert_eq!(verdict["ok"], true, "{profile}: {verdict}");
         let claims = &verdict["claims"];
-        assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 500);
-        assert_eq!(claims["attributes"], json!({"firstName": "Alice", "lastName": "Nordmann", "nationalId": "123456*****"}));
+        match profile.as_str() {
+            "connect" => {
+                assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 500);
+                assert_eq!(claims["attributes"], json!({"firstName": "Alice", "lastName": "Nordmann", "nationalId": "123456*****"}));
+            }
+            "liveperson" => {
+                assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 600);
+                assert_eq!(claims["lp_sdes"][0], json!({"type": "ctmrinfo", "info": {"customerId": "alice", "socialId": "123456*****"}}));
+                assert_eq!(claims["lp_sdes"][1]["personal"]["gender"], "FEMALE");
+                assert_eq!(claims["lp_sdes"][1]["personal"]["age"]["year"], 1985);
+                assert_eq!(claims["lp_sdes"][1]["personal"]["contacts"], json!([{"email": "alice@example.com", "phone": "+4712345678"}]));
+                assert_eq!(verdict["header"]["alg"], "RS256");
+            }
+            "liveperson-encrypted" => {
+                assert_eq!(verdict["jwe_header"], json!({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "lp-2026", "cty": "JWT"}));
+                assert_eq!(claims["given_name"], "Alice");
+            }
+            "live-assist" => {
+                assert_eq!(claims["given_name"], "Alice");
+                assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 3600);
+            }
+            _ => unreachable!(),
+        }
+        profiles_seen.push(profile.clone());
     }
-    let mut needles: Vec<&str> = minted.iter().map(String::as_str).collect();
-    needles.extend([CONNECT_KEY, "alice@example.com", "12345678901", "Nordmann"]);
+    profiles_seen.sort();
+    profiles_seen.dedup();
+    assert_eq!(profiles_seen, ["connect", "live-assist", "liveperson", "liveperson-encrypted"]);
+
+    let mut needles: Vec<&str> = minted.iter().map(|(_, t)| t.as_str()).collect();
+    needles.extend([CONNECT_KEY, "alice@example.com", ALICE_NIN, "Nordmann", "+4712345678", "3f2504e0-4f89-41d3-9a0c-0305e82c3301"]);
     logs.assert_free_of(&needles);
 }
 
 #[tokio::test]
+async fn refusals_read_no_secret() {
+    let secrets = store();
+    let reads_before = secrets.reads();
+    let mint = mint_deps(secrets.clone());
+    for (file, expectation) in expectations("mint-token") {
+        if expectation.get("error").is_some() {
+            let response = function_handler(&mint, load_event(&format!("mint-token/{file}"))).await.expect("handler");
+            assert!(response.status().is_client_error(), "{file}");
+        }
+    }
+    assert_eq!(secrets.reads(), reads_before, "a refused request must cost no secret read");
+}
+
+#[tokio::test]
 async fn secret_store_outage_without_cache_is_a_503_with_retry_after() {
-    let secrets = Arc::new(InMemorySecretStore::with("whoscalling/connect-widget-key", CONNECT_KEY));
+    let secrets = store();
     secrets.set_unavailable(true);
-    let deps = deps(secrets);
-    let response = function_handler(&deps, load_event("mint-token/valid-authorizer-get.json")).await.expect("handler");
-    assert_eq!(response.status(), 503);
-    assert_eq!(response.headers()[header::RETRY_AFTER], "5");
-    assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://www.example.com");
-    let body = json_body(&response);
-    assert_eq!(body["error"], "temporarily_unavailable");
-    assert!(!body.to_string().contains("whoscalling/connect-widget-key"), "5xx bodies say nothing internal");
+    let deps = mint_deps(secrets);
+    for file in ["valid-authorizer-get.json", "liveperson-authorizer.json", "live-assist-authorizer.json"] {
+        let response = function_handler(&deps, load_event(&format!("mint-token/{file}"))).await.expect("handler");
+        assert_eq!(response.status(), 503, "{file}");
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://www.example.com");
+        let body = json_body(&response);
+        assert_eq!(body["error"], "temporarily_unavailable");
+        assert!(!body.to_string().contains("whoscalling/"), "5xx bodies say nothing internal");
+    }
 }
 
 #[tokio::test]
 async fn missing_secret_is_an_opaque_500() {
-    let deps = deps(Arc::new(InMemorySecretStore::default()));
+    let deps = mint_deps(Arc::new(InMemorySecretStore::default()));
     let response = function_handler(&deps, load_event("mint-token/valid-authorizer-get.json")).await.expect("handler");
     assert_eq!(response.status(), 500);
     let body = json_body(&response);
     assert_eq!(body, json!({"error": "server_error", "error_description": "the service could not complete the request"}));
+}
+
+#[tokio::test]
+async fn empty_signing_key_secret_is_a_503_until_the_first_rotation() {
+    let secrets = store();
+    secrets.put("whoscalling/signing-keys", r#"{"keys":[]}"#);
+    let deps = mint_deps(secrets.clone());
+    let response = function_handler(&deps, load_event("mint-token/liveperson-authorizer.json")).await.expect("handler");
+    assert_eq!(response.status(), 503);
+    let keys = publish_keys::Deps::new(&events_config(), secrets).expect("deps");
+    let jwks = publish_keys::function_handler(&keys, load_event("publish-keys/jwks.json")).await.expect("handler");
+    assert_eq!(jwks.status(), 503);
+    // Connect does not depend on our keys.
+    let connect = function_handler(&deps, load_event("mint-token/valid-authorizer-get.json")).await.expect("handler");
+    assert_eq!(connect.status(), 200);
 }

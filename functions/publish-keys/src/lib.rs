@@ -43,7 +43,7 @@ impl Deps {
 }
 
 pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
-    let path = request.raw_http_path().to_string();
+    let path = request.uri().path().to_string();
     let outcome = respond(deps, &request, &path).await;
     let request_id = http::request_id(&request).unwrap_or("-");
     let response = match outcome {
