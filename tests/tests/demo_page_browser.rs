@@ -1,6 +1,8 @@
 //! The local run's demo page in a real browser (Debian's headless Chromium driven by
-//! `playwright-core`): a sample customer logs in at the dev provider, the Amazon Connect
-//! `authenticate` callback fetches a token, and the page shows its decoded header and claims.
+//! `playwright-core`): a sample customer logs in at the dev provider, then each platform's page
+//! callback runs as its snippet does (Amazon Connect `authenticate`, LivePerson
+//! `lpGetAuthenticationToken`, plain and encrypted, Live Assist `authoriseChatWithCallback`), and
+//! the page shows the decoded (for the JWE, decrypted) header and claims.
 
 use std::process::Command;
 
@@ -22,8 +24,12 @@ fn drive_demo_page(base_url: &str, customer: &str) -> Value {
     serde_json::from_slice(&output.stdout).expect("demo-page.mjs prints JSON")
 }
 
+fn lifetime(claims: &Value) -> u64 {
+    claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_page_obtains_a_connect_token_in_a_real_browser() {
+async fn demo_page_obtains_a_token_from_every_platform_panel() {
     let state_dir = std::env::temp_dir().join(format!("whoscalling-demo-{}", random_token()));
     let server = serve(Options { port: 0, state_dir: state_dir.clone(), config_file: None }).await.expect("serve");
     let base = server.base_url.clone();
@@ -34,18 +40,44 @@ async fn demo_page_obtains_a_connect_token_in_a_real_browser() {
     })
     .await
     .expect("browser");
-    assert!(alice["status"].as_str().unwrap_or_default().starts_with("Token received"), "{alice}");
-    assert_eq!(alice["header"], json!({"alg": "HS256", "typ": "JWT"}));
-    let claims = &alice["claims"];
-    assert_eq!(claims["sub"], "local-widget-id");
-    assert_eq!(claims["customerId"], "alice");
-    assert_eq!(claims["attributes"]["firstName"], "Alice");
-    assert_eq!(claims["attributes"]["nationalId"], "123456*****");
-    assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 500);
-    assert_eq!(alice["consoleErrors"], json!([]));
+    assert_eq!(alice["consoleErrors"], json!([]), "{alice}");
 
+    let connect = &alice["connect"];
+    assert_eq!(connect["ok"], true, "{connect}");
+    assert_eq!(connect["header"], json!({"alg": "HS256", "typ": "JWT"}));
+    assert_eq!(connect["claims"]["sub"], "local-widget-id");
+    assert_eq!(connect["claims"]["attributes"]["nationalId"], "123456*****");
+    assert_eq!(lifetime(&connect["claims"]), 500);
+
+    let liveperson = &alice["liveperson"];
+    assert_eq!(liveperson["ok"], true, "{liveperson}");
+    assert_eq!(liveperson["header"]["alg"], "RS256");
+    assert!(liveperson["header"]["kid"].is_string());
+    assert_eq!(liveperson["claims"]["iss"], base.as_str());
+    assert_eq!(liveperson["claims"]["lp_sdes"][0]["info"]["socialId"], "123456*****");
+    assert_eq!(liveperson["claims"]["lp_sdes"][1]["personal"]["gender"], "FEMALE");
+    assert_eq!(liveperson["jweHeader"], Value::Null, "not encrypted");
+
+    let encrypted = &alice["livepersonEncrypted"];
+    assert_eq!(encrypted["ok"], true, "{encrypted}");
+    assert!(encrypted["status"].as_str().unwrap().starts_with("Encrypted token received"));
+    assert_eq!(encrypted["jweHeader"]["alg"], "RSA-OAEP-256");
+    assert_eq!(encrypted["jweHeader"]["enc"], "A256GCM");
+    assert_eq!(encrypted["jweHeader"]["cty"], "JWT");
+    assert_eq!(encrypted["claims"]["sub"], "alice");
+
+    let live_assist = &alice["liveAssist"];
+    assert_eq!(live_assist["ok"], true, "{live_assist}");
+    assert_eq!(live_assist["header"]["alg"], "RS256");
+    assert_eq!(live_assist["claims"]["sub"], "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
+    assert_eq!(live_assist["claims"]["iss"], "127.0.0.1");
+
+    // Bob has no CRM contact: Live Assist's callback gets (null, reason); the others still work.
     let bob = tokio::task::spawn_blocking(move || drive_demo_page(&base, "bob")).await.expect("browser");
-    assert_eq!(bob["claims"]["attributes"], json!({"firstName": "Bob", "lastName": "Smith"}));
+    assert_eq!(bob["connect"]["claims"]["attributes"], json!({"firstName": "Bob", "lastName": "Smith"}));
+    assert_eq!(bob["liveperson"]["ok"], true);
+    assert_eq!(bob["liveAssist"]["ok"], false);
+    assert!(bob["liveAssist"]["status"].as_str().unwrap().contains("insufficient_claims"), "{bob}");
 
     server.task.abort();
     let _ = std::fs::remove_dir_all(state_dir);
