@@ -61,7 +61,7 @@ const ACCOUNTS = {
       postal_code: '0155',
       country: 'NO',
     },
-    nin: '12345678901',
+    nin: '01129954321',
     nin_type: 'BIRTH',
     nin_issuing_country: 'NO',
     crm_contact_id: '3f2504e0-4f89-41d3-9a0c-0305e82c3301',

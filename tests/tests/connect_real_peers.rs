@@ -105,7 +105,7 @@ async fn visitor_logged_in_at_a_real_provider_gets_a_verifiable_connect_token() 
     assert_eq!(attributes["lastName"], "Nordmann");
     assert_eq!(attributes["email"], "alice@example.com");
     assert_eq!(attributes["emailVerified"], "true");
-    assert_eq!(attributes["nationalId"], "123456*****");
+    assert_eq!(attributes["nationalId"], "011299*****");
     assert_eq!(attributes["nationalIdCountry"], "NO");
     let address: Value = serde_json::from_str(attributes["address"].as_str().expect("address is a string")).expect("JSON");
     assert_eq!(address["country"], "NO");
@@ -113,7 +113,7 @@ async fn visitor_logged_in_at_a_real_provider_gets_a_verifiable_connect_token() 
         claims["segmentAttributes"]["connect:CustomerAuthentication"]["ValueMap"]["Status"]["ValueString"],
         "AUTHENTICATED"
     );
-    assert!(!token.contains("12345678901"));
+    assert!(!token.contains("01129954321"));
 
     // A second call mints a fresh token (never a cached one) with the same identity.
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -128,7 +128,7 @@ async fn visitor_logged_in_at_a_real_provider_gets_a_verifiable_connect_token() 
     let bob_claims = check_connect_token(json_body(&bob)["data"].as_str().expect("data"), &world.key, "bob");
     assert_eq!(bob_claims["attributes"], json!({"firstName": "Bob", "lastName": "Smith"}));
 
-    logs.assert_free_of(&[&id_token, &bob_token, &token, &second, &world.key, "alice@example.com", "12345678901", "Nordmann"]);
+    logs.assert_free_of(&[&id_token, &bob_token, &token, &second, &world.key, "alice@example.com", "01129954321", "Nordmann"]);
 }
 
 #[tokio::test]
@@ -169,4 +169,110 @@ async fn tokens_the_provider_did_not_sign_for_us_are_refused_and_nothing_is_mint
     assert_eq!(no_token.status(), 401);
     assert_eq!(json_body(&no_token)["error"], "missing_token");
     logs.assert_free_of(&[&id_token, &tampered, &world.key]);
+}
+
+/// LivePerson and Live Assist against the same real peers: the key set lives in moto's Secrets
+/// Manager (read through the SDK), the visitor logs in at oidc-provider, and jwcrypto checks each
+/// token against the JWKS that `publish-keys` serves, with each vendor's rules.
+#[tokio::test]
+async fn liveperson_and_live_assist_tokens_verify_against_the_published_jwks() {
+    use whoscalling::keys::KeySetDocument;
+    use whoscalling::signing::SigningAlgorithm;
+
+    let logs = CapturedLogs::install();
+    let provider = oidc_provider();
+    let moto = moto();
+    let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
+    let key_set = KeySetDocument::generate(&[SigningAlgorithm::RS256], 1_795_000_000).expect("keys");
+    let keys_arn = client
+        .create_secret()
+        .name("whoscalling/signing-keys")
+        .secret_string(key_set.to_secret_string().expose())
+        .send()
+        .await
+        .expect("create")
+        .arn()
+        .expect("arn")
+        .to_string();
+    let liveperson_public = std::fs::read_to_string(whoscalling_tests::workspace_root().join("tests/fixtures/liveperson-test-key.spki.b64")).unwrap();
+    let liveperson_private = std::fs::read_to_string(whoscalling_tests::workspace_root().join("tests/fixtures/liveperson-test-key.pk8.b64")).unwrap();
+    let document = json!({
+        "allowed_origins": [ORIGIN],
+        "identity": {"sources": ["bearer_token"], "issuer": provider.url, "audiences": [OIDC_CLIENT_ID],
+                     "algorithms": ["RS256"], "leeway_seconds": 30},
+        "signing_keys": {"secret": keys_arn},
+        "profiles": {
+            "liveperson": {"platform": "liveperson", "issuer": "https://shop.example.com", "token_lifetime_seconds": 600,
+                "claims": {"given_name": {"claim": "given_name"}, "phone_number": {"claim": "phone_number"}},
+                "customer_info": {"customerId": {"claim": "sub"}, "socialId": {"claim": "nin"}},
+                "personal": {"firstname": {"claim": "given_name"}, "age": {"claim": "birthdate"}, "email": {"claim": "email"}}},
+            "liveperson-encrypted": {"platform": "liveperson", "issuer": "https://shop.example.com", "token_lifetime_seconds": 300,
+                "customer_info": {"customerId": {"claim": "sub"}},
+                "encryption": {"public_key": liveperson_public.trim(), "alg": "RSA-OAEP-256", "enc": "A256GCM"}},
+            "live-assist": {"platform": "live-assist", "issuer": "shop.example.com", "token_lifetime_seconds": 7200,
+                "crm_contact_id_claim": "crm_contact_id"}
+        }
+    });
+    let config = ServiceConfig::from_json("test", &document.to_string()).expect("config");
+    let store = Arc::new(SecretsManagerStore::new(secrets_manager_config(&moto.url), SecretCacheSettings::default()).await.expect("store"));
+    let deps = Deps::from_config(&config, store.clone(), Arc::new(SystemClock)).expect("deps");
+    let keys = publish_keys::Deps::new(&config, store).expect("publish-keys");
+
+    let jwks_event = json!({"version": "2.0", "routeKey": "GET /.well-known/jwks.json", "rawPath": "/.well-known/jwks.json",
+        "rawQueryString": "", "headers": {"host": "api.example.com"}, "isBase64Encoded": false,
+        "requestContext": {"http": {"method": "GET", "path": "/.well-known/jwks.json", "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1", "userAgent": "test"}, "timeEpoch": 0}});
+    let jwks_response =
+        publish_keys::function_handler(&keys, lambda_http::request::from_str(&jwks_event.to_string()).unwrap()).await.unwrap();
+    let lambda_http::Body::Text(jwks_text) = jwks_response.body() else { panic!("JWKS body") };
+    let jwks: Value = serde_json::from_str(jwks_text).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "current and next");
+
+    let id_token = log_in_at_provider(&provider.url, "alice").await;
+    let mut tokens = Vec::new();
+    for (profile, rules, expect) in [
+        ("liveperson", "liveperson", json!({"sub": "alice", "iss": "https://shop.example.com"})),
+        ("liveperson-encrypted", "liveperson", json!({"sub": "alice"})),
+        ("live-assist", "live-assist", json!({"sub": "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "iss": "shop.example.com"})),
+    ] {
+        let mut event = request("GET", Some(&id_token));
+        *event.uri_mut() = format!("https://api.example.com/token/{profile}").parse().unwrap();
+        let event = lambda_http::RequestExt::with_path_parameters(
+            event,
+            std::collections::HashMap::from([("profile".to_string(), profile.to_string())]),
+        );
+        let response = function_handler(&deps, event).await.expect("handler");
+        assert_eq!(response.status(), 200, "{profile}: {:?}", json_body(&response));
+        let token = json_body(&response)["token"].as_str().expect("token").to_string();
+        let mut check = json!({"token": token, "key": {"jwks": jwks}, "rules": rules, "expect": expect,
+                               "expect_absent": ["01129954321"]});
+        if profile == "liveperson-encrypted" {
+            check["decrypt"] = json!({"pkcs8_b64": liveperson_private.trim()});
+        }
+        let verdict = verify_independently(&check);
+        assert_eq!(verdict["ok"], true, "{profile}: {verdict}");
+        if profile == "liveperson" {
+            assert_eq!(verdict["claims"]["lp_sdes"][0]["info"]["socialId"], "011299*****");
+            assert_eq!(verdict["claims"]["lp_sdes"][1]["personal"]["age"]["year"], 1985);
+        }
+        tokens.push(token);
+    }
+
+    // Bob has no CRM contact GUID: a clear 403 and no token.
+    let bob_token = log_in_at_provider(&provider.url, "bob").await;
+    let mut event = request("GET", Some(&bob_token));
+    *event.uri_mut() = "https://api.example.com/token/live-assist".parse().unwrap();
+    let event = lambda_http::RequestExt::with_path_parameters(
+        event,
+        std::collections::HashMap::from([("profile".to_string(), "live-assist".to_string())]),
+    );
+    let response = function_handler(&deps, event).await.expect("handler");
+    assert_eq!(response.status(), 403);
+    let body = json_body(&response);
+    assert_eq!(body["error"], "insufficient_claims");
+    assert!(body.get("token").is_none());
+
+    let mut needles: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    needles.extend([id_token.as_str(), bob_token.as_str(), "01129954321", "alice@example.com"]);
+    logs.assert_free_of(&needles);
 }
