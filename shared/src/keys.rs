@@ -6,10 +6,11 @@
 //!            "private_key_pkcs8": "<base64 DER>"}, ...]}
 //! ```
 //!
-//! Per algorithm there is exactly one `current` key (the only one that signs), and at most one
-//! `previous` and one `next`. All of them are published in the JWKS: `next` before anything is
-//! signed with it, `previous` after its last use, so a verifier's cached JWKS always holds the key
-//! of any still-valid token across a rotation. The secret is parsed once per version.
+//! Per algorithm there is exactly one `current` key (the only one that signs), at most one `next`,
+//! and `previous` keys retired less than a retention period ago. All of them are published in the
+//! JWKS: `next` before anything is signed with it, `previous` for longer than any token it signed
+//! can live plus any verifier's cache, so a verifier's JWKS always holds the key of any still-valid
+//! token across rotations, even back-to-back ones. The secret is parsed once per version.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -46,6 +47,9 @@ pub struct StoredKey {
     pub alg: SigningAlgorithm,
     pub status: KeyStatus,
     pub created_at: u64,
+    /// When it stopped signing (for `previous` keys): it is dropped a retention period later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<u64>,
     /// Base64 (standard alphabet) of the PKCS#8 DER private key.
     pub private_key_pkcs8: Zeroizing<String>,
 }
@@ -110,7 +114,7 @@ impl KeySetDocument {
         Ok(document)
     }
 
-    /// Per algorithm: exactly one current, at most one previous and one next; unique kids.
+    /// Per algorithm: exactly one current, at most one next, a bounded number of previous; unique kids.
     pub fn validate(&self) -> Result<(), KeyError> {
         if self.keys.is_empty() {
             return Err(KeyError::NotInitialized);
@@ -132,8 +136,11 @@ impl KeySetDocument {
             if count(KeyStatus::Current) != 1 {
                 return Err(KeyError::Invalid(format!("{alg} needs exactly one current key")));
             }
-            if count(KeyStatus::Previous) > 1 || count(KeyStatus::Next) > 1 {
-                return Err(KeyError::Invalid(format!("{alg} has more than one previous or next key")));
+            if count(KeyStatus::Next) > 1 {
+                return Err(KeyError::Invalid(format!("{alg} has more than one next key")));
+            }
+            if count(KeyStatus::Previous) > MAX_PREVIOUS_KEYS {
+                return Err(KeyError::Invalid(format!("{alg} keeps more than {MAX_PREVIOUS_KEYS} previous keys")));
             }
         }
         Ok(())
@@ -149,26 +156,54 @@ impl KeySetDocument {
         Ok(Self { keys })
     }
 
-    /// The next set in a rotation: per algorithm, next becomes current, current becomes previous,
-    /// the old previous is dropped and a fresh next is generated. An algorithm without a next key
-    /// (never rotated in this scheme) gets one generated and promoted at once.
-    pub fn rotated(&self, now: u64) -> Result<Self, KeyError> {
+    /// The next set in a rotation: per algorithm, next becomes current, current becomes previous
+    /// (retired now), previous keys retired more than `retention_seconds` ago are dropped, and a
+    /// fresh next is generated. `retention_seconds` must exceed the longest token lifetime plus
+    /// the JWKS cache age plus the secret cache TTL. An algorithm without a next key gets one
+    /// generated and promoted at once.
+    pub fn rotated(&self, now: u64, retention_seconds: u64) -> Result<Self, KeyError> {
         let algorithms: std::collections::BTreeSet<_> = self.keys.iter().map(|k| k.alg).collect();
         let mut keys = Vec::new();
         for alg in algorithms {
             let find = |status| self.keys.iter().find(|k| k.alg == alg && k.status == status).cloned();
+            let still_published = self.keys.iter().filter(|k| {
+                k.alg == alg
+                    && k.status == KeyStatus::Previous
+                    && now.saturating_sub(k.retired_at.unwrap_or(k.created_at)) < retention_seconds
+            });
+            keys.extend(still_published.cloned());
             let next = match find(KeyStatus::Next) {
                 Some(next) => next,
                 None => generate_key(alg, KeyStatus::Next, now)?,
             };
             if let Some(mut current) = find(KeyStatus::Current) {
                 current.status = KeyStatus::Previous;
+                current.retired_at = Some(now);
                 keys.push(current);
             }
             keys.push(StoredKey { status: KeyStatus::Current, ..next });
             keys.push(generate_key(alg, KeyStatus::Next, now)?);
         }
-        Ok(Self { keys })
+        // Oldest previous keys go first if a burst of rotations would exceed the bound.
+        let mut document = Self { keys };
+        document.trim_previous();
+        Ok(document)
+    }
+
+    fn trim_previous(&mut self) {
+        let algorithms: std::collections::BTreeSet<_> = self.keys.iter().map(|k| k.alg).collect();
+        for alg in algorithms {
+            let mut previous: Vec<(u64, String)> = self
+                .keys
+                .iter()
+                .filter(|k| k.alg == alg && k.status == KeyStatus::Previous)
+                .map(|k| (k.retired_at.unwrap_or(k.created_at), k.kid.clone()))
+                .collect();
+            previous.sort();
+            let excess = previous.len().saturating_sub(MAX_PREVIOUS_KEYS);
+            let dropped: Vec<String> = previous.into_iter().take(excess).map(|(_, kid)| kid).collect();
+            self.keys.retain(|k| !dropped.contains(&k.kid));
+        }
     }
 
     pub fn to_secret_string(&self) -> SecretString {
@@ -179,6 +214,9 @@ impl KeySetDocument {
         self.keys.iter().map(|k| (k.kid.clone(), k.alg, k.status)).collect()
     }
 }
+
+/// Bounds the JWKS even under a burst of rotations.
+pub const MAX_PREVIOUS_KEYS: usize = 5;
 
 /// Generates one key pair; the `kid` is random (it says nothing about the key).
 pub fn generate_key(alg: SigningAlgorithm, status: KeyStatus, now: u64) -> Result<StoredKey, KeyError> {
@@ -199,6 +237,7 @@ pub fn generate_key(alg: SigningAlgorithm, status: KeyStatus, now: u64) -> Resul
         alg,
         status,
         created_at: now,
+        retired_at: None,
         private_key_pkcs8: Zeroizing::new(STANDARD.encode(pkcs8.as_slice())),
     })
 }
@@ -363,7 +402,7 @@ mod tests {
     #[test]
     fn rotation_shifts_next_to_current_and_keeps_previous() {
         let first = fresh();
-        let second = first.rotated(2_000).unwrap();
+        let second = first.rotated(2_000, 100).unwrap();
         let find = |doc: &KeySetDocument, alg, status| doc.keys.iter().find(|k| k.alg == alg && k.status == status).map(|k| k.kid.clone());
         for alg in [SigningAlgorithm::RS256, SigningAlgorithm::ES256] {
             assert_eq!(find(&second, alg, KeyStatus::Current), find(&first, alg, KeyStatus::Next));
@@ -371,9 +410,30 @@ mod tests {
             assert!(find(&second, alg, KeyStatus::Next).is_some());
             assert_ne!(find(&second, alg, KeyStatus::Next), find(&first, alg, KeyStatus::Next));
         }
-        let third = second.rotated(3_000).unwrap();
+        let third = second.rotated(3_000, 100).unwrap();
         assert_eq!(third.keys.len(), 6, "previous, current, next for two algorithms");
         assert!(KeyRing::from_document(&third).is_ok());
+    }
+
+    #[test]
+    fn back_to_back_rotations_keep_every_key_that_may_still_verify() {
+        let first = fresh();
+        let kids = |doc: &KeySetDocument| doc.keys.iter().map(|k| k.kid.clone()).collect::<std::collections::BTreeSet<_>>();
+        let second = first.rotated(1_010, 14_400).unwrap();
+        let third = second.rotated(1_020, 14_400).unwrap();
+        assert!(kids(&first).is_subset(&kids(&third)), "keys retired seconds ago stay published");
+        assert!(KeyRing::from_document(&third).is_ok());
+        // After the retention period they go.
+        let later = third.rotated(1_020 + 14_400, 14_400).unwrap();
+        let current_first = first.keys.iter().find(|k| k.status == KeyStatus::Current).unwrap();
+        assert!(!kids(&later).contains(&current_first.kid));
+        // A burst of rotations stays bounded.
+        let mut burst = first.clone();
+        for i in 0..20 {
+            burst = burst.rotated(2_000 + i, 14_400).unwrap();
+        }
+        assert!(burst.keys.iter().filter(|k| k.status == KeyStatus::Previous).count() <= 2 * MAX_PREVIOUS_KEYS);
+        assert!(burst.validate().is_ok());
     }
 
     #[test]
@@ -409,7 +469,7 @@ mod tests {
         let first = keys.ring().await.unwrap();
         let again = keys.ring().await.unwrap();
         assert!(Arc::ptr_eq(&first, &again));
-        store.put("keys", document.rotated(5).unwrap().to_secret_string().expose());
+        store.put("keys", document.rotated(5, 100).unwrap().to_secret_string().expose());
         let rotated = keys.ring().await.unwrap();
         assert!(!Arc::ptr_eq(&first, &rotated));
         assert_ne!(first.signer(SigningAlgorithm::RS256).unwrap().kid(), rotated.signer(SigningAlgorithm::RS256).unwrap().kid());

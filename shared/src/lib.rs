@@ -15,6 +15,7 @@ pub mod keys;
 pub mod logging;
 pub mod mapping;
 pub mod mint;
+pub mod rotation;
 pub mod secrets;
 pub mod signing;
 
