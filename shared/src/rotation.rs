@@ -325,10 +325,13 @@ mod tests {
 
     /// Behaves as Secrets Manager does for these calls: RotateSecret creates the `AWSPENDING`
     /// version without a value; moving `AWSCURRENT` labels the old version `AWSPREVIOUS`.
+    /// Version id, value (none until written), labels.
+    type Version = (String, Option<String>, Vec<String>);
+
     #[derive(Default)]
     struct FakeSecretsManager {
         enabled: bool,
-        versions: Mutex<Vec<(String, Option<String>, Vec<String>)>>,
+        versions: Mutex<Vec<Version>>,
         writes: Mutex<usize>,
     }
 
