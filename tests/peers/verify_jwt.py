@@ -545,17 +545,30 @@ def verify(req) -> dict:
     return out
 
 
-def main() -> int:
+def verdict(text: str) -> tuple:
     try:
         try:
-            req = json.loads(sys.stdin.read())
+            req = json.loads(text)
         except Exception as e:
             raise Fail(f"stdin is not JSON: {e}")
-        out, rc = verify(req), 0
+        return verify(req), 0
     except Fail as e:
-        out, rc = {"ok": False, "error": str(e)}, 1
+        return {"ok": False, "error": str(e)}, 1
     except Exception as e:  # never leak the key through a traceback
-        out, rc = {"ok": False, "error": f"internal error: {type(e).__name__}"}, 1
+        return {"ok": False, "error": f"internal error: {type(e).__name__}"}, 1
+
+
+def main() -> int:
+    # --lines: one request per stdin line, one verdict per stdout line, flushed, until EOF
+    # (a long-running verifier for tests that check many tokens).
+    if sys.argv[1:] == ["--lines"]:
+        for line in sys.stdin:
+            if line.strip():
+                out, _ = verdict(line)
+                sys.stdout.write(json.dumps(out, separators=(",", ":")) + "\n")
+                sys.stdout.flush()
+        return 0
+    out, rc = verdict(sys.stdin.read())
     sys.stdout.write(json.dumps(out, separators=(",", ":")) + "\n")
     return rc
 

@@ -239,6 +239,13 @@ impl CapturedLogs {
     }
 }
 
+impl CapturedLogs {
+    /// Fails if key material appears in the logs (without requiring request logs to exist).
+    pub fn assert_free_of_material(&self, material: &str) {
+        assert!(!material.is_empty() && !self.text().contains(material), "the logs contain key material");
+    }
+}
+
 impl std::io::Write for CapturedLogs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
@@ -262,5 +269,44 @@ pub fn json_body(response: &lambda_http::Response<lambda_http::Body>) -> Value {
         lambda_http::Body::Text(text) => serde_json::from_str(text).expect("JSON body"),
         lambda_http::Body::Empty => Value::Null,
         other => panic!("unexpected body {other:?}"),
+    }
+}
+
+/// A long-running jwcrypto verifier (`verify_jwt.py --lines`): one request in, one verdict out,
+/// for tests that check many tokens.
+pub struct LineVerifier {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl LineVerifier {
+    pub fn start() -> LineVerifier {
+        let mut child = Command::new(python())
+            .arg(workspace_root().join("tests/peers/verify_jwt.py"))
+            .arg("--lines")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("verifier");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        LineVerifier { child, stdin, stdout }
+    }
+
+    pub fn verify(&mut self, request: &Value) -> Value {
+        writeln!(self.stdin, "{request}").expect("write to verifier");
+        self.stdin.flush().expect("flush");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("verifier answer");
+        serde_json::from_str(&line).expect("verdict JSON")
+    }
+}
+
+impl Drop for LineVerifier {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

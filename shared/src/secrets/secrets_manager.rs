@@ -50,6 +50,8 @@ pub struct SecretsManagerStore {
     last_good: Mutex<HashMap<String, LastGood>>,
 }
 
+const AWSCURRENT: &str = "AWSCURRENT";
+
 /// How many distinct secrets one container may cache; a deployment uses a handful.
 const MAX_CACHED_SECRETS: usize = 64;
 
@@ -151,7 +153,9 @@ impl SecretStore for SecretsManagerStore {
         if let Some(value) = self.during_backoff(name) {
             return Ok(value);
         }
-        let outcome = self.cache.get_secret_value(name.as_str(), None, None, false).await;
+        // AWSCURRENT explicitly (the default anyway): whatever a rotation has pending is never
+        // read here, so nothing can sign with an AWSPENDING key.
+        let outcome = self.cache.get_secret_value(name.as_str(), None, Some(AWSCURRENT), false).await;
         match outcome {
             Ok(output) => {
                 let secret = output.secret_string.ok_or_else(|| SecretError::NotAString { name: name.clone() })?;

@@ -1,0 +1,298 @@
+//! Scheduled rotation of the keys we own, against moto's Secrets Manager through the real SDK.
+//!
+//! moto cannot invoke a Lambda for RotateSecret, so the tests play Secrets Manager's part and
+//! call the real `rotate-keys` handler for each step, as Secrets Manager would. Two moto
+//! differences are bridged explicitly: rotation is switched on with a RotateSecret that has no
+//! Lambda (moto then promotes a copy of the value, which changes nothing), and the `AWSPENDING`
+//! version that Secrets Manager creates without a value before `createSecret` is created holding a
+//! single space, which the function treats exactly like "no value yet".
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use whoscalling::keys::KeySetDocument;
+use whoscalling::rotation::{RotationError, RotationEvent, RotationTarget, SecretMetadata, SecretsManagerRotationTarget};
+use whoscalling::secrets::{SecretCacheSettings, SecretString, SecretsManagerStore};
+use whoscalling::{MintService, ServiceConfig, SystemClock, VerifiedClaims};
+use whoscalling_tests::{CapturedLogs, LineVerifier, Peer, load_event, moto, secrets_manager_config};
+
+const SECRET: &str = "whoscalling/signing-keys";
+
+struct Stack {
+    moto: Peer,
+    client: aws_sdk_secretsmanager::Client,
+    arn: String,
+}
+
+async fn stack() -> Stack {
+    let moto = moto();
+    let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
+    // As the template creates it: empty until the first rotation.
+    let arn = client.create_secret().name(SECRET).secret_string(r#"{"keys":[]}"#).send().await.unwrap().arn().unwrap().to_string();
+    client
+        .rotate_secret()
+        .secret_id(SECRET)
+        .rotation_rules(aws_sdk_secretsmanager::types::RotationRulesType::builder().automatically_after_days(30).build())
+        .rotate_immediately(false)
+        .send()
+        .await
+        .unwrap();
+    Stack { moto, client, arn }
+}
+
+impl Stack {
+    /// What Secrets Manager does before calling `createSecret`: a new version labelled AWSPENDING.
+    async fn start_rotation(&self, token: &str) {
+        self.client
+            .put_secret_value()
+            .secret_id(SECRET)
+            .client_request_token(token)
+            .secret_string(" ")
+            .version_stages("AWSPENDING")
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn labels(&self) -> std::collections::HashMap<String, Vec<String>> {
+        self.client.describe_secret().secret_id(SECRET).send().await.unwrap().version_ids_to_stages().cloned().unwrap_or_default()
+    }
+
+    async fn current(&self) -> KeySetDocument {
+        let value = self.client.get_secret_value().secret_id(SECRET).version_stage("AWSCURRENT").send().await.unwrap();
+        KeySetDocument::parse(value.secret_string().unwrap()).unwrap()
+    }
+
+    fn deps(&self, target: Arc<dyn RotationTarget>) -> rotate_keys::Deps {
+        let config = rotate_keys::Config::from_lookup(|_| None).unwrap();
+        rotate_keys::Deps::new(&config, target, Arc::new(SystemClock))
+    }
+
+    fn real_target(&self) -> Arc<dyn RotationTarget> {
+        Arc::new(SecretsManagerRotationTarget::new(self.client.clone()))
+    }
+
+    async fn step(&self, deps: &rotate_keys::Deps, step: &str, token: &str) -> Result<(), String> {
+        let event: RotationEvent =
+            serde_json::from_value(json!({"Step": step, "SecretId": self.arn, "ClientRequestToken": token})).unwrap();
+        rotate_keys::function_handler(deps, LambdaEvent::new(event, Context::default())).await.map_err(|f| f.0.name().to_string())
+    }
+
+    async fn rotate(&self, token: &str) {
+        let deps = self.deps(self.real_target());
+        self.start_rotation(token).await;
+        for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+            self.step(&deps, step, token).await.unwrap_or_else(|e| panic!("{step}: {e}"));
+        }
+    }
+}
+
+fn kids(document: &KeySetDocument) -> BTreeSet<String> {
+    document.keys.iter().map(|k| k.kid.clone()).collect()
+}
+
+/// A target that fails once, as a Lambda timeout or a Secrets Manager hiccup would.
+struct FailingOnce {
+    inner: Arc<dyn RotationTarget>,
+    failed: AtomicBool,
+}
+
+#[async_trait]
+impl RotationTarget for FailingOnce {
+    async fn describe(&self, id: &str) -> Result<SecretMetadata, RotationError> {
+        if !self.failed.swap(true, Ordering::SeqCst) {
+            return Err(RotationError::SecretsManager("ServiceUnavailable".into()));
+        }
+        self.inner.describe(id).await
+    }
+    async fn value_of_version(&self, id: &str, version: &str, stage: Option<&str>) -> Result<Option<SecretString>, RotationError> {
+        self.inner.value_of_version(id, version, stage).await
+    }
+    async fn put_pending(&self, id: &str, token: &str, value: &SecretString) -> Result<(), RotationError> {
+        self.inner.put_pending(id, token, value).await
+    }
+    async fn move_current(&self, id: &str, to: &str, from: &str) -> Result<(), RotationError> {
+        self.inner.move_current(id, to, from).await
+    }
+    async fn clear_pending(&self, id: &str, version: &str) -> Result<(), RotationError> {
+        self.inner.clear_pending(id, version).await
+    }
+}
+
+#[tokio::test]
+async fn rotations_are_idempotent_and_survive_a_failure_and_retry() {
+    let logs = CapturedLogs::install();
+    let stack = stack().await;
+    let deps = stack.deps(stack.real_target());
+
+    // First rotation fills the empty secret; every step runs twice, as retries would.
+    stack.start_rotation("00000000-0000-4000-8000-000000000001").await;
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        stack.step(&deps, step, "00000000-0000-4000-8000-000000000001").await.unwrap();
+        stack.step(&deps, step, "00000000-0000-4000-8000-000000000001").await.unwrap();
+    }
+    let labels = stack.labels().await;
+    assert_eq!(labels["00000000-0000-4000-8000-000000000001"], vec!["AWSCURRENT".to_string()]);
+    assert!(labels.values().all(|l| !l.contains(&"AWSPENDING".to_string())), "{labels:?}");
+    let first = stack.current().await;
+    assert_eq!(first.keys.len(), 4, "current and next for RS256 and ES256");
+
+    // Second rotation: 1, 2, a failure, then 1, 2, 3, 4.
+    let token = "00000000-0000-4000-8000-000000000002";
+    stack.start_rotation(token).await;
+    stack.step(&deps, "createSecret", token).await.unwrap();
+    stack.step(&deps, "setSecret", token).await.unwrap();
+    let flaky = stack.deps(Arc::new(FailingOnce { inner: stack.real_target(), failed: AtomicBool::new(false) }));
+    assert_eq!(stack.step(&flaky, "testSecret", token).await, Err("SecretsManager".to_string()));
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        stack.step(&deps, step, token).await.unwrap();
+    }
+    let second = stack.current().await;
+    let new_kids: Vec<_> = kids(&second).difference(&kids(&first)).cloned().collect();
+    assert_eq!(new_kids.len(), 2, "exactly one new key per algorithm: {new_kids:?}");
+    assert!(kids(&first).is_subset(&kids(&second)), "nothing verifiers may meet was dropped");
+    let labels = stack.labels().await;
+    assert_eq!(labels[token], vec!["AWSCURRENT".to_string()]);
+    assert_eq!(labels["00000000-0000-4000-8000-000000000001"], vec!["AWSPREVIOUS".to_string()]);
+    assert!(labels.values().all(|l| !l.contains(&"AWSPENDING".to_string())));
+
+    // Finishing again is a no-op.
+    stack.step(&deps, "finishSecret", token).await.unwrap();
+    assert!(logs.text().contains("rotation step failed") && logs.text().contains("\"error\":\"SecretsManager\""));
+    for key in &second.keys {
+        logs.assert_free_of_material(key.private_key_pkcs8.as_str());
+    }
+}
+
+fn liveperson_config(arn: &str) -> ServiceConfig {
+    let document = json!({
+        "allowed_origins": ["https://www.example.com"],
+        "identity": {"sources": ["api_gateway_authorizer"]},
+        "signing_keys": {"secret": arn, "jwks_max_age_seconds": 60},
+        "secret_cache": {"ttl_seconds": 1},
+        "profiles": {"liveperson": {"platform": "liveperson", "issuer": "https://www.example.com", "token_lifetime_seconds": 600}}
+    });
+    ServiceConfig::from_json("test", &document.to_string()).unwrap()
+}
+
+async fn jwks(keys: &publish_keys::Deps) -> Result<Value, u16> {
+    let response = publish_keys::function_handler(keys, load_event("publish-keys/jwks.json")).await.unwrap();
+    match response.body() {
+        lambda_http::Body::Text(text) if response.status() == 200 => Ok(serde_json::from_str(text).unwrap()),
+        _ => Err(response.status().as_u16()),
+    }
+}
+
+fn cache_settings() -> SecretCacheSettings {
+    SecretCacheSettings { ttl: Duration::from_secs(1), ..SecretCacheSettings::default() }
+}
+
+#[tokio::test]
+async fn broken_pending_versions_break_neither_minting_nor_the_jwks() {
+    let stack = stack().await;
+    stack.rotate("00000000-0000-4000-8000-000000000001").await;
+    let config = liveperson_config(&stack.arn);
+    let store = Arc::new(SecretsManagerStore::new(secrets_manager_config(&stack.moto.url), cache_settings()).await.unwrap());
+    let minter = MintService::new(&config, store.clone(), Arc::new(SystemClock)).unwrap();
+    let keys = publish_keys::Deps::new(&config, store).unwrap();
+    let visitor = || VerifiedClaims::from_json(json!({"sub": "alice"})).unwrap();
+    let deps = stack.deps(stack.real_target());
+
+    // A pending version without a value, then one with garbage.
+    let empty = "00000000-0000-4000-8000-00000000000e";
+    stack.start_rotation(empty).await;
+    assert_eq!(stack.step(&deps, "testSecret", empty).await, Err("PendingMissing".to_string()));
+    let garbage = "00000000-0000-4000-8000-00000000000f";
+    stack.start_rotation(garbage).await;
+    stack.client.put_secret_value().secret_id(SECRET).client_request_token(garbage).secret_string("{not json").version_stages("AWSPENDING").send().await.unwrap();
+    assert_eq!(stack.step(&deps, "testSecret", garbage).await, Err("PendingInvalid".to_string()));
+
+    tokio::time::sleep(Duration::from_millis(1200)).await; // past the cache TTL: the store re-reads
+    assert!(minter.mint("liveperson", visitor()).await.is_ok());
+    assert_eq!(jwks(&keys).await.unwrap()["keys"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continuous_minting_across_two_rotations_has_zero_failed_verifications() {
+    let stack = stack().await;
+    stack.rotate("00000000-0000-4000-8000-000000000001").await;
+    let config = liveperson_config(&stack.arn);
+    // Two "containers": the minter and the JWKS publisher cache the secret independently.
+    let mint_store = Arc::new(SecretsManagerStore::new(secrets_manager_config(&stack.moto.url), cache_settings()).await.unwrap());
+    let keys_store = Arc::new(SecretsManagerStore::new(secrets_manager_config(&stack.moto.url), cache_settings()).await.unwrap());
+    let minter = Arc::new(MintService::new(&config, mint_store, Arc::new(SystemClock)).unwrap());
+    let keys = Arc::new(publish_keys::Deps::new(&config, keys_store).unwrap());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let minting = tokio::spawn({
+        let (minter, stop) = (minter.clone(), stop.clone());
+        async move {
+            while !stop.load(Ordering::SeqCst) {
+                let visitor = VerifiedClaims::from_json(json!({"sub": "alice"})).unwrap();
+                let minted = minter.mint("liveperson", visitor).await.expect("minting never stops");
+                sender.send(minted.token).unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    });
+
+    // The verifier: a JWKS cache that refreshes every 2 s and refetches on an unknown kid, as
+    // LivePerson-style verifiers do; every token checked by jwcrypto.
+    let verifying = tokio::spawn({
+        let keys = keys.clone();
+        async move {
+            let mut verifier = LineVerifier::start();
+            let (mut cached, mut fetched_at) = (jwks(&keys).await.unwrap(), std::time::Instant::now());
+            let (mut checked, mut failures, mut kids_seen, mut all) = (0usize, Vec::new(), BTreeSet::new(), Vec::new());
+            while let Some(token) = receiver.recv().await {
+                let header: Value = {
+                    use base64::Engine;
+                    let segment = token.split('.').next().unwrap();
+                    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap()
+                };
+                let kid = header["kid"].as_str().unwrap().to_string();
+                let known = |jwks: &Value| jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == kid.as_str());
+                if fetched_at.elapsed() > Duration::from_secs(2) || !known(&cached) {
+                    cached = jwks(&keys).await.unwrap();
+                    fetched_at = std::time::Instant::now();
+                }
+                let verdict = verifier.verify(&json!({"token": token, "key": {"jwks": cached}, "rules": "liveperson"}));
+                if verdict["ok"] != true {
+                    failures.push(format!("{kid}: {}", verdict["error"]));
+                }
+                kids_seen.insert(kid);
+                all.push(token);
+                checked += 1;
+            }
+            (checked, failures, kids_seen, all, verifier)
+        }
+    });
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stack.rotate("00000000-0000-4000-8000-000000000002").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    stack.rotate("00000000-0000-4000-8000-000000000003").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    stop.store(true, Ordering::SeqCst);
+    minting.await.unwrap();
+    let (checked, failures, kids_seen, all, mut verifier) = verifying.await.unwrap();
+    assert!(failures.is_empty(), "{} of {checked} tokens failed verification: {failures:?}", failures.len());
+
+    // Every token is still valid (600 s lifetime): each must still verify against the JWKS as
+    // published after both rotations, once every cache has caught up.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let final_jwks = jwks(&keys).await.unwrap();
+    let late_failures = all
+        .iter()
+        .filter(|token| verifier.verify(&json!({"token": token, "key": {"jwks": final_jwks}, "rules": "liveperson"}))["ok"] != true)
+        .count();
+    assert_eq!(late_failures, 0, "{late_failures} still-valid tokens no longer verify against the latest JWKS");
+    assert!(checked > 50, "only {checked} tokens were minted");
+    assert_eq!(kids_seen.len(), 3, "tokens were signed by the initial key and by each rotation's new key: {kids_seen:?}");
+}
