@@ -296,3 +296,24 @@ async fn continuous_minting_across_two_rotations_has_zero_failed_verifications()
     assert!(checked > 50, "only {checked} tokens were minted");
     assert_eq!(kids_seen.len(), 3, "tokens were signed by the initial key and by each rotation's new key: {kids_seen:?}");
 }
+
+/// The files in `events/rotate-keys/` (what Secrets Manager sends) drive a full rotation.
+#[tokio::test]
+async fn sample_rotation_events_drive_a_full_rotation() {
+    let stack = stack().await;
+    let deps = stack.deps(stack.real_target());
+    let read = |step: &str| -> RotationEvent {
+        let path = whoscalling_tests::workspace_root().join(format!("events/rotate-keys/{step}.json"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let token = read("createSecret").token;
+    assert!(["setSecret", "testSecret", "finishSecret"].iter().all(|s| read(s).token == token && read(s).secret_id == SECRET));
+    stack.start_rotation(&token).await;
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        rotate_keys::function_handler(&deps, LambdaEvent::new(read(step), Context::default()))
+            .await
+            .unwrap_or_else(|f| panic!("{step}: {}", f.0.name()));
+    }
+    assert_eq!(stack.labels().await[&token], vec!["AWSCURRENT".to_string()]);
+    assert_eq!(stack.current().await.keys.len(), 4);
+}
