@@ -83,3 +83,32 @@ async fn new_key_version_is_picked_up_after_the_ttl_and_outages_are_bounded() {
     logs.assert_free_of(&[&first_key, &second_key, &first_token, &rotated]);
     assert!(logs.text().contains("serving the cached value"), "the outage is visible in the logs");
 }
+
+/// The cache at work: continuous minting for several TTLs costs one `GetSecretValue` (the value
+/// never changed) and at most one `DescribeSecret` per TTL, whatever the request rate.
+#[tokio::test]
+async fn secrets_manager_is_read_at_most_once_per_secret_per_ttl() {
+    let moto = moto();
+    let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
+    client.create_secret().name(SECRET_NAME).secret_string(format!("{}=", random_token())).send().await.expect("create");
+    let settings = SecretCacheSettings { ttl: Duration::from_secs(1), ..SecretCacheSettings::default() };
+    let store = Arc::new(SecretsManagerStore::new(secrets_manager_config(&moto.url), settings).await.expect("store"));
+    let deps = Deps::from_config(&config(), store.clone(), Arc::new(SystemClock)).expect("deps");
+
+    let started = std::time::Instant::now();
+    let mut minted = 0;
+    while started.elapsed() < Duration::from_millis(3500) {
+        assert_eq!(mint(&deps).await.status(), 200);
+        minted += 1;
+    }
+    let calls = store.calls();
+    let ttls = 4; // 3.5 s with a 1 s TTL: at most 4 windows
+    // Kept for docs/PERFORMANCE.md (scripts/perf reads it).
+    let report = serde_json::json!({"seconds": 3.5, "ttl_seconds": 1, "mints": minted, "calls": calls});
+    let dir = whoscalling_tests::workspace_root().join("target/perf");
+    std::fs::create_dir_all(&dir).expect("target/perf");
+    std::fs::write(dir.join("secrets-manager-calls.json"), report.to_string()).expect("write report");
+    assert!(minted > 100, "only {minted} tokens");
+    assert_eq!(calls.get("GetSecretValue"), Some(&1), "{calls:?}");
+    assert!(calls.get("DescribeSecret").copied().unwrap_or(0) <= ttls, "{calls:?}");
+}

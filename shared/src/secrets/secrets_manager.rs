@@ -12,7 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use aws_sdk_secretsmanager::config::Intercept;
 use aws_sdk_secretsmanager::config::http::HttpResponse;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
@@ -48,6 +54,42 @@ pub struct SecretsManagerStore {
     cache: SecretsManagerCachingClient,
     settings: SecretCacheSettings,
     last_good: Mutex<HashMap<String, LastGood>>,
+    calls: CallCounter,
+}
+
+/// Counts Secrets Manager API calls by operation (an SDK interceptor), so the cache's effect is
+/// measurable: at most one read per secret per TTL.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<Mutex<std::collections::BTreeMap<String, usize>>>);
+
+impl CallCounter {
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "whoscalling-call-counter"
+    }
+
+    fn read_before_serialization(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        config: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use aws_sdk_secretsmanager::operation::{describe_secret::DescribeSecretInput, get_secret_value::GetSecretValueInput};
+        let input = context.input();
+        let operation = match config.load::<Metadata>() {
+            Some(metadata) => metadata.name().to_string(),
+            None if input.downcast_ref::<GetSecretValueInput>().is_some() => "GetSecretValue".into(),
+            None if input.downcast_ref::<DescribeSecretInput>().is_some() => "DescribeSecret".into(),
+            None => "other".into(),
+        };
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()).entry(operation).or_default() += 1;
+        Ok(())
+    }
 }
 
 const AWSCURRENT: &str = "AWSCURRENT";
@@ -64,13 +106,19 @@ impl SecretsManagerStore {
         let size = NonZeroUsize::new(MAX_CACHED_SECRETS).unwrap_or(NonZeroUsize::MIN);
         // Transient errors are handled here (bounded staleness), not inside the caching client,
         // which would otherwise serve a stale value forever.
-        let cache = SecretsManagerCachingClient::from_builder(sdk, size, settings.ttl, false)
+        let calls = CallCounter::default();
+        let cache = SecretsManagerCachingClient::from_builder(sdk.interceptor(calls.clone()), size, settings.ttl, false)
             .await
             .map_err(|e| SecretError::Unavailable {
                 name: SecretName("(cache)".into()),
                 detail: e.to_string(),
             })?;
-        Ok(Self { cache, settings, last_good: Mutex::new(HashMap::new()) })
+        Ok(Self { cache, settings, last_good: Mutex::new(HashMap::new()), calls })
+    }
+
+    /// Secrets Manager calls made so far, by operation (`GetSecretValue`, `DescribeSecret`).
+    pub fn calls(&self) -> std::collections::BTreeMap<String, usize> {
+        self.calls.snapshot()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, LastGood>> {
