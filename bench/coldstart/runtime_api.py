@@ -176,6 +176,8 @@ class RuntimeApiEmulator:
                     self.close_connection = True
                     return
                 deadline = int(time.time() * 1000) + emulator.deadline_ms
+                # Taken before writing: a handler can answer before this thread runs again.
+                emulator.event_sent_ns = time.monotonic_ns()
                 self._send(
                     200,
                     emulator.event,
@@ -186,7 +188,6 @@ class RuntimeApiEmulator:
                         "Lambda-Runtime-Trace-Id": emulator.trace_id,
                     },
                 )
-                emulator.event_sent_ns = time.monotonic_ns()
 
             def do_POST(self) -> None:
                 body = self._read_body()

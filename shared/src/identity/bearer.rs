@@ -55,6 +55,8 @@ impl BearerVerifier {
         }
         let header = parse_protected_header(token)?;
         let algorithm = self.allowed_algorithm(&header)?;
+        // The payload must mean one thing to every JSON parser before anything trusts it.
+        reject_duplicate_members(token)?;
         let kid = match header.get("kid") {
             None => None,
             Some(Value::String(kid)) if kid.chars().count() <= MAX_KID_CHARS && !kid.chars().any(char::is_control) => {
@@ -77,7 +79,7 @@ impl BearerVerifier {
         validation.set_required_spec_claims(&["iss", "aud", "sub"]);
         let decoded = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation).map_err(map_jwt_error)?;
         let claims = decoded.claims;
-
+        self.check_audience(&claims)?;
         self.check_time(&claims)?;
         match claims.get("sub") {
             Some(Value::String(sub)) if valid_subject(sub) => {}
@@ -93,6 +95,16 @@ impl BearerVerifier {
         // Exact, case-sensitive names: "none", "None", "hs256" never parse into an allowed one.
         let algorithm = name.parse::<Algorithm>().map_err(|_| IdentityError::AlgorithmNotAllowed)?;
         if self.policy.algorithms.contains(&algorithm) { Ok(algorithm) } else { Err(IdentityError::AlgorithmNotAllowed) }
+    }
+
+    /// OIDC Core 3.1.3.7: an audience we do not trust, next to one we do, is a refusal too.
+    fn check_audience(&self, claims: &Map<String, Value>) -> Result<(), IdentityError> {
+        let trusted = |a: &Value| a.as_str().is_some_and(|a| self.policy.audiences.iter().any(|t| t == a));
+        match claims.get("aud") {
+            Some(Value::String(_)) => Ok(()),
+            Some(Value::Array(members)) if !members.is_empty() && members.iter().all(trusted) => Ok(()),
+            _ => Err(IdentityError::WrongAudience),
+        }
     }
 
     fn check_time(&self, claims: &Map<String, Value>) -> Result<(), IdentityError> {
@@ -153,6 +165,71 @@ fn parse_protected_header(token: &str) -> Result<Map<String, Value>, IdentityErr
         }
     }
     Ok(header)
+}
+
+/// RFC 7519 4: duplicate member names may be refused, and we do (a JSON parser keeping the
+/// first and one keeping the last would read different identities from the same signed bytes).
+fn reject_duplicate_members(token: &str) -> Result<(), IdentityError> {
+    let payload = token.split('.').nth(1).ok_or(IdentityError::Malformed("no payload"))?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| IdentityError::Malformed("payload is not base64url"))?;
+    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+    serde::Deserializer::deserialize_any(&mut deserializer, UniqueMembers)
+        .map_err(|_| IdentityError::Malformed("duplicate claim names"))
+}
+
+/// Walks a JSON value and fails on an object with the same member name twice, at any depth.
+struct UniqueMembers;
+
+impl<'de> serde::de::Visitor<'de> for UniqueMembers {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON without duplicate member names")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key) {
+                return Err(serde::de::Error::custom("duplicate member"));
+            }
+            map.next_value_seed(UniqueMembersSeed)?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(UniqueMembersSeed)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+struct UniqueMembersSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for UniqueMembersSeed {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(UniqueMembers)
+    }
 }
 
 fn map_jwt_error(error: jsonwebtoken::errors::Error) -> IdentityError {
@@ -309,6 +386,31 @@ mod tests {
         for (header, expected) in cases {
             assert_eq!(idp.verifier.verify(&forge(header.clone(), &claims, "c2ln")).await.err(), Some(expected), "{header}");
         }
+    }
+
+    #[tokio::test]
+    async fn untrusted_extra_audiences_and_duplicate_claims_are_refused() {
+        let idp = idp();
+        assert!(idp.verifier.verify(&sign(&idp, &with_claim("aud", json!(["web"])))).await.is_ok());
+        assert_eq!(
+            idp.verifier.verify(&sign(&idp, &with_claim("aud", json!(["web", "evil"])))).await.err(),
+            Some(IdentityError::WrongAudience)
+        );
+        assert_eq!(idp.verifier.verify(&sign(&idp, &with_claim("aud", json!([])))).await.err(), Some(IdentityError::WrongAudience));
+        // A validly signed payload naming `sub` twice.
+        let payload = format!(
+            r#"{{"iss":"{ISSUER}","aud":"web","sub":"alice","sub":"mallory","iat":{},"exp":{}}}"#,
+            NOW - 10,
+            NOW + 300
+        );
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","kid":"k1"}"#),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let signature = jsonwebtoken::crypto::sign(signing_input.as_bytes(), &idp.signing, Algorithm::ES256).unwrap();
+        let token = format!("{signing_input}.{signature}");
+        assert_eq!(idp.verifier.verify(&token).await.err(), Some(IdentityError::Malformed("duplicate claim names")));
     }
 
     #[tokio::test]
