@@ -548,8 +548,9 @@ def main() -> int:
         "ratios": ratios,
         "tokens": tokens,
     }
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)
+    results["markdown"] = table  # bench/report.py embeds it in docs/PERFORMANCE.md
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     (runner.logs / "table.md").write_text(table + "\n")
     print(table)
     return 0 if (equivalent and all(runtimes[n]["ok_runs"] == args.runs for n in ORDER)) else 1
