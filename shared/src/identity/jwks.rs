@@ -42,7 +42,10 @@ pub enum JwksError {
 /// Fetches the JWKS over HTTPS (HTTP only for loopback issuers), with a timeout, a size cap and
 /// no redirects.
 pub struct HttpJwksSource {
-    client: reqwest::Client,
+    /// Built on the first fetch: its TLS setup parses the system CA bundle (about half of a
+    /// cold start's instructions), which requests with authorizer claims never need.
+    client: tokio::sync::OnceCell<reqwest::Client>,
+    timeout: Duration,
     /// Exactly as tokens carry it (a trailing `/` matters).
     issuer: String,
     configured_jwks_uri: Option<Url>,
@@ -53,8 +56,18 @@ pub struct HttpJwksSource {
 const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 
 impl HttpJwksSource {
-    pub fn new(client: reqwest::Client, issuer: String, jwks_uri: Option<Url>) -> Self {
-        Self { client, issuer, configured_jwks_uri: jwks_uri, discovered_jwks_uri: tokio::sync::OnceCell::new() }
+    pub fn new(timeout: Duration, issuer: String, jwks_uri: Option<Url>) -> Self {
+        Self {
+            client: tokio::sync::OnceCell::new(),
+            timeout,
+            issuer,
+            configured_jwks_uri: jwks_uri,
+            discovered_jwks_uri: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn client(&self) -> Result<&reqwest::Client, JwksError> {
+        self.client.get_or_try_init(|| async { Self::default_client(self.timeout) }).await
     }
 
     /// The client every identity-provider call should use: short timeouts, no redirects.
@@ -68,7 +81,8 @@ impl HttpJwksSource {
     }
 
     async fn get_json(&self, url: &Url) -> Result<serde_json::Value, JwksError> {
-        let mut response = self.client.get(url.clone()).send().await.map_err(|e| JwksError::Http(e.without_url().to_string()))?;
+        let mut response =
+            self.client().await?.get(url.clone()).send().await.map_err(|e| JwksError::Http(e.without_url().to_string()))?;
         if !response.status().is_success() {
             return Err(JwksError::Status(response.status().as_u16()));
         }

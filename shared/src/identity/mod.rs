@@ -130,11 +130,8 @@ impl IdentityVerifier {
         let source = match config.accepts(IdentitySource::BearerToken) {
             true => {
                 let settings = config.bearer_settings()?;
-                let client = HttpJwksSource::default_client(settings.http_timeout).map_err(|e| ConfigError::Setting {
-                    setting: "identity".into(),
-                    reason: format!("no HTTP client: {e}"),
-                })?;
-                Some(Arc::new(HttpJwksSource::new(client, settings.issuer.clone(), settings.jwks_uri.clone())) as Arc<dyn JwksSource>)
+                let source = HttpJwksSource::new(settings.http_timeout, settings.issuer.clone(), settings.jwks_uri.clone());
+                Some(Arc::new(source) as Arc<dyn JwksSource>)
             }
             false => None,
         };
