@@ -109,6 +109,31 @@ fn paths(c: &mut Criterion) {
     runtime.block_on(mint_connect()); // warm: JWKS fetched, secret cached
     c.bench_function("path/connect_warm_mint", |b| b.iter(|| runtime.block_on(mint_connect())));
 
+    // The same work as the Python and Node references do per request: the sample event with API
+    // Gateway authorizer claims (no bearer verification), the events/env.json configuration.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let env: Value = serde_json::from_str(&std::fs::read_to_string(root.join("events/env.json")).unwrap()).unwrap();
+    let document = env["MintTokenFunction"]["WHOSCALLING_CONFIG"].as_str().unwrap().to_string();
+    let events_config = ServiceConfig::from_json("events/env.json", &document).unwrap();
+    let events_store = Arc::new(InMemorySecretStore::with("whoscalling/connect-widget-key", "c2FtcGxlLWNvbm5lY3Qtd2lkZ2V0LXNlY3VyaXR5LWtleQ"));
+    let events_identity = IdentityVerifier::with_jwks_source(&events_config, None, clock.clone()).unwrap();
+    let events_deps = Deps::new(&events_config, events_identity, events_store, clock.clone()).unwrap();
+    let sample = std::fs::read_to_string(root.join("events/mint-token/valid-authorizer-get.json")).unwrap();
+    let mint_sample = || async {
+        let request = lambda_http::request::from_str(black_box(&sample)).unwrap();
+        let response = function_handler(&events_deps, request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let (parts, body) = response.into_parts();
+        let lambda_http::Body::Text(text) = body else { unreachable!() };
+        let mut out = ApiGatewayV2httpResponse::default();
+        out.status_code = i64::from(parts.status.as_u16());
+        out.headers = parts.headers;
+        out.body = Some(text.into());
+        serde_json::to_vec(&out).unwrap()
+    };
+    runtime.block_on(mint_sample());
+    c.bench_function("path/connect_warm_mint_authorizer", |b| b.iter(|| runtime.block_on(mint_sample())));
+
     let minter = MintService::new(&config, store, clock).unwrap();
     let visitor = VerifiedClaims::from_json(json!({"sub": "alice", "given_name": "Alice", "family_name": "Nordmann",
         "email": "alice@example.com", "nin": "12345678901"})).unwrap();
