@@ -414,6 +414,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn psychic_and_der_ecdsa_signatures_are_refused() {
+        use aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING;
+        let idp = idp();
+        let token = sign(&idp, &good_claims());
+        let (signing_input, _) = token.rsplit_once('.').unwrap();
+        // CVE-2022-21449: r = s = 0, and r = s = n (the P-256 group order).
+        let order = [
+            0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xBC, 0xE6,
+            0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51,
+        ];
+        let zero = URL_SAFE_NO_PAD.encode([0u8; 64]);
+        let order_twice = URL_SAFE_NO_PAD.encode([order, order].concat());
+        for signature in [zero, order_twice] {
+            let forged = format!("{signing_input}.{signature}");
+            assert_eq!(idp.verifier.verify(&forged).await.err(), Some(IdentityError::BadSignature));
+        }
+        // A genuine signature by the right key, but DER-encoded instead of JWS's r || s.
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let fixed = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let der_signer = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
+        let point = fixed.public_key().as_ref();
+        let jwk = json!({"kty": "EC", "crv": "P-256", "kid": "k2", "alg": "ES256",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])});
+        let clock = Arc::new(FixedClock::at(NOW));
+        let keys = Arc::new(JwksCache::new(Arc::new(StaticJwks(json!({"keys": [jwk]}))), clock.clone(), vec![Algorithm::ES256], JwksCacheSettings::default()));
+        let policy = BearerPolicy { issuer: ISSUER.into(), audiences: vec!["web".into()], algorithms: vec![Algorithm::ES256], leeway_seconds: 30 };
+        let verifier = BearerVerifier::new(policy, keys, clock);
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","kid":"k2"}"#),
+            URL_SAFE_NO_PAD.encode(good_claims().to_string())
+        );
+        let der = der_signer.sign(&rng, input.as_bytes()).unwrap();
+        let raw = fixed.sign(&rng, input.as_bytes()).unwrap();
+        assert!(verifier.verify(&format!("{input}.{}", URL_SAFE_NO_PAD.encode(raw.as_ref()))).await.is_ok(), "control");
+        assert!(verifier.verify(&format!("{input}.{}", URL_SAFE_NO_PAD.encode(der.as_ref()))).await.is_err());
+    }
+
+    #[tokio::test]
     async fn tampered_or_truncated_tokens_are_refused() {
         let idp = idp();
         let token = sign(&idp, &good_claims());
