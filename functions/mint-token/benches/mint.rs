@@ -133,6 +133,10 @@ fn paths(c: &mut Criterion) {
     };
     runtime.block_on(mint_sample());
     c.bench_function("path/connect_warm_mint_authorizer", |b| b.iter(|| runtime.block_on(mint_sample())));
+    // The part of that path that is lambda_http decoding the event (the runtime's work, not ours).
+    c.bench_function("path/decode_api_gateway_event", |b| {
+        b.iter(|| lambda_http::request::from_str(black_box(&sample)).unwrap())
+    });
 
     let minter = MintService::new(&config, store, clock).unwrap();
     let visitor = VerifiedClaims::from_json(json!({"sub": "alice", "given_name": "Alice", "family_name": "Nordmann",
