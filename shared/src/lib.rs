@@ -5,6 +5,7 @@
 //! per-platform claim schemas ([`claims`]), signing ([`signing`]), secrets ([`secrets`]) and the
 //! HTTP conventions shared by every endpoint ([`http`]).
 
+pub mod bootstrap;
 pub mod claims;
 pub mod clock;
 pub mod config;

@@ -81,6 +81,18 @@ fn config() -> ServiceConfig {
     }).to_string()).unwrap()
 }
 
+/// Serializes a handler's answer as the runtime sends it back to API Gateway.
+fn api_gateway_response(response: lambda_http::Response<lambda_http::Body>) -> Vec<u8> {
+    assert_eq!(response.status(), 200);
+    let (parts, body) = response.into_parts();
+    let lambda_http::Body::Text(text) = body else { unreachable!() };
+    let mut out = ApiGatewayV2httpResponse::default();
+    out.status_code = i64::from(parts.status.as_u16());
+    out.headers = parts.headers;
+    out.body = Some(text.into());
+    serde_json::to_vec(&out).unwrap()
+}
+
 fn paths(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (token, jwks) = visitor_token_and_jwks();
@@ -96,15 +108,7 @@ fn paths(c: &mut Criterion) {
 
     let mint_connect = || async {
         let request = lambda_http::request::from_str(black_box(&event)).unwrap();
-        let response = function_handler(&deps, request).await.unwrap();
-        assert_eq!(response.status(), 200);
-        let (parts, body) = response.into_parts();
-        let lambda_http::Body::Text(text) = body else { unreachable!() };
-        let mut out = ApiGatewayV2httpResponse::default();
-        out.status_code = i64::from(parts.status.as_u16());
-        out.headers = parts.headers;
-        out.body = Some(text.into());
-        serde_json::to_vec(&out).unwrap()
+        api_gateway_response(function_handler(&deps, request).await.unwrap())
     };
     runtime.block_on(mint_connect()); // warm: JWKS fetched, secret cached
     c.bench_function("path/connect_warm_mint", |b| b.iter(|| runtime.block_on(mint_connect())));
@@ -121,15 +125,7 @@ fn paths(c: &mut Criterion) {
     let sample = std::fs::read_to_string(root.join("events/mint-token/valid-authorizer-get.json")).unwrap();
     let mint_sample = || async {
         let request = lambda_http::request::from_str(black_box(&sample)).unwrap();
-        let response = function_handler(&events_deps, request).await.unwrap();
-        assert_eq!(response.status(), 200);
-        let (parts, body) = response.into_parts();
-        let lambda_http::Body::Text(text) = body else { unreachable!() };
-        let mut out = ApiGatewayV2httpResponse::default();
-        out.status_code = i64::from(parts.status.as_u16());
-        out.headers = parts.headers;
-        out.body = Some(text.into());
-        serde_json::to_vec(&out).unwrap()
+        api_gateway_response(function_handler(&events_deps, request).await.unwrap())
     };
     runtime.block_on(mint_sample());
     c.bench_function("path/connect_warm_mint_authorizer", |b| b.iter(|| runtime.block_on(mint_sample())));

@@ -1,12 +1,10 @@
 //! Lambda bootstrap for `mint-token`: logging, configuration, AWS clients, then the runtime loop.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_config::timeout::TimeoutConfig;
 use lambda_http::{Error, run, service_fn};
 use mint_token::{Deps, function_handler};
+use whoscalling::bootstrap::{REQUEST_PATH_CONNECT_TIMEOUT, REQUEST_PATH_OPERATION_TIMEOUT, aws_sdk_config};
 use whoscalling::secrets::SecretsManagerStore;
 use whoscalling::{ServiceConfig, SystemClock};
 
@@ -15,13 +13,7 @@ async fn main() -> Result<(), Error> {
     whoscalling::logging::init_json_logging();
     let config = ServiceConfig::from_env()?;
 
-    // Short timeouts: a visitor is waiting, and a slow Secrets Manager is served from cache.
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(1))
-        .operation_attempt_timeout(Duration::from_secs(2))
-        .operation_timeout(Duration::from_secs(4))
-        .build();
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).load().await;
+    let sdk = aws_sdk_config(REQUEST_PATH_CONNECT_TIMEOUT, REQUEST_PATH_OPERATION_TIMEOUT).await;
     let secrets = SecretsManagerStore::new(
         aws_sdk_secretsmanager::config::Builder::from(&sdk),
         config.secret_cache_settings(),

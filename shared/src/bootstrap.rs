@@ -1,0 +1,22 @@
+//! Cold-start wiring shared by the Lambda binaries: the AWS SDK configuration, with timeouts a
+//! waiting caller can afford (a slow Secrets Manager is served from the cache meanwhile).
+//! Local endpoints come only through the SDK's standard `AWS_ENDPOINT_URL` variables.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::timeout::TimeoutConfig;
+
+/// Loads the SDK configuration from the Lambda environment with these timeouts.
+pub async fn aws_sdk_config(connect: Duration, operation: Duration) -> aws_config::SdkConfig {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(connect)
+        .operation_attempt_timeout(operation.min(Duration::from_secs(2)).max(connect))
+        .operation_timeout(operation)
+        .build();
+    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).load().await
+}
+
+/// Timeouts for functions on a visitor's request path.
+pub const REQUEST_PATH_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub const REQUEST_PATH_OPERATION_TIMEOUT: Duration = Duration::from_secs(4);
