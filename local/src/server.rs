@@ -235,16 +235,26 @@ async fn lambda_route(
     }
 }
 
-async fn dev_login(app: &App, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
-    let bad = |description: &str| {
-        json_response(StatusCode::BAD_REQUEST, &json!({"error": "invalid_request", "error_description": description}))
-    };
-    let Ok(collected) = Limited::new(request.into_body(), 64 * 1024).collect().await else {
-        return bad("the body is too large");
-    };
-    let claims = match serde_json::from_slice::<Value>(&collected.to_bytes()) {
-        Ok(Value::Object(claims)) => claims,
-        _ => return bad("send a JSON object of claims"),
+type LocalResponse = hyper::Response<Full<Bytes>>;
+
+fn bad_request(description: &str) -> LocalResponse {
+    json_response(StatusCode::BAD_REQUEST, &json!({"error": "invalid_request", "error_description": description}))
+}
+
+/// The JSON object a dev endpoint was sent (64 KiB at most), or the 400 to answer.
+async fn json_object(request: hyper::Request<Incoming>, what: &str) -> Result<serde_json::Map<String, Value>, LocalResponse> {
+    let collected = Limited::new(request.into_body(), 64 * 1024).collect().await.map_err(|_| bad_request("the body is too large"))?;
+    match serde_json::from_slice::<Value>(&collected.to_bytes()) {
+        Ok(Value::Object(object)) => Ok(object),
+        _ => Err(bad_request(what)),
+    }
+}
+
+async fn dev_login(app: &App, request: hyper::Request<Incoming>) -> LocalResponse {
+    let bad = bad_request;
+    let claims = match json_object(request, "send a JSON object of claims").await {
+        Ok(claims) => claims,
+        Err(response) => return response,
     };
     if claims.get("sub").and_then(Value::as_str).is_none_or(str::is_empty) {
         return bad("the claims need a non-empty string `sub`");
@@ -257,15 +267,13 @@ async fn dev_login(app: &App, request: hyper::Request<Incoming>) -> hyper::Respo
 
 /// Plays LivePerson's part for the demo page: opens a JWE with the stand-in private key and shows
 /// the inner token's header and claims (decoded only; the page's verifier is LivePerson).
-async fn liveperson_decrypt(app: &App, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
-    let bad = |description: &str| {
-        json_response(StatusCode::BAD_REQUEST, &json!({"error": "invalid_request", "error_description": description}))
+async fn liveperson_decrypt(app: &App, request: hyper::Request<Incoming>) -> LocalResponse {
+    let bad = bad_request;
+    let body = match json_object(request, "send {\"token\": \"<compact JWE>\"}").await {
+        Ok(body) => body,
+        Err(response) => return response,
     };
-    let Ok(collected) = Limited::new(request.into_body(), 64 * 1024).collect().await else {
-        return bad("the body is too large");
-    };
-    let Some(token) = serde_json::from_slice::<Value>(&collected.to_bytes()).ok().and_then(|v| v["token"].as_str().map(String::from))
-    else {
+    let Some(token) = body.get("token").and_then(Value::as_str).map(String::from) else {
         return bad("send {\"token\": \"<compact JWE>\"}");
     };
     let Ok((jwe_header, inner)) = whoscalling::jwe::decrypt_compact(&token, &app.liveperson_private_key) else {

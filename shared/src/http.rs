@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::config::Origin;
 use crate::identity::{Credentials, IdentityError};
+use crate::keys::KeyError;
 use crate::mint::MintError;
 use crate::secrets::SecretError;
 
@@ -122,9 +123,17 @@ impl From<MintError> for ApiError {
             }
             MintError::TokenTooLarge { .. } => Self::new(ErrorCode::TokenTooLarge, error.to_string()),
             MintError::Secret(secret) => secret_error(secret),
-            MintError::Keys(keys) if keys.is_transient() => Self::unavailable(),
-            MintError::Keys(_) | MintError::Signing(_) | MintError::Encryption(_) => Self::server_error(),
+            MintError::Keys(keys) => Self::from(keys),
+            MintError::Signing(_) | MintError::Encryption(_) => Self::server_error(),
         }
+    }
+}
+
+impl From<&KeyError> for ApiError {
+    /// An empty key set (first rotation pending) or a store outage is retried; anything else
+    /// needs an operator, and says nothing internal.
+    fn from(error: &KeyError) -> Self {
+        if error.is_transient() { Self::unavailable() } else { Self::server_error() }
     }
 }
 

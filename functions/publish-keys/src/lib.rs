@@ -20,6 +20,9 @@ pub struct Deps {
     /// Profiles that sign with keys we own, and with which algorithm.
     profiles: BTreeMap<ProfileName, SigningAlgorithm>,
     cache_control: HeaderValue,
+    /// Public documents: no origin allow-list applies and server-side verifiers need no CORS;
+    /// this only shapes error answers the same way as every other endpoint's.
+    errors: http::Cors,
 }
 
 impl Deps {
@@ -38,7 +41,12 @@ impl Deps {
             .collect();
         let cache_control = HeaderValue::from_str(&format!("public, max-age={}", keys_config.jwks_max_age_seconds))
             .map_err(|_| ConfigError::Setting { setting: "signing_keys.jwks_max_age_seconds".into(), reason: "invalid".into() })?;
-        Ok(Self { keys: SigningKeys::new(secrets, keys_config.secret.clone()), profiles, cache_control })
+        Ok(Self {
+            keys: SigningKeys::new(secrets, keys_config.secret.clone()),
+            profiles,
+            cache_control,
+            errors: http::Cors::new(Vec::new(), "GET"),
+        })
     }
 }
 
@@ -50,8 +58,7 @@ pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<
         Ok(response) => response,
         Err(error) => {
             tracing::info!(request_id, error = error.code.as_str(), "public key request refused or failed");
-            // Public documents: no CORS allow-list applies, and none is needed by server-side verifiers.
-            http::Cors::new(Vec::new(), "GET").error(&error, &http::OriginCheck::Absent)
+            deps.errors.error(&error, &http::OriginCheck::Absent)
         }
     };
     tracing::info!(request_id, status = response.status().as_u16(), "public key request");
@@ -64,7 +71,7 @@ async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Response<
     }
     let ring = deps.keys.ring().await.map_err(|error| {
         tracing::error!(error = %error, "signing keys unavailable");
-        ApiError::from(whoscalling::MintError::Keys(error))
+        ApiError::from(&error)
     })?;
     if path.ends_with("/.well-known/jwks.json") {
         return Ok(public(StatusCode::OK, "application/jwk-set+json", ring.jwks().to_string(), &deps.cache_control));
