@@ -338,6 +338,22 @@ pub struct LiveAssistProfileConfig {
     pub family_name: Option<ClaimRule>,
 }
 
+/// Claims an OpenID Connect client (Puzzel, Genesys) receives in its id_token and from userinfo.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenIdClaimsProfileConfig {
+    /// `sub` (default: the login's `sub`).
+    #[serde(default = "subject_from_sub")]
+    pub subject: ClaimRule,
+    /// Output claim name to the rule that fills it (Puzzel's `authMapping` names these claims).
+    #[serde(default)]
+    pub claims: BTreeMap<String, ClaimRule>,
+}
+
+/// Claim names the provider sets itself; a profile may not map onto them.
+pub const REGISTERED_ID_TOKEN_CLAIMS: [&str; 12] =
+    ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "nonce", "at_hash", "c_hash", "azp"];
+
 /// A token profile: which platform, and its settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "platform")]
@@ -348,12 +364,145 @@ pub enum ProfileConfig {
     LivePerson(Box<LivePersonProfileConfig>),
     #[serde(rename = "live-assist")]
     LiveAssist(LiveAssistProfileConfig),
+    /// Only for clients of the OpenID provider (`provider.clients.*.profile`), not `/token/{profile}`.
+    #[serde(rename = "openid-connect")]
+    OpenIdConnect(OpenIdClaimsProfileConfig),
 }
 
 impl ProfileConfig {
     /// Profiles signed with keys we own (RS256) rather than a vendor-issued secret.
     pub fn uses_signing_keys(&self) -> bool {
         !matches!(self, ProfileConfig::AmazonConnect(_))
+    }
+}
+
+/// An OAuth client id: `[A-Za-z0-9._-]{1,64}`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(value: &str) -> Option<Self> {
+        let valid = !value.is_empty()
+            && value.len() <= 64
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        valid.then(|| Self(value.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ClientId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        Self::parse(&value).ok_or_else(|| format!("`{value}` is not a client id ([A-Za-z0-9._-]{{1,64}})"))
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One registered client of the OpenID provider (a chat platform).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The secret holding the client secret (compared in constant time).
+    pub secret: SecretName,
+    /// Compared byte for byte with the request's `redirect_uri`.
+    pub redirect_uris: Vec<String>,
+    /// The scopes it may ask for; must include `openid`.
+    pub scopes: Vec<String>,
+    /// A `liveperson` or `openid-connect` profile: what its id_token and userinfo carry.
+    pub profile: ProfileName,
+    /// Refuse authorization requests without an S256 `code_challenge`.
+    #[serde(default)]
+    pub require_pkce: bool,
+}
+
+/// whoscalling as an OpenID provider for chat platforms that are OpenID Connect clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Our issuer: the API's base URL, no trailing slash. Discovery is at
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The DynamoDB table holding grants (the Lambda needs it; the local run keeps them in memory).
+    #[serde(default)]
+    pub grants_table: Option<String>,
+    #[serde(default = "default_code_lifetime")]
+    pub code_lifetime_seconds: u64,
+    #[serde(default = "default_access_token_lifetime")]
+    pub access_token_lifetime_seconds: u64,
+    #[serde(default = "default_id_token_lifetime")]
+    pub id_token_lifetime_seconds: u64,
+    pub clients: BTreeMap<ClientId, ClientConfig>,
+}
+
+fn default_code_lifetime() -> u64 {
+    60
+}
+fn default_access_token_lifetime() -> u64 {
+    300
+}
+fn default_id_token_lifetime() -> u64 {
+    300
+}
+
+/// RFC 6749 3.3 scope-token characters.
+fn valid_scope_token(scope: &str) -> bool {
+    !scope.is_empty() && scope.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+impl ProviderConfig {
+    fn validate(&self, profiles: &BTreeMap<ProfileName, ProfileConfig>) -> Result<(), ConfigError> {
+        let issuer = Url::parse(&self.issuer).map_err(|_| setting("provider.issuer", "must be a URL"))?;
+        require_https_unless_loopback("provider.issuer", &issuer)?;
+        if issuer.query().is_some() || issuer.fragment().is_some() || self.issuer.ends_with('/') {
+            return Err(setting("provider.issuer", "write the base URL with no query, fragment or trailing slash"));
+        }
+        if !(1..=60).contains(&self.code_lifetime_seconds) {
+            return Err(setting("provider.code_lifetime_seconds", "must be 1-60 (codes are short-lived)"));
+        }
+        if !(60..=3600).contains(&self.access_token_lifetime_seconds) {
+            return Err(setting("provider.access_token_lifetime_seconds", "must be 60-3600"));
+        }
+        if !(60..=3600).contains(&self.id_token_lifetime_seconds) {
+            return Err(setting("provider.id_token_lifetime_seconds", "must be 60-3600"));
+        }
+        if let Some(table) = &self.grants_table
+            && (table.len() < 3 || table.len() > 255 || !table.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
+        {
+            return Err(setting("provider.grants_table", "must be a DynamoDB table name"));
+        }
+        if self.clients.is_empty() {
+            return Err(setting("provider.clients", "register at least one client"));
+        }
+        for (id, client) in &self.clients {
+            let at = |field: &str| format!("provider.clients.{id}.{field}");
+            if client.redirect_uris.is_empty() {
+                return Err(setting(at("redirect_uris"), "register at least one redirect URI"));
+            }
+            for uri in &client.redirect_uris {
+                let url = Url::parse(uri).map_err(|_| setting(at("redirect_uris"), format!("`{uri}` is not an absolute URL")))?;
+                if url.fragment().is_some() || uri.contains('#') {
+                    return Err(setting(at("redirect_uris"), format!("`{uri}` may not have a fragment")));
+                }
+                require_https_unless_loopback(&at("redirect_uris"), &url)?;
+            }
+            if !client.scopes.iter().any(|s| s == "openid") || !client.scopes.iter().all(|s| valid_scope_token(s)) {
+                return Err(setting(at("scopes"), "list valid scope tokens, including `openid`"));
+            }
+            match profiles.get(&client.profile) {
+                Some(ProfileConfig::LivePerson(_) | ProfileConfig::OpenIdConnect(_)) => {}
+                Some(_) => return Err(setting(at("profile"), "must name a `liveperson` or `openid-connect` profile")),
+                None => return Err(setting(at("profile"), format!("no profile named `{}`", client.profile))),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -389,6 +538,9 @@ pub struct ServiceConfig {
     /// Required when a profile signs with keys we own (LivePerson, Live Assist).
     #[serde(default)]
     pub signing_keys: Option<SigningKeysConfig>,
+    /// The OpenID provider for chat platforms that run a code flow (optional).
+    #[serde(default)]
+    pub provider: Option<ProviderConfig>,
 }
 
 fn default_max_body() -> usize {
@@ -431,8 +583,11 @@ impl ServiceConfig {
             self.bearer_settings()?;
         }
         self.claim_policy.validate().map_err(|reason| setting("claim_policy.roles", reason))?;
-        if self.signing_keys.is_none() && self.profiles.values().any(ProfileConfig::uses_signing_keys) {
-            return Err(setting("signing_keys", "required: LivePerson and Live Assist profiles sign with keys we own"));
+        if self.signing_keys.is_none() && (self.provider.is_some() || self.profiles.values().any(ProfileConfig::uses_signing_keys)) {
+            return Err(setting("signing_keys", "required: LivePerson, Live Assist and provider id_tokens sign with keys we own"));
+        }
+        if let Some(provider) = &self.provider {
+            provider.validate(&self.profiles)?;
         }
         if let Some(keys) = &self.signing_keys
             && keys.jwks_max_age_seconds > 86_400
@@ -463,6 +618,14 @@ impl ServiceConfig {
                     }
                     if live_assist.crm_contact_id_claim.is_empty() {
                         return Err(setting(format!("profiles.{name}.crm_contact_id_claim"), "name the claim with the CRM contact GUID"));
+                    }
+                }
+                ProfileConfig::OpenIdConnect(openid) => {
+                    if let Some(reserved) = openid.claims.keys().find(|c| REGISTERED_ID_TOKEN_CLAIMS.contains(&c.as_str())) {
+                        return Err(setting(format!("profiles.{name}.claims.{reserved}"), "is set by the provider itself"));
+                    }
+                    if openid.claims.keys().any(|c| c.is_empty() || c.len() > 64 || c.chars().any(char::is_control)) {
+                        return Err(setting(format!("profiles.{name}.claims"), "claim names must be 1-64 printable characters"));
                     }
                 }
             }

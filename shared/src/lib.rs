@@ -16,6 +16,7 @@ pub mod keys;
 pub mod logging;
 pub mod mapping;
 pub mod mint;
+pub mod provider;
 pub mod rotation;
 pub mod secrets;
 pub mod signing;

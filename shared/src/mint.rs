@@ -113,6 +113,8 @@ impl MintService {
                     };
                     Profile::LivePerson { config: liveperson.clone(), encryption }
                 }
+                // Served by the OpenID provider only: not a `/token/{profile}` profile.
+                ProfileConfig::OpenIdConnect(_) => continue,
             };
             profiles.insert(name.clone(), prepared);
         }

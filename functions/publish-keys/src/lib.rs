@@ -36,7 +36,7 @@ impl Deps {
             .iter()
             .filter_map(|(name, profile)| match profile {
                 ProfileConfig::LivePerson(_) | ProfileConfig::LiveAssist(_) => Some((name.clone(), SigningAlgorithm::RS256)),
-                ProfileConfig::AmazonConnect(_) => None,
+                ProfileConfig::AmazonConnect(_) | ProfileConfig::OpenIdConnect(_) => None,
             })
             .collect();
         let cache_control = HeaderValue::from_str(&format!("public, max-age={}", keys_config.jwks_max_age_seconds))

@@ -1,0 +1,794 @@
+//! whoscalling as an OpenID provider for chat platforms that are OpenID Connect clients
+//! (LivePerson code flow, Puzzel Secure Chat, Genesys Cloud authenticated messaging).
+//!
+//! The visitor's identity comes from the same verified sources as `/token/{profile}`; the
+//! provider maps it through the client's profile (masking first, as everywhere), binds it to a
+//! single-use code in the [`GrantStore`], and at the token endpoint authenticates the client,
+//! checks every binding (client, redirect URI, PKCE, expiry) and signs an RS256 id_token with the
+//! keys we own. See `docs/PROVIDER.md` for the wire contract.
+
+pub mod dynamodb;
+pub mod grants;
+pub mod oauth;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use url::Url;
+
+use crate::clock::Clock;
+use crate::config::{
+    ClientConfig, ClientId, ConfigError, LivePersonProfileConfig, OpenIdClaimsProfileConfig, ProfileConfig, ServiceConfig,
+};
+use crate::identity::VerifiedClaims;
+use crate::keys::{KeyError, SigningKeys};
+use crate::mapping::{ClaimPolicy, MappingError};
+use crate::mint::{MintError, liveperson_claims};
+use crate::secrets::SecretStore;
+use crate::signing::SigningAlgorithm;
+
+pub use grants::{GrantStore, GrantStoreError, MemoryGrantStore};
+pub use oauth::{OAuthError, OAuthErrorCode, Params};
+
+use grants::{Grant, GrantStatus, hashes_match, new_grant_id, new_secret, parse_presented};
+
+/// What a client's id_token and userinfo carry.
+enum ClientProfile {
+    LivePerson(Box<LivePersonProfileConfig>),
+    OpenId(OpenIdClaimsProfileConfig),
+}
+
+struct Client {
+    config: ClientConfig,
+    profile: ClientProfile,
+}
+
+/// A client and redirect URI we trust: errors after this point may be redirected to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedRedirect {
+    pub client_id: ClientId,
+    pub redirect_uri: String,
+}
+
+/// A checked authorization request.
+#[derive(Debug, Clone)]
+pub struct AuthorizationRequest {
+    pub target: TrustedRedirect,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+}
+
+/// A fresh code (its value is a credential: never logged).
+pub struct IssuedCode {
+    pub code: String,
+    pub expires_in: u64,
+}
+
+/// The token endpoint's success answer (RFC 6749 5.1, OIDC Core 3.1.3.3).
+pub struct TokenResponse {
+    pub body: Value,
+    /// For the log line: the grant (an id, not a credential) and the signing key.
+    pub grant_id: String,
+    pub kid: String,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse").field("grant_id", &self.grant_id).field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+/// Redirect URIs match when they are the same URL: no wildcards and no prefixes, but the
+/// spelling differences URL parsing removes (`https://liveperson.net` and `.../`, host case,
+/// default port) do not count, because relying-party libraries normalize before the token
+/// request (openid-client sends the parsed form).
+pub fn same_redirect_uri(registered: &str, presented: &str) -> bool {
+    if registered == presented {
+        return true;
+    }
+    match (Url::parse(registered), Url::parse(presented)) {
+        (Ok(a), Ok(b)) => a == b && !presented.contains('#'),
+        _ => false,
+    }
+}
+
+/// Where an authorization request comes from: the browser redirect (`/oauth2/authorize`, the
+/// client must send `response_type=code` and `scope`) or page JavaScript (`/oauth2/code`, which
+/// defaults both and the redirect URI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Redirect,
+    PageScript,
+}
+
+const MAX_STATE_BYTES: usize = 1024;
+const MAX_NONCE_BYTES: usize = 512;
+
+pub struct ProviderService {
+    issuer: String,
+    clients: BTreeMap<ClientId, Client>,
+    code_lifetime: u64,
+    access_token_lifetime: u64,
+    id_token_lifetime: u64,
+    policy: ClaimPolicy,
+    grants: Arc<dyn GrantStore>,
+    secrets: Arc<dyn SecretStore>,
+    keys: SigningKeys,
+    clock: Arc<dyn Clock>,
+    discovery: Value,
+}
+
+impl ProviderService {
+    pub fn new(
+        config: &ServiceConfig,
+        grants: Arc<dyn GrantStore>,
+        secrets: Arc<dyn SecretStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        let missing = |setting: &str| ConfigError::Setting { setting: setting.into(), reason: "required for the OpenID provider".into() };
+        let provider = config.provider.as_ref().ok_or_else(|| missing("provider"))?;
+        let keys = config.signing_keys.as_ref().ok_or_else(|| missing("signing_keys"))?;
+        let mut clients = BTreeMap::new();
+        for (id, client) in &provider.clients {
+            // Config validation has checked the profile exists and has one of these platforms.
+            let profile = match config.profiles.get(&client.profile) {
+                Some(ProfileConfig::LivePerson(profile)) => ClientProfile::LivePerson(profile.clone()),
+                Some(ProfileConfig::OpenIdConnect(profile)) => ClientProfile::OpenId(profile.clone()),
+                _ => return Err(missing(&format!("provider.clients.{id}.profile"))),
+            };
+            clients.insert(id.clone(), Client { config: client.clone(), profile });
+        }
+        let discovery = discovery_document(&provider.issuer, &clients);
+        Ok(Self {
+            issuer: provider.issuer.clone(),
+            clients,
+            code_lifetime: provider.code_lifetime_seconds,
+            access_token_lifetime: provider.access_token_lifetime_seconds,
+            id_token_lifetime: provider.id_token_lifetime_seconds,
+            policy: config.claim_policy.clone(),
+            grants,
+            keys: SigningKeys::new(secrets.clone(), keys.secret.clone()),
+            secrets,
+            clock,
+            discovery,
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// `/.well-known/openid-configuration`, built once.
+    pub fn discovery(&self) -> &Value {
+        &self.discovery
+    }
+
+    /// The client id, if it is a registered one (for logs: a caller-chosen id is not logged).
+    pub fn registered_client(&self, client_id: Option<&str>) -> Option<&ClientId> {
+        let id = ClientId::parse(client_id?)?;
+        self.clients.get_key_value(&id).map(|(id, _)| id)
+    }
+
+    /// Step one of an authorization: a registered client and one of its exact redirect URIs.
+    /// Errors here must be shown to the visitor, never redirected (the target is not trusted).
+    pub fn trusted_redirect(&self, params: &Params, channel: Channel) -> Result<TrustedRedirect, OAuthError> {
+        let client_id = params.require("client_id")?;
+        let (client_id, client) = ClientId::parse(client_id)
+            .and_then(|id| self.clients.get_key_value(&id))
+            .ok_or_else(|| OAuthError::invalid_request("unknown client_id"))?;
+        let registered = &client.config.redirect_uris;
+        let redirect_uri = match (params.get("redirect_uri"), channel) {
+            (Some(uri), _) => registered.iter().find(|r| same_redirect_uri(r, uri)),
+            // Page JavaScript may leave it out when the client has exactly one.
+            (None, Channel::PageScript) if registered.len() == 1 => registered.first(),
+            (None, _) => return Err(OAuthError::invalid_request("the `redirect_uri` parameter is required")),
+        }
+        .ok_or_else(|| OAuthError::invalid_request("redirect_uri is not registered for this client"))?;
+        Ok(TrustedRedirect { client_id: client_id.clone(), redirect_uri: redirect_uri.clone() })
+    }
+
+    /// Step two: the rest of the request (OIDC Core 3.1.2.1, RFC 7636). Errors here may be
+    /// redirected to the trusted target.
+    pub fn check_request(&self, target: TrustedRedirect, params: &Params, channel: Channel) -> Result<AuthorizationRequest, OAuthError> {
+        let client = self.client(&target.client_id)?;
+        if params.get("request").is_some() {
+            return Err(OAuthError::new(OAuthErrorCode::RequestNotSupported, "request objects are not supported"));
+        }
+        if params.get("request_uri").is_some() {
+            return Err(OAuthError::new(OAuthErrorCode::RequestUriNotSupported, "request_uri is not supported"));
+        }
+        match (params.get("response_type"), channel) {
+            (Some("code"), _) | (None, Channel::PageScript) => {}
+            (None, Channel::Redirect) => return Err(OAuthError::invalid_request("the `response_type` parameter is required")),
+            (Some(_), _) => {
+                return Err(OAuthError::new(OAuthErrorCode::UnsupportedResponseType, "only response_type=code is supported"));
+            }
+        }
+        let scope = match (params.get("scope"), channel) {
+            (Some(scope), _) => scope,
+            (None, Channel::PageScript) => "openid",
+            (None, Channel::Redirect) => return Err(OAuthError::new(OAuthErrorCode::InvalidScope, "the `scope` parameter is required")),
+        };
+        let requested: BTreeSet<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+        if !requested.contains("openid") {
+            return Err(OAuthError::new(OAuthErrorCode::InvalidScope, "the scope must include openid"));
+        }
+        if !requested.iter().all(|s| client.config.scopes.iter().any(|allowed| allowed == s)) {
+            return Err(OAuthError::new(OAuthErrorCode::InvalidScope, "a requested scope is not allowed for this client"));
+        }
+        let state = params.get("state").map(str::to_string);
+        if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_BYTES) {
+            return Err(OAuthError::invalid_request("state is too long"));
+        }
+        let nonce = params.get("nonce").map(str::to_string);
+        if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_BYTES || n.chars().any(char::is_control)) {
+            return Err(OAuthError::invalid_request("nonce is too long or has control characters"));
+        }
+        let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
+            (None, None) if client.config.require_pkce => {
+                return Err(OAuthError::invalid_request("this client must use PKCE (code_challenge with S256)"));
+            }
+            (None, None) => None,
+            (None, Some(_)) => return Err(OAuthError::invalid_request("code_challenge_method without code_challenge")),
+            // Only S256: `plain` (and a missing method, which means plain) protects nothing.
+            (Some(_), None | Some("plain")) => {
+                return Err(OAuthError::invalid_request("code_challenge_method must be S256"));
+            }
+            (Some(challenge), Some("S256")) if oauth::valid_pkce_value(challenge) && challenge.len() == 43 => {
+                Some(challenge.to_string())
+            }
+            (Some(_), Some("S256")) => return Err(OAuthError::invalid_request("code_challenge is not an S256 challenge")),
+            (Some(_), Some(_)) => return Err(OAuthError::invalid_request("code_challenge_method must be S256")),
+        };
+        let scope = requested.into_iter().collect::<Vec<_>>().join(" ");
+        Ok(AuthorizationRequest { target, scope, state, nonce, code_challenge })
+    }
+
+    /// Maps the verified visitor for the client and stores a single-use code bound to the request.
+    pub async fn issue_code(&self, request: &AuthorizationRequest, identity: VerifiedClaims) -> Result<IssuedCode, OAuthError> {
+        let client = self.client(&request.target.client_id)?;
+        let now = self.clock.now_unix();
+        let identity = self.policy.apply(identity);
+        let auth_time = ["auth_time", "iat"]
+            .iter()
+            .find_map(|name| identity.get(name).and_then(Value::as_u64))
+            .filter(|t| *t <= now)
+            .unwrap_or(now);
+        let claims = client_claims(&client.profile, &identity, now)?;
+        let grant = Grant {
+            client_id: request.target.client_id.as_str().to_string(),
+            redirect_uri: request.target.redirect_uri.clone(),
+            scope: request.scope.clone(),
+            nonce: request.nonce.clone(),
+            code_challenge: request.code_challenge.clone(),
+            auth_time,
+            claims,
+        };
+        let grant_id = new_grant_id().map_err(store_error)?;
+        let code = new_secret(&grant_id).map_err(store_error)?;
+        self.grants.create(&grant_id, &grant, &code.hash, now + self.code_lifetime).await.map_err(store_error)?;
+        Ok(IssuedCode { code: code.value, expires_in: self.code_lifetime })
+    }
+
+    /// The redirect for an outcome: `code` or `error`, with `state` and RFC 9207 `iss`.
+    pub fn redirect_location(&self, target: &TrustedRedirect, outcome: Result<&IssuedCode, &OAuthError>, state: Option<&str>) -> String {
+        let Ok(mut url) = Url::parse(&target.redirect_uri) else {
+            // Registered URIs were parsed at cold start; this cannot fail.
+            return target.redirect_uri.clone();
+        };
+        {
+            let mut query = url.query_pairs_mut();
+            match outcome {
+                Ok(issued) => {
+                    query.append_pair("code", &issued.code);
+                }
+                Err(error) => {
+                    query.append_pair("error", error.code.as_str());
+                    query.append_pair("error_description", &error.description);
+                }
+            }
+            if let Some(state) = state {
+                query.append_pair("state", state);
+            }
+            query.append_pair("iss", &self.issuer);
+        }
+        url.into()
+    }
+
+    /// The token endpoint: client authentication, then every binding of the code, then a
+    /// single conditional redemption. `authorization` is the raw `Authorization` header.
+    pub async fn exchange(&self, authorization: Option<&[u8]>, params: &Params) -> Result<TokenResponse, OAuthError> {
+        let presented = oauth::presented_client(authorization, params)?;
+        let client_id = self.authenticate(&presented).await?;
+        match params.get("grant_type") {
+            Some("authorization_code") => {}
+            Some(_) => {
+                return Err(OAuthError::new(OAuthErrorCode::UnsupportedGrantType, "only authorization_code is supported"));
+            }
+            None => return Err(OAuthError::invalid_request("the `grant_type` parameter is required")),
+        }
+        let code = params.require("code")?;
+        let redirect_uri = params.require("redirect_uri")?;
+        let verifier = params.get("code_verifier");
+        if verifier.is_some_and(|v| !oauth::valid_pkce_value(v)) {
+            return Err(OAuthError::invalid_request("code_verifier must be 43-128 unreserved characters"));
+        }
+        let invalid_code = || OAuthError::invalid_grant("the code is invalid, expired or already used");
+        let (grant_id, code_hash) = parse_presented(code).ok_or_else(invalid_code)?;
+        let stored = self.grants.load(grant_id).await.map_err(store_error)?.ok_or_else(invalid_code)?;
+        if !hashes_match(&stored.code_hash, &code_hash) {
+            return Err(invalid_code());
+        }
+        if stored.status != GrantStatus::Issued {
+            // RFC 6749 4.1.2: a code used twice revokes what was issued for it.
+            self.grants.revoke(grant_id).await.map_err(store_error)?;
+            tracing::warn!(grant_id, "authorization code replayed; its grant is revoked");
+            return Err(invalid_code());
+        }
+        let now = self.clock.now_unix();
+        if stored.code_expires_at <= now {
+            return Err(invalid_code());
+        }
+        let grant = &stored.grant;
+        if grant.client_id != client_id.as_str() {
+            return Err(OAuthError::invalid_grant("the code was issued to another client"));
+        }
+        if !same_redirect_uri(&grant.redirect_uri, redirect_uri) {
+            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        }
+        match (&grant.code_challenge, verifier) {
+            (Some(challenge), Some(verifier)) if oauth::pkce_s256_matches(verifier, challenge) => {}
+            (Some(_), Some(_)) => return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge")),
+            (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required for this code")),
+            // RFC 9700 2.1.1: a verifier for a code issued without a challenge is a downgrade attempt.
+            (None, Some(_)) => return Err(OAuthError::invalid_grant("this code was issued without a code_challenge")),
+            (None, None) => {}
+        }
+        let access = new_secret(grant_id).map_err(store_error)?;
+        // Sign before redeeming: a key problem must not burn the visitor's code.
+        let (id_token, kid) = self.id_token(grant, &access.value, now).await?;
+        let access_expires_at = now + self.access_token_lifetime;
+        if !self.grants.redeem(grant_id, &code_hash, now, &access.hash, access_expires_at).await.map_err(store_error)? {
+            // Lost a race with another redemption of the same code (or it expired meanwhile).
+            self.grants.revoke(grant_id).await.map_err(store_error)?;
+            return Err(invalid_code());
+        }
+        let body = json!({
+            "access_token": access.value,
+            "token_type": "Bearer",
+            "expires_in": self.access_token_lifetime,
+            "id_token": id_token,
+            "scope": grant.scope,
+        });
+        Ok(TokenResponse { body, grant_id: grant_id.to_string(), kid })
+    }
+
+    /// The userinfo endpoint: the grant's claims while its access token is valid and not revoked.
+    pub async fn userinfo(&self, access_token: &str) -> Result<Map<String, Value>, OAuthError> {
+        let invalid = || OAuthError::new(OAuthErrorCode::InvalidToken, "the access token is invalid, expired or revoked");
+        let (grant_id, hash) = parse_presented(access_token).ok_or_else(invalid)?;
+        let stored = self.grants.load(grant_id).await.map_err(store_error)?.ok_or_else(invalid)?;
+        let valid = stored.status == GrantStatus::Redeemed
+            && stored.access_hash.as_deref().is_some_and(|stored| hashes_match(stored, &hash))
+            && stored.access_expires_at.is_some_and(|exp| exp > self.clock.now_unix());
+        if valid { Ok(stored.grant.claims) } else { Err(invalid()) }
+    }
+
+    fn client(&self, id: &ClientId) -> Result<&Client, OAuthError> {
+        self.clients.get(id).ok_or_else(|| OAuthError::invalid_request("unknown client_id"))
+    }
+
+    async fn authenticate(&self, presented: &oauth::PresentedClient) -> Result<ClientId, OAuthError> {
+        let (id, client) = ClientId::parse(&presented.client_id)
+            .and_then(|id| self.clients.get_key_value(&id))
+            .ok_or_else(OAuthError::invalid_client)?;
+        let expected = self.secrets.get(&client.config.secret).await.map_err(|error| {
+            tracing::error!(error = %error, "client secret unavailable");
+            if error.is_transient() { OAuthError::unavailable() } else { OAuthError::server_error() }
+        })?;
+        if expected.value.ct_eq(presented.secret.expose().as_bytes()) { Ok(id.clone()) } else { Err(OAuthError::invalid_client()) }
+    }
+
+    async fn id_token(&self, grant: &Grant, access_token: &str, now: u64) -> Result<(String, String), OAuthError> {
+        let key_error = |error: KeyError| {
+            tracing::error!(error = %error, "signing key unavailable");
+            if error.is_transient() { OAuthError::unavailable() } else { OAuthError::server_error() }
+        };
+        let signer = self.keys.ring().await.map_err(key_error)?.signer(SigningAlgorithm::RS256).map_err(key_error)?;
+        let mut claims = grant.claims.clone();
+        claims.insert("iss".into(), json!(self.issuer));
+        claims.insert("aud".into(), json!(grant.client_id));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + self.id_token_lifetime));
+        claims.insert("auth_time".into(), json!(grant.auth_time));
+        claims.insert("at_hash".into(), json!(oauth::at_hash(access_token)));
+        if let Some(nonce) = &grant.nonce {
+            claims.insert("nonce".into(), json!(nonce));
+        }
+        let token = signer.sign_jwt(&claims).map_err(|error| {
+            tracing::error!(error = %error, "id_token signing failed");
+            OAuthError::server_error()
+        })?;
+        Ok((token, signer.kid().to_string()))
+    }
+}
+
+fn store_error(error: GrantStoreError) -> OAuthError {
+    tracing::error!(error = %error, "grant store");
+    match error {
+        GrantStoreError::Unavailable(_) | GrantStoreError::Collision => OAuthError::unavailable(),
+        GrantStoreError::Corrupt(_) => OAuthError::server_error(),
+    }
+}
+
+/// `sub` and the profile's claims for one client, from the (already masked) identity.
+fn client_claims(profile: &ClientProfile, identity: &VerifiedClaims, now: u64) -> Result<Map<String, Value>, OAuthError> {
+    let lacking = |error: &dyn std::fmt::Display| {
+        tracing::warn!(error = %error, "login lacks claims the client's profile needs");
+        OAuthError::new(OAuthErrorCode::AccessDenied, "the visitor's login lacks claims this client needs")
+    };
+    match profile {
+        ClientProfile::LivePerson(profile) => {
+            let claims = liveperson_claims(profile, identity, now).map_err(|error| match error {
+                MintError::Mapping(_) => lacking(&error),
+                _ => OAuthError::server_error(),
+            })?;
+            let Ok(Value::Object(mut map)) = serde_json::to_value(&claims) else { return Err(OAuthError::server_error()) };
+            // The provider sets these for the id_token itself.
+            for registered in ["iss", "iat", "exp"] {
+                map.remove(registered);
+            }
+            Ok(map)
+        }
+        ClientProfile::OpenId(profile) => {
+            let missing_sub = || MappingError::MissingClaim { claim: profile.subject.claim.clone() };
+            let sub = profile.subject.apply(identity).map_err(|e| lacking(&e))?.ok_or_else(|| lacking(&missing_sub()))?;
+            let mut map = Map::new();
+            map.insert("sub".into(), Value::String(sub));
+            for (name, rule) in &profile.claims {
+                if let Some(value) = rule.apply(identity).map_err(|e| lacking(&e))? {
+                    map.insert(name.clone(), Value::String(value));
+                }
+            }
+            Ok(map)
+        }
+    }
+}
+
+fn discovery_document(issuer: &str, clients: &BTreeMap<ClientId, Client>) -> Value {
+    let scopes: BTreeSet<&str> = clients.values().flat_map(|c| c.config.scopes.iter().map(String::as_str)).collect();
+    let mut claims: BTreeSet<&str> = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash"].into();
+    for client in clients.values() {
+        match &client.profile {
+            ClientProfile::OpenId(profile) => claims.extend(profile.claims.keys().map(String::as_str)),
+            ClientProfile::LivePerson(profile) => {
+                let standard = &profile.claims;
+                for (name, rule) in [
+                    ("given_name", &standard.given_name),
+                    ("family_name", &standard.family_name),
+                    ("email", &standard.email),
+                    ("phone_number", &standard.phone_number),
+                    ("gender", &standard.gender),
+                    ("preferred_username", &standard.preferred_username),
+                ] {
+                    if rule.is_some() {
+                        claims.insert(name);
+                    }
+                }
+                if profile.customer_info.is_some() || profile.personal.is_some() {
+                    claims.insert("lp_sdes");
+                }
+            }
+        }
+    }
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": scopes,
+        "claims_supported": claims,
+        "authorization_response_iss_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::keys::KeySetDocument;
+    use crate::secrets::InMemorySecretStore;
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+    const NOW: u64 = 1_800_000_000;
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+    struct Fixture {
+        provider: ProviderService,
+        clock: Arc<FixedClock>,
+        grants: Arc<MemoryGrantStore>,
+    }
+
+    fn fixture() -> Fixture {
+        let config = ServiceConfig::from_json(
+            "test",
+            &json!({
+                "allowed_origins": [], "identity": {"sources": ["api_gateway_authorizer"]},
+                "signing_keys": {"secret": "keys"},
+                "profiles": {
+                    "claims": {"platform": "openid-connect", "claims": {"name": {"claim": "name"}, "nin": {"claim": "nin"}}},
+                    "lp": {"platform": "liveperson", "issuer": "ignored", "token_lifetime_seconds": 300,
+                           "customer_info": {"customerId": {"claim": "sub"}}}
+                },
+                "provider": {"issuer": "https://id.example.com", "clients": {
+                    "puzzel": {"secret": "puzzel-secret", "redirect_uris": ["https://chat.example.com/cb?x=1"],
+                               "scopes": ["openid", "profile"], "profile": "claims"},
+                    "genesys": {"secret": "genesys-secret", "redirect_uris": ["https://g.example.com/cb"],
+                                "scopes": ["openid"], "profile": "claims", "require_pkce": true},
+                    "liveperson": {"secret": "lp-secret", "redirect_uris": ["https://liveperson.net"],
+                                   "scopes": ["openid"], "profile": "lp"}
+                }}
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let secrets = Arc::new(InMemorySecretStore::default());
+        secrets.put("keys", KeySetDocument::generate(&[SigningAlgorithm::RS256], NOW - 10_000).unwrap().to_secret_string().expose());
+        secrets.put("puzzel-secret", "puzzel-pw");
+        secrets.put("genesys-secret", "genesys-pw");
+        secrets.put("lp-secret", "lp-pw");
+        let clock = Arc::new(FixedClock::at(NOW));
+        let grants = Arc::new(MemoryGrantStore::new());
+        let provider = ProviderService::new(&config, grants.clone(), secrets, clock.clone()).unwrap();
+        Fixture { provider, clock, grants }
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::from_pairs(pairs.iter().map(|(k, v)| ((*k).into(), (*v).into()))).unwrap()
+    }
+
+    fn alice() -> VerifiedClaims {
+        VerifiedClaims::from_json(json!({"sub": "alice", "name": "Alice A", "nin": "01129954321", "auth_time": NOW - 60})).unwrap()
+    }
+
+    fn basic(id: &str, secret: &str) -> Vec<u8> {
+        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))).into_bytes()
+    }
+
+    async fn code_for(f: &Fixture, extra: &[(&str, &str)]) -> String {
+        let mut pairs = vec![
+            ("client_id", "puzzel"),
+            ("redirect_uri", "https://chat.example.com/cb?x=1"),
+            ("response_type", "code"),
+            ("scope", "openid profile"),
+            ("nonce", "n-1"),
+            ("state", "s-1"),
+        ];
+        pairs.extend_from_slice(extra);
+        let p = params(&pairs);
+        let target = f.provider.trusted_redirect(&p, Channel::Redirect).unwrap();
+        let request = f.provider.check_request(target, &p, Channel::Redirect).unwrap();
+        f.provider.issue_code(&request, alice()).await.unwrap().code
+    }
+
+    fn token_params<'a>(code: &'a str, extra: &[(&'a str, &'a str)]) -> Params {
+        let mut pairs = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", "https://chat.example.com/cb?x=1")];
+        pairs.extend_from_slice(extra);
+        params(&pairs)
+    }
+
+    fn payload(jwt: &str) -> Value {
+        let part = jwt.split('.').nth(1).unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn code_exchange_issues_a_bound_id_token_and_userinfo() {
+        let f = fixture();
+        let code = code_for(&f, &[]).await;
+        let response = f.provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap();
+        let body = &response.body;
+        assert_eq!((body["token_type"].as_str(), body["expires_in"].as_u64()), (Some("Bearer"), Some(300)));
+        let access = body["access_token"].as_str().unwrap();
+        let claims = payload(body["id_token"].as_str().unwrap());
+        assert_eq!(claims["iss"], "https://id.example.com");
+        assert_eq!(claims["aud"], "puzzel");
+        assert_eq!(claims["sub"], "alice");
+        assert_eq!(claims["nonce"], "n-1");
+        assert_eq!(claims["auth_time"], NOW - 60);
+        assert_eq!((claims["iat"].as_u64(), claims["exp"].as_u64()), (Some(NOW), Some(NOW + 300)));
+        assert_eq!(claims["at_hash"], oauth::at_hash(access));
+        assert_eq!(claims["nin"], "011299*****", "masked by the default claim policy");
+        let userinfo = f.provider.userinfo(access).await.unwrap();
+        assert_eq!(Value::Object(userinfo), json!({"sub": "alice", "name": "Alice A", "nin": "011299*****"}));
+    }
+
+    #[tokio::test]
+    async fn a_replayed_code_is_refused_and_revokes_the_access_token() {
+        let f = fixture();
+        let code = code_for(&f, &[]).await;
+        let auth = basic("puzzel", "puzzel-pw");
+        let first = f.provider.exchange(Some(&auth), &token_params(&code, &[])).await.unwrap();
+        let access = first.body["access_token"].as_str().unwrap().to_string();
+        assert!(f.provider.userinfo(&access).await.is_ok());
+        let replay = f.provider.exchange(Some(&auth), &token_params(&code, &[])).await.unwrap_err();
+        assert_eq!(replay.code, OAuthErrorCode::InvalidGrant);
+        assert_eq!(f.provider.userinfo(&access).await.unwrap_err().code, OAuthErrorCode::InvalidToken);
+    }
+
+    #[tokio::test]
+    async fn every_binding_is_checked_and_a_failed_check_issues_nothing() {
+        let f = fixture();
+        let code = code_for(&f, &[]).await;
+        let auth = basic("puzzel", "puzzel-pw");
+        let cases: Vec<(Option<Vec<u8>>, Params, OAuthErrorCode)> = vec![
+            (Some(basic("puzzel", "wrong")), token_params(&code, &[]), OAuthErrorCode::InvalidClient),
+            (None, token_params(&code, &[]), OAuthErrorCode::InvalidClient),
+            (Some(basic("genesys", "genesys-pw")), token_params(&code, &[]), OAuthErrorCode::InvalidGrant),
+            (Some(auth.clone()), params(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://chat.example.com/cb")]), OAuthErrorCode::InvalidGrant),
+            (Some(auth.clone()), params(&[("grant_type", "authorization_code"), ("code", &code)]), OAuthErrorCode::InvalidRequest),
+            (Some(auth.clone()), params(&[("grant_type", "password"), ("code", &code)]), OAuthErrorCode::UnsupportedGrantType),
+            (Some(auth.clone()), token_params(&code, &[("code_verifier", VERIFIER)]), OAuthErrorCode::InvalidGrant),
+            (Some(auth.clone()), token_params("not-a-code", &[]), OAuthErrorCode::InvalidGrant),
+            (Some(auth.clone()), token_params(&format!("{}x", &code[..code.len() - 1]), &[]), OAuthErrorCode::InvalidGrant),
+        ];
+        for (i, (authorization, p, expected)) in cases.into_iter().enumerate() {
+            let error = f.provider.exchange(authorization.as_deref(), &p).await.unwrap_err();
+            assert_eq!(error.code, expected, "case {i}: {error:?}");
+        }
+        // None of the refusals consumed the code.
+        assert!(f.provider.exchange(Some(&auth), &token_params(&code, &[])).await.is_ok());
+    }
+
+    #[test]
+    fn redirect_uris_match_as_urls_never_as_prefixes() {
+        assert!(same_redirect_uri("https://liveperson.net", "https://liveperson.net/"));
+        assert!(same_redirect_uri("https://chat.example.com/cb", "https://CHAT.example.com:443/cb"));
+        for other in [
+            "https://liveperson.net.evil.com/",
+            "https://liveperson.net/x",
+            "http://liveperson.net/",
+            "https://liveperson.net/#frag",
+            "https://liveperson.net/?a=1",
+            "https://user@liveperson.net/",
+            "//liveperson.net",
+        ] {
+            assert!(!same_redirect_uri("https://liveperson.net", other), "{other}");
+        }
+    }
+
+    #[tokio::test]
+    async fn codes_expire_after_their_lifetime() {
+        let f = fixture();
+        let code = code_for(&f, &[]).await;
+        f.clock.advance(60);
+        let error = f.provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap_err();
+        assert_eq!(error.code, OAuthErrorCode::InvalidGrant);
+    }
+
+    #[tokio::test]
+    async fn pkce_is_enforced_both_ways() {
+        let f = fixture();
+        let code = code_for(&f, &[("code_challenge", CHALLENGE), ("code_challenge_method", "S256")]).await;
+        let auth = basic("puzzel", "puzzel-pw");
+        for verifier in [None, Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX")] {
+            let extra: Vec<(&str, &str)> = verifier.map(|v| ("code_verifier", v)).into_iter().collect();
+            let error = f.provider.exchange(Some(&auth), &token_params(&code, &extra)).await.unwrap_err();
+            assert_eq!(error.code, OAuthErrorCode::InvalidGrant);
+        }
+        assert!(f.provider.exchange(Some(&auth), &token_params(&code, &[("code_verifier", VERIFIER)])).await.is_ok());
+
+        // A client that must use PKCE cannot start without it, and `plain` is refused.
+        let genesys = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = vec![("client_id", "genesys"), ("redirect_uri", "https://g.example.com/cb"), ("response_type", "code"), ("scope", "openid")];
+            pairs.extend_from_slice(extra);
+            params(&pairs)
+        };
+        for extra in [&[][..], &[("code_challenge", CHALLENGE), ("code_challenge_method", "plain")][..], &[("code_challenge", CHALLENGE)][..]] {
+            let p = genesys(extra);
+            let target = f.provider.trusted_redirect(&p, Channel::Redirect).unwrap();
+            assert_eq!(f.provider.check_request(target, &p, Channel::Redirect).unwrap_err().code, OAuthErrorCode::InvalidRequest);
+        }
+    }
+
+    #[tokio::test]
+    async fn untrusted_redirects_are_never_targets_and_request_errors_are() {
+        let f = fixture();
+        for p in [
+            params(&[("client_id", "nobody"), ("redirect_uri", "https://chat.example.com/cb?x=1")]),
+            params(&[("client_id", "puzzel"), ("redirect_uri", "https://chat.example.com/cb?x=1&y=2")]),
+            params(&[("client_id", "puzzel"), ("redirect_uri", "https://chat.example.com/cb")]),
+            params(&[("client_id", "puzzel")]),
+        ] {
+            assert!(f.provider.trusted_redirect(&p, Channel::Redirect).is_err());
+        }
+        let base = [("client_id", "puzzel"), ("redirect_uri", "https://chat.example.com/cb?x=1")];
+        for (extra, expected) in [
+            (vec![("response_type", "token"), ("scope", "openid")], OAuthErrorCode::UnsupportedResponseType),
+            (vec![("response_type", "code"), ("scope", "profile")], OAuthErrorCode::InvalidScope),
+            (vec![("response_type", "code"), ("scope", "openid email")], OAuthErrorCode::InvalidScope),
+            (vec![("response_type", "code"), ("scope", "openid"), ("request", "x.y.z")], OAuthErrorCode::RequestNotSupported),
+        ] {
+            let mut pairs = base.to_vec();
+            pairs.extend(extra);
+            let p = params(&pairs);
+            let target = f.provider.trusted_redirect(&p, Channel::Redirect).unwrap();
+            let error = f.provider.check_request(target.clone(), &p, Channel::Redirect).unwrap_err();
+            assert_eq!(error.code, expected);
+            let location = f.provider.redirect_location(&target, Err(&error), Some("st"));
+            assert!(location.starts_with("https://chat.example.com/cb?x=1&error="), "{location}");
+            assert!(location.contains("&state=st&iss=https%3A%2F%2Fid.example.com"), "{location}");
+        }
+    }
+
+    #[tokio::test]
+    async fn liveperson_clients_get_lp_sdes_through_the_page_script_channel() {
+        let f = fixture();
+        let p = params(&[("client_id", "liveperson")]);
+        let target = f.provider.trusted_redirect(&p, Channel::PageScript).unwrap();
+        assert_eq!(target.redirect_uri, "https://liveperson.net");
+        let request = f.provider.check_request(target, &p, Channel::PageScript).unwrap();
+        let code = f.provider.issue_code(&request, alice()).await.unwrap().code;
+        let form = params(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://liveperson.net"),
+                            ("client_id", "liveperson"), ("client_secret", "lp-pw")]);
+        let response = f.provider.exchange(None, &form).await.unwrap();
+        let claims = payload(response.body["id_token"].as_str().unwrap());
+        assert_eq!(claims["lp_sdes"], json!([{"type": "ctmrinfo", "info": {"customerId": "alice"}}]));
+        assert_eq!((claims["iss"].as_str(), claims["aud"].as_str()), (Some("https://id.example.com"), Some("liveperson")));
+        assert!(claims.get("nonce").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_store_outage_is_temporarily_unavailable() {
+        struct Down;
+        #[async_trait::async_trait]
+        impl GrantStore for Down {
+            async fn create(&self, _: &str, _: &Grant, _: &str, _: u64) -> Result<(), GrantStoreError> {
+                Err(GrantStoreError::Unavailable("down".into()))
+            }
+            async fn load(&self, _: &str) -> Result<Option<grants::StoredGrant>, GrantStoreError> {
+                Err(GrantStoreError::Unavailable("down".into()))
+            }
+            async fn redeem(&self, _: &str, _: &str, _: u64, _: &str, _: u64) -> Result<bool, GrantStoreError> {
+                Err(GrantStoreError::Unavailable("down".into()))
+            }
+            async fn revoke(&self, _: &str) -> Result<(), GrantStoreError> {
+                Err(GrantStoreError::Unavailable("down".into()))
+            }
+        }
+        let f = fixture();
+        let code = code_for(&f, &[]).await;
+        let provider = ProviderService { grants: Arc::new(Down), ..f.provider };
+        let error = provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap_err();
+        assert_eq!(error.code, OAuthErrorCode::TemporarilyUnavailable);
+        assert_eq!(f.grants.load(code.split('.').next().unwrap()).await.unwrap().unwrap().status, GrantStatus::Issued);
+    }
+
+    #[test]
+    fn discovery_lists_what_is_supported() {
+        let f = fixture();
+        let d = f.provider.discovery();
+        assert_eq!(d["token_endpoint"], "https://id.example.com/oauth2/token");
+        assert_eq!(d["jwks_uri"], "https://id.example.com/.well-known/jwks.json");
+        assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(d["scopes_supported"], json!(["openid", "profile"]));
+        assert!(d["claims_supported"].as_array().unwrap().contains(&json!("lp_sdes")));
+        assert!(d["claims_supported"].as_array().unwrap().contains(&json!("nin")));
+    }
+}
