@@ -20,6 +20,7 @@ use lambda_http::{Body, RequestExt};
 use mint_token::Deps;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use whoscalling::provider::MemoryGrantStore;
 use whoscalling::secrets::FileSecretStore;
 use whoscalling::{SecretName, SecretStore, ServiceConfig, SystemClock};
 
@@ -68,6 +69,7 @@ pub const USAGE: &str = "usage: whoscalling-local [--port 3000] [--state-dir .wh
 struct App {
     deps: Deps,
     keys: publish_keys::Deps,
+    provider: Option<exchange_code::Deps>,
     dev_idp: DevIdentityProvider,
     /// The LivePerson stand-in's private key (PKCS#8 DER), to show what LivePerson would decrypt.
     liveperson_private_key: Vec<u8>,
@@ -79,6 +81,7 @@ struct App {
 enum Function {
     MintToken,
     PublishKeys,
+    ExchangeCode,
 }
 
 /// A running local server.
@@ -123,10 +126,15 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
     let dev_idp = DevIdentityProvider::new(format!("{base_url}/dev"), dev_key.value.expose(), clock.clone())?;
     // The real bearer path: JWKS fetched over HTTP, from this very server for the dev provider.
     let deps = Deps::from_config(&config, secrets.clone(), clock)?;
-    let keys = publish_keys::Deps::new(&config, secrets)?;
+    let keys = publish_keys::Deps::new(&config, secrets.clone())?;
+    // The OpenID provider at the root; grants in memory (codes live a minute).
+    let provider = match &config.provider {
+        Some(_) => Some(exchange_code::Deps::from_config(&config, Arc::new(MemoryGrantStore::new()), secrets, Arc::new(SystemClock))?),
+        None => None,
+    };
     let liveperson_private_key =
         STANDARD.decode(liveperson_key.value.expose().trim()).map_err(|_| LocalError::State("bad LivePerson test key".into()))?;
-    let app = Arc::new(App { deps, keys, dev_idp, liveperson_private_key, request_counter: AtomicU64::new(0) });
+    let app = Arc::new(App { deps, keys, provider, dev_idp, liveperson_private_key, request_counter: AtomicU64::new(0) });
 
     let task = tokio::spawn(async move {
         loop {
@@ -152,6 +160,12 @@ async fn route(app: &App, request: hyper::Request<Incoming>, peer: SocketAddr) -
             let profile = p.trim_start_matches("/token/").to_string();
             let parameters = HashMap::from([("profile".to_string(), profile)]);
             lambda_route(app, Function::MintToken, request, peer, "/token/{profile}", parameters).await
+        }
+        (_, p @ ("/.well-known/openid-configuration" | "/oauth2/authorize" | "/oauth2/code" | "/oauth2/token" | "/oauth2/userinfo"))
+            if app.provider.is_some() =>
+        {
+            let route_key = p.to_string();
+            lambda_route(app, Function::ExchangeCode, request, peer, &route_key, HashMap::new()).await
         }
         (_, "/.well-known/jwks.json") => {
             lambda_route(app, Function::PublishKeys, request, peer, "/.well-known/jwks.json", HashMap::new()).await
@@ -219,6 +233,10 @@ async fn lambda_route(
     let outcome = match function {
         Function::MintToken => mint_token::function_handler(&app.deps, lambda_request).await,
         Function::PublishKeys => publish_keys::function_handler(&app.keys, lambda_request).await,
+        Function::ExchangeCode => match &app.provider {
+            Some(provider) => exchange_code::function_handler(provider, lambda_request).await,
+            None => return json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"})),
+        },
     };
     match outcome {
         Ok(response) => {

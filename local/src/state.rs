@@ -24,6 +24,8 @@ pub const SIGNING_KEYS_SECRET: &str = "whoscalling/signing-keys";
 /// A stand-in for LivePerson's encryption key pair: the local run encrypts to its public half and
 /// the demo page's "LivePerson side" decrypts with the private half.
 pub const DEV_LIVEPERSON_KEY_SECRET: &str = "whoscalling/dev-liveperson-encryption-key";
+/// Client secrets of the local OpenID provider's registered clients.
+pub const CLIENT_SECRETS: [&str; 2] = ["whoscalling/clients/local-client", "whoscalling/clients/liveperson"];
 
 /// Creates `secrets.json` if absent and adds any missing default entry; never changes an entry
 /// that is there.
@@ -56,6 +58,12 @@ pub fn ensure_secrets_file(state_dir: &Path) -> Result<std::path::PathBuf, Local
         secrets.insert(DEV_LIVEPERSON_KEY_SECRET.into(), dev_idp::generate_rsa_key()?);
         changed = true;
     }
+    for name in CLIENT_SECRETS {
+        if !secrets.contains_key(name) {
+            secrets.insert(name.into(), client_secret()?);
+            changed = true;
+        }
+    }
     if changed {
         write_private(&path, &serde_json::to_string_pretty(&secrets).unwrap_or_default())?;
     }
@@ -67,6 +75,14 @@ fn connect_style_key() -> Result<String, LocalError> {
     let mut bytes = [0u8; 32];
     SystemRandom::new().fill(&mut bytes).map_err(|_| LocalError::State("no randomness".into()))?;
     Ok(STANDARD.encode(bytes))
+}
+
+/// 32 random bytes, base64url: what Secrets Manager's generator gives in the deployment
+/// (letters and digits there; `-`/`_` here are fine in Basic credentials, which are form-encoded).
+fn client_secret() -> Result<String, LocalError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new().fill(&mut bytes).map_err(|_| LocalError::State("no randomness".into()))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), LocalError> {
@@ -94,6 +110,7 @@ mod tests {
         let second: BTreeMap<String, String> = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(second[CONNECT_KEY_SECRET], "pasted-real-key");
         assert!(second.contains_key(DEV_IDP_KEY_SECRET));
+        assert_eq!(second[CLIENT_SECRETS[0]].len(), 43);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
