@@ -20,7 +20,7 @@ use lambda_http::{Body, RequestExt};
 use mint_token::Deps;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use whoscalling::provider::MemoryGrantStore;
+use whoscalling::provider::{GrantStore, MemoryGrantStore};
 use whoscalling::secrets::FileSecretStore;
 use whoscalling::{SecretName, SecretStore, ServiceConfig, SystemClock};
 
@@ -37,16 +37,26 @@ const DEFAULT_CONFIG: &str = include_str!("../default-config.json");
 const MAX_LOCAL_BODY: usize = 1024 * 1024;
 
 /// Command-line options.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     pub port: u16,
     pub state_dir: PathBuf,
     pub config_file: Option<PathBuf>,
+    /// Stores to use instead of `secrets.json` and in-memory grants (integration tests put
+    /// moto's Secrets Manager and DynamoDB here; the binary never does).
+    pub stores: Option<Stores>,
+}
+
+/// Real stores behind the local server's endpoints.
+#[derive(Clone)]
+pub struct Stores {
+    pub secrets: Arc<dyn SecretStore>,
+    pub grants: Arc<dyn GrantStore>,
 }
 
 impl Options {
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, LocalError> {
-        let mut options = Options { port: 3000, state_dir: PathBuf::from(".whoscalling"), config_file: None };
+        let mut options = Options { port: 3000, state_dir: PathBuf::from(".whoscalling"), config_file: None, stores: None };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let mut value = |name: &str| args.next().ok_or_else(|| LocalError::Usage(format!("{name} needs a value")));
@@ -98,7 +108,8 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
     let base_url = format!("http://127.0.0.1:{}", address.port());
 
     let secrets_path = ensure_secrets_file(&options.state_dir)?;
-    let secrets = Arc::new(FileSecretStore::new(secrets_path));
+    let file_secrets = Arc::new(FileSecretStore::new(secrets_path));
+    let secrets = file_secrets.clone();
     let read = |name: &'static str| {
         let secrets = secrets.clone();
         async move {
@@ -107,21 +118,27 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
         }
     };
     let liveperson_key = read(DEV_LIVEPERSON_KEY_SECRET).await?;
+    // Config files may use the same placeholders as the embedded default.
+    let placeholders = |document: &str| -> Result<String, LocalError> {
+        Ok(document
+            .replace("{BASE_URL}", &base_url)
+            .replace("{PORT}", &address.port().to_string())
+            .replace("{HOST}", "127.0.0.1")
+            .replace("{LIVEPERSON_TEST_PUBLIC_KEY}", &dev_idp::rsa_public_key_spki(liveperson_key.value.expose())?))
+    };
     let config = match &options.config_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| LocalError::State(format!("{}: {e}", path.display())))?;
-            ServiceConfig::from_json(&path.display().to_string(), &text)?
+            ServiceConfig::from_json(&path.display().to_string(), &placeholders(&text)?)?
         }
-        None => {
-            let document = DEFAULT_CONFIG
-                .replace("{BASE_URL}", &base_url)
-                .replace("{PORT}", &address.port().to_string())
-                .replace("{HOST}", "127.0.0.1")
-                .replace("{LIVEPERSON_TEST_PUBLIC_KEY}", &dev_idp::rsa_public_key_spki(liveperson_key.value.expose())?);
-            ServiceConfig::from_json("the embedded default config", &document)?
-        }
+        None => ServiceConfig::from_json("the embedded default config", &placeholders(DEFAULT_CONFIG)?)?,
+    };
+    let (secrets, grants): (Arc<dyn SecretStore>, Arc<dyn GrantStore>) = match &options.stores {
+        Some(stores) => (stores.secrets.clone(), stores.grants.clone()),
+        None => (file_secrets.clone(), Arc::new(MemoryGrantStore::new())),
     };
     let dev_key = read(DEV_IDP_KEY_SECRET).await?;
+    let liveperson_key_text = liveperson_key.value.expose().trim().to_string();
     let clock = Arc::new(SystemClock);
     let dev_idp = DevIdentityProvider::new(format!("{base_url}/dev"), dev_key.value.expose(), clock.clone())?;
     // The real bearer path: JWKS fetched over HTTP, from this very server for the dev provider.
@@ -129,11 +146,11 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
     let keys = publish_keys::Deps::new(&config, secrets.clone())?;
     // The OpenID provider at the root; grants in memory (codes live a minute).
     let provider = match &config.provider {
-        Some(_) => Some(exchange_code::Deps::from_config(&config, Arc::new(MemoryGrantStore::new()), secrets, Arc::new(SystemClock))?),
+        Some(_) => Some(exchange_code::Deps::from_config(&config, grants, secrets, Arc::new(SystemClock))?),
         None => None,
     };
     let liveperson_private_key =
-        STANDARD.decode(liveperson_key.value.expose().trim()).map_err(|_| LocalError::State("bad LivePerson test key".into()))?;
+        STANDARD.decode(&liveperson_key_text).map_err(|_| LocalError::State("bad LivePerson test key".into()))?;
     let app = Arc::new(App { deps, keys, provider, dev_idp, liveperson_private_key, request_counter: AtomicU64::new(0) });
 
     let task = tokio::spawn(async move {

@@ -31,7 +31,7 @@ fn lifetime(claims: &Value) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_page_obtains_a_token_from_every_platform_panel() {
     let state_dir = std::env::temp_dir().join(format!("whoscalling-demo-{}", random_token()));
-    let server = serve(Options { port: 0, state_dir: state_dir.clone(), config_file: None }).await.expect("serve");
+    let server = serve(Options { port: 0, state_dir: state_dir.clone(), config_file: None, stores: None }).await.expect("serve");
     let base = server.base_url.clone();
 
     let alice = tokio::task::spawn_blocking({

@@ -10,7 +10,7 @@ use whoscalling_tests::{CapturedLogs, verify_independently};
 
 async fn start() -> (whoscalling_local::LocalServer, std::path::PathBuf) {
     let state_dir = std::env::temp_dir().join(format!("whoscalling-local-test-{}", whoscalling_tests::random_token()));
-    let server = serve(Options { port: 0, state_dir: state_dir.clone(), config_file: None }).await.expect("serve");
+    let server = serve(Options { port: 0, state_dir: state_dir.clone(), config_file: None, stores: None }).await.expect("serve");
     (server, state_dir)
 }
 
