@@ -189,9 +189,14 @@ pub fn load_event(relative: &str) -> lambda_http::Request {
 
 /// The `WHOSCALLING_CONFIG` of `events/env.json` (what `sam local invoke --env-vars` uses).
 pub fn events_config() -> whoscalling::ServiceConfig {
+    events_config_for("MintTokenFunction")
+}
+
+/// The `WHOSCALLING_CONFIG` `events/env.json` gives one function (by its template logical id).
+pub fn events_config_for(function: &str) -> whoscalling::ServiceConfig {
     let env: Value = serde_json::from_str(&std::fs::read_to_string(workspace_root().join("events/env.json")).expect("env.json"))
         .expect("env.json JSON");
-    let document = env["MintTokenFunction"]["WHOSCALLING_CONFIG"].as_str().expect("WHOSCALLING_CONFIG").to_string();
+    let document = env[function]["WHOSCALLING_CONFIG"].as_str().expect("WHOSCALLING_CONFIG").to_string();
     whoscalling::ServiceConfig::from_lookup(|name| (name == whoscalling::config::CONFIG_VARIABLE).then(|| document.clone()))
         .expect("events config")
 }
