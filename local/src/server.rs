@@ -80,6 +80,7 @@ struct App {
     deps: Deps,
     keys: publish_keys::Deps,
     provider: Option<exchange_code::Deps>,
+    login: Option<visitor_login::Deps>,
     dev_idp: DevIdentityProvider,
     /// The LivePerson stand-in's private key (PKCS#8 DER), to show what LivePerson would decrypt.
     liveperson_private_key: Vec<u8>,
@@ -92,6 +93,7 @@ enum Function {
     MintToken,
     PublishKeys,
     ExchangeCode,
+    VisitorLogin,
 }
 
 /// A running local server.
@@ -146,12 +148,16 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
     let keys = publish_keys::Deps::new(&config, secrets.clone())?;
     // The OpenID provider at the root; grants in memory (codes live a minute).
     let provider = match &config.provider {
-        Some(_) => Some(exchange_code::Deps::from_config(&config, grants, secrets, Arc::new(SystemClock))?),
+        Some(_) => Some(exchange_code::Deps::from_config(&config, grants, secrets.clone(), Arc::new(SystemClock))?),
+        None => None,
+    };
+    let login = match &config.upstream {
+        Some(_) => Some(visitor_login::Deps::new(&config, secrets.clone(), Arc::new(SystemClock))?),
         None => None,
     };
     let liveperson_private_key =
         STANDARD.decode(&liveperson_key_text).map_err(|_| LocalError::State("bad LivePerson test key".into()))?;
-    let app = Arc::new(App { deps, keys, provider, dev_idp, liveperson_private_key, request_counter: AtomicU64::new(0) });
+    let app = Arc::new(App { deps, keys, provider, login, dev_idp, liveperson_private_key, request_counter: AtomicU64::new(0) });
 
     let task = tokio::spawn(async move {
         loop {
@@ -183,6 +189,13 @@ async fn route(app: &App, request: hyper::Request<Incoming>, peer: SocketAddr) -
         {
             let route_key = p.to_string();
             lambda_route(app, Function::ExchangeCode, request, peer, &route_key, HashMap::new()).await
+        }
+        (_, p) if app.login.is_some() && (p.starts_with("/login/") || p.starts_with("/callback/") || p == "/logout") => {
+            let (route_key, parameters) = match p.split_once('/').map(|(_, rest)| rest.split_once('/')) {
+                Some(Some((kind, provider))) => (format!("/{kind}/{{provider}}"), HashMap::from([("provider".to_string(), provider.to_string())])),
+                _ => ("/logout".to_string(), HashMap::new()),
+            };
+            lambda_route(app, Function::VisitorLogin, request, peer, &route_key, parameters).await
         }
         (_, "/.well-known/jwks.json") => {
             lambda_route(app, Function::PublishKeys, request, peer, "/.well-known/jwks.json", HashMap::new()).await
@@ -252,6 +265,10 @@ async fn lambda_route(
         Function::PublishKeys => publish_keys::function_handler(&app.keys, lambda_request).await,
         Function::ExchangeCode => match &app.provider {
             Some(provider) => exchange_code::function_handler(provider, lambda_request).await,
+            None => return json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"})),
+        },
+        Function::VisitorLogin => match &app.login {
+            Some(login) => visitor_login::function_handler(login, lambda_request).await,
             None => return json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"})),
         },
     };

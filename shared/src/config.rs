@@ -106,6 +106,126 @@ pub enum IdentitySource {
     ApiGatewayAuthorizer,
     /// `Authorization: Bearer <JWT>` verified here against the provider's JWKS.
     BearerToken,
+    /// The encrypted session cookie set after an upstream login (`/callback/{provider}`).
+    Session,
+}
+
+/// The visitor session cookie.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    /// The secret the cookie key is derived from (at least 32 characters).
+    pub key_secret: SecretName,
+    #[serde(default = "default_cookie_name")]
+    pub cookie_name: String,
+    #[serde(default = "default_session_lifetime")]
+    pub lifetime_seconds: u64,
+    /// `Secure` cookies (false only for a loopback development run).
+    #[serde(default = "yes")]
+    pub secure_cookies: bool,
+}
+
+fn default_cookie_name() -> String {
+    "whoscalling_session".into()
+}
+fn default_session_lifetime() -> u64 {
+    1800
+}
+fn yes() -> bool {
+    true
+}
+
+/// How we authenticate at an upstream token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+/// An upstream OpenID provider the visitor logs in at (BankID via Signicat, ForgeRock, Entra).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamProviderConfig {
+    /// Exact issuer; discovery is at `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: SecretName,
+    pub auth_method: UpstreamAuthMethod,
+    /// Our callback, registered at the provider: `<base URL>/callback/<provider name>`.
+    pub redirect_uri: Url,
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub acr_values: Vec<String>,
+    #[serde(default = "default_upstream_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Also call userinfo (its `sub` must match the ID token's).
+    #[serde(default)]
+    pub use_userinfo: bool,
+    #[serde(default = "default_upstream_leeway")]
+    pub leeway_seconds: u64,
+    #[serde(default = "default_upstream_timeout")]
+    pub http_timeout_seconds: u64,
+}
+
+fn default_upstream_algorithms() -> Vec<String> {
+    vec!["RS256".into()]
+}
+fn default_upstream_leeway() -> u64 {
+    30
+}
+fn default_upstream_timeout() -> u64 {
+    5
+}
+
+/// Logins through upstream providers, and where the visitor may be sent back to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Allowed `return_to` targets (exact match); the first is the default.
+    pub return_urls: Vec<Url>,
+    pub providers: BTreeMap<ProfileName, UpstreamProviderConfig>,
+}
+
+impl UpstreamConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.return_urls.is_empty() {
+            return Err(setting("upstream.return_urls", "list at least one page to return to after login"));
+        }
+        for url in &self.return_urls {
+            require_https_unless_loopback("upstream.return_urls", url)?;
+        }
+        if self.providers.is_empty() {
+            return Err(setting("upstream.providers", "configure at least one provider"));
+        }
+        for (name, provider) in &self.providers {
+            let at = |field: &str| format!("upstream.providers.{name}.{field}");
+            let issuer = Url::parse(&provider.issuer).map_err(|_| setting(at("issuer"), "must be a URL"))?;
+            require_https_unless_loopback(&at("issuer"), &issuer)?;
+            require_https_unless_loopback(&at("redirect_uri"), &provider.redirect_uri)?;
+            if !provider.redirect_uri.path().ends_with(&format!("/callback/{name}")) {
+                return Err(setting(at("redirect_uri"), format!("must be <base URL>/callback/{name}")));
+            }
+            if provider.client_id.is_empty() {
+                return Err(setting(at("client_id"), "required"));
+            }
+            if !provider.scopes.iter().any(|s| s == "openid") {
+                return Err(setting(at("scopes"), "must include openid"));
+            }
+            if provider.algorithms.is_empty()
+                || !provider.algorithms.iter().all(|a| matches!(a.as_str(), "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES256" | "ES384"))
+            {
+                return Err(setting(at("algorithms"), "asymmetric algorithms only (RS*, PS*, ES256, ES384)"));
+            }
+            if provider.leeway_seconds > 300 {
+                return Err(setting(at("leeway_seconds"), "at most 300"));
+            }
+            if !(1..=10).contains(&provider.http_timeout_seconds) {
+                return Err(setting(at("http_timeout_seconds"), "must be 1-10"));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -541,6 +661,12 @@ pub struct ServiceConfig {
     /// The OpenID provider for chat platforms that run a code flow (optional).
     #[serde(default)]
     pub provider: Option<ProviderConfig>,
+    /// The visitor session cookie (needed by `session` identity and upstream logins).
+    #[serde(default)]
+    pub session: Option<SessionConfig>,
+    /// Visitor logins through upstream OpenID providers (optional).
+    #[serde(default)]
+    pub upstream: Option<UpstreamConfig>,
 }
 
 fn default_max_body() -> usize {
@@ -588,6 +714,27 @@ impl ServiceConfig {
         }
         if let Some(provider) = &self.provider {
             provider.validate(&self.profiles)?;
+        }
+        if (self.accepts(IdentitySource::Session) || self.upstream.is_some()) && self.session.is_none() {
+            return Err(setting("session", "required for session identity and upstream logins"));
+        }
+        if let Some(session) = &self.session {
+            if !(60..=43_200).contains(&session.lifetime_seconds) {
+                return Err(setting("session.lifetime_seconds", "must be 60-43200"));
+            }
+            let valid_name = !session.cookie_name.is_empty()
+                && session.cookie_name.len() <= 64
+                && session.cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
+            if !valid_name {
+                return Err(setting("session.cookie_name", "letters, digits, `_` and `-` only"));
+            }
+        }
+        if let Some(upstream) = &self.upstream {
+            upstream.validate()?;
+            let loopback_only = upstream.providers.values().all(|p| p.redirect_uri.scheme() == "http");
+            if self.session.as_ref().is_some_and(|s| !s.secure_cookies) && !loopback_only {
+                return Err(setting("session.secure_cookies", "may be false only for a loopback development run"));
+            }
         }
         if let Some(keys) = &self.signing_keys
             && keys.jwks_max_age_seconds > 86_400

@@ -108,7 +108,9 @@ impl From<IdentityError> for ApiError {
             | IdentityError::InvalidClaim(_)
             | IdentityError::Expired
             | IdentityError::NotYetValid
-            | IdentityError::IssuedInFuture => ErrorCode::InvalidToken,
+            | IdentityError::IssuedInFuture
+            | IdentityError::InvalidSession
+            | IdentityError::SessionExpired => ErrorCode::InvalidToken,
         };
         Self::new(code, error.to_string())
     }
@@ -146,6 +148,9 @@ fn secret_error(error: &SecretError) -> ApiError {
 pub struct Cors {
     allowed: Vec<Origin>,
     methods: &'static str,
+    /// `Access-Control-Allow-Credentials: true`, so pages may send the session cookie
+    /// (`fetch(..., {credentials: 'include'})`); only with an exact origin, never `*`.
+    credentials: bool,
 }
 
 /// What the request's `Origin` header means for the answer.
@@ -161,7 +166,13 @@ pub enum OriginCheck {
 
 impl Cors {
     pub fn new(allowed: Vec<Origin>, methods: &'static str) -> Self {
-        Self { allowed, methods }
+        Self { allowed, methods, credentials: false }
+    }
+
+    /// Allows credentialed requests (the session cookie) from the allowed origins.
+    pub fn with_credentials(mut self, credentials: bool) -> Self {
+        self.credentials = credentials;
+        self
     }
 
     pub fn check(&self, headers: &HeaderMap) -> OriginCheck {
@@ -180,6 +191,9 @@ impl Cors {
         headers.insert(header::VARY, HeaderValue::from_static("Origin"));
         if let OriginCheck::Allowed(origin) = origin {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+            if self.credentials {
+                headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            }
         }
     }
 
@@ -251,7 +265,8 @@ pub fn credentials(request: &Request) -> Result<Credentials<'_>, IdentityError> 
         (Some(value), None) => Some(parse_bearer(value)?),
         _ => return Err(IdentityError::MalformedAuthorization),
     };
-    Ok(Credentials { authorizer_claims, bearer })
+    let cookies = request.headers().get(header::COOKIE).and_then(|v| v.to_str().ok());
+    Ok(Credentials { authorizer_claims, bearer, cookies })
 }
 
 fn parse_bearer(value: &HeaderValue) -> Result<&str, IdentityError> {
@@ -386,6 +401,8 @@ mod tests {
             IdentityError::Expired,
             IdentityError::NotYetValid,
             IdentityError::IssuedInFuture,
+            IdentityError::InvalidSession,
+            IdentityError::SessionExpired,
         ];
         for error in errors {
             assert!(ApiError::from(error.clone()).code.status().is_client_error(), "{error:?}");

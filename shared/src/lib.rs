@@ -19,6 +19,8 @@ pub mod mint;
 pub mod provider;
 pub mod rotation;
 pub mod secrets;
+pub mod session;
+pub mod upstream;
 pub mod signing;
 
 pub use clock::{Clock, SystemClock};

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck};
 use whoscalling::identity::Credentials;
 use whoscalling::provider::{Channel, GrantStore, OAuthError, OAuthErrorCode, Params, ProviderService, TrustedRedirect};
+use whoscalling::config::IdentitySource;
 use whoscalling::{Clock, ConfigError, IdentityError, IdentityVerifier, SecretStore, ServiceConfig, VerifiedClaims};
 
 /// Everything a request needs, built once per container.
@@ -39,9 +40,11 @@ impl Deps {
         secrets: Arc<dyn SecretStore>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ConfigError> {
+        let sessions = config.accepts(IdentitySource::Session);
+        let identity = identity.with_sessions_from(config, secrets.clone(), clock.clone())?;
         let provider = ProviderService::new(config, grants, secrets, clock)?;
         Ok(Self {
-            cors: Cors::new(config.allowed_origins.clone(), "POST, OPTIONS"),
+            cors: Cors::new(config.allowed_origins.clone(), "POST, OPTIONS").with_credentials(sessions),
             identity,
             discovery_body: provider.discovery().to_string(),
             provider,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck};
+use whoscalling::config::IdentitySource;
 use whoscalling::{Clock, ConfigError, IdentityVerifier, MintService, SecretStore, ServiceConfig};
 
 /// Everything a request needs, built once per container.
@@ -28,9 +29,10 @@ impl Deps {
         secrets: Arc<dyn SecretStore>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ConfigError> {
+        let sessions = config.accepts(IdentitySource::Session);
         Ok(Self {
-            cors: Cors::new(config.allowed_origins.clone(), "GET, POST, OPTIONS"),
-            identity,
+            cors: Cors::new(config.allowed_origins.clone(), "GET, POST, OPTIONS").with_credentials(sessions),
+            identity: identity.with_sessions_from(config, secrets.clone(), clock.clone())?,
             minter: MintService::new(config, secrets, clock)?,
             max_body_bytes: config.max_body_bytes,
         })

@@ -16,6 +16,8 @@ use serde_json::{Map, Value};
 pub use bearer::{BearerPolicy, BearerVerifier};
 use crate::clock::Clock;
 use crate::config::{ConfigError, IdentitySource, ServiceConfig};
+use crate::secrets::SecretStore;
+use crate::session::{SessionKeys, SessionVerifier};
 pub use jwks::{HttpJwksSource, JwksCache, JwksCacheSettings, JwksError, JwksSource};
 
 /// Claims of a verified login. `Debug` shows claim names only: the values are personal data.
@@ -96,6 +98,10 @@ pub enum IdentityError {
     IssuedInFuture,
     #[error("the identity provider's keys are unavailable")]
     KeysUnavailable,
+    #[error("the session cookie is not valid; log in again")]
+    InvalidSession,
+    #[error("the session has expired; log in again")]
+    SessionExpired,
 }
 
 impl IdentityError {
@@ -112,17 +118,40 @@ pub struct Credentials<'a> {
     pub authorizer_claims: Option<&'a HashMap<String, String>>,
     /// The token from `Authorization: Bearer`.
     pub bearer: Option<&'a str>,
+    /// The `Cookie` header (the session cookie is looked up by name).
+    pub cookies: Option<&'a str>,
 }
 
 /// Decides which source a request's identity comes from and verifies it.
 pub struct IdentityVerifier {
     accept_authorizer: bool,
     bearer: Option<BearerVerifier>,
+    sessions: Option<SessionVerifier>,
 }
 
 impl IdentityVerifier {
     pub fn new(accept_authorizer: bool, bearer: Option<BearerVerifier>) -> Self {
-        Self { accept_authorizer, bearer }
+        Self { accept_authorizer, bearer, sessions: None }
+    }
+
+    /// Adds the session cookie as a source when the configuration accepts `session` (a no-op
+    /// otherwise). Sessions are sealed with the key in `session.key_secret`.
+    pub fn with_sessions_from(
+        mut self,
+        config: &ServiceConfig,
+        secrets: Arc<dyn SecretStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        if !config.accepts(IdentitySource::Session) {
+            return Ok(self);
+        }
+        let session = config.session.as_ref().ok_or_else(|| ConfigError::Setting {
+            setting: "session".into(),
+            reason: "required when identity.sources has `session`".into(),
+        })?;
+        let keys = Arc::new(SessionKeys::new(secrets, session.key_secret.clone()));
+        self.sessions = Some(SessionVerifier::new(keys, session.cookie_name.clone(), clock));
+        Ok(self)
     }
 
     /// Builds the verifier the configuration asks for; the JWKS comes over HTTP(S).
@@ -184,8 +213,14 @@ impl IdentityVerifier {
             return VerifiedClaims::from_json(Value::Object(map)).ok_or(IdentityError::InvalidClaim("sub"));
         }
         match (&self.bearer, credentials.bearer) {
-            (Some(verifier), Some(token)) => verifier.verify(token).await,
-            _ => Err(IdentityError::MissingCredentials),
+            (Some(verifier), Some(token)) => return verifier.verify(token).await,
+            // A bearer token where bearer tokens are not accepted is not silently ignored.
+            (None, Some(_)) if self.sessions.is_none() => return Err(IdentityError::MissingCredentials),
+            _ => {}
+        }
+        match &self.sessions {
+            Some(sessions) => sessions.verify(credentials.cookies).await?.ok_or(IdentityError::MissingCredentials),
+            None => Err(IdentityError::MissingCredentials),
         }
     }
 }
@@ -216,7 +251,7 @@ mod tests {
     #[tokio::test]
     async fn authorizer_claims_are_used_only_when_enabled() {
         let claims = HashMap::from([("sub".to_string(), "alice".to_string())]);
-        let credentials = Credentials { authorizer_claims: Some(&claims), bearer: None };
+        let credentials = Credentials { authorizer_claims: Some(&claims), bearer: None, cookies: None };
         let on = IdentityVerifier::new(true, None);
         assert_eq!(on.verify(credentials).await.unwrap().subject(), "alice");
         let off = IdentityVerifier::new(false, None);
@@ -227,7 +262,7 @@ mod tests {
     async fn authorizer_claims_without_subject_are_refused() {
         let claims = HashMap::from([("email".to_string(), "x@example.com".to_string())]);
         let verifier = IdentityVerifier::new(true, None);
-        let result = verifier.verify(Credentials { authorizer_claims: Some(&claims), bearer: None }).await;
+        let result = verifier.verify(Credentials { authorizer_claims: Some(&claims), bearer: None, cookies: None }).await;
         assert_eq!(result, Err(IdentityError::InvalidClaim("sub")));
     }
 }

@@ -1,0 +1,160 @@
+//! Visitor login through an upstream OpenID provider. Routes:
+//!
+//! - `GET /login/{provider}?return_to=<allowed page>`: to the provider, with a login-state cookie;
+//! - `GET /callback/{provider}`: the provider's answer; sets the session cookie and returns the
+//!   visitor to the page;
+//! - `GET|POST /logout?return_to=<allowed page>`: clears the session.
+//!
+//! Errors are a small page (or JSON for `Accept: application/json`) with a machine-readable code;
+//! the protocol lives in [`whoscalling::upstream`].
+
+use std::sync::Arc;
+
+use lambda_http::http::header::{self, HeaderValue};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use serde_json::json;
+use whoscalling::http;
+use whoscalling::provider::Params;
+use whoscalling::upstream::{LoginError, Redirect, UpstreamLogin};
+use whoscalling::{Clock, ConfigError, SecretStore, ServiceConfig};
+
+pub struct Deps {
+    pub login: UpstreamLogin,
+}
+
+impl Deps {
+    pub fn new(config: &ServiceConfig, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
+        Ok(Self { login: UpstreamLogin::new(config, secrets, clock)? })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Login,
+    Callback,
+    Logout,
+}
+
+/// The route and the `{provider}` segment (from the path parameters, or the path itself in the
+/// local run).
+fn route(request: &Request) -> Option<(Route, String)> {
+    let path = request.uri().path();
+    let parameter = request.path_parameters_ref().and_then(|p| p.first("provider")).map(String::from);
+    let segment = |prefix: &str| path.rsplit_once(prefix).map(|(_, rest)| rest.to_string());
+    if path.ends_with("/logout") {
+        return Some((Route::Logout, String::new()));
+    }
+    if path.contains("/login/") {
+        return Some((Route::Login, parameter.or_else(|| segment("/login/"))?));
+    }
+    if path.contains("/callback/") {
+        return Some((Route::Callback, parameter.or_else(|| segment("/callback/"))?));
+    }
+    None
+}
+
+pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
+    let routed = route(&request);
+    let provider = routed.as_ref().map(|(_, p)| p.clone()).unwrap_or_default();
+    let outcome = match &routed {
+        None => Err(LoginError::UnknownProvider),
+        Some((route, provider)) => respond(deps, &request, *route, provider).await,
+    };
+    let status;
+    let response = match outcome {
+        Ok(redirect) => {
+            status = 302;
+            redirect_response(redirect)
+        }
+        Err(error) => {
+            status = error.status();
+            let mut response = error_response(&request, &error);
+            // A failed callback still ends its login attempt.
+            if matches!(routed, Some((Route::Callback, _))) && deps.login.has_provider(&provider) {
+                append_cookie(&mut response, &deps.login.clear_login_state(&provider));
+            }
+            tracing::info!(error = error.code(), detail = %error, "login refused or failed");
+            response
+        }
+    };
+    let request_id = http::request_id(&request).unwrap_or("-");
+    let route = routed.map_or("(none)", |(r, _)| match r {
+        Route::Login => "login",
+        Route::Callback => "callback",
+        Route::Logout => "logout",
+    });
+    let provider = if deps.login.has_provider(&provider) { provider.as_str() } else { "(unknown)" };
+    if status >= 500 {
+        tracing::error!(request_id, route, provider, status, "login request failed");
+    } else {
+        tracing::info!(request_id, route, provider, status, "login request");
+    }
+    Ok(response)
+}
+
+async fn respond(deps: &Deps, request: &Request, route: Route, provider: &str) -> Result<Redirect, LoginError> {
+    let query = Params::from_form(request.uri().query().unwrap_or("").as_bytes())
+        .map_err(|_| LoginError::InvalidCallback("repeated or oversized query parameters"))?;
+    let method = request.method();
+    match route {
+        Route::Login if method == Method::GET => deps.login.start(provider, query.get("return_to")).await,
+        Route::Callback if method == Method::GET => {
+            let cookies = request.headers().get(header::COOKIE).and_then(|v| v.to_str().ok());
+            deps.login.callback(provider, &query, cookies).await
+        }
+        Route::Logout if method == Method::GET || method == Method::POST => deps.login.logout(query.get("return_to")),
+        _ => Err(LoginError::InvalidCallback("method not allowed")),
+    }
+}
+
+fn append_cookie(response: &mut Response<Body>, cookie: &str) {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+fn redirect_response(redirect: Redirect) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::FOUND;
+    if let Ok(location) = HeaderValue::from_str(&redirect.location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    for cookie in &redirect.set_cookies {
+        append_cookie(&mut response, cookie);
+    }
+    response
+}
+
+fn error_response(request: &Request, error: &LoginError) -> Response<Body> {
+    let wants_json = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json"));
+    let description = error.to_string();
+    let (content_type, body) = if wants_json {
+        ("application/json", json!({"error": error.code(), "error_description": description}).to_string())
+    } else {
+        let escape = |text: &str| text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let html = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Login error</title></head>\
+             <body><h1>The login could not be completed</h1><p>{}</p><p>Error code: <code>{}</code></p></body></html>",
+            escape(&description),
+            error.code()
+        );
+        ("text/html; charset=utf-8", html)
+    };
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'"));
+    if error.status() == 503 {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}

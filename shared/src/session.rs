@@ -1,0 +1,292 @@
+//! Visitor sessions and login state, carried in encrypted cookies.
+//!
+//! After an upstream login the visitor's (already masked) claims travel in an AES-256-GCM sealed
+//! cookie, so no server-side store is needed and the browser cannot read or alter them. The key
+//! is derived with HKDF-SHA256 from a secret in Secrets Manager (derived once per secret
+//! version). Each cookie kind has its own additional data, so a login-state cookie can never pass
+//! as a session. A secret rotation ends existing sessions (the visitor logs in again).
+
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::clock::Clock;
+use crate::identity::{IdentityError, VerifiedClaims};
+use crate::secrets::{SecretError, SecretName, SecretStore};
+
+/// Browsers keep cookies up to 4096 bytes (name, value and attributes); stay well under.
+pub const MAX_COOKIE_VALUE_BYTES: usize = 3800;
+/// The shortest session-key secret accepted (characters).
+pub const MIN_KEY_SECRET_CHARS: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("the session key secret is shorter than {MIN_KEY_SECRET_CHARS} characters")]
+    WeakKey,
+    #[error("the cookie does not open with the current key (tampered, foreign or from before a key rotation)")]
+    Unreadable,
+    #[error("the cookie has expired")]
+    Expired,
+    #[error("the sealed value would be {0} bytes, over the cookie limit")]
+    TooLarge(usize),
+    #[error("no randomness available")]
+    Randomness,
+}
+
+/// What a sealed value is for; part of the AEAD's additional data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Session,
+    LoginState,
+}
+
+impl Purpose {
+    fn aad(self) -> &'static [u8] {
+        match self {
+            Purpose::Session => b"whoscalling/session/v1",
+            Purpose::LoginState => b"whoscalling/login-state/v1",
+        }
+    }
+}
+
+/// The AEAD key from the session-key secret, re-derived only when the secret's version changes.
+pub struct SessionKeys {
+    store: Arc<dyn SecretStore>,
+    secret: SecretName,
+    derived: RwLock<Option<(Option<String>, Arc<LessSafeKey>)>>,
+    random: SystemRandom,
+}
+
+impl SessionKeys {
+    pub fn new(store: Arc<dyn SecretStore>, secret: SecretName) -> Self {
+        Self { store, secret, derived: RwLock::new(None), random: SystemRandom::new() }
+    }
+
+    async fn key(&self) -> Result<Arc<LessSafeKey>, SessionError> {
+        let value = self.store.get(&self.secret).await?;
+        if let Ok(guard) = self.derived.read()
+            && let Some((version, key)) = guard.as_ref()
+            && *version == value.version
+            && version.is_some()
+        {
+            return Ok(key.clone());
+        }
+        let secret = value.value.expose().trim().as_bytes();
+        if secret.len() < MIN_KEY_SECRET_CHARS {
+            return Err(SessionError::WeakKey);
+        }
+        let prk = Salt::new(HKDF_SHA256, b"whoscalling session key").extract(secret);
+        let okm = prk.expand(&[b"AES-256-GCM cookie sealing"], &AES_256_GCM).map_err(|_| SessionError::WeakKey)?;
+        let key = Arc::new(LessSafeKey::new(UnboundKey::from(okm)));
+        if let Ok(mut guard) = self.derived.write() {
+            *guard = Some((value.version.clone(), key.clone()));
+        }
+        Ok(key)
+    }
+
+    /// `base64url(nonce || ciphertext || tag)`.
+    pub async fn seal(&self, purpose: Purpose, plaintext: &[u8]) -> Result<String, SessionError> {
+        let key = self.key().await?;
+        let mut nonce = [0u8; NONCE_LEN];
+        self.random.fill(&mut nonce).map_err(|_| SessionError::Randomness)?;
+        let mut buffer = plaintext.to_vec();
+        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(purpose.aad()), &mut buffer)
+            .map_err(|_| SessionError::Randomness)?;
+        let mut sealed = nonce.to_vec();
+        sealed.extend_from_slice(&buffer);
+        let text = URL_SAFE_NO_PAD.encode(sealed);
+        if text.len() > MAX_COOKIE_VALUE_BYTES {
+            return Err(SessionError::TooLarge(text.len()));
+        }
+        Ok(text)
+    }
+
+    pub async fn open(&self, purpose: Purpose, sealed: &str) -> Result<Vec<u8>, SessionError> {
+        if sealed.len() > MAX_COOKIE_VALUE_BYTES {
+            return Err(SessionError::Unreadable);
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| SessionError::Unreadable)?;
+        if bytes.len() < NONCE_LEN + AES_256_GCM.tag_len() {
+            return Err(SessionError::Unreadable);
+        }
+        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SessionError::Unreadable)?;
+        let key = self.key().await?;
+        let mut buffer = ciphertext.to_vec();
+        let plaintext = key.open_in_place(nonce, Aad::from(purpose.aad()), &mut buffer).map_err(|_| SessionError::Unreadable)?;
+        Ok(plaintext.to_vec())
+    }
+
+    /// Seals a JSON value.
+    pub async fn seal_json<T: Serialize>(&self, purpose: Purpose, value: &T) -> Result<String, SessionError> {
+        let json = zeroize::Zeroizing::new(serde_json::to_vec(value).map_err(|_| SessionError::Unreadable)?);
+        self.seal(purpose, &json).await
+    }
+
+    /// Opens a sealed JSON value.
+    pub async fn open_json<T: for<'de> Deserialize<'de>>(&self, purpose: Purpose, sealed: &str) -> Result<T, SessionError> {
+        let plaintext = zeroize::Zeroizing::new(self.open(purpose, sealed).await?);
+        serde_json::from_slice(&plaintext).map_err(|_| SessionError::Unreadable)
+    }
+}
+
+/// A visitor session: the masked claims of a verified upstream login.
+#[derive(Serialize, Deserialize)]
+pub struct SessionPayload {
+    /// The upstream provider's name in our configuration.
+    pub provider: String,
+    pub claims: Map<String, Value>,
+    pub iat: u64,
+    pub exp: u64,
+}
+
+/// The same cookie name sent twice: an injected duplicate must not win by position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the cookie is sent more than once")]
+pub struct DuplicateCookie;
+
+/// A `Cookie` header's value for `name`; `None` when absent.
+pub fn cookie_value<'a>(cookie_header: &'a str, name: &str) -> Result<Option<&'a str>, DuplicateCookie> {
+    let mut found = None;
+    for pair in cookie_header.split(';') {
+        let Some((key, value)) = pair.trim().split_once('=') else { continue };
+        if key.trim() == name {
+            if found.is_some() {
+                return Err(DuplicateCookie);
+            }
+            found = Some(value.trim().trim_matches('"'));
+        }
+    }
+    Ok(found)
+}
+
+/// Cookie attributes: HttpOnly and SameSite=Lax always (Lax: a top-level navigation from the
+/// identity provider or a chat platform must carry it; cross-site subrequests must not).
+#[derive(Debug, Clone)]
+pub struct CookieSettings {
+    pub name: String,
+    pub secure: bool,
+}
+
+impl CookieSettings {
+    pub fn set(&self, name: &str, value: &str, path: &str, max_age_seconds: u64) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!("{name}={value}; Path={path}; Max-Age={max_age_seconds}; HttpOnly{secure}; SameSite=Lax")
+    }
+
+    pub fn clear(&self, name: &str, path: &str) -> String {
+        self.set(name, "", path, 0)
+    }
+}
+
+/// Verifies the session cookie as an identity source.
+pub struct SessionVerifier {
+    keys: Arc<SessionKeys>,
+    cookie_name: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl SessionVerifier {
+    pub fn new(keys: Arc<SessionKeys>, cookie_name: String, clock: Arc<dyn Clock>) -> Self {
+        Self { keys, cookie_name, clock }
+    }
+
+    /// `Ok(None)` when the request has no session cookie.
+    pub async fn verify(&self, cookie_header: Option<&str>) -> Result<Option<VerifiedClaims>, IdentityError> {
+        let Some(header) = cookie_header else { return Ok(None) };
+        let sealed = match cookie_value(header, &self.cookie_name) {
+            Ok(Some(value)) if !value.is_empty() => value,
+            Ok(_) => return Ok(None),
+            Err(DuplicateCookie) => return Err(IdentityError::InvalidSession),
+        };
+        let payload: SessionPayload = self.keys.open_json(Purpose::Session, sealed).await.map_err(|error| match error {
+            SessionError::Secret(secret) if secret.is_transient() => IdentityError::KeysUnavailable,
+            SessionError::Secret(_) | SessionError::WeakKey => {
+                tracing::error!(error = %error, "session key unavailable");
+                IdentityError::KeysUnavailable
+            }
+            _ => IdentityError::InvalidSession,
+        })?;
+        if payload.exp <= self.clock.now_unix() {
+            return Err(IdentityError::SessionExpired);
+        }
+        VerifiedClaims::from_json(Value::Object(payload.claims)).map(Some).ok_or(IdentityError::InvalidSession)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::secrets::InMemorySecretStore;
+    use serde_json::json;
+
+    fn keys(secret: &str) -> (Arc<SessionKeys>, Arc<InMemorySecretStore>) {
+        let store = Arc::new(InMemorySecretStore::with("session", secret));
+        (Arc::new(SessionKeys::new(store.clone(), SecretName::try_from("session".to_string()).unwrap())), store)
+    }
+
+    #[tokio::test]
+    async fn sealed_values_open_only_for_their_purpose_and_key() {
+        let (keys, store) = keys(&"k".repeat(64));
+        let sealed = keys.seal(Purpose::Session, b"hello").await.unwrap();
+        assert_eq!(keys.open(Purpose::Session, &sealed).await.unwrap(), b"hello");
+        assert!(matches!(keys.open(Purpose::LoginState, &sealed).await, Err(SessionError::Unreadable)));
+        let mut tampered = sealed.clone().into_bytes();
+        let last = tampered.len() - 5;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        assert!(keys.open(Purpose::Session, std::str::from_utf8(&tampered).unwrap()).await.is_err());
+        assert!(keys.open(Purpose::Session, "").await.is_err());
+        assert!(keys.open(Purpose::Session, "!!!").await.is_err());
+        // Two seals of one value differ (random nonce).
+        assert_ne!(sealed, keys.seal(Purpose::Session, b"hello").await.unwrap());
+        // A new key version ends old cookies.
+        store.put("session", &"j".repeat(64));
+        assert!(keys.open(Purpose::Session, &sealed).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn short_secrets_are_refused() {
+        let (keys, _) = keys("too-short");
+        assert!(matches!(keys.seal(Purpose::Session, b"x").await, Err(SessionError::WeakKey)));
+    }
+
+    #[tokio::test]
+    async fn the_verifier_reads_only_its_own_unexpired_cookie() {
+        let (keys, _) = keys(&"k".repeat(64));
+        let clock = Arc::new(FixedClock::at(1000));
+        let verifier = SessionVerifier::new(keys.clone(), "wc".into(), clock.clone());
+        let payload = SessionPayload {
+            provider: "bankid".into(),
+            claims: json!({"sub": "alice", "nin": "123456*****"}).as_object().cloned().unwrap(),
+            iat: 1000,
+            exp: 1060,
+        };
+        let sealed = keys.seal_json(Purpose::Session, &payload).await.unwrap();
+        let header = format!("other=1; wc={sealed}");
+        assert_eq!(verifier.verify(Some(&header)).await.unwrap().unwrap().subject(), "alice");
+        assert_eq!(verifier.verify(Some("other=1")).await.unwrap(), None);
+        assert_eq!(verifier.verify(None).await.unwrap(), None);
+        let twice = format!("wc={sealed}; wc={sealed}");
+        assert_eq!(verifier.verify(Some(&twice)).await, Err(IdentityError::InvalidSession));
+        let login_state = keys.seal_json(Purpose::LoginState, &payload).await.unwrap();
+        assert_eq!(verifier.verify(Some(&format!("wc={login_state}"))).await, Err(IdentityError::InvalidSession));
+        clock.advance(60);
+        assert_eq!(verifier.verify(Some(&header)).await, Err(IdentityError::SessionExpired));
+    }
+
+    #[test]
+    fn cookies_are_http_only_lax_and_secure_when_asked() {
+        let settings = CookieSettings { name: "wc".into(), secure: true };
+        assert_eq!(settings.set("wc", "v", "/", 60), "wc=v; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Lax");
+        assert_eq!(settings.clear("wc", "/"), "wc=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax");
+    }
+}

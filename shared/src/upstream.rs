@@ -1,0 +1,646 @@
+//! Visitor login through an upstream OpenID provider (BankID via Signicat, ForgeRock, Entra):
+//! our side of the authorization code flow, as a relying party built on the `openidconnect` crate.
+//!
+//! `start` redirects to the provider with `state`, `nonce`, PKCE S256, scopes and `acr_values`;
+//! the three secrets of the attempt travel in a sealed login-state cookie scoped to the callback
+//! path, so a callback in another browser has nothing to match. `callback` checks `state` and
+//! RFC 9207 `iss`, exchanges the code with the client secret from Secrets Manager, has the crate
+//! verify the ID token (issuer, audience and no untrusted extra audience, algorithm allow-list,
+//! signature against the JWKS, `exp`/`iat` with leeway, nonce), checks `at_hash`, refetches the
+//! JWKS at most once a minute for an unknown `kid`, optionally calls userinfo (its `sub` must
+//! match), then masks the claims and seals them into the session cookie.
+//!
+//! The HTTP client follows no redirects, has a timeout and caps response bodies, so a slow or
+//! hostile provider costs a bounded time and memory; discovery is fetched once per container.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
+};
+use openidconnect::{
+    AccessTokenHash, AdditionalClaims, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
+    UserInfoClaims,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
+use url::Url;
+
+use crate::clock::Clock;
+use crate::config::{ConfigError, ProfileName, ServiceConfig, SessionConfig, UpstreamAuthMethod, UpstreamProviderConfig};
+use crate::identity::VerifiedClaims;
+use crate::mapping::ClaimPolicy;
+use crate::provider::Params;
+use crate::secrets::SecretStore;
+use crate::session::{CookieSettings, Purpose, SessionError, SessionKeys, SessionPayload, cookie_value};
+
+/// The login-state cookie lives as long as a visitor may take at the provider.
+const LOGIN_STATE_SECONDS: u64 = 600;
+const LOGIN_STATE_COOKIE: &str = "whoscalling_login";
+/// The most a provider's answer may weigh (discovery, JWKS, token, userinfo).
+const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+/// At most one JWKS refetch per provider in this interval, whatever `kid`s arrive.
+const JWKS_MIN_REFETCH_SECONDS: u64 = 60;
+/// Claims that describe the ID token rather than the visitor; not kept in the session.
+const TOKEN_CLAIMS: [&str; 10] = ["iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "azp", "jti"];
+
+/// Why a login did not complete. Descriptions are fixed texts: never a code, token or claim.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    #[error("no login provider has this name")]
+    UnknownProvider,
+    #[error("return_to is not an allowed page")]
+    ReturnNotAllowed,
+    #[error("the login state is missing, expired or belongs to another login; start again")]
+    InvalidState,
+    #[error("the identity provider did not log the visitor in ({0})")]
+    ProviderRefused(String),
+    #[error("the callback is malformed: {0}")]
+    InvalidCallback(&'static str),
+    #[error("the identity provider refused the authorization code")]
+    CodeRejected,
+    #[error("the ID token failed validation: {0}")]
+    InvalidIdToken(&'static str),
+    #[error("userinfo describes another subject than the ID token")]
+    UserinfoMismatch,
+    #[error("the login lacks a usable subject, or its claims are too large for a session")]
+    UnusableClaims,
+    #[error("the identity provider gave no usable answer")]
+    Unavailable,
+    #[error("the identity provider did not answer in time")]
+    Timeout,
+    #[error("the service is temporarily unavailable")]
+    TemporarilyUnavailable,
+    #[error("the service could not complete the request")]
+    Internal,
+}
+
+impl LoginError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            LoginError::UnknownProvider => "unknown_provider",
+            LoginError::ReturnNotAllowed => "invalid_request",
+            LoginError::InvalidState => "invalid_state",
+            LoginError::ProviderRefused(_) => "upstream_error",
+            LoginError::InvalidCallback(_) => "invalid_callback",
+            LoginError::CodeRejected => "code_rejected",
+            LoginError::InvalidIdToken(_) => "invalid_id_token",
+            LoginError::UserinfoMismatch => "userinfo_mismatch",
+            LoginError::UnusableClaims => "insufficient_claims",
+            LoginError::Unavailable => "upstream_unavailable",
+            LoginError::Timeout => "upstream_timeout",
+            LoginError::TemporarilyUnavailable => "temporarily_unavailable",
+            LoginError::Internal => "server_error",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            LoginError::UnknownProvider => 404,
+            LoginError::InvalidIdToken(_) | LoginError::UserinfoMismatch => 401,
+            LoginError::UnusableClaims => 403,
+            LoginError::Unavailable => 502,
+            LoginError::Timeout => 504,
+            LoginError::TemporarilyUnavailable => 503,
+            LoginError::Internal => 500,
+            _ => 400,
+        }
+    }
+}
+
+/// A redirect plus the cookies to set with it.
+#[derive(Debug)]
+pub struct Redirect {
+    pub location: String,
+    pub set_cookies: Vec<String>,
+}
+
+/// The secrets of one login attempt, sealed in the login-state cookie.
+#[derive(Serialize, Deserialize)]
+struct LoginState {
+    provider: String,
+    state: String,
+    nonce: String,
+    pkce_verifier: String,
+    return_to: String,
+    exp: u64,
+}
+
+/// Every claim, for userinfo (the crate's standard claims drop what Signicat adds, like `nin`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OtherClaims {
+    #[serde(flatten)]
+    all: Map<String, Value>,
+}
+impl AdditionalClaims for OtherClaims {}
+
+/// HTTP failures, for the crate's client interface.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("timed out")]
+    Timeout,
+    #[error("the response exceeds {MAX_RESPONSE_BYTES} bytes")]
+    TooLarge,
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+type FetchFuture = Pin<Box<dyn Future<Output = Result<openidconnect::HttpResponse, FetchError>> + Send>>;
+
+/// The crate's HTTP client: ours, with no redirects, a timeout and a body cap.
+fn fetcher(client: reqwest::Client) -> impl Fn(openidconnect::HttpRequest) -> FetchFuture + Send + Sync {
+    move |request: openidconnect::HttpRequest| {
+        let client = client.clone();
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let url = parts.uri.to_string();
+            let mut builder = client.request(parts.method, url).body(body);
+            for (name, value) in &parts.headers {
+                builder = builder.header(name, value);
+            }
+            let mut response = builder.send().await.map_err(|e| if e.is_timeout() { FetchError::Timeout } else { FetchError::Transport(e.without_url().to_string()) })?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let mut body = Vec::new();
+            while let Some(chunk) =
+                response.chunk().await.map_err(|e| if e.is_timeout() { FetchError::Timeout } else { FetchError::Transport(e.without_url().to_string()) })?
+            {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(FetchError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let mut built = http::Response::new(body);
+            *built.status_mut() = status;
+            *built.headers_mut() = headers;
+            Ok(built)
+        })
+    }
+}
+
+/// Maps a transport failure inside any of the crate's error types.
+fn transport_error(error: &FetchError) -> LoginError {
+    match error {
+        FetchError::Timeout => LoginError::Timeout,
+        FetchError::TooLarge | FetchError::Transport(_) => LoginError::Unavailable,
+    }
+}
+
+struct JwksState {
+    keys: Arc<CoreJsonWebKeySet>,
+    fetched_at: u64,
+}
+
+struct Provider {
+    name: ProfileName,
+    config: UpstreamProviderConfig,
+    issuer: IssuerUrl,
+    algorithms: Vec<CoreJwsSigningAlgorithm>,
+    http: reqwest::Client,
+    metadata: tokio::sync::OnceCell<CoreProviderMetadata>,
+    jwks: RwLock<Option<JwksState>>,
+    refetch: tokio::sync::Mutex<()>,
+}
+
+pub struct UpstreamLogin {
+    providers: BTreeMap<ProfileName, Provider>,
+    return_urls: Vec<Url>,
+    session: SessionConfig,
+    cookies: CookieSettings,
+    keys: Arc<SessionKeys>,
+    policy: ClaimPolicy,
+    secrets: Arc<dyn SecretStore>,
+    clock: Arc<dyn Clock>,
+}
+
+fn algorithm(name: &str) -> Option<CoreJwsSigningAlgorithm> {
+    Some(match name {
+        "RS256" => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        "RS384" => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+        "RS512" => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+        "PS256" => CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+        "PS384" => CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+        "PS512" => CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+        "ES256" => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        "ES384" => CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+        _ => return None,
+    })
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+impl UpstreamLogin {
+    pub fn new(config: &ServiceConfig, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
+        let missing = |setting: &str| ConfigError::Setting { setting: setting.into(), reason: "required for upstream logins".into() };
+        let upstream = config.upstream.as_ref().ok_or_else(|| missing("upstream"))?;
+        let session = config.session.clone().ok_or_else(|| missing("session"))?;
+        let mut providers = BTreeMap::new();
+        for (name, provider) in &upstream.providers {
+            let setting = |field: &str, reason: &str| ConfigError::Setting {
+                setting: format!("upstream.providers.{name}.{field}"),
+                reason: reason.into(),
+            };
+            let issuer = IssuerUrl::new(provider.issuer.clone()).map_err(|_| setting("issuer", "must be a URL"))?;
+            let algorithms = provider.algorithms.iter().filter_map(|a| algorithm(a)).collect();
+            let http = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(provider.http_timeout_seconds))
+                .connect_timeout(Duration::from_secs(provider.http_timeout_seconds.min(3)))
+                .build()
+                .map_err(|_| setting("http_timeout_seconds", "the HTTP client could not be built"))?;
+            providers.insert(
+                name.clone(),
+                Provider {
+                    name: name.clone(),
+                    config: provider.clone(),
+                    issuer,
+                    algorithms,
+                    http,
+                    metadata: tokio::sync::OnceCell::new(),
+                    jwks: RwLock::new(None),
+                    refetch: tokio::sync::Mutex::new(()),
+                },
+            );
+        }
+        let keys = Arc::new(SessionKeys::new(secrets.clone(), session.key_secret.clone()));
+        let cookies = CookieSettings { name: session.cookie_name.clone(), secure: session.secure_cookies };
+        Ok(Self {
+            providers,
+            return_urls: upstream.return_urls.clone(),
+            session,
+            cookies,
+            keys,
+            policy: config.claim_policy.clone(),
+            secrets,
+            clock,
+        })
+    }
+
+    pub fn has_provider(&self, name: &str) -> bool {
+        ProfileName::parse(name).is_some_and(|n| self.providers.contains_key(&n))
+    }
+
+    fn provider(&self, name: &str) -> Result<&Provider, LoginError> {
+        ProfileName::parse(name).and_then(|n| self.providers.get(&n)).ok_or(LoginError::UnknownProvider)
+    }
+
+    /// `return_to` if allowed (exact match), else the default; a disallowed one is refused.
+    fn return_url(&self, requested: Option<&str>) -> Result<String, LoginError> {
+        match requested {
+            None => self.return_urls.first().map(|u| u.to_string()).ok_or(LoginError::ReturnNotAllowed),
+            Some(url) => self
+                .return_urls
+                .iter()
+                .find(|allowed| Url::parse(url).is_ok_and(|u| u == **allowed))
+                .map(|u| u.to_string())
+                .ok_or(LoginError::ReturnNotAllowed),
+        }
+    }
+
+    async fn metadata<'p>(&self, provider: &'p Provider) -> Result<&'p CoreProviderMetadata, LoginError> {
+        provider
+            .metadata
+            .get_or_try_init(|| async {
+                let fetch = fetcher(provider.http.clone());
+                CoreProviderMetadata::discover_async(provider.issuer.clone(), &fetch).await.map_err(|error| {
+                    tracing::warn!(provider = %provider.name, error = %error, "discovery failed");
+                    match &error {
+                        openidconnect::DiscoveryError::Request(fetch_error) => transport_error(fetch_error),
+                        _ => LoginError::Unavailable,
+                    }
+                })
+            })
+            .await
+    }
+
+    fn client(
+        &self,
+        provider: &Provider,
+        metadata: &CoreProviderMetadata,
+        secret: Option<ClientSecret>,
+    ) -> Result<
+        CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+        LoginError,
+    > {
+        let redirect = RedirectUrl::new(provider.config.redirect_uri.to_string()).map_err(|_| LoginError::Internal)?;
+        let auth_type = match provider.config.auth_method {
+            UpstreamAuthMethod::ClientSecretBasic => AuthType::BasicAuth,
+            UpstreamAuthMethod::ClientSecretPost => AuthType::RequestBody,
+        };
+        Ok(CoreClient::from_provider_metadata(metadata.clone(), ClientId::new(provider.config.client_id.clone()), secret)
+            .set_redirect_uri(redirect)
+            .set_auth_type(auth_type))
+    }
+
+    /// `GET /login/{provider}`: the redirect to the provider and the login-state cookie.
+    pub async fn start(&self, provider_name: &str, return_to: Option<&str>) -> Result<Redirect, LoginError> {
+        let provider = self.provider(provider_name)?;
+        let return_to = self.return_url(return_to)?;
+        let metadata = self.metadata(provider).await?;
+        let client = self.client(provider, metadata, None)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = client
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .set_pkce_challenge(challenge);
+        for scope in provider.config.scopes.iter().filter(|s| *s != "openid") {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        if !provider.config.acr_values.is_empty() {
+            request = request.add_extra_param("acr_values", provider.config.acr_values.join(" "));
+        }
+        let (url, state, nonce) = request.url();
+        let login = LoginState {
+            provider: provider.name.to_string(),
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+            return_to,
+            exp: self.clock.now_unix() + LOGIN_STATE_SECONDS,
+        };
+        let sealed = self.keys.seal_json(Purpose::LoginState, &login).await.map_err(session_error)?;
+        let path = callback_path(provider);
+        Ok(Redirect {
+            location: url.to_string(),
+            set_cookies: vec![self.cookies.set(LOGIN_STATE_COOKIE, &sealed, &path, LOGIN_STATE_SECONDS)],
+        })
+    }
+
+    /// `GET /callback/{provider}`: the session cookie and the redirect back to the site. The
+    /// login-state cookie is cleared whatever the outcome (`clear_login_state`).
+    pub async fn callback(
+        &self,
+        provider_name: &str,
+        query: &Params,
+        cookie_header: Option<&str>,
+    ) -> Result<Redirect, LoginError> {
+        let provider = self.provider(provider_name)?;
+        let login = self.login_state(provider, cookie_header).await?;
+        let state = query.get("state").ok_or(LoginError::InvalidState)?;
+        if !constant_time_eq(state, &login.state) {
+            return Err(LoginError::InvalidState);
+        }
+        let metadata = self.metadata(provider).await?;
+        // RFC 9207: when sent, `iss` must be exactly the provider the login started at (a mix-up
+        // attack sends the visitor back with another provider's code).
+        if let Some(iss) = query.get("iss")
+            && iss != provider.issuer.as_str()
+        {
+            return Err(LoginError::InvalidCallback("iss is not the provider the login started at"));
+        }
+        if let Some(error) = query.get("error") {
+            // The provider's error code is a protocol token; its description is not echoed.
+            let code: String = error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect();
+            return Err(LoginError::ProviderRefused(code));
+        }
+        let code = query.get("code").ok_or(LoginError::InvalidCallback("no code"))?;
+
+        let secret = self.secrets.get(&provider.config.client_secret).await.map_err(|error| {
+            tracing::error!(provider = %provider.name, error = %error, "upstream client secret unavailable");
+            if error.is_transient() { LoginError::TemporarilyUnavailable } else { LoginError::Internal }
+        })?;
+        let client = self.client(provider, metadata, Some(ClientSecret::new(secret.value.expose().to_string())))?;
+        let fetch = fetcher(provider.http.clone());
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|_| LoginError::Unavailable)?
+            .set_pkce_verifier(PkceCodeVerifier::new(login.pkce_verifier.clone()))
+            .request_async(&fetch)
+            .await
+            .map_err(|error| {
+                tracing::warn!(provider = %provider.name, error = %error, "code exchange failed");
+                match &error {
+                    RequestTokenError::ServerResponse(_) => LoginError::CodeRejected,
+                    RequestTokenError::Request(fetch_error) => transport_error(fetch_error),
+                    _ => LoginError::Unavailable,
+                }
+            })?;
+        let id_token = response.id_token().ok_or(LoginError::InvalidIdToken("the token response has no id_token"))?;
+        let nonce = Nonce::new(login.nonce.clone());
+
+        // Verify; on an unknown key, refetch the JWKS (at most once a minute) and verify again.
+        let mut keys = self.jwks(provider, metadata, false).await?;
+        let claims = loop {
+            let verifier = self.verifier(provider, &client, keys.clone());
+            match id_token.claims(&verifier, &nonce) {
+                Ok(claims) => {
+                    if let Some(expected) = claims.access_token_hash() {
+                        let alg = id_token.signing_alg().map_err(|_| LoginError::InvalidIdToken("unsupported algorithm"))?;
+                        let key = id_token.signing_key(&verifier).map_err(|_| LoginError::InvalidIdToken("no key"))?;
+                        let actual = AccessTokenHash::from_token(response.access_token(), alg, key)
+                            .map_err(|_| LoginError::InvalidIdToken("at_hash"))?;
+                        if actual != *expected {
+                            return Err(LoginError::InvalidIdToken("at_hash does not match the access token"));
+                        }
+                    }
+                    break claims.clone();
+                }
+                Err(openidconnect::ClaimsVerificationError::SignatureVerification(
+                    openidconnect::SignatureVerificationError::NoMatchingKey,
+                )) => match self.jwks(provider, metadata, true).await {
+                    Ok(fresh) if !Arc::ptr_eq(&fresh, &keys) => keys = fresh,
+                    _ => return Err(LoginError::InvalidIdToken("signed with a key the provider does not publish")),
+                },
+                Err(error) => {
+                    tracing::warn!(provider = %provider.name, error = %error, "ID token refused");
+                    return Err(LoginError::InvalidIdToken(id_token_problem(&error)));
+                }
+            }
+        };
+
+        // The verified token's own payload: every claim, including the provider's extras.
+        let mut merged = verified_payload(&id_token.to_string()).ok_or(LoginError::InvalidIdToken("unreadable payload"))?;
+        if provider.config.use_userinfo {
+            let userinfo: UserInfoClaims<OtherClaims, CoreGenderClaim> = client
+                .user_info(response.access_token().clone(), Some(claims.subject().clone()))
+                .map_err(|_| LoginError::Unavailable)?
+                .request_async(&fetch)
+                .await
+                .map_err(|error| {
+                    tracing::warn!(provider = %provider.name, error = %error, "userinfo failed");
+                    match &error {
+                        openidconnect::UserInfoError::ClaimsVerification(_) => LoginError::UserinfoMismatch,
+                        openidconnect::UserInfoError::Request(fetch_error) => transport_error(fetch_error),
+                        _ => LoginError::Unavailable,
+                    }
+                })?;
+            for (name, value) in userinfo.additional_claims().all.clone() {
+                merged.entry(name).or_insert(value);
+            }
+        }
+        for name in TOKEN_CLAIMS {
+            merged.remove(name);
+        }
+        let identity = VerifiedClaims::from_json(Value::Object(merged)).ok_or(LoginError::UnusableClaims)?;
+        let identity = self.policy.apply(identity);
+        let now = self.clock.now_unix();
+        let session = SessionPayload {
+            provider: provider.name.to_string(),
+            claims: identity.as_map().clone(),
+            iat: now,
+            exp: now + self.session.lifetime_seconds,
+        };
+        let sealed = self.keys.seal_json(Purpose::Session, &session).await.map_err(|error| match error {
+            SessionError::TooLarge(_) => LoginError::UnusableClaims,
+            other => session_error(other),
+        })?;
+        Ok(Redirect {
+            location: login.return_to,
+            set_cookies: vec![
+                self.cookies.set(&self.session.cookie_name, &sealed, "/", self.session.lifetime_seconds),
+                self.clear_login_state(provider_name),
+            ],
+        })
+    }
+
+    /// The `Set-Cookie` that removes a login-state cookie (sent with every callback answer, so a
+    /// callback cannot be replayed from the same browser).
+    pub fn clear_login_state(&self, provider_name: &str) -> String {
+        let path = match self.provider(provider_name) {
+            Ok(provider) => callback_path(provider),
+            Err(_) => format!("/callback/{provider_name}"),
+        };
+        self.cookies.clear(LOGIN_STATE_COOKIE, &path)
+    }
+
+    /// `GET|POST /logout`: clears the session and returns to an allowed page.
+    pub fn logout(&self, return_to: Option<&str>) -> Result<Redirect, LoginError> {
+        let location = self.return_url(return_to)?;
+        Ok(Redirect { location, set_cookies: vec![self.cookies.clear(&self.session.cookie_name, "/")] })
+    }
+
+    async fn login_state(&self, provider: &Provider, cookie_header: Option<&str>) -> Result<LoginState, LoginError> {
+        let sealed = match cookie_header.map(|h| cookie_value(h, LOGIN_STATE_COOKIE)) {
+            Some(Ok(Some(value))) if !value.is_empty() => value,
+            _ => return Err(LoginError::InvalidState),
+        };
+        let login: LoginState = self.keys.open_json(Purpose::LoginState, sealed).await.map_err(|error| match error {
+            SessionError::Unreadable | SessionError::Expired | SessionError::TooLarge(_) => LoginError::InvalidState,
+            other => session_error(other),
+        })?;
+        if login.provider != provider.name.as_str() || login.exp <= self.clock.now_unix() {
+            return Err(LoginError::InvalidState);
+        }
+        Ok(login)
+    }
+
+    async fn jwks(&self, provider: &Provider, metadata: &CoreProviderMetadata, refetch: bool) -> Result<Arc<CoreJsonWebKeySet>, LoginError> {
+        let now = self.clock.now_unix();
+        if let Ok(guard) = provider.jwks.read()
+            && let Some(state) = guard.as_ref()
+            && (!refetch || now < state.fetched_at + JWKS_MIN_REFETCH_SECONDS)
+        {
+            return Ok(state.keys.clone());
+        }
+        if !refetch && let Ok(mut guard) = provider.jwks.write() {
+            // Discovery fetched the keys already: start from them. They may be old, so they do
+            // not count against the refetch interval (fetched_at 0).
+            let keys = Arc::new(metadata.jwks().clone());
+            *guard = Some(JwksState { keys: keys.clone(), fetched_at: 0 });
+            return Ok(keys);
+        }
+        // One refetch at a time; whoever waited uses the keys the first one fetched.
+        let _single = provider.refetch.lock().await;
+        if let Ok(guard) = provider.jwks.read()
+            && let Some(state) = guard.as_ref()
+            && now < state.fetched_at + JWKS_MIN_REFETCH_SECONDS
+        {
+            return Ok(state.keys.clone());
+        }
+        let fetch = fetcher(provider.http.clone());
+        let keys = CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &fetch).await.map_err(|error| {
+            tracing::warn!(provider = %provider.name, error = %error, "JWKS refetch failed");
+            LoginError::InvalidIdToken("signed with a key the provider does not publish")
+        })?;
+        let keys = Arc::new(keys);
+        if let Ok(mut guard) = provider.jwks.write() {
+            *guard = Some(JwksState { keys: keys.clone(), fetched_at: now });
+        }
+        Ok(keys)
+    }
+
+    fn verifier<'a>(
+        &self,
+        provider: &'a Provider,
+        client: &CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+        keys: Arc<CoreJsonWebKeySet>,
+    ) -> CoreIdTokenVerifier<'a> {
+        let leeway = provider.config.leeway_seconds as i64;
+        let clock = self.clock.clone();
+        let now = move || {
+            chrono::DateTime::from_timestamp(clock.now_unix() as i64, 0).unwrap_or_default()
+        };
+        let exp_clock = now.clone();
+        let iat_clock = now;
+        // Only public-key algorithms: no client secret is given to the verifier, so HS* cannot verify.
+        CoreIdTokenVerifier::new_public_client(client.client_id().clone(), provider.issuer.clone(), (*keys).clone())
+            .set_allowed_algs(provider.algorithms.clone())
+            // `exp` gets the leeway: the crate compares it with this clock.
+            .set_time_fn(move || exp_clock() - chrono::Duration::seconds(leeway))
+            .set_issue_time_verifier_fn(move |iat| {
+                if iat > iat_clock() + chrono::Duration::seconds(leeway) { Err("issued in the future".into()) } else { Ok(()) }
+            })
+    }
+}
+
+fn callback_path(provider: &Provider) -> String {
+    provider.config.redirect_uri.path().to_string()
+}
+
+fn session_error(error: SessionError) -> LoginError {
+    match error {
+        SessionError::Secret(secret) if secret.is_transient() => LoginError::TemporarilyUnavailable,
+        other => {
+            tracing::error!(error = %other, "session sealing failed");
+            LoginError::Internal
+        }
+    }
+}
+
+fn id_token_problem(error: &openidconnect::ClaimsVerificationError) -> &'static str {
+    use openidconnect::ClaimsVerificationError as E;
+    match error {
+        E::Expired(_) => "expired",
+        E::InvalidAudience(_) => "audience",
+        E::InvalidIssuer(_) => "issuer",
+        E::InvalidNonce(_) => "nonce",
+        E::InvalidSubject(_) => "subject",
+        E::SignatureVerification(_) => "signature",
+        E::InvalidAuthContext(_) | E::InvalidAuthTime(_) => "authentication context",
+        E::Unsupported(_) => "unsupported token",
+        _ => "claims",
+    }
+}
+
+/// The payload of a compact JWS whose signature has been verified.
+fn verified_payload(compact: &str) -> Option<Map<String, Value>> {
+    let payload = compact.split('.').nth(1)?;
+    match serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()? {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}

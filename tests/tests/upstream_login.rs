@@ -1,0 +1,355 @@
+//! Visitor login through an upstream OpenID provider, against real peers: npm `oidc-provider`
+//! configured like a BankID broker (client_secret_basic, PKCE required, `nin`, `nin_type`,
+//! `nin_issuing_country` from userinfo), and a hostile provider (`tests/peers/hostile-op.mjs`)
+//! for everything a certified provider will not do. A cookie-keeping HTTP client plays the
+//! browser; jwcrypto checks the tokens minted from the session.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use whoscalling_local::{LocalServer, Options, serve};
+use whoscalling_tests::{CapturedLogs, Peer, node, random_token, verify_independently, workspace_root};
+
+const ALICE_NIN: &str = "01129954321";
+const ALICE_NIN_MASKED: &str = "011299*****";
+const MALLORY_NIN: &str = "01020312345";
+const LOGIN_CLIENT_SECRET: &str = "whoscalling-login-secret-0123456789";
+const HOSTILE_SECRET: &str = "hostile-secret";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct World {
+    server: LocalServer,
+    _bankid: Peer,
+    hostile: Peer,
+    state_dir: std::path::PathBuf,
+}
+
+impl World {
+    fn base(&self) -> &str {
+        &self.server.base_url
+    }
+
+    fn secrets(&self) -> BTreeMap<String, String> {
+        serde_json::from_str(&std::fs::read_to_string(self.state_dir.join("secrets.json")).unwrap()).unwrap()
+    }
+}
+
+async fn world() -> World {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut bankid = Command::new(node());
+    bankid.arg(workspace_root().join("tests/peers/oidc-provider.mjs")).env(
+        "OIDC_EXTRA_CLIENTS",
+        json!([{"client_id": "whoscalling-login", "client_secret": LOGIN_CLIENT_SECRET,
+                "redirect_uris": [format!("{base}/callback/bankid")], "token_endpoint_auth_method": "client_secret_basic",
+                "grant_types": ["authorization_code"], "response_types": ["code"]}])
+        .to_string(),
+    );
+    let bankid = Peer::spawn("oidc-provider", bankid);
+    let mut hostile = Command::new(node());
+    hostile.arg(workspace_root().join("tests/peers/hostile-op.mjs"));
+    let hostile = Peer::spawn("hostile-op", hostile);
+
+    let provider = |issuer: &str, name: &str, client_id: &str, secret: &str| {
+        json!({"issuer": issuer, "client_id": client_id, "client_secret": secret, "auth_method": "client_secret_basic",
+               "redirect_uri": format!("{base}/callback/{name}"), "scopes": ["openid", "profile", "nin"],
+               "algorithms": ["RS256", "ES256"], "use_userinfo": true, "leeway_seconds": 30, "http_timeout_seconds": 2})
+    };
+    let config = json!({
+        "allowed_origins": [base],
+        "identity": {"sources": ["session"]},
+        "session": {"key_secret": "whoscalling/session-key", "secure_cookies": false, "lifetime_seconds": 900},
+        "upstream": {"return_urls": [format!("{base}/"), format!("{base}/chat")], "providers": {
+            "bankid": provider(&bankid.url, "bankid", "whoscalling-login", "whoscalling/upstream/bankid"),
+            "hostile": provider(&hostile.url, "hostile", "whoscalling", "whoscalling/upstream/hostile")}},
+        "signing_keys": {"secret": "whoscalling/signing-keys"},
+        "profiles": {
+            "connect": {"platform": "amazon-connect", "widget_id": "w-1", "security_key_secret": "whoscalling/connect-widget-key",
+                "token_lifetime_seconds": 500, "customer_id": {"claim": "sub"},
+                "attributes": {"firstName": {"claim": "given_name"}, "nationalId": {"claim": "nin"},
+                               "nationalIdType": {"claim": "nin_type"}, "nationalIdCountry": {"claim": "nin_issuing_country"}}},
+            "liveperson": {"platform": "liveperson", "issuer": base, "token_lifetime_seconds": 600,
+                "customer_info": {"customerId": {"claim": "sub"}, "socialId": {"claim": "nin"}}},
+            "openid-claims": {"platform": "openid-connect", "claims": {"name": {"claim": "name"}, "nin": {"claim": "nin"}}}
+        },
+        "provider": {"issuer": base, "clients": {"puzzel": {"secret": "whoscalling/clients/puzzel",
+            "redirect_uris": ["https://chat.puzzel.example/v1/auth/redirect"], "scopes": ["openid"], "profile": "openid-claims"}}}
+    });
+    let state_dir = std::env::temp_dir().join(format!("whoscalling-login-test-{}", random_token()));
+    std::fs::create_dir_all(&state_dir).unwrap();
+    let secrets = json!({
+        "whoscalling/session-key": random_token(),
+        "whoscalling/upstream/bankid": LOGIN_CLIENT_SECRET,
+        "whoscalling/upstream/hostile": HOSTILE_SECRET,
+        "whoscalling/clients/puzzel": "puzzel-secret"
+    });
+    std::fs::write(state_dir.join("secrets.json"), secrets.to_string()).unwrap();
+    std::fs::write(state_dir.join("config.json"), config.to_string()).unwrap();
+    let server = serve(Options { port, state_dir: state_dir.clone(), config_file: Some(state_dir.join("config.json")), stores: None })
+        .await
+        .expect("serve");
+    World { server, _bankid: bankid, hostile, state_dir }
+}
+
+/// A browser's cookie jar, enough for loopback (cookies by name; `Max-Age=0` deletes).
+#[derive(Default, Clone)]
+struct Jar(BTreeMap<String, String>);
+
+impl Jar {
+    fn header(&self) -> String {
+        self.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    fn take(&mut self, response: &reqwest::Response) {
+        for set_cookie in response.headers().get_all("set-cookie") {
+            let text = set_cookie.to_str().unwrap_or_default();
+            let Some((name, value)) = text.split(';').next().and_then(|p| p.split_once('=')) else { continue };
+            if text.contains("Max-Age=0") || value.is_empty() {
+                self.0.remove(name.trim());
+            } else {
+                self.0.insert(name.trim().to_string(), value.to_string());
+            }
+        }
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// GET with the jar; returns the response (cookies taken).
+async fn get(jar: &mut Jar, url: &str) -> reqwest::Response {
+    let response = http().get(url).header("cookie", jar.header()).header("accept", "application/json").send().await.unwrap();
+    jar.take(&response);
+    response
+}
+
+fn location(response: &reqwest::Response, base: &str) -> String {
+    let location = response.headers()["location"].to_str().unwrap();
+    url::Url::parse(base).unwrap().join(location).unwrap().to_string()
+}
+
+/// Starts a login and follows the provider's redirects until it sends the browser back to our
+/// callback; returns the callback URL (not yet visited).
+async fn to_callback(world: &World, jar: &mut Jar, provider: &str) -> String {
+    let start = get(jar, &format!("{}/login/{provider}", world.base())).await;
+    assert_eq!(start.status(), 302, "login start: {:?}", start.text().await);
+    let mut next = location(&start, world.base());
+    let callback = format!("{}/callback/{provider}", world.base());
+    for _ in 0..10 {
+        if next.starts_with(&callback) {
+            return next;
+        }
+        let response = get(jar, &next).await;
+        assert!(response.status().is_redirection(), "provider stopped at {next} with {}", response.status());
+        next = location(&response, &next);
+    }
+    panic!("no callback after 10 redirects");
+}
+
+/// The callback's answer: (status, error code or location).
+async fn finish(world: &World, jar: &mut Jar, callback: &str) -> (u16, String) {
+    let response = get(jar, callback).await;
+    let status = response.status().as_u16();
+    if status == 302 {
+        (status, location(&response, world.base()))
+    } else {
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        (status, body["error"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+async fn mint(world: &World, jar: &Jar, profile: &str) -> (u16, Value) {
+    let response = http()
+        .get(format!("{}/token/{profile}", world.base()))
+        .header("origin", world.base())
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    assert_eq!(response.headers().get("access-control-allow-credentials").map(|v| v.to_str().unwrap()), Some("true"));
+    (status, response.json().await.unwrap())
+}
+
+async fn defect(world: &World, name: Option<&str>) {
+    let response = reqwest::Client::new().post(format!("{}/control", world.hostile.url)).json(&json!({"defect": name})).send().await.unwrap();
+    assert_eq!(response.status(), 200, "defect {name:?}");
+}
+
+async fn hostile_counters(world: &World) -> Value {
+    reqwest::get(format!("{}/control/requests", world.hostile.url)).await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bankid_login_gives_a_session_that_mints_masked_tokens() {
+    let logs = CapturedLogs::install();
+    let world = world().await;
+    let mut jar = Jar::default();
+    let callback = to_callback(&world, &mut jar, "bankid").await;
+    let query: BTreeMap<_, _> = url::Url::parse(&callback).unwrap().query_pairs().into_owned().collect();
+    assert_eq!(query.get("iss"), Some(&world._bankid.url), "RFC 9207 iss from the provider");
+    let (status, to) = finish(&world, &mut jar, &callback).await;
+    assert_eq!((status, to.as_str()), (302, format!("{}/", world.base()).as_str()));
+    assert!(jar.0.contains_key("whoscalling_session") && !jar.0.contains_key("whoscalling_login"));
+
+    // Connect and LivePerson tokens from the session, checked by jwcrypto.
+    let secrets = world.secrets();
+    let (status, body) = mint(&world, &jar, "connect").await;
+    assert_eq!(status, 200, "{body}");
+    let verdict = verify_independently(&json!({"token": body["data"], "key": {"hmac_utf8": secrets["whoscalling/connect-widget-key"]},
+        "rules": "amazon-connect", "expect": {"sub": "w-1", "customerId": "alice"}, "expect_absent": [ALICE_NIN]}));
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert_eq!(verdict["claims"]["attributes"], json!({"firstName": "Alice", "nationalId": ALICE_NIN_MASKED,
+        "nationalIdType": "BIRTH", "nationalIdCountry": "NO"}));
+    let (status, body) = mint(&world, &jar, "liveperson").await;
+    assert_eq!(status, 200, "{body}");
+    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", world.base())).await.unwrap().json().await.unwrap();
+    let verdict = verify_independently(&json!({"token": body["token"], "key": {"jwks": jwks}, "rules": "liveperson",
+        "expect": {"sub": "alice"}, "expect_absent": [ALICE_NIN]}));
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert_eq!(verdict["claims"]["lp_sdes"][0]["info"]["socialId"], ALICE_NIN_MASKED);
+
+    // The session is a verified identity for the OpenID provider too (Puzzel's redirect flow).
+    let authorize = format!(
+        "{}/oauth2/authorize?response_type=code&scope=openid&client_id=puzzel&state=s1&redirect_uri={}",
+        world.base(),
+        url::form_urlencoded::byte_serialize(b"https://chat.puzzel.example/v1/auth/redirect").collect::<String>()
+    );
+    let response = get(&mut jar, &authorize).await;
+    assert_eq!(response.status(), 302);
+    assert!(location(&response, world.base()).contains("code="), "a code for the logged-in visitor");
+
+    // A tampered session cookie is refused; logout clears the session.
+    let mut forged = jar.clone();
+    let value = forged.0.get_mut("whoscalling_session").unwrap();
+    let flipped = if value.ends_with('A') { "B" } else { "A" };
+    value.replace_range(value.len() - 1.., flipped);
+    assert_eq!(mint(&world, &forged, "connect").await.0, 401);
+    let response = get(&mut jar, &format!("{}/logout", world.base())).await;
+    assert_eq!(response.status(), 302);
+    assert!(!jar.0.contains_key("whoscalling_session"));
+    assert_eq!(mint(&world, &jar, "connect").await.0, 401);
+
+    logs.assert_free_of(&[ALICE_NIN, "alice@example.com", &query["code"], &secrets["whoscalling/session-key"], LOGIN_CLIENT_SECRET]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_problems_and_replays_are_refused() {
+    let world = world().await;
+    // No login-state cookie at all.
+    let mut empty = Jar::default();
+    let (status, error) = finish(&world, &mut empty, &format!("{}/callback/bankid?code=abc&state=xyz", world.base())).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_state"));
+
+    // Another login's state: A's browser, B's callback.
+    let mut a = Jar::default();
+    let mut b = Jar::default();
+    let _callback_a = to_callback(&world, &mut a, "bankid").await;
+    let callback_b = to_callback(&world, &mut b, "bankid").await;
+    let mut crossed = a.clone();
+    let (status, error) = finish(&world, &mut crossed, &callback_b).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_state"));
+    assert!(!crossed.0.contains_key("whoscalling_session"));
+
+    // A completed callback replayed: from the same browser the state is gone; an attacker who
+    // also copied the state cookie finds the code spent at the provider.
+    let mut c = Jar::default();
+    let callback_c = to_callback(&world, &mut c, "bankid").await;
+    let copied = c.clone();
+    assert_eq!(finish(&world, &mut c, &callback_c).await.0, 302);
+    let mut again = c.clone();
+    again.0.remove("whoscalling_session");
+    assert_eq!(finish(&world, &mut again, &callback_c).await, (400, "invalid_state".to_string()));
+    let mut attacker = copied;
+    let (status, error) = finish(&world, &mut attacker, &callback_c).await;
+    assert_eq!((status, error.as_str()), (400, "code_rejected"));
+    assert!(!attacker.0.contains_key("whoscalling_session"));
+
+    // return_to must be allowed.
+    let response = get(&mut Jar::default(), &format!("{}/login/bankid?return_to=https%3A%2F%2Fevil.example%2F", world.base())).await;
+    assert_eq!(response.status(), 400);
+    let response = get(&mut Jar::default(), &format!("{}/login/nobody", world.base())).await;
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_provider_gets_nothing_minted() {
+    let logs = CapturedLogs::install();
+    let mut world = world().await;
+    // The control: the hostile provider's normal answer is accepted.
+    defect(&world, None).await;
+    let mut jar = Jar::default();
+    let callback = to_callback(&world, &mut jar, "hostile").await;
+    assert_eq!(finish(&world, &mut jar, &callback).await.0, 302, "the control must pass");
+    assert_eq!(mint(&world, &jar, "connect").await.0, 200);
+
+    // A key the provider starts publishing later: exactly one JWKS refetch, then accepted (first,
+    // so the once-a-minute refetch allowance is unused).
+    defect(&world, Some("unknown_kid_then_published")).await;
+    let before = hostile_counters(&world).await["jwks"].as_u64().unwrap();
+    let mut jar = Jar::default();
+    let callback = to_callback(&world, &mut jar, "hostile").await;
+    assert_eq!(finish(&world, &mut jar, &callback).await.0, 302);
+    assert_eq!(hostile_counters(&world).await["jwks"].as_u64().unwrap(), before + 1, "one refetch");
+    // An unknown key right after: no second refetch within the interval.
+    defect(&world, Some("unknown_kid")).await;
+    let mut jar = Jar::default();
+    let callback = to_callback(&world, &mut jar, "hostile").await;
+    assert_eq!(finish(&world, &mut jar, &callback).await.0, 401);
+    assert_eq!(hostile_counters(&world).await["jwks"].as_u64().unwrap(), before + 1, "no refetch storm");
+
+    let cases: [(&str, u16, &str); 19] = [
+        ("wrong_nonce", 401, "invalid_id_token"),
+        ("missing_nonce", 401, "invalid_id_token"),
+        ("wrong_audience", 401, "invalid_id_token"),
+        ("extra_untrusted_audience", 401, "invalid_id_token"),
+        ("wrong_issuer", 401, "invalid_id_token"),
+        ("expired", 401, "invalid_id_token"),
+        ("issued_in_future", 401, "invalid_id_token"),
+        ("tampered", 401, "invalid_id_token"),
+        ("bad_at_hash", 401, "invalid_id_token"),
+        ("alg_none", 401, "invalid_id_token"),
+        ("hs256_with_public_key", 401, "invalid_id_token"),
+        ("unknown_kid", 401, "invalid_id_token"),
+        ("userinfo_sub_mismatch", 401, "userinfo_mismatch"),
+        ("authorize_error", 400, "upstream_error"),
+        ("iss_mismatch_in_redirect", 400, "invalid_callback"),
+        ("token_error", 400, "code_rejected"),
+        ("token_500", 502, "upstream_unavailable"),
+        ("token_garbage", 502, "upstream_unavailable"),
+        ("token_huge", 502, "upstream_unavailable"),
+    ];
+    for (name, status, code) in cases {
+        defect(&world, Some(name)).await;
+        let mut jar = Jar::default();
+        let callback = to_callback(&world, &mut jar, "hostile").await;
+        let got = finish(&world, &mut jar, &callback).await;
+        assert_eq!(got, (status, code.to_string()), "{name}");
+        assert!(!jar.0.contains_key("whoscalling_session"), "{name}: no session");
+        assert_eq!(mint(&world, &jar, "connect").await.0, 401, "{name}: nothing minted");
+    }
+
+    // A provider that does not answer in time: 504 within the bounded time.
+    defect(&world, Some("token_slow")).await;
+    let mut jar = Jar::default();
+    let callback = to_callback(&world, &mut jar, "hostile").await;
+    let started = Instant::now();
+    assert_eq!(finish(&world, &mut jar, &callback).await, (504, "upstream_timeout".to_string()));
+    assert!(started.elapsed() < Duration::from_secs(10), "bounded by the 2 s timeout (plus the connect)");
+
+    // The provider down: the token endpoint is unreachable.
+    defect(&world, None).await;
+    let mut jar = Jar::default();
+    let callback = to_callback(&world, &mut jar, "hostile").await;
+    world.hostile.stop();
+    let (status, code) = finish(&world, &mut jar, &callback).await;
+    assert_eq!((status, code.as_str()), (502, "upstream_unavailable"));
+
+    logs.assert_free_of(&[MALLORY_NIN, HOSTILE_SECRET]);
+}
