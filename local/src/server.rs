@@ -28,7 +28,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 use crate::dev_idp::{self, DevIdentityProvider};
-use crate::state::{DEV_IDP_KEY_SECRET, DEV_LIVEPERSON_KEY_SECRET, ensure_secrets_file};
+use crate::state::{DEV_IDP_KEY_SECRET, DEV_LIVEPERSON_KEY_SECRET, DEV_UPSTREAM_CLIENT_SECRET, ensure_secrets_file};
 use crate::LocalError;
 
 const DEMO_PAGE: &str = include_str!("../demo/index.html");
@@ -82,6 +82,9 @@ struct App {
     provider: Option<exchange_code::Deps>,
     login: Option<visitor_login::Deps>,
     dev_idp: DevIdentityProvider,
+    /// The dev provider's copy of our upstream client secret, and our callback URL there.
+    dev_client_secret: String,
+    dev_callback: String,
     /// The LivePerson stand-in's private key (PKCS#8 DER), to show what LivePerson would decrypt.
     liveperson_private_key: Vec<u8>,
     request_counter: AtomicU64,
@@ -140,6 +143,7 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
         None => (file_secrets.clone(), Arc::new(MemoryGrantStore::new())),
     };
     let dev_key = read(DEV_IDP_KEY_SECRET).await?;
+    let dev_client_secret = read(DEV_UPSTREAM_CLIENT_SECRET).await?.value.expose().to_string();
     let liveperson_key_text = liveperson_key.value.expose().trim().to_string();
     let clock = Arc::new(SystemClock);
     let dev_idp = DevIdentityProvider::new(format!("{base_url}/dev"), dev_key.value.expose(), clock.clone())?;
@@ -157,7 +161,8 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
     };
     let liveperson_private_key =
         STANDARD.decode(&liveperson_key_text).map_err(|_| LocalError::State("bad LivePerson test key".into()))?;
-    let app = Arc::new(App { deps, keys, provider, login, dev_idp, liveperson_private_key, request_counter: AtomicU64::new(0) });
+    let dev_callback = format!("{base_url}/callback/dev");
+    let app = Arc::new(App { deps, keys, provider, login, dev_idp, dev_client_secret, dev_callback, liveperson_private_key, request_counter: AtomicU64::new(0) });
 
     let task = tokio::spawn(async move {
         loop {
@@ -209,6 +214,9 @@ async fn route(app: &App, request: hyper::Request<Incoming>, peer: SocketAddr) -
         (Method::POST, "/dev/liveperson/decrypt") => liveperson_decrypt(app, request).await,
         (Method::GET, "/dev/.well-known/openid-configuration") => json_response(StatusCode::OK, &app.dev_idp.discovery()),
         (Method::GET, "/dev/jwks.json") => json_response(StatusCode::OK, app.dev_idp.jwks()),
+        (Method::GET, "/dev/authorize") => dev_authorize(app, &request),
+        (Method::POST, "/dev/token") => dev_token(app, request).await,
+        (Method::GET, "/dev/userinfo") => dev_userinfo(app, &request),
         (Method::GET, "/") => {
             let mut response = hyper::Response::new(Full::new(Bytes::from_static(DEMO_PAGE.as_bytes())));
             response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
@@ -338,6 +346,63 @@ async fn liveperson_decrypt(app: &App, request: hyper::Request<Incoming>) -> Loc
         return bad("the decrypted content is not a JWT");
     };
     json_response(StatusCode::OK, &json!({"jwe_header": jwe_header, "header": header, "claims": claims}))
+}
+
+fn dev_oauth_error(error: dev_idp::DevOAuthError) -> LocalResponse {
+    let status = match error {
+        dev_idp::DevOAuthError::InvalidClient | dev_idp::DevOAuthError::InvalidToken => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    json_response(status, &json!({"error": error.code()}))
+}
+
+fn dev_authorize(app: &App, request: &hyper::Request<Incoming>) -> LocalResponse {
+    let query: HashMap<String, String> =
+        request.uri().query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    match app.dev_idp.authorize(&query, &app.dev_callback) {
+        Ok(location) => {
+            let mut response = hyper::Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = StatusCode::FOUND;
+            if let Ok(value) = header::HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            response
+        }
+        Err(error) => dev_oauth_error(error),
+    }
+}
+
+async fn dev_token(app: &App, request: hyper::Request<Incoming>) -> LocalResponse {
+    // client_secret_basic with the client id and secret form-encoded (RFC 6749 2.3.1).
+    let basic_ok = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|text| {
+            let (id, secret) = text.split_once(':')?;
+            let decode = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+            Some(decode(id)? == dev_idp::DEV_UPSTREAM_CLIENT_ID && decode(secret)? == app.dev_client_secret)
+        })
+        .unwrap_or(false);
+    let Ok(collected) = Limited::new(request.into_body(), 64 * 1024).collect().await else {
+        return bad_request("the body is too large");
+    };
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&collected.to_bytes()).into_owned().collect();
+    match app.dev_idp.token(basic_ok, &form) {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(error) => dev_oauth_error(error),
+    }
+}
+
+fn dev_userinfo(app: &App, request: &hyper::Request<Incoming>) -> LocalResponse {
+    let token = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    match token.map(|t| app.dev_idp.userinfo(t)) {
+        Some(Ok(claims)) => json_response(StatusCode::OK, &claims),
+        _ => dev_oauth_error(dev_idp::DevOAuthError::InvalidToken),
+    }
 }
 
 fn json_response(status: StatusCode, body: &Value) -> hyper::Response<Full<Bytes>> {

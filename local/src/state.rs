@@ -24,8 +24,18 @@ pub const SIGNING_KEYS_SECRET: &str = "whoscalling/signing-keys";
 /// A stand-in for LivePerson's encryption key pair: the local run encrypts to its public half and
 /// the demo page's "LivePerson side" decrypts with the private half.
 pub const DEV_LIVEPERSON_KEY_SECRET: &str = "whoscalling/dev-liveperson-encryption-key";
-/// Client secrets of the local OpenID provider's registered clients.
-pub const CLIENT_SECRETS: [&str; 2] = ["whoscalling/clients/local-client", "whoscalling/clients/liveperson"];
+/// Client secrets of the local OpenID provider's registered clients, the dev provider's secret
+/// for our upstream login, and the session-cookie key: random strings, generated once.
+pub const CLIENT_SECRETS: [&str; 4] = [
+    "whoscalling/clients/local-client",
+    "whoscalling/clients/liveperson",
+    DEV_UPSTREAM_CLIENT_SECRET,
+    SESSION_KEY_SECRET,
+];
+/// What the local run's upstream login authenticates with at the dev provider.
+pub const DEV_UPSTREAM_CLIENT_SECRET: &str = "whoscalling/dev-upstream-client";
+/// The session cookies' key secret.
+pub const SESSION_KEY_SECRET: &str = "whoscalling/session-key";
 
 /// Creates `secrets.json` if absent and adds any missing default entry; never changes an entry
 /// that is there.

@@ -110,3 +110,47 @@ async fn pasted_key_in_secrets_json_is_used_without_restart() {
     server.task.abort();
     let _ = std::fs::remove_dir_all(state_dir);
 }
+
+/// The local run's upstream login: the dev provider plays BankID (code flow, PKCE, userinfo),
+/// the callback sets the session cookie, and `/token/connect` accepts it without a bearer token.
+#[tokio::test]
+async fn code_flow_login_through_the_dev_provider_gives_a_session() {
+    let logs = CapturedLogs::install();
+    let (server, state_dir) = start().await;
+    let base = &server.base_url;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    let return_to: String = url::form_urlencoded::byte_serialize(format!("{base}/?session=1").as_bytes()).collect();
+    let start = http.get(format!("{base}/login/dev?return_to={return_to}")).send().await.unwrap();
+    assert_eq!(start.status(), 302);
+    let login_cookie = start.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert!(start.headers()["set-cookie"].to_str().unwrap().contains("HttpOnly"));
+    let authorize = start.headers()["location"].to_str().unwrap().to_string();
+    assert!(authorize.starts_with(&format!("{base}/dev/authorize?")) && authorize.contains("code_challenge_method=S256"));
+    let provider = http.get(&authorize).send().await.unwrap();
+    assert_eq!(provider.status(), 302);
+    let callback = provider.headers()["location"].to_str().unwrap().to_string();
+    let done = http.get(&callback).header("cookie", &login_cookie).send().await.unwrap();
+    assert_eq!(done.status(), 302, "{:?}", done.text().await);
+    assert_eq!(done.headers()["location"], format!("{base}/?session=1").as_str());
+    let session = done
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("whoscalling_session="))
+        .expect("session cookie");
+    let session = session.split(';').next().unwrap().to_string();
+
+    let response = http.get(format!("{base}/token/connect")).header("origin", base.as_str()).header("cookie", &session).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let token = response.json::<Value>().await.unwrap()["data"].as_str().unwrap().to_string();
+    let secrets: BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(state_dir.join("secrets.json")).unwrap()).unwrap();
+    let verdict = verify_independently(&json!({"token": token, "key": {"hmac_utf8": secrets[CONNECT_KEY_SECRET]},
+        "rules": "amazon-connect", "expect": {"customerId": "alice"}, "expect_absent": ["12345678901"]}));
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert_eq!(verdict["claims"]["attributes"]["nationalId"], "123456*****");
+    logs.assert_free_of(&["12345678901", &session[20..], "alice@example.com"]);
+    std::fs::remove_dir_all(&state_dir).ok();
+}
