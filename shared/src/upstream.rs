@@ -397,7 +397,6 @@ impl UpstreamLogin {
         if !constant_time_eq(state, &login.state) {
             return Err(LoginError::InvalidState);
         }
-        let metadata = self.metadata(provider).await?;
         // RFC 9207: when sent, `iss` must be exactly the provider the login started at (a mix-up
         // attack sends the visitor back with another provider's code).
         if let Some(iss) = query.get("iss")
@@ -411,6 +410,7 @@ impl UpstreamLogin {
             return Err(LoginError::ProviderRefused(code));
         }
         let code = query.get("code").ok_or(LoginError::InvalidCallback("no code"))?;
+        let metadata = self.metadata(provider).await?;
 
         let secret = self.secrets.get(&provider.config.client_secret).await.map_err(|error| {
             tracing::error!(provider = %provider.name, error = %error, "upstream client secret unavailable");
