@@ -40,11 +40,14 @@ pub struct DevIdentityProvider {
     clock: Arc<dyn Clock>,
     /// Codes and access tokens of the code flow (a minute and an hour; in memory).
     codes: Mutex<HashMap<String, PendingCode>>,
-    access_tokens: Mutex<HashMap<String, (serde_json::Map<String, Value>, u64)>>,
+    access_tokens: Mutex<HashMap<String, IssuedAccess>>,
 }
 
 /// The client the local run's upstream login uses; its secret is in `secrets.json`.
 pub const DEV_UPSTREAM_CLIENT_ID: &str = "whoscalling-local";
+
+/// An access token's claims and expiry.
+type IssuedAccess = (serde_json::Map<String, Value>, u64);
 
 struct PendingCode {
     claims: serde_json::Map<String, Value>,
@@ -56,6 +59,7 @@ struct PendingCode {
 
 /// Why the dev provider's code flow refused a request (OAuth error codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // the OAuth names, as the protocol spells them
 pub enum DevOAuthError {
     InvalidRequest,
     InvalidClient,
