@@ -246,6 +246,27 @@ impl Cors {
     }
 }
 
+/// A small HTML page for errors a browser shows the visitor (a sign-in that cannot continue):
+/// the title, the description and the machine-readable code; nothing loads, nothing frames it.
+pub fn error_page(status: StatusCode, title: &str, description: &str, code: &str) -> Response<Body> {
+    let escape = |text: &str| text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body><h1>{title}</h1><p>{}</p><p>Error code: <code>{}</code></p></body></html>",
+        escape(description),
+        escape(code),
+        title = escape(title),
+    );
+    let mut response = Response::new(Body::Text(html));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
 /// The request's credentials: authorizer claims if API Gateway attached them, and the bearer
 /// token. A token in the query string is refused outright (it would end up in access logs).
 pub fn credentials(request: &Request) -> Result<Credentials<'_>, IdentityError> {

@@ -201,6 +201,22 @@ pub fn events_config_for(function: &str) -> whoscalling::ServiceConfig {
         .expect("events config")
 }
 
+/// `events/<function>/expected.json`, in file-name order, after checking that every event file
+/// has an expectation and every expectation a file (so a new sample cannot go untested).
+pub fn event_expectations(function: &str) -> Vec<(String, Value)> {
+    let dir = workspace_root().join("events").join(function);
+    let expected: std::collections::BTreeMap<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).expect("expected.json")).expect("JSON");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("events dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".json") && name != "expected.json")
+        .collect();
+    files.sort();
+    assert_eq!(files, expected.keys().cloned().collect::<Vec<_>>(), "{function}: every event needs an expectation and vice versa");
+    expected.into_iter().collect()
+}
+
 /// A Secrets Manager client config for a moto server (dummy credentials, no instance metadata).
 pub fn secrets_manager_config(endpoint: &str) -> aws_sdk_secretsmanager::config::Builder {
     aws_sdk_secretsmanager::config::Builder::new()

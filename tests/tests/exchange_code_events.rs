@@ -19,7 +19,7 @@ use whoscalling::provider::{GrantStore, MemoryGrantStore};
 use whoscalling::secrets::InMemorySecretStore;
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling::{IdentityVerifier, SystemClock};
-use whoscalling_tests::{CapturedLogs, events_config_for, json_body, load_event, verify_independently, workspace_root};
+use whoscalling_tests::{CapturedLogs, events_config_for, json_body, load_event, verify_independently, event_expectations};
 
 const PUZZEL_SECRET: &str = "sampleclientsecretforpuzzel0123456789abcdefABCDEF";
 const GENESYS_SECRET: &str = "sampleclientsecretforgenesys0123456789abcdefABCDE";
@@ -79,15 +79,7 @@ async fn every_sample_event_gets_its_expected_answer() {
     let jwks_response = publish_keys::function_handler(&published, load_event("publish-keys/jwks.json")).await.unwrap();
     let jwks: Value = json_body(&jwks_response);
 
-    let dir = workspace_root().join("events/exchange-code");
-    let expected: BTreeMap<String, Value> = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".json") && name != "expected.json")
-        .collect();
-    files.sort();
-    assert_eq!(files, expected.keys().cloned().collect::<Vec<_>>(), "every event needs an expectation and vice versa");
+    let expected = event_expectations("exchange-code");
 
     let mut issued = Vec::new();
     for (file, expectation) in expected {

@@ -3,7 +3,6 @@
 //! file must have an expectation, so a new sample cannot go untested. Every token minted is
 //! checked by jwcrypto with its platform's rules, against the JWKS `publish-keys` serves.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,7 +14,7 @@ use whoscalling::keys::KeySetDocument;
 use whoscalling::secrets::InMemorySecretStore;
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling::{IdentityVerifier, SystemClock};
-use whoscalling_tests::{CapturedLogs, events_config, json_body, load_event, verify_independently, workspace_root};
+use whoscalling_tests::{CapturedLogs, event_expectations, events_config, json_body, load_event, verify_independently, workspace_root};
 
 const CONNECT_KEY: &str = "c2FtcGxlLWNvbm5lY3Qtd2lkZ2V0LXNlY3VyaXR5LWtleQ";
 const WIDGET_ID: &str = "0f6b4a35-6f4e-4e38-9c4f-5a3c0d8f7a11";
@@ -48,17 +47,7 @@ fn mint_deps(secrets: Arc<InMemorySecretStore>) -> mint_token::Deps {
 }
 
 fn expectations(function: &str) -> Vec<(String, Value)> {
-    let dir = workspace_root().join("events").join(function);
-    let expected: BTreeMap<String, Value> =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).expect("expected.json")).expect("JSON");
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .expect("events dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".json") && name != "expected.json")
-        .collect();
-    files.sort();
-    assert_eq!(files, expected.keys().cloned().collect::<Vec<_>>(), "{function}: every event needs an expectation and vice versa");
-    expected.into_iter().collect()
+    event_expectations(function)
 }
 
 fn check_error_answer(file: &str, response: &lambda_http::Response<lambda_http::Body>, code: &Value) {

@@ -4,14 +4,13 @@
 //! `cryptography` (HKDF-SHA256 + AES-256-GCM, as `shared/src/session.rs` documents), so these
 //! events also prove the cookie format against an independent implementation.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use lambda_http::http::header;
 use serde_json::Value;
 use whoscalling::SystemClock;
 use whoscalling::secrets::InMemorySecretStore;
-use whoscalling_tests::{CapturedLogs, events_config_for, load_event, workspace_root};
+use whoscalling_tests::{CapturedLogs, events_config_for, load_event, event_expectations};
 
 /// The session-key secret the sample cookies were sealed with.
 const SAMPLE_SESSION_KEY: &str = "sample-session-key-for-events-0123456789abcdef";
@@ -24,15 +23,7 @@ async fn every_sample_event_gets_its_expected_answer() {
     secrets.put("whoscalling/upstream/bankid", "sample-upstream-client-secret");
     let deps = visitor_login::Deps::new(&config, secrets, Arc::new(SystemClock)).expect("deps");
 
-    let dir = workspace_root().join("events/visitor-login");
-    let expected: BTreeMap<String, Value> = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.ends_with(".json") && name != "expected.json")
-        .collect();
-    files.sort();
-    assert_eq!(files, expected.keys().cloned().collect::<Vec<_>>(), "every event needs an expectation and vice versa");
+    let expected = event_expectations("visitor-login");
 
     for (file, expectation) in expected {
         let response = visitor_login::function_handler(&deps, load_event(&format!("visitor-login/{file}"))).await.unwrap();

@@ -410,20 +410,5 @@ fn redirect(location: &str) -> Response<Body> {
 /// The page for errors that must not be redirected (unknown client, unregistered redirect URI).
 fn error_page<'a>(error: &OAuthError, outcome: &mut Outcome<'a>) -> Response<Body> {
     outcome.error = Some(error.code.as_str());
-    // Descriptions are fixed texts, but escape anyway: this is HTML.
-    let escape = |text: &str| text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in error</title></head>\
-         <body><h1>This sign-in request cannot be completed</h1><p>{}</p><p>Error code: <code>{}</code></p></body></html>",
-        escape(&error.description),
-        error.code.as_str()
-    );
-    let mut response = Response::new(Body::Text(html));
-    *response.status_mut() = StatusCode::BAD_REQUEST;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    response
+    http::error_page(StatusCode::BAD_REQUEST, "This sign-in request cannot be completed", &error.description, error.code.as_str())
 }

@@ -135,24 +135,17 @@ fn error_response(request: &Request, error: &LoginError) -> Response<Body> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("application/json"));
     let description = error.to_string();
-    let (content_type, body) = if wants_json {
-        ("application/json", json!({"error": error.code(), "error_description": description}).to_string())
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = if wants_json {
+        let mut response = Response::new(Body::Text(json!({"error": error.code(), "error_description": description}).to_string()));
+        *response.status_mut() = status;
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
     } else {
-        let escape = |text: &str| text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-        let html = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Login error</title></head>\
-             <body><h1>The login could not be completed</h1><p>{}</p><p>Error code: <code>{}</code></p></body></html>",
-            escape(&description),
-            error.code()
-        );
-        ("text/html; charset=utf-8", html)
+        http::error_page(status, "The login could not be completed", &description, error.code())
     };
-    let mut response = Response::new(Body::Text(body));
-    *response.status_mut() = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'"));
     if error.status() == 503 {
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
