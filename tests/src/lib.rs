@@ -226,16 +226,23 @@ pub fn secrets_manager_config(endpoint: &str) -> aws_sdk_secretsmanager::config:
         .endpoint_url(endpoint)
 }
 
-/// Everything the tests' code logs, in the production JSON format.
+/// Everything the tests' code logs, in the production JSON format. Also appended to
+/// `target/test-logs/<test binary>-<pid>.jsonl`, which `scripts/scan-logs.py` (run by the test
+/// command after every scenario) scans for anything token-, key- or person-shaped.
 #[derive(Clone, Default)]
-pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>, Option<Arc<Mutex<std::fs::File>>>);
 
 impl CapturedLogs {
     /// Installs the capture as this test binary's global subscriber (once).
     pub fn install() -> CapturedLogs {
         static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
         LOGS.get_or_init(|| {
-            let logs = CapturedLogs::default();
+            let dir = workspace_root().join("target/test-logs");
+            let file = std::fs::create_dir_all(&dir).ok().and_then(|()| {
+                let binary = std::env::current_exe().ok()?.file_stem()?.to_string_lossy().into_owned();
+                std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{binary}-{}.jsonl", std::process::id()))).ok()
+            });
+            let logs = CapturedLogs(Arc::default(), file.map(|f| Arc::new(Mutex::new(f))));
             let subscriber = whoscalling::logging::json_subscriber(logs.clone());
             tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
             logs
@@ -273,6 +280,9 @@ impl CapturedLogs {
 impl std::io::Write for CapturedLogs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        if let Some(file) = &self.1 {
+            file.lock().unwrap_or_else(|e| e.into_inner()).write_all(buf)?;
+        }
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
