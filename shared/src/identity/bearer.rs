@@ -40,6 +40,9 @@ pub struct BearerVerifier {
     clock: Arc<dyn Clock>,
 }
 
+/// The furthest in the future a visitor token's `exp` may be.
+const MAX_TOKEN_VALIDITY_SECONDS: u64 = 86_400;
+
 impl BearerVerifier {
     pub fn new(policy: BearerPolicy, keys: Arc<JwksCache>, clock: Arc<dyn Clock>) -> Self {
         Self { policy, keys, clock }
@@ -55,6 +58,13 @@ impl BearerVerifier {
         }
         let header = parse_protected_header(token)?;
         let algorithm = self.allowed_algorithm(&header)?;
+        // RFC 8725 3.11 / RFC 9068: an explicitly typed token of another kind (an access token,
+        // a logout token...) is not a login, even when the same key signed it.
+        match header.get("typ") {
+            None => {}
+            Some(Value::String(typ)) if typ.eq_ignore_ascii_case("JWT") || typ.eq_ignore_ascii_case("application/jwt") => {}
+            Some(_) => return Err(IdentityError::ForbiddenHeader("typ (not an ID token)")),
+        }
         // The payload must mean one thing to every JSON parser before anything trusts it.
         reject_duplicate_members(token)?;
         let kid = match header.get("kid") {
@@ -79,6 +89,11 @@ impl BearerVerifier {
         validation.set_required_spec_claims(&["iss", "aud", "sub"]);
         let decoded = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation).map_err(map_jwt_error)?;
         let claims = decoded.claims;
+        // RFC 7519 4.1.1: `iss` is one string; jsonwebtoken also accepts an array containing it.
+        match claims.get("iss") {
+            Some(Value::String(iss)) if *iss == self.policy.issuer => {}
+            _ => return Err(IdentityError::WrongIssuer),
+        }
         self.check_audience(&claims)?;
         self.check_time(&claims)?;
         match claims.get("sub") {
@@ -114,6 +129,11 @@ impl BearerVerifier {
         let iat = integer_claim(claims, "iat")?.ok_or(IdentityError::MissingClaim("iat"))?;
         if now >= exp.saturating_add(leeway) {
             return Err(IdentityError::Expired);
+        }
+        // A login token that is valid for more than a day (or forever: `exp` = u64::MAX) is not a
+        // visitor's ID token; no provider we know issues one.
+        if exp > now.saturating_add(MAX_TOKEN_VALIDITY_SECONDS) {
+            return Err(IdentityError::InvalidClaim("exp"));
         }
         if iat > now.saturating_add(leeway) {
             return Err(IdentityError::IssuedInFuture);
@@ -335,6 +355,9 @@ mod tests {
             (with_claim("exp", json!("1900000000")), IdentityError::InvalidClaim("exp")),
             (with_claim("exp", json!(1_900_000_000.5)), IdentityError::InvalidClaim("exp")),
             (with_claim("iat", json!(true)), IdentityError::InvalidClaim("iat")),
+            // Never expiring, or valid for more than a day: not a visitor's ID token.
+            (with_claim("exp", json!(u64::MAX)), IdentityError::InvalidClaim("exp")),
+            (with_claim("exp", json!(NOW + 86_401)), IdentityError::InvalidClaim("exp")),
         ];
         for (claims, expected) in cases {
             assert_eq!(idp.verifier.verify(&sign(&idp, &claims)).await.err(), Some(expected), "{claims}");
@@ -349,6 +372,9 @@ mod tests {
         let cases = [
             (with_claim("iss", json!("https://idp.example.com/")), IdentityError::WrongIssuer),
             (with_claim("iss", json!("https://idp.example.com.evil")), IdentityError::WrongIssuer),
+            // jsonwebtoken alone would accept an array containing the issuer.
+            (with_claim("iss", json!([ISSUER])), IdentityError::WrongIssuer),
+            (with_claim("iss", json!(["https://evil.example", ISSUER])), IdentityError::WrongIssuer),
             (with_claim("aud", json!("other")), IdentityError::WrongAudience),
             (with_claim("sub", json!("")), IdentityError::InvalidClaim("sub")),
             (with_claim("sub", json!("al\nice")), IdentityError::InvalidClaim("sub")),
@@ -382,6 +408,8 @@ mod tests {
             (json!({"alg": "ES256", "kid": "k1", "jku": "https://evil/jwks"}), IdentityError::ForbiddenHeader("jku")),
             (json!({"alg": "ES256", "kid": "other"}), IdentityError::UnknownKey),
             (json!({"alg": "ES256", "kid": 7}), IdentityError::Malformed("unusable `kid`")),
+            (json!({"alg": "ES256", "kid": "k1", "typ": "at+jwt"}), IdentityError::ForbiddenHeader("typ (not an ID token)")),
+            (json!({"alg": "ES256", "kid": "k1", "typ": "logout+jwt"}), IdentityError::ForbiddenHeader("typ (not an ID token)")),
         ];
         for (header, expected) in cases {
             assert_eq!(idp.verifier.verify(&forge(header.clone(), &claims, "c2ln")).await.err(), Some(expected), "{header}");
