@@ -276,3 +276,35 @@ async fn liveperson_and_live_assist_tokens_verify_against_the_published_jwks() {
     needles.extend([id_token.as_str(), bob_token.as_str(), "01129954321", "alice@example.com"]);
     logs.assert_free_of(&needles);
 }
+
+/// The identity provider goes down: keys already fetched keep verifying its tokens, and a token
+/// signed with a key we never saw fails closed (no token), however often it is presented.
+#[tokio::test]
+async fn a_provider_outage_keeps_known_keys_and_fails_closed_on_unknown_ones() {
+    let mut world = world().await;
+    let id_token = log_in_at_provider(&world.issuer, "alice").await;
+    let first = function_handler(&world.deps, request("GET", Some(&id_token))).await.expect("handler");
+    assert_eq!(first.status(), 200, "the JWKS is fetched and cached");
+
+    world._provider.stop();
+    let cached = function_handler(&world.deps, request("GET", Some(&id_token))).await.expect("handler");
+    assert_eq!(cached.status(), 200, "cached keys keep working while the provider is down");
+
+    // Same claims, signed by a key the provider never published.
+    use base64::Engine;
+    let payload = id_token.split('.').nth(1).expect("payload");
+    let rogue = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("key");
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"never-published"}"#);
+    let signing_input = format!("{header}.{payload}");
+    let mut signature = vec![0u8; rogue.public_modulus_len()];
+    rogue
+        .sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), signing_input.as_bytes(), &mut signature)
+        .expect("sign");
+    let forged = format!("{signing_input}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature));
+    for _ in 0..3 {
+        let response = function_handler(&world.deps, request("GET", Some(&forged))).await.expect("handler");
+        assert_eq!(response.status(), 401, "{:?}", json_body(&response));
+        assert_eq!(json_body(&response)["error"], "invalid_token");
+        assert!(json_body(&response).get("data").is_none());
+    }
+}
