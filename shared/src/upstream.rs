@@ -195,6 +195,16 @@ fn transport_error(error: &FetchError) -> LoginError {
     }
 }
 
+/// A client built from discovery: authorization endpoint set, token and userinfo maybe.
+type DiscoveredClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
 struct JwksState {
     keys: Arc<CoreJsonWebKeySet>,
     fetched_at: u64,
@@ -329,17 +339,7 @@ impl UpstreamLogin {
         provider: &Provider,
         metadata: &CoreProviderMetadata,
         secret: Option<ClientSecret>,
-    ) -> Result<
-        CoreClient<
-            openidconnect::EndpointSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointMaybeSet,
-            openidconnect::EndpointMaybeSet,
-        >,
-        LoginError,
-    > {
+    ) -> Result<DiscoveredClient, LoginError> {
         let redirect = RedirectUrl::new(provider.config.redirect_uri.to_string()).map_err(|_| LoginError::Internal)?;
         let auth_type = match provider.config.auth_method {
             UpstreamAuthMethod::ClientSecretBasic => AuthType::BasicAuth,
@@ -425,7 +425,14 @@ impl UpstreamLogin {
             .request_async(&fetch)
             .await
             .map_err(|error| {
-                tracing::warn!(provider = %provider.name, error = %error, "code exchange failed");
+                // The provider's error_description is its own free text: log the kind only.
+                let kind = match &error {
+                    RequestTokenError::ServerResponse(response) => response.error().as_ref(),
+                    RequestTokenError::Request(_) => "request failed",
+                    RequestTokenError::Parse(..) => "unparsable response",
+                    RequestTokenError::Other(_) => "other",
+                };
+                tracing::warn!(provider = %provider.name, error = kind, "code exchange failed");
                 match &error {
                     RequestTokenError::ServerResponse(_) => LoginError::CodeRejected,
                     RequestTokenError::Request(fetch_error) => transport_error(fetch_error),
@@ -459,7 +466,8 @@ impl UpstreamLogin {
                     _ => return Err(LoginError::InvalidIdToken("signed with a key the provider does not publish")),
                 },
                 Err(error) => {
-                    tracing::warn!(provider = %provider.name, error = %error, "ID token refused");
+                    // The crate's messages may quote claim values (a subject, audiences): log the rule only.
+                    tracing::warn!(provider = %provider.name, error = id_token_problem(&error), "ID token refused");
                     return Err(LoginError::InvalidIdToken(id_token_problem(&error)));
                 }
             }
@@ -579,14 +587,7 @@ impl UpstreamLogin {
     fn verifier<'a>(
         &self,
         provider: &'a Provider,
-        client: &CoreClient<
-            openidconnect::EndpointSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointNotSet,
-            openidconnect::EndpointMaybeSet,
-            openidconnect::EndpointMaybeSet,
-        >,
+        client: &DiscoveredClient,
         keys: Arc<CoreJsonWebKeySet>,
     ) -> CoreIdTokenVerifier<'a> {
         let leeway = provider.config.leeway_seconds as i64;
