@@ -20,6 +20,14 @@ use crate::secrets::{SecretCacheSettings, SecretName};
 /// The environment variable that carries the document in Lambda.
 pub const CONFIG_VARIABLE: &str = "WHOSCALLING_CONFIG";
 
+/// Sections that may instead come in a variable of their own, holding just that section's JSON.
+/// Lambda allows a function 4 KB of environment variables in all; with every platform enabled the
+/// whole document passes that, so the template gives each function only the sections it reads
+/// (the provider to exchange-code, the upstream logins to visitor-login, the session to those
+/// that accept or issue it) and all functions share the rest.
+pub const SECTION_VARIABLES: [(&str, &str); 3] =
+    [("WHOSCALLING_PROVIDER", "provider"), ("WHOSCALLING_SESSION", "session"), ("WHOSCALLING_UPSTREAM", "upstream")];
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{0} is not set")]
@@ -674,10 +682,37 @@ fn default_max_body() -> usize {
 }
 
 impl ServiceConfig {
-    /// Reads `WHOSCALLING_CONFIG` through `lookup` (the environment in Lambda, a map in tests).
+    /// Reads `WHOSCALLING_CONFIG` through `lookup` (the environment in Lambda, a map in tests),
+    /// then the optional section variables ([`SECTION_VARIABLES`]).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let document = lookup(CONFIG_VARIABLE).ok_or(ConfigError::Missing(CONFIG_VARIABLE))?;
-        Self::from_json(CONFIG_VARIABLE, &document)
+        let mut config = Self::parse_json(CONFIG_VARIABLE, &document)?;
+        for (variable, section) in SECTION_VARIABLES {
+            if let Some(text) = lookup(variable) {
+                config.take_section(variable, section, &text)?;
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Fills `section` from its own variable; the same section in both places is refused rather
+    /// than one silently winning.
+    fn take_section(&mut self, variable: &str, section: &str, text: &str) -> Result<(), ConfigError> {
+        fn parse_section<T: serde::de::DeserializeOwned>(variable: &str, text: &str) -> Result<T, ConfigError> {
+            serde_json::from_str(text)
+                .map_err(|e| ConfigError::Invalid { source_name: variable.to_string(), reason: e.to_string() })
+        }
+        let already_set = match section {
+            "provider" => self.provider.replace(parse_section(variable, text)?).is_some(),
+            "session" => self.session.replace(parse_section(variable, text)?).is_some(),
+            "upstream" => self.upstream.replace(parse_section(variable, text)?).is_some(),
+            other => unreachable!("SECTION_VARIABLES names `{other}`, which has no variable of its own"),
+        };
+        if already_set {
+            return Err(setting(section, format!("given both in {CONFIG_VARIABLE} and in {variable}: keep one")));
+        }
+        Ok(())
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -686,10 +721,14 @@ impl ServiceConfig {
 
     /// Parses and validates a document; `source_name` says where it came from in errors.
     pub fn from_json(source_name: &str, document: &str) -> Result<Self, ConfigError> {
-        let config: Self = serde_json::from_str(document)
-            .map_err(|e| ConfigError::Invalid { source_name: source_name.to_string(), reason: e.to_string() })?;
+        let config = Self::parse_json(source_name, document)?;
         config.validate()?;
         Ok(config)
+    }
+
+    fn parse_json(source_name: &str, document: &str) -> Result<Self, ConfigError> {
+        serde_json::from_str(document)
+            .map_err(|e| ConfigError::Invalid { source_name: source_name.to_string(), reason: e.to_string() })
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -888,6 +927,62 @@ mod tests {
         let config = parse(&document()).unwrap();
         assert_eq!(config.secret_cache.ttl_seconds, 300);
         assert!(config.bearer_settings().is_ok());
+    }
+
+    fn from_variables(variables: &[(&str, String)]) -> Result<ServiceConfig, ConfigError> {
+        ServiceConfig::from_lookup(|name| variables.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()))
+    }
+
+    fn session_section() -> Value {
+        json!({"key_secret": "whoscalling/session-key", "lifetime_seconds": 900})
+    }
+
+    #[test]
+    fn sections_may_come_in_variables_of_their_own() {
+        let mut doc = document();
+        doc["identity"]["sources"] = json!(["bearer_token", "session"]);
+        let config = from_variables(&[
+            (CONFIG_VARIABLE, doc.to_string()),
+            ("WHOSCALLING_SESSION", session_section().to_string()),
+        ])
+        .unwrap();
+        let session = config.session.expect("session from WHOSCALLING_SESSION");
+        assert_eq!(session.lifetime_seconds, 900);
+        assert_eq!(session.key_secret.as_str(), "whoscalling/session-key");
+    }
+
+    #[test]
+    fn a_section_in_both_places_is_refused() {
+        let mut doc = document();
+        doc["session"] = session_section();
+        let error = from_variables(&[
+            (CONFIG_VARIABLE, doc.to_string()),
+            ("WHOSCALLING_SESSION", session_section().to_string()),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert_eq!(error, "session: given both in WHOSCALLING_CONFIG and in WHOSCALLING_SESSION: keep one");
+    }
+
+    #[test]
+    fn a_bad_section_variable_is_named_and_checks_still_span_sections() {
+        let error = from_variables(&[(CONFIG_VARIABLE, document().to_string()), ("WHOSCALLING_SESSION", "{".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("WHOSCALLING_SESSION is not a valid configuration document"), "{error}");
+
+        let unknown_field = json!({"key_secret": "whoscalling/session-key", "lifetime": 900}).to_string();
+        let error = from_variables(&[(CONFIG_VARIABLE, document().to_string()), ("WHOSCALLING_SESSION", unknown_field)])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown field `lifetime`"), "{error}");
+
+        // The session identity source needs the session section; naming it only in the shared
+        // document and leaving the variable out is caught as before.
+        let mut doc = document();
+        doc["identity"]["sources"] = json!(["bearer_token", "session"]);
+        let error = from_variables(&[(CONFIG_VARIABLE, doc.to_string())]).unwrap_err().to_string();
+        assert_eq!(error, "session: required for session identity and upstream logins");
     }
 
     #[test]
