@@ -192,12 +192,13 @@ pub fn events_config() -> whoscalling::ServiceConfig {
     events_config_for("MintTokenFunction")
 }
 
-/// The `WHOSCALLING_CONFIG` `events/env.json` gives one function (by its template logical id).
+/// The configuration `events/env.json` gives one function (by its template logical id): its
+/// `WHOSCALLING_CONFIG` and any section variables, read as the function's `main` reads them.
 pub fn events_config_for(function: &str) -> whoscalling::ServiceConfig {
     let env: Value = serde_json::from_str(&std::fs::read_to_string(workspace_root().join("events/env.json")).expect("env.json"))
         .expect("env.json JSON");
-    let document = env[function]["WHOSCALLING_CONFIG"].as_str().expect("WHOSCALLING_CONFIG").to_string();
-    whoscalling::ServiceConfig::from_lookup(|name| (name == whoscalling::config::CONFIG_VARIABLE).then(|| document.clone()))
+    let variables = env[function].as_object().unwrap_or_else(|| panic!("env.json has no {function}")).clone();
+    whoscalling::ServiceConfig::from_lookup(|name| variables.get(name).and_then(Value::as_str).map(String::from))
         .expect("events config")
 }
 
