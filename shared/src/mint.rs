@@ -93,6 +93,15 @@ pub struct MintService {
     clock: Arc<dyn Clock>,
 }
 
+/// The JWE recipient a LivePerson profile's id_tokens are wrapped for, if it has one: parsed once,
+/// at cold start, by the implicit flow (`/token/{profile}`) and the code flow (the provider).
+pub fn liveperson_recipient(name: &ProfileName, profile: &LivePersonProfileConfig) -> Result<Option<JweRecipient>, ConfigError> {
+    let Some(encryption) = &profile.encryption else { return Ok(None) };
+    JweRecipient::from_public_key(&encryption.public_key, encryption.alg, encryption.enc, encryption.kid.clone())
+        .map(Some)
+        .map_err(|error| ConfigError::Setting { setting: format!("profiles.{name}.encryption.public_key"), reason: error.to_string() })
+}
+
 impl MintService {
     /// Prepares every profile (LivePerson's encryption key is parsed here, once).
     pub fn new(config: &ServiceConfig, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
@@ -102,16 +111,7 @@ impl MintService {
                 ProfileConfig::AmazonConnect(connect) => Profile::Connect(connect.clone()),
                 ProfileConfig::LiveAssist(live_assist) => Profile::LiveAssist(live_assist.clone()),
                 ProfileConfig::LivePerson(liveperson) => {
-                    let encryption = match &liveperson.encryption {
-                        None => None,
-                        Some(e) => Some(JweRecipient::from_public_key(&e.public_key, e.alg, e.enc, e.kid.clone()).map_err(
-                            |error| ConfigError::Setting {
-                                setting: format!("profiles.{name}.encryption.public_key"),
-                                reason: error.to_string(),
-                            },
-                        )?),
-                    };
-                    Profile::LivePerson { config: liveperson.clone(), encryption }
+                    Profile::LivePerson { config: liveperson.clone(), encryption: liveperson_recipient(name, liveperson)? }
                 }
                 // Served by the OpenID provider only: not a `/token/{profile}` profile.
                 ProfileConfig::OpenIdConnect(_) => continue,

@@ -93,9 +93,11 @@ async fn world(code_lifetime_seconds: u64) -> World {
                      "algorithms": ["RS256", "ES256"], "leeway_seconds": 30},
         "signing_keys": {"secret": keys_arn.arn().unwrap()},
         "profiles": {
+            // With LivePerson's encryption key, as the template configures it for both flows.
             "liveperson": {"platform": "liveperson", "issuer": "{BASE_URL}", "token_lifetime_seconds": 600,
                 "claims": {"given_name": {"claim": "given_name"}, "family_name": {"claim": "family_name"}},
-                "customer_info": {"customerId": {"claim": "sub"}, "socialId": {"claim": "nin"}}},
+                "customer_info": {"customerId": {"claim": "sub"}, "socialId": {"claim": "nin"}},
+                "encryption": {"public_key": fixture("liveperson-test-key.spki.b64"), "kid": "lp-test-key"}},
             "openid-claims": {"platform": "openid-connect", "subject": {"claim": "sub", "if_missing": "refuse"},
                 "claims": {"name": {"claim": "name"}, "given_name": {"claim": "given_name"},
                            "family_name": {"claim": "family_name"}, "birthdate": {"claim": "birthdate"},
@@ -122,6 +124,10 @@ async fn world(code_lifetime_seconds: u64) -> World {
         .await
         .expect("serve");
     World { idp_issuer: idp.url.clone(), server, moto, _idp: idp, secrets, _state_dir: state_dir }
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(workspace_root().join("tests/fixtures").join(name)).expect("fixture").trim().to_string()
 }
 
 /// Runs tests/peers/oidc-rp.mjs (npm openid-client) with `input`; its one JSON line.
@@ -254,11 +260,16 @@ async fn liveperson_code_flow_gets_the_documented_response() {
     assert_eq!(headers["pragma"], "no-cache");
     assert_eq!(body["token_type"], "Bearer");
     assert!(body["access_token"].is_string() && body["expires_in"].is_u64());
+    // The id_token is the signed JWT wrapped for LivePerson's key: jwcrypto opens it with the
+    // private key only LivePerson holds, then checks the signature against our JWKS.
+    assert_eq!(body["id_token"].as_str().unwrap().split('.').count(), 5, "a compact JWE");
     let verdict = verify_independently(&json!({
         "token": body["id_token"], "key": {"jwks": jwks(&world).await}, "rules": "liveperson",
+        "decrypt": {"pkcs8_b64": fixture("liveperson-test-key.pk8.b64")},
         "expect": {"iss": world.base(), "aud": "liveperson", "sub": "alice"}, "expect_absent": [ALICE_NIN]
     }));
     assert_eq!(verdict["ok"], true, "{verdict}");
+    assert_eq!(verdict["jwe_header"]["kid"], "lp-test-key");
     assert_eq!(verdict["claims"]["lp_sdes"][0]["info"]["socialId"], ALICE_NIN_MASKED);
 
     // The credentials in the form body instead (the other variant LivePerson documents).

@@ -5,7 +5,8 @@
 //! provider maps it through the client's profile (masking first, as everywhere), binds it to a
 //! single-use code in the [`GrantStore`], and at the token endpoint authenticates the client,
 //! checks every binding (client, redirect URI, PKCE, expiry) and signs an RS256 id_token with the
-//! keys we own. See `docs/PROVIDER.md` for the wire contract.
+//! keys we own; a LivePerson profile with an encryption key gets that id_token wrapped in a JWE
+//! for LivePerson, exactly as the implicit flow's. See `docs/PROVIDER.md` for the wire contract.
 
 pub mod dynamodb;
 pub mod grants;
@@ -24,7 +25,8 @@ use crate::config::{
 use crate::identity::VerifiedClaims;
 use crate::keys::{KeyError, SigningKeys};
 use crate::mapping::{ClaimPolicy, MappingError};
-use crate::mint::{MintError, liveperson_claims};
+use crate::jwe::JweRecipient;
+use crate::mint::{MintError, liveperson_claims, liveperson_recipient};
 use crate::secrets::SecretStore;
 use crate::signing::SigningAlgorithm;
 
@@ -42,6 +44,9 @@ enum ClientProfile {
 struct Client {
     config: ClientConfig,
     profile: ClientProfile,
+    /// The profile's JWE recipient (LivePerson with `encryption`): the signed id_token is
+    /// wrapped for it, so only the platform reads the claims.
+    encryption: Option<JweRecipient>,
 }
 
 /// A client and redirect URI we trust: errors after this point may be redirected to it.
@@ -134,12 +139,14 @@ impl ProviderService {
         let mut clients = BTreeMap::new();
         for (id, client) in &provider.clients {
             // Config validation has checked the profile exists and has one of these platforms.
-            let profile = match config.profiles.get(&client.profile) {
-                Some(ProfileConfig::LivePerson(profile)) => ClientProfile::LivePerson(profile.clone()),
-                Some(ProfileConfig::OpenIdConnect(profile)) => ClientProfile::OpenId(profile.clone()),
+            let (profile, encryption) = match config.profiles.get(&client.profile) {
+                Some(ProfileConfig::LivePerson(profile)) => {
+                    (ClientProfile::LivePerson(profile.clone()), liveperson_recipient(&client.profile, profile)?)
+                }
+                Some(ProfileConfig::OpenIdConnect(profile)) => (ClientProfile::OpenId(profile.clone()), None),
                 _ => return Err(missing(&format!("provider.clients.{id}.profile"))),
             };
-            clients.insert(id.clone(), Client { config: client.clone(), profile });
+            clients.insert(id.clone(), Client { config: client.clone(), profile, encryption });
         }
         let discovery = discovery_document(&provider.issuer, &clients);
         Ok(Self {
@@ -349,7 +356,8 @@ impl ProviderService {
         }
         let access = new_secret(grant_id).map_err(store_error)?;
         // Sign before redeeming: a key problem must not burn the visitor's code.
-        let (id_token, kid) = self.id_token(grant, &access.value, now).await?;
+        let client = self.client(&client_id).map_err(|_| OAuthError::server_error())?;
+        let (id_token, kid) = self.id_token(client, grant, &access.value, now).await?;
         let access_expires_at = now + self.access_token_lifetime;
         if !self.grants.redeem(grant_id, &code_hash, now, &access.hash, access_expires_at).await.map_err(store_error)? {
             // Lost a race with another redemption of the same code (or it expired meanwhile).
@@ -392,7 +400,7 @@ impl ProviderService {
         if expected.value.ct_eq(presented.secret.expose().as_bytes()) { Ok(id.clone()) } else { Err(OAuthError::invalid_client()) }
     }
 
-    async fn id_token(&self, grant: &Grant, access_token: &str, now: u64) -> Result<(String, String), OAuthError> {
+    async fn id_token(&self, client: &Client, grant: &Grant, access_token: &str, now: u64) -> Result<(String, String), OAuthError> {
         let key_error = |error: KeyError| {
             tracing::error!(error = %error, "signing key unavailable");
             if error.is_transient() { OAuthError::unavailable() } else { OAuthError::server_error() }
@@ -412,6 +420,13 @@ impl ProviderService {
             tracing::error!(error = %error, "id_token signing failed");
             OAuthError::server_error()
         })?;
+        let token = match &client.encryption {
+            None => token,
+            Some(recipient) => recipient.encrypt_jwt(&token).map_err(|error| {
+                tracing::error!(error = %error, "id_token encryption failed");
+                OAuthError::server_error()
+            })?,
+        };
         Ok((token, signer.kid().to_string()))
     }
 }
@@ -484,7 +499,7 @@ fn discovery_document(issuer: &str, clients: &BTreeMap<ClientId, Client>) -> Val
             }
         }
     }
-    json!({
+    let mut document = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
@@ -503,7 +518,17 @@ fn discovery_document(issuer: &str, clients: &BTreeMap<ClientId, Client>) -> Val
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
-    })
+    });
+    // OpenID Connect Discovery 1.0 section 3: advertised only when some client's id_tokens are
+    // encrypted (LivePerson's key decides the algorithms; nothing is negotiated).
+    let encryptions: Vec<&JweRecipient> = clients.values().filter_map(|c| c.encryption.as_ref()).collect();
+    if !encryptions.is_empty() {
+        let algs: BTreeSet<&str> = encryptions.iter().map(|r| r.alg().name()).collect();
+        let encs: BTreeSet<&str> = encryptions.iter().map(|r| r.enc().name()).collect();
+        document["id_token_encryption_alg_values_supported"] = json!(algs);
+        document["id_token_encryption_enc_values_supported"] = json!(encs);
+    }
+    document
 }
 
 #[cfg(test)]
@@ -526,9 +551,11 @@ mod tests {
     }
 
     fn fixture() -> Fixture {
-        let config = ServiceConfig::from_json(
-            "test",
-            &json!({
+        fixture_with(|_| {})
+    }
+
+    fn fixture_with(edit: impl FnOnce(&mut Value)) -> Fixture {
+        let mut document = json!({
                 "allowed_origins": [], "identity": {"sources": ["api_gateway_authorizer"]},
                 "signing_keys": {"secret": "keys"},
                 "profiles": {
@@ -544,10 +571,9 @@ mod tests {
                     "liveperson": {"secret": "lp-secret", "redirect_uris": ["https://liveperson.net"],
                                    "scopes": ["openid"], "profile": "lp"}
                 }}
-            })
-            .to_string(),
-        )
-        .unwrap();
+            });
+        edit(&mut document);
+        let config = ServiceConfig::from_json("test", &document.to_string()).unwrap();
         let secrets = Arc::new(InMemorySecretStore::default());
         secrets.put("keys", KeySetDocument::generate(&[SigningAlgorithm::RS256], NOW - 10_000).unwrap().to_secret_string().expose());
         secrets.put("puzzel-secret", "puzzel-pw");
@@ -617,6 +643,46 @@ mod tests {
         assert_eq!(claims["nin"], "011299*****", "masked by the default claim policy");
         let userinfo = f.provider.userinfo(access).await.unwrap();
         assert_eq!(Value::Object(userinfo), json!({"sub": "alice", "name": "Alice A", "nin": "011299*****"}));
+    }
+
+    /// LivePerson's encryption key wraps the code flow's id_token too (the spec's "JWT as
+    /// above"): a compact JWE for LivePerson's key around the same signed id_token.
+    #[tokio::test]
+    async fn a_liveperson_client_with_an_encryption_key_gets_an_encrypted_id_token() {
+        const PUBLIC_SPKI: &str = include_str!("../../../tests/fixtures/liveperson-test-key.spki.b64");
+        const PRIVATE_PKCS8: &str = include_str!("../../../tests/fixtures/liveperson-test-key.pk8.b64");
+        let f = fixture_with(|document| {
+            document["profiles"]["lp"]["encryption"] = json!({"public_key": PUBLIC_SPKI.trim(), "kid": "lp-key-1"});
+        });
+        let discovery = f.provider.discovery();
+        assert_eq!(discovery["id_token_encryption_alg_values_supported"], json!(["RSA-OAEP-256"]));
+        assert_eq!(discovery["id_token_encryption_enc_values_supported"], json!(["A256GCM"]));
+
+        let p = params(&[("client_id", "liveperson"), ("redirect_uri", "https://liveperson.net"), ("scope", "openid")]);
+        let target = f.provider.trusted_redirect(&p, Channel::PageScript).unwrap();
+        let request = f.provider.check_request(target, &p, Channel::PageScript).unwrap();
+        let code = f.provider.issue_code(&request, alice()).await.unwrap().code;
+        let token_request =
+            params(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://liveperson.net")]);
+        let response = f.provider.exchange(Some(&basic("liveperson", "lp-pw")), &token_request).await.unwrap();
+        let id_token = response.body["id_token"].as_str().unwrap();
+        assert_eq!(id_token.split('.').count(), 5, "a compact JWE");
+
+        let private = STANDARD.decode(PRIVATE_PKCS8.trim()).unwrap();
+        let (header, plaintext) = crate::jwe::decrypt_compact(id_token, &private).unwrap();
+        assert_eq!((header["alg"].as_str(), header["enc"].as_str()), (Some("RSA-OAEP-256"), Some("A256GCM")));
+        assert_eq!((header["cty"].as_str(), header["kid"].as_str()), (Some("JWT"), Some("lp-key-1")));
+        let signed = String::from_utf8(plaintext).unwrap();
+        assert_eq!(signed.split('.').count(), 3, "a signed JWT inside");
+        let claims = payload(&signed);
+        assert_eq!((claims["iss"].as_str(), claims["aud"].as_str(), claims["sub"].as_str()), (Some("https://id.example.com"), Some("liveperson"), Some("alice")));
+        assert_eq!(claims["at_hash"], oauth::at_hash(response.body["access_token"].as_str().unwrap()));
+        assert_eq!(claims["lp_sdes"][0]["info"]["customerId"], "alice");
+
+        // Clients of profiles without a key still get a plain signed id_token from the same provider.
+        let code = code_for(&f, &[]).await;
+        let plain = f.provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap();
+        assert_eq!(plain.body["id_token"].as_str().unwrap().split('.').count(), 3);
     }
 
     #[tokio::test]
