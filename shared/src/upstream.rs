@@ -11,7 +11,9 @@
 //! match), then masks the claims and seals them into the session cookie.
 //!
 //! The HTTP client follows no redirects, has a timeout and caps response bodies, so a slow or
-//! hostile provider costs a bounded time and memory; discovery is fetched once per container.
+//! hostile provider costs a bounded time and memory; discovery is fetched once per container, and
+//! after a failed discovery the provider is not asked again for `DISCOVERY_RETRY_SECONDS`, so an
+//! outage answers every visitor at once instead of queueing each behind another timeout.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -50,6 +52,10 @@ const LOGIN_STATE_COOKIE: &str = "whoscalling_login";
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 /// At most one JWKS refetch per provider in this interval, whatever `kid`s arrive.
 const JWKS_MIN_REFETCH_SECONDS: u64 = 60;
+/// After a failed discovery, logins fail at once with the same error for this long. Without it
+/// every login during an outage would retry, one after another (the crate's once-cell runs one
+/// initializer at a time), each waiting out the HTTP timeout.
+const DISCOVERY_RETRY_SECONDS: u64 = 10;
 /// Claims that describe the ID token rather than the visitor; not kept in the session.
 const TOKEN_CLAIMS: [&str; 10] = ["iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "azp", "jti"];
 
@@ -217,6 +223,8 @@ struct Provider {
     algorithms: Vec<CoreJwsSigningAlgorithm>,
     http: reqwest::Client,
     metadata: tokio::sync::OnceCell<CoreProviderMetadata>,
+    /// When discovery last failed, and how (see `DISCOVERY_RETRY_SECONDS`).
+    discovery_failure: std::sync::Mutex<Option<(u64, LoginError)>>,
     jwks: RwLock<Option<JwksState>>,
     refetch: tokio::sync::Mutex<()>,
 }
@@ -278,6 +286,7 @@ impl UpstreamLogin {
                     algorithms,
                     http,
                     metadata: tokio::sync::OnceCell::new(),
+                    discovery_failure: std::sync::Mutex::new(None),
                     jwks: RwLock::new(None),
                     refetch: tokio::sync::Mutex::new(()),
                 },
@@ -322,13 +331,22 @@ impl UpstreamLogin {
         provider
             .metadata
             .get_or_try_init(|| async {
+                let last_failure = || provider.discovery_failure.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some((failed_at, error)) = last_failure().as_ref()
+                    && self.clock.now_unix() < failed_at + DISCOVERY_RETRY_SECONDS
+                {
+                    return Err(error.clone());
+                }
                 let fetch = fetcher(provider.http.clone());
-                CoreProviderMetadata::discover_async(provider.issuer.clone(), &fetch).await.map_err(|error| {
-                    tracing::warn!(provider = %provider.name, error = %error, "discovery failed");
-                    match &error {
+                let discovered = CoreProviderMetadata::discover_async(provider.issuer.clone(), &fetch).await;
+                discovered.map_err(|error| {
+                    tracing::warn!(provider = %provider.name, error = %error, retry_in_seconds = DISCOVERY_RETRY_SECONDS, "discovery failed");
+                    let error = match &error {
                         openidconnect::DiscoveryError::Request(fetch_error) => transport_error(fetch_error),
                         _ => LoginError::Unavailable,
-                    }
+                    };
+                    *last_failure() = Some((self.clock.now_unix(), error.clone()));
+                    error
                 })
             })
             .await
@@ -643,5 +661,81 @@ fn verified_payload(compact: &str) -> Option<Map<String, Value>> {
     match serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()? {
         Value::Object(map) => Some(map),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::secrets::InMemorySecretStore;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A provider that is down in the way that costs most: it accepts, then answers 503. Counts
+    /// the discovery requests it sees (each on a connection it closes).
+    async fn failing_provider() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut buffer = [0u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        (format!("http://{address}"), requests)
+    }
+
+    fn login_for(issuer: &str, clock: Arc<FixedClock>) -> UpstreamLogin {
+        let config = ServiceConfig::from_json(
+            "test",
+            &json!({
+                "allowed_origins": [], "identity": {"sources": ["session"]},
+                "session": {"key_secret": "session-key", "secure_cookies": false},
+                "upstream": {"return_urls": ["http://127.0.0.1:9/"], "providers": {"down": {
+                    "issuer": issuer, "client_id": "whoscalling", "client_secret": "client-secret", "auth_method": "client_secret_basic",
+                    "redirect_uri": "http://127.0.0.1:9/callback/down", "scopes": ["openid"], "http_timeout_seconds": 2}}},
+                "profiles": {"connect": {"platform": "amazon-connect", "widget_id": "w", "security_key_secret": "k",
+                    "token_lifetime_seconds": 500, "attributes": {}}}
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let secrets = Arc::new(InMemorySecretStore::with("session-key", "a-session-key-of-at-least-thirty-two-characters"));
+        UpstreamLogin::new(&config, secrets, clock).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failed_discovery_is_not_retried_by_every_login_during_the_outage() {
+        let (issuer, requests) = failing_provider().await;
+        let clock = Arc::new(FixedClock::at(1_800_000_000));
+        let login = Arc::new(login_for(&issuer, clock.clone()));
+
+        let first = login.start("down", None).await.unwrap_err();
+        assert_eq!((first.status(), first.code()), (502, "upstream_unavailable"));
+        assert_eq!(requests.load(Ordering::SeqCst), 1);
+
+        // Fifty visitors at once during the outage: the same answer, and the provider is not asked.
+        let attempts = (0..50).map(|_| {
+            let login = login.clone();
+            tokio::spawn(async move { login.start("down", None).await.unwrap_err() })
+        });
+        for attempt in attempts {
+            assert_eq!(attempt.await.unwrap(), LoginError::Unavailable);
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "no retry within the interval");
+
+        // After the interval one login asks again (and, still failing, starts a new interval).
+        clock.advance(DISCOVERY_RETRY_SECONDS);
+        assert_eq!(login.start("down", None).await.unwrap_err(), LoginError::Unavailable);
+        assert_eq!(login.start("down", None).await.unwrap_err(), LoginError::Unavailable);
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
     }
 }
