@@ -442,6 +442,11 @@ pub struct LivePersonProfileConfig {
     pub personal: Option<PersonalMapping>,
     #[serde(default)]
     pub encryption: Option<EncryptionConfig>,
+    /// Served at `/token/{profile}` (the implicit flow). `false` for a profile that exists only
+    /// for the OpenID provider's LivePerson client (the code flow), so enabling the code flow
+    /// does not also open an implicit-flow endpoint nobody configured in LivePerson.
+    #[serde(default = "yes")]
+    pub implicit_flow: bool,
 }
 
 fn given_name_rule() -> Option<ClaimRule> {

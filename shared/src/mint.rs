@@ -110,9 +110,11 @@ impl MintService {
             let prepared = match profile {
                 ProfileConfig::AmazonConnect(connect) => Profile::Connect(connect.clone()),
                 ProfileConfig::LiveAssist(live_assist) => Profile::LiveAssist(live_assist.clone()),
-                ProfileConfig::LivePerson(liveperson) => {
+                ProfileConfig::LivePerson(liveperson) if liveperson.implicit_flow => {
                     Profile::LivePerson { config: liveperson.clone(), encryption: liveperson_recipient(name, liveperson)? }
                 }
+                // For the OpenID provider's LivePerson client only.
+                ProfileConfig::LivePerson(_) => continue,
                 // Served by the OpenID provider only: not a `/token/{profile}` profile.
                 ProfileConfig::OpenIdConnect(_) => continue,
             };
@@ -368,6 +370,28 @@ mod tests {
         assert_eq!(claims["customerId"], "alice");
         assert!(!minted.token.contains("12345678901"));
         assert_eq!(minted.response_body(), json!({"data": minted.token}));
+    }
+
+    #[tokio::test]
+    async fn a_code_flow_only_liveperson_profile_is_not_a_token_endpoint() {
+        let config = ServiceConfig::from_json(
+            "test",
+            &json!({"allowed_origins": [], "identity": {"sources": ["api_gateway_authorizer"]},
+                    "signing_keys": {"secret": "keys"},
+                    "profiles": {
+                        "liveperson": {"platform": "liveperson", "issuer": "https://a.example", "token_lifetime_seconds": 600},
+                        "liveperson-code": {"platform": "liveperson", "issuer": "https://a.example", "token_lifetime_seconds": 600,
+                                            "implicit_flow": false}}})
+            .to_string(),
+        )
+        .unwrap();
+        let store = Arc::new(InMemorySecretStore::default());
+        let service = MintService::new(&config, store.clone(), Arc::new(FixedClock::at(1_700_000_000))).unwrap();
+        assert!(service.has_profile("liveperson"));
+        assert!(!service.has_profile("liveperson-code"));
+        let refused = service.mint("liveperson-code", visitor(json!({}))).await;
+        assert!(matches!(refused, Err(MintError::UnknownProfile(_))));
+        assert_eq!(store.reads(), 0);
     }
 
     #[tokio::test]

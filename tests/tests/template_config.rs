@@ -224,6 +224,34 @@ fn liveperson_code_flow_alone_gets_its_own_profile_name() {
     let client = provider.clients.values().next().expect("one client");
     assert_eq!(client.profile.as_str(), "liveperson-code");
     assert!(config.profiles.keys().all(|p| p.as_str() != "liveperson"), "EnableLivePerson is false");
+    // ... and the code flow's profile is no implicit-flow endpoint: /token/liveperson-code is 404.
+    let minter = mint_token::Deps::from_config(
+        &config_of(&rendered, "MintTokenFunction"),
+        Arc::new(InMemorySecretStore::default()),
+        Arc::new(SystemClock),
+    )
+    .expect("mint-token wiring");
+    assert!(!minter.minter.has_profile("liveperson-code"));
+
+    // With the implicit flow enabled too, one profile serves both.
+    let both = deployable(
+        "liveperson-both-flows",
+        with(
+            required(),
+            json!({"EnableLivePerson": "true", "LivePersonIssuer": "https://login.example-brand.com/lp",
+                   "EnableCodeExchange": "true", "ProviderIssuer": "https://chat-identity.example-brand.com",
+                   "EnableLivePersonCodeFlow": "true"}),
+        ),
+    );
+    let minter = mint_token::Deps::from_config(
+        &config_of(&both, "MintTokenFunction"),
+        Arc::new(InMemorySecretStore::default()),
+        Arc::new(SystemClock),
+    )
+    .expect("mint-token wiring");
+    assert!(minter.minter.has_profile("liveperson"));
+    let exchange = config_of(&both, "ExchangeCodeFunction");
+    assert_eq!(exchange.provider.as_ref().expect("provider").clients.values().next().expect("client").profile.as_str(), "liveperson");
 }
 
 #[test]
