@@ -8,7 +8,8 @@ Prints one JSON document:
 
     {"rules": [<failed rule assertion descriptions>],
      "parameters": [<parameter constraint violations>],
-     "functions": {"MintTokenFunction": {"environment": {...}, "environment_bytes": N}, ...}}
+     "functions": {"MintTokenFunction": {"environment": {...}, "environment_bytes": N}, ...},
+     "secrets": {"SigningKeysSecret": {"name": "whoscalling/<stack>/signing-keys", "arn": ...}, ...}}
 
 Only functions whose Condition holds are listed. The template is decoded by cfn-lint (the same
 parser `sam validate --lint` uses), SAM's Globals are merged into each function the way SAM does
@@ -212,6 +213,17 @@ class Renderer:
                     failed.append(f"{name}: {assertion.get('AssertDescription', '')}")
         return failed
 
+    def secrets(self):
+        """The secrets the template creates (condition holding): logical id -> name and ARN."""
+        created = {}
+        for name, resource in self.template.get("Resources", {}).items():
+            if resource["Type"] != "AWS::SecretsManager::Secret":
+                continue
+            if "Condition" in resource and not self.condition(resource["Condition"]):
+                continue
+            created[name] = {"name": self.evaluate(resource["Properties"]["Name"]), "arn": self.ref(name)}
+        return created
+
     def functions(self):
         global_variables = (
             self.template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
@@ -268,6 +280,7 @@ def main():
             "rules": renderer.failed_rules(),
             "parameters": renderer.parameter_problems,
             "functions": renderer.functions(),
+            "secrets": renderer.secrets(),
         }
     except TemplateError as error:
         print(f"cannot render {arguments.template}: {error}", file=sys.stderr)

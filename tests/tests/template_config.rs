@@ -25,6 +25,8 @@ struct Rendered {
     failed_rules: Vec<String>,
     parameter_problems: Vec<String>,
     functions: BTreeMap<String, BTreeMap<String, String>>,
+    /// The names of the secrets the template creates.
+    secret_names: Vec<String>,
 }
 
 fn render(name: &str, parameters: &Value, stack_name: &str, region: &str) -> Rendered {
@@ -57,7 +59,9 @@ fn render(name: &str, parameters: &Value, stack_name: &str, region: &str) -> Ren
             (function.clone(), environment)
         })
         .collect();
-    Rendered { failed_rules: strings(&answer["rules"]), parameter_problems: strings(&answer["parameters"]), functions }
+    let secret_names =
+        answer["secrets"].as_object().expect("secrets").values().map(|v| v["name"].as_str().expect("name").to_string()).collect();
+    Rendered { failed_rules: strings(&answer["rules"]), parameter_problems: strings(&answer["parameters"]), functions, secret_names }
 }
 
 /// The parameters every deployment must give (the rest have defaults).
@@ -133,6 +137,26 @@ fn cold_start(scenario: &str, function: &str, environment: &BTreeMap<String, Str
     wired.unwrap_or_else(|e| panic!("{}", context(&e)));
 }
 
+/// Every secret a configuration names (they are given by name, so a renamed secret resource
+/// would otherwise leave the configuration pointing at nothing).
+fn named_secrets(config: &ServiceConfig) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    names.extend(config.signing_keys.iter().map(|k| k.secret.as_str().to_string()));
+    for profile in config.profiles.values() {
+        if let whoscalling::config::ProfileConfig::AmazonConnect(connect) = profile {
+            names.push(connect.security_key_secret.as_str().to_string());
+        }
+    }
+    names.extend(config.session.iter().map(|s| s.key_secret.as_str().to_string()));
+    if let Some(provider) = &config.provider {
+        names.extend(provider.clients.values().map(|c| c.secret.as_str().to_string()));
+    }
+    if let Some(upstream) = &config.upstream {
+        names.extend(upstream.providers.values().map(|p| p.client_secret.as_str().to_string()));
+    }
+    names
+}
+
 fn environment_bytes(environment: &BTreeMap<String, String>) -> usize {
     environment.iter().map(|(k, v)| k.len() + v.len()).sum()
 }
@@ -144,6 +168,12 @@ fn deployable(scenario: &str, parameters: Value) -> Rendered {
     assert!(rendered.failed_rules.is_empty(), "{scenario}: {:?}", rendered.failed_rules);
     for (function, environment) in &rendered.functions {
         cold_start(scenario, function, environment);
+        if function != "RotateKeysFunction" {
+            let config = ServiceConfig::from_lookup(|name| environment.get(name).cloned()).expect("config");
+            for name in named_secrets(&config) {
+                assert!(rendered.secret_names.contains(&name), "{scenario}: {function} names {name}, which the template does not create");
+            }
+        }
         let bytes = environment_bytes(environment);
         assert!(bytes <= LAMBDA_ENVIRONMENT_LIMIT, "{scenario}: {function} has {bytes} bytes of environment variables");
     }
