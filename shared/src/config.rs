@@ -22,11 +22,11 @@ pub const CONFIG_VARIABLE: &str = "WHOSCALLING_CONFIG";
 
 /// Sections that may instead come in a variable of their own, holding just that section's JSON.
 /// Lambda allows a function 4 KB of environment variables in all; with every platform enabled the
-/// whole document passes that, so the template gives each function only the sections it reads
-/// (the provider to exchange-code, the upstream logins to visitor-login, the session to those
-/// that accept or issue it) and all functions share the rest.
-pub const SECTION_VARIABLES: [(&str, &str); 3] =
-    [("WHOSCALLING_PROVIDER", "provider"), ("WHOSCALLING_SESSION", "session"), ("WHOSCALLING_UPSTREAM", "upstream")];
+/// whole document passes that, so the template gives exchange-code the provider section and
+/// visitor-login the upstream one, and all functions share the rest.
+pub const PROVIDER_VARIABLE: &str = "WHOSCALLING_PROVIDER";
+pub const SESSION_VARIABLE: &str = "WHOSCALLING_SESSION";
+pub const UPSTREAM_VARIABLE: &str = "WHOSCALLING_UPSTREAM";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -688,36 +688,15 @@ fn default_max_body() -> usize {
 
 impl ServiceConfig {
     /// Reads `WHOSCALLING_CONFIG` through `lookup` (the environment in Lambda, a map in tests),
-    /// then the optional section variables ([`SECTION_VARIABLES`]).
+    /// then the optional section variables (`PROVIDER_VARIABLE` and the others).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let document = lookup(CONFIG_VARIABLE).ok_or(ConfigError::Missing(CONFIG_VARIABLE))?;
         let mut config = Self::parse_json(CONFIG_VARIABLE, &document)?;
-        for (variable, section) in SECTION_VARIABLES {
-            if let Some(text) = lookup(variable) {
-                config.take_section(variable, section, &text)?;
-            }
-        }
+        config.provider = section_from(config.provider.take(), "provider", PROVIDER_VARIABLE, &lookup)?;
+        config.session = section_from(config.session.take(), "session", SESSION_VARIABLE, &lookup)?;
+        config.upstream = section_from(config.upstream.take(), "upstream", UPSTREAM_VARIABLE, &lookup)?;
         config.validate()?;
         Ok(config)
-    }
-
-    /// Fills `section` from its own variable; the same section in both places is refused rather
-    /// than one silently winning.
-    fn take_section(&mut self, variable: &str, section: &str, text: &str) -> Result<(), ConfigError> {
-        fn parse_section<T: serde::de::DeserializeOwned>(variable: &str, text: &str) -> Result<T, ConfigError> {
-            serde_json::from_str(text)
-                .map_err(|e| ConfigError::Invalid { source_name: variable.to_string(), reason: e.to_string() })
-        }
-        let already_set = match section {
-            "provider" => self.provider.replace(parse_section(variable, text)?).is_some(),
-            "session" => self.session.replace(parse_section(variable, text)?).is_some(),
-            "upstream" => self.upstream.replace(parse_section(variable, text)?).is_some(),
-            other => unreachable!("SECTION_VARIABLES names `{other}`, which has no variable of its own"),
-        };
-        if already_set {
-            return Err(setting(section, format!("given both in {CONFIG_VARIABLE} and in {variable}: keep one")));
-        }
-        Ok(())
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -891,6 +870,23 @@ impl ServiceConfig {
             http_timeout: Duration::from_secs(identity.http_timeout_seconds),
         })
     }
+}
+
+/// A section from its own variable when that is set; the same section in both places is refused
+/// rather than one silently winning.
+fn section_from<T: serde::de::DeserializeOwned>(
+    in_document: Option<T>,
+    section: &str,
+    variable: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<T>, ConfigError> {
+    let Some(text) = lookup(variable) else { return Ok(in_document) };
+    if in_document.is_some() {
+        return Err(setting(section, format!("given both in {CONFIG_VARIABLE} and in {variable}: keep one")));
+    }
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| ConfigError::Invalid { source_name: variable.to_string(), reason: e.to_string() })
 }
 
 fn require_https_unless_loopback(name: &str, url: &Url) -> Result<(), ConfigError> {
