@@ -119,6 +119,9 @@ class Renderer:
             return f"{self.stack_name}-{name}-1A2B3C4D5E6F7"
         if kind == "AWS::Serverless::HttpApi":
             return "a1b2c3d4e5"
+        if kind == "AWS::SNS::Topic":
+            # A topic's Ref is its ARN; the generated name is stack, logical id and a suffix.
+            return f"arn:aws:sns:{self.region}:{ACCOUNT}:{self.stack_name}-{name}-1A2B3C4D5E6F"
         return f"{self.stack_name}-{name}-1A2B3C4D5E6F7"
 
     def get_att(self, name, attribute):

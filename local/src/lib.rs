@@ -3,6 +3,7 @@
 //! No AWS account, no Docker.
 
 mod dev_idp;
+mod rotation;
 mod server;
 mod state;
 

@@ -20,7 +20,9 @@ use lambda_http::{Body, RequestExt};
 use mint_token::Deps;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use whoscalling::keys::PinName;
 use whoscalling::provider::{GrantStore, MemoryGrantStore};
+use whoscalling::rotation::PinnedKeyAction;
 use whoscalling::secrets::FileSecretStore;
 use whoscalling::{SecretName, SecretStore, ServiceConfig, SystemClock};
 
@@ -28,7 +30,8 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 use crate::dev_idp::{self, DevIdentityProvider};
-use crate::state::{DEV_IDP_KEY_SECRET, DEV_LIVEPERSON_KEY_SECRET, DEV_UPSTREAM_CLIENT_SECRET, ensure_secrets_file};
+use crate::rotation::LocalRotation;
+use crate::state::{DEV_IDP_KEY_SECRET, DEV_LIVEPERSON_KEY_SECRET, DEV_UPSTREAM_CLIENT_SECRET, ensure_pinned_keys, ensure_secrets_file};
 use crate::LocalError;
 
 const DEMO_PAGE: &str = include_str!("../demo/index.html");
@@ -87,6 +90,8 @@ struct App {
     dev_callback: String,
     /// The LivePerson stand-in's private key (PKCS#8 DER), to show what LivePerson would decrypt.
     liveperson_private_key: Vec<u8>,
+    /// The rotation function over `secrets.json` (`/dev/rotate-keys`, `/dev/pinned-keys/...`).
+    rotation: Option<LocalRotation>,
     request_counter: AtomicU64,
 }
 
@@ -113,7 +118,7 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
     let base_url = format!("http://127.0.0.1:{}", address.port());
 
     let secrets_path = ensure_secrets_file(&options.state_dir)?;
-    let file_secrets = Arc::new(FileSecretStore::new(secrets_path));
+    let file_secrets = Arc::new(FileSecretStore::new(secrets_path.clone()));
     let secrets = file_secrets.clone();
     let read = |name: &'static str| {
         let secrets = secrets.clone();
@@ -138,6 +143,10 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
         }
         None => ServiceConfig::from_json("the embedded default config", &placeholders(DEFAULT_CONFIG)?)?,
     };
+    let pins: Vec<PinName> = config.pinned_keys().into_iter().collect();
+    ensure_pinned_keys(&secrets_path, &pins)?;
+    // Rotation acts on secrets.json; with injected stores (tests) there is no file to rotate.
+    let rotation = options.stores.is_none().then(|| LocalRotation::new(secrets_path.clone(), pins, Arc::new(SystemClock)));
     let (secrets, grants): (Arc<dyn SecretStore>, Arc<dyn GrantStore>) = match &options.stores {
         Some(stores) => (stores.secrets.clone(), stores.grants.clone()),
         None => (file_secrets.clone(), Arc::new(MemoryGrantStore::new())),
@@ -162,7 +171,18 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
     let liveperson_private_key =
         STANDARD.decode(&liveperson_key_text).map_err(|_| LocalError::State("bad LivePerson test key".into()))?;
     let dev_callback = format!("{base_url}/callback/dev");
-    let app = Arc::new(App { deps, keys, provider, login, dev_idp, dev_client_secret, dev_callback, liveperson_private_key, request_counter: AtomicU64::new(0) });
+    let app = Arc::new(App {
+        deps,
+        keys,
+        provider,
+        login,
+        dev_idp,
+        dev_client_secret,
+        dev_callback,
+        liveperson_private_key,
+        rotation,
+        request_counter: AtomicU64::new(0),
+    });
 
     let task = tokio::spawn(async move {
         loop {
@@ -212,6 +232,24 @@ async fn route(app: &App, request: hyper::Request<Incoming>, peer: SocketAddr) -
         }
         (Method::POST, "/dev/login") => dev_login(app, request).await,
         (Method::POST, "/dev/liveperson/decrypt") => liveperson_decrypt(app, request).await,
+        (Method::POST, "/dev/rotate-keys") => key_change(app, None).await,
+        (Method::POST, p) if p.starts_with("/dev/pinned-keys/") => {
+            let command = p.trim_start_matches("/dev/pinned-keys/").split_once('/').and_then(|(pin, action)| {
+                let action = match action {
+                    "stage" => PinnedKeyAction::Stage,
+                    "switch" => PinnedKeyAction::Switch,
+                    _ => return None,
+                };
+                Some((PinName::parse(pin)?, action))
+            });
+            match command {
+                Some(command) => key_change(app, Some(command)).await,
+                None => json_response(
+                    StatusCode::NOT_FOUND,
+                    &json!({"error": "not_found", "error_description": "POST /dev/pinned-keys/{pin}/stage or /switch"}),
+                ),
+            }
+        }
         (Method::GET, "/dev/.well-known/openid-configuration") => json_response(StatusCode::OK, &app.dev_idp.discovery()),
         (Method::GET, "/dev/jwks.json") => json_response(StatusCode::OK, app.dev_idp.jwks()),
         (Method::GET, "/dev/authorize") => dev_authorize(app, &request),
@@ -402,6 +440,25 @@ fn dev_userinfo(app: &App, request: &hyper::Request<Incoming>) -> LocalResponse 
     match token.map(|t| app.dev_idp.userinfo(t)) {
         Some(Ok(claims)) => json_response(StatusCode::OK, &claims),
         _ => dev_oauth_error(dev_idp::DevOAuthError::InvalidToken),
+    }
+}
+
+/// `POST /dev/rotate-keys` (one scheduled rotation) or a pinned-key command: the key event as
+/// the deployment would publish it, or the rotation error's stable name.
+async fn key_change(app: &App, command: Option<(PinName, PinnedKeyAction)>) -> hyper::Response<Full<Bytes>> {
+    let Some(rotation) = &app.rotation else {
+        return json_response(
+            StatusCode::NOT_IMPLEMENTED,
+            &json!({"error": "not_available", "error_description": "rotation acts on secrets.json; this run uses other stores"}),
+        );
+    };
+    let outcome = match command {
+        None => rotation.rotate().await,
+        Some((pin, action)) => rotation.pinned(pin, action).await,
+    };
+    match outcome {
+        Ok(event) => json_response(StatusCode::OK, &serde_json::to_value(&event).unwrap_or_default()),
+        Err(error) => json_response(StatusCode::CONFLICT, &json!({"error": error.name(), "error_description": error.to_string()})),
     }
 }
 

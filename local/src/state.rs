@@ -9,7 +9,7 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use whoscalling::keys::KeySetDocument;
+use whoscalling::keys::{KeySetDocument, PinName};
 use whoscalling::signing::SigningAlgorithm;
 
 use crate::LocalError;
@@ -80,6 +80,23 @@ pub fn ensure_secrets_file(state_dir: &Path) -> Result<std::path::PathBuf, Local
     Ok(path)
 }
 
+/// Adds a pinned key for every pin the configuration signs with that the signing-key entry lacks
+/// (what the deployed rotation does for `WHOSCALLING_PINNED_KEYS`); never changes a key.
+pub fn ensure_pinned_keys(secrets_path: &Path, pins: &[PinName]) -> Result<(), LocalError> {
+    let text = std::fs::read_to_string(secrets_path).map_err(|e| LocalError::State(format!("{}: {e}", secrets_path.display())))?;
+    let mut secrets: BTreeMap<String, String> =
+        serde_json::from_str(&text).map_err(|_| LocalError::State(format!("{} is not a JSON object of name to string", secrets_path.display())))?;
+    let Some(current) = secrets.get(SIGNING_KEYS_SECRET) else { return Ok(()) };
+    let document = KeySetDocument::parse(current).map_err(|e| LocalError::State(format!("{SIGNING_KEYS_SECRET}: {e}")))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let with_pins = document.with_pins(pins, now).map_err(|e| LocalError::State(e.to_string()))?;
+    if with_pins.kids() != document.kids() {
+        secrets.insert(SIGNING_KEYS_SECRET.into(), with_pins.to_secret_string().expose().to_string());
+        write_private(secrets_path, &serde_json::to_string_pretty(&secrets).unwrap_or_default())?;
+    }
+    Ok(())
+}
+
 /// 32 random bytes in base64: 44 characters, the shape of a Connect security key.
 fn connect_style_key() -> Result<String, LocalError> {
     let mut bytes = [0u8; 32];
@@ -95,7 +112,7 @@ fn client_secret() -> Result<String, LocalError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
-fn write_private(path: &Path, text: &str) -> Result<(), LocalError> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), LocalError> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

@@ -14,6 +14,8 @@ use url::Url;
 
 use crate::claims::connect::{AttrKey, Lifetime};
 use crate::jwe::{ContentEncryption, KeyEncryption};
+use crate::keys::{KeyChoice, PinName};
+use crate::signing::SigningAlgorithm;
 use crate::mapping::{ClaimPolicy, ClaimRule};
 use crate::secrets::{SecretCacheSettings, SecretName};
 
@@ -447,6 +449,11 @@ pub struct LivePersonProfileConfig {
     /// does not also open an implicit-flow endpoint nobody configured in LivePerson.
     #[serde(default = "yes")]
     pub implicit_flow: bool,
+    /// The pasted-key slot this profile signs with, when LivePerson's connector holds a pasted
+    /// public key ("JWT Public Key") instead of our JWKS URL. Absent: the rotating key, which
+    /// LivePerson must then fetch from the JWKS URL.
+    #[serde(default)]
+    pub pinned_key: Option<PinName>,
 }
 
 fn given_name_rule() -> Option<ClaimRule> {
@@ -469,6 +476,10 @@ pub struct LiveAssistProfileConfig {
     pub given_name: Option<ClaimRule>,
     #[serde(default = "family_name_rule")]
     pub family_name: Option<ClaimRule>,
+    /// The pasted-key slot (default: the profile's name). Live Assist holds exactly one pasted
+    /// key, so this profile never signs with a rotating key.
+    #[serde(default)]
+    pub pinned_key: Option<PinName>,
 }
 
 /// Claims an OpenID Connect client (Puzzel, Genesys) receives in its id_token and from userinfo.
@@ -506,6 +517,21 @@ impl ProfileConfig {
     /// Profiles signed with keys we own (RS256) rather than a vendor-issued secret.
     pub fn uses_signing_keys(&self) -> bool {
         !matches!(self, ProfileConfig::AmazonConnect(_))
+    }
+
+    /// Which of our keys the profile `name` signs with (`None`: a vendor-issued secret, or the
+    /// OpenID provider's rotating key for an `openid-connect` profile).
+    pub fn key_choice(&self, name: &ProfileName) -> Option<KeyChoice> {
+        match self {
+            ProfileConfig::LivePerson(profile) => Some(match &profile.pinned_key {
+                Some(pin) => KeyChoice::Pinned(pin.clone()),
+                None => KeyChoice::Rotating(SigningAlgorithm::RS256),
+            }),
+            ProfileConfig::LiveAssist(profile) => Some(KeyChoice::Pinned(
+                profile.pinned_key.clone().unwrap_or_else(|| PinName::from_profile(name)),
+            )),
+            ProfileConfig::AmazonConnect(_) | ProfileConfig::OpenIdConnect(_) => None,
+        }
     }
 }
 
@@ -687,6 +713,18 @@ fn default_max_body() -> usize {
 }
 
 impl ServiceConfig {
+    /// Every pin a profile signs with: the rotation function must be given exactly these
+    /// (`WHOSCALLING_PINNED_KEYS`), so each exists from the first rotation on.
+    pub fn pinned_keys(&self) -> std::collections::BTreeSet<PinName> {
+        self.profiles
+            .iter()
+            .filter_map(|(name, profile)| match profile.key_choice(name)? {
+                KeyChoice::Pinned(pin) => Some(pin),
+                KeyChoice::Rotating(_) => None,
+            })
+            .collect()
+    }
+
     /// Reads `WHOSCALLING_CONFIG` through `lookup` (the environment in Lambda, a map in tests),
     /// then the optional section variables (`PROVIDER_VARIABLE` and the others).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {

@@ -11,6 +11,13 @@
 //! JWKS: `next` before anything is signed with it, `previous` for longer than any token it signed
 //! can live plus any verifier's cache, so a verifier's JWKS always holds the key of any still-valid
 //! token across rotations, even back-to-back ones. The secret is parsed once per version.
+//!
+//! A key with a `pin` belongs to a vendor console that holds one pasted public key (Live Assist,
+//! LivePerson configured with a pasted key). Scheduled rotation never touches a pinned key: the
+//! profile keeps signing with it until an operator stages a successor (published at once, in the
+//! paste format too) and then switches to it, a deliberate step with a notification
+//! ([`crate::rotation`]). Per pin there is one `current` key, at most one `next` (staged) and the
+//! `previous` keys a switch retired.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -39,6 +46,49 @@ pub enum KeyStatus {
     Next,
 }
 
+/// The name of a pasted-key slot: 1-64 of `a-z`, `0-9` and `-` (a profile name by default).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct PinName(String);
+
+impl PinName {
+    pub fn parse(value: &str) -> Option<Self> {
+        let valid = !value.is_empty()
+            && value.len() <= 64
+            && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        valid.then(|| Self(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A profile's own name as its pin (profile names are a subset of pin names).
+    pub fn from_profile(name: &crate::config::ProfileName) -> Self {
+        Self(name.as_str().to_string())
+    }
+}
+
+impl std::fmt::Display for PinName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for PinName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).ok_or_else(|| serde::de::Error::custom("a pinned key name is 1-64 of a-z, 0-9 and -"))
+    }
+}
+
+/// A group of keys that rotate together: the rotating keys of one algorithm, or one pin.
+type Group = (SigningAlgorithm, Option<PinName>);
+
+fn group_of(key: &StoredKey) -> Group {
+    (key.alg, key.pin.clone())
+}
+
 /// One key as stored in the secret.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +100,9 @@ pub struct StoredKey {
     /// When it stopped signing (for `previous` keys): it is dropped a retention period later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired_at: Option<u64>,
+    /// The pasted-key slot this key belongs to; `None` for the rotating keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<PinName>,
     /// Base64 (standard alphabet) of the PKCS#8 DER private key.
     pub private_key_pkcs8: Zeroizing<String>,
 }
@@ -61,6 +114,7 @@ impl std::fmt::Debug for StoredKey {
             .field("alg", &self.alg)
             .field("status", &self.status)
             .field("created_at", &self.created_at)
+            .field("pin", &self.pin)
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +134,10 @@ pub enum KeyError {
     Invalid(String),
     #[error("no current {0} key in the signing-key secret")]
     NoCurrentKey(SigningAlgorithm),
+    #[error("no pinned key `{0}` in the signing-key secret: stage it (see the pasted-key runbook)")]
+    NoPinnedKey(PinName),
+    #[error("pinned key `{0}` has no staged key to switch to: stage one first")]
+    NothingStaged(PinName),
     #[error("key generation failed")]
     Generation,
     #[error(transparent)]
@@ -120,7 +178,7 @@ impl KeySetDocument {
             return Err(KeyError::NotInitialized);
         }
         let mut kids = std::collections::BTreeSet::new();
-        let mut counts: BTreeMap<(SigningAlgorithm, KeyStatus), usize> = BTreeMap::new();
+        let mut counts: BTreeMap<(Group, KeyStatus), usize> = BTreeMap::new();
         for key in &self.keys {
             if key.kid.is_empty() || key.kid.len() > 128 || !key.kid.chars().all(|c| c.is_ascii_graphic()) {
                 return Err(KeyError::Invalid("a kid must be 1-128 printable ASCII characters".into()));
@@ -128,19 +186,30 @@ impl KeySetDocument {
             if !kids.insert(key.kid.clone()) {
                 return Err(KeyError::Invalid(format!("kid `{}` appears twice", key.kid)));
             }
-            *counts.entry((key.alg, key.status)).or_default() += 1;
+            *counts.entry((group_of(key), key.status)).or_default() += 1;
         }
-        let algorithms: std::collections::BTreeSet<_> = self.keys.iter().map(|k| k.alg).collect();
-        for alg in algorithms {
-            let count = |status| counts.get(&(alg, status)).copied().unwrap_or(0);
+        let mut pins: BTreeMap<&PinName, SigningAlgorithm> = BTreeMap::new();
+        for key in &self.keys {
+            if let Some(pin) = &key.pin
+                && *pins.entry(pin).or_insert(key.alg) != key.alg
+            {
+                return Err(KeyError::Invalid(format!("pinned key `{pin}` mixes algorithms")));
+            }
+        }
+        for group in self.groups() {
+            let name = match &group.1 {
+                Some(pin) => format!("pinned key `{pin}`"),
+                None => group.0.to_string(),
+            };
+            let count = |status| counts.get(&(group.clone(), status)).copied().unwrap_or(0);
             if count(KeyStatus::Current) != 1 {
-                return Err(KeyError::Invalid(format!("{alg} needs exactly one current key")));
+                return Err(KeyError::Invalid(format!("{name} needs exactly one current key")));
             }
             if count(KeyStatus::Next) > 1 {
-                return Err(KeyError::Invalid(format!("{alg} has more than one next key")));
+                return Err(KeyError::Invalid(format!("{name} has more than one next key")));
             }
             if count(KeyStatus::Previous) > MAX_PREVIOUS_KEYS {
-                return Err(KeyError::Invalid(format!("{alg} keeps more than {MAX_PREVIOUS_KEYS} previous keys")));
+                return Err(KeyError::Invalid(format!("{name} keeps more than {MAX_PREVIOUS_KEYS} previous keys")));
             }
         }
         Ok(())
@@ -156,22 +225,31 @@ impl KeySetDocument {
         Ok(Self { keys })
     }
 
-    /// The next set in a rotation: per algorithm, next becomes current, current becomes previous
-    /// (retired now), previous keys retired more than `retention_seconds` ago are dropped, and a
-    /// fresh next is generated. `retention_seconds` must exceed the longest token lifetime plus
-    /// the JWKS cache age plus the secret cache TTL. An algorithm without a next key gets one
-    /// generated and promoted at once.
+    /// The groups present: rotating keys per algorithm, and each pin.
+    fn groups(&self) -> std::collections::BTreeSet<Group> {
+        self.keys.iter().map(group_of).collect()
+    }
+
+    /// The next set in a scheduled rotation: per algorithm, next becomes current, current becomes
+    /// previous (retired now), previous keys retired more than `retention_seconds` ago are
+    /// dropped, and a fresh next is generated. `retention_seconds` must exceed the longest token
+    /// lifetime plus the JWKS cache age plus the secret cache TTL. An algorithm without a next key
+    /// gets one generated and promoted at once. Pinned keys keep their current and next keys
+    /// untouched (a pasted key is never rotated under its console); only their retired keys age out.
     pub fn rotated(&self, now: u64, retention_seconds: u64) -> Result<Self, KeyError> {
-        let algorithms: std::collections::BTreeSet<_> = self.keys.iter().map(|k| k.alg).collect();
         let mut keys = Vec::new();
-        for alg in algorithms {
-            let find = |status| self.keys.iter().find(|k| k.alg == alg && k.status == status).cloned();
-            let still_published = self.keys.iter().filter(|k| {
-                k.alg == alg
-                    && k.status == KeyStatus::Previous
-                    && now.saturating_sub(k.retired_at.unwrap_or(k.created_at)) < retention_seconds
+        for group in self.groups() {
+            let in_group = |k: &&StoredKey| group_of(k) == group;
+            let find = |status| self.keys.iter().filter(in_group).find(|k| k.status == status).cloned();
+            let still_published = self.keys.iter().filter(in_group).filter(|k| {
+                k.status == KeyStatus::Previous && now.saturating_sub(k.retired_at.unwrap_or(k.created_at)) < retention_seconds
             });
             keys.extend(still_published.cloned());
+            if group.1.is_some() {
+                keys.extend(self.keys.iter().filter(in_group).filter(|k| k.status != KeyStatus::Previous).cloned());
+                continue;
+            }
+            let alg = group.0;
             let next = match find(KeyStatus::Next) {
                 Some(next) => next,
                 None => generate_key(alg, KeyStatus::Next, now)?,
@@ -190,13 +268,75 @@ impl KeySetDocument {
         Ok(document)
     }
 
+    /// Adds a current key for every pin in `pins` that has none (RS256: every console that takes
+    /// a pasted key wants it). Existing pinned keys are left as they are.
+    pub fn with_pins(&self, pins: &[PinName], now: u64) -> Result<Self, KeyError> {
+        let mut document = self.clone();
+        for pin in pins {
+            if !document.keys.iter().any(|k| k.pin.as_ref() == Some(pin)) {
+                let mut key = generate_key(SigningAlgorithm::RS256, KeyStatus::Current, now)?;
+                key.pin = Some(pin.clone());
+                document.keys.push(key);
+            }
+        }
+        Ok(document)
+    }
+
+    /// Stages a successor for `pin`: published from now on (JWKS, paste format) but not signing.
+    /// A pin with a staged key keeps it (staging twice changes nothing); a pin with no key at all
+    /// gets its first, current key.
+    pub fn pin_staged(&self, pin: &PinName, now: u64) -> Result<Self, KeyError> {
+        let mut document = self.clone();
+        let has = |status| document.keys.iter().any(|k| k.pin.as_ref() == Some(pin) && k.status == status);
+        if !has(KeyStatus::Current) {
+            return document.with_pins(std::slice::from_ref(pin), now);
+        }
+        if !has(KeyStatus::Next) {
+            let alg = document.keys.iter().find(|k| k.pin.as_ref() == Some(pin)).map(|k| k.alg).unwrap_or(SigningAlgorithm::RS256);
+            let mut key = generate_key(alg, KeyStatus::Next, now)?;
+            key.pin = Some(pin.clone());
+            document.keys.push(key);
+        }
+        Ok(document)
+    }
+
+    /// Switches `pin` to its staged key: staged becomes current, current becomes previous (still
+    /// published for the retention period, so tokens it signed keep verifying by `kid`).
+    pub fn pin_switched(&self, pin: &PinName, now: u64) -> Result<Self, KeyError> {
+        if !self.keys.iter().any(|k| k.pin.as_ref() == Some(pin) && k.status == KeyStatus::Next) {
+            return Err(KeyError::NothingStaged(pin.clone()));
+        }
+        let mut document = self.clone();
+        for key in document.keys.iter_mut().filter(|k| k.pin.as_ref() == Some(pin)) {
+            match key.status {
+                KeyStatus::Current => {
+                    key.status = KeyStatus::Previous;
+                    key.retired_at = Some(now);
+                }
+                KeyStatus::Next => key.status = KeyStatus::Current,
+                KeyStatus::Previous => {}
+            }
+        }
+        document.trim_previous();
+        Ok(document)
+    }
+
+    /// The kid of a group's key in a status.
+    pub fn kid_of(&self, pin: Option<&PinName>, alg: SigningAlgorithm, status: KeyStatus) -> Option<&str> {
+        self.keys.iter().find(|k| k.pin.as_ref() == pin && k.alg == alg && k.status == status).map(|k| k.kid.as_str())
+    }
+
+    /// The pins present in the set.
+    pub fn pins(&self) -> std::collections::BTreeSet<PinName> {
+        self.keys.iter().filter_map(|k| k.pin.clone()).collect()
+    }
+
     fn trim_previous(&mut self) {
-        let algorithms: std::collections::BTreeSet<_> = self.keys.iter().map(|k| k.alg).collect();
-        for alg in algorithms {
+        for group in self.groups() {
             let mut previous: Vec<(u64, String)> = self
                 .keys
                 .iter()
-                .filter(|k| k.alg == alg && k.status == KeyStatus::Previous)
+                .filter(|k| group_of(k) == group && k.status == KeyStatus::Previous)
                 .map(|k| (k.retired_at.unwrap_or(k.created_at), k.kid.clone()))
                 .collect();
             previous.sort();
@@ -238,15 +378,24 @@ pub fn generate_key(alg: SigningAlgorithm, status: KeyStatus, now: u64) -> Resul
         status,
         created_at: now,
         retired_at: None,
+        pin: None,
         private_key_pkcs8: Zeroizing::new(STANDARD.encode(pkcs8.as_slice())),
     })
 }
 
-/// The parsed key set: the current signer per algorithm, the JWKS and the paste formats.
+/// Which key a profile signs with: the rotating key of an algorithm, or a pinned (pasted) key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyChoice {
+    Rotating(SigningAlgorithm),
+    Pinned(PinName),
+}
+
+/// The parsed key set: the current signer per group, the JWKS and the paste formats.
 pub struct KeyRing {
-    signers: BTreeMap<SigningAlgorithm, Arc<JwsSigner>>,
+    signers: BTreeMap<Group, Arc<JwsSigner>>,
     jwks: Value,
-    current_spki: BTreeMap<SigningAlgorithm, String>,
+    /// Single-line base64 SPKI of the current and next key of each group.
+    spki: BTreeMap<(Group, KeyStatus), String>,
     kids: Vec<(String, SigningAlgorithm, KeyStatus)>,
 }
 
@@ -264,15 +413,17 @@ impl KeyRing {
     pub fn from_document(document: &KeySetDocument) -> Result<Self, KeyError> {
         document.validate()?;
         let mut signers = BTreeMap::new();
-        let mut current_spki = BTreeMap::new();
+        let mut spki_of = BTreeMap::new();
         let mut jwks = Vec::new();
-        // Publish in a stable order: current first, then next, then previous.
+        // Publish in a stable order: rotating before pinned, then current, next, previous.
         let mut ordered: Vec<&StoredKey> = document.keys.iter().collect();
-        ordered.sort_by_key(|k| (k.alg, match k.status {
-            KeyStatus::Current => 0,
-            KeyStatus::Next => 1,
-            KeyStatus::Previous => 2,
-        }));
+        ordered.sort_by_key(|k| {
+            (k.pin.clone(), k.alg, match k.status {
+                KeyStatus::Current => 0,
+                KeyStatus::Next => 1,
+                KeyStatus::Previous => 2,
+            })
+        });
         for key in ordered {
             let der = Zeroizing::new(
                 STANDARD
@@ -283,28 +434,58 @@ impl KeyRing {
             let signer = JwsSigner::from_pkcs8(key.alg, &key.kid, &der)?;
             let (jwk, spki) = public_parts(key.alg, &key.kid, &der)?;
             jwks.push(jwk);
+            if key.status != KeyStatus::Previous {
+                spki_of.insert((group_of(key), key.status), spki);
+            }
             if key.status == KeyStatus::Current {
-                signers.insert(key.alg, Arc::new(signer));
-                current_spki.insert(key.alg, spki);
+                signers.insert(group_of(key), Arc::new(signer));
             }
         }
-        Ok(Self { signers, jwks: json!({ "keys": jwks }), current_spki, kids: document.kids() })
+        Ok(Self { signers, jwks: json!({ "keys": jwks }), spki: spki_of, kids: document.kids() })
     }
 
-    /// The key that signs now for `alg`.
+    /// The rotating key that signs now for `alg`.
     pub fn signer(&self, alg: SigningAlgorithm) -> Result<Arc<JwsSigner>, KeyError> {
-        self.signers.get(&alg).cloned().ok_or(KeyError::NoCurrentKey(alg))
+        self.signers.get(&(alg, None)).cloned().ok_or(KeyError::NoCurrentKey(alg))
     }
 
-    /// `{"keys": [...]}` with every key a verifier may meet (previous, current, next).
+    /// The key a profile signs with now.
+    pub fn signer_for(&self, choice: &KeyChoice) -> Result<Arc<JwsSigner>, KeyError> {
+        match choice {
+            KeyChoice::Rotating(alg) => self.signer(*alg),
+            KeyChoice::Pinned(pin) => self
+                .signers
+                .iter()
+                .find(|((_, p), _)| p.as_ref() == Some(pin))
+                .map(|(_, signer)| signer.clone())
+                .ok_or_else(|| KeyError::NoPinnedKey(pin.clone())),
+        }
+    }
+
+    /// `{"keys": [...]}` with every key a verifier may meet (previous, current, next, pinned).
     pub fn jwks(&self) -> &Value {
         &self.jwks
     }
 
-    /// The current key's public key as single-line base64 SPKI (a PEM body without the BEGIN/END
-    /// lines and newlines), the form LivePerson's and Live Assist's consoles take.
+    /// The current rotating key's public key as single-line base64 SPKI (a PEM body without the
+    /// BEGIN/END lines and newlines), the form LivePerson's and Live Assist's consoles take.
     pub fn current_public_key_spki(&self, alg: SigningAlgorithm) -> Option<&str> {
-        self.current_spki.get(&alg).map(String::as_str)
+        self.spki.get(&((alg, None), KeyStatus::Current)).map(String::as_str)
+    }
+
+    /// The paste format of a profile's current key, or of the key that follows it (`Next`: the
+    /// rotating `next`, or a pin's staged key).
+    pub fn public_key_spki(&self, choice: &KeyChoice, status: KeyStatus) -> Option<&str> {
+        self.spki
+            .iter()
+            .find(|(((alg, pin), s), _)| {
+                *s == status
+                    && match choice {
+                        KeyChoice::Rotating(wanted) => pin.is_none() && alg == wanted,
+                        KeyChoice::Pinned(wanted) => pin.as_ref() == Some(wanted),
+                    }
+            })
+            .map(|(_, spki)| spki.as_str())
     }
 
     pub fn kids(&self) -> &[(String, SigningAlgorithm, KeyStatus)] {

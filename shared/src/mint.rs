@@ -18,7 +18,7 @@ use crate::config::{
 };
 use crate::identity::VerifiedClaims;
 use crate::jwe::{JweError, JweRecipient};
-use crate::keys::{KeyError, SigningKeys};
+use crate::keys::{KeyChoice, KeyError, PinName, SigningKeys};
 use crate::mapping::{ClaimPolicy, ClaimRule, MappingError};
 use crate::secrets::{PLACEHOLDER_VALUE, SecretError, SecretStore};
 use crate::signing::{SigningAlgorithm, SigningError, sign_hs256_jwt};
@@ -81,8 +81,8 @@ impl MintedToken {
 /// A profile with everything derivable at cold start already derived.
 enum Profile {
     Connect(ConnectProfileConfig),
-    LivePerson { config: Box<LivePersonProfileConfig>, encryption: Option<JweRecipient> },
-    LiveAssist(LiveAssistProfileConfig),
+    LivePerson { config: Box<LivePersonProfileConfig>, encryption: Option<JweRecipient>, key: KeyChoice },
+    LiveAssist { config: LiveAssistProfileConfig, key: KeyChoice },
 }
 
 pub struct MintService {
@@ -109,10 +109,15 @@ impl MintService {
         for (name, profile) in &config.profiles {
             let prepared = match profile {
                 ProfileConfig::AmazonConnect(connect) => Profile::Connect(connect.clone()),
-                ProfileConfig::LiveAssist(live_assist) => Profile::LiveAssist(live_assist.clone()),
-                ProfileConfig::LivePerson(liveperson) if liveperson.implicit_flow => {
-                    Profile::LivePerson { config: liveperson.clone(), encryption: liveperson_recipient(name, liveperson)? }
-                }
+                ProfileConfig::LiveAssist(live_assist) => Profile::LiveAssist {
+                    config: live_assist.clone(),
+                    key: profile.key_choice(name).unwrap_or_else(|| KeyChoice::Pinned(PinName::from_profile(name))),
+                },
+                ProfileConfig::LivePerson(liveperson) if liveperson.implicit_flow => Profile::LivePerson {
+                    config: liveperson.clone(),
+                    encryption: liveperson_recipient(name, liveperson)?,
+                    key: profile.key_choice(name).unwrap_or(KeyChoice::Rotating(SigningAlgorithm::RS256)),
+                },
                 // For the OpenID provider's LivePerson client only.
                 ProfileConfig::LivePerson(_) => continue,
                 // Served by the OpenID provider only: not a `/token/{profile}` profile.
@@ -142,10 +147,10 @@ impl MintService {
         let now = self.clock.now_unix();
         match prepared {
             Profile::Connect(connect) => self.mint_connect(connect, &identity, now).await,
-            Profile::LivePerson { config, encryption } => {
-                self.mint_liveperson(config, encryption.as_ref(), &identity, now).await
+            Profile::LivePerson { config, encryption, key } => {
+                self.mint_liveperson(config, encryption.as_ref(), key, &identity, now).await
             }
-            Profile::LiveAssist(config) => self.mint_live_assist(config, &identity, now).await,
+            Profile::LiveAssist { config, key } => self.mint_live_assist(config, key, &identity, now).await,
         }
     }
 
@@ -167,11 +172,12 @@ impl MintService {
         &self,
         profile: &LivePersonProfileConfig,
         encryption: Option<&JweRecipient>,
+        key: &KeyChoice,
         identity: &VerifiedClaims,
         now: u64,
     ) -> Result<MintedToken, MintError> {
         let claims = liveperson_claims(profile, identity, now)?;
-        let signer = self.keys()?.ring().await?.signer(SigningAlgorithm::RS256)?;
+        let signer = self.keys()?.ring().await?.signer_for(key)?;
         let signed = signer.sign_jwt(&claims)?;
         let token = match encryption {
             Some(recipient) => recipient.encrypt_jwt(&signed)?,
@@ -180,9 +186,15 @@ impl MintService {
         Ok(MintedToken { token, expires_at: claims.exp, key_version: Some(signer.kid().to_string()), shape: ResponseShape::Token })
     }
 
-    async fn mint_live_assist(&self, profile: &LiveAssistProfileConfig, identity: &VerifiedClaims, now: u64) -> Result<MintedToken, MintError> {
+    async fn mint_live_assist(
+        &self,
+        profile: &LiveAssistProfileConfig,
+        key: &KeyChoice,
+        identity: &VerifiedClaims,
+        now: u64,
+    ) -> Result<MintedToken, MintError> {
         let claims = live_assist_claims(profile, identity, now)?;
-        let signer = self.keys()?.ring().await?.signer(SigningAlgorithm::RS256)?;
+        let signer = self.keys()?.ring().await?.signer_for(key)?;
         let token = signer.sign_jwt(&claims)?;
         Ok(MintedToken { token, expires_at: claims.exp, key_version: Some(signer.kid().to_string()), shape: ResponseShape::Token })
     }

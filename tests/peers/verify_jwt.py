@@ -10,6 +10,10 @@ stdin: one JSON object
                                                 as-is (NOT base64-decoded)
               | {"jwks": {"keys": [...]}},     key picked by the header's `kid` (or the only
                                                 key of the set when the header has no kid)
+              | {"pasted_spki": "<base64>"}    the one public key a vendor console holds, pasted
+                                                as a PEM body on one line (Live Assist, LivePerson
+                                                "JWT Public Key"); the header's kid is ignored, as
+                                                such a console has nothing to match it against
       "rules":  "amazon-connect" | "liveperson" | "live-assist" | "none",   default "none";
                                                 checked after the signature (see below)
       "expect": {"sub": "...", "iss": "...", "aud": "...", ...},   optional; every key must
@@ -145,7 +149,21 @@ def pick_key(key_spec, header):
     if not isinstance(alg, str):
         raise Fail("header has no string alg")
     if not isinstance(key_spec, dict) or len(key_spec) != 1:
-        raise Fail('key must be {"hmac_utf8": "..."} or {"jwks": {...}}')
+        raise Fail('key must be {"hmac_utf8": "..."}, {"jwks": {...}} or {"pasted_spki": "..."}')
+    if "pasted_spki" in key_spec:
+        body = key_spec["pasted_spki"]
+        if not isinstance(body, str) or not body or any(c.isspace() for c in body):
+            raise Fail("key.pasted_spki must be one line of base64 (a PEM body without BEGIN/END lines)")
+        lines = "\n".join(body[i:i + 64] for i in range(0, len(body), 64))
+        pem = f"-----BEGIN PUBLIC KEY-----\n{lines}\n-----END PUBLIC KEY-----\n"
+        try:
+            key = jwk.JWK.from_pem(pem.encode())
+        except Exception as e:
+            raise Fail(f"key.pasted_spki is not a public key: {e}")
+        kty = key.get("kty")
+        if alg not in ASYM_ALGS.get(kty, set()):
+            raise Fail(f"alg {alg} does not match the pasted {kty} key")
+        return key, alg
     if "hmac_utf8" in key_spec:
         secret = key_spec["hmac_utf8"]
         if not isinstance(secret, str) or not secret:

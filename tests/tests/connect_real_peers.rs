@@ -183,7 +183,9 @@ async fn liveperson_and_live_assist_tokens_verify_against_the_published_jwks() {
     let provider = oidc_provider();
     let moto = moto();
     let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
-    let key_set = KeySetDocument::generate(&[SigningAlgorithm::RS256], 1_795_000_000).expect("keys");
+    // As the first rotation leaves it: rotating keys, and the pinned key of the live-assist profile.
+    let pins = [whoscalling::keys::PinName::parse("live-assist").expect("pin")];
+    let key_set = KeySetDocument::generate(&[SigningAlgorithm::RS256], 1_795_000_000).and_then(|k| k.with_pins(&pins, 1_795_000_000)).expect("keys");
     let keys_arn = client
         .create_secret()
         .name("whoscalling/signing-keys")
@@ -226,7 +228,7 @@ async fn liveperson_and_live_assist_tokens_verify_against_the_published_jwks() {
         publish_keys::function_handler(&keys, lambda_http::request::from_str(&jwks_event.to_string()).unwrap()).await.unwrap();
     let lambda_http::Body::Text(jwks_text) = jwks_response.body() else { panic!("JWKS body") };
     let jwks: Value = serde_json::from_str(jwks_text).unwrap();
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "current and next");
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 3, "current and next, and Live Assist's pinned key");
 
     let id_token = log_in_at_provider(&provider.url, "alice").await;
     let mut tokens = Vec::new();

@@ -33,7 +33,9 @@ impl JwksSource for EmptyJwks {
 
 fn store() -> Arc<InMemorySecretStore> {
     let store = Arc::new(InMemorySecretStore::with("whoscalling/connect-widget-key", CONNECT_KEY));
-    let keys = KeySetDocument::generate(&[SigningAlgorithm::RS256, SigningAlgorithm::ES256], 1_795_000_000).unwrap();
+    // As the first rotation leaves it: rotating keys plus a pinned key per pasted-key profile.
+    let pins: Vec<_> = events_config().pinned_keys().into_iter().collect();
+    let keys = KeySetDocument::generate(&[SigningAlgorithm::RS256, SigningAlgorithm::ES256], 1_795_000_000).unwrap().with_pins(&pins, 1_795_000_000).unwrap();
     store.put("whoscalling/signing-keys", keys.to_secret_string().expose());
     store
 }
@@ -88,7 +90,7 @@ async fn every_sample_event_gets_its_expected_answer() {
             }
         }
     }
-    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(4), "current and next, RS256 and ES256");
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(5), "current and next, RS256 and ES256, and Live Assist's pinned key");
 
     let mut minted = Vec::new();
     for (file, expectation) in expectations("mint-token") {

@@ -16,7 +16,9 @@ use async_trait::async_trait;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use whoscalling::keys::KeySetDocument;
-use whoscalling::rotation::{RotationError, RotationEvent, RotationTarget, SecretMetadata, SecretsManagerRotationTarget};
+use whoscalling::rotation::{
+    LogKeyEvents, RotationError, RotationEvent, RotationTarget, SecretMetadata, SecretsManagerRotationTarget, SnsKeyEvents,
+};
 use whoscalling::secrets::{SecretCacheSettings, SecretString, SecretsManagerStore};
 use whoscalling::{MintService, ServiceConfig, SystemClock, VerifiedClaims};
 use whoscalling_tests::{CapturedLogs, LineVerifier, Peer, load_event, moto, secrets_manager_config};
@@ -70,7 +72,7 @@ impl Stack {
 
     fn deps(&self, target: Arc<dyn RotationTarget>) -> rotate_keys::Deps {
         let config = rotate_keys::Config::from_lookup(|_| None).unwrap();
-        rotate_keys::Deps::new(&config, target, Arc::new(SystemClock))
+        rotate_keys::Deps::new(&config, target, Arc::new(SystemClock), Arc::new(LogKeyEvents))
     }
 
     fn real_target(&self) -> Arc<dyn RotationTarget> {
@@ -78,16 +80,20 @@ impl Stack {
     }
 
     async fn step(&self, deps: &rotate_keys::Deps, step: &str, token: &str) -> Result<(), String> {
-        let event: RotationEvent =
+        let event: rotate_keys::Invocation =
             serde_json::from_value(json!({"Step": step, "SecretId": self.arn, "ClientRequestToken": token})).unwrap();
-        rotate_keys::function_handler(deps, LambdaEvent::new(event, Context::default())).await.map_err(|f| f.0.name().to_string())
+        rotate_keys::function_handler(deps, LambdaEvent::new(event, Context::default())).await.map(|_| ()).map_err(|f| f.0.name().to_string())
     }
 
     async fn rotate(&self, token: &str) {
-        let deps = self.deps(self.real_target());
+        self.rotate_with(&self.deps(self.real_target()), token).await;
+    }
+
+    /// One full scheduled rotation, as Secrets Manager runs it.
+    async fn rotate_with(&self, deps: &rotate_keys::Deps, token: &str) {
         self.start_rotation(token).await;
         for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-            self.step(&deps, step, token).await.unwrap_or_else(|e| panic!("{step}: {e}"));
+            self.step(deps, step, token).await.unwrap_or_else(|e| panic!("{step}: {e}"));
         }
     }
 }
@@ -121,6 +127,9 @@ impl RotationTarget for FailingOnce {
     }
     async fn clear_pending(&self, id: &str, version: &str) -> Result<(), RotationError> {
         self.inner.clear_pending(id, version).await
+    }
+    async fn put_current(&self, id: &str, token: &str, value: &SecretString, replacing: &str) -> Result<(), RotationError> {
+        self.inner.put_current(id, token, value, replacing).await
     }
 }
 
@@ -310,10 +319,257 @@ async fn sample_rotation_events_drive_a_full_rotation() {
     assert!(["setSecret", "testSecret", "finishSecret"].iter().all(|s| read(s).token == token && read(s).secret_id == SECRET));
     stack.start_rotation(&token).await;
     for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-        rotate_keys::function_handler(&deps, LambdaEvent::new(read(step), Context::default()))
+        rotate_keys::function_handler(&deps, LambdaEvent::new(rotate_keys::Invocation::Rotation(read(step)), Context::default()))
             .await
             .unwrap_or_else(|f| panic!("{step}: {}", f.0.name()));
     }
     assert_eq!(stack.labels().await[&token], vec!["AWSCURRENT".to_string()]);
     assert_eq!(stack.current().await.keys.len(), 4);
+}
+
+/// A queue subscribed to an SNS topic in moto, read with boto3: what an operator's e-mail or
+/// chat subscription would receive.
+struct Subscription {
+    endpoint: String,
+    topic_arn: String,
+    queue_url: String,
+}
+
+fn boto3(endpoint: &str, script: &str, arguments: &[&str]) -> Value {
+    let output = std::process::Command::new(whoscalling_tests::python())
+        .args(["-c", script, endpoint])
+        .args(arguments)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "eu-west-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("python");
+    assert!(output.status.success(), "boto3: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("boto3 JSON")
+}
+
+impl Subscription {
+    fn create(endpoint: &str) -> Subscription {
+        let created = boto3(
+            endpoint,
+            r#"import boto3, json, sys
+sns = boto3.client("sns", endpoint_url=sys.argv[1]); sqs = boto3.client("sqs", endpoint_url=sys.argv[1])
+topic = sns.create_topic(Name="whoscalling-key-events")["TopicArn"]
+queue = sqs.create_queue(QueueName="operators")["QueueUrl"]
+arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "false"})
+print(json.dumps({"topic": topic, "queue": queue}))"#,
+            &[],
+        );
+        Subscription {
+            endpoint: endpoint.to_string(),
+            topic_arn: created["topic"].as_str().unwrap().to_string(),
+            queue_url: created["queue"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// Every notification received so far (subject and parsed message), oldest first.
+    fn drain(&self) -> Vec<(String, Value)> {
+        let messages = boto3(
+            &self.endpoint,
+            r#"import boto3, json, sys
+sqs = boto3.client("sqs", endpoint_url=sys.argv[1]); out = []
+while True:
+    got = sqs.receive_message(QueueUrl=sys.argv[2], MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+    if not got: break
+    for m in got:
+        out.append(json.loads(m["Body"])); sqs.delete_message(QueueUrl=sys.argv[2], ReceiptHandle=m["ReceiptHandle"])
+print(json.dumps(out))"#,
+            &[&self.queue_url],
+        );
+        messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|envelope| {
+                let message: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+                (envelope["Subject"].as_str().unwrap_or_default().to_string(), message)
+            })
+            .collect()
+    }
+}
+
+fn pasted_keys_config(arn: &str) -> ServiceConfig {
+    let document = json!({
+        "allowed_origins": ["https://www.example.com"],
+        "identity": {"sources": ["api_gateway_authorizer"]},
+        "signing_keys": {"secret": arn, "jwks_max_age_seconds": 60},
+        "secret_cache": {"ttl_seconds": 300},
+        "profiles": {
+            "live-assist": {"platform": "live-assist", "issuer": "www.example.com", "token_lifetime_seconds": 7200,
+                            "crm_contact_id_claim": "crm_contact_id"},
+            "liveperson-pasted": {"platform": "liveperson", "issuer": "https://www.example.com", "token_lifetime_seconds": 600,
+                                  "pinned_key": "liveperson"},
+            "liveperson": {"platform": "liveperson", "issuer": "https://www.example.com", "token_lifetime_seconds": 600}
+        }
+    });
+    ServiceConfig::from_json("test", &document.to_string()).unwrap()
+}
+
+/// A new container: its own secret cache, so it reads what is `AWSCURRENT` now (no waiting on a TTL).
+async fn container(stack: &Stack, config: &ServiceConfig) -> (MintService, publish_keys::Deps) {
+    let store = Arc::new(SecretsManagerStore::new(secrets_manager_config(&stack.moto.url), SecretCacheSettings::default()).await.unwrap());
+    (MintService::new(config, store.clone(), Arc::new(SystemClock)).unwrap(), publish_keys::Deps::new(config, store).unwrap())
+}
+
+/// `GET /public-key/{profile}[?key=next]`: (status, body).
+async fn public_key(keys: &publish_keys::Deps, profile: &str, next: bool) -> (u16, String) {
+    let mut event: Value =
+        serde_json::from_str(&std::fs::read_to_string(whoscalling_tests::workspace_root().join("events/publish-keys/public-key-liveperson.json")).unwrap())
+            .unwrap();
+    event["rawPath"] = json!(format!("/public-key/{profile}"));
+    event["pathParameters"] = json!({"profile": profile});
+    if next {
+        event["rawQueryString"] = json!("key=next");
+        event["queryStringParameters"] = json!({"key": "next"});
+    }
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let response = publish_keys::function_handler(keys, request).await.unwrap();
+    let body = match response.body() {
+        lambda_http::Body::Text(text) => text.clone(),
+        _ => String::new(),
+    };
+    (response.status().as_u16(), body)
+}
+
+fn visitor() -> VerifiedClaims {
+    VerifiedClaims::from_json(json!({"sub": "alice", "given_name": "Alice", "family_name": "Nordmann",
+        "crm_contact_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"}))
+    .unwrap()
+}
+
+/// Live Assist holds exactly one pasted key, and so does LivePerson when given a pasted key
+/// instead of our JWKS URL. The verifier here is that console: it holds only the key pasted after
+/// the first deployment. Two scheduled rotations later every token still verifies with it; the
+/// rotating (JWKS) profile did move, so the rotations were real. Then the deliberate operator
+/// step: stage (the new key is published and pasteable, nothing changes yet), switch (tokens move
+/// to it), each announced on the SNS topic with the key in paste format.
+#[tokio::test]
+async fn pasted_keys_survive_scheduled_rotations_and_change_only_by_the_operators_command() {
+    let logs = CapturedLogs::install();
+    let stack = stack().await;
+    let topic = Subscription::create(&stack.moto.url);
+    let sns = aws_sdk_sns::Client::from_conf(
+        aws_sdk_sns::config::Builder::new()
+            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+            .region(aws_sdk_sns::config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_sns::config::Credentials::new("test", "test", None, None, "moto"))
+            .endpoint_url(&stack.moto.url)
+            .build(),
+    );
+    let settings = [
+        (rotate_keys::PINNED_KEYS_VARIABLE, "live-assist,liveperson".to_string()),
+        (rotate_keys::SECRET_VARIABLE, stack.arn.clone()),
+        (rotate_keys::TOPIC_VARIABLE, topic.topic_arn.clone()),
+    ];
+    let rotation_config = rotate_keys::Config::from_lookup(|name| settings.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())).unwrap();
+    let rotation = rotate_keys::Deps::new(
+        &rotation_config,
+        stack.real_target(),
+        Arc::new(SystemClock),
+        Arc::new(SnsKeyEvents::new(sns, topic.topic_arn.clone())),
+    );
+    let config = pasted_keys_config(&stack.arn);
+    let mut verifier = LineVerifier::start();
+    let check = |verifier: &mut LineVerifier, token: &str, key: Value, rules: &str| {
+        verifier.verify(&json!({"token": token, "key": key, "rules": rules}))
+    };
+
+    // Deploy: the first rotation fills the secret, pinned keys included; the operator pastes.
+    stack.rotate_with(&rotation, "00000000-0000-4000-8000-000000000001").await;
+    let (minter, keys) = container(&stack, &config).await;
+    let (status, pasted_live_assist) = public_key(&keys, "live-assist", false).await;
+    assert_eq!(status, 200);
+    let (_, pasted_liveperson) = public_key(&keys, "liveperson-pasted", false).await;
+    let (_, rotating_before) = public_key(&keys, "liveperson", false).await;
+    assert_ne!(pasted_live_assist, pasted_liveperson, "each console has its own pinned key");
+    let jwks_kid_before = kid_of(&minter.mint("liveperson", visitor()).await.unwrap().token);
+
+    // Two scheduled rotations.
+    stack.rotate_with(&rotation, "00000000-0000-4000-8000-000000000002").await;
+    stack.rotate_with(&rotation, "00000000-0000-4000-8000-000000000003").await;
+    let (minter, keys) = container(&stack, &config).await;
+    let live_assist = minter.mint("live-assist", visitor()).await.unwrap().token;
+    let liveperson = minter.mint("liveperson-pasted", visitor()).await.unwrap().token;
+    let rotating = minter.mint("liveperson", visitor()).await.unwrap().token;
+    assert_eq!(check(&mut verifier, &live_assist, json!({"pasted_spki": pasted_live_assist}), "live-assist")["ok"], true);
+    assert_eq!(check(&mut verifier, &liveperson, json!({"pasted_spki": pasted_liveperson}), "liveperson")["ok"], true);
+    // Controls: the rotating profile did move, and the pasted-key verifier can fail.
+    assert_ne!(kid_of(&rotating), jwks_kid_before, "the scheduled rotations moved the JWKS profile's key");
+    assert_ne!(public_key(&keys, "liveperson", false).await.1, rotating_before);
+    assert_eq!(check(&mut verifier, &rotating, json!({"pasted_spki": pasted_liveperson}), "liveperson")["ok"], false);
+    let (status, body) = public_key(&keys, "live-assist", true).await;
+    assert_eq!((status, serde_json::from_str::<Value>(&body).unwrap()["error"].clone()), (404, json!("no_staged_key")));
+    let scheduled = topic.drain();
+    assert_eq!(scheduled.len(), 3, "every finished rotation is announced");
+    for (subject, message) in &scheduled {
+        assert!(subject.contains("pinned keys unchanged"), "{subject}");
+        assert_eq!(message["event"], "scheduled_rotation");
+        let pinned = message["pinned"].as_array().unwrap();
+        assert!(pinned.iter().any(|p| p["pin"] == "live-assist" && p["public_key"] == pasted_live_assist.as_str()));
+    }
+
+    // The deliberate change: stage, paste ahead (Live Assist still verifies the old key), switch.
+    // The operator's commands, as shipped in events/rotate-keys/ for `aws lambda invoke`.
+    let command = |action: &str| -> rotate_keys::Invocation {
+        let path = whoscalling_tests::workspace_root().join(format!("events/rotate-keys/pinned-key-{action}.json"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let staged = rotate_keys::function_handler(&rotation, LambdaEvent::new(command("stage"), Context::default()))
+        .await
+        .unwrap_or_else(|f| panic!("stage: {}", f.0.name()))
+        .expect("a key event");
+    let staged_key = staged.pinned.iter().find(|p| p.pin.as_str() == "live-assist").unwrap().staged_public_key.clone().unwrap();
+    let (minter, keys) = container(&stack, &config).await;
+    assert_eq!(public_key(&keys, "live-assist", true).await, (200, staged_key.clone()), "the staged key in paste format, before the switch");
+    let before_switch = minter.mint("live-assist", visitor()).await.unwrap().token;
+    assert_eq!(check(&mut verifier, &before_switch, json!({"pasted_spki": pasted_live_assist}), "live-assist")["ok"], true);
+
+    rotate_keys::function_handler(&rotation, LambdaEvent::new(command("switch"), Context::default()))
+        .await
+        .unwrap_or_else(|f| panic!("switch: {}", f.0.name()));
+    let (minter, keys) = container(&stack, &config).await;
+    let after_switch = minter.mint("live-assist", visitor()).await.unwrap().token;
+    assert_eq!(check(&mut verifier, &after_switch, json!({"pasted_spki": staged_key}), "live-assist")["ok"], true);
+    assert_eq!(check(&mut verifier, &after_switch, json!({"pasted_spki": pasted_live_assist}), "live-assist")["ok"], false);
+    assert_eq!(public_key(&keys, "live-assist", false).await.1, staged_key);
+    // The other pin did not move.
+    let liveperson = minter.mint("liveperson-pasted", visitor()).await.unwrap().token;
+    assert_eq!(check(&mut verifier, &liveperson, json!({"pasted_spki": pasted_liveperson}), "liveperson")["ok"], true);
+    // Tokens signed before the switch still verify by kid through the JWKS.
+    let published = jwks(&keys).await.unwrap();
+    assert_eq!(check(&mut verifier, &before_switch, json!({"jwks": published}), "live-assist")["ok"], true);
+
+    let commands = topic.drain();
+    let kinds: Vec<&str> = commands.iter().map(|(_, m)| m["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["pinned_key_staged", "pinned_key_switched"]);
+    assert!(commands[1].0.contains("paste the new key now"), "{}", commands[1].0);
+    assert_eq!(commands[1].1["pinned_key"], "live-assist");
+    // Switching again with nothing staged is refused by name.
+    let error = rotate_keys::function_handler(&rotation, LambdaEvent::new(command("switch"), Context::default())).await.unwrap_err();
+    assert_eq!(error.0.name(), "NothingStaged");
+    // Exactly one version is current after the commands (no AWSCURRENT left behind).
+    let labels = stack.labels().await;
+    assert_eq!(labels.values().filter(|l| l.contains(&"AWSCURRENT".to_string())).count(), 1, "{labels:?}");
+    assert!(labels.values().all(|l| !l.contains(&"WHOSCALLING_OPERATOR_CHANGE".to_string())), "{labels:?}");
+    let document = stack.current().await;
+    for key in &document.keys {
+        logs.assert_free_of_material(key.private_key_pkcs8.as_str());
+        for (_, message) in commands.iter().chain(scheduled.iter()) {
+            assert!(!message.to_string().contains(key.private_key_pkcs8.as_str()), "no private key in a notification");
+        }
+    }
+}
+
+fn kid_of(token: &str) -> String {
+    use base64::Engine;
+    let header: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+    header["kid"].as_str().unwrap().to_string()
 }

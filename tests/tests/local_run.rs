@@ -154,3 +154,84 @@ async fn code_flow_login_through_the_dev_provider_gives_a_session() {
     logs.assert_free_of(&["12345678901", &session[20..], "alice@example.com"]);
     std::fs::remove_dir_all(&state_dir).ok();
 }
+
+/// `/dev/rotate-keys` runs the deployed rotation against `secrets.json`: the Live Assist profile's
+/// pasted key survives two rotations while the JWKS profile's key moves; the pinned-key commands
+/// stage (the successor is pasteable before it signs) and switch it. Each Live Assist token is
+/// checked by jwcrypto holding only the pasted key, as Live Assist does.
+#[tokio::test]
+async fn local_rotation_keeps_the_pasted_key_until_the_operator_switches_it() {
+    let _logs = CapturedLogs::install();
+    let (server, state_dir) = start().await;
+    let http = reqwest::Client::new();
+    let base = &server.base_url;
+    let text = |path: String| {
+        let http = http.clone();
+        async move {
+            let response = http.get(path).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let post = |path: String| {
+        let http = http.clone();
+        async move {
+            let response = http.post(path).send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let login: Value = http
+        .post(format!("{base}/dev/login"))
+        .json(&json!({"sub": "alice", "given_name": "Alice", "family_name": "Nordmann",
+                      "crm_contact_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id_token = login["id_token"].as_str().unwrap().to_string();
+    let mint = |profile: &'static str| {
+        let (http, id_token, base) = (http.clone(), id_token.clone(), base.clone());
+        async move {
+            let response = http.get(format!("{base}/token/{profile}")).header("origin", base.as_str()).bearer_auth(&id_token).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{profile}");
+            response.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+        }
+    };
+    let kid = |token: &str| -> String {
+        use base64::Engine;
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap();
+        serde_json::from_slice::<Value>(&header).unwrap()["kid"].as_str().unwrap().to_string()
+    };
+    let pasted_verdict = |token: &str, key: &str| {
+        verify_independently(&json!({"token": token, "key": {"pasted_spki": key}, "rules": "live-assist"}))["ok"].clone()
+    };
+
+    let (status, pasted) = text(format!("{base}/public-key/live-assist")).await;
+    assert_eq!(status, 200);
+    let liveperson_kid = kid(&mint("liveperson").await);
+    for _ in 0..2 {
+        let (status, event) = post(format!("{base}/dev/rotate-keys")).await;
+        assert_eq!(status, 200, "{event}");
+        assert_eq!(event["event"], "scheduled_rotation");
+    }
+    assert_eq!(text(format!("{base}/public-key/live-assist")).await.1, pasted, "two rotations left the pasted key alone");
+    assert_ne!(kid(&mint("liveperson").await), liveperson_kid, "the JWKS profile's key did rotate");
+    assert_eq!(pasted_verdict(&mint("live-assist").await, &pasted), true);
+
+    assert_eq!(post(format!("{base}/dev/pinned-keys/live-assist/switch")).await.1["error"], "NothingStaged");
+    let (status, staged) = post(format!("{base}/dev/pinned-keys/live-assist/stage")).await;
+    assert_eq!(status, 200, "{staged}");
+    let next = text(format!("{base}/public-key/live-assist?key=next")).await;
+    assert_eq!(next.0, 200);
+    assert_eq!(staged["pinned"][0]["staged_public_key"], next.1.as_str());
+    assert_eq!(pasted_verdict(&mint("live-assist").await, &pasted), true, "staging changes nothing that signs");
+    let (status, switched) = post(format!("{base}/dev/pinned-keys/live-assist/switch")).await;
+    assert_eq!((status, switched["event"].clone()), (200, json!("pinned_key_switched")));
+    let after = mint("live-assist").await;
+    assert_eq!(pasted_verdict(&after, &next.1), true);
+    assert_eq!(pasted_verdict(&after, &pasted), false, "the old paste no longer verifies: the operator re-pastes");
+    assert_eq!(post(format!("{base}/dev/pinned-keys/Not%20A%20Pin/stage")).await.0, 404);
+    server.task.abort();
+    let _ = std::fs::remove_dir_all(state_dir);
+}

@@ -95,6 +95,8 @@ fn everything() -> Value {
             "LivePersonIssuer": "https://login.example-brand.com/whoscalling/liveperson",
             "LivePersonEncryptionPublicKey": liveperson_public_key(),
             "LivePersonEncryptionKid": "liveperson-2026-11",
+            "LivePersonPublicKeyMode": "pasted",
+            "KeyEventsEmail": "chat-platform-team@example-brand.com",
             "EnableLiveAssist": "true",
             "LiveAssistSiteDomain": "www.example-brand.com",
             "EnableCodeExchange": "true",
@@ -121,7 +123,16 @@ fn cold_start(scenario: &str, function: &str, environment: &BTreeMap<String, Str
     let clock = Arc::new(SystemClock);
     let context = |e: &dyn std::fmt::Display| format!("{scenario}: {function} would fail at cold start: {e}");
     if function == "RotateKeysFunction" {
-        rotate_keys::Config::from_lookup(lookup).unwrap_or_else(|e| panic!("{}", context(&e)));
+        let rotation = rotate_keys::Config::from_lookup(lookup).unwrap_or_else(|e| panic!("{}", context(&e)));
+        // The pins it creates are exactly the ones the profiles sign with (a missing one would
+        // fail every Live Assist chat; an extra one is a key nobody pastes).
+        let shared = ServiceConfig::from_lookup(lookup).unwrap_or_else(|e| panic!("{}", context(&e)));
+        let pins: Vec<String> = rotation.pinned_keys.iter().map(|p| p.as_str().to_string()).collect();
+        let wanted: Vec<String> = shared.pinned_keys().iter().map(|p| p.as_str().to_string()).collect();
+        assert_eq!(pins, wanted, "{scenario}: WHOSCALLING_PINNED_KEYS differs from the pasted-key profiles");
+        let signing_secret = shared.signing_keys.as_ref().map(|k| k.secret.to_string());
+        assert_eq!(rotation.secret_id, signing_secret, "{scenario}: the rotation function's secret is not the signing-key secret");
+        assert!(rotation.key_events_topic.is_some(), "{scenario}: key events go nowhere");
         return;
     }
     let config = ServiceConfig::from_lookup(lookup).unwrap_or_else(|e| panic!("{}", context(&e)));
@@ -212,6 +223,15 @@ fn each_platform_alone() {
                    "LivePersonEncryptionPublicKey": liveperson_public_key(), "LivePersonEncryptionKid": "lp-1"}),
         ),
         ("live-assist", json!({"EnableLiveAssist": "true", "LiveAssistSiteDomain": "www.example-brand.com"})),
+        (
+            "liveperson-pasted-key",
+            json!({"EnableLivePerson": "true", "LivePersonIssuer": "https://login.example-brand.com/lp", "LivePersonPublicKeyMode": "pasted"}),
+        ),
+        (
+            "liveperson-code-flow-pasted-key",
+            json!({"EnableCodeExchange": "true", "ProviderIssuer": "https://chat-identity.example-brand.com",
+                   "EnableLivePersonCodeFlow": "true", "LivePersonPublicKeyMode": "pasted"}),
+        ),
         (
             "liveperson-code-flow",
             json!({"EnableCodeExchange": "true", "ProviderIssuer": "https://chat-identity.example-brand.com",

@@ -1,7 +1,9 @@
 //! `GET /.well-known/jwks.json`: every public key a verifier may meet (previous, current, next),
 //! so LivePerson (JWKS URL) and any other verifier can follow rotations by `kid`.
-//! `GET /public-key/{profile}`: the profile's current public key as single-line base64 SPKI, the
-//! paste format of LivePerson's and Live Assist's consoles.
+//! `GET /public-key/{profile}`: the public key the profile signs with now, as single-line base64
+//! SPKI, the paste format of LivePerson's and Live Assist's consoles. `?key=next` gives the key
+//! that follows it (a pinned key's staged successor, or the rotating `next` key), so an operator
+//! can paste it ahead of a switch; 404 `no_staged_key` when nothing is staged.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,15 +12,14 @@ use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use whoscalling::config::{ConfigError, ProfileConfig, ProfileName, ServiceConfig};
 use whoscalling::http::{self, ApiError, ErrorCode};
-use whoscalling::keys::SigningKeys;
-use whoscalling::signing::SigningAlgorithm;
+use whoscalling::keys::{KeyChoice, KeyStatus, SigningKeys};
 use whoscalling::SecretStore;
 
 /// Built once per container.
 pub struct Deps {
     keys: SigningKeys,
-    /// Profiles that sign with keys we own, and with which algorithm.
-    profiles: BTreeMap<ProfileName, SigningAlgorithm>,
+    /// Profiles that sign with keys we own, and with which key.
+    profiles: BTreeMap<ProfileName, KeyChoice>,
     cache_control: HeaderValue,
     /// Public documents: no origin allow-list applies and server-side verifiers need no CORS;
     /// this only shapes error answers the same way as every other endpoint's.
@@ -34,10 +35,7 @@ impl Deps {
         let profiles = config
             .profiles
             .iter()
-            .filter_map(|(name, profile)| match profile {
-                ProfileConfig::LivePerson(_) | ProfileConfig::LiveAssist(_) => Some((name.clone(), SigningAlgorithm::RS256)),
-                ProfileConfig::AmazonConnect(_) | ProfileConfig::OpenIdConnect(_) => None,
-            })
+            .filter_map(|(name, profile): (&ProfileName, &ProfileConfig)| Some((name.clone(), profile.key_choice(name)?)))
             .collect();
         let cache_control = HeaderValue::from_str(&format!("public, max-age={}", keys_config.jwks_max_age_seconds))
             .map_err(|_| ConfigError::Setting { setting: "signing_keys.jwks_max_age_seconds".into(), reason: "invalid".into() })?;
@@ -77,12 +75,22 @@ async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Response<
         return Ok(public(StatusCode::OK, "application/jwk-set+json", ring.jwks().to_string(), &deps.cache_control));
     }
     let profile = request.path_parameters_ref().and_then(|p| p.first("profile")).unwrap_or_default();
-    let algorithm = ProfileName::parse(profile)
-        .and_then(|name| deps.profiles.get(&name).copied())
+    let choice = ProfileName::parse(profile)
+        .and_then(|name| deps.profiles.get(&name))
         .ok_or_else(|| ApiError::new(ErrorCode::UnknownProfile, "no profile that signs with our keys has this name"))?;
-    let spki = ring
-        .current_public_key_spki(algorithm)
-        .ok_or_else(|| ApiError::new(ErrorCode::ServerError, "the service could not complete the request"))?;
+    let status = match request.query_string_parameters_ref().and_then(|q| q.first("key")) {
+        None | Some("current") => KeyStatus::Current,
+        Some("next") => KeyStatus::Next,
+        Some(_) => return Err(ApiError::new(ErrorCode::InvalidRequest, "key is `current` (the default) or `next`")),
+    };
+    let spki = match (ring.public_key_spki(choice, status), status) {
+        (Some(spki), _) => spki,
+        (None, KeyStatus::Next) => return Err(ApiError::new(ErrorCode::NoStagedKey, "no key is staged to follow this profile's key")),
+        (None, _) => {
+            tracing::error!(profile, key = ?choice, "the profile's key is missing from the signing-key secret");
+            return Err(ApiError::new(ErrorCode::ServerError, "the service could not complete the request"));
+        }
+    };
     Ok(public(StatusCode::OK, "text/plain; charset=utf-8", spki.to_string(), &deps.cache_control))
 }
 

@@ -1,11 +1,17 @@
 //! Secrets Manager rotation for the key set we own: `createSecret`, `setSecret`, `testSecret`,
-//! `finishSecret` (see `whoscalling::rotation`). Errors reach Secrets Manager, the logs and the
-//! Lambda `Errors` metric with their stable names (`PendingInvalid`, `ContinuityBroken`, ...).
+//! `finishSecret` (see `whoscalling::rotation`), and the operator's pinned-key commands
+//! (`{"pinned_key": "live-assist", "action": "stage" | "switch"}`, invoked by hand). Errors reach
+//! the caller, the logs and the Lambda `Errors` metric with their stable names
+//! (`PendingInvalid`, `ContinuityBroken`, `PinnedKeyChanged`, `NothingStaged`, ...).
 
 use std::sync::Arc;
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use whoscalling::rotation::{KeyRotator, RotationError, RotationEvent, RotationTarget};
+use serde::Deserialize;
+use whoscalling::keys::PinName;
+use whoscalling::rotation::{
+    KeyEvent, KeyEventSink, KeyRotator, PinnedKeyCommand, RotationError, RotationEvent, RotationSettings, RotationTarget,
+};
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling::Clock;
 
@@ -14,6 +20,12 @@ use whoscalling::Clock;
 pub struct Config {
     pub algorithms: Vec<SigningAlgorithm>,
     pub retention_seconds: u64,
+    /// The pins of every pasted-key profile (Live Assist, LivePerson with a pasted key).
+    pub pinned_keys: Vec<PinName>,
+    /// The signing-key secret, for pinned-key commands.
+    pub secret_id: Option<String>,
+    /// Where key events go; none: they are only logged.
+    pub key_events_topic: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +36,9 @@ pub enum ConfigError {
 
 pub const ALGORITHMS_VARIABLE: &str = "WHOSCALLING_SIGNING_ALGORITHMS";
 pub const RETENTION_VARIABLE: &str = "WHOSCALLING_KEY_RETENTION_SECONDS";
+pub const PINNED_KEYS_VARIABLE: &str = "WHOSCALLING_PINNED_KEYS";
+pub const SECRET_VARIABLE: &str = "WHOSCALLING_SIGNING_KEYS_SECRET";
+pub const TOPIC_VARIABLE: &str = "WHOSCALLING_KEY_EVENTS_TOPIC";
 
 /// Longest token lifetime (Live Assist, 7200 s) + JWKS cache (up to 86400 s is allowed, 900 by
 /// default) + secret cache TTL: below an hour a retired key could vanish under a live token.
@@ -53,7 +68,26 @@ impl Config {
                 reason: format!("at least {MIN_RETENTION_SECONDS} (token lifetime + JWKS cache + secret cache)"),
             });
         }
-        Ok(Self { algorithms, retention_seconds })
+        let pinned_keys = lookup(PINNED_KEYS_VARIABLE)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                PinName::parse(name).ok_or_else(|| ConfigError::Invalid {
+                    variable: PINNED_KEYS_VARIABLE,
+                    reason: format!("`{name}` is not a pinned key name (1-64 of a-z, 0-9, -)"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let non_empty = |name| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let key_events_topic = non_empty(TOPIC_VARIABLE);
+        if let Some(topic) = &key_events_topic
+            && !topic.starts_with("arn:")
+        {
+            return Err(ConfigError::Invalid { variable: TOPIC_VARIABLE, reason: "an SNS topic ARN".into() });
+        }
+        Ok(Self { algorithms, retention_seconds, pinned_keys, secret_id: non_empty(SECRET_VARIABLE), key_events_topic })
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -76,24 +110,51 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub fn new(config: &Config, target: Arc<dyn RotationTarget>, clock: Arc<dyn Clock>) -> Self {
-        Self { rotator: KeyRotator::new(target, clock, config.algorithms.clone(), config.retention_seconds) }
+    pub fn new(config: &Config, target: Arc<dyn RotationTarget>, clock: Arc<dyn Clock>, events: Arc<dyn KeyEventSink>) -> Self {
+        let settings = RotationSettings {
+            algorithms: config.algorithms.clone(),
+            retention_seconds: config.retention_seconds,
+            pinned_keys: config.pinned_keys.clone(),
+            secret_id: config.secret_id.clone(),
+        };
+        Self { rotator: KeyRotator::new(target, clock, settings, events) }
     }
 }
 
-pub async fn function_handler(deps: &Deps, event: LambdaEvent<RotationEvent>) -> Result<(), RotationFailure> {
+/// What invokes the function: Secrets Manager's rotation steps, or an operator's command.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Invocation {
+    Rotation(RotationEvent),
+    PinnedKey(PinnedKeyCommand),
+}
+
+/// A rotation step answers nothing; a command answers the key event it published.
+pub async fn function_handler(deps: &Deps, event: LambdaEvent<Invocation>) -> Result<Option<KeyEvent>, RotationFailure> {
     let request_id = event.context.request_id.clone();
-    let rotation = event.payload;
-    match deps.rotator.run(&rotation).await {
-        Ok(()) => {
-            tracing::info!(request_id, step = ?rotation.step, version = %rotation.token, outcome = "ok", "rotation step");
-            Ok(())
-        }
-        Err(error) => {
-            tracing::error!(request_id, step = ?rotation.step, version = %rotation.token, error = error.name(),
-                detail = %error, "rotation step failed");
-            Err(RotationFailure(error))
-        }
+    match event.payload {
+        Invocation::Rotation(rotation) => match deps.rotator.run(&rotation).await {
+            Ok(()) => {
+                tracing::info!(request_id, step = ?rotation.step, version = %rotation.token, outcome = "ok", "rotation step");
+                Ok(None)
+            }
+            Err(error) => {
+                tracing::error!(request_id, step = ?rotation.step, version = %rotation.token, error = error.name(),
+                    detail = %error, "rotation step failed");
+                Err(RotationFailure(error))
+            }
+        },
+        Invocation::PinnedKey(command) => match deps.rotator.pinned(&command).await {
+            Ok(key_event) => {
+                tracing::info!(request_id, pinned_key = %command.pinned_key, action = ?command.action, outcome = "ok", "pinned key command");
+                Ok(Some(key_event))
+            }
+            Err(error) => {
+                tracing::error!(request_id, pinned_key = %command.pinned_key, action = ?command.action, error = error.name(),
+                    detail = %error, "pinned key command failed");
+                Err(RotationFailure(error))
+            }
+        },
     }
 }
 
@@ -108,7 +169,20 @@ mod tests {
 
     #[test]
     fn config_defaults_and_checks() {
-        assert_eq!(config(&[]).unwrap(), Config { algorithms: vec![SigningAlgorithm::RS256, SigningAlgorithm::ES256], retention_seconds: 14_400 });
+        assert_eq!(
+            config(&[]).unwrap(),
+            Config {
+                algorithms: vec![SigningAlgorithm::RS256, SigningAlgorithm::ES256],
+                retention_seconds: 14_400,
+                pinned_keys: Vec::new(),
+                secret_id: None,
+                key_events_topic: None,
+            }
+        );
+        let pinned = config(&[(PINNED_KEYS_VARIABLE, "live-assist, liveperson,"), (TOPIC_VARIABLE, "arn:aws:sns:eu-west-1:123456789012:k")]).unwrap();
+        assert_eq!(pinned.pinned_keys.iter().map(PinName::as_str).collect::<Vec<_>>(), ["live-assist", "liveperson"]);
+        assert!(config(&[(PINNED_KEYS_VARIABLE, "Live Assist")]).unwrap_err().to_string().contains(PINNED_KEYS_VARIABLE));
+        assert!(config(&[(TOPIC_VARIABLE, "my-topic")]).unwrap_err().to_string().contains(TOPIC_VARIABLE));
         assert!(config(&[(ALGORITHMS_VARIABLE, "ES256")]).unwrap_err().to_string().contains(ALGORITHMS_VARIABLE));
         assert!(config(&[(ALGORITHMS_VARIABLE, "RS256,HS256")]).is_err());
         assert!(config(&[(RETENTION_VARIABLE, "60")]).unwrap_err().to_string().contains(RETENTION_VARIABLE));

@@ -6,7 +6,7 @@ use std::time::Duration;
 use lambda_runtime::{Error, run, service_fn};
 use rotate_keys::{Config, Deps, function_handler};
 use whoscalling::SystemClock;
-use whoscalling::rotation::SecretsManagerRotationTarget;
+use whoscalling::rotation::{KeyEventSink, LogKeyEvents, SecretsManagerRotationTarget, SnsKeyEvents};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -15,6 +15,10 @@ async fn main() -> Result<(), Error> {
     // Rotation is not on a visitor's path: Secrets Manager waits, so allow more time.
     let sdk = whoscalling::bootstrap::aws_sdk_config(Duration::from_secs(2), Duration::from_secs(10)).await;
     let target = SecretsManagerRotationTarget::new(aws_sdk_secretsmanager::Client::new(&sdk));
-    let deps = Deps::new(&config, Arc::new(target), Arc::new(SystemClock));
+    let events: Arc<dyn KeyEventSink> = match &config.key_events_topic {
+        Some(topic) => Arc::new(SnsKeyEvents::new(aws_sdk_sns::Client::new(&sdk), topic.clone())),
+        None => Arc::new(LogKeyEvents),
+    };
+    let deps = Deps::new(&config, Arc::new(target), Arc::new(SystemClock), events);
     run(service_fn(|event| function_handler(&deps, event))).await
 }

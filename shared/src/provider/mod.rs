@@ -23,7 +23,7 @@ use crate::config::{
     ClientConfig, ClientId, ConfigError, LivePersonProfileConfig, OpenIdClaimsProfileConfig, ProfileConfig, ServiceConfig,
 };
 use crate::identity::VerifiedClaims;
-use crate::keys::{KeyError, SigningKeys};
+use crate::keys::{KeyChoice, KeyError, SigningKeys};
 use crate::mapping::{ClaimPolicy, MappingError};
 use crate::jwe::JweRecipient;
 use crate::mint::{MintError, liveperson_claims, liveperson_recipient};
@@ -47,6 +47,9 @@ struct Client {
     /// The profile's JWE recipient (LivePerson with `encryption`): the signed id_token is
     /// wrapped for it, so only the platform reads the claims.
     encryption: Option<JweRecipient>,
+    /// The key its id_tokens are signed with: the rotating key (published in our JWKS, found
+    /// through discovery), or the profile's pinned key when its console holds a pasted key.
+    key: KeyChoice,
 }
 
 /// A client and redirect URI we trust: errors after this point may be redirected to it.
@@ -146,7 +149,12 @@ impl ProviderService {
                 Some(ProfileConfig::OpenIdConnect(profile)) => (ClientProfile::OpenId(profile.clone()), None),
                 _ => return Err(missing(&format!("provider.clients.{id}.profile"))),
             };
-            clients.insert(id.clone(), Client { config: client.clone(), profile, encryption });
+            let key = config
+                .profiles
+                .get(&client.profile)
+                .and_then(|profile| profile.key_choice(&client.profile))
+                .unwrap_or(KeyChoice::Rotating(SigningAlgorithm::RS256));
+            clients.insert(id.clone(), Client { config: client.clone(), profile, encryption, key });
         }
         let discovery = discovery_document(&provider.issuer, &clients);
         Ok(Self {
@@ -405,7 +413,7 @@ impl ProviderService {
             tracing::error!(error = %error, "signing key unavailable");
             if error.is_transient() { OAuthError::unavailable() } else { OAuthError::server_error() }
         };
-        let signer = self.keys.ring().await.map_err(key_error)?.signer(SigningAlgorithm::RS256).map_err(key_error)?;
+        let signer = self.keys.ring().await.map_err(key_error)?.signer_for(&client.key).map_err(key_error)?;
         let mut claims = grant.claims.clone();
         claims.insert("iss".into(), json!(self.issuer));
         claims.insert("aud".into(), json!(grant.client_id));
