@@ -6,7 +6,9 @@
 //!
 //! It also plays an upstream provider for the visitor-login flow (`/login/dev`): an
 //! authorization endpoint that logs a sample visitor in at once (`login_hint` picks `alice` or
-//! `bob`), a token endpoint (client_secret_basic, PKCE S256, single-use codes) and userinfo.
+//! `bob`), a token endpoint (client_secret_basic, PKCE S256, single-use codes) whose ID token
+//! carries only `sub` and protocol claims, and userinfo with the visitor's claims, as Signicat
+//! answers by default.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -214,7 +216,10 @@ impl DevIdentityProvider {
         }
         let access_token = random_value();
         let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
-        let mut claims = pending.claims.clone();
+        // Like Signicat and most brokers: the ID token says who (`sub`) and how, the person's
+        // claims come from userinfo, so the local run exercises the same merge as production.
+        let mut claims = serde_json::Map::new();
+        claims.insert("sub".into(), pending.claims.get("sub").cloned().unwrap_or(Value::Null));
         claims.insert("at_hash".into(), json!(URL_SAFE_NO_PAD.encode(&hash.as_ref()[..16])));
         claims.insert("auth_time".into(), json!(self.clock.now_unix()));
         if let Some(nonce) = pending.nonce {
@@ -226,7 +231,7 @@ impl DevIdentityProvider {
         Ok(json!({"access_token": access_token, "token_type": "Bearer", "expires_in": ID_TOKEN_LIFETIME, "id_token": id_token}))
     }
 
-    /// The userinfo endpoint.
+    /// The userinfo endpoint: every claim of the visitor (the ID token has only `sub`).
     pub fn userinfo(&self, access_token: &str) -> Result<Value, DevOAuthError> {
         let tokens = self.access_tokens.lock().map_err(|_| DevOAuthError::InvalidToken)?;
         match tokens.get(access_token) {
@@ -246,5 +251,55 @@ impl DevIdentityProvider {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(KID.into());
         jsonwebtoken::encode(&header, &claims, &self.signing_key).map_err(|_| DevIdpError::Signing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct At(u64);
+    impl Clock for At {
+        fn now_unix(&self) -> u64 {
+            self.0
+        }
+    }
+
+    #[test]
+    fn the_code_flow_id_token_says_only_who_and_userinfo_gives_the_person() {
+        let idp = DevIdentityProvider::new("http://127.0.0.1:1/dev".into(), &generate_key().unwrap(), Arc::new(At(1_800_000_000))).unwrap();
+        let redirect = "http://127.0.0.1:1/callback/dev";
+        let verifier = "v".repeat(43);
+        let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()));
+        let query: HashMap<String, String> = [
+            ("client_id", DEV_UPSTREAM_CLIENT_ID),
+            ("redirect_uri", redirect),
+            ("response_type", "code"),
+            ("code_challenge_method", "S256"),
+            ("code_challenge", &challenge),
+            ("nonce", "n-1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let location = url::Url::parse(&idp.authorize(&query, redirect).unwrap()).unwrap();
+        let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.to_string();
+        let form: HashMap<String, String> =
+            [("grant_type", "authorization_code"), ("code", &code), ("code_verifier", &verifier), ("redirect_uri", redirect)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let answer = idp.token(true, &form).unwrap();
+
+        let payload = answer["id_token"].as_str().unwrap().split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        let mut names: Vec<&str> = claims.as_object().unwrap().keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["at_hash", "aud", "auth_time", "exp", "iat", "iss", "nonce", "sub"], "no person claims in the ID token");
+        assert_eq!((claims["sub"].as_str(), claims["nonce"].as_str()), (Some("alice"), Some("n-1")));
+
+        let userinfo = idp.userinfo(answer["access_token"].as_str().unwrap()).unwrap();
+        assert_eq!(userinfo, Value::Object(sample_visitor(None)), "the person, from userinfo");
+        assert_eq!(userinfo["given_name"], "Alice");
     }
 }

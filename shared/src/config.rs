@@ -169,8 +169,9 @@ pub struct UpstreamProviderConfig {
     pub acr_values: Vec<String>,
     #[serde(default = "default_upstream_algorithms")]
     pub algorithms: Vec<String>,
-    /// Also call userinfo (its `sub` must match the ID token's).
-    #[serde(default)]
+    /// Also call userinfo (its `sub` must match the ID token's). On by default: Signicat and most
+    /// brokers put only `sub` in the ID token and the person's claims in userinfo.
+    #[serde(default = "yes")]
     pub use_userinfo: bool,
     #[serde(default = "default_upstream_leeway")]
     pub leeway_seconds: u64,

@@ -53,7 +53,8 @@ fn refuse() -> OnProblem {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimRule {
-    /// The claim's name in the verified login (top-level member).
+    /// The claim's name in the verified login: a top-level member, taken literally (no path
+    /// syntax, so `signicat.national_id` is that one claim).
     pub claim: String,
     #[serde(default)]
     pub convert: Convert,
@@ -169,15 +170,19 @@ pub enum MaskSetting {
     None,
 }
 
-/// Claims masked even when the configuration does not mention them.
-pub const DEFAULT_MASKED_CLAIMS: [&str; 2] = ["nin", "national_id"];
+/// Claims masked even when the configuration does not mention them: the names national ids
+/// travel under. `nin` is Signicat's (eID and Wallet Hub), `signicat.national_id` its older
+/// platform's (one literal claim name, dot included), `pid` ID-porten's, `nnin` BankID Norway's,
+/// `national_id` the generic one. The one list: the README and docs/setup/signicat.md name these.
+pub const DEFAULT_MASKED_CLAIMS: [&str; 5] = ["nin", "national_id", "signicat.national_id", "pid", "nnin"];
 
 /// What applies to a verified login before any profile sees it: masking (so a masked value can
 /// reach no token and no platform) and the roles claims play in the agent's view.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimPolicy {
-    /// Claim name to masking rule, on top of the defaults (`nin`, `national_id`).
+    /// Claim name (literal: `signicat.national_id` is one name, not a path) to masking rule, on
+    /// top of [`DEFAULT_MASKED_CLAIMS`]; `none` opts a default out.
     #[serde(default)]
     pub masked_claims: std::collections::BTreeMap<String, MaskSetting>,
     /// Claim name to its role in the chat.
@@ -389,6 +394,72 @@ mod tests {
         assert_eq!(masked.get("given_name"), Some(&json!("Alice")));
         let objects = ClaimPolicy::default().apply(claims(json!({"sub": "a", "nin": {"value": "12345678901"}})));
         assert_eq!(objects.get("nin"), None, "a masked claim that cannot be masked is dropped");
+    }
+
+    /// National ids as providers send them (Norway 11 digits, with a separator, as a JSON number,
+    /// Sweden 12, Finland with a letter) and their masked forms.
+    const NATIONAL_ID_SHAPES: [(&str, &str); 5] = [
+        (r#""01129954321""#, "011299*****"),
+        (r#""010190-12345""#, "010190-*****"),
+        ("12345678901", "123456*****"),
+        (r#""199002171234""#, "1990021*****"),
+        (r#""131052-308T""#, "1310**-***T"),
+    ];
+
+    #[test]
+    fn every_default_national_id_name_is_masked_whatever_the_shape() {
+        for name in DEFAULT_MASKED_CLAIMS {
+            for (raw, masked) in NATIONAL_ID_SHAPES {
+                let value: Value = serde_json::from_str(raw).unwrap();
+                let login = claims(json!({"sub": "visitor-1", name: value, "given_name": "Alice"}));
+                let out = ClaimPolicy::default().apply(login);
+                assert_eq!(out.get(name), Some(&json!(masked)), "{name} = {raw}");
+                let unquoted = raw.trim_matches('"');
+                assert!(!serde_json::to_string(out.as_map()).unwrap().contains(unquoted), "{name} = {raw} left unmasked");
+                assert_eq!((out.subject(), out.get("given_name")), ("visitor-1", Some(&json!("Alice"))), "{name}: the rest untouched");
+                // A profile's rule reads the claim by its literal name and gets the masked form.
+                assert_eq!(ClaimRule::from_claim(name).apply(&out), Ok(Some(masked.to_string())), "{name}");
+            }
+            // A value that cannot be masked digit by digit is dropped, not passed on.
+            for unmaskable in [json!({"value": "01129954321"}), json!(["01129954321"]), json!(true), json!(null)] {
+                let out = ClaimPolicy::default().apply(claims(json!({"sub": "visitor-1", name: unmaskable})));
+                assert_eq!(out.get(name), None, "{name} = {unmaskable}");
+            }
+        }
+    }
+
+    #[test]
+    fn each_default_name_can_be_opted_out_by_its_literal_name_alone() {
+        for name in DEFAULT_MASKED_CLAIMS {
+            let policy: ClaimPolicy = serde_json::from_value(json!({"masked_claims": {name: "none"}})).unwrap();
+            let others: Vec<&str> = DEFAULT_MASKED_CLAIMS.into_iter().filter(|n| *n != name).collect();
+            let mut login = serde_json::Map::new();
+            login.insert("sub".into(), json!("visitor-1"));
+            for claim in DEFAULT_MASKED_CLAIMS {
+                login.insert(claim.into(), json!("01129954321"));
+            }
+            let out = policy.apply(claims(Value::Object(login)));
+            assert_eq!(out.get(name), Some(&json!("01129954321")), "{name} opted out");
+            for other in others {
+                assert_eq!(out.get(other), Some(&json!("011299*****")), "{other} stays masked when {name} is opted out");
+            }
+        }
+    }
+
+    #[test]
+    fn a_dotted_claim_name_is_one_literal_name_never_a_path() {
+        // Signicat's older platform sends a top-level claim named `signicat.national_id`.
+        let flat = ClaimPolicy::default().apply(claims(json!({"sub": "a", "signicat.national_id": "01129954321"})));
+        assert_eq!(flat.get("signicat.national_id"), Some(&json!("011299*****")));
+        // An object `signicat` with a member `national_id` is another claim: a rule naming
+        // `signicat.national_id` does not reach into it.
+        let nested = claims(json!({"sub": "a", "signicat": {"national_id": "01129954321"}}));
+        assert_eq!(ClaimRule::from_claim("signicat.national_id").apply(&nested), Ok(None));
+        // The masking configuration takes dotted names literally too.
+        let policy: ClaimPolicy = serde_json::from_value(json!({"masked_claims": {"acme.customer_ssn": "national_id"}})).unwrap();
+        let out = policy.apply(claims(json!({"sub": "a", "acme.customer_ssn": "01129954321", "acme": {"customer_ssn": "x"}})));
+        assert_eq!(out.get("acme.customer_ssn"), Some(&json!("011299*****")));
+        assert_eq!(out.get("acme"), Some(&json!({"customer_ssn": "x"})));
     }
 
     #[test]

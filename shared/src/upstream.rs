@@ -7,8 +7,10 @@
 //! RFC 9207 `iss`, exchanges the code with the client secret from Secrets Manager, has the crate
 //! verify the ID token (issuer, audience and no untrusted extra audience, algorithm allow-list,
 //! signature against the JWKS, `exp`/`iat` with leeway, nonce), checks `at_hash`, refetches the
-//! JWKS at most once a minute for an unknown `kid`, optionally calls userinfo (its `sub` must
-//! match), then masks the claims and seals them into the session cookie.
+//! JWKS at most once a minute for an unknown `kid`, calls userinfo unless `use_userinfo` is off
+//! (its `sub` must match; its claims join the ID token's, which win where both have one: brokers
+//! like Signicat put only `sub` in the ID token), then masks the claims and seals them into the
+//! session cookie.
 //!
 //! The HTTP client follows no redirects, has a timeout and caps response bodies, so a slow or
 //! hostile provider costs a bounded time and memory; discovery is fetched once per container, and
@@ -141,7 +143,7 @@ struct LoginState {
     exp: u64,
 }
 
-/// Every claim, for userinfo (the crate's standard claims drop what Signicat adds, like `nin`).
+/// The claims of userinfo the crate's standard claims do not cover (what Signicat adds, like `nin`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct OtherClaims {
     #[serde(flatten)]
@@ -496,7 +498,10 @@ impl UpstreamLogin {
         if provider.config.use_userinfo {
             let userinfo: UserInfoClaims<OtherClaims, CoreGenderClaim> = client
                 .user_info(response.access_token().clone(), Some(claims.subject().clone()))
-                .map_err(|_| LoginError::Unavailable)?
+                .map_err(|_| {
+                    tracing::warn!(provider = %provider.name, "use_userinfo is on but the provider's discovery names no userinfo_endpoint");
+                    LoginError::Unavailable
+                })?
                 .request_async(&fetch)
                 .await
                 .map_err(|error| {
@@ -507,9 +512,11 @@ impl UpstreamLogin {
                         _ => LoginError::Unavailable,
                     }
                 })?;
-            for (name, value) in userinfo.additional_claims().all.clone() {
-                merged.entry(name).or_insert(value);
-            }
+            let userinfo = userinfo_claims(&userinfo).ok_or_else(|| {
+                tracing::warn!(provider = %provider.name, "userinfo claims could not be read back");
+                LoginError::Unavailable
+            })?;
+            merged = merge_userinfo(merged, userinfo);
         }
         for name in TOKEN_CLAIMS {
             merged.remove(name);
@@ -655,6 +662,36 @@ fn id_token_problem(error: &openidconnect::ClaimsVerificationError) -> &'static 
     }
 }
 
+/// Every claim userinfo returned, as JSON. The crate parses the standard claims (`name`,
+/// `given_name`, `birthdate`, `email_verified`, `address`, ...) into its own types and leaves only
+/// the rest in [`OtherClaims`], so the whole answer is serialized back: the standard claims come out
+/// in their standard JSON types (`address` an object, `email_verified` a boolean, localized
+/// `name#nb` kept), the others exactly as the provider sent them.
+fn userinfo_claims(userinfo: &UserInfoClaims<OtherClaims, CoreGenderClaim>) -> Option<Map<String, Value>> {
+    match serde_json::to_value(userinfo).ok()? {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// The visitor's claims: the verified ID token's, plus every userinfo claim the token lacks.
+/// Brokers such as Signicat put only `sub` in the ID token and the person in userinfo, so the
+/// union is the login. Where both carry a claim the signed ID token wins: it is verified against
+/// the provider's key, userinfo only by the TLS connection that brought it. A `null` in the ID
+/// token carries nothing and counts as absent. (The crate has already required userinfo's `sub`
+/// to equal the ID token's.)
+fn merge_userinfo(mut id_token: Map<String, Value>, userinfo: Map<String, Value>) -> Map<String, Value> {
+    for (name, value) in userinfo {
+        match id_token.get(&name) {
+            Some(existing) if !existing.is_null() => {}
+            _ => {
+                id_token.insert(name, value);
+            }
+        }
+    }
+    id_token
+}
+
 /// The payload of a compact JWS whose signature has been verified.
 fn verified_payload(compact: &str) -> Option<Map<String, Value>> {
     let payload = compact.split('.').nth(1)?;
@@ -710,6 +747,55 @@ mod tests {
         .unwrap();
         let secrets = Arc::new(InMemorySecretStore::with("session-key", "a-session-key-of-at-least-thirty-two-characters"));
         UpstreamLogin::new(&config, secrets, clock).unwrap()
+    }
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    /// A userinfo answer parsed by the crate, as the callback gets it.
+    fn parsed_userinfo(body: &Value) -> UserInfoClaims<OtherClaims, CoreGenderClaim> {
+        UserInfoClaims::from_json::<FetchError>(body.to_string().as_bytes(), Some(&openidconnect::SubjectIdentifier::new("alice".into())))
+            .unwrap()
+    }
+
+    #[test]
+    fn userinfo_standard_claims_survive_with_their_json_types() {
+        // What Signicat's userinfo carries (the ID token has only `sub`), plus the other standard
+        // claims and a few of a broker's own.
+        let body = json!({
+            "sub": "alice", "name": "Alice Nordmann", "name#nb": "Alice Nordmann", "given_name": "Alice", "family_name": "Nordmann",
+            "middle_name": "M", "nickname": "Ally", "preferred_username": "alice85", "birthdate": "1985-04-12", "locale": "nb-NO",
+            "zoneinfo": "Europe/Oslo", "email": "alice@example.com", "email_verified": true, "phone_number": "+4712345678",
+            "phone_number_verified": false, "gender": "female", "picture": "https://example.com/a.png", "updated_at": 1700000000,
+            "address": {"street_address": "Storgata 1", "locality": "Oslo", "postal_code": "0155", "country": "NO"},
+            "nin": "01129954321", "nin_type": "BIRTH", "nin_issuing_country": "NO", "signicat.national_id": "01129954321",
+            "idp_id": {"nested": [1, 2]}
+        });
+        let claims = userinfo_claims(&parsed_userinfo(&body)).unwrap();
+        assert_eq!(Value::Object(claims), body, "every claim, each in the JSON type the provider sent");
+    }
+
+    #[test]
+    fn the_login_is_the_union_of_id_token_and_userinfo_and_the_id_token_wins() {
+        let userinfo = userinfo_claims(&parsed_userinfo(&json!({
+            "sub": "alice", "name": "Userinfo Name", "given_name": "Alice", "birthdate": "1985-04-12",
+            "email_verified": true, "address": {"country": "NO"}, "nin": "01129954321", "nickname": "Ally", "crm": "c-1"
+        })))
+        .unwrap();
+        let id_token = object(json!({"sub": "alice", "iss": "https://idp.example", "name": "Token Name", "crm": "c-0", "nickname": null}));
+        let merged = merge_userinfo(id_token, userinfo);
+        assert_eq!(
+            Value::Object(merged),
+            json!({"sub": "alice", "iss": "https://idp.example",
+                   "name": "Token Name", "crm": "c-0",
+                   "given_name": "Alice", "birthdate": "1985-04-12", "email_verified": true, "address": {"country": "NO"},
+                   "nin": "01129954321", "nickname": "Ally"}),
+            "the signed ID token's name and crm win; userinfo adds the rest; a null in the ID token is no value"
+        );
+        // The control: an ID token with only `sub` gets every userinfo claim.
+        let only_sub = merge_userinfo(object(json!({"sub": "alice"})), object(json!({"sub": "alice", "name": "N", "nin": "1"})));
+        assert_eq!(Value::Object(only_sub), json!({"sub": "alice", "name": "N", "nin": "1"}));
     }
 
     #[tokio::test]

@@ -17,10 +17,20 @@
 // Client `whoscalling-web` / `whoscalling-web-secret` (client_secret_basic), redirect_uri
 // http://127.0.0.1:8765/callback, PKCE S256 required. Extra clients: env OIDC_EXTRA_CLIENTS
 // = JSON array of oidc-provider client metadata. Extra accounts: env OIDC_EXTRA_ACCOUNTS =
-// JSON object {"<account id>": {<claims>}}. Accounts: alice (all claims), bob (no email,
-// no nin, no crm_contact_id). id_tokens are RS256 (an ES256 key is in the JWKS too; a
-// client with id_token_signed_response_alg "ES256" gets ES256). Env OIDC_DEBUG=1 logs
-// every request to stderr.
+// JSON object {"<account id>": {<claims>}}; an account's "@id_token" member holds values
+// its ID token carries instead of the others (for precedence tests). Accounts: alice (all
+// claims), bob (no email, no nin, no crm_contact_id). Extra scope claims: env
+// OIDC_EXTRA_SCOPE_CLAIMS = JSON object {"<scope>": ["<claim>", ...]} (added to the scope,
+// which is created if new).
+//
+// Like Signicat and most brokers, the ID token carries only `sub` and protocol claims; the
+// scopes' claims come from userinfo (oidc-provider's default, conformIdTokenClaims). A test
+// that presents the ID token itself as the visitor's identity opts in to scope claims in the
+// ID token too with env OIDC_ID_TOKEN_CLAIMS=all.
+//
+// id_tokens are RS256 (an ES256 key is in the JWKS too; a client with
+// id_token_signed_response_alg "ES256" gets ES256). Env OIDC_DEBUG=1 logs every request to
+// stderr.
 
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -78,13 +88,37 @@ if (process.env.OIDC_EXTRA_ACCOUNTS) {
 
 async function findAccount(_ctx, id) {
   if (!Object.prototype.hasOwnProperty.call(ACCOUNTS, id)) return undefined;
+  const { '@id_token': idTokenValues, ...claims } = ACCOUNTS[id];
   return {
     accountId: id,
-    // oidc-provider filters these down to what the granted scopes/claims allow.
-    async claims(_use, _scope, _claims, _rejected) {
-      return { sub: id, ...ACCOUNTS[id] };
+    // oidc-provider filters these down to what the granted scopes/claims allow for the use
+    // (`id_token` or `userinfo`).
+    async claims(use, _scope, _claims, _rejected) {
+      return use === 'id_token' ? { sub: id, ...claims, ...idTokenValues } : { sub: id, ...claims };
     },
   };
+}
+
+// ---- what the ID token carries -----------------------------------------------------------
+const ID_TOKEN_CLAIMS = process.env.OIDC_ID_TOKEN_CLAIMS ?? 'sub';
+if (!['sub', 'all'].includes(ID_TOKEN_CLAIMS)) {
+  throw new TypeError('OIDC_ID_TOKEN_CLAIMS must be "sub" (the default: scope claims from userinfo only) or "all"');
+}
+
+// ---- scopes and their claims ------------------------------------------------------------
+const SCOPE_CLAIMS = {
+  openid: ['sub'],
+  profile: ['given_name', 'family_name', 'name', 'birthdate', 'locale', 'crm_contact_id'],
+  email: ['email', 'email_verified'],
+  phone: ['phone_number'],
+  address: ['address'],
+  nin: ['nin', 'nin_type', 'nin_issuing_country'],
+};
+if (process.env.OIDC_EXTRA_SCOPE_CLAIMS) {
+  for (const [scope, names] of Object.entries(JSON.parse(process.env.OIDC_EXTRA_SCOPE_CLAIMS))) {
+    if (!Array.isArray(names)) throw new TypeError('OIDC_EXTRA_SCOPE_CLAIMS: each scope maps to an array of claim names');
+    SCOPE_CLAIMS[scope] = [...(SCOPE_CLAIMS[scope] ?? []), ...names];
+  }
 }
 
 // ---- clients ---------------------------------------------------------------------------
@@ -132,16 +166,10 @@ const provider = new Provider(issuer, {
   findAccount,
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
   pkce: { required: () => true }, // oidc-provider v9 only implements S256
-  conformIdTokenClaims: false, // scope-derived claims go into the id_token as well
-  scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'address', 'nin'],
-  claims: {
-    openid: ['sub'],
-    profile: ['given_name', 'family_name', 'name', 'birthdate', 'locale', 'crm_contact_id'],
-    email: ['email', 'email_verified'],
-    phone: ['phone_number'],
-    address: ['address'],
-    nin: ['nin', 'nin_type', 'nin_issuing_country'],
-  },
+  // true (the vendor default): scope claims only from userinfo, the ID token has `sub`.
+  conformIdTokenClaims: ID_TOKEN_CLAIMS !== 'all',
+  scopes: ['offline_access', ...Object.keys(SCOPE_CLAIMS)],
+  claims: SCOPE_CLAIMS,
   features: {
     devInteractions: { enabled: false },
     claimsParameter: { enabled: true },

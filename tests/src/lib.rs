@@ -90,14 +90,17 @@ pub fn moto() -> Peer {
     Peer::spawn("moto", command)
 }
 
-/// npm `oidc-provider`, with the accounts and client described in tests/peers/README.md.
-pub fn oidc_provider() -> Peer {
+/// npm `oidc-provider`, with the accounts and client described in tests/peers/README.md, opted
+/// in to scope claims in the ID token (`OIDC_ID_TOKEN_CLAIMS=all`): for tests that present the
+/// ID token itself as the visitor's identity (a page's bearer token), which must carry the
+/// person. By default the peer, like Signicat, puts only `sub` in the ID token.
+pub fn oidc_provider_with_id_token_claims() -> Peer {
     let mut command = Command::new(node());
-    command.arg(workspace_root().join("tests/peers/oidc-provider.mjs"));
+    command.arg(workspace_root().join("tests/peers/oidc-provider.mjs")).env("OIDC_ID_TOKEN_CLAIMS", "all");
     Peer::spawn("oidc-provider", command)
 }
 
-/// The test client registered at [`oidc_provider`].
+/// The test client registered at [`oidc_provider_with_id_token_claims`].
 pub const OIDC_CLIENT_ID: &str = "whoscalling-web";
 const OIDC_CLIENT_SECRET: &str = "whoscalling-web-secret";
 const OIDC_REDIRECT_URI: &str = "http://127.0.0.1:8765/callback";

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use whoscalling::secrets::{SecretCacheSettings, SecretsManagerStore};
 use whoscalling::{ServiceConfig, SystemClock};
 use whoscalling_tests::{
-    CapturedLogs, OIDC_CLIENT_ID, Peer, json_body, log_in_at_provider, moto, oidc_provider, random_token,
+    CapturedLogs, OIDC_CLIENT_ID, Peer, json_body, log_in_at_provider, moto, oidc_provider_with_id_token_claims, random_token,
     secrets_manager_config, verify_independently,
 };
 
@@ -51,7 +51,7 @@ struct World {
 }
 
 async fn world() -> World {
-    let provider = oidc_provider();
+    let provider = oidc_provider_with_id_token_claims();
     let moto = moto();
     let key = format!("{}=", random_token()); // 44 characters, like a Connect key
     let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
@@ -180,7 +180,7 @@ async fn liveperson_and_live_assist_tokens_verify_against_the_published_jwks() {
     use whoscalling::signing::SigningAlgorithm;
 
     let logs = CapturedLogs::install();
-    let provider = oidc_provider();
+    let provider = oidc_provider_with_id_token_claims();
     let moto = moto();
     let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
     // As the first rotation leaves it: rotating keys, and the pinned key of the live-assist profile.

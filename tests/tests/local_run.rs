@@ -151,6 +151,8 @@ async fn code_flow_login_through_the_dev_provider_gives_a_session() {
         "rules": "amazon-connect", "expect": {"customerId": "alice"}, "expect_absent": ["12345678901"]}));
     assert_eq!(verdict["ok"], true, "{verdict}");
     assert_eq!(verdict["claims"]["attributes"]["nationalId"], "123456*****");
+    // The dev provider's ID token carries only `sub` (as Signicat's): these came from its userinfo.
+    assert_eq!((verdict["claims"]["attributes"]["firstName"].as_str(), verdict["claims"]["attributes"]["lastName"].as_str()), (Some("Alice"), Some("Nordmann")));
     logs.assert_free_of(&["12345678901", &session[20..], "alice@example.com"]);
     std::fs::remove_dir_all(&state_dir).ok();
 }

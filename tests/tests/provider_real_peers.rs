@@ -15,7 +15,7 @@ use whoscalling::secrets::{SecretCacheSettings, SecretsManagerStore};
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling_local::{LocalServer, Options, Stores, serve};
 use whoscalling_tests::{
-    CapturedLogs, OIDC_CLIENT_ID, Peer, log_in_at_provider, moto, node, oidc_provider, random_token, secrets_manager_config,
+    CapturedLogs, OIDC_CLIENT_ID, Peer, log_in_at_provider, moto, node, oidc_provider_with_id_token_claims, random_token, secrets_manager_config,
     verify_independently, workspace_root,
 };
 
@@ -58,7 +58,7 @@ fn dynamodb_config(endpoint: &str) -> aws_sdk_dynamodb::Config {
 }
 
 async fn world(code_lifetime_seconds: u64) -> World {
-    let idp = oidc_provider();
+    let idp = oidc_provider_with_id_token_claims();
     let moto = moto();
 
     // The table exactly as template.yaml declares it (partition key grant_id, TTL expires_at).

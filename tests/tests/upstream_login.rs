@@ -1,22 +1,45 @@
 //! Visitor login through an upstream OpenID provider, against real peers: npm `oidc-provider`
-//! configured like a BankID broker (client_secret_basic, PKCE required, `nin`, `nin_type`,
-//! `nin_issuing_country` from userinfo), and a hostile provider (`tests/peers/hostile-op.mjs`)
-//! for everything a certified provider will not do. A cookie-keeping HTTP client plays the
-//! browser; jwcrypto checks the tokens minted from the session.
+//! configured like a BankID broker (client_secret_basic, PKCE required, only `sub` in the ID
+//! token, the person and `nin`, `nin_type`, `nin_issuing_country` from userinfo), and a hostile
+//! provider (`tests/peers/hostile-op.mjs`) for everything a certified provider will not do. A
+//! cookie-keeping HTTP client plays the browser; jwcrypto checks the tokens minted from the session.
 
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use whoscalling::mapping::DEFAULT_MASKED_CLAIMS;
 use whoscalling_local::{LocalServer, Options, serve};
-use whoscalling_tests::{CapturedLogs, Peer, node, random_token, verify_independently, workspace_root};
+use whoscalling_tests::{CapturedLogs, Peer, log_in_at_provider, node, random_token, verify_independently, workspace_root};
 
 const ALICE_NIN: &str = "01129954321";
 const ALICE_NIN_MASKED: &str = "011299*****";
 const MALLORY_NIN: &str = "01020312345";
 const LOGIN_CLIENT_SECRET: &str = "whoscalling-login-secret-0123456789";
 const HOSTILE_SECRET: &str = "hostile-secret";
+
+/// carol's ID token and her userinfo disagree on her first name and name (the peer's
+/// `@id_token` values); the signed ID token must win wherever it carries the claim.
+const CAROL_TOKEN_GIVEN_NAME: &str = "Carol";
+const CAROL_USERINFO_GIVEN_NAME: &str = "Caroline";
+
+/// One generated visitor per default national-id name: (account, claim, value, masked value).
+/// Each value is distinct, so finding it anywhere means that name leaked.
+fn national_id_visitors() -> Vec<(String, &'static str, String, String)> {
+    DEFAULT_MASKED_CLAIMS
+        .iter()
+        .enumerate()
+        .map(|(i, claim)| (format!("nid-{i}"), *claim, format!("{}0190{:05}", 11 + i, 43210 + 1111 * i), format!("{}0190*****", 11 + i)))
+        .collect()
+}
+
+/// The Connect attribute that carries a national-id claim in the `connect-ids` profile.
+fn id_attribute(claim: &str) -> String {
+    format!("id_{}", claim.replace('.', "_"))
+}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -39,17 +62,39 @@ impl World {
     }
 }
 
+/// The world with the broker's default: only `sub` in the ID token, the person from userinfo.
 async fn world() -> World {
+    world_with(None).await
+}
+
+/// `id_token_claims`: the peer's `OIDC_ID_TOKEN_CLAIMS` (`Some("all")` puts the scope claims in
+/// the ID token too, as Signicat does when "ID Token User data" is changed).
+async fn world_with(id_token_claims: Option<&str>) -> World {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
+    let mut accounts = json!({
+        "carol": {"given_name": CAROL_USERINFO_GIVEN_NAME, "name": "Caroline Berg", "family_name": "Berg",
+                  "@id_token": {"given_name": CAROL_TOKEN_GIVEN_NAME, "name": "Carol Berg"}}
+    });
+    for (account, claim, value, _) in national_id_visitors() {
+        accounts[account] = json!({"given_name": "Nid", claim: value});
+    }
     let mut bankid = Command::new(node());
-    bankid.arg(workspace_root().join("tests/peers/oidc-provider.mjs")).env(
-        "OIDC_EXTRA_CLIENTS",
-        json!([{"client_id": "whoscalling-login", "client_secret": LOGIN_CLIENT_SECRET,
-                "redirect_uris": [format!("{base}/callback/bankid")], "token_endpoint_auth_method": "client_secret_basic",
-                "grant_types": ["authorization_code"], "response_types": ["code"]}])
-        .to_string(),
-    );
+    bankid
+        .arg(workspace_root().join("tests/peers/oidc-provider.mjs"))
+        .env(
+            "OIDC_EXTRA_CLIENTS",
+            json!([{"client_id": "whoscalling-login", "client_secret": LOGIN_CLIENT_SECRET,
+                    "redirect_uris": [format!("{base}/callback/bankid")], "token_endpoint_auth_method": "client_secret_basic",
+                    "grant_types": ["authorization_code"], "response_types": ["code"]}])
+            .to_string(),
+        )
+        .env("OIDC_EXTRA_ACCOUNTS", accounts.to_string())
+        // The other names national ids travel under, released with the `nin` scope.
+        .env("OIDC_EXTRA_SCOPE_CLAIMS", json!({"nin": DEFAULT_MASKED_CLAIMS.iter().filter(|c| **c != "nin").collect::<Vec<_>>()}).to_string());
+    if let Some(setting) = id_token_claims {
+        bankid.env("OIDC_ID_TOKEN_CLAIMS", setting);
+    }
     let bankid = Peer::spawn("oidc-provider", bankid);
     let mut hostile = Command::new(node());
     hostile.arg(workspace_root().join("tests/peers/hostile-op.mjs"));
@@ -57,9 +102,15 @@ async fn world() -> World {
 
     let provider = |issuer: &str, name: &str, client_id: &str, secret: &str| {
         json!({"issuer": issuer, "client_id": client_id, "client_secret": secret, "auth_method": "client_secret_basic",
-               "redirect_uri": format!("{base}/callback/{name}"), "scopes": ["openid", "profile", "nin"],
+               "redirect_uri": format!("{base}/callback/{name}"), "scopes": ["openid", "profile", "email", "address", "nin"],
                "algorithms": ["RS256", "ES256"], "use_userinfo": true, "leeway_seconds": 30, "http_timeout_seconds": 2})
     };
+    let id_attributes: serde_json::Map<String, Value> =
+        DEFAULT_MASKED_CLAIMS.iter().map(|claim| (id_attribute(claim), json!({"claim": claim}))).collect();
+    let mut provider_claims = json!({"name": {"claim": "name"}});
+    for claim in DEFAULT_MASKED_CLAIMS {
+        provider_claims[claim] = json!({"claim": claim});
+    }
     let config = json!({
         "allowed_origins": [base],
         "identity": {"sources": ["session"]},
@@ -71,11 +122,17 @@ async fn world() -> World {
         "profiles": {
             "connect": {"platform": "amazon-connect", "widget_id": "w-1", "security_key_secret": "whoscalling/connect-widget-key",
                 "token_lifetime_seconds": 500, "customer_id": {"claim": "sub"},
-                "attributes": {"firstName": {"claim": "given_name"}, "nationalId": {"claim": "nin"},
+                "attributes": {"firstName": {"claim": "given_name"}, "fullName": {"claim": "name"}, "birthdate": {"claim": "birthdate"},
+                               "emailVerified": {"claim": "email_verified", "convert": "scalar"}, "address": {"claim": "address", "convert": "json"},
+                               "nationalId": {"claim": "nin"},
                                "nationalIdType": {"claim": "nin_type"}, "nationalIdCountry": {"claim": "nin_issuing_country"}}},
+            "connect-ids": {"platform": "amazon-connect", "widget_id": "w-ids", "security_key_secret": "whoscalling/connect-widget-key",
+                "token_lifetime_seconds": 500, "customer_id": {"claim": "sub"}, "attributes": id_attributes},
             "liveperson": {"platform": "liveperson", "issuer": base, "token_lifetime_seconds": 600,
-                "customer_info": {"customerId": {"claim": "sub"}, "socialId": {"claim": "nin"}}},
-            "openid-claims": {"platform": "openid-connect", "claims": {"name": {"claim": "name"}, "nin": {"claim": "nin"}}}
+                "claims": {"given_name": {"claim": "given_name"}, "family_name": {"claim": "family_name"}},
+                "customer_info": {"customerId": {"claim": "sub"}, "socialId": {"claim": "nin"}},
+                "personal": {"firstname": {"claim": "given_name"}, "lastname": {"claim": "family_name"}, "age": {"claim": "birthdate"}}},
+            "openid-claims": {"platform": "openid-connect", "claims": provider_claims}
         },
         "provider": {"issuer": base, "clients": {"puzzel": {"secret": "whoscalling/clients/puzzel",
             "redirect_uris": ["https://chat.puzzel.example/v1/auth/redirect"], "scopes": ["openid"], "profile": "openid-claims"}}}
@@ -137,9 +194,20 @@ fn location(response: &reqwest::Response, base: &str) -> String {
 /// Starts a login and follows the provider's redirects until it sends the browser back to our
 /// callback; returns the callback URL (not yet visited).
 async fn to_callback(world: &World, jar: &mut Jar, provider: &str) -> String {
+    to_callback_as(world, jar, provider, None).await
+}
+
+/// As [`to_callback`], the visitor logging in as `account` at the provider (its `login_hint`,
+/// added to the authorization request as a visitor's browser could).
+async fn to_callback_as(world: &World, jar: &mut Jar, provider: &str, account: Option<&str>) -> String {
     let start = get(jar, &format!("{}/login/{provider}", world.base())).await;
     assert_eq!(start.status(), 302, "login start: {:?}", start.text().await);
     let mut next = location(&start, world.base());
+    if let Some(account) = account {
+        let mut url = url::Url::parse(&next).unwrap();
+        url.query_pairs_mut().append_pair("login_hint", account);
+        next = url.to_string();
+    }
     let callback = format!("{}/callback/{provider}", world.base());
     for _ in 0..10 {
         if next.starts_with(&callback) {
@@ -186,10 +254,27 @@ async fn hostile_counters(world: &World) -> Value {
     reqwest::get(format!("{}/control/requests", world.hostile.url)).await.unwrap().json().await.unwrap()
 }
 
+/// The claims of an ID token from the peer (its signature is the relying party's business).
+fn id_token_claim_names(id_token: &str) -> Vec<String> {
+    let payload = id_token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let mut names: Vec<String> = claims.as_object().unwrap().keys().cloned().collect();
+    names.sort();
+    names
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bankid_login_gives_a_session_that_mints_masked_tokens() {
     let logs = CapturedLogs::install();
     let world = world().await;
+    // The premise: like Signicat, the provider's ID token says who and nothing of the person.
+    let id_token = log_in_at_provider(&world._bankid.url, "alice").await;
+    let names = id_token_claim_names(&id_token);
+    assert!(names.contains(&"sub".to_string()), "{names:?}");
+    for person in ["name", "given_name", "family_name", "birthdate", "email", "email_verified", "address", "nin", "nin_type"] {
+        assert!(!names.contains(&person.to_string()), "the ID token carries {person}: {names:?}");
+    }
+
     let mut jar = Jar::default();
     let callback = to_callback(&world, &mut jar, "bankid").await;
     let query: BTreeMap<_, _> = url::Url::parse(&callback).unwrap().query_pairs().into_owned().collect();
@@ -205,8 +290,13 @@ async fn bankid_login_gives_a_session_that_mints_masked_tokens() {
     let verdict = verify_independently(&json!({"token": body["data"], "key": {"hmac_utf8": secrets["whoscalling/connect-widget-key"]},
         "rules": "amazon-connect", "expect": {"sub": "w-1", "customerId": "alice"}, "expect_absent": [ALICE_NIN]}));
     assert_eq!(verdict["ok"], true, "{verdict}");
-    assert_eq!(verdict["claims"]["attributes"], json!({"firstName": "Alice", "nationalId": ALICE_NIN_MASKED,
-        "nationalIdType": "BIRTH", "nationalIdCountry": "NO"}));
+    // Every person claim came from userinfo (the ID token had only `sub`), each in its type.
+    let mut attributes = verdict["claims"]["attributes"].clone();
+    let address: Value = serde_json::from_str(attributes["address"].as_str().unwrap()).unwrap();
+    assert_eq!(address, json!({"street_address": "Storgata 1", "locality": "Oslo", "postal_code": "0155", "country": "NO"}), "an object");
+    attributes.as_object_mut().unwrap().remove("address");
+    assert_eq!(attributes, json!({"firstName": "Alice", "fullName": "Alice Nordmann", "birthdate": "1985-04-12",
+        "emailVerified": "true", "nationalId": ALICE_NIN_MASKED, "nationalIdType": "BIRTH", "nationalIdCountry": "NO"}));
     let (status, body) = mint(&world, &jar, "liveperson").await;
     assert_eq!(status, 200, "{body}");
     let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", world.base())).await.unwrap().json().await.unwrap();
@@ -214,6 +304,10 @@ async fn bankid_login_gives_a_session_that_mints_masked_tokens() {
         "expect": {"sub": "alice"}, "expect_absent": [ALICE_NIN]}));
     assert_eq!(verdict["ok"], true, "{verdict}");
     assert_eq!(verdict["claims"]["lp_sdes"][0]["info"]["socialId"], ALICE_NIN_MASKED);
+    assert_eq!((verdict["claims"]["given_name"].as_str(), verdict["claims"]["family_name"].as_str()), (Some("Alice"), Some("Nordmann")));
+    let personal = &verdict["claims"]["lp_sdes"][1]["personal"];
+    assert_eq!((personal["firstname"].as_str(), personal["lastname"].as_str()), (Some("Alice"), Some("Nordmann")), "{personal}");
+    assert_eq!((&personal["age"]["year"], &personal["age"]["month"], &personal["age"]["day"]), (&json!(1985), &json!(4), &json!(12)));
 
     // The session is a verified identity for the OpenID provider too (Puzzel's redirect flow).
     let authorize = format!(
@@ -237,6 +331,93 @@ async fn bankid_login_gives_a_session_that_mints_masked_tokens() {
     assert_eq!(mint(&world, &jar, "connect").await.0, 401);
 
     logs.assert_free_of(&[ALICE_NIN, "alice@example.com", &query["code"], &secrets["whoscalling/session-key"], LOGIN_CLIENT_SECRET]);
+}
+
+/// The first name and name a login as `account` yields, as a Connect token from its session shows them.
+async fn connect_names_of(world: &World, account: &str) -> (String, String) {
+    let mut jar = Jar::default();
+    let callback = to_callback_as(world, &mut jar, "bankid", Some(account)).await;
+    assert_eq!(finish(world, &mut jar, &callback).await.0, 302);
+    let (status, body) = mint(world, &jar, "connect").await;
+    assert_eq!(status, 200, "{body}");
+    let verdict = verify_independently(&json!({"token": body["data"], "key": {"hmac_utf8": world.secrets()["whoscalling/connect-widget-key"]},
+        "rules": "amazon-connect", "expect": {"sub": "w-1", "customerId": account}}));
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    let attributes = &verdict["claims"]["attributes"];
+    (attributes["firstName"].as_str().unwrap().to_string(), attributes["fullName"].as_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_id_token_and_userinfo_disagree_the_signed_id_token_wins() {
+    // The control: with only `sub` in the ID token, carol's names are userinfo's.
+    let world = world().await;
+    assert_eq!(connect_names_of(&world, "carol").await, (CAROL_USERINFO_GIVEN_NAME.to_string(), "Caroline Berg".to_string()));
+    drop(world);
+
+    // The provider puts the person in the ID token too, with other values than userinfo's.
+    let world = world_with(Some("all")).await;
+    let id_token = log_in_at_provider(&world._bankid.url, "carol").await;
+    assert!(id_token_claim_names(&id_token).contains(&"given_name".to_string()), "the premise: the ID token carries the name");
+    assert_eq!(connect_names_of(&world, "carol").await, (CAROL_TOKEN_GIVEN_NAME.to_string(), "Carol Berg".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_default_national_id_name_leaves_only_masked() {
+    let logs = CapturedLogs::install();
+    let world = world().await;
+    let secrets = world.secrets();
+    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", world.base())).await.unwrap().json().await.unwrap();
+    let visitors = national_id_visitors();
+    assert_eq!(visitors.len(), DEFAULT_MASKED_CLAIMS.len());
+    for (account, claim, value, masked) in &visitors {
+        let mut jar = Jar::default();
+        let callback = to_callback_as(&world, &mut jar, "bankid", Some(account)).await;
+        assert_eq!(finish(&world, &mut jar, &callback).await.0, 302, "{claim}");
+
+        // A platform token (Connect) from the session.
+        let (status, body) = mint(&world, &jar, "connect-ids").await;
+        assert_eq!(status, 200, "{claim}: {body}");
+        let verdict = verify_independently(&json!({"token": body["data"], "key": {"hmac_utf8": secrets["whoscalling/connect-widget-key"]},
+            "rules": "amazon-connect", "expect": {"sub": "w-ids", "customerId": account}, "expect_absent": [value]}));
+        assert_eq!(verdict["ok"], true, "{claim}: {verdict}");
+        assert_eq!(verdict["claims"]["attributes"], json!({id_attribute(claim): masked}), "{claim}");
+
+        // The OpenID provider's id_token and userinfo for a chat platform (Puzzel's client).
+        let authorize = format!(
+            "{}/oauth2/authorize?response_type=code&scope=openid&client_id=puzzel&state=s1&redirect_uri={}",
+            world.base(),
+            url::form_urlencoded::byte_serialize(b"https://chat.puzzel.example/v1/auth/redirect").collect::<String>()
+        );
+        let response = get(&mut jar, &authorize).await;
+        assert_eq!(response.status(), 302, "{claim}");
+        let redirect = url::Url::parse(&location(&response, world.base())).unwrap();
+        let code = redirect.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.to_string()).expect("a code");
+        let response = http()
+            .post(format!("{}/oauth2/token", world.base()))
+            .basic_auth("puzzel", Some("puzzel-secret"))
+            .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://chat.puzzel.example/v1/auth/redirect")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{claim}");
+        let tokens: Value = response.json().await.unwrap();
+        let verdict = verify_independently(&json!({"token": tokens["id_token"], "key": {"jwks": jwks}, "rules": "none",
+            "expect": {"sub": account, "aud": "puzzel"}, "expect_absent": [value]}));
+        assert_eq!(verdict["ok"], true, "{claim}: {verdict}");
+        assert_eq!(verdict["claims"][claim], json!(masked), "{claim}: the provider's id_token");
+        let userinfo = http()
+            .get(format!("{}/oauth2/userinfo", world.base()))
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(userinfo.status(), 200, "{claim}");
+        let text = userinfo.text().await.unwrap();
+        assert!(!text.contains(value.as_str()), "{claim}: userinfo carries the full national id");
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap()[claim], json!(masked), "{claim}: userinfo");
+    }
+    let values: Vec<&str> = visitors.iter().map(|(_, _, value, _)| value.as_str()).collect();
+    logs.assert_free_of(&values);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
