@@ -533,7 +533,8 @@ mod tests {
         };
         let not_a = |expected: &'static str| move |e: &MintError| matches!(e, MintError::Mapping(MappingError::NotA { expected: got, .. }) if *got == expected);
         let not_a_number = |e: &MintError| matches!(e, MintError::Mapping(MappingError::NotANumber { .. }));
-        let cases: Vec<(&str, serde_json::Value, Box<dyn Fn(&MintError) -> bool>)> = vec![
+        type Check = Box<dyn Fn(&MintError) -> bool>;
+        let cases: Vec<(&str, serde_json::Value, Check)> = vec![
             ("loginStatus", json!(2.5), Box::new(not_a("an integer"))),
             ("loginStatus", json!(1e30), Box::new(not_a("an integer"))),
             ("loginStatus", json!("2"), Box::new(not_a_number)),
