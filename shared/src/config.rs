@@ -358,18 +358,23 @@ pub struct CustomerInfoMapping {
     pub ctype: Option<ClaimRule>,
     #[serde(default)]
     pub customer_id: Option<ClaimRule>,
-    /// A number.
+    /// A number: a JSON number as it is; a numeric string only with `convert: scalar`.
     #[serde(default)]
     pub balance: Option<ClaimRule>,
+    /// An ISO 4217 code, three capital letters (`USD`).
+    #[serde(default)]
+    pub currency: Option<ClaimRule>,
     #[serde(default)]
     pub social_id: Option<ClaimRule>,
     #[serde(default)]
     pub imei: Option<ClaimRule>,
     #[serde(default)]
     pub user_name: Option<ClaimRule>,
-    /// A whole number.
+    /// A whole number >= 0, taken like `balance`.
     #[serde(default)]
     pub company_size: Option<ClaimRule>,
+    #[serde(default)]
+    pub company_branch: Option<ClaimRule>,
     #[serde(default)]
     pub account_name: Option<ClaimRule>,
     #[serde(default)]
@@ -380,6 +385,9 @@ pub struct CustomerInfoMapping {
     /// An ISO date `YYYY-MM-DD`.
     #[serde(default)]
     pub registration_date: Option<ClaimRule>,
+    /// An integer, taken like `balance`.
+    #[serde(default)]
+    pub login_status: Option<ClaimRule>,
 }
 
 /// `lp_sdes` `personal` fields.
@@ -402,6 +410,9 @@ pub struct PersonalMapping {
     pub gender: Option<ClaimRule>,
     #[serde(default)]
     pub company: Option<ClaimRule>,
+    /// `ll-CC` (`en-US`), typically from OpenID's `locale`; `ll_CC` and any case are accepted.
+    #[serde(default)]
+    pub language: Option<ClaimRule>,
 }
 
 /// Wrapping the signed id_token in a JWE that only LivePerson can open.

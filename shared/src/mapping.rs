@@ -1,5 +1,6 @@
-//! Declarative claim mapping: from the claims of a verified login to the string values a chat
-//! platform accepts, with masking of national ids.
+//! Declarative claim mapping: from the claims of a verified login to the values a chat platform
+//! accepts (strings, and numbers or protocol-typed values where the platform types them), with
+//! masking of national ids.
 //!
 //! Each output value comes from one [`ClaimRule`]: which claim, how a non-string value becomes a
 //! string (only by an explicit [`Convert`] rule), whether it is masked, and what happens when the
@@ -126,6 +127,58 @@ fn json_type(value: &Value) -> &'static str {
 }
 
 impl ClaimRule {
+    /// Applies the rule for a numeric field (LivePerson's `balance`, `companySize`, `loginStatus`):
+    /// a JSON number is taken as it is, whatever `convert` says; a string only with `convert:
+    /// scalar` or `json` (API Gateway's authorizer passes every claim as a string), never under
+    /// `strict`, so a wrongly typed claim is never quietly read as a number. `from_number` and
+    /// `from_text` check the value (`None`: not `expected`, which follows `if_unconvertible`).
+    pub fn apply_number<T>(
+        &self,
+        claims: &VerifiedClaims,
+        expected: &'static str,
+        from_number: impl FnOnce(&serde_json::Number) -> Option<T>,
+        from_text: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<Option<T>, MappingError> {
+        let Some(value) = claims.get(&self.claim) else {
+            return match self.if_missing {
+                OnProblem::Skip => Ok(None),
+                OnProblem::Refuse => Err(MappingError::MissingClaim { claim: self.claim.clone() }),
+            };
+        };
+        // A masked value is no longer the number it was: it can only be refused or skipped.
+        let parsed = match (value, self.convert, self.mask) {
+            (Value::Number(n), _, None) => from_number(n),
+            (Value::String(s), Convert::Scalar | Convert::Json, None) => from_text(s),
+            (Value::Number(_) | Value::String(_), _, Some(_)) => None,
+            _ => {
+                return match self.if_unconvertible {
+                    OnProblem::Skip => Ok(None),
+                    OnProblem::Refuse => Err(MappingError::NotANumber { claim: self.claim.clone(), json_type: json_type(value) }),
+                };
+            }
+        };
+        match (parsed, self.if_unconvertible) {
+            (Some(value), _) => Ok(Some(value)),
+            (None, OnProblem::Skip) => Ok(None),
+            (None, OnProblem::Refuse) => Err(MappingError::NotA { claim: self.claim.clone(), expected }),
+        }
+    }
+
+    /// Applies the rule for a claim whose JSON type is fixed by its protocol (OpenID's
+    /// `email_verified`, `updated_at`, `address`): `typed` gives the value in that type, or `None`
+    /// when it does not have it. Such a value is left out, never stringified and never a refusal
+    /// (OIDC Core lets a provider omit a claim it cannot give), whatever `convert` and
+    /// `if_unconvertible` say. A missing claim follows `if_missing`.
+    pub fn apply_typed(&self, claims: &VerifiedClaims, typed: impl FnOnce(&Value) -> Option<Value>) -> Result<Option<Value>, MappingError> {
+        match claims.get(&self.claim) {
+            Some(value) => Ok(typed(value)),
+            None => match self.if_missing {
+                OnProblem::Skip => Ok(None),
+                OnProblem::Refuse => Err(MappingError::MissingClaim { claim: self.claim.clone() }),
+            },
+        }
+    }
+
     /// Applies the rule, then parses the string into a platform type (a number, a date...).
     /// An unparsable value counts as unconvertible and follows `if_unconvertible`.
     pub fn apply_as<T>(
@@ -282,6 +335,8 @@ pub enum MappingError {
     Unconvertible { claim: String, json_type: &'static str, convert: Convert },
     #[error("claim `{claim}` is not {expected}")]
     NotA { claim: String, expected: &'static str },
+    #[error("claim `{claim}` is a {json_type} where a number is expected (a numeric string only with `\"convert\": \"scalar\"`)")]
+    NotANumber { claim: String, json_type: &'static str },
 }
 
 /// Masks a national id: the last 5 digits become `*`, other characters stay (so `010190-12345`
@@ -495,6 +550,39 @@ mod tests {
             Err(MappingError::NotA { claim: "size".into(), expected: "a number" })
         );
         assert_eq!(rule(json!({"claim": "size", "if_unconvertible": "skip"})).apply_as(&c, "a number", number), Ok(None));
+    }
+
+    #[test]
+    fn number_rule_takes_json_numbers_as_they_are_and_strings_only_with_scalar() {
+        let c = claims(json!({"sub": "a", "balance": -400.99, "text": "12.5", "flag": true, "nin": 12345678901u64}));
+        let as_f64 = |n: &serde_json::Number| n.as_f64();
+        let parse = |s: &str| s.parse::<f64>().ok();
+        let number = |r: Value| rule(r).apply_number(&c, "a number", as_f64, parse);
+        assert_eq!(number(json!({"claim": "balance"})), Ok(Some(-400.99)), "no conversion option needed");
+        assert_eq!(number(json!({"claim": "balance", "convert": "scalar"})), Ok(Some(-400.99)));
+        assert_eq!(number(json!({"claim": "text"})), Err(MappingError::NotANumber { claim: "text".into(), json_type: "string" }));
+        assert_eq!(number(json!({"claim": "text", "convert": "scalar"})), Ok(Some(12.5)));
+        assert_eq!(number(json!({"claim": "flag", "convert": "scalar"})), Err(MappingError::NotANumber { claim: "flag".into(), json_type: "boolean" }));
+        assert_eq!(number(json!({"claim": "flag", "if_unconvertible": "skip"})), Ok(None));
+        assert_eq!(number(json!({"claim": "text", "if_unconvertible": "skip"})), Ok(None));
+        assert_eq!(number(json!({"claim": "nin", "mask": "national_id"})), Err(MappingError::NotA { claim: "nin".into(), expected: "a number" }));
+        assert_eq!(number(json!({"claim": "missing"})), Ok(None));
+        assert_eq!(number(json!({"claim": "missing", "if_missing": "refuse"})), Err(MappingError::MissingClaim { claim: "missing".into() }));
+        let whole = rule(json!({"claim": "balance"})).apply_number(&c, "a whole number", serde_json::Number::as_u64, |s| s.parse().ok());
+        assert_eq!(whole, Err(MappingError::NotA { claim: "balance".into(), expected: "a whole number" }));
+    }
+
+    #[test]
+    fn typed_rule_leaves_wrong_types_out_and_follows_if_missing() {
+        let c = claims(json!({"sub": "a", "ok": true, "wrong": "yes"}));
+        let boolean = |v: &Value| v.as_bool().map(Value::Bool);
+        assert_eq!(rule(json!({"claim": "ok"})).apply_typed(&c, boolean), Ok(Some(json!(true))));
+        assert_eq!(rule(json!({"claim": "wrong", "if_unconvertible": "refuse"})).apply_typed(&c, boolean), Ok(None));
+        assert_eq!(rule(json!({"claim": "none"})).apply_typed(&c, boolean), Ok(None));
+        assert_eq!(
+            rule(json!({"claim": "none", "if_missing": "refuse"})).apply_typed(&c, boolean),
+            Err(MappingError::MissingClaim { claim: "none".into() })
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::claims::connect::{BoundedId, ConnectClaims};
 use crate::claims::live_assist::{CrmContactId, LiveAssistClaims};
-use crate::claims::liveperson::{Age, Balance, Contact, CustomerInfo, Gender, LivePersonClaims, Personal, SdeDate};
+use crate::claims::liveperson::{Age, Balance, Contact, Currency, CustomerInfo, Gender, Language, LivePersonClaims, Personal, SdeDate};
 use crate::clock::{Clock, civil_date};
 use crate::config::{
     ConfigError, ConnectProfileConfig, CustomerInfoMapping, LiveAssistProfileConfig, LivePersonProfileConfig,
@@ -250,6 +250,17 @@ fn typed<T>(
     rule.map(|r| r.apply_as(identity, expected, parse)).transpose().map(Option::flatten)
 }
 
+/// A numeric field: a JSON number as it is, a numeric string only with `convert: scalar`.
+fn number<T>(
+    rule: Option<&ClaimRule>,
+    identity: &VerifiedClaims,
+    expected: &'static str,
+    from_number: impl FnOnce(&serde_json::Number) -> Option<T>,
+    from_text: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, MappingError> {
+    rule.map(|r| r.apply_number(identity, expected, from_number, from_text)).transpose().map(Option::flatten)
+}
+
 /// Builds LivePerson's id_token claims (standard claims and `lp_sdes`).
 pub fn liveperson_claims(profile: &LivePersonProfileConfig, identity: &VerifiedClaims, now: u64) -> Result<LivePersonClaims, MintError> {
     let sub = profile
@@ -278,15 +289,18 @@ fn customer_info(m: &CustomerInfoMapping, identity: &VerifiedClaims) -> Result<C
         cstatus: text(m.cstatus.as_ref(), identity)?,
         ctype: text(m.ctype.as_ref(), identity)?,
         customer_id: text(m.customer_id.as_ref(), identity)?,
-        balance: typed(m.balance.as_ref(), identity, "a number", Balance::parse)?,
+        balance: number(m.balance.as_ref(), identity, "a finite number", |n| n.as_f64().and_then(Balance::new), Balance::parse)?,
+        currency: typed(m.currency.as_ref(), identity, "an ISO 4217 currency code (three capital letters, e.g. USD)", Currency::parse)?,
         social_id: text(m.social_id.as_ref(), identity)?,
         imei: text(m.imei.as_ref(), identity)?,
         user_name: text(m.user_name.as_ref(), identity)?,
-        company_size: typed(m.company_size.as_ref(), identity, "a whole number", |s| s.trim().parse().ok())?,
+        company_size: number(m.company_size.as_ref(), identity, "a whole number", serde_json::Number::as_u64, |s| s.trim().parse().ok())?,
+        company_branch: text(m.company_branch.as_ref(), identity)?,
         account_name: text(m.account_name.as_ref(), identity)?,
         role: text(m.role.as_ref(), identity)?,
         last_payment_date: typed(m.last_payment_date.as_ref(), identity, "a YYYY-MM-DD date", SdeDate::parse_iso)?,
         registration_date: typed(m.registration_date.as_ref(), identity, "a YYYY-MM-DD date", SdeDate::parse_iso)?,
+        login_status: number(m.login_status.as_ref(), identity, "an integer", serde_json::Number::as_i64, |s| s.trim().parse().ok())?,
     })
 }
 
@@ -305,6 +319,7 @@ fn personal(m: &PersonalMapping, identity: &VerifiedClaims, now: u64) -> Result<
         // Values other than male/female are not sent (LivePerson has no other value).
         gender: text(m.gender.as_ref(), identity)?.as_deref().and_then(Gender::from_claim),
         company: text(m.company.as_ref(), identity)?,
+        language: typed(m.language.as_ref(), identity, "a language such as en-US", Language::parse)?,
     })
 }
 
@@ -474,5 +489,94 @@ mod tests {
             claims["segmentAttributes"]["connect:CustomerAuthentication"]["ValueMap"]["Status"]["ValueString"],
             "AUTHENTICATED"
         );
+    }
+
+    fn liveperson_profile(customer_info: serde_json::Value, personal: serde_json::Value) -> LivePersonProfileConfig {
+        serde_json::from_value(json!({"issuer": "https://www.example.com", "token_lifetime_seconds": 600,
+                                      "customer_info": customer_info, "personal": personal}))
+        .unwrap()
+    }
+
+    /// The engagement-attribute fields as LivePerson types them: `currency`, `companyBranch` and
+    /// `language` strings, `loginStatus` an integer, `balance` a number taken without any option.
+    #[test]
+    fn liveperson_fields_reach_lp_sdes_with_their_types() {
+        let profile = liveperson_profile(
+            json!({"customerId": {"claim": "sub"}, "balance": {"claim": "balance"}, "currency": {"claim": "currency"},
+                   "companyBranch": {"claim": "branch"}, "loginStatus": {"claim": "login_status"},
+                   "companySize": {"claim": "employees"}}),
+            json!({"firstname": {"claim": "given_name"}, "language": {"claim": "locale"}}),
+        );
+        let identity = visitor(json!({"balance": -400.99, "currency": "NOK", "branch": "Oslo sentrum", "login_status": 2,
+                                      "employees": 500, "locale": "nb_no"}));
+        let claims = serde_json::to_value(liveperson_claims(&profile, &identity, 1_700_000_000).unwrap()).unwrap();
+        assert_eq!(claims["lp_sdes"], json!([
+            {"type": "ctmrinfo", "info": {"customerId": "alice", "balance": -400.99, "currency": "NOK",
+                "companyBranch": "Oslo sentrum", "loginStatus": 2, "companySize": 500}},
+            {"type": "personal", "personal": {"firstname": "Alice", "language": "nb-NO"}}
+        ]));
+        assert_eq!((claims["iat"].as_u64(), claims["exp"].as_u64()), (Some(1_700_000_000), Some(1_700_000_600)));
+    }
+
+    /// A numeric string is a number only with `convert: scalar` (an API Gateway authorizer
+    /// passes every claim as a string); under the default `strict` it is refused.
+    #[test]
+    fn numeric_strings_need_the_scalar_conversion() {
+        let strict = liveperson_profile(json!({"balance": {"claim": "balance"}, "loginStatus": {"claim": "login_status"}}), json!(null));
+        let scalar = liveperson_profile(
+            json!({"balance": {"claim": "balance", "convert": "scalar"}, "loginStatus": {"claim": "login_status", "convert": "scalar"}}),
+            json!(null),
+        );
+        let identity = visitor(json!({"balance": "12.5", "login_status": "3"}));
+        let refused = liveperson_claims(&strict, &identity, 1).unwrap_err();
+        assert!(matches!(&refused, MintError::Mapping(MappingError::NotANumber { claim, json_type: "string" }) if claim == "balance"), "{refused:?}");
+        assert_eq!(crate::http::ApiError::from(refused).code.as_str(), "insufficient_claims");
+        let claims = serde_json::to_value(liveperson_claims(&scalar, &identity, 1).unwrap()).unwrap();
+        assert_eq!(claims["lp_sdes"][0]["info"], json!({"balance": 12.5, "loginStatus": 3}));
+    }
+
+    /// Each field refuses a value of the wrong type or form (403 `insufficient_claims`), and
+    /// `if_unconvertible: skip` leaves it out instead.
+    #[test]
+    fn liveperson_fields_refuse_wrong_values() {
+        let info = |field: &str, claim: serde_json::Value| {
+            let profile = liveperson_profile(json!({"customerId": {"claim": "sub"}, field: {"claim": "x"}}), json!(null));
+            liveperson_claims(&profile, &visitor(json!({"x": claim})), 1)
+        };
+        let not_a = |expected: &'static str| move |e: &MintError| matches!(e, MintError::Mapping(MappingError::NotA { expected: got, .. }) if *got == expected);
+        let not_a_number = |e: &MintError| matches!(e, MintError::Mapping(MappingError::NotANumber { .. }));
+        type Check = Box<dyn Fn(&MintError) -> bool>;
+        let cases: Vec<(&str, serde_json::Value, Check)> = vec![
+            ("loginStatus", json!(2.5), Box::new(not_a("an integer"))),
+            ("loginStatus", json!(1e30), Box::new(not_a("an integer"))),
+            ("loginStatus", json!("2"), Box::new(not_a_number)),
+            ("loginStatus", json!(true), Box::new(not_a_number)),
+            ("loginStatus", json!([2]), Box::new(not_a_number)),
+            ("balance", json!("12.5"), Box::new(not_a_number)),
+            ("balance", json!({"amount": 1}), Box::new(not_a_number)),
+            ("balance", json!(null), Box::new(not_a_number)),
+            ("companySize", json!(-1), Box::new(not_a("a whole number"))),
+            ("companySize", json!(2.5), Box::new(not_a("a whole number"))),
+            ("currency", json!("usd"), Box::new(not_a("an ISO 4217 currency code (three capital letters, e.g. USD)"))),
+            ("currency", json!("US"), Box::new(not_a("an ISO 4217 currency code (three capital letters, e.g. USD)"))),
+            ("currency", json!("EURO"), Box::new(not_a("an ISO 4217 currency code (three capital letters, e.g. USD)"))),
+            ("currency", json!(978), Box::new(|e: &MintError| matches!(e, MintError::Mapping(MappingError::Unconvertible { .. })))),
+            ("companyBranch", json!(7), Box::new(|e: &MintError| matches!(e, MintError::Mapping(MappingError::Unconvertible { .. })))),
+        ];
+        for (field, value, expected) in cases {
+            let error = info(field, value.clone()).unwrap_err();
+            assert!(expected(&error), "{field} = {value}: {error:?}");
+            assert_eq!(crate::http::ApiError::from(error).code.as_str(), "insufficient_claims", "{field} = {value}");
+        }
+        for language in [json!("en"), json!("zh-Hant-TW"), json!("eng-USA"), json!("e1-US"), json!("")] {
+            let profile = liveperson_profile(json!(null), json!({"firstname": {"claim": "given_name"}, "language": {"claim": "x"}}));
+            let error = liveperson_claims(&profile, &visitor(json!({"x": language.clone()})), 1).unwrap_err();
+            assert!(not_a("a language such as en-US")(&error), "{language}: {error:?}");
+        }
+        // The control: good values pass, and `skip` leaves a bad one out.
+        assert_eq!(serde_json::to_value(info("loginStatus", json!(-1)).unwrap()).unwrap()["lp_sdes"][0]["info"]["loginStatus"], -1);
+        let profile = liveperson_profile(json!({"customerId": {"claim": "sub"}, "loginStatus": {"claim": "x", "if_unconvertible": "skip"}}), json!(null));
+        let claims = serde_json::to_value(liveperson_claims(&profile, &visitor(json!({"x": "2"})), 1).unwrap()).unwrap();
+        assert_eq!(claims["lp_sdes"][0]["info"], json!({"customerId": "alice"}));
     }
 }

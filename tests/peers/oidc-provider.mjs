@@ -65,6 +65,13 @@ const ACCOUNTS = {
     email: 'alice@example.com',
     email_verified: true,
     phone_number: '+4712345678',
+    phone_number_verified: false,
+    updated_at: 1767225600,
+    // A bank's account claims, with the JSON types a real provider gives them.
+    balance: -400.99,
+    currency: 'NOK',
+    company_branch: 'Oslo sentrum',
+    login_status: 2,
     address: {
       street_address: 'Storgata 1',
       locality: 'Oslo',
@@ -108,9 +115,10 @@ if (!['sub', 'all'].includes(ID_TOKEN_CLAIMS)) {
 // ---- scopes and their claims ------------------------------------------------------------
 const SCOPE_CLAIMS = {
   openid: ['sub'],
-  profile: ['given_name', 'family_name', 'name', 'birthdate', 'locale', 'crm_contact_id'],
+  profile: ['given_name', 'family_name', 'name', 'birthdate', 'locale', 'updated_at', 'crm_contact_id',
+    'balance', 'currency', 'company_branch', 'login_status'],
   email: ['email', 'email_verified'],
-  phone: ['phone_number'],
+  phone: ['phone_number', 'phone_number_verified'],
   address: ['address'],
   nin: ['nin', 'nin_type', 'nin_issuing_country'],
 };

@@ -45,7 +45,10 @@
 //    "id_token_header": {...}, "id_token_claims": {...},
 //    "at_hash_matches": true | false | null (null = no at_hash claim; openid-client itself
 //                       does not check at_hash in the code flow, this script does),
-//    "userinfo": {...} | null}
+//    "userinfo": {...} | null,
+//    "claim_types": {"id_token": {<claim>: <typeof>}, "userinfo": {...} | null}}
+//                       typeof of each claim as openid-client returns it ("string",
+//                       "boolean", "number", "object"; "array" and "null" told apart)
 // step "userinfo_only" prints {"discovery", "userinfo"}.
 //
 // Output on failure (exit 1), one line:
@@ -252,6 +255,16 @@ function tokenSummary() {
   };
 }
 
+// The JavaScript type of each claim as openid-client hands it to the application (what a
+// relying party's `if (claims.email_verified)` sees), with arrays and null told apart.
+function claimTypes(claims) {
+  const types = {};
+  for (const [name, value] of Object.entries(claims)) {
+    types[name] = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  }
+  return types;
+}
+
 function atHashMatches(idToken, header, claims, accessToken) {
   if (claims.at_hash === undefined) return null;
   const hash = { RS256: 'sha256', PS256: 'sha256', ES256: 'sha256', RS384: 'sha384',
@@ -364,11 +377,13 @@ async function main() {
     id_token_claims: claims,
     at_hash_matches: atHashMatches(idToken, header, claims, tokens.access_token),
     userinfo: null,
+    claim_types: { id_token: claimTypes(claims), userinfo: null },
   };
 
   if (input.mode === 'full' || input.userinfo === true) {
     step = 'userinfo';
     result.userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+    result.claim_types.userinfo = claimTypes(result.userinfo);
   }
   return result;
 }

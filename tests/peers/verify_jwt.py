@@ -61,13 +61,16 @@ Rules "liveperson" (LivePerson consumer authentication, implicit flow id_token):
   - lp_sdes, if present: a non-empty JSON array (an object is the known wrong form) whose every
     element is exactly {"type": "ctmrinfo", "info": {...}} or {"type": "personal",
     "personal": {...}}; info and personal are non-empty objects; unknown members anywhere fail
-      info: cstatus, ctype, customerId, socialId, imei, userName, accountName, role (strings),
-            balance (finite number), companySize (integer >= 0), lastPaymentDate and
-            registrationDate (exactly {"day": 1..31, "month": 1..12, "year": 1..9999}, integers)
+      info: cstatus, ctype, customerId, socialId, imei, userName, companyBranch, accountName,
+            role (strings), balance (finite number), currency (a currency code: three capital
+            letters, e.g. "USD"), companySize (integer >= 0), loginStatus (integer),
+            lastPaymentDate and registrationDate (exactly {"day": 1..31, "month": 1..12,
+            "year": 1..9999}, integers)
       personal: firstname, lastname, company (strings), gender ("MALE" | "FEMALE"),
-            age (exactly {"age": >= 0, "year": 1..9999, "month": 1..12, "day": 1..31},
-            integers), contacts (non-empty array of non-empty objects with only string
-            "email" and/or "phone")
+            language (ISO 639-1 code in lowercase, "-" or "_", ISO 3166-1 alpha-2 code in
+            uppercase: "en-US", "fr_CA"), age (exactly {"age": >= 0, "year": 1..9999,
+            "month": 1..12, "day": 1..31}, integers), contacts (non-empty array of non-empty
+            objects with only string "email" and/or "phone")
   - with decrypt: the JWE header's alg is RSA-OAEP-256 or RSA-OAEP and enc A256GCM or A128GCM
     (cty "JWT" is checked for every JWE)
 
@@ -276,7 +279,12 @@ def exact_int_object(v, path: str, ranges: dict) -> None:
 
 SDE_DATE = {"day": (1, 31), "month": (1, 12), "year": (1, 9999)}
 SDE_AGE = {"age": (0, None), "year": (1, 9999), "month": (1, 12), "day": (1, 31)}
-INFO_STRINGS = ("cstatus", "ctype", "customerId", "socialId", "imei", "userName", "accountName", "role")
+INFO_STRINGS = ("cstatus", "ctype", "customerId", "socialId", "imei", "userName", "companyBranch", "accountName", "role")
+# LivePerson's engagement-attribute reference: currency "USD" (a currency code); language "an ISO
+# 639-1 language code in lowercase and an ISO 3166-1 country code in uppercase, separated by a dash
+# or underscore", e.g. en-US or fr-CA.
+CURRENCY = re.compile(r"[A-Z]{3}")
+LANGUAGE = re.compile(r"[a-z]{2}[-_][A-Z]{2}")
 PERSONAL_STRINGS = ("firstname", "lastname", "company")
 
 
@@ -291,7 +299,7 @@ def check_members(obj: dict, path: str, allowed) -> None:
 def check_ctmrinfo(info, path: str) -> None:
     if not isinstance(info, dict):
         raise Fail(f"{path} is not an object: {compact(info)}")
-    check_members(info, path, INFO_STRINGS + ("balance", "companySize", "lastPaymentDate", "registrationDate"))
+    check_members(info, path, INFO_STRINGS + ("balance", "currency", "companySize", "loginStatus", "lastPaymentDate", "registrationDate"))
     for name, v in info.items():
         where = f"{path}.{name}"
         if name in INFO_STRINGS:
@@ -300,9 +308,15 @@ def check_ctmrinfo(info, path: str) -> None:
         elif name == "balance":
             if not is_number(v):
                 raise Fail(f"{where} is not a finite number: {compact(v)}")
+        elif name == "currency":
+            if not isinstance(v, str) or not CURRENCY.fullmatch(v):
+                raise Fail(f'{where} must be a currency code of three capital letters (e.g. "USD"), got {compact(v)}')
         elif name == "companySize":
             if not int_in(v, 0):
                 raise Fail(f"{where} must be an integer >= 0, got {compact(v)}")
+        elif name == "loginStatus":
+            if not is_int(v):
+                raise Fail(f"{where} must be an integer, got {compact(v)}")
         else:
             exact_int_object(v, where, SDE_DATE)
 
@@ -310,7 +324,7 @@ def check_ctmrinfo(info, path: str) -> None:
 def check_personal(personal, path: str) -> None:
     if not isinstance(personal, dict):
         raise Fail(f"{path} is not an object: {compact(personal)}")
-    check_members(personal, path, PERSONAL_STRINGS + ("gender", "age", "contacts"))
+    check_members(personal, path, PERSONAL_STRINGS + ("gender", "language", "age", "contacts"))
     for name, v in personal.items():
         where = f"{path}.{name}"
         if name in PERSONAL_STRINGS:
@@ -319,6 +333,9 @@ def check_personal(personal, path: str) -> None:
         elif name == "gender":
             if v not in ("MALE", "FEMALE") or not isinstance(v, str):
                 raise Fail(f'{where} must be "MALE" or "FEMALE", got {compact(v)}')
+        elif name == "language":
+            if not isinstance(v, str) or not LANGUAGE.fullmatch(v):
+                raise Fail(f'{where} must be a language like "en-US" (ll-CC or ll_CC), got {compact(v)}')
         elif name == "age":
             exact_int_object(v, where, SDE_AGE)
         else:

@@ -96,12 +96,18 @@ async fn world(code_lifetime_seconds: u64) -> World {
             // With LivePerson's encryption key, as the template configures it for both flows.
             "liveperson": {"platform": "liveperson", "issuer": "{BASE_URL}", "token_lifetime_seconds": 600,
                 "claims": {"given_name": {"claim": "given_name"}, "family_name": {"claim": "family_name"}},
-                "customer_info": {"customerId": {"claim": "sub"}, "socialId": {"claim": "nin"}},
+                "customer_info": {"customerId": {"claim": "sub"}, "socialId": {"claim": "nin"},
+                    "balance": {"claim": "balance"}, "currency": {"claim": "currency"},
+                    "companyBranch": {"claim": "company_branch"}, "loginStatus": {"claim": "login_status"}},
+                "personal": {"firstname": {"claim": "given_name"}, "language": {"claim": "locale"}},
                 "encryption": {"public_key": fixture("liveperson-test-key.spki.b64"), "kid": "lp-test-key"}},
             "openid-claims": {"platform": "openid-connect", "subject": {"claim": "sub", "if_missing": "refuse"},
                 "claims": {"name": {"claim": "name"}, "given_name": {"claim": "given_name"},
                            "family_name": {"claim": "family_name"}, "birthdate": {"claim": "birthdate"},
-                           "nin": {"claim": "nin"}, "nin_issuing_country": {"claim": "nin_issuing_country"}}}
+                           "nin": {"claim": "nin"}, "nin_issuing_country": {"claim": "nin_issuing_country"},
+                           "email_verified": {"claim": "email_verified"},
+                           "phone_number_verified": {"claim": "phone_number_verified"},
+                           "updated_at": {"claim": "updated_at"}, "address": {"claim": "address"}}}
         },
         "provider": {"issuer": "{BASE_URL}", "grants_table": TABLE, "code_lifetime_seconds": code_lifetime_seconds,
             "clients": {
@@ -208,6 +214,17 @@ async fn openid_client_runs_the_flow_as_puzzel_and_genesys() {
         assert_eq!(claims["nin"], ALICE_NIN_MASKED, "national ids are masked before any client sees them");
         assert_eq!(result["userinfo"]["sub"], "alice");
         assert_eq!(result["userinfo"]["nin"], ALICE_NIN_MASKED);
+        // OIDC Core 5.1 types, as openid-client hands the claims to the relying party.
+        let types = json!({"sub": "string", "name": "string", "nin": "string", "email_verified": "boolean",
+                           "phone_number_verified": "boolean", "updated_at": "number", "address": "object"});
+        for (source, claims) in [("id_token", &result["id_token_claims"]), ("userinfo", &result["userinfo"])] {
+            for (claim, expected) in types.as_object().unwrap() {
+                assert_eq!(&result["claim_types"][source][claim], expected, "{client}: {source} {claim}: {claims}");
+            }
+            assert_eq!((&claims["email_verified"], &claims["phone_number_verified"]), (&json!(true), &json!(false)), "{client}: {source}");
+            assert_eq!(claims["updated_at"], 1_767_225_600u64, "{client}: {source}");
+            assert_eq!(claims["address"], json!({"street_address": "Storgata 1", "locality": "Oslo", "postal_code": "0155", "country": "NO"}));
+        }
 
         // An independent JOSE library agrees, against the JWKS we publish.
         let verdict = verify_independently(&json!({
@@ -271,6 +288,13 @@ async fn liveperson_code_flow_gets_the_documented_response() {
     assert_eq!(verdict["ok"], true, "{verdict}");
     assert_eq!(verdict["jwe_header"]["kid"], "lp-test-key");
     assert_eq!(verdict["claims"]["lp_sdes"][0]["info"]["socialId"], ALICE_NIN_MASKED);
+    // The engagement attributes with LivePerson's types, from the login's typed claims as they
+    // are (the number needs no conversion option); jwcrypto's rules checked each type above.
+    assert_eq!(verdict["claims"]["lp_sdes"], json!([
+        {"type": "ctmrinfo", "info": {"customerId": "alice", "socialId": ALICE_NIN_MASKED, "balance": -400.99,
+            "currency": "NOK", "companyBranch": "Oslo sentrum", "loginStatus": 2}},
+        {"type": "personal", "personal": {"firstname": "Alice", "language": "nb-NO"}}
+    ]));
 
     // The credentials in the form body instead (the other variant LivePerson documents).
     let (_, second) = page_code(&world, &id_token, json!({"client_id": "liveperson"})).await;

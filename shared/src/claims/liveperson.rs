@@ -42,6 +42,9 @@ pub struct CustomerInfo {
     pub customer_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub balance: Option<Balance>,
+    /// The currency of `balance`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub social_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -51,6 +54,8 @@ pub struct CustomerInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub company_size: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub company_branch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub account_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
@@ -58,6 +63,9 @@ pub struct CustomerInfo {
     pub last_payment_date: Option<SdeDate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_date: Option<SdeDate>,
+    /// An integer whose meaning the brand defines (LivePerson gives none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_status: Option<i64>,
 }
 
 /// A finite number (JSON has no NaN or infinity).
@@ -67,7 +75,40 @@ pub struct Balance(f64);
 
 impl Balance {
     pub fn parse(text: &str) -> Option<Self> {
-        text.trim().parse::<f64>().ok().filter(|v| v.is_finite()).map(Self)
+        text.trim().parse::<f64>().ok().and_then(Self::new)
+    }
+
+    pub fn new(value: f64) -> Option<Self> {
+        value.is_finite().then_some(Self(value))
+    }
+}
+
+/// `ctmrinfo.currency`: an ISO 4217 alphabetic code, three capital letters as LivePerson's
+/// example (`USD`) writes it. Not case-folded: `usd` is not a currency code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Currency(String);
+
+impl Currency {
+    pub fn parse(text: &str) -> Option<Self> {
+        (text.len() == 3 && text.bytes().all(|b| b.is_ascii_uppercase())).then(|| Self(text.to_string()))
+    }
+}
+
+/// `personal.language`: an ISO 639-1 language code and an ISO 3166-1 alpha-2 country code, as
+/// LivePerson documents it (`en-US`, `fr-CA`; it accepts `_` as the separator too). OpenID's
+/// `locale` is a BCP 47 tag, whose case carries no meaning, so `nb-no` and `nb_NO` are sent as
+/// `nb-NO`; a bare language (`en`) or a longer tag (`zh-Hant-TW`) is not a LivePerson language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Language(String);
+
+impl Language {
+    pub fn parse(text: &str) -> Option<Self> {
+        let (language, country) = text.split_once(['-', '_'])?;
+        let letters = |part: &str| part.len() == 2 && part.bytes().all(|b| b.is_ascii_alphabetic());
+        (letters(language) && letters(country))
+            .then(|| Self(format!("{}-{}", language.to_ascii_lowercase(), country.to_ascii_uppercase())))
     }
 }
 
@@ -131,6 +172,8 @@ pub struct Personal {
     pub gender: Option<Gender>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub company: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
 }
 
 /// One engagement attribute of the authenticated flow: only these two types exist.
@@ -212,7 +255,10 @@ mod tests {
         claims.add_customer_info(CustomerInfo {
             customer_id: Some("c-1".into()),
             balance: Balance::parse("-400.99"),
+            currency: Currency::parse("USD"),
             company_size: Some(500),
+            company_branch: Some("East village".into()),
+            login_status: Some(1),
             registration_date: SdeDate::parse_iso("2013-05-23"),
             ..Default::default()
         });
@@ -221,16 +267,17 @@ mod tests {
             contacts: vec![Contact { email: Some("a@example.com".into()), phone: None }],
             gender: Gender::from_claim("female"),
             age: Age::from_birthdate(SdeDate::parse_iso("1985-04-12").unwrap(), (2026, 4, 11)),
+            language: Language::parse("en-US"),
             ..Default::default()
         });
         let value = serde_json::to_value(&claims).unwrap();
         assert_eq!(
             value["lp_sdes"],
             json!([
-                {"type": "ctmrinfo", "info": {"customerId": "c-1", "balance": -400.99, "companySize": 500,
-                    "registrationDate": {"day": 23, "month": 5, "year": 2013}}},
+                {"type": "ctmrinfo", "info": {"customerId": "c-1", "balance": -400.99, "currency": "USD", "companySize": 500,
+                    "companyBranch": "East village", "registrationDate": {"day": 23, "month": 5, "year": 2013}, "loginStatus": 1}},
                 {"type": "personal", "personal": {"firstname": "Alice", "age": {"age": 40, "year": 1985, "month": 4, "day": 12},
-                    "contacts": [{"email": "a@example.com"}], "gender": "FEMALE"}}
+                    "contacts": [{"email": "a@example.com"}], "gender": "FEMALE", "language": "en-US"}}
             ])
         );
         assert_eq!(value["iat"], 10);
@@ -252,6 +299,17 @@ mod tests {
         assert!(Balance::parse("NaN").is_none());
         assert!(Balance::parse("inf").is_none());
         assert!(Balance::parse("12x").is_none());
+        assert!(Balance::new(f64::NAN).is_none());
+        assert_eq!(Currency::parse("USD"), Some(Currency("USD".into())));
+        for wrong in ["usd", "Usd", "US", "USDX", "U$D", "", " USD", "ÜSD"] {
+            assert_eq!(Currency::parse(wrong), None, "{wrong}");
+        }
+        assert_eq!(Language::parse("en-US"), Some(Language("en-US".into())));
+        assert_eq!(Language::parse("fr_CA"), Some(Language("fr-CA".into())));
+        assert_eq!(Language::parse("NB-no"), Some(Language("nb-NO".into())));
+        for wrong in ["en", "zh-Hant-TW", "eng-USA", "e1-US", "en-", "-US", "en US", "en-US-x", ""] {
+            assert_eq!(Language::parse(wrong), None, "{wrong}");
+        }
         assert_eq!(Gender::from_claim("diverse"), None);
         let birth = SdeDate::parse_iso("2000-06-15").unwrap();
         assert_eq!(Age::from_birthdate(birth, (2026, 6, 15)).unwrap().age, 26);

@@ -4,3 +4,4 @@
 pub mod connect;
 pub mod live_assist;
 pub mod liveperson;
+pub mod openid;

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use url::Url;
 
+use crate::claims::openid::ClaimType;
 use crate::clock::Clock;
 use crate::config::{
     ClientConfig, ClientId, ConfigError, LivePersonProfileConfig, OpenIdClaimsProfileConfig, ProfileConfig, ServiceConfig,
@@ -472,8 +473,20 @@ fn client_claims(profile: &ClientProfile, identity: &VerifiedClaims, now: u64) -
             let mut map = Map::new();
             map.insert("sub".into(), Value::String(sub));
             for (name, rule) in &profile.claims {
-                if let Some(value) = rule.apply(identity).map_err(|e| lacking(&e))? {
-                    map.insert(name.clone(), Value::String(value));
+                // OIDC Core 5.1 types: a masked claim is a string whatever its name.
+                let value = match ClaimType::of(name) {
+                    ClaimType::String => rule.apply(identity).map(|v| v.map(Value::String)),
+                    _ if rule.mask.is_some() => rule.apply(identity).map(|v| v.map(Value::String)),
+                    claim_type => rule.apply_typed(identity, |value| {
+                        let typed = claim_type.typed(value);
+                        if typed.is_none() {
+                            tracing::warn!(claim = %name, "claim left out: not of its OpenID type");
+                        }
+                        typed
+                    }),
+                };
+                if let Some(value) = value.map_err(|e| lacking(&e))? {
+                    map.insert(name.clone(), value);
                 }
             }
             Ok(map)
@@ -567,7 +580,10 @@ mod tests {
                 "allowed_origins": [], "identity": {"sources": ["api_gateway_authorizer"]},
                 "signing_keys": {"secret": "keys"},
                 "profiles": {
-                    "claims": {"platform": "openid-connect", "claims": {"name": {"claim": "name"}, "nin": {"claim": "nin"}}},
+                    "claims": {"platform": "openid-connect", "claims": {"name": {"claim": "name"}, "nin": {"claim": "nin"},
+                        "email_verified": {"claim": "email_verified"}, "phone_number_verified": {"claim": "phone_number_verified"},
+                        "updated_at": {"claim": "updated_at"}, "address": {"claim": "address"},
+                        "verified_national_id": {"claim": "national_id", "mask": "national_id"}}},
                     "lp": {"platform": "liveperson", "issuer": "ignored", "token_lifetime_seconds": 300,
                            "customer_info": {"customerId": {"claim": "sub"}}}
                 },
@@ -691,6 +707,69 @@ mod tests {
         let code = code_for(&f, &[]).await;
         let plain = f.provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap();
         assert_eq!(plain.body["id_token"].as_str().unwrap().split('.').count(), 3);
+    }
+
+    /// The id_token and userinfo of one code for `identity` (client `puzzel`).
+    async fn id_token_and_userinfo(f: &Fixture, identity: VerifiedClaims) -> (Value, Value) {
+        let p = params(&[("client_id", "puzzel"), ("redirect_uri", "https://chat.example.com/cb?x=1"), ("response_type", "code"), ("scope", "openid")]);
+        let target = f.provider.trusted_redirect(&p, Channel::Redirect).unwrap();
+        let request = f.provider.check_request(target, &p, Channel::Redirect).unwrap();
+        let code = f.provider.issue_code(&request, identity).await.unwrap().code;
+        let response = f.provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap();
+        let userinfo = f.provider.userinfo(response.body["access_token"].as_str().unwrap()).await.unwrap();
+        (payload(response.body["id_token"].as_str().unwrap()), Value::Object(userinfo))
+    }
+
+    /// OIDC Core 5.1 types reach the id_token and userinfo as the verified login had them.
+    #[tokio::test]
+    async fn standard_claims_keep_their_openid_types() {
+        let f = fixture();
+        let address = json!({"street_address": "Storgata 1", "locality": "Oslo", "postal_code": "0155", "country": "NO"});
+        let identity = VerifiedClaims::from_json(json!({"sub": "alice", "name": "Alice A", "nin": "01129954321", "national_id": "01129954321",
+            "email_verified": true, "phone_number_verified": false, "updated_at": 1_767_225_600u64, "address": address})).unwrap();
+        let (id_token, userinfo) = id_token_and_userinfo(&f, identity).await;
+        for claims in [&id_token, &userinfo] {
+            assert_eq!(claims["email_verified"], json!(true), "{claims}");
+            assert_eq!(claims["phone_number_verified"], json!(false), "{claims}");
+            assert_eq!(claims["updated_at"], json!(1_767_225_600u64), "{claims}");
+            assert_eq!(claims["address"], address, "an object, not its JSON text");
+            // Masked claims stay strings, whatever their name.
+            assert_eq!((claims["nin"].as_str(), claims["verified_national_id"].as_str()), (Some("011299*****"), Some("011299*****")));
+        }
+        assert_eq!(userinfo.as_object().unwrap().len(), 8, "{userinfo}");
+    }
+
+    /// API Gateway's authorizer passes strings: only `"true"`/`"false"` and canonical digits are
+    /// taken; every other wrongly typed value is left out (never stringified, never a refusal).
+    #[tokio::test]
+    async fn wrongly_typed_standard_claims_are_left_out() {
+        let f = fixture();
+        let identity = VerifiedClaims::from_json(json!({"sub": "alice", "email_verified": "true", "phone_number_verified": "false",
+            "updated_at": "1767225600", "address": "Storgata 1, 0155 Oslo"})).unwrap();
+        let (_, userinfo) = id_token_and_userinfo(&f, identity).await;
+        assert_eq!(userinfo, json!({"sub": "alice", "email_verified": true, "phone_number_verified": false, "updated_at": 1_767_225_600u64}));
+
+        for (claim, wrong) in [
+            ("email_verified", json!("True")), ("email_verified", json!("yes")), ("email_verified", json!(1)),
+            ("phone_number_verified", json!("0")), ("phone_number_verified", json!(null)),
+            ("updated_at", json!("soon")), ("updated_at", json!(-1)), ("updated_at", json!(1.5)), ("updated_at", json!(true)),
+            ("address", json!(r#"{"country":"NO"}"#)), ("address", json!(["Oslo"])), ("address", json!({"planet": "Earth"})),
+        ] {
+            let identity = VerifiedClaims::from_json(json!({"sub": "alice", claim: wrong})).unwrap();
+            let (id_token, userinfo) = id_token_and_userinfo(&f, identity).await;
+            assert!(id_token.get(claim).is_none(), "{claim} = {wrong}: {id_token}");
+            assert_eq!(userinfo, json!({"sub": "alice"}), "{claim} = {wrong}");
+        }
+        // An address keeps only its standard string members.
+        let identity = VerifiedClaims::from_json(json!({"sub": "alice", "address": {"country": "NO", "postal_code": 155, "x": "y"}})).unwrap();
+        assert_eq!(id_token_and_userinfo(&f, identity).await.1["address"], json!({"country": "NO"}));
+
+        // A masked claim is a string whatever its output name.
+        let f = fixture_with(|document| {
+            document["profiles"]["claims"]["claims"]["phone_number_verified"] = json!({"claim": "nin", "mask": "national_id"});
+        });
+        let identity = VerifiedClaims::from_json(json!({"sub": "alice", "nin": "01129954321"})).unwrap();
+        assert_eq!(id_token_and_userinfo(&f, identity).await.1["phone_number_verified"], "011299*****");
     }
 
     #[tokio::test]
