@@ -154,3 +154,59 @@ async fn code_flow_login_through_the_dev_provider_gives_a_session() {
     logs.assert_free_of(&["12345678901", &session[20..], "alice@example.com"]);
     std::fs::remove_dir_all(&state_dir).ok();
 }
+
+/// Puzzel's redirect flow in the local run, starting from nothing: the authorization request
+/// without any login goes to the dev provider's login and back, and ends at the client's
+/// redirect URI with a code that the token endpoint redeems for alice.
+#[tokio::test]
+async fn a_puzzel_like_redirect_from_nothing_ends_at_the_client_with_a_code() {
+    let (server, state_dir) = start().await;
+    let base = &server.base_url;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let redirect_uri = "http://127.0.0.1:8765/callback";
+    let mut next = format!(
+        "{base}/oauth2/authorize?response_type=code&client_id=local-client&scope=openid%20profile&state=S&nonce=N&redirect_uri={}",
+        url::form_urlencoded::byte_serialize(redirect_uri.as_bytes()).collect::<String>()
+    );
+    // A browser: follows each redirect, keeping the cookies it is given (one host, by name).
+    let mut jar: BTreeMap<String, String> = BTreeMap::new();
+    let mut paths = Vec::new();
+    for _ in 0..10 {
+        if next.starts_with(redirect_uri) {
+            break;
+        }
+        let cookies = jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let response = http.get(&next).header("cookie", cookies).send().await.unwrap();
+        assert_eq!(response.status(), 302, "{next}: {:?}", response.text().await);
+        for set_cookie in response.headers().get_all("set-cookie") {
+            let text = set_cookie.to_str().unwrap();
+            let (name, value) = text.split(';').next().unwrap().split_once('=').unwrap();
+            if text.contains("Max-Age=0") { jar.remove(name) } else { jar.insert(name.to_string(), value.to_string()) };
+        }
+        paths.push(url::Url::parse(&next).unwrap().path().to_string());
+        next = url::Url::parse(&next).unwrap().join(response.headers()["location"].to_str().unwrap()).unwrap().to_string();
+    }
+    assert_eq!(paths, ["/oauth2/authorize", "/login/dev", "/dev/authorize", "/callback/dev", "/oauth2/authorize"]);
+    let query: BTreeMap<String, String> = url::Url::parse(&next).unwrap().query_pairs().into_owned().collect();
+    assert_eq!((query.get("state").map(String::as_str), query.get("iss")), (Some("S"), Some(base)), "{next}");
+    let code = query.get("code").expect("a code at the client's redirect URI");
+    assert!(!jar.contains_key("whoscalling_authorize"), "the waiting request is gone");
+
+    let secrets: BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(state_dir.join("secrets.json")).unwrap()).unwrap();
+    let tokens: Value = http
+        .post(format!("{base}/oauth2/token"))
+        .form(&[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect_uri), ("client_id", "local-client"),
+                ("client_secret", &secrets["whoscalling/clients/local-client"])])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap_or_else(|| panic!("{tokens}"));
+    let userinfo: Value = http.get(format!("{base}/oauth2/userinfo")).bearer_auth(access).send().await.unwrap().json().await.unwrap();
+    assert_eq!((userinfo["sub"].as_str(), userinfo["nin"].as_str()), (Some("alice"), Some("123456*****")));
+    std::fs::remove_dir_all(&state_dir).ok();
+}
+

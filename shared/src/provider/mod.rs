@@ -10,6 +10,7 @@
 
 pub mod dynamodb;
 pub mod grants;
+pub mod login;
 pub mod oauth;
 
 use std::collections::{BTreeMap, BTreeSet};
