@@ -87,6 +87,8 @@ struct App {
     dev_callback: String,
     /// The LivePerson stand-in's private key (PKCS#8 DER), to show what LivePerson would decrypt.
     liveperson_private_key: Vec<u8>,
+    /// The configuration served, for `/dev/puzzel-auth-mapping`.
+    config: ServiceConfig,
     request_counter: AtomicU64,
 }
 
@@ -162,7 +164,18 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
     let liveperson_private_key =
         STANDARD.decode(&liveperson_key_text).map_err(|_| LocalError::State("bad LivePerson test key".into()))?;
     let dev_callback = format!("{base_url}/callback/dev");
-    let app = Arc::new(App { deps, keys, provider, login, dev_idp, dev_client_secret, dev_callback, liveperson_private_key, request_counter: AtomicU64::new(0) });
+    let app = Arc::new(App {
+        deps,
+        keys,
+        provider,
+        login,
+        dev_idp,
+        dev_client_secret,
+        dev_callback,
+        liveperson_private_key,
+        config,
+        request_counter: AtomicU64::new(0),
+    });
 
     let task = tokio::spawn(async move {
         loop {
@@ -217,6 +230,7 @@ async fn route(app: &App, request: hyper::Request<Incoming>, peer: SocketAddr) -
         (Method::GET, "/dev/authorize") => dev_authorize(app, &request),
         (Method::POST, "/dev/token") => dev_token(app, request).await,
         (Method::GET, "/dev/userinfo") => dev_userinfo(app, &request),
+        (Method::GET, "/dev/puzzel-auth-mapping") => puzzel_auth_mapping(app, &request),
         (Method::GET, "/") => {
             let mut response = hyper::Response::new(Full::new(Bytes::from_static(DEMO_PAGE.as_bytes())));
             response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
@@ -296,6 +310,17 @@ async fn lambda_route(
 }
 
 type LocalResponse = hyper::Response<Full<Bytes>>;
+
+/// Puzzel's `authMapping` for this configuration's `claim_policy.roles`, named as the client's
+/// userinfo names the claims (`?client_id=`; default: the only openid-connect client).
+fn puzzel_auth_mapping(app: &App, request: &hyper::Request<Incoming>) -> LocalResponse {
+    let query: HashMap<String, String> =
+        request.uri().query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    match whoscalling::provider::auth_mapping::auth_mapping(&app.config, query.get("client_id").map(String::as_str)) {
+        Ok(mapping) => json_response(StatusCode::OK, &json!(mapping)),
+        Err(error) => bad_request(&error.to_string()),
+    }
+}
 
 fn bad_request(description: &str) -> LocalResponse {
     json_response(StatusCode::BAD_REQUEST, &json!({"error": "invalid_request", "error_description": description}))

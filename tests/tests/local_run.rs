@@ -210,3 +210,33 @@ async fn a_puzzel_like_redirect_from_nothing_ends_at_the_client_with_a_code() {
     std::fs::remove_dir_all(&state_dir).ok();
 }
 
+/// The operator's `authMapping` for Puzzel, from the configuration's `claim_policy.roles`,
+/// named as the client's userinfo names the claims (the default config's is the one
+/// docs/setup/puzzel.md shows).
+#[tokio::test]
+async fn the_puzzel_auth_mapping_comes_from_the_configured_roles() {
+    let (server, state_dir) = start().await;
+    let base = &server.base_url;
+    let response = reqwest::get(format!("{base}/dev/puzzel-auth-mapping")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({
+        "client_id": "local-client",
+        "authMapping": {
+            "sub":          {"MapType": "ChatId",   "Description": "Customer id"},
+            "name":         {"MapType": "NickName"},
+            "given_name":   {"MapType": "Variable", "Description": "First name"},
+            "family_name":  {"MapType": "Variable", "Description": "Last name"},
+            "email":        {"MapType": "Variable", "Description": "Email"},
+            "phone_number": {"MapType": "Variable", "Description": "Phone"},
+            "birthdate":    {"MapType": "Variable", "Description": "Date of birth"},
+            "nin":          {"MapType": "Variable", "Description": "National id (last 5 digits hidden)"}
+        },
+        "unmapped_roles": []
+    }));
+    // A client without an openid-connect profile has none; the control above passes.
+    let response = reqwest::get(format!("{base}/dev/puzzel-auth-mapping?client_id=liveperson")).await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "invalid_request");
+    std::fs::remove_dir_all(&state_dir).ok();
+}
