@@ -92,6 +92,8 @@ struct App {
     liveperson_private_key: Vec<u8>,
     /// The rotation function over `secrets.json` (`/dev/rotate-keys`, `/dev/pinned-keys/...`).
     rotation: Option<LocalRotation>,
+    /// The configuration served, for `/dev/puzzel-auth-mapping`.
+    config: ServiceConfig,
     request_counter: AtomicU64,
 }
 
@@ -181,6 +183,7 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
         dev_callback,
         liveperson_private_key,
         rotation,
+        config,
         request_counter: AtomicU64::new(0),
     });
 
@@ -255,6 +258,7 @@ async fn route(app: &App, request: hyper::Request<Incoming>, peer: SocketAddr) -
         (Method::GET, "/dev/authorize") => dev_authorize(app, &request),
         (Method::POST, "/dev/token") => dev_token(app, request).await,
         (Method::GET, "/dev/userinfo") => dev_userinfo(app, &request),
+        (Method::GET, "/dev/puzzel-auth-mapping") => puzzel_auth_mapping(app, &request),
         (Method::GET, "/") => {
             let mut response = hyper::Response::new(Full::new(Bytes::from_static(DEMO_PAGE.as_bytes())));
             response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
@@ -334,6 +338,17 @@ async fn lambda_route(
 }
 
 type LocalResponse = hyper::Response<Full<Bytes>>;
+
+/// Puzzel's `authMapping` for this configuration's `claim_policy.roles`, named as the client's
+/// userinfo names the claims (`?client_id=`; default: the only openid-connect client).
+fn puzzel_auth_mapping(app: &App, request: &hyper::Request<Incoming>) -> LocalResponse {
+    let query: HashMap<String, String> =
+        request.uri().query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    match whoscalling::provider::auth_mapping::auth_mapping(&app.config, query.get("client_id").map(String::as_str)) {
+        Ok(mapping) => json_response(StatusCode::OK, &json!(mapping)),
+        Err(error) => bad_request(&error.to_string()),
+    }
+}
 
 fn bad_request(description: &str) -> LocalResponse {
     json_response(StatusCode::BAD_REQUEST, &json!({"error": "invalid_request", "error_description": description}))

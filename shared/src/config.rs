@@ -604,14 +604,26 @@ pub struct ProviderConfig {
     /// The DynamoDB table holding grants (the Lambda needs it; the local run keeps them in memory).
     #[serde(default)]
     pub grants_table: Option<String>,
+    /// How long a code may wait for the token request. 60 s by default; up to 600 s (RFC 6749
+    /// 4.1.2's "maximum of 10 minutes") for clients such as Puzzel that redeem it only when the
+    /// visitor enters a secure queue.
     #[serde(default = "default_code_lifetime")]
     pub code_lifetime_seconds: u64,
+    /// The upstream provider (`upstream.providers.<name>`) a visitor without a login is sent to
+    /// from `/oauth2/authorize`; the authorization request resumes after the login. Defaults to
+    /// the only upstream provider when the document has exactly one and accepts `session`
+    /// identity; without either, such a request is answered `login_required`.
+    #[serde(default)]
+    pub login_with: Option<ProfileName>,
     #[serde(default = "default_access_token_lifetime")]
     pub access_token_lifetime_seconds: u64,
     #[serde(default = "default_id_token_lifetime")]
     pub id_token_lifetime_seconds: u64,
     pub clients: BTreeMap<ClientId, ClientConfig>,
 }
+
+/// RFC 6749 4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED."
+pub const MAX_CODE_LIFETIME_SECONDS: u64 = 600;
 
 fn default_code_lifetime() -> u64 {
     60
@@ -635,8 +647,8 @@ impl ProviderConfig {
         if issuer.query().is_some() || issuer.fragment().is_some() || self.issuer.ends_with('/') {
             return Err(setting("provider.issuer", "write the base URL with no query, fragment or trailing slash"));
         }
-        if !(1..=60).contains(&self.code_lifetime_seconds) {
-            return Err(setting("provider.code_lifetime_seconds", "must be 1-60 (codes are short-lived)"));
+        if !(1..=MAX_CODE_LIFETIME_SECONDS).contains(&self.code_lifetime_seconds) {
+            return Err(setting("provider.code_lifetime_seconds", "must be 1-600 (RFC 6749: at most 10 minutes)"));
         }
         if !(60..=3600).contains(&self.access_token_lifetime_seconds) {
             return Err(setting("provider.access_token_lifetime_seconds", "must be 60-3600"));
@@ -809,6 +821,7 @@ impl ServiceConfig {
                 return Err(setting("session.secure_cookies", "may be false only for a loopback development run"));
             }
         }
+        self.validate_authorize_login()?;
         if let Some(keys) = &self.signing_keys
             && keys.jwks_max_age_seconds > 86_400
         {
@@ -847,6 +860,50 @@ impl ServiceConfig {
                     if openid.claims.keys().any(|c| c.is_empty() || c.len() > 64 || c.chars().any(char::is_control)) {
                         return Err(setting(format!("profiles.{name}.claims"), "claim names must be 1-64 printable characters"));
                     }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The upstream provider `/oauth2/authorize` logs a visitor in at (see
+    /// [`ProviderConfig::login_with`]); `None`: such a request is `login_required`.
+    pub fn authorize_login(&self) -> Option<&ProfileName> {
+        let provider = self.provider.as_ref()?;
+        if let Some(name) = &provider.login_with {
+            return Some(name);
+        }
+        let upstream = self.upstream.as_ref()?;
+        match (upstream.providers.len(), self.accepts(IdentitySource::Session)) {
+            (1, true) => upstream.providers.keys().next(),
+            _ => None,
+        }
+    }
+
+    /// The login started at `/oauth2/authorize` must be one whose session the provider reads,
+    /// and return to the provider's own authorization endpoint: so the upstream provider's
+    /// callback must be on the provider's issuer (where `visitor-login` allows that return).
+    /// When the provider and upstream sections reach different functions (the template), the
+    /// name alone is checked here and the template test checks the pair.
+    fn validate_authorize_login(&self) -> Result<(), ConfigError> {
+        let Some(provider) = &self.provider else { return Ok(()) };
+        if provider.login_with.is_some() && (!self.accepts(IdentitySource::Session) || self.session.is_none()) {
+            return Err(setting("provider.login_with", "needs `session` among identity.sources and the session section"));
+        }
+        if let Some(upstream) = &self.upstream {
+            if provider.login_with.is_none() && upstream.providers.len() > 1 && self.accepts(IdentitySource::Session) {
+                return Err(setting("provider.login_with", "several upstream providers are configured: name the one /oauth2/authorize logs visitors in with"));
+            }
+            if let Some(name) = self.authorize_login() {
+                let Some(login) = upstream.providers.get(name) else {
+                    return Err(setting("provider.login_with", format!("no upstream provider named `{}`", name.as_str())));
+                };
+                let expected = format!("{}/callback/{}", provider.issuer, name.as_str());
+                if Url::parse(&expected).ok().as_ref() != Some(&login.redirect_uri) {
+                    return Err(setting(
+                        "provider.login_with",
+                        format!("upstream.providers.{}.redirect_uri must be `{expected}` (the login returns to this issuer's /oauth2/authorize)", name.as_str()),
+                    ));
                 }
             }
         }
@@ -1061,6 +1118,91 @@ mod tests {
         ];
         for (edit, expected) in cases {
             let text = error_text(document(), edit);
+            assert!(text.contains(expected), "{text:?} does not mention {expected:?}");
+        }
+    }
+
+    /// The OpenID provider with one client, for the provider section's checks.
+    fn provider_document() -> Value {
+        let mut doc = document();
+        doc["signing_keys"] = json!({"secret": "whoscalling/signing-keys"});
+        doc["profiles"]["openid-claims"] = json!({"platform": "openid-connect", "claims": {"name": {"claim": "name"}}});
+        doc["provider"] = json!({"issuer": "https://id.example.com", "clients": {"puzzel": {"secret": "whoscalling/clients/puzzel",
+            "redirect_uris": ["https://chat.example.com/cb"], "scopes": ["openid"], "profile": "openid-claims"}}});
+        doc
+    }
+
+    /// `provider_document` plus a session and upstream providers whose callbacks are on the issuer.
+    fn login_document(providers: &[&str]) -> Value {
+        let mut doc = provider_document();
+        doc["identity"]["sources"] = json!(["bearer_token", "session"]);
+        doc["session"] = session_section();
+        let upstream: serde_json::Map<String, Value> = providers
+            .iter()
+            .map(|name| {
+                let provider = json!({"issuer": "https://bankid.example.com", "client_id": "whoscalling",
+                    "client_secret": "whoscalling/upstream", "auth_method": "client_secret_basic",
+                    "redirect_uri": format!("https://id.example.com/callback/{name}"), "scopes": ["openid"]});
+                (name.to_string(), provider)
+            })
+            .collect();
+        doc["upstream"] = json!({"return_urls": ["https://www.example.com/"], "providers": upstream});
+        doc
+    }
+
+    #[test]
+    fn code_lifetimes_up_to_ten_minutes_are_accepted() {
+        assert_eq!(parse(&provider_document()).unwrap().provider.unwrap().code_lifetime_seconds, 60, "the default");
+        for accepted in [1, 60, 300, 600] {
+            let mut doc = provider_document();
+            doc["provider"]["code_lifetime_seconds"] = json!(accepted);
+            assert_eq!(parse(&doc).unwrap().provider.unwrap().code_lifetime_seconds, accepted);
+        }
+        for refused in [0, 601, 3600] {
+            let text = error_text(provider_document(), |d| d["provider"]["code_lifetime_seconds"] = json!(refused));
+            assert_eq!(text, "provider.code_lifetime_seconds: must be 1-600 (RFC 6749: at most 10 minutes)", "{refused}");
+        }
+    }
+
+    #[test]
+    fn the_authorize_login_is_the_named_or_only_upstream_provider() {
+        let name = |doc: &Value| parse(doc).unwrap().authorize_login().map(|n| n.as_str().to_string());
+        // No upstream section: no login (login_required), as before.
+        assert_eq!(name(&provider_document()), None);
+        // Exactly one upstream provider and session identity: that one.
+        assert_eq!(name(&login_document(&["bankid"])).as_deref(), Some("bankid"));
+        // Session identity not accepted: the login could not be used, so none is started.
+        let mut doc = login_document(&["bankid"]);
+        doc["identity"]["sources"] = json!(["bearer_token"]);
+        assert_eq!(name(&doc), None);
+        // Several: the named one.
+        let mut doc = login_document(&["bankid", "entra"]);
+        doc["provider"]["login_with"] = json!("entra");
+        assert_eq!(name(&doc).as_deref(), Some("entra"));
+        // Named while the upstream section is elsewhere (the template's exchange-code).
+        let mut doc = provider_document();
+        doc["identity"]["sources"] = json!(["bearer_token", "session"]);
+        doc["session"] = session_section();
+        doc["provider"]["login_with"] = json!("bankid");
+        assert_eq!(name(&doc).as_deref(), Some("bankid"));
+    }
+
+    #[test]
+    fn a_login_that_cannot_work_is_refused_at_cold_start() {
+        type Edit = Box<dyn FnOnce(&mut Value)>;
+        let cases: Vec<(Value, Edit, &str)> = vec![
+            (login_document(&["bankid", "entra"]), Box::new(|_| {}), "provider.login_with: several upstream providers"),
+            (login_document(&["bankid"]), Box::new(|d| d["provider"]["login_with"] = json!("entra")), "provider.login_with: no upstream provider named `entra`"),
+            (login_document(&["bankid"]), Box::new(|d| d["provider"]["login_with"] = json!("Not A Name")), "is not a profile name"),
+            (
+                login_document(&["bankid"]),
+                Box::new(|d| d["upstream"]["providers"]["bankid"]["redirect_uri"] = json!("https://other.example.com/callback/bankid")),
+                "provider.login_with: upstream.providers.bankid.redirect_uri must be `https://id.example.com/callback/bankid`",
+            ),
+            (provider_document(), Box::new(|d| d["provider"]["login_with"] = json!("bankid")), "provider.login_with: needs `session`"),
+        ];
+        for (doc, edit, expected) in cases {
+            let text = error_text(doc, edit);
             assert!(text.contains(expected), "{text:?} does not mention {expected:?}");
         }
     }

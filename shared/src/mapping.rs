@@ -7,6 +7,8 @@
 //! claim is missing or cannot be converted. Masking happens here, before any token is built, so
 //! it applies to every platform.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -215,6 +217,15 @@ pub struct ClaimRole {
     pub description: Option<String>,
 }
 
+/// One claim of Puzzel's `authMapping`, spelled as Puzzel's chat configuration spells it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuthMappingEntry {
+    #[serde(rename = "MapType")]
+    pub map_type: MapType,
+    #[serde(rename = "Description", skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
 /// A claim's masking setting in the policy; `none` is the explicit opt-out of a default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -305,6 +316,26 @@ impl ClaimPolicy {
             }
         }
         claims
+    }
+
+    /// Puzzel's `authMapping` from the roles, for a client whose userinfo carries login claims
+    /// under output names (`carried`: output name, login claim). A role's claim appears under
+    /// every output name that carries it; roles whose claim reaches the client under no name
+    /// come back apart (sorted), so the operator sees what the agent would miss.
+    pub fn auth_mapping(&self, carried: &[(&str, &str)]) -> (BTreeMap<String, AuthMappingEntry>, Vec<String>) {
+        let mut mapping = BTreeMap::new();
+        let mut unmapped = Vec::new();
+        for (claim, role) in &self.roles {
+            let outputs: Vec<&str> = carried.iter().filter(|(_, login)| login == claim).map(|(output, _)| *output).collect();
+            if outputs.is_empty() {
+                unmapped.push(claim.clone());
+            }
+            for output in outputs {
+                let description = role.description.clone().filter(|d| !d.is_empty());
+                mapping.insert(output.to_string(), AuthMappingEntry { map_type: role.map_type, description });
+            }
+        }
+        (mapping, unmapped)
     }
 
     /// The agent's view of (already masked) claims, in claim-name order.
@@ -530,6 +561,29 @@ mod tests {
         assert_eq!(view.chat_id.as_deref(), Some("a"));
         assert_eq!(view.nickname.as_deref(), Some("Alice N"));
         assert_eq!(view.variables, vec![AgentVariable { claim: "nin".into(), description: "National id".into(), value: "123456*****".into() }]);
+    }
+
+    #[test]
+    fn auth_mapping_names_the_claims_as_the_client_receives_them() {
+        let policy: ClaimPolicy = serde_json::from_value(json!({"roles": {
+            "sub": {"map_type": "ChatId", "description": "Customer id"},
+            "name": {"map_type": "NickName"},
+            "nin": {"map_type": "Variable", "description": "National id"},
+            "phone_number": {"map_type": "Variable", "description": "Phone"}
+        }})).unwrap();
+        // The client's userinfo: `sub` from `sub`, `name` from `name`, `ssn` from `nin`; no phone.
+        let (mapping, unmapped) = policy.auth_mapping(&[("sub", "sub"), ("name", "name"), ("ssn", "nin"), ("email", "email")]);
+        assert_eq!(
+            serde_json::to_value(&mapping).unwrap(),
+            json!({
+                "sub": {"MapType": "ChatId", "Description": "Customer id"},
+                "name": {"MapType": "NickName"},
+                "ssn": {"MapType": "Variable", "Description": "National id"}
+            })
+        );
+        assert_eq!(unmapped, ["phone_number"]);
+        let (empty, none) = ClaimPolicy::default().auth_mapping(&[("sub", "sub")]);
+        assert!(empty.is_empty() && none.is_empty());
     }
 
     #[test]

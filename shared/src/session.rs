@@ -46,6 +46,8 @@ pub enum SessionError {
 pub enum Purpose {
     Session,
     LoginState,
+    /// An authorization request waiting for the visitor's login (`provider::login`).
+    PendingAuthorization,
 }
 
 impl Purpose {
@@ -53,6 +55,7 @@ impl Purpose {
         match self {
             Purpose::Session => b"whoscalling/session/v1",
             Purpose::LoginState => b"whoscalling/login-state/v1",
+            Purpose::PendingAuthorization => b"whoscalling/pending-authorization/v1",
         }
     }
 }
@@ -240,6 +243,7 @@ mod tests {
         let sealed = keys.seal(Purpose::Session, b"hello").await.unwrap();
         assert_eq!(keys.open(Purpose::Session, &sealed).await.unwrap(), b"hello");
         assert!(matches!(keys.open(Purpose::LoginState, &sealed).await, Err(SessionError::Unreadable)));
+        assert!(matches!(keys.open(Purpose::PendingAuthorization, &sealed).await, Err(SessionError::Unreadable)));
         let mut tampered = sealed.clone().into_bytes();
         let last = tampered.len() - 5;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };

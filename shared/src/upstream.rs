@@ -234,12 +234,26 @@ struct Provider {
 pub struct UpstreamLogin {
     providers: BTreeMap<ProfileName, Provider>,
     return_urls: Vec<Url>,
+    /// Our own authorization endpoint beside each callback (`<base>/oauth2/authorize`): a login
+    /// started there returns there to resume the authorization request (`provider::login`).
+    authorize_returns: Vec<Url>,
     session: SessionConfig,
     cookies: CookieSettings,
     keys: Arc<SessionKeys>,
     policy: ClaimPolicy,
     secrets: Arc<dyn SecretStore>,
     clock: Arc<dyn Clock>,
+}
+
+/// `<base>/oauth2/authorize` for a provider whose callback is `<base>/callback/<name>` (config
+/// validation guarantees that shape).
+fn authorize_return(provider: &Provider) -> Option<Url> {
+    let mut url = provider.config.redirect_uri.clone();
+    let base = url.path().strip_suffix(&format!("/callback/{}", provider.name.as_str()))?.to_string();
+    url.set_path(&format!("{base}/oauth2/authorize"));
+    url.set_query(None);
+    url.set_fragment(None);
+    Some(url)
 }
 
 fn algorithm(name: &str) -> Option<CoreJwsSigningAlgorithm> {
@@ -296,9 +310,11 @@ impl UpstreamLogin {
         }
         let keys = Arc::new(SessionKeys::new(secrets.clone(), session.key_secret.clone()));
         let cookies = CookieSettings { name: session.cookie_name.clone(), secure: session.secure_cookies };
+        let authorize_returns = providers.values().filter_map(authorize_return).collect();
         Ok(Self {
             providers,
             return_urls: upstream.return_urls.clone(),
+            authorize_returns,
             session,
             cookies,
             keys,
@@ -323,6 +339,7 @@ impl UpstreamLogin {
             Some(url) => self
                 .return_urls
                 .iter()
+                .chain(&self.authorize_returns)
                 .find(|allowed| Url::parse(url).is_ok_and(|u| u == **allowed))
                 .map(|u| u.to_string())
                 .ok_or(LoginError::ReturnNotAllowed),
@@ -796,6 +813,24 @@ mod tests {
         // The control: an ID token with only `sub` gets every userinfo claim.
         let only_sub = merge_userinfo(object(json!({"sub": "alice"})), object(json!({"sub": "alice", "name": "N", "nin": "1"})));
         assert_eq!(Value::Object(only_sub), json!({"sub": "alice", "name": "N", "nin": "1"}));
+    }
+
+    #[test]
+    fn a_login_may_return_to_our_own_authorization_endpoint_and_nowhere_else() {
+        let login = login_for("http://127.0.0.1:1", Arc::new(FixedClock::at(0)));
+        assert_eq!(login.return_url(None).unwrap(), "http://127.0.0.1:9/");
+        assert_eq!(login.return_url(Some("http://127.0.0.1:9/oauth2/authorize")).unwrap(), "http://127.0.0.1:9/oauth2/authorize");
+        for refused in [
+            "http://127.0.0.1:9/oauth2/authorize?client_id=x",
+            "http://127.0.0.1:9/oauth2/authorize/",
+            "http://127.0.0.1:9/oauth2/token",
+            "http://127.0.0.1:8/oauth2/authorize",
+            "https://127.0.0.1:9/oauth2/authorize",
+            "http://evil.example/oauth2/authorize",
+            "//evil.example/oauth2/authorize",
+        ] {
+            assert_eq!(login.return_url(Some(refused)), Err(LoginError::ReturnNotAllowed), "{refused}");
+        }
     }
 
     #[tokio::test]

@@ -18,7 +18,17 @@
 //   nonce           default true  (random nonce, checked in the id_token; false = the id_token
 //                   must carry no nonce)
 //   timeout         seconds per HTTP request, default 30
-//   step            "full" (default) | "token_only" | "userinfo_only"
+//   step            "full" (default) | "browser" | "token_only" | "userinfo_only"
+//
+//   step "browser": as "full", but the visitor starts with no credentials at all, as in
+//     Puzzel's redirect flow: the GET to the authorization endpoint carries no bearer, and every
+//     redirect is followed as a browser would (top-level GETs, a cookie jar honouring Path,
+//     Max-Age and Expires, cookies shared across ports of one host as browsers do) until one
+//     points at `redirect_uri`; at most `max_redirects` (default 15). Needs no `bearer`.
+//     Optional `login_hint` is added to the authorization request (the test provider logs
+//     that user in). The output adds "hops": [{"status", "origin", "path", "set_cookies":
+//     [names]}] (no query strings: they carry codes), and "cookies_left": [names still in the
+//     jar for the issuer's host] .
 //
 //   step "token_only": no authorize call; needs `code`, `redirect_uri`, optional
 //     `code_verifier` and `expected_nonce` (string; absent = the id_token must carry no
@@ -194,11 +204,12 @@ function parseInput() {
   }
   if (typeof input.client_secret === 'string') secretForScrub = input.client_secret;
   const mode = input.step ?? 'full';
-  if (!['full', 'token_only', 'userinfo_only'].includes(mode)) {
+  if (!['full', 'browser', 'token_only', 'userinfo_only'].includes(mode)) {
     throw new StepError('invalid_input', `unknown step ${JSON.stringify(mode)}`);
   }
   const need = ['issuer', 'client_id', 'client_secret'];
   if (mode === 'full') need.push('redirect_uri', 'bearer');
+  if (mode === 'browser') need.push('redirect_uri');
   if (mode === 'token_only') need.push('redirect_uri', 'code');
   if (mode === 'userinfo_only') need.push('access_token');
   for (const name of need) {
@@ -218,7 +229,85 @@ function parseInput() {
     pkce: input.pkce ?? true,
     useNonce: input.nonce ?? true,
     timeout: input.timeout ?? 30,
+    maxRedirects: input.max_redirects ?? 15,
   };
+}
+
+// A browser's cookie jar, enough for loopback test servers: cookies by (host, path, name);
+// browsers do not separate ports (RFC 6265 8.5), so neither does this.
+class Jar {
+  constructor() {
+    this.cookies = new Map();
+  }
+
+  take(url, response) {
+    const now = Date.now();
+    for (const line of response.headers.getSetCookie()) {
+      const [pair, ...attributes] = line.split(';');
+      const eq = pair.indexOf('=');
+      if (eq < 1) continue;
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      let path = url.pathname.replace(/\/[^/]*$/, '') || '/';
+      let expired = false;
+      for (const attribute of attributes) {
+        const [key, ...rest] = attribute.split('=');
+        const v = rest.join('=').trim();
+        const k = key.trim().toLowerCase();
+        if (k === 'path' && v.startsWith('/')) path = v;
+        if (k === 'max-age' && Number(v) <= 0) expired = true;
+        if (k === 'expires' && Date.parse(v) <= now) expired = true;
+      }
+      const key = `${url.hostname} ${path} ${name}`;
+      if (expired) this.cookies.delete(key);
+      else this.cookies.set(key, { host: url.hostname, path, name, value });
+    }
+  }
+
+  header(url) {
+    const matches = (path) => url.pathname === path || url.pathname.startsWith(path.endsWith('/') ? path : `${path}/`);
+    return [...this.cookies.values()]
+      .filter((c) => c.host === url.hostname && matches(c.path))
+      .sort((a, b) => b.path.length - a.path.length)
+      .map((c) => `${c.name}=${c.value}`)
+      .join('; ');
+  }
+
+  names(host) {
+    return [...this.cookies.values()].filter((c) => c.host === host).map((c) => c.name).sort();
+  }
+}
+
+// Follows redirects from `start` as a browser until one points at `redirectUri`; returns
+// that Location and the hops.
+async function browse(start, redirectUri, input) {
+  const jar = new Jar();
+  const target = new URL(redirectUri);
+  const hops = [];
+  let url = start;
+  for (let i = 0; i < input.maxRedirects; i += 1) {
+    const cookie = jar.header(url);
+    const response = await fetch(url, {
+      headers: cookie ? { cookie } : {},
+      redirect: 'manual',
+      signal: AbortSignal.timeout(input.timeout * 1000),
+    });
+    jar.take(url, response);
+    const setCookies = response.headers.getSetCookie().map((line) => line.split('=')[0].trim());
+    hops.push({ status: response.status, origin: url.origin, path: url.pathname, set_cookies: setCookies });
+    const location = response.headers.get('location');
+    if (![301, 302, 303, 307, 308].includes(response.status) || !location) {
+      throw new StepError('unexpected_authorize_response',
+        `${url.origin}${url.pathname} answered ${response.status}${location ? '' : ' without Location'}`,
+        { status: response.status, cause: await bodyOf(response), detail: { hops } });
+    }
+    const next = new URL(location, url);
+    if (next.origin === target.origin && next.pathname === target.pathname) {
+      return { status: response.status, location, callback: next, hops, jar };
+    }
+    url = next;
+  }
+  throw new StepError('too_many_redirects', `no redirect to ${redirectUri} after ${input.maxRedirects}`, { detail: { hops } });
 }
 
 // Records the raw token endpoint response (openid-client lower-cases token_type and parses
@@ -312,13 +401,16 @@ async function main() {
   let checks;
   let request;
   let authorizeResponse;
-  if (input.mode === 'full') {
+  let hops;
+  let cookiesLeft;
+  if (input.mode === 'full' || input.mode === 'browser') {
     step = 'authorize';
     const codeVerifier = input.pkce ? client.randomPKCECodeVerifier() : undefined;
     const nonce = input.useNonce ? client.randomNonce() : undefined;
     const state = client.randomState();
     const parameters = { redirect_uri: input.redirect_uri, scope: input.scope, state };
     if (nonce) parameters.nonce = nonce;
+    if (typeof input.login_hint === 'string') parameters.login_hint = input.login_hint;
     if (codeVerifier) {
       parameters.code_challenge = await client.calculatePKCECodeChallenge(codeVerifier);
       parameters.code_challenge_method = 'S256';
@@ -326,20 +418,28 @@ async function main() {
     const url = client.buildAuthorizationUrl(config, parameters);
     request = { authorization_url: url.href, state, nonce: nonce ?? null, code_verifier: codeVerifier ?? null };
 
-    const response = await fetch(url, {
-      headers: { authorization: `Bearer ${input.bearer}` },
-      redirect: 'manual',
-      signal: AbortSignal.timeout(input.timeout * 1000),
-    });
-    const location = response.headers.get('location');
-    if ((response.status !== 302 && response.status !== 303) || !location) {
-      throw new StepError('unexpected_authorize_response',
-        `authorization endpoint answered ${response.status}${location ? '' : ' without Location'}`,
-        { status: response.status, cause: await bodyOf(response),
-          detail: { content_type: response.headers.get('content-type'), location } });
+    if (input.mode === 'browser') {
+      const browsed = await browse(url, input.redirect_uri, input);
+      callback = browsed.callback;
+      authorizeResponse = { status: browsed.status, location: browsed.location };
+      hops = browsed.hops;
+      cookiesLeft = browsed.jar.names(new URL(input.issuer).hostname);
+    } else {
+      const response = await fetch(url, {
+        headers: { authorization: `Bearer ${input.bearer}` },
+        redirect: 'manual',
+        signal: AbortSignal.timeout(input.timeout * 1000),
+      });
+      const location = response.headers.get('location');
+      if ((response.status !== 302 && response.status !== 303) || !location) {
+        throw new StepError('unexpected_authorize_response',
+          `authorization endpoint answered ${response.status}${location ? '' : ' without Location'}`,
+          { status: response.status, cause: await bodyOf(response),
+            detail: { content_type: response.headers.get('content-type'), location } });
+      }
+      callback = new URL(location, url);
+      authorizeResponse = { status: response.status, location };
     }
-    callback = new URL(location, url);
-    authorizeResponse = { status: response.status, location };
     checks = {
       pkceCodeVerifier: codeVerifier,
       expectedNonce: nonce,
@@ -369,6 +469,7 @@ async function main() {
   const result = {
     discovery,
     ...(request ? { request, authorize_response: authorizeResponse } : {}),
+    ...(hops ? { hops, cookies_left: cookiesLeft } : {}),
     callback: callback.href,
     token_response: tokenSummary(),
     access_token: tokens.access_token,
@@ -380,7 +481,7 @@ async function main() {
     claim_types: { id_token: claimTypes(claims), userinfo: null },
   };
 
-  if (input.mode === 'full' || input.userinfo === true) {
+  if (input.mode === 'full' || input.mode === 'browser' || input.userinfo === true) {
     step = 'userinfo';
     result.userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
     result.claim_types.userinfo = claimTypes(result.userinfo);

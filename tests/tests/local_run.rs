@@ -237,3 +237,89 @@ async fn local_rotation_keeps_the_pasted_key_until_the_operator_switches_it() {
     server.task.abort();
     let _ = std::fs::remove_dir_all(state_dir);
 }
+
+/// Puzzel's redirect flow in the local run, starting from nothing: the authorization request
+/// without any login goes to the dev provider's login and back, and ends at the client's
+/// redirect URI with a code that the token endpoint redeems for alice.
+#[tokio::test]
+async fn a_puzzel_like_redirect_from_nothing_ends_at_the_client_with_a_code() {
+    let (server, state_dir) = start().await;
+    let base = &server.base_url;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let redirect_uri = "http://127.0.0.1:8765/callback";
+    let mut next = format!(
+        "{base}/oauth2/authorize?response_type=code&client_id=local-client&scope=openid%20profile&state=S&nonce=N&redirect_uri={}",
+        url::form_urlencoded::byte_serialize(redirect_uri.as_bytes()).collect::<String>()
+    );
+    // A browser: follows each redirect, keeping the cookies it is given (one host, by name).
+    let mut jar: BTreeMap<String, String> = BTreeMap::new();
+    let mut paths = Vec::new();
+    for _ in 0..10 {
+        if next.starts_with(redirect_uri) {
+            break;
+        }
+        let cookies = jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let response = http.get(&next).header("cookie", cookies).send().await.unwrap();
+        assert_eq!(response.status(), 302, "{next}: {:?}", response.text().await);
+        for set_cookie in response.headers().get_all("set-cookie") {
+            let text = set_cookie.to_str().unwrap();
+            let (name, value) = text.split(';').next().unwrap().split_once('=').unwrap();
+            if text.contains("Max-Age=0") { jar.remove(name) } else { jar.insert(name.to_string(), value.to_string()) };
+        }
+        paths.push(url::Url::parse(&next).unwrap().path().to_string());
+        next = url::Url::parse(&next).unwrap().join(response.headers()["location"].to_str().unwrap()).unwrap().to_string();
+    }
+    assert_eq!(paths, ["/oauth2/authorize", "/login/dev", "/dev/authorize", "/callback/dev", "/oauth2/authorize"]);
+    let query: BTreeMap<String, String> = url::Url::parse(&next).unwrap().query_pairs().into_owned().collect();
+    assert_eq!((query.get("state").map(String::as_str), query.get("iss")), (Some("S"), Some(base)), "{next}");
+    let code = query.get("code").expect("a code at the client's redirect URI");
+    assert!(!jar.contains_key("whoscalling_authorize"), "the waiting request is gone");
+
+    let secrets: BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(state_dir.join("secrets.json")).unwrap()).unwrap();
+    let tokens: Value = http
+        .post(format!("{base}/oauth2/token"))
+        .form(&[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect_uri), ("client_id", "local-client"),
+                ("client_secret", &secrets["whoscalling/clients/local-client"])])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap_or_else(|| panic!("{tokens}"));
+    let userinfo: Value = http.get(format!("{base}/oauth2/userinfo")).bearer_auth(access).send().await.unwrap().json().await.unwrap();
+    assert_eq!((userinfo["sub"].as_str(), userinfo["nin"].as_str()), (Some("alice"), Some("123456*****")));
+    std::fs::remove_dir_all(&state_dir).ok();
+}
+
+/// The operator's `authMapping` for Puzzel, from the configuration's `claim_policy.roles`,
+/// named as the client's userinfo names the claims (the default config's is the one
+/// docs/setup/puzzel.md shows).
+#[tokio::test]
+async fn the_puzzel_auth_mapping_comes_from_the_configured_roles() {
+    let (server, state_dir) = start().await;
+    let base = &server.base_url;
+    let response = reqwest::get(format!("{base}/dev/puzzel-auth-mapping")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({
+        "client_id": "local-client",
+        "authMapping": {
+            "sub":          {"MapType": "ChatId",   "Description": "Customer id"},
+            "name":         {"MapType": "NickName"},
+            "given_name":   {"MapType": "Variable", "Description": "First name"},
+            "family_name":  {"MapType": "Variable", "Description": "Last name"},
+            "email":        {"MapType": "Variable", "Description": "Email"},
+            "phone_number": {"MapType": "Variable", "Description": "Phone"},
+            "birthdate":    {"MapType": "Variable", "Description": "Date of birth"},
+            "nin":          {"MapType": "Variable", "Description": "National id (last 5 digits hidden)"}
+        },
+        "unmapped_roles": []
+    }));
+    // A client without an openid-connect profile has none; the control above passes.
+    let response = reqwest::get(format!("{base}/dev/puzzel-auth-mapping?client_id=liveperson")).await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "invalid_request");
+    std::fs::remove_dir_all(&state_dir).ok();
+}

@@ -260,6 +260,26 @@ fn each_platform_alone() {
 }
 
 #[test]
+fn puzzel_may_get_a_code_lifetime_of_ten_minutes_and_no_login_without_the_visitor_login() {
+    let puzzel = |lifetime: &str| {
+        with(
+            required(),
+            json!({"EnableCodeExchange": "true", "ProviderIssuer": "https://chat-identity.example-brand.com",
+                   "PuzzelRedirectUri": "https://chat.puzzel.com/Chat/AuthCallback", "CodeLifetimeSeconds": lifetime}),
+        )
+    };
+    let rendered = deployable("puzzel-late-redeem", puzzel("600"));
+    let exchange = config_of(&rendered, "ExchangeCodeFunction");
+    let provider = exchange.provider.as_ref().expect("provider");
+    assert_eq!(provider.code_lifetime_seconds, 600);
+    assert!(provider.login_with.is_none() && exchange.authorize_login().is_none(), "no visitor login: login_required");
+    for refused in ["0", "601"] {
+        let rendered = render("puzzel-code-lifetime", &puzzel(refused), "whoscalling-production", "ap-southeast-2");
+        assert!(rendered.parameter_problems.iter().any(|p| p.contains("CodeLifetimeSeconds")), "{refused}: {:?}", rendered.parameter_problems);
+    }
+}
+
+#[test]
 fn liveperson_code_flow_alone_gets_its_own_profile_name() {
     let rendered = deployable(
         "liveperson-code-only",
@@ -326,6 +346,15 @@ fn everything_enabled_fits_every_function() {
     let visitor = config_of(&rendered, "VisitorLoginFunction");
     let upstream = visitor.upstream.as_ref().expect("upstream");
     assert_eq!(upstream.return_urls.len(), 3);
+    // /oauth2/authorize logs a visitor without a session in with visitor-login's provider, whose
+    // callback is on the provider's issuer (the two sections reach different functions, so this
+    // is the cross-section check the cold start cannot make).
+    let provider = exchange.provider.as_ref().expect("provider");
+    let login_with = provider.login_with.as_ref().expect("login_with with the visitor login on");
+    assert_eq!(exchange.authorize_login(), Some(login_with));
+    let login = upstream.providers.get(login_with).expect("login_with names visitor-login's provider");
+    assert_eq!(login.redirect_uri.as_str(), format!("{}/callback/{}", provider.issuer, login_with.as_str()));
+    assert_eq!(provider.code_lifetime_seconds, 60, "the default");
     // Only the functions that read a secret's name are told it.
     for (function, environment) in &rendered.functions {
         let text: String = environment.values().cloned().collect();

@@ -3,6 +3,9 @@
 //! token, the person and `nin`, `nin_type`, `nin_issuing_country` from userinfo), and a hostile
 //! provider (`tests/peers/hostile-op.mjs`) for everything a certified provider will not do. A
 //! cookie-keeping HTTP client plays the browser; jwcrypto checks the tokens minted from the session.
+//! Puzzel's redirect flow from nothing (our authorize -> this login -> back to our authorize ->
+//! Puzzel's redirect URI with a code) is played by npm `openid-client` (`tests/peers/oidc-rp.mjs`,
+//! step `browser`).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -15,11 +18,20 @@ use whoscalling::mapping::DEFAULT_MASKED_CLAIMS;
 use whoscalling_local::{LocalServer, Options, serve};
 use whoscalling_tests::{CapturedLogs, Peer, log_in_at_provider, node, random_token, verify_independently, workspace_root};
 
+/// Runs tests/peers/oidc-rp.mjs (npm openid-client) with `input`; its one JSON line.
+fn relying_party(input: &Value) -> Value {
+    let output = Command::new(node()).arg(workspace_root().join("tests/peers/oidc-rp.mjs")).arg(input.to_string()).output().expect("openid-client peer");
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("oidc-rp.mjs said: {} {}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+}
+
 const ALICE_NIN: &str = "01129954321";
 const ALICE_NIN_MASKED: &str = "011299*****";
 const MALLORY_NIN: &str = "01020312345";
 const LOGIN_CLIENT_SECRET: &str = "whoscalling-login-secret-0123456789";
 const HOSTILE_SECRET: &str = "hostile-secret";
+const PUZZEL_REDIRECT: &str = "https://chat.puzzel.example/v1/auth/redirect";
+const PUZZEL_SECRET: &str = "puzzel-secret";
 
 /// carol's ID token and her userinfo disagree on her first name and name (the peer's
 /// `@id_token` values); the signed ID token must win wherever it carries the claim.
@@ -134,8 +146,8 @@ async fn world_with(id_token_claims: Option<&str>) -> World {
                 "personal": {"firstname": {"claim": "given_name"}, "lastname": {"claim": "family_name"}, "age": {"claim": "birthdate"}}},
             "openid-claims": {"platform": "openid-connect", "claims": provider_claims}
         },
-        "provider": {"issuer": base, "clients": {"puzzel": {"secret": "whoscalling/clients/puzzel",
-            "redirect_uris": ["https://chat.puzzel.example/v1/auth/redirect"], "scopes": ["openid"], "profile": "openid-claims"}}}
+        "provider": {"issuer": base, "login_with": "bankid", "clients": {"puzzel": {"secret": "whoscalling/clients/puzzel",
+            "redirect_uris": [PUZZEL_REDIRECT], "scopes": ["openid"], "profile": "openid-claims"}}}
     });
     let state_dir = std::env::temp_dir().join(format!("whoscalling-login-test-{}", random_token()));
     std::fs::create_dir_all(&state_dir).unwrap();
@@ -143,7 +155,7 @@ async fn world_with(id_token_claims: Option<&str>) -> World {
         "whoscalling/session-key": random_token(),
         "whoscalling/upstream/bankid": LOGIN_CLIENT_SECRET,
         "whoscalling/upstream/hostile": HOSTILE_SECRET,
-        "whoscalling/clients/puzzel": "puzzel-secret"
+        "whoscalling/clients/puzzel": PUZZEL_SECRET
     });
     std::fs::write(state_dir.join("secrets.json"), secrets.to_string()).unwrap();
     std::fs::write(state_dir.join("config.json"), config.to_string()).unwrap();
@@ -533,4 +545,130 @@ async fn a_hostile_provider_gets_nothing_minted() {
     assert_eq!((status, code.as_str()), (502, "upstream_unavailable"));
 
     logs.assert_free_of(&[MALLORY_NIN, HOSTILE_SECRET]);
+}
+
+/// Puzzel's redirect flow starting from nothing, as openid-client runs it with a browser's
+/// cookie jar: our authorize sends the visitor to the BankID login (oidc-provider), its callback
+/// returns to our authorize, and the same request ends at Puzzel's redirect URI with a code that
+/// openid-client redeems (state, RFC 9207 iss, nonce, PKCE, id_token signature) before userinfo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn puzzel_starting_from_nothing_logs_the_visitor_in_and_gets_a_code() {
+    let logs = CapturedLogs::install();
+    let world = world().await;
+    let result = tokio::task::spawn_blocking({
+        let input = json!({"step": "browser", "issuer": world.base(), "client_id": "puzzel", "client_secret": PUZZEL_SECRET,
+            "redirect_uri": PUZZEL_REDIRECT, "scope": "openid"});
+        move || relying_party(&input)
+    })
+    .await
+    .unwrap();
+    assert!(result.get("error").is_none(), "{result}");
+
+    let base = world.base().to_string();
+    let hops: Vec<(u64, bool, String, Vec<String>)> = result["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let cookies = h["set_cookies"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+            (h["status"].as_u64().unwrap(), h["origin"] == base.as_str(), h["path"].as_str().unwrap().to_string(), cookies)
+        })
+        .collect();
+    let first = &hops[0];
+    assert_eq!((first.0, first.1, first.2.as_str()), (302, true, "/oauth2/authorize"), "{hops:?}");
+    assert!(first.3.contains(&"whoscalling_authorize".to_string()), "the request waits in a cookie: {hops:?}");
+    let ours: Vec<&str> = hops.iter().filter(|h| h.1).map(|h| h.2.as_str()).collect();
+    assert_eq!(ours, ["/oauth2/authorize", "/login/bankid", "/callback/bankid", "/oauth2/authorize"], "{hops:?}");
+    assert!(hops.iter().any(|h| !h.1), "the visitor logged in at the provider: {hops:?}");
+    let callback = hops.iter().find(|h| h.2 == "/callback/bankid").unwrap();
+    assert!(callback.3.contains(&"whoscalling_session".to_string()));
+    let last = hops.last().unwrap();
+    assert!(last.3.contains(&"whoscalling_authorize".to_string()), "the resumed answer clears the waiting request");
+    let cookies_left: Vec<&str> = result["cookies_left"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert!(cookies_left.contains(&"whoscalling_session"));
+    assert!(!cookies_left.contains(&"whoscalling_authorize") && !cookies_left.contains(&"whoscalling_login"), "{cookies_left:?}");
+
+    let location = result["authorize_response"]["location"].as_str().unwrap();
+    assert!(location.starts_with(&format!("{PUZZEL_REDIRECT}?code=")), "{location}");
+    let claims = &result["id_token_claims"];
+    assert_eq!((claims["iss"].as_str(), claims["aud"].as_str(), claims["sub"].as_str()), (Some(world.base()), Some("puzzel"), Some("alice")));
+    assert_eq!(claims["nonce"], result["request"]["nonce"]);
+    assert_eq!(result["at_hash_matches"], true);
+    assert_eq!(result["userinfo"], json!({"sub": "alice", "name": "Alice Nordmann", "nin": ALICE_NIN_MASKED}));
+
+    let code = query_value(location, "code");
+    logs.assert_free_of(&[ALICE_NIN, &code, PUZZEL_SECRET, LOGIN_CLIENT_SECRET]);
+}
+
+fn query_value(url: &str, name: &str) -> String {
+    url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+/// The same flow by hand, and what goes wrong on the way back: the return address resumes only
+/// the request waiting in this browser, unaltered, and once. (Expiry: tests/authorize_login.rs,
+/// with an injected clock.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_return_to_authorize_resumes_only_this_browsers_request() {
+    let world = world().await;
+    let authorize = format!(
+        "{}/oauth2/authorize?response_type=code&scope=openid&client_id=puzzel&state=s-1&redirect_uri={}",
+        world.base(),
+        url::form_urlencoded::byte_serialize(PUZZEL_REDIRECT.as_bytes()).collect::<String>()
+    );
+    // prompt=none: no login, login_required at once.
+    let mut jar = Jar::default();
+    let response = get(&mut jar, &format!("{authorize}&prompt=none")).await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(query_value(&location(&response, world.base()), "error"), "login_required");
+    assert!(jar.0.is_empty());
+
+    // Visitor A starts at authorize and logs in; visitor B logs in directly (no waiting request).
+    let mut a = Jar::default();
+    let start = get(&mut a, &authorize).await;
+    assert_eq!(start.status(), 302);
+    let to_login = location(&start, world.base());
+    assert!(to_login.starts_with(&format!("{}/login/bankid?return_to=", world.base())), "{to_login}");
+    assert!(a.0.contains_key("whoscalling_authorize"));
+    let mut next = to_login;
+    for _ in 0..10 {
+        if next.starts_with(&format!("{}/callback/bankid", world.base())) {
+            break;
+        }
+        let response = get(&mut a, &next).await;
+        next = location(&response, &next);
+    }
+    let (status, back) = finish(&world, &mut a, &next).await;
+    assert_eq!((status, back.as_str()), (302, format!("{}/oauth2/authorize", world.base()).as_str()));
+
+    let mut b = Jar::default();
+    let callback_b = to_callback(&world, &mut b, "bankid").await;
+    assert_eq!(finish(&world, &mut b, &callback_b).await.0, 302);
+
+    // B's browser at A's return address: nothing waits there.
+    let (status, code) = page_error(get(&mut b.clone(), &back).await).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_request"), "foreign browser");
+    // A's waiting request altered.
+    let mut altered = a.clone();
+    let value = altered.0.get_mut("whoscalling_authorize").unwrap();
+    let flipped = if value.ends_with('A') { "B" } else { "A" };
+    value.replace_range(value.len() - 1.., flipped);
+    let (status, code) = page_error(get(&mut altered, &back).await).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_request"), "altered");
+    // The control: A resumes once, then the request is gone.
+    let response = get(&mut a, &back).await;
+    assert_eq!(response.status(), 302);
+    let to = location(&response, world.base());
+    assert!(to.starts_with(&format!("{PUZZEL_REDIRECT}?code=")) && query_value(&to, "state") == "s-1", "{to}");
+    assert!(!a.0.contains_key("whoscalling_authorize"));
+    let (status, code) = page_error(get(&mut a, &back).await).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_request"), "resumed twice");
+}
+
+/// The status and the machine-readable code of an error page.
+async fn page_error(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    assert!(response.headers().get("location").is_none(), "never a redirect");
+    let html = response.text().await.unwrap();
+    let code = html.split("<code>").nth(1).and_then(|rest| rest.split("</code>").next()).unwrap_or_default().to_string();
+    (status, code)
 }

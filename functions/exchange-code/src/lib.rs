@@ -2,7 +2,9 @@
 //! code flow, Puzzel Secure Chat, Genesys Cloud). Routes:
 //!
 //! - `GET /.well-known/openid-configuration`: discovery;
-//! - `GET /oauth2/authorize`: a code for the verified visitor, by redirect;
+//! - `GET /oauth2/authorize`: a code for the verified visitor, by redirect; a visitor without a
+//!   login is sent to the upstream login first when one is configured, and the request resumes
+//!   at `GET /oauth2/authorize` with no query (the login's fixed return address);
 //! - `POST /oauth2/code`: the same for page JavaScript (LivePerson's `lpGetAuthenticationToken`);
 //! - `POST /oauth2/token`: the code exchange, server to server;
 //! - `GET|POST /oauth2/userinfo`: the mapped claims for an access token.
@@ -18,7 +20,8 @@ use lambda_http::{Body, Error, Request, Response};
 use serde_json::{Value, json};
 use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck};
 use whoscalling::identity::Credentials;
-use whoscalling::provider::{Channel, GrantStore, OAuthError, OAuthErrorCode, Params, ProviderService, TrustedRedirect};
+use whoscalling::provider::login::{AuthorizeLogin, LoginRedirect};
+use whoscalling::provider::{Channel, GrantStore, IssuedCode, OAuthError, OAuthErrorCode, Params, ProviderService, TrustedRedirect};
 use whoscalling::config::IdentitySource;
 use whoscalling::{Clock, ConfigError, IdentityError, IdentityVerifier, SecretStore, ServiceConfig, VerifiedClaims};
 
@@ -27,6 +30,9 @@ pub struct Deps {
     pub cors: Cors,
     pub identity: IdentityVerifier,
     pub provider: ProviderService,
+    /// The upstream login a visitor without one is sent to from `/oauth2/authorize` (`None`:
+    /// `login_required`).
+    pub login: Option<AuthorizeLogin>,
     pub max_body_bytes: usize,
     discovery_body: String,
 }
@@ -42,12 +48,14 @@ impl Deps {
     ) -> Result<Self, ConfigError> {
         let sessions = config.accepts(IdentitySource::Session);
         let identity = identity.with_sessions_from(config, secrets.clone(), clock.clone())?;
+        let login = AuthorizeLogin::from_config(config, secrets.clone(), clock.clone())?;
         let provider = ProviderService::new(config, grants, secrets, clock)?;
         Ok(Self {
             cors: Cors::new(config.allowed_origins.clone(), "POST, OPTIONS").with_credentials(sessions),
             identity,
             discovery_body: provider.discovery().to_string(),
             provider,
+            login,
             max_body_bytes: config.max_body_bytes,
         })
     }
@@ -163,9 +171,43 @@ fn discovery(deps: &Deps) -> Response<Body> {
 }
 
 /// `GET /oauth2/authorize`. Until the client and redirect URI are trusted, errors are a page;
-/// after that they go back to the client as the protocol says.
+/// after that they go back to the client as the protocol says. With no query and a login
+/// configured, it is the return from that login: the request waiting in the browser's cookie
+/// resumes, checked again in full.
 async fn authorize<'a>(deps: &'a Deps, request: &Request, outcome: &mut Outcome<'a>) -> Response<Body> {
-    let params = match query_params(request) {
+    let query = request.uri().query().unwrap_or("");
+    let resuming = match &deps.login {
+        Some(login) if query.is_empty() => Some(login),
+        _ => None,
+    };
+    let mut response = authorize_request(deps, request, query, resuming, outcome).await;
+    if let Some(login) = resuming
+        && let Ok(clear) = HeaderValue::from_str(&login.clear_cookie())
+    {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    response
+}
+
+/// Where an authorization with a checked request goes next.
+enum Next {
+    Code(IssuedCode),
+    Login(LoginRedirect),
+}
+
+async fn authorize_request<'a>(
+    deps: &'a Deps,
+    request: &Request,
+    query: &str,
+    resuming: Option<&AuthorizeLogin>,
+    outcome: &mut Outcome<'a>,
+) -> Response<Body> {
+    let params = match resuming {
+        Some(login) => login.resume(cookie_header(request)).await,
+        // Re-parse the raw query: the decoded map would hide repeated parameters' order and count.
+        None => Params::from_form(query.as_bytes()),
+    };
+    let params = match params {
         Ok(params) => params,
         Err(error) => return error_page(&error, outcome),
     };
@@ -177,15 +219,41 @@ async fn authorize<'a>(deps: &'a Deps, request: &Request, outcome: &mut Outcome<
     let state = params.get("state");
     let result = async {
         let checked = deps.provider.check_request(target.clone(), &params, Channel::Redirect)?;
-        let identity = visitor(deps, request).await.map_err(login_error)?;
-        deps.provider.issue_code(&checked, identity).await
+        match visitor(deps, request).await {
+            Ok(identity) => deps.provider.issue_code(&checked, identity).await.map(Next::Code),
+            Err(error) if error.is_transient() => Err(OAuthError::unavailable()),
+            // A resumed request never starts a second login, and `prompt=none` forbids any.
+            Err(error) => match &deps.login {
+                Some(login) if resuming.is_none() && !prompt_none(&params) => login.start(query).await.map(Next::Login),
+                _ => Err(login_error(error)),
+            },
+        }
     }
     .await;
-    match &result {
-        Ok(_) => {}
-        Err(error) => outcome.error = Some(error.code.as_str()),
+    if let Err(error) = &result {
+        outcome.error = Some(error.code.as_str());
     }
-    redirect(&deps.provider.redirect_location(&target, result.as_ref(), state.filter(|s| s.len() <= 1024)))
+    let state = state.filter(|s| s.len() <= 1024);
+    match result {
+        Ok(Next::Code(issued)) => redirect(&deps.provider.redirect_location(&target, Ok(&issued), state)),
+        Ok(Next::Login(login)) => {
+            let mut response = redirect(&login.location);
+            if let Ok(cookie) = HeaderValue::from_str(&login.set_cookie) {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Err(error) => redirect(&deps.provider.redirect_location(&target, Err(&error), state)),
+    }
+}
+
+/// OIDC Core 3.1.2.1: `prompt=none` asks for no interaction, so no login may start.
+fn prompt_none(params: &Params) -> bool {
+    params.get("prompt").is_some_and(|prompt| prompt.split(' ').any(|value| value == "none"))
+}
+
+fn cookie_header(request: &Request) -> Option<&str> {
+    request.headers().get(header::COOKIE).and_then(|v| v.to_str().ok())
 }
 
 /// `POST /oauth2/code`: the code as JSON for page JavaScript, which hands it to the chat
@@ -325,11 +393,6 @@ fn page_error<'a>(deps: &Deps, origin: &OriginCheck, failure: Failure, outcome: 
     }
 }
 
-fn query_params(request: &Request) -> Result<Params, OAuthError> {
-    // Re-parse the raw query: the decoded map would hide repeated parameters' order and count.
-    Params::from_form(request.uri().query().unwrap_or("").as_bytes())
-}
-
 fn body_bytes(request: &Request, max_bytes: usize) -> Result<&[u8], OAuthError> {
     let body: &[u8] = match request.body() {
         Body::Empty => b"",
@@ -410,5 +473,14 @@ fn redirect(location: &str) -> Response<Body> {
 /// The page for errors that must not be redirected (unknown client, unregistered redirect URI).
 fn error_page<'a>(error: &OAuthError, outcome: &mut Outcome<'a>) -> Response<Body> {
     outcome.error = Some(error.code.as_str());
-    http::error_page(StatusCode::BAD_REQUEST, "This sign-in request cannot be completed", &error.description, error.code.as_str())
+    // The caller's mistakes are 400; our own trouble (the session key unreadable while resuming) is not.
+    let status = match error.code {
+        OAuthErrorCode::TemporarilyUnavailable | OAuthErrorCode::ServerError => error.code.status(),
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut response = http::error_page(status, "This sign-in request cannot be completed", &error.description, error.code.as_str());
+    if error.code == OAuthErrorCode::TemporarilyUnavailable {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
 }

@@ -8,8 +8,10 @@
 //! keys we own; a LivePerson profile with an encryption key gets that id_token wrapped in a JWE
 //! for LivePerson, exactly as the implicit flow's. See `docs/PROVIDER.md` for the wire contract.
 
+pub mod auth_mapping;
 pub mod dynamodb;
 pub mod grants;
+pub mod login;
 pub mod oauth;
 
 use std::collections::{BTreeMap, BTreeSet};
