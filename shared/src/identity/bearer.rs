@@ -100,7 +100,7 @@ impl BearerVerifier {
             Some(Value::String(sub)) if valid_subject(sub) => {}
             _ => return Err(IdentityError::InvalidClaim("sub")),
         }
-        self.policy.visitor.check_kind(&claims)?;
+        self.policy.visitor.check_kind(&claims, false)?;
         VerifiedClaims::from_json(Value::Object(claims)).ok_or(IdentityError::InvalidClaim("sub"))
     }
 

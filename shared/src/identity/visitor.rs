@@ -74,11 +74,12 @@ fn audiences(aud: Option<&Value>) -> Box<dyn Iterator<Item = &str> + '_> {
 }
 
 impl VisitorPolicy {
-    /// The kind and required-claim rules, for any source.
-    pub fn check_kind(&self, claims: &Map<String, Value>) -> Result<(), IdentityError> {
+    /// The kind and required-claim rules. `as_strings`: the claims come from API Gateway's
+    /// authorizer, which passes every value as a string.
+    pub fn check_kind(&self, claims: &Map<String, Value>, as_strings: bool) -> Result<(), IdentityError> {
         refuse_client_tokens(claims)?;
         if let Some(name) = &self.required_claim
-            && !claims.get(name).is_some_and(meaningful)
+            && !claims.get(name).is_some_and(|value| required_value_ok(name, value, as_strings))
         {
             return Err(IdentityError::MissingRequiredClaim);
         }
@@ -113,12 +114,26 @@ impl VisitorPolicy {
         };
         let (iat, exp) = (time("iat")?, time("exp")?);
         self.check_lifetime(iat, exp)?;
-        self.check_kind(claims)
+        self.check_kind(claims, true)
     }
 }
 
-/// A required claim counts when it says something: not null, false, an empty string, an empty
-/// array or an object (an operator naming `scp` or `nonce` means a real value).
+/// A required claim counts when it has its registered type (OIDC Core 2: `auth_time` a
+/// NumericDate, `nonce`/`acr`/`sid` strings) or, for any other claim, says something.
+fn required_value_ok(name: &str, value: &Value, as_strings: bool) -> bool {
+    let digits = |text: &str| !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit());
+    match (name, value) {
+        ("auth_time", Value::Number(n)) => n.as_u64().is_some(),
+        ("auth_time", Value::String(text)) => as_strings && digits(text),
+        ("auth_time", _) => false,
+        ("nonce" | "acr" | "sid", Value::String(text)) => !text.trim().is_empty(),
+        ("nonce" | "acr" | "sid", _) => false,
+        (_, value) => meaningful(value),
+    }
+}
+
+/// Not null, false, an empty string, an empty array or an object: an operator naming `scp`
+/// means a real value.
 fn meaningful(value: &Value) -> bool {
     match value {
         Value::Null | Value::Bool(false) | Value::Object(_) => false,
@@ -135,6 +150,10 @@ mod tests {
 
     fn policy(required: Option<&str>) -> VisitorPolicy {
         VisitorPolicy { max_token_age_seconds: 43_200, required_claim: required.map(String::from) }
+    }
+
+    fn policy_for(claim: &str) -> VisitorPolicy {
+        policy(Some(claim))
     }
 
     fn map(value: Value) -> Map<String, Value> {
@@ -174,12 +193,21 @@ mod tests {
     #[test]
     fn the_required_claim_must_say_something() {
         let policy = policy(Some("auth_time"));
-        for value in [json!(null), json!(false), json!(""), json!(" "), json!([]), json!({})] {
+        for value in [json!(null), json!(false), json!(""), json!(" "), json!([]), json!({}), json!("1800000000"), json!(1.5), json!(-1)] {
             let claims = map(json!({"sub": "alice", "auth_time": value}));
-            assert_eq!(policy.check_kind(&claims), Err(IdentityError::MissingRequiredClaim), "{value}");
+            assert_eq!(policy.check_kind(&claims, false), Err(IdentityError::MissingRequiredClaim), "{value}");
         }
-        assert_eq!(policy.check_kind(&map(json!({"sub": "alice"}))), Err(IdentityError::MissingRequiredClaim));
-        assert_eq!(policy.check_kind(&map(json!({"sub": "alice", "auth_time": 1_800_000_000}))), Ok(()));
+        assert_eq!(policy.check_kind(&map(json!({"sub": "alice"})), false), Err(IdentityError::MissingRequiredClaim));
+        assert_eq!(policy.check_kind(&map(json!({"sub": "alice", "auth_time": 1_800_000_000})), false), Ok(()));
+        // From the authorizer every value is a string; an integer string is the NumericDate.
+        assert_eq!(policy.check_kind(&map(json!({"sub": "alice", "auth_time": "1800000000"})), true), Ok(()));
+        assert_eq!(policy.check_kind(&map(json!({"sub": "alice", "auth_time": "soon"})), true), Err(IdentityError::MissingRequiredClaim));
+        let scope = policy_for("scp");
+        for value in [json!(null), json!(false), json!(""), json!([]), json!({})] {
+            assert_eq!(scope.check_kind(&map(json!({"sub": "alice", "scp": value})), false), Err(IdentityError::MissingRequiredClaim), "{value}");
+        }
+        assert_eq!(scope.check_kind(&map(json!({"sub": "alice", "scp": ["chat"]})), false), Ok(()));
+        assert_eq!(policy_for("nonce").check_kind(&map(json!({"sub": "alice", "nonce": 7})), false), Err(IdentityError::MissingRequiredClaim));
     }
 
     #[test]
