@@ -35,6 +35,9 @@ const CLIENT_ID_CLAIMS: [&str; 4] = ["client_id", "azp", "appid", "cid"];
 ///   service principal); for a user, `sub` is a per-application pairwise id that differs from `oid`.
 /// - An ID token's `aud` is the client it was issued to; `sub` equal to an audience names that
 ///   client (or our own service) as the "person".
+///
+/// Shapes without such a marker (a Keycloak service account has a `sub` of its own) are what
+/// `required_claim` is for: a claim only a person's login carries (`auth_time`, `sid`).
 pub fn refuse_client_tokens(claims: &Map<String, Value>) -> Result<(), IdentityError> {
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     let Some(sub) = text("sub") else { return Ok(()) };
