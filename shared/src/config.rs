@@ -260,6 +260,18 @@ pub struct IdentityConfig {
     pub jwks_min_refetch_seconds: u64,
     #[serde(default = "default_http_timeout")]
     pub http_timeout_seconds: u64,
+    /// Bounds a visitor token's age (`now - iat`) and lifetime (`exp - iat`), for every token source.
+    #[serde(default = "default_max_token_age")]
+    pub max_token_age_seconds: u64,
+    /// A claim every visitor token must carry (for example `nonce`, `auth_time` or `scp`).
+    #[serde(default)]
+    pub required_visitor_claim: Option<String>,
+}
+
+/// Of the order of a login session: above the longest ID-token lifetime we know of by default
+/// (Auth0's 10 hours), far below "two days ago".
+fn default_max_token_age() -> u64 {
+    43_200
 }
 
 fn default_jwks_max_age() -> u64 {
@@ -793,6 +805,14 @@ impl ServiceConfig {
         if self.accepts(IdentitySource::BearerToken) {
             self.bearer_settings()?;
         }
+        if !(300..=86_400).contains(&self.identity.max_token_age_seconds) {
+            return Err(setting("identity.max_token_age_seconds", "must be between 300 and 86400 (a day); the default 43200 is 12 hours"));
+        }
+        if let Some(claim) = &self.identity.required_visitor_claim
+            && (claim.is_empty() || claim.len() > 64 || !claim.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-:.".contains(&b)))
+        {
+            return Err(setting("identity.required_visitor_claim", "a claim name: 1-64 of A-Z a-z 0-9 _ - : ."));
+        }
         self.claim_policy.validate().map_err(|reason| setting("claim_policy.roles", reason))?;
         if self.signing_keys.is_none() && (self.provider.is_some() || self.profiles.values().any(ProfileConfig::uses_signing_keys)) {
             return Err(setting("signing_keys", "required: LivePerson, Live Assist and provider id_tokens sign with keys we own"));
@@ -912,6 +932,14 @@ impl ServiceConfig {
 
     pub fn accepts(&self, source: IdentitySource) -> bool {
         self.identity.sources.contains(&source)
+    }
+
+    /// The age, lifetime and kind rules every visitor token must meet.
+    pub fn visitor_policy(&self) -> crate::identity::VisitorPolicy {
+        crate::identity::VisitorPolicy {
+            max_token_age_seconds: self.identity.max_token_age_seconds,
+            required_claim: self.identity.required_visitor_claim.clone(),
+        }
     }
 
     pub fn secret_cache_settings(&self) -> SecretCacheSettings {
@@ -1035,6 +1063,13 @@ mod tests {
         let config = parse(&document()).unwrap();
         assert_eq!(config.secret_cache.ttl_seconds, 300);
         assert!(config.bearer_settings().is_ok());
+        // The visitor rules default to a login session's order and no required claim.
+        assert_eq!(config.visitor_policy(), crate::identity::VisitorPolicy { max_token_age_seconds: 43_200, required_claim: None });
+        let mut doc = document();
+        doc["identity"]["max_token_age_seconds"] = json!(3600);
+        doc["identity"]["required_visitor_claim"] = json!("auth_time");
+        let policy = parse(&doc).unwrap().visitor_policy();
+        assert_eq!((policy.max_token_age_seconds, policy.required_claim.as_deref()), (3600, Some("auth_time")));
     }
 
     fn from_variables(variables: &[(&str, String)]) -> Result<ServiceConfig, ConfigError> {
@@ -1115,6 +1150,12 @@ mod tests {
             (Box::new(|d| d["profiles"] = json!({"Bad_Name": d["profiles"]["connect"].clone()})), "profile name"),
             (Box::new(|d| d["profiles"]["connect"]["platform"] = json!("unknown")), "unknown variant"),
             (Box::new(|d| d["surprise"] = json!(1)), "unknown field"),
+            (Box::new(|d| d["identity"]["max_token_age_seconds"] = json!(172_800)), "identity.max_token_age_seconds: must be between 300 and 86400"),
+            (Box::new(|d| d["identity"]["max_token_age_seconds"] = json!(0)), "identity.max_token_age_seconds"),
+            (Box::new(|d| d["identity"]["max_token_age_seconds"] = json!("3600")), "invalid type"),
+            (Box::new(|d| d["identity"]["required_visitor_claim"] = json!("")), "identity.required_visitor_claim"),
+            (Box::new(|d| d["identity"]["required_visitor_claim"] = json!("auth time")), "identity.required_visitor_claim"),
+            (Box::new(|d| d["identity"]["required_visitor_claim"] = json!(["nonce"])), "invalid type"),
         ];
         for (edit, expected) in cases {
             let text = error_text(document(), edit);

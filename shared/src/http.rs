@@ -20,9 +20,14 @@ use crate::secrets::SecretError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
+    /// `invalid_request` too, about the credentials themselves (a malformed `Authorization`, a
+    /// token in the query string): RFC 6750 3.1 answers it with a `WWW-Authenticate` challenge.
+    MalformedCredentials,
     MissingToken,
     InvalidToken,
     OriginNotAllowed,
+    /// A session cookie on a request without `Origin` (not a browser's CORS request).
+    OriginRequired,
     UnknownProfile,
     /// `/public-key/{profile}?key=next` with nothing staged.
     NoStagedKey,
@@ -38,10 +43,11 @@ pub enum ErrorCode {
 impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
-            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidRequest | ErrorCode::MalformedCredentials => "invalid_request",
             ErrorCode::MissingToken => "missing_token",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::OriginNotAllowed => "origin_not_allowed",
+            ErrorCode::OriginRequired => "origin_required",
             ErrorCode::UnknownProfile => "unknown_profile",
             ErrorCode::NoStagedKey => "no_staged_key",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
@@ -56,9 +62,9 @@ impl ErrorCode {
 
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest | ErrorCode::MalformedCredentials => StatusCode::BAD_REQUEST,
             ErrorCode::MissingToken | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
-            ErrorCode::OriginNotAllowed | ErrorCode::InsufficientClaims => StatusCode::FORBIDDEN,
+            ErrorCode::OriginNotAllowed | ErrorCode::OriginRequired | ErrorCode::InsufficientClaims => StatusCode::FORBIDDEN,
             ErrorCode::UnknownProfile | ErrorCode::NoStagedKey => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -98,7 +104,7 @@ impl From<IdentityError> for ApiError {
     fn from(error: IdentityError) -> Self {
         let code = match &error {
             IdentityError::MissingCredentials => ErrorCode::MissingToken,
-            IdentityError::TokenInQueryString | IdentityError::MalformedAuthorization => ErrorCode::InvalidRequest,
+            IdentityError::TokenInQueryString | IdentityError::MalformedAuthorization => ErrorCode::MalformedCredentials,
             IdentityError::KeysUnavailable => return Self::unavailable(),
             IdentityError::Malformed(_)
             | IdentityError::AlgorithmNotAllowed
@@ -112,6 +118,10 @@ impl From<IdentityError> for ApiError {
             | IdentityError::Expired
             | IdentityError::NotYetValid
             | IdentityError::IssuedInFuture
+            | IdentityError::TooOld
+            | IdentityError::LifetimeTooLong
+            | IdentityError::NotAPerson(_)
+            | IdentityError::MissingRequiredClaim
             | IdentityError::InvalidSession
             | IdentityError::SessionExpired => ErrorCode::InvalidToken,
         };
@@ -225,7 +235,8 @@ impl Cors {
     }
 
     /// `{"error": code, "error_description": ...}` with the same CORS headers as a success,
-    /// `WWW-Authenticate` on 401, `Retry-After` on 503 and `Allow` on 405.
+    /// `WWW-Authenticate` on 401 and on a malformed credential (RFC 6750 3), `Retry-After` on
+    /// 503 and `Allow` on 405.
     pub fn error(&self, error: &ApiError, origin: &OriginCheck) -> Response<Body> {
         let body = json!({"error": error.code.as_str(), "error_description": error.description});
         let mut response = self.json(error.code.status(), &body, origin);
@@ -236,6 +247,9 @@ impl Cors {
             }
             ErrorCode::InvalidToken => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+            }
+            ErrorCode::MalformedCredentials => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_request\""));
             }
             ErrorCode::TemporarilyUnavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
@@ -398,6 +412,23 @@ mod tests {
     }
 
     #[test]
+    fn malformed_credentials_get_an_rfc6750_challenge_and_other_bad_requests_do_not() {
+        let cors = cors();
+        let origin = cors.check(&headers(&["https://www.example.com"]));
+        for error in [IdentityError::MalformedAuthorization, IdentityError::TokenInQueryString] {
+            let response = cors.error(&ApiError::from(error), &origin);
+            assert_eq!(response.status(), 400);
+            assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer error=\"invalid_request\"");
+            assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://www.example.com");
+        }
+        let body_error = cors.error(&ApiError::new(ErrorCode::InvalidRequest, "the request body must be a JSON object"), &origin);
+        assert_eq!(body_error.status(), 400);
+        assert!(!body_error.headers().contains_key(header::WWW_AUTHENTICATE), "control: not about credentials");
+        let required = cors.error(&ApiError::new(ErrorCode::OriginRequired, "x"), &OriginCheck::Absent);
+        assert_eq!((required.status().as_u16(), ErrorCode::OriginRequired.as_str()), (403, "origin_required"));
+    }
+
+    #[test]
     fn bearer_parsing_is_strict() {
         let ok = HeaderValue::from_static("Bearer abc.def.ghi");
         assert_eq!(parse_bearer(&ok), Ok("abc.def.ghi"));
@@ -425,6 +456,10 @@ mod tests {
             IdentityError::Expired,
             IdentityError::NotYetValid,
             IdentityError::IssuedInFuture,
+            IdentityError::TooOld,
+            IdentityError::LifetimeTooLong,
+            IdentityError::NotAPerson("client_id"),
+            IdentityError::MissingRequiredClaim,
             IdentityError::InvalidSession,
             IdentityError::SessionExpired,
         ];

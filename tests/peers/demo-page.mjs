@@ -5,6 +5,8 @@
 // JSON line on stdout.
 //
 //   node tests/peers/demo-page.mjs http://127.0.0.1:PORT alice
+//   node tests/peers/demo-page.mjs http://127.0.0.1:PORT session   (the code-flow login: every
+//                                   token call then carries only the session cookie)
 //
 // Exit 0 with {"connect", "liveperson", "livepersonEncrypted", "liveAssist", "consoleErrors"};
 // each panel {status, ok, header, claims[, jweHeader]}. Exit 1 with the reason on stderr.
@@ -12,7 +14,7 @@ import { chromium } from 'playwright-core';
 
 const [baseUrl, customer = 'alice'] = process.argv.slice(2);
 if (!baseUrl) {
-  console.error('usage: demo-page.mjs BASE_URL [alice|bob]');
+  console.error('usage: demo-page.mjs BASE_URL [alice|bob|session]');
   process.exit(2);
 }
 
@@ -47,8 +49,13 @@ try {
   const consoleErrors = [];
   page.on('console', (msg) => { if (msg.type() === 'error') consoleErrors.push(msg.text()); });
   await page.goto(baseUrl + '/');
-  await page.selectOption('#customer', customer);
-  await page.click('#login-button');
+  if (customer === 'session') {
+    // A top-level navigation through the login and back to /?session=1, as a visitor clicks it.
+    await Promise.all([page.waitForURL(/[?]session=1$/, { timeout: 5000 }), page.click('#code-flow-login')]);
+  } else {
+    await page.selectOption('#customer', customer);
+    await page.click('#login-button');
+  }
   await page.waitForSelector('#login-status.ok', { timeout: 5000 });
   const connect = await panel(page, '#connect-start', '#connect-status', 'connect', false);
   const liveperson = await panel(page, '#lp-start', '#lp-status', 'lp', true);

@@ -334,3 +334,38 @@ async fn a_long_code_lifetime_lets_a_code_wait_minutes_and_no_longer() {
     let expired = token(&world, &code, VERIFIER).await;
     assert_eq!((expired.status().as_u16(), json_of(&expired)["error"].as_str()), (400, Some("invalid_grant")));
 }
+
+/// `POST /oauth2/code` is the page script's fetch: the ambient session cookie counts there only
+/// with an allowed `Origin` (browsers send one on every POST). The authorization endpoint is a
+/// top-level navigation, which carries no `Origin` on GET, and keeps accepting the cookie.
+#[tokio::test]
+async fn the_page_code_endpoint_takes_the_session_cookie_only_with_an_origin() {
+    let world = world();
+    let session = session_cookie(&world).await;
+    let post = |origin: Option<&str>| {
+        let mut builder = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri(format!("{ISSUER}/oauth2/code"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::COOKIE, session.as_str());
+        if let Some(origin) = origin {
+            builder = builder.header(header::ORIGIN, origin);
+        }
+        builder.body(Body::Text(json!({"client_id": "puzzel"}).to_string())).unwrap()
+    };
+    let allowed = call(&world, post(Some("https://www.example.com"))).await;
+    assert_eq!(allowed.status(), 200, "control: {:?}", allowed.body());
+    assert!(json_of(&allowed)["ssoKey"].as_str().is_some_and(|code| !code.is_empty()));
+
+    let without = call(&world, post(None)).await;
+    let body = json_of(&without);
+    assert_eq!((without.status().as_u16(), body["error"].as_str()), (403, Some("origin_required")), "{body}");
+    assert!(body.get("ssoKey").is_none() && body["error_description"].as_str().is_some_and(|d| !d.is_empty()));
+    let foreign = call(&world, post(Some("https://evil.example"))).await;
+    assert_eq!((foreign.status().as_u16(), json_of(&foreign)["error"].as_str()), (403, Some("origin_not_allowed")));
+
+    // The authorization endpoint, no Origin, same cookie: a code, as before.
+    let authorized = call(&world, get(&format!("/oauth2/authorize?{}", authorize_query(&[])), &session)).await;
+    assert_eq!(authorized.status(), 302);
+    assert!(location(&authorized).starts_with(&format!("{REDIRECT}?code=")), "{}", location(&authorized));
+}

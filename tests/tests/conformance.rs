@@ -213,7 +213,16 @@ impl JwksSource for CountingJwks {
 }
 
 fn config() -> ServiceConfig {
-    let document = json!({
+    config_with(|_| {})
+}
+
+/// The suite's configuration, where the operator requires `auth_time` of every visitor token.
+fn config_requiring_auth_time() -> ServiceConfig {
+    config_with(|document| document["identity"]["required_visitor_claim"] = json!("auth_time"))
+}
+
+fn config_with(edit: impl FnOnce(&mut Value)) -> ServiceConfig {
+    let mut document = json!({
         "allowed_origins": [ORIGIN],
         "identity": {"sources": ["bearer_token"], "issuer": ISSUER, "audiences": ["web"],
                      "algorithms": ["RS256", "ES256"], "leeway_seconds": 30},
@@ -222,6 +231,7 @@ fn config() -> ServiceConfig {
             "attributes": {"firstName": {"claim": "given_name"},
                            "nationalId": {"claim": "nin", "mask": "national_id"}}}}
     });
+    edit(&mut document);
     ServiceConfig::from_json("conformance", &document.to_string()).expect("config")
 }
 
@@ -245,7 +255,10 @@ struct Outcome {
 
 impl World {
     fn new(idp: &Idp) -> World {
-        let config = config();
+        World::with_config(idp, config())
+    }
+
+    fn with_config(idp: &Idp, config: ServiceConfig) -> World {
         let clock = Arc::new(FixedClock::at(NOW));
         let jwks = Arc::new(CountingJwks { document: idp.jwks(), fetches: AtomicUsize::new(0) });
         let source: Arc<dyn JwksSource> = jwks.clone();
@@ -407,6 +420,11 @@ impl Case {
     fn group(&self) -> &str {
         self.name.split('/').next().unwrap_or_default()
     }
+
+    /// Groups whose 400s are about the bearer credential itself.
+    fn about_credentials(&self) -> bool {
+        matches!(self.group(), "authorization" | "query" | "serialization")
+    }
 }
 
 /// A bearer token that must get 401 `invalid_token`.
@@ -469,9 +487,17 @@ fn problems(case: &Case, outcome: &Outcome) -> Vec<String> {
                 outcome.headers.get(header::CACHE_CONTROL).is_some_and(|v| v == "no-store"),
                 "errors must not be cached".into(),
             );
+            let challenge = outcome.headers.get(header::WWW_AUTHENTICATE);
             match status {
-                401 => require(outcome.headers.contains_key(header::WWW_AUTHENTICATE), "401 without WWW-Authenticate".into()),
+                401 => require(challenge.is_some(), "401 without WWW-Authenticate".into()),
                 405 => require(outcome.headers.contains_key(header::ALLOW), "405 without Allow".into()),
+                // RFC 6750 3.1: a malformed credential (Authorization header, token in the query)
+                // is invalid_request with a Bearer challenge; a bad body is not about credentials.
+                400 if case.about_credentials() => require(
+                    challenge.is_some_and(|v| v == "Bearer error=\"invalid_request\""),
+                    format!("400 about credentials with WWW-Authenticate {challenge:?}, expected Bearer error=\"invalid_request\""),
+                ),
+                400 => require(challenge.is_none(), format!("400 not about credentials with WWW-Authenticate {challenge:?}")),
                 _ => {}
             }
         }
@@ -500,16 +526,21 @@ fn problems(case: &Case, outcome: &Outcome) -> Vec<String> {
 /// Runs every case on a fresh container (a panic is recorded, not fatal), then all of them in
 /// turn on one warm container; returns every non-conforming answer (see [`assert_conforming`]).
 async fn run_table(idp: &Arc<Idp>, cases: &[Case]) -> Vec<String> {
+    run_table_with(idp, cases, config).await
+}
+
+/// As [`run_table`], with containers built from `config`.
+async fn run_table_with(idp: &Arc<Idp>, cases: &[Case], config: fn() -> ServiceConfig) -> Vec<String> {
     let mut found = Vec::new();
     for case in cases {
         let (idp, event) = (idp.clone(), case.event.clone());
-        let outcome = tokio::spawn(async move { World::new(&idp).send(event.request()).await }).await;
+        let outcome = tokio::spawn(async move { World::with_config(&idp, config()).send(event.request()).await }).await;
         match outcome {
             Ok(outcome) => found.extend(problems(case, &outcome)),
             Err(error) => found.push(format!("{}: the request panicked ({error})", case.name)),
         }
     }
-    let warm = World::new(idp);
+    let warm = World::with_config(idp, config());
     for case in cases {
         let outcome = warm.send(case.event.request()).await;
         found.extend(problems(case, &outcome).into_iter().map(|p| format!("[warm container] {p}")));
@@ -870,6 +901,139 @@ async fn unknown_kid_flood_costs_at_most_one_refetch() {
     let mut needles: Vec<&str> = tokens.iter().map(String::as_str).collect();
     needles.extend([NIN, EMAIL, CONNECT_KEY]);
     logs.assert_free_of(&needles);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Visitor rules: age, lifetime, kind, the operator's required claim
+// ---------------------------------------------------------------------------------------------
+
+/// `identity.max_token_age_seconds` by default, and the suite's leeway.
+const MAX_TOKEN_AGE: u64 = 43_200;
+const LEEWAY: u64 = 30;
+
+/// The good claims with these members set (`Value::Null` removes one).
+fn claims_edited(edits: &[(&str, Value)]) -> String {
+    let mut claims = good_claims();
+    let map = claims.as_object_mut().expect("object");
+    for (name, value) in edits {
+        match value {
+            Value::Null => map.remove(*name),
+            value => map.insert(name.to_string(), value.clone()),
+        };
+    }
+    claims.to_string()
+}
+
+fn span(seconds: u64) -> String {
+    match seconds {
+        s if s >= 86_400 && s % 86_400 == 0 => format!("{} d", s / 86_400),
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s => format!("{s} s"),
+    }
+}
+
+fn visitor_cases(idp: &Idp) -> Vec<Case> {
+    let mut cases = Vec::new();
+    let token = |iat: u64, exp: u64| idp.rs256(&rs_header(), &claims_edited(&[("iat", json!(iat)), ("exp", json!(exp))]));
+
+    // Ages (iat from now to 3 days ago) × exp ahead. The documented rule, computed here on its
+    // own: the login is at most MAX_TOKEN_AGE old and was meant to live at most that long, so with
+    // `exp` ahead, age + ahead <= MAX_TOKEN_AGE. A two-day-old token with `exp` 5 minutes ahead
+    // was accepted before (exp was measured from now).
+    let ages = [0, 60, 3600, 6 * 3600, 11 * 3600, MAX_TOKEN_AGE - 300, MAX_TOKEN_AGE - 60, MAX_TOKEN_AGE + 1, 86_400, 2 * 86_400, 3 * 86_400];
+    for age in ages {
+        for ahead in [60, 300, 3600, 6 * 3600] {
+            let name = format!("age/iat {} ago, exp {} ahead", span(age), span(ahead));
+            let token = token(NOW - age, NOW + ahead);
+            cases.push(if age + ahead <= MAX_TOKEN_AGE { accepted(name, token) } else { refused(name, token) });
+        }
+        // The same login, its `exp` an hour after `iat`: expired unless younger than an hour (+ leeway).
+        let name = format!("age/iat {} ago, exp = iat + 1 h", span(age));
+        let token = token(NOW - age, NOW - age + 3600);
+        cases.push(if age < 3600 + LEEWAY { accepted(name, token) } else { refused(name, token) });
+    }
+
+    // Lifetimes `exp - iat`, issued 10 s ago. Auth0's default ID token lives 10 h: a control.
+    for lifetime in [60, 3600, 36_000, MAX_TOKEN_AGE, MAX_TOKEN_AGE + 1, 86_400, 86_401, 7 * 86_400, 365 * 86_400] {
+        let name = format!("lifetime/exp - iat = {}", span(lifetime));
+        let token = token(NOW - 10, NOW - 10 + lifetime);
+        cases.push(if lifetime <= MAX_TOKEN_AGE { accepted(name, token) } else { refused(name, token) });
+    }
+
+    // Tokens that identify a client application, each in a real provider's client-credentials
+    // shape, with our issuer, audience and a valid signature: 401 invalid_token.
+    let oid = "5c2a1f7e-8a4b-4c1d-9e3f-0a1b2c3d4e5f";
+    let app = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a";
+    let machines: Vec<(&str, Vec<(&str, Value)>)> = vec![
+        ("RFC 9068 client credentials (sub = client_id)", vec![("sub", json!("svc-1")), ("client_id", json!("svc-1")), ("scope", json!("chat"))]),
+        ("Okta client credentials (sub = cid)", vec![("sub", json!("0oa1b2c3d4")), ("cid", json!("0oa1b2c3d4")), ("scp", json!(["chat"]))]),
+        ("Auth0 client credentials (<client>@clients, gty)", vec![("sub", json!("AbC123@clients")), ("azp", json!("AbC123")), ("gty", json!("client-credentials"))]),
+        ("Auth0 shape without gty (<azp>@clients)", vec![("sub", json!("AbC123@clients")), ("azp", json!("AbC123"))]),
+        ("gty client_credentials (underscore)", vec![("sub", json!("job-7")), ("gty", json!("client_credentials"))]),
+        ("Entra v2 app-only with idtyp app", vec![("sub", json!(oid)), ("oid", json!(oid)), ("azp", json!(app)), ("azpacr", json!("1")), ("roles", json!(["Chat.Mint"])), ("idtyp", json!("app"))]),
+        ("Entra v2 app-only without idtyp (sub = oid)", vec![("sub", json!(oid)), ("oid", json!(oid)), ("azp", json!(app)), ("roles", json!(["Chat.Mint"]))]),
+        ("Entra v1 app-only (appid, sub = oid)", vec![("sub", json!(oid)), ("oid", json!(oid)), ("appid", json!(app)), ("appidacr", json!("1")), ("roles", json!(["Chat.Mint"]))]),
+        ("idtyp APP in capitals", vec![("sub", json!("svc-2")), ("idtyp", json!("APP"))]),
+        ("sub = azp (the client about itself)", vec![("sub", json!("web-app")), ("azp", json!("web-app"))]),
+        ("sub = our audience", vec![("sub", json!("web"))]),
+        ("sub = an audience in an aud array", vec![("sub", json!("web")), ("aud", json!(["web"]))]),
+    ];
+    for (what, edits) in machines {
+        cases.push(refused(format!("kind/{what}"), idp.rs256(&rs_header(), &claims_edited(&edits))));
+    }
+    // Controls: people's tokens from the same providers pass.
+    let people: Vec<(&str, Vec<(&str, Value)>)> = vec![
+        ("fresh ID token (azp = client, nonce, auth_time)", vec![("azp", json!("web")), ("nonce", json!("n-0S6_WzA2Mj")), ("auth_time", json!(NOW - 20))]),
+        ("RFC 9068-style user access token (client_id != sub)", vec![("client_id", json!("web-app")), ("scope", json!("openid chat"))]),
+        ("Okta user access token (cid != sub)", vec![("cid", json!("0oa1b2c3d4")), ("scp", json!(["openid"]))]),
+        ("Auth0 user token (gty password, azp != sub)", vec![("sub", json!("auth0|64f1c2")), ("azp", json!("AbC123")), ("gty", json!("password"))]),
+        ("Entra user token (pairwise sub != oid, idtyp user)", vec![("sub", json!("AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ")), ("oid", json!(oid)), ("azp", json!(app)), ("scp", json!("Chat.Read")), ("idtyp", json!("user"))]),
+    ];
+    for (what, edits) in people {
+        cases.push(accepted(format!("kind/control: {what}"), idp.rs256(&rs_header(), &claims_edited(&edits))));
+    }
+    cases
+}
+
+#[tokio::test]
+async fn visitor_age_lifetime_and_kind_are_enforced() {
+    let logs = CapturedLogs::install();
+    let idp = Arc::new(Idp::generate());
+    let cases = visitor_cases(&idp);
+    assert!(cases.iter().filter(|c| c.expect == Expect::Accepted).count() >= 15, "controls must be part of every class");
+    let found = run_table(&idp, &cases).await;
+    logs.assert_free_of(&log_needles(&cases).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_conforming(&found);
+}
+
+/// `identity.required_visitor_claim: "auth_time"`: missing or of the wrong type is refused.
+#[tokio::test]
+async fn the_operators_required_claim_is_enforced() {
+    let logs = CapturedLogs::install();
+    let idp = Arc::new(Idp::generate());
+    let sign = |edits: &[(&str, Value)]| idp.rs256(&rs_header(), &claims_edited(edits));
+    let mut cases = vec![
+        accepted("required/control: auth_time an integer", sign(&[("auth_time", json!(NOW - 20))])),
+        accepted("required/control: auth_time as raw JSON integer text", idp.rs256(&rs_header(), &claims_raw("auth_time", "1799999980"))),
+        refused("required/missing", sign(&[])),
+    ];
+    for (what, value) in [
+        ("null", json!(null)),
+        ("false", json!(false)),
+        ("true", json!(true)),
+        ("empty string", json!("")),
+        ("integer as a string", json!("1799999980")),
+        ("negative", json!(-20)),
+        ("float", json!(1_799_999_980.5)),
+        ("empty array", json!([])),
+        ("array of the integer", json!([NOW - 20])),
+        ("object", json!({"at": NOW - 20})),
+    ] {
+        cases.push(refused(format!("required/auth_time {what}"), sign(&[("auth_time", value)])));
+    }
+    let found = run_table_with(&idp, &cases, config_requiring_auth_time).await;
+    logs.assert_free_of(&log_needles(&cases).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_conforming(&found);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -73,11 +73,24 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert_eq!(live_assist["claims"]["iss"], "127.0.0.1");
 
     // Bob has no CRM contact: Live Assist's callback gets (null, reason); the others still work.
-    let bob = tokio::task::spawn_blocking(move || drive_demo_page(&base, "bob")).await.expect("browser");
+    let bob = tokio::task::spawn_blocking({
+        let base = base.clone();
+        move || drive_demo_page(&base, "bob")
+    })
+    .await
+    .expect("browser");
     assert_eq!(bob["connect"]["claims"]["attributes"], json!({"firstName": "Bob", "lastName": "Smith"}));
     assert_eq!(bob["liveperson"]["ok"], true);
     assert_eq!(bob["liveAssist"]["ok"], false);
     assert!(bob["liveAssist"]["status"].as_str().unwrap().contains("insufficient_claims"), "{bob}");
+
+    // The code-flow login: the page's token calls carry only the session cookie, which the token
+    // endpoint takes only with an Origin (the page's POST fetches send one).
+    let session = tokio::task::spawn_blocking(move || drive_demo_page(&base, "session")).await.expect("browser");
+    assert_eq!(session["consoleErrors"], json!([]), "{session}");
+    assert_eq!(session["connect"]["ok"], true, "{session}");
+    assert_eq!(session["connect"]["claims"]["attributes"]["nationalId"], "123456*****");
+    assert_eq!(session["liveperson"]["ok"], true, "{session}");
 
     server.task.abort();
     let _ = std::fs::remove_dir_all(state_dir);

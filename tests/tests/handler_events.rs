@@ -52,7 +52,8 @@ fn expectations(function: &str) -> Vec<(String, Value)> {
     event_expectations(function)
 }
 
-fn check_error_answer(file: &str, response: &lambda_http::Response<lambda_http::Body>, code: &Value) {
+fn check_error_answer(file: &str, response: &lambda_http::Response<lambda_http::Body>, expectation: &Value) {
+    let code = &expectation["error"];
     let body = json_body(response);
     assert_eq!(&body["error"], code, "{file}: {body}");
     assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{file}");
@@ -62,6 +63,11 @@ fn check_error_answer(file: &str, response: &lambda_http::Response<lambda_http::
         401 => assert!(response.headers().contains_key(header::WWW_AUTHENTICATE), "{file}"),
         405 => assert!(response.headers().contains_key(header::ALLOW), "{file}"),
         _ => {}
+    }
+    // RFC 6750 3: the exact challenge where the sample names one; `null` means none at all.
+    if let Some(challenge) = expectation.get("www_authenticate") {
+        let sent = response.headers().get(header::WWW_AUTHENTICATE).map(|v| v.to_str().expect("ASCII"));
+        assert_eq!(sent, challenge.as_str(), "{file}: WWW-Authenticate");
     }
 }
 
@@ -78,7 +84,7 @@ async fn every_sample_event_gets_its_expected_answer() {
         let response = publish_keys::function_handler(&keys, load_event(&format!("publish-keys/{file}"))).await.expect("handler");
         assert_eq!(response.status().as_u16() as u64, expectation["status"].as_u64().unwrap(), "{file}");
         match expectation.get("error") {
-            Some(code) => check_error_answer(&file, &response, code),
+            Some(_) => check_error_answer(&file, &response, &expectation),
             None => {
                 assert!(response.headers()[header::CACHE_CONTROL].to_str().unwrap().starts_with("public, max-age="));
                 let lambda_http::Body::Text(text) = response.body() else { panic!("{file}: text body expected") };
@@ -103,7 +109,7 @@ async fn every_sample_event_gets_its_expected_answer() {
         let status = response.status().as_u16();
         assert_eq!(status as u64, expectation["status"].as_u64().expect("status"), "{file}: {:?}", json_body(&response));
         match expectation.get("error") {
-            Some(code) => check_error_answer(&file, &response, code),
+            Some(_) => check_error_answer(&file, &response, &expectation),
             None if status == 200 => {
                 let body = json_body(&response);
                 let token = body["data"].as_str().or(body["token"].as_str()).expect("a token").to_string();

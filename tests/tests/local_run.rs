@@ -142,6 +142,10 @@ async fn code_flow_login_through_the_dev_provider_gives_a_session() {
         .expect("session cookie");
     let session = session.split(';').next().unwrap().to_string();
 
+    // The same cookie without Origin (not a page's fetch): refused before anything is minted.
+    let no_origin = http.get(format!("{base}/token/connect")).header("cookie", &session).send().await.unwrap();
+    assert_eq!(no_origin.status(), 403);
+    assert_eq!(no_origin.json::<Value>().await.unwrap()["error"], "origin_required");
     let response = http.get(format!("{base}/token/connect")).header("origin", base.as_str()).header("cookie", &session).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let token = response.json::<Value>().await.unwrap()["data"].as_str().unwrap().to_string();

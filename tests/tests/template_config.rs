@@ -91,6 +91,8 @@ fn everything() -> Value {
         required(),
         json!({
             "AllowedOrigins": "https://www.example-brand.com,https://chat.example-brand.com,https://help.example-brand.com,https://m.example-brand.com",
+            "VisitorTokenMaxAgeSeconds": "28800",
+            "RequiredVisitorClaim": "urn:example-brand:auth_level",
             "EnableLivePerson": "true",
             "LivePersonIssuer": "https://login.example-brand.com/whoscalling/liveperson",
             "LivePersonEncryptionPublicKey": liveperson_public_key(),
@@ -417,12 +419,19 @@ fn the_rules_refuse_what_the_template_says_they_refuse() {
 fn parameter_constraints_are_checked() {
     let rendered = render(
         "bad-parameters",
-        &with(required(), json!({"TokenLifetimeSeconds": "900", "EnableLivePerson": "yes", "LogLevel": "info; rm -rf /"})),
+        &with(required(), json!({"TokenLifetimeSeconds": "900", "EnableLivePerson": "yes", "LogLevel": "info; rm -rf /",
+            "VisitorTokenMaxAgeSeconds": "172800", "RequiredVisitorClaim": "auth_time\", \"x\": \"y"})),
         "whoscalling-production",
         "ap-southeast-2",
     );
     let problems = rendered.parameter_problems.join("; ");
-    for expected in ["TokenLifetimeSeconds: above MaxValue", "EnableLivePerson: not one of the allowed values", "LogLevel: does not match AllowedPattern"] {
+    for expected in [
+        "TokenLifetimeSeconds: above MaxValue",
+        "EnableLivePerson: not one of the allowed values",
+        "LogLevel: does not match AllowedPattern",
+        "VisitorTokenMaxAgeSeconds: above MaxValue",
+        "RequiredVisitorClaim: does not match AllowedPattern",
+    ] {
         assert!(problems.contains(expected), "{expected} missing from: {problems}");
     }
 }

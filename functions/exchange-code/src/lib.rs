@@ -273,8 +273,19 @@ async fn page_code<'a>(deps: &'a Deps, request: &Request, outcome: &mut Outcome<
         Err(error) => return page_error(deps, &origin, error, outcome),
     };
     outcome.client = deps.provider.registered_client(params.get("client_id")).map(|id| id.as_str());
-    let identity = match visitor(deps, request).await {
-        Ok(identity) => identity,
+    let identity = match http::credentials(request) {
+        Ok(credentials) => deps.identity.verify_with_source(credentials).await,
+        Err(error) => Err(error),
+    };
+    let identity = match identity {
+        // As at /token: the ambient session cookie counts only on a browser's CORS request. (The
+        // authorization endpoint is a top-level navigation, which carries no Origin on GET; it
+        // answers with a redirect to a registered redirect_uri, never a readable body.)
+        Ok((_, IdentitySource::Session)) if origin == OriginCheck::Absent => {
+            let error = ApiError::new(ErrorCode::OriginRequired, "a session cookie is accepted only on a browser's CORS request (with an allowed Origin)");
+            return page_error(deps, &origin, Failure::Api(error), outcome);
+        }
+        Ok((identity, _)) => identity,
         Err(error) => return page_error(deps, &origin, Failure::Api(ApiError::from(error)), outcome),
     };
     let issued = async {

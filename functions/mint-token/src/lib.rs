@@ -90,7 +90,17 @@ async fn respond(
     }
     http::check_body(request, deps.max_body_bytes)?;
     let credentials = http::credentials(request)?;
-    let identity = deps.identity.verify(credentials).await?;
+    let (identity, source) = deps.identity.verify_with_source(credentials).await?;
+    // The session cookie is ambient: the browser attaches it to any request to us. Browsers send
+    // `Origin` on every CORS fetch (our page is cross-origin to the API) and on any POST, so a
+    // cookie-only request without one is not our page's fetch (an <img>/<script> tag, a
+    // navigation, a same-origin GET). A server-side caller proves itself with a token instead.
+    if source == IdentitySource::Session && *origin == OriginCheck::Absent {
+        return Err(ApiError::new(
+            ErrorCode::OriginRequired,
+            "a session cookie is accepted only on a browser's CORS request (with an allowed Origin); server-side callers send a bearer token",
+        ));
+    }
     let minted = deps.minter.mint(profile, identity).await.inspect_err(|error| {
         // The cause stays in the logs (names and kinds only); the caller gets the code.
         tracing::warn!(error = %error, "mint refused or failed");

@@ -14,6 +14,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
 use super::jwks::JwksCache;
+use super::visitor::VisitorPolicy;
 use super::{IdentityError, VerifiedClaims, valid_subject};
 use crate::clock::Clock;
 
@@ -32,6 +33,8 @@ pub struct BearerPolicy {
     pub algorithms: Vec<Algorithm>,
     /// Allowed clock skew for `exp`, `nbf` and `iat`.
     pub leeway_seconds: u64,
+    /// Age, lifetime and kind rules for a visitor's login.
+    pub visitor: VisitorPolicy,
 }
 
 pub struct BearerVerifier {
@@ -39,9 +42,6 @@ pub struct BearerVerifier {
     keys: Arc<JwksCache>,
     clock: Arc<dyn Clock>,
 }
-
-/// The furthest in the future a visitor token's `exp` may be.
-const MAX_TOKEN_VALIDITY_SECONDS: u64 = 86_400;
 
 impl BearerVerifier {
     pub fn new(policy: BearerPolicy, keys: Arc<JwksCache>, clock: Arc<dyn Clock>) -> Self {
@@ -100,6 +100,7 @@ impl BearerVerifier {
             Some(Value::String(sub)) if valid_subject(sub) => {}
             _ => return Err(IdentityError::InvalidClaim("sub")),
         }
+        self.policy.visitor.check_kind(&claims, false)?;
         VerifiedClaims::from_json(Value::Object(claims)).ok_or(IdentityError::InvalidClaim("sub"))
     }
 
@@ -130,14 +131,14 @@ impl BearerVerifier {
         if now >= exp.saturating_add(leeway) {
             return Err(IdentityError::Expired);
         }
-        // A login token that is valid for more than a day (or forever: `exp` = u64::MAX) is not a
-        // visitor's ID token; no provider we know issues one.
-        if exp > now.saturating_add(MAX_TOKEN_VALIDITY_SECONDS) {
-            return Err(IdentityError::InvalidClaim("exp"));
-        }
         if iat > now.saturating_add(leeway) {
             return Err(IdentityError::IssuedInFuture);
         }
+        // Measured from `iat`, not from now: a login issued two days ago with `exp` five minutes
+        // ahead is as old as it is, and a token meant to live for days (or forever: `exp` =
+        // u64::MAX) is not a visitor's login session.
+        self.policy.visitor.check_lifetime(iat, exp)?;
+        self.policy.visitor.check_age(iat, now, leeway)?;
         if let Some(nbf) = integer_claim(claims, "nbf")?
             && nbf > now.saturating_add(leeway)
         {
@@ -316,6 +317,7 @@ mod tests {
             audiences: vec!["web".into()],
             algorithms: vec![Algorithm::ES256, Algorithm::RS256],
             leeway_seconds: 30,
+            visitor: VisitorPolicy { max_token_age_seconds: 43_200, required_claim: None },
         };
         TestIdp { signing: EncodingKey::from_ec_der(pkcs8.as_ref()), verifier: BearerVerifier::new(policy, keys, clock) }
     }
@@ -355,15 +357,30 @@ mod tests {
             (with_claim("exp", json!("1900000000")), IdentityError::InvalidClaim("exp")),
             (with_claim("exp", json!(1_900_000_000.5)), IdentityError::InvalidClaim("exp")),
             (with_claim("iat", json!(true)), IdentityError::InvalidClaim("iat")),
-            // Never expiring, or valid for more than a day: not a visitor's ID token.
-            (with_claim("exp", json!(u64::MAX)), IdentityError::InvalidClaim("exp")),
-            (with_claim("exp", json!(NOW + 86_401)), IdentityError::InvalidClaim("exp")),
+            // Never expiring, or meant to live longer than a login session: not a visitor's login.
+            (with_claim("exp", json!(u64::MAX)), IdentityError::LifetimeTooLong),
+            (with_claim("exp", json!(NOW + 86_401)), IdentityError::LifetimeTooLong),
+            // Issued two days ago, `exp` five minutes ahead: too old, whatever `exp` says.
+            (json!({"iss": ISSUER, "aud": "web", "sub": "alice", "iat": NOW - 172_800, "exp": NOW + 300}), IdentityError::LifetimeTooLong),
+            // Old but with a plausible span (exp already passed): expired first.
+            (json!({"iss": ISSUER, "aud": "web", "sub": "alice", "iat": NOW - 172_800, "exp": NOW - 169_200}), IdentityError::Expired),
         ];
         for (claims, expected) in cases {
             assert_eq!(idp.verifier.verify(&sign(&idp, &claims)).await.err(), Some(expected), "{claims}");
         }
-        // Within leeway: accepted.
+        // Within leeway: accepted. At the bounds of age and lifetime: accepted.
         assert!(idp.verifier.verify(&sign(&idp, &with_claim("exp", json!(NOW - 29)))).await.is_ok());
+        let edge = json!({"iss": ISSUER, "aud": "web", "sub": "alice", "iat": NOW - 43_000, "exp": NOW + 200});
+        assert!(idp.verifier.verify(&sign(&idp, &edge)).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn client_tokens_are_not_visitors() {
+        let idp = idp();
+        let machine = json!({"iss": ISSUER, "aud": "web", "sub": "svc", "client_id": "svc", "iat": NOW - 10, "exp": NOW + 300});
+        assert_eq!(idp.verifier.verify(&sign(&idp, &machine)).await.err(), Some(IdentityError::NotAPerson("client_id")));
+        let user_access = json!({"iss": ISSUER, "aud": "web", "sub": "alice", "client_id": "svc", "iat": NOW - 10, "exp": NOW + 300});
+        assert!(idp.verifier.verify(&sign(&idp, &user_access)).await.is_ok(), "control: a user's access token");
     }
 
     #[tokio::test]
@@ -468,7 +485,8 @@ mod tests {
             "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])});
         let clock = Arc::new(FixedClock::at(NOW));
         let keys = Arc::new(JwksCache::new(Arc::new(StaticJwks(json!({"keys": [jwk]}))), clock.clone(), vec![Algorithm::ES256], JwksCacheSettings::default()));
-        let policy = BearerPolicy { issuer: ISSUER.into(), audiences: vec!["web".into()], algorithms: vec![Algorithm::ES256], leeway_seconds: 30 };
+        let policy = BearerPolicy { issuer: ISSUER.into(), audiences: vec!["web".into()], algorithms: vec![Algorithm::ES256], leeway_seconds: 30,
+            visitor: VisitorPolicy { max_token_age_seconds: 43_200, required_claim: None } };
         let verifier = BearerVerifier::new(policy, keys, clock);
         let input = format!(
             "{}.{}",

@@ -6,6 +6,7 @@
 
 mod bearer;
 mod jwks;
+mod visitor;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,6 +20,7 @@ use crate::config::{ConfigError, IdentitySource, ServiceConfig};
 use crate::secrets::SecretStore;
 use crate::session::{SessionKeys, SessionVerifier};
 pub use jwks::{HttpJwksSource, JwksCache, JwksCacheSettings, JwksError, JwksSource};
+pub use visitor::{VisitorPolicy, refuse_client_tokens};
 
 /// Claims of a verified login. `Debug` shows claim names only: the values are personal data.
 #[derive(Clone, PartialEq)]
@@ -96,6 +98,14 @@ pub enum IdentityError {
     NotYetValid,
     #[error("the token was issued in the future")]
     IssuedInFuture,
+    #[error("the token was issued too long ago; log in again")]
+    TooOld,
+    #[error("the token is valid for longer than a visitor login may be (`exp` - `iat`)")]
+    LifetimeTooLong,
+    #[error("the token identifies a client application, not a person (`{0}`)")]
+    NotAPerson(&'static str),
+    #[error("the token lacks the claim this service requires of a visitor's login")]
+    MissingRequiredClaim,
     #[error("the identity provider's keys are unavailable")]
     KeysUnavailable,
     #[error("the session cookie is not valid; log in again")]
@@ -127,11 +137,13 @@ pub struct IdentityVerifier {
     accept_authorizer: bool,
     bearer: Option<BearerVerifier>,
     sessions: Option<SessionVerifier>,
+    visitor: VisitorPolicy,
 }
 
 impl IdentityVerifier {
-    pub fn new(accept_authorizer: bool, bearer: Option<BearerVerifier>) -> Self {
-        Self { accept_authorizer, bearer, sessions: None }
+    /// `visitor` applies to authorizer claims (the bearer verifier carries its own copy).
+    pub fn new(accept_authorizer: bool, bearer: Option<BearerVerifier>, visitor: VisitorPolicy) -> Self {
+        Self { accept_authorizer, bearer, sessions: None, visitor }
     }
 
     /// Adds the session cookie as a source when the configuration accepts `session` (a no-op
@@ -190,12 +202,13 @@ impl IdentityVerifier {
                     audiences: settings.audiences,
                     algorithms: settings.algorithms,
                     leeway_seconds: settings.leeway_seconds,
+                    visitor: config.visitor_policy(),
                 };
                 Some(BearerVerifier::new(policy, Arc::new(cache), clock))
             }
             _ => None,
         };
-        Ok(Self::new(config.accepts(IdentitySource::ApiGatewayAuthorizer), bearer))
+        Ok(Self::new(config.accepts(IdentitySource::ApiGatewayAuthorizer), bearer, config.visitor_policy()))
     }
 
     /// The bearer verifier, if bearer tokens are accepted.
@@ -204,22 +217,37 @@ impl IdentityVerifier {
     }
 
     pub async fn verify(&self, credentials: Credentials<'_>) -> Result<VerifiedClaims, IdentityError> {
+        self.verify_with_source(credentials).await.map(|(claims, _)| claims)
+    }
+
+    /// As [`IdentityVerifier::verify`], also saying which source the identity came from (an
+    /// endpoint may accept a source only in some request shapes, e.g. the session cookie only
+    /// on a browser's CORS request).
+    pub async fn verify_with_source(
+        &self,
+        credentials: Credentials<'_>,
+    ) -> Result<(VerifiedClaims, IdentitySource), IdentityError> {
         if self.accept_authorizer
             && let Some(claims) = credentials.authorizer_claims.filter(|c| !c.is_empty())
         {
             // API Gateway already checked signature, issuer, audience and expiry; it passes
-            // every claim as a string.
-            let map = claims.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-            return VerifiedClaims::from_json(Value::Object(map)).ok_or(IdentityError::InvalidClaim("sub"));
+            // every claim as a string. The visitor rules (lifetime, kind) are ours to apply.
+            let map: Map<String, Value> = claims.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            self.visitor.check_authorizer_claims(&map)?;
+            let claims = VerifiedClaims::from_json(Value::Object(map)).ok_or(IdentityError::InvalidClaim("sub"))?;
+            return Ok((claims, IdentitySource::ApiGatewayAuthorizer));
         }
         match (&self.bearer, credentials.bearer) {
-            (Some(verifier), Some(token)) => return verifier.verify(token).await,
+            (Some(verifier), Some(token)) => return Ok((verifier.verify(token).await?, IdentitySource::BearerToken)),
             // A bearer token where bearer tokens are not accepted is not silently ignored.
             (None, Some(_)) if self.sessions.is_none() => return Err(IdentityError::MissingCredentials),
             _ => {}
         }
         match &self.sessions {
-            Some(sessions) => sessions.verify(credentials.cookies).await?.ok_or(IdentityError::MissingCredentials),
+            Some(sessions) => {
+                let claims = sessions.verify(credentials.cookies).await?.ok_or(IdentityError::MissingCredentials)?;
+                Ok((claims, IdentitySource::Session))
+            }
             None => Err(IdentityError::MissingCredentials),
         }
     }
@@ -248,20 +276,42 @@ mod tests {
         assert!(VerifiedClaims::from_json(json!(["sub"])).is_none());
     }
 
+    fn visitor() -> VisitorPolicy {
+        VisitorPolicy { max_token_age_seconds: 43_200, required_claim: None }
+    }
+
+    fn authorizer(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut claims = HashMap::from([("iat".to_string(), "1800000000".to_string()), ("exp".to_string(), "1800003600".to_string())]);
+        claims.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        claims
+    }
+
     #[tokio::test]
     async fn authorizer_claims_are_used_only_when_enabled() {
-        let claims = HashMap::from([("sub".to_string(), "alice".to_string())]);
+        let claims = authorizer(&[("sub", "alice")]);
         let credentials = Credentials { authorizer_claims: Some(&claims), bearer: None, cookies: None };
-        let on = IdentityVerifier::new(true, None);
-        assert_eq!(on.verify(credentials).await.unwrap().subject(), "alice");
-        let off = IdentityVerifier::new(false, None);
+        let on = IdentityVerifier::new(true, None, visitor());
+        let (verified, source) = on.verify_with_source(credentials).await.unwrap();
+        assert_eq!((verified.subject(), source), ("alice", IdentitySource::ApiGatewayAuthorizer));
+        let off = IdentityVerifier::new(false, None, visitor());
         assert_eq!(off.verify(credentials).await, Err(IdentityError::MissingCredentials));
     }
 
     #[tokio::test]
+    async fn authorizer_claims_get_the_visitor_rules() {
+        let verifier = IdentityVerifier::new(true, None, visitor());
+        let two_days = authorizer(&[("sub", "alice"), ("iat", "1799827200")]);
+        let machine = authorizer(&[("sub", "svc"), ("client_id", "svc")]);
+        for (claims, expected) in [(two_days, IdentityError::LifetimeTooLong), (machine, IdentityError::NotAPerson("client_id"))] {
+            let result = verifier.verify(Credentials { authorizer_claims: Some(&claims), bearer: None, cookies: None }).await;
+            assert_eq!(result, Err(expected));
+        }
+    }
+
+    #[tokio::test]
     async fn authorizer_claims_without_subject_are_refused() {
-        let claims = HashMap::from([("email".to_string(), "x@example.com".to_string())]);
-        let verifier = IdentityVerifier::new(true, None);
+        let claims = authorizer(&[("email", "x@example.com")]);
+        let verifier = IdentityVerifier::new(true, None, visitor());
         let result = verifier.verify(Credentials { authorizer_claims: Some(&claims), bearer: None, cookies: None }).await;
         assert_eq!(result, Err(IdentityError::InvalidClaim("sub")));
     }
