@@ -112,9 +112,11 @@ async fn world(code_lifetime_seconds: u64) -> World {
         "provider": {"issuer": "{BASE_URL}", "grants_table": TABLE, "code_lifetime_seconds": code_lifetime_seconds,
             "clients": {
                 "puzzel": {"secret": arns["puzzel"], "redirect_uris": [PUZZEL_REDIRECT],
-                           "scopes": ["openid", "profile"], "profile": "openid-claims"},
+                           "scopes": ["openid", "profile", "email", "phone", "address"], "profile": "openid-claims",
+                           "claims_without_scope": ["nin", "nin_issuing_country"]},
                 "genesys": {"secret": arns["genesys"], "redirect_uris": [GENESYS_REDIRECT],
-                            "scopes": ["openid", "profile"], "profile": "openid-claims", "require_pkce": true},
+                            "scopes": ["openid", "profile", "email", "phone", "address"], "profile": "openid-claims", "require_pkce": true,
+                            "claims_without_scope": ["nin", "nin_issuing_country"]},
                 "liveperson": {"secret": arns["liveperson"], "redirect_uris": [LIVEPERSON_REDIRECT],
                                "scopes": ["openid"], "profile": "liveperson"}
             }}
@@ -199,7 +201,7 @@ async fn openid_client_runs_the_flow_as_puzzel_and_genesys() {
         let result = relying_party(&json!({
             "issuer": world.base(), "client_id": client, "client_secret": world.secrets[client],
             "redirect_uri": redirect_uri, "auth_method": auth_method, "bearer": id_token,
-            "scope": "openid profile", "pkce": true, "nonce": true
+            "scope": "openid profile email phone address", "pkce": true, "nonce": true
         }));
         assert!(result.get("error").is_none(), "{client}: {result}");
         let discovery = &result["discovery"];

@@ -362,7 +362,10 @@ async fn token<'a>(deps: &'a Deps, request: &Request, outcome: &mut Outcome<'a>)
 /// a POST, `access_token` in a form body (2.2; pyoidc's default). Never in the query string
 /// (2.3: it ends up in access logs), and never two ways at once.
 async fn userinfo<'a>(deps: &'a Deps, request: &Request, outcome: &mut Outcome<'a>) -> Response<Body> {
+    // From the raw URI too: API Gateway's decoded parameters are not there for every caller.
+    let in_query = form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes()).any(|(name, _)| name == "access_token");
     let token = match http::credentials(request) {
+        _ if in_query => Err(OAuthError::invalid_request("send the access token as `Authorization: Bearer` or in a form body, never in the URL")),
         Ok(Credentials { bearer, .. }) => match (bearer, form_token(deps, request)) {
             (_, Err(error)) => Err(error),
             (Some(_), Ok(Some(_))) => Err(OAuthError::invalid_request("send the access token one way, not two")),
