@@ -318,9 +318,15 @@ impl ProviderService {
     }
 
     /// When the visitor logged in (`auth_time`, else the login token's `iat`; never in the future).
+    /// API Gateway's authorizer passes claims as strings: canonical digits count too, or every
+    /// such login would look fresh to `max_age`.
     pub fn auth_time(&self, identity: &VerifiedClaims) -> u64 {
         let now = self.clock.now_unix();
-        ["auth_time", "iat"].iter().find_map(|name| identity.get(name).and_then(Value::as_u64)).filter(|t| *t <= now).unwrap_or(now)
+        let seconds = |value: &Value| match value {
+            Value::String(s) => s.parse::<u64>().ok().filter(|n| n.to_string() == *s),
+            other => other.as_u64(),
+        };
+        ["auth_time", "iat"].iter().find_map(|name| identity.get(name).and_then(seconds)).filter(|t| *t <= now).unwrap_or(now)
     }
 
     /// Whether this login satisfies the request's `prompt` and `max_age` (OIDC Core 3.1.2.1).
@@ -1217,5 +1223,12 @@ mod tests {
         // Without auth_time, the login token's iat.
         let identity = VerifiedClaims::from_json(json!({"sub": "alice", "iat": NOW - 90})).unwrap();
         assert_eq!(f.provider.auth_time(&identity), NOW - 90);
+        // API Gateway's authorizer claims are strings; only canonical digits are a time.
+        let identity = VerifiedClaims::from_json(json!({"sub": "alice", "auth_time": (NOW - 120).to_string()})).unwrap();
+        assert_eq!(f.provider.auth_time(&identity), NOW - 120);
+        for odd in [json!("0x10"), json!("+100"), json!(" 100"), json!(NOW + 10), json!(-5)] {
+            let identity = VerifiedClaims::from_json(json!({"sub": "alice", "auth_time": odd})).unwrap();
+            assert_eq!(f.provider.auth_time(&identity), NOW, "{odd}: not a past login time, so now");
+        }
     }
 }
