@@ -604,6 +604,12 @@ pub struct ClientConfig {
     /// Refuse authorization requests without an S256 `code_challenge`.
     #[serde(default)]
     pub require_pkce: bool,
+    /// Output claims of an `openid-connect` profile released whatever scopes were asked for.
+    /// Standard claims otherwise follow OIDC Core 5.4 (`profile`, `email`, `phone`, `address`);
+    /// a non-standard claim (a national id, a customer number) is released only when listed
+    /// here, because no standard scope covers it. Each name must be one of the profile's claims.
+    #[serde(default)]
+    pub claims_without_scope: Vec<String>,
 }
 
 /// whoscalling as an OpenID provider for chat platforms that are OpenID Connect clients.
@@ -692,7 +698,15 @@ impl ProviderConfig {
                 return Err(setting(at("scopes"), "list valid scope tokens, including `openid`"));
             }
             match profiles.get(&client.profile) {
-                Some(ProfileConfig::LivePerson(_) | ProfileConfig::OpenIdConnect(_)) => {}
+                Some(ProfileConfig::OpenIdConnect(profile)) => {
+                    if let Some(unknown) = client.claims_without_scope.iter().find(|name| !profile.claims.contains_key(*name)) {
+                        return Err(setting(at("claims_without_scope"), format!("`{unknown}` is not a claim of profile `{}`", client.profile)));
+                    }
+                }
+                Some(ProfileConfig::LivePerson(_)) if !client.claims_without_scope.is_empty() => {
+                    return Err(setting(at("claims_without_scope"), "a `liveperson` profile's claims are LivePerson's contract: leave this out"));
+                }
+                Some(ProfileConfig::LivePerson(_)) => {}
                 Some(_) => return Err(setting(at("profile"), "must name a `liveperson` or `openid-connect` profile")),
                 None => return Err(setting(at("profile"), format!("no profile named `{}`", client.profile))),
             }

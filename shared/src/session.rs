@@ -221,7 +221,11 @@ impl SessionVerifier {
         if payload.exp <= self.clock.now_unix() {
             return Err(IdentityError::SessionExpired);
         }
-        VerifiedClaims::from_json(Value::Object(payload.claims)).map(Some).ok_or(IdentityError::InvalidSession)
+        let mut claims = payload.claims;
+        // The provider's `auth_time` and `max_age` (OIDC Core 2, 3.1.2.1): when the upstream sent
+        // none, the login completed when this session was made.
+        claims.entry("auth_time").or_insert_with(|| Value::from(payload.iat));
+        VerifiedClaims::from_json(Value::Object(claims)).map(Some).ok_or(IdentityError::InvalidSession)
     }
 }
 

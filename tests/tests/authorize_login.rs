@@ -108,8 +108,12 @@ fn pending_cookie(response: &Response<Body>) -> String {
 
 /// A session cookie as the visitor login would set it after logging alice in.
 async fn session_cookie(world: &World) -> String {
+    session_cookie_at(world, NOW).await
+}
+
+/// The same, for a login that completed at `now` (the session's iat: its `auth_time`).
+async fn session_cookie_at(world: &World, now: u64) -> String {
     let keys = SessionKeys::new(world.secrets.clone(), SecretName::try_from("whoscalling/session-key".to_string()).unwrap());
-    let now = NOW;
     let payload = SessionPayload {
         provider: "bankid".into(),
         claims: json!({"sub": "alice", "name": "Alice Nordmann", "nin": "011299*****"}).as_object().cloned().unwrap(),
@@ -281,12 +285,14 @@ async fn a_resumed_request_is_checked_again_against_the_current_configuration() 
         assert_eq!((response.status().as_u16(), page_code(&response).as_str()), (400, "invalid_request"), "{case}");
         assert!(location(&response).is_empty(), "{case}: never a redirect to an untrusted target");
     }
-    // A scope no longer allowed goes back to the (still trusted) client as an OAuth error.
+    // A scope no longer allowed is not granted (OIDC Core 3.1.2.1: ignored), the rest is.
     let mut narrowed = document();
     narrowed["provider"]["clients"]["puzzel"]["scopes"] = json!(["openid"]);
     let later = world_with(&narrowed, world.secrets.clone(), world.clock.clone());
     let response = call(&later, get("/oauth2/authorize", &cookies)).await;
-    assert_eq!(query_of(&location(&response)).get("error").map(String::as_str), Some("invalid_scope"));
+    let code = query_of(&location(&response)).get("code").cloned().expect("a code for the narrower scope");
+    let redeemed = token(&later, &code, VERIFIER).await;
+    assert_eq!(json_of(&redeemed)["scope"], "openid", "only what is still allowed is granted");
     // The control: the unchanged configuration resumes it.
     let response = call(&world, get("/oauth2/authorize", &cookies)).await;
     assert!(location(&response).starts_with(&format!("{REDIRECT}?code=")));
@@ -368,4 +374,134 @@ async fn the_page_code_endpoint_takes_the_session_cookie_only_with_an_origin() {
     let authorized = call(&world, get(&format!("/oauth2/authorize?{}", authorize_query(&[])), &session)).await;
     assert_eq!(authorized.status(), 302);
     assert!(location(&authorized).starts_with(&format!("{REDIRECT}?code=")), "{}", location(&authorized));
+}
+
+fn post_form(body: &str, cookies: &str, content_type: &str) -> Request {
+    let mut builder = lambda_http::http::Request::builder().method("POST").uri(format!("{ISSUER}/oauth2/authorize"))
+        .header(header::CONTENT_TYPE, content_type);
+    if !cookies.is_empty() {
+        builder = builder.header(header::COOKIE, cookies);
+    }
+    builder.body(Body::Text(body.to_string())).unwrap()
+}
+
+/// OIDC Core 3.1.2.1: the authorization endpoint takes POST (a form body) as well as GET. A
+/// cross-site form POST from the vendor's page arrives without the `SameSite=Lax` session cookie
+/// (browsers send Lax cookies only on top-level GETs across sites): it goes through the login and
+/// resumes as a top-level GET, with everything it carried.
+#[tokio::test]
+async fn the_authorization_endpoint_takes_a_form_post() {
+    let world = world();
+    let session = session_cookie(&world).await;
+    let form = "application/x-www-form-urlencoded";
+    // The control: same-site (cookie sent), straight to a code.
+    let direct = call(&world, post_form(&authorize_query(&[]), &session, form)).await;
+    assert_eq!(direct.status(), 302);
+    let query = query_of(&location(&direct));
+    assert_eq!((query.contains_key("code"), query["state"].as_str()), (true, "puzzel-state-1"), "{query:?}");
+    assert_eq!(token(&world, &query["code"], VERIFIER).await.status(), 200);
+
+    // Cross-site: no session cookie. The login starts; the pending request holds the POST's form.
+    let start = call(&world, post_form(&authorize_query(&[]), "", form)).await;
+    assert_eq!(start.status(), 302);
+    assert!(location(&start).starts_with("https://id.example.com/login/bankid?"), "{}", location(&start));
+    let pending = pending_cookie(&start);
+    let resumed = call(&world, get("/oauth2/authorize", &format!("{session}; {pending}"))).await;
+    let query = query_of(&location(&resumed));
+    assert_eq!(query["state"], "puzzel-state-1", "{query:?}");
+    let redeemed = token(&world, &query["code"], VERIFIER).await;
+    assert_eq!(redeemed.status(), 200, "the PKCE challenge of the POST was kept");
+    assert_eq!(payload(json_of(&redeemed)["id_token"].as_str().unwrap())["nonce"], "puzzel-nonce-1");
+
+    // Refusals, each a page with its code (the client is not trusted yet or the body unusable).
+    for (case, request) in [
+        ("JSON body", post_form(&json!({"client_id": "puzzel"}).to_string(), &session, "application/json")),
+        ("no content type", lambda_http::http::Request::builder().method("POST").uri(format!("{ISSUER}/oauth2/authorize"))
+            .body(Body::Text(authorize_query(&[]))).unwrap()),
+        ("query and body", {
+            let mut r = post_form(&authorize_query(&[]), &session, form);
+            *r.uri_mut() = format!("{ISSUER}/oauth2/authorize?client_id=puzzel").parse().unwrap();
+            r
+        }),
+        ("empty body", post_form("", &session, form)),
+        ("repeated parameter", post_form(&format!("{}&client_id=puzzel", authorize_query(&[])), &session, form)),
+    ] {
+        let response = call(&world, request).await;
+        assert_eq!((response.status().as_u16(), page_code(&response).as_str()), (400, "invalid_request"), "{case}");
+        assert!(location(&response).is_empty(), "{case}: never a redirect");
+    }
+    // Other methods: 405 naming both.
+    let put = lambda_http::http::Request::builder().method("PUT").uri(format!("{ISSUER}/oauth2/authorize")).body(Body::Empty).unwrap();
+    let response = call(&world, put).await;
+    assert_eq!((response.status().as_u16(), json_of(&response)["error"].as_str()), (405, Some("invalid_request")));
+    assert_eq!(response.headers()[header::ALLOW], "GET, POST");
+}
+
+/// OIDC Core 3.1.2.1 `prompt=login` and `max_age` with a login configured: the visitor goes
+/// through the login again and the request resumes; the fresh login's time is the id_token's
+/// `auth_time`, and a resumed request whose login is still old is login_required (never a loop).
+#[tokio::test]
+async fn prompt_login_and_an_exceeded_max_age_send_the_visitor_through_the_login_again() {
+    let world = world();
+    let old = session_cookie_at(&world, NOW - 600).await;
+    for extra in [vec![("prompt", "login")], vec![("max_age", "300")], vec![("prompt", "select_account")]] {
+        let start = call(&world, get(&format!("/oauth2/authorize?{}", authorize_query(&extra)), &old)).await;
+        assert_eq!(start.status(), 302);
+        assert!(location(&start).starts_with("https://id.example.com/login/bankid?"), "{extra:?}: {}", location(&start));
+        let pending = pending_cookie(&start);
+        // The login took a moment; the new session is the fresh login (at NOW + 20, after the
+        // clock's first advance; later rounds start later, and a login at NOW + 20 is still
+        // within the leeway of having been sent to it).
+        if extra == vec![("prompt", "login")] {
+            world.clock.advance(20);
+        }
+        let fresh = session_cookie_at(&world, NOW + 20).await;
+        let resumed = call(&world, get("/oauth2/authorize", &format!("{fresh}; {pending}"))).await;
+        let query = query_of(&location(&resumed));
+        assert!(query.contains_key("code"), "{extra:?}: {query:?}");
+        let body = json_of(&token(&world, &query["code"], VERIFIER).await);
+        assert_eq!(payload(body["id_token"].as_str().unwrap())["auth_time"], NOW + 20, "{extra:?}: the fresh login's time");
+        // The login came back with the old session (the upstream did not log in again): refused, no second login.
+        let resumed = call(&world, get("/oauth2/authorize", &format!("{old}; {pending}"))).await;
+        let expected = if extra[0].1 == "select_account" { "account_selection_required" } else { "login_required" };
+        assert_eq!(query_of(&location(&resumed)).get("error").map(String::as_str), Some(expected), "{extra:?}");
+        assert!(!set_cookies(&resumed).iter().any(|c| c.starts_with("whoscalling_authorize=") && !c.contains("Max-Age=0")), "{extra:?}: no loop");
+    }
+    // Controls: a login within max_age gets a code at once, with its auth_time.
+    let start = call(&world, get(&format!("/oauth2/authorize?{}", authorize_query(&[("max_age", "3600")])), &old)).await;
+    let query = query_of(&location(&start));
+    let body = json_of(&token(&world, &query["code"], VERIFIER).await);
+    assert_eq!(payload(body["id_token"].as_str().unwrap())["auth_time"], NOW - 600);
+    // prompt=consent cannot be satisfied: consent_required; prompt=none with another value: invalid_request.
+    for (prompt, error) in [("consent", "consent_required"), ("none login", "invalid_request")] {
+        let response = call(&world, get(&format!("/oauth2/authorize?{}", authorize_query(&[("prompt", prompt)])), &old)).await;
+        assert_eq!(query_of(&location(&response)).get("error").map(String::as_str), Some(error), "{prompt}");
+    }
+}
+
+/// Without an upstream login, a fresh login cannot be had: the errors OIDC Core 3.1.2.6 names.
+#[tokio::test]
+async fn without_an_upstream_login_prompt_and_max_age_get_their_errors() {
+    let mut document = document();
+    document["provider"].as_object_mut().unwrap().remove("login_with");
+    let world = world_of(&document);
+    let session = session_cookie_at(&world, NOW - 600).await;
+    for (extra, error) in [
+        (vec![("prompt", "login")], "login_required"),
+        (vec![("prompt", "select_account")], "account_selection_required"),
+        (vec![("prompt", "consent")], "consent_required"),
+        (vec![("max_age", "599")], "login_required"),
+        (vec![("prompt", "none"), ("max_age", "60")], "login_required"),
+    ] {
+        let response = call(&world, get(&format!("/oauth2/authorize?{}", authorize_query(&extra)), &session)).await;
+        assert_eq!(response.status(), 302, "{extra:?}");
+        let query = query_of(&location(&response));
+        assert_eq!((query.get("error").map(String::as_str), query.get("state").map(String::as_str)), (Some(error), Some("puzzel-state-1")), "{extra:?}");
+        assert!(!query.contains_key("code") && set_cookies(&response).is_empty(), "{extra:?}");
+    }
+    // Controls: within max_age, and prompt=none alone, get a code.
+    for extra in [vec![("max_age", "600")], vec![("prompt", "none")]] {
+        let response = call(&world, get(&format!("/oauth2/authorize?{}", authorize_query(&extra)), &session)).await;
+        assert!(query_of(&location(&response)).contains_key("code"), "{extra:?}");
+    }
 }

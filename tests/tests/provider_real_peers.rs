@@ -1,7 +1,8 @@
 //! whoscalling as an OpenID provider, against real peers: the visitor logs in at npm
 //! `oidc-provider` (the brand's login), grants live in moto's DynamoDB and client secrets and
 //! signing keys in moto's Secrets Manager (both through the real AWS SDK), the certified
-//! relying-party library npm `openid-client` runs the flow as Puzzel and Genesys do, LivePerson's
+//! relying-party library npm `openid-client` runs the flow as Puzzel and Genesys do, and so does
+//! a second, independent library with its default settings (pyoidc, PyPI `oic`), LivePerson's
 //! exact token request is replayed byte for byte, and jwcrypto verifies every id_token against
 //! our published JWKS.
 
@@ -15,8 +16,8 @@ use whoscalling::secrets::{SecretCacheSettings, SecretsManagerStore};
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling_local::{LocalServer, Options, Stores, serve};
 use whoscalling_tests::{
-    CapturedLogs, OIDC_CLIENT_ID, Peer, log_in_at_provider, moto, node, oidc_provider_with_id_token_claims, random_token, secrets_manager_config,
-    verify_independently, workspace_root,
+    CapturedLogs, OIDC_CLIENT_ID, Peer, log_in_at_provider, moto, node, oidc_provider_with_id_token_claims, python, random_token,
+    secrets_manager_config, verify_independently, workspace_root,
 };
 
 const ORIGIN: &str = "https://shop.example.com";
@@ -112,9 +113,11 @@ async fn world(code_lifetime_seconds: u64) -> World {
         "provider": {"issuer": "{BASE_URL}", "grants_table": TABLE, "code_lifetime_seconds": code_lifetime_seconds,
             "clients": {
                 "puzzel": {"secret": arns["puzzel"], "redirect_uris": [PUZZEL_REDIRECT],
-                           "scopes": ["openid", "profile"], "profile": "openid-claims"},
+                           "scopes": ["openid", "profile", "email", "phone", "address"], "profile": "openid-claims",
+                           "claims_without_scope": ["nin", "nin_issuing_country"]},
                 "genesys": {"secret": arns["genesys"], "redirect_uris": [GENESYS_REDIRECT],
-                            "scopes": ["openid", "profile"], "profile": "openid-claims", "require_pkce": true},
+                            "scopes": ["openid", "profile", "email", "phone", "address"], "profile": "openid-claims", "require_pkce": true,
+                            "claims_without_scope": ["nin", "nin_issuing_country"]},
                 "liveperson": {"secret": arns["liveperson"], "redirect_uris": [LIVEPERSON_REDIRECT],
                                "scopes": ["openid"], "profile": "liveperson"}
             }}
@@ -145,6 +148,17 @@ fn relying_party(input: &Value) -> Value {
         .expect("openid-client peer");
     serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|_| panic!("oidc-rp.mjs said: {} {}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+}
+
+/// Runs tests/peers/pyoidc-rp.py (pyoidc, its default settings) with `input`; its one JSON line.
+fn pyoidc(input: &Value) -> Value {
+    let output = std::process::Command::new(python())
+        .arg(workspace_root().join("tests/peers/pyoidc-rp.py"))
+        .arg(input.to_string())
+        .output()
+        .expect("pyoidc peer");
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("pyoidc-rp.py said: {} {}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
 }
 
 async fn jwks(world: &World) -> Value {
@@ -199,7 +213,7 @@ async fn openid_client_runs_the_flow_as_puzzel_and_genesys() {
         let result = relying_party(&json!({
             "issuer": world.base(), "client_id": client, "client_secret": world.secrets[client],
             "redirect_uri": redirect_uri, "auth_method": auth_method, "bearer": id_token,
-            "scope": "openid profile", "pkce": true, "nonce": true
+            "scope": "openid profile email phone address", "pkce": true, "nonce": true
         }));
         assert!(result.get("error").is_none(), "{client}: {result}");
         let discovery = &result["discovery"];
@@ -464,4 +478,42 @@ async fn a_grant_store_outage_is_a_clean_503_and_never_an_accepted_replay() {
     // Nor can a new code be issued without somewhere to keep it.
     let (status, body) = page_code(&world, &id_token, json!({"client_id": "liveperson"})).await;
     assert_eq!((status, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{body}");
+}
+
+/// A second certified-style client library with its DEFAULT settings: pyoidc checks discovery,
+/// sends the authorization request by GET, authenticates with client_secret_basic, verifies the
+/// id_token itself (signature from our jwks_uri, iss, aud, nonce) and asks userinfo the way it
+/// does by default: POST with the token in the form body (RFC 6750 2.2). Scopes it asks for that
+/// the client is not registered for are ignored, and the claims follow what was granted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyoidc_runs_the_flow_with_its_default_settings() {
+    let logs = CapturedLogs::install();
+    let world = world(60).await;
+    let id_token = log_in_at_provider(&world.idp_issuer, "alice").await;
+    for (scope, granted, with_profile) in [
+        ("openid profile email phone address", "address email openid phone profile", true),
+        ("openid offline_access", "openid", false),
+    ] {
+        let result = pyoidc(&json!({
+            "issuer": world.base(), "client_id": "puzzel", "client_secret": world.secrets["puzzel"],
+            "redirect_uri": PUZZEL_REDIRECT, "bearer": id_token, "scope": scope, "extra": {"max_age": 3600}
+        }));
+        assert!(result.get("error").is_none(), "{scope}: {result}");
+        assert_eq!(result["discovery"]["issuer"], world.base());
+        assert_eq!(result["authorize"]["query_keys"], json!(["code", "iss", "state"]));
+        assert_eq!(result["token_response"]["scope"], granted, "{scope}");
+        let claims = &result["id_token_claims"];
+        // pyoidc hands `aud` over as a list whatever its wire form.
+        assert!(claims["aud"] == json!("puzzel") || claims["aud"] == json!(["puzzel"]), "{claims}");
+        assert_eq!(claims["sub"], "alice");
+        // max_age was sent: auth_time is there (OIDC Core 2), and is the login's, not the code's.
+        assert!(claims["auth_time"].as_u64().is_some_and(|t| t <= claims["iat"].as_u64().unwrap()), "{claims}");
+        for source in [claims, &result["userinfo"]] {
+            assert_eq!(source["sub"], "alice");
+            assert_eq!(source["nin"], ALICE_NIN_MASKED, "claims_without_scope");
+            assert_eq!(source.get("name").is_some(), with_profile, "{scope}: {source}");
+            assert_eq!(source.get("email_verified").is_some(), with_profile, "{scope}: {source}");
+        }
+    }
+    logs.assert_free_of(&[&id_token, &world.secrets["puzzel"], ALICE_NIN]);
 }

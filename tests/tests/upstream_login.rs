@@ -147,7 +147,9 @@ async fn world_with(id_token_claims: Option<&str>) -> World {
             "openid-claims": {"platform": "openid-connect", "claims": provider_claims}
         },
         "provider": {"issuer": base, "login_with": "bankid", "clients": {"puzzel": {"secret": "whoscalling/clients/puzzel",
-            "redirect_uris": [PUZZEL_REDIRECT], "scopes": ["openid"], "profile": "openid-claims"}}}
+            "redirect_uris": [PUZZEL_REDIRECT], "scopes": ["openid", "profile"], "profile": "openid-claims",
+            // National ids under every name: no standard scope covers them (OIDC Core 5.4).
+            "claims_without_scope": provider_claims.as_object().unwrap().keys().filter(|c| *c != "name").collect::<Vec<_>>()}}}
     });
     let state_dir = std::env::temp_dir().join(format!("whoscalling-login-test-{}", random_token()));
     std::fs::create_dir_all(&state_dir).unwrap();
@@ -557,7 +559,7 @@ async fn puzzel_starting_from_nothing_logs_the_visitor_in_and_gets_a_code() {
     let world = world().await;
     let result = tokio::task::spawn_blocking({
         let input = json!({"step": "browser", "issuer": world.base(), "client_id": "puzzel", "client_secret": PUZZEL_SECRET,
-            "redirect_uri": PUZZEL_REDIRECT, "scope": "openid"});
+            "redirect_uri": PUZZEL_REDIRECT, "scope": "openid profile"});
         move || relying_party(&input)
     })
     .await

@@ -2,7 +2,8 @@
 //! code flow, Puzzel Secure Chat, Genesys Cloud). Routes:
 //!
 //! - `GET /.well-known/openid-configuration`: discovery;
-//! - `GET /oauth2/authorize`: a code for the verified visitor, by redirect; a visitor without a
+//! - `GET|POST /oauth2/authorize`: a code for the verified visitor, by redirect (OIDC Core 3.1.2.1:
+//!   POST carries the same parameters as a form body); a visitor without a
 //!   login is sent to the upstream login first when one is configured, and the request resumes
 //!   at `GET /oauth2/authorize` with no query (the login's fixed return address);
 //! - `POST /oauth2/code`: the same for page JavaScript (LivePerson's `lpGetAuthenticationToken`);
@@ -107,7 +108,8 @@ impl Route {
 
     fn allows(self, method: &Method) -> bool {
         match self {
-            Route::Discovery | Route::Authorize => method == Method::GET,
+            Route::Discovery => method == Method::GET,
+            Route::Authorize => method == Method::GET || method == Method::POST,
             Route::PageCode => method == Method::POST || method == Method::OPTIONS,
             Route::Token => method == Method::POST,
             Route::UserInfo => method == Method::GET || method == Method::POST,
@@ -116,7 +118,8 @@ impl Route {
 
     fn allow_header(self) -> &'static str {
         match self {
-            Route::Discovery | Route::Authorize => "GET",
+            Route::Discovery => "GET",
+            Route::Authorize => "GET, POST",
             Route::PageCode => "POST, OPTIONS",
             Route::Token => "POST",
             Route::UserInfo => "GET, POST",
@@ -170,17 +173,36 @@ fn discovery(deps: &Deps) -> Response<Body> {
     response
 }
 
-/// `GET /oauth2/authorize`. Until the client and redirect URI are trusted, errors are a page;
-/// after that they go back to the client as the protocol says. With no query and a login
-/// configured, it is the return from that login: the request waiting in the browser's cookie
+/// `GET|POST /oauth2/authorize`. Until the client and redirect URI are trusted, errors are a
+/// page; after that they go back to the client as the protocol says. A GET with no query and a
+/// login configured is the return from that login: the request waiting in the browser's cookie
 /// resumes, checked again in full.
 async fn authorize<'a>(deps: &'a Deps, request: &Request, outcome: &mut Outcome<'a>) -> Response<Body> {
     let query = request.uri().query().unwrap_or("");
+    // OIDC Core 3.1.2.1: a POST carries the same parameters as a form body. They are taken from
+    // one place only: a POST with a query string as well is ambiguous.
+    let raw = if request.method() == Method::POST {
+        let body = body_bytes(request, deps.max_body_bytes).and_then(|body| {
+            if !content_type_is(request, "application/x-www-form-urlencoded") {
+                return Err(OAuthError::invalid_request("send the authorization request as an application/x-www-form-urlencoded body"));
+            }
+            if !query.is_empty() {
+                return Err(OAuthError::invalid_request("send the parameters in the body or the query string, not both"));
+            }
+            std::str::from_utf8(body).map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))
+        });
+        match body {
+            Ok(body) => body,
+            Err(error) => return error_page(&error, outcome),
+        }
+    } else {
+        query
+    };
     let resuming = match &deps.login {
-        Some(login) if query.is_empty() => Some(login),
+        Some(login) if request.method() == Method::GET && query.is_empty() => Some(login),
         _ => None,
     };
-    let mut response = authorize_request(deps, request, query, resuming, outcome).await;
+    let mut response = authorize_request(deps, request, raw, resuming, outcome).await;
     if let Some(login) = resuming
         && let Ok(clear) = HeaderValue::from_str(&login.clear_cookie())
     {
@@ -195,17 +217,21 @@ enum Next {
     Login(LoginRedirect),
 }
 
+/// `raw` is the request's parameters form-encoded (the query, or a POST's body).
 async fn authorize_request<'a>(
     deps: &'a Deps,
     request: &Request,
-    query: &str,
+    raw: &str,
     resuming: Option<&AuthorizeLogin>,
     outcome: &mut Outcome<'a>,
 ) -> Response<Body> {
-    let params = match resuming {
-        Some(login) => login.resume(cookie_header(request)).await,
-        // Re-parse the raw query: the decoded map would hide repeated parameters' order and count.
-        None => Params::from_form(query.as_bytes()),
+    let (params, sent_to_login_at) = match resuming {
+        Some(login) => match login.resume_pending(cookie_header(request)).await {
+            Ok(resumed) => (Ok(resumed.params), Some(resumed.sent_to_login_at)),
+            Err(error) => (Err(error), None),
+        },
+        // Re-parse the raw form: the decoded map would hide repeated parameters' order and count.
+        None => (Params::from_form(raw.as_bytes()), None),
     };
     let params = match params {
         Ok(params) => params,
@@ -219,13 +245,22 @@ async fn authorize_request<'a>(
     let state = params.get("state");
     let result = async {
         let checked = deps.provider.check_request(target.clone(), &params, Channel::Redirect)?;
+        // A resumed request never starts a second login, and `prompt=none` forbids any.
+        let login = deps.login.as_ref().filter(|_| resuming.is_none() && !checked.prompt.none);
         match visitor(deps, request).await {
-            Ok(identity) => deps.provider.issue_code(&checked, identity).await.map(Next::Code),
+            Ok(identity) => match deps.provider.check_login(&checked, &identity, sent_to_login_at) {
+                Ok(()) => deps.provider.issue_code(&checked, identity).await.map(Next::Code),
+                // `prompt=login`, `select_account` or an exceeded `max_age`: a fresh login cures it.
+                Err(error) if matches!(error.code, OAuthErrorCode::LoginRequired | OAuthErrorCode::AccountSelectionRequired) => match login {
+                    Some(login) => login.start(raw).await.map(Next::Login),
+                    None => Err(error),
+                },
+                Err(error) => Err(error),
+            },
             Err(error) if error.is_transient() => Err(OAuthError::unavailable()),
-            // A resumed request never starts a second login, and `prompt=none` forbids any.
-            Err(error) => match &deps.login {
-                Some(login) if resuming.is_none() && !prompt_none(&params) => login.start(query).await.map(Next::Login),
-                _ => Err(login_error(error)),
+            Err(error) => match login {
+                Some(login) => login.start(raw).await.map(Next::Login),
+                None => Err(login_error(error)),
             },
         }
     }
@@ -245,11 +280,6 @@ async fn authorize_request<'a>(
         }
         Err(error) => redirect(&deps.provider.redirect_location(&target, Err(&error), state)),
     }
-}
-
-/// OIDC Core 3.1.2.1: `prompt=none` asks for no interaction, so no login may start.
-fn prompt_none(params: &Params) -> bool {
-    params.get("prompt").is_some_and(|prompt| prompt.split(' ').any(|value| value == "none"))
 }
 
 fn cookie_header(request: &Request) -> Option<&str> {
@@ -328,8 +358,10 @@ async fn token<'a>(deps: &'a Deps, request: &Request, outcome: &mut Outcome<'a>)
         Err(error) => {
             outcome.error = Some(error.code.as_str());
             let mut response = oauth_json(&error, error.code.status());
-            // RFC 6749 5.2: a failed Basic attempt is answered with the scheme's challenge.
-            if error.code == OAuthErrorCode::InvalidClient && matches!(authorization, Ok(Some(_))) {
+            // RFC 6749 5.2 asks for the challenge when Basic was tried; we send it on every 401
+            // (no authentication, or client_secret_post with a wrong secret too): Basic is the
+            // method every client library supports, so it is the one to name.
+            if error.code == OAuthErrorCode::InvalidClient {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"whoscalling\""));
             }
             response
@@ -337,16 +369,32 @@ async fn token<'a>(deps: &'a Deps, request: &Request, outcome: &mut Outcome<'a>)
     }
 }
 
-/// `GET|POST /oauth2/userinfo` with `Authorization: Bearer <access token>` (RFC 6750 2.1 only:
-/// tokens in a query string or form body are not accepted).
+/// `GET|POST /oauth2/userinfo` with `Authorization: Bearer <access token>` (RFC 6750 2.1) or, on
+/// a POST, `access_token` in a form body (2.2; pyoidc's default). Never in the query string
+/// (2.3: it ends up in access logs), and never two ways at once.
 async fn userinfo<'a>(deps: &'a Deps, request: &Request, outcome: &mut Outcome<'a>) -> Response<Body> {
+    // From the raw URI too: API Gateway's decoded parameters are not there for every caller.
+    let in_query = form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes()).any(|(name, _)| name == "access_token");
     let token = match http::credentials(request) {
-        Ok(Credentials { bearer: Some(token), .. }) => Ok(token),
-        Ok(_) => Err(OAuthError::new(OAuthErrorCode::InvalidToken, "send the access token as `Authorization: Bearer`")),
-        Err(_) => Err(OAuthError::invalid_request("send the access token once, as `Authorization: Bearer`")),
+        _ if in_query => Err(OAuthError::invalid_request("send the access token as `Authorization: Bearer` or in a form body, never in the URL")),
+        Ok(Credentials { bearer, .. }) => match (bearer, form_token(deps, request)) {
+            (_, Err(error)) => Err(error),
+            (Some(_), Ok(Some(_))) => Err(OAuthError::invalid_request("send the access token one way, not two")),
+            (Some(token), Ok(None)) => Ok(Some(token.to_string())),
+            (None, Ok(body)) => Ok(body),
+        },
+        Err(_) => Err(OAuthError::invalid_request("send the access token once, as `Authorization: Bearer` or in a form body")),
     };
     let result = match token {
-        Ok(token) => deps.provider.userinfo(token).await,
+        Ok(Some(token)) => deps.provider.userinfo(&token).await,
+        Ok(None) => {
+            // RFC 6750 3.1: a request with no authentication at all gets the challenge without an
+            // error code (it is not an error to have to authenticate).
+            outcome.error = Some("no_token");
+            let mut response = no_store_json(StatusCode::UNAUTHORIZED, &json!({"error_description": "send the access token as `Authorization: Bearer`"}));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"whoscalling\""));
+            return response;
+        }
         Err(error) => Err(error),
     };
     match result {
@@ -355,9 +403,9 @@ async fn userinfo<'a>(deps: &'a Deps, request: &Request, outcome: &mut Outcome<'
             outcome.error = Some(error.code.as_str());
             let mut response = oauth_json(&error, error.code.status());
             let challenge = match error.code {
-                OAuthErrorCode::InvalidToken => "Bearer error=\"invalid_token\"",
-                OAuthErrorCode::InvalidRequest => "Bearer error=\"invalid_request\"",
-                _ => "Bearer",
+                OAuthErrorCode::InvalidToken => "Bearer realm=\"whoscalling\", error=\"invalid_token\"",
+                OAuthErrorCode::InvalidRequest => "Bearer realm=\"whoscalling\", error=\"invalid_request\"",
+                _ => "Bearer realm=\"whoscalling\"",
             };
             if error.code.status() == StatusCode::UNAUTHORIZED || error.code == OAuthErrorCode::InvalidRequest {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
@@ -365,6 +413,16 @@ async fn userinfo<'a>(deps: &'a Deps, request: &Request, outcome: &mut Outcome<'
             response
         }
     }
+}
+
+/// RFC 6750 2.2: `access_token` in an `application/x-www-form-urlencoded` POST body. Other bodies
+/// carry no token (`Ok(None)`).
+fn form_token(deps: &Deps, request: &Request) -> Result<Option<String>, OAuthError> {
+    if request.method() != Method::POST || !content_type_is(request, "application/x-www-form-urlencoded") {
+        return Ok(None);
+    }
+    let params = Params::from_form(body_bytes(request, deps.max_body_bytes)?)?;
+    Ok(params.get("access_token").map(str::to_string))
 }
 
 async fn visitor(deps: &Deps, request: &Request) -> Result<VerifiedClaims, IdentityError> {

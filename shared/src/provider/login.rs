@@ -40,6 +40,13 @@ pub struct LoginRedirect {
     pub set_cookie: String,
 }
 
+/// A request resumed after the login.
+#[derive(Debug)]
+pub struct Resumed {
+    pub params: Params,
+    pub sent_to_login_at: u64,
+}
+
 pub struct AuthorizeLogin {
     keys: SessionKeys,
     cookies: CookieSettings,
@@ -85,6 +92,12 @@ impl AuthorizeLogin {
     /// another key), sent twice or expired: `invalid_request`, shown to the visitor (the
     /// request's redirect URI is unknown, so nothing may be redirected).
     pub async fn resume(&self, cookie_header: Option<&str>) -> Result<Params, OAuthError> {
+        self.resume_pending(cookie_header).await.map(|resumed| resumed.params)
+    }
+
+    /// As [`Self::resume`], with when the visitor was sent to the login (so a login since then
+    /// counts as the fresh one `prompt=login` or `max_age` asked for).
+    pub async fn resume_pending(&self, cookie_header: Option<&str>) -> Result<Resumed, OAuthError> {
         let refused = || OAuthError::invalid_request("no sign-in request to resume: it expired, or was started in another browser; start again from the chat");
         let sealed = match cookie_header.map(|header| cookie_value(header, PENDING_COOKIE)) {
             Some(Ok(Some(value))) if !value.is_empty() => value,
@@ -97,7 +110,8 @@ impl AuthorizeLogin {
         if pending.exp <= self.clock.now_unix() {
             return Err(refused());
         }
-        Params::from_form(pending.query.as_bytes())
+        let params = Params::from_form(pending.query.as_bytes())?;
+        Ok(Resumed { params, sent_to_login_at: pending.exp.saturating_sub(PENDING_SECONDS) })
     }
 
     /// The `Set-Cookie` that removes the pending request (sent with every resumed answer, so a

@@ -70,7 +70,44 @@ pub struct AuthorizationRequest {
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
+    pub prompt: Prompt,
+    /// OIDC Core 3.1.2.1 `max_age` in seconds: the login may be at most this old.
+    pub max_age: Option<u64>,
 }
+
+/// The `prompt` values we act on (OIDC Core 3.1.2.1); other values are ignored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+    pub select_account: bool,
+}
+
+impl Prompt {
+    /// `none` with any other value is a contradiction (OIDC Core 3.1.2.1): `invalid_request`.
+    fn parse(value: Option<&str>) -> Result<Self, OAuthError> {
+        let mut prompt = Prompt::default();
+        let values: Vec<&str> = value.unwrap_or("").split(' ').filter(|v| !v.is_empty()).collect();
+        for value in &values {
+            match *value {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                "select_account" => prompt.select_account = true,
+                _ => {}
+            }
+        }
+        if prompt.none && values.len() > 1 {
+            return Err(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
+        }
+        Ok(prompt)
+    }
+}
+
+/// Seconds a fresh login's `auth_time` may lag the moment we sent the visitor to it (the
+/// upstream provider's clock against ours).
+const FRESH_LOGIN_LEEWAY: u64 = 30;
 
 /// A fresh code (its value is a credential: never logged).
 pub struct IssuedCode {
@@ -92,17 +129,24 @@ impl std::fmt::Debug for TokenResponse {
     }
 }
 
-/// Redirect URIs match when they are the same URL: no wildcards and no prefixes, but the
-/// spelling differences URL parsing removes (`https://liveperson.net` and `.../`, host case,
-/// default port) do not count, because relying-party libraries normalize before the token
-/// request (openid-client sends the parsed form).
+/// Redirect URIs match by simple string comparison (RFC 6749 3.1.2.3, RFC 9700 2.1): byte for
+/// byte with a registered one. No normalisation at all: `HTTP://`, a port spelled `08765` or a
+/// `/x/../` path are different strings, and a client must send exactly what was registered
+/// (register each spelling a vendor sends, e.g. both `https://liveperson.net` and `.../`).
 pub fn same_redirect_uri(registered: &str, presented: &str) -> bool {
-    if registered == presented {
-        return true;
-    }
-    match (Url::parse(registered), Url::parse(presented)) {
-        (Ok(a), Ok(b)) => a == b && !presented.contains('#'),
-        _ => false,
+    registered.as_bytes() == presented.as_bytes()
+}
+
+/// The claims each standard scope covers (OIDC Core 5.4). A claim not listed here is
+/// non-standard and is released only when the client's `claims_without_scope` names it.
+pub fn scope_of_claim(claim: &str) -> Option<&'static str> {
+    match claim {
+        "name" | "family_name" | "given_name" | "middle_name" | "nickname" | "preferred_username" | "profile" | "picture"
+        | "website" | "gender" | "birthdate" | "zoneinfo" | "locale" | "updated_at" => Some("profile"),
+        "email" | "email_verified" => Some("email"),
+        "address" => Some("address"),
+        "phone_number" | "phone_number_verified" => Some("phone"),
+        _ => None,
     }
 }
 
@@ -234,9 +278,9 @@ impl ProviderService {
         if !requested.contains("openid") {
             return Err(OAuthError::new(OAuthErrorCode::InvalidScope, "the scope must include openid"));
         }
-        if !requested.iter().all(|s| client.config.scopes.iter().any(|allowed| allowed == s)) {
-            return Err(OAuthError::new(OAuthErrorCode::InvalidScope, "a requested scope is not allowed for this client"));
-        }
+        // OIDC Core 3.1.2.1: unknown scope values SHOULD be ignored; so is any value this client is
+        // not registered for (never granted). The token response's `scope` says what was granted.
+        let requested: BTreeSet<&str> = requested.into_iter().filter(|s| client.config.scopes.iter().any(|allowed| allowed == s)).collect();
         let state = params.get("state").map(str::to_string);
         if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_BYTES) {
             return Err(OAuthError::invalid_request("state is too long"));
@@ -261,8 +305,54 @@ impl ProviderService {
             (Some(_), Some("S256")) => return Err(OAuthError::invalid_request("code_challenge is not an S256 challenge")),
             (Some(_), Some(_)) => return Err(OAuthError::invalid_request("code_challenge_method must be S256")),
         };
+        let prompt = Prompt::parse(params.get("prompt"))?;
+        let max_age = match params.get("max_age") {
+            None => None,
+            Some(value) => match value.parse::<u64>() {
+                Ok(seconds) if value.bytes().all(|b| b.is_ascii_digit()) => Some(seconds),
+                _ => return Err(OAuthError::invalid_request("max_age must be a number of seconds")),
+            },
+        };
         let scope = requested.into_iter().collect::<Vec<_>>().join(" ");
-        Ok(AuthorizationRequest { target, scope, state, nonce, code_challenge })
+        Ok(AuthorizationRequest { target, scope, state, nonce, code_challenge, prompt, max_age })
+    }
+
+    /// When the visitor logged in (`auth_time`, else the login token's `iat`; never in the future).
+    /// API Gateway's authorizer passes claims as strings: canonical digits count too, or every
+    /// such login would look fresh to `max_age`.
+    pub fn auth_time(&self, identity: &VerifiedClaims) -> u64 {
+        let now = self.clock.now_unix();
+        let seconds = |value: &Value| match value {
+            Value::String(s) => s.parse::<u64>().ok().filter(|n| n.to_string() == *s),
+            other => other.as_u64(),
+        };
+        ["auth_time", "iat"].iter().find_map(|name| identity.get(name).and_then(seconds)).filter(|t| *t <= now).unwrap_or(now)
+    }
+
+    /// Whether this login satisfies the request's `prompt` and `max_age` (OIDC Core 3.1.2.1).
+    /// `sent_to_login_at` is when this request sent the visitor through a fresh login (a resumed
+    /// request): a login since then satisfies `prompt=login` and `select_account`, so the resumed
+    /// request never loops. The error says what is missing: `login_required`,
+    /// `account_selection_required` (both curable by a fresh login) or `consent_required`.
+    pub fn check_login(&self, request: &AuthorizationRequest, identity: &VerifiedClaims, sent_to_login_at: Option<u64>) -> Result<(), OAuthError> {
+        let auth_time = self.auth_time(identity);
+        let fresh = sent_to_login_at.is_some_and(|sent| auth_time + FRESH_LOGIN_LEEWAY >= sent);
+        if request.prompt.consent {
+            // We have no consent screen; the client's registration is the consent.
+            return Err(OAuthError::new(OAuthErrorCode::ConsentRequired, "this provider cannot prompt for consent"));
+        }
+        if request.prompt.login && !fresh {
+            return Err(OAuthError::new(OAuthErrorCode::LoginRequired, "prompt=login asks for a fresh login"));
+        }
+        if request.prompt.select_account && !fresh {
+            return Err(OAuthError::new(OAuthErrorCode::AccountSelectionRequired, "prompt=select_account asks for a fresh login"));
+        }
+        if let Some(max_age) = request.max_age
+            && self.clock.now_unix().saturating_sub(auth_time) > max_age
+        {
+            return Err(OAuthError::new(OAuthErrorCode::LoginRequired, "the login is older than max_age"));
+        }
+        Ok(())
     }
 
     /// Maps the verified visitor for the client and stores a single-use code bound to the request.
@@ -270,12 +360,16 @@ impl ProviderService {
         let client = self.client(&request.target.client_id)?;
         let now = self.clock.now_unix();
         let identity = self.policy.apply(identity);
-        let auth_time = ["auth_time", "iat"]
-            .iter()
-            .find_map(|name| identity.get(name).and_then(Value::as_u64))
-            .filter(|t| *t <= now)
-            .unwrap_or(now);
-        let claims = client_claims(&client.profile, &identity, now)?;
+        let auth_time = self.auth_time(&identity);
+        let mut claims = client_claims(&client.profile, &identity, now)?;
+        if let ClientProfile::OpenId(_) = client.profile {
+            // OIDC Core 5.4: standard claims only for the scopes granted; others only when configured.
+            let granted: BTreeSet<&str> = request.scope.split(' ').collect();
+            let always = &client.config.claims_without_scope;
+            claims.retain(|name, _| {
+                name == "sub" || always.iter().any(|a| a == name) || scope_of_claim(name).is_some_and(|scope| granted.contains(scope))
+            });
+        }
         let grant = Grant {
             client_id: request.target.client_id.as_str().to_string(),
             redirect_uri: request.target.redirect_uri.clone(),
@@ -541,6 +635,9 @@ fn discovery_document(issuer: &str, clients: &BTreeMap<ClientId, Client>) -> Val
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
+        // OIDC Core 3.1.2.1: login/select_account send the visitor through the login again when
+        // one is configured; consent is answered consent_required (no consent screen).
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
     });
     // OpenID Connect Discovery 1.0 section 3: advertised only when some client's id_tokens are
     // encrypted (LivePerson's key decides the algorithms; nothing is negotiated).
@@ -591,7 +688,8 @@ mod tests {
                 },
                 "provider": {"issuer": "https://id.example.com", "clients": {
                     "puzzel": {"secret": "puzzel-secret", "redirect_uris": ["https://chat.example.com/cb?x=1"],
-                               "scopes": ["openid", "profile"], "profile": "claims"},
+                               "scopes": ["openid", "profile", "email", "phone", "address"], "profile": "claims",
+                               "claims_without_scope": ["nin", "verified_national_id"]},
                     "genesys": {"secret": "genesys-secret", "redirect_uris": ["https://g.example.com/cb"],
                                 "scopes": ["openid"], "profile": "claims", "require_pkce": true},
                     "liveperson": {"secret": "lp-secret", "redirect_uris": ["https://liveperson.net"],
@@ -713,7 +811,8 @@ mod tests {
 
     /// The id_token and userinfo of one code for `identity` (client `puzzel`).
     async fn id_token_and_userinfo(f: &Fixture, identity: VerifiedClaims) -> (Value, Value) {
-        let p = params(&[("client_id", "puzzel"), ("redirect_uri", "https://chat.example.com/cb?x=1"), ("response_type", "code"), ("scope", "openid")]);
+        let p = params(&[("client_id", "puzzel"), ("redirect_uri", "https://chat.example.com/cb?x=1"), ("response_type", "code"),
+            ("scope", "openid profile email phone address")]);
         let target = f.provider.trusted_redirect(&p, Channel::Redirect).unwrap();
         let request = f.provider.check_request(target, &p, Channel::Redirect).unwrap();
         let code = f.provider.issue_code(&request, identity).await.unwrap().code;
@@ -812,10 +911,28 @@ mod tests {
     }
 
     #[test]
-    fn redirect_uris_match_as_urls_never_as_prefixes() {
-        assert!(same_redirect_uri("https://liveperson.net", "https://liveperson.net/"));
-        assert!(same_redirect_uri("https://chat.example.com/cb", "https://CHAT.example.com:443/cb"));
+    fn redirect_uris_match_byte_for_byte_never_after_normalisation() {
+        assert!(same_redirect_uri("https://liveperson.net", "https://liveperson.net"), "control");
+        assert!(same_redirect_uri("http://127.0.0.1:8765/callback", "http://127.0.0.1:8765/callback"), "control");
+        // Each class of spelling that URL parsing would make equal: all refused (RFC 6749 3.1.2.3).
         for other in [
+            "HTTP://127.0.0.1:8765/callback",
+            "http://127.0.0.1:08765/callback",
+            "http://127.0.0.1:8765/x/../callback",
+            "http://127.0.0.1:8765/./callback",
+            "http://127.0.0.1:8765/%63allback",
+            "http://127.0.0.1:8765/callback/",
+            "http://127.0.0.1:8765/callback#",
+            "http://127.0.0.1:8765/callback?",
+            " http://127.0.0.1:8765/callback",
+            "http://127.0.0.1:8765/Callback",
+        ] {
+            assert!(!same_redirect_uri("http://127.0.0.1:8765/callback", other), "{other}");
+        }
+        for other in [
+            "https://liveperson.net/",
+            "https://LIVEPERSON.net",
+            "https://liveperson.net:443",
             "https://liveperson.net.evil.com/",
             "https://liveperson.net/x",
             "http://liveperson.net/",
@@ -877,7 +994,10 @@ mod tests {
         for (extra, expected) in [
             (vec![("response_type", "token"), ("scope", "openid")], OAuthErrorCode::UnsupportedResponseType),
             (vec![("response_type", "code"), ("scope", "profile")], OAuthErrorCode::InvalidScope),
-            (vec![("response_type", "code"), ("scope", "openid email")], OAuthErrorCode::InvalidScope),
+            (vec![("response_type", "code"), ("scope", "email address")], OAuthErrorCode::InvalidScope),
+            (vec![("response_type", "code"), ("scope", "openid"), ("prompt", "none login")], OAuthErrorCode::InvalidRequest),
+            (vec![("response_type", "code"), ("scope", "openid"), ("max_age", "-1")], OAuthErrorCode::InvalidRequest),
+            (vec![("response_type", "code"), ("scope", "openid"), ("max_age", "1.5")], OAuthErrorCode::InvalidRequest),
             (vec![("response_type", "code"), ("scope", "openid"), ("request", "x.y.z")], OAuthErrorCode::RequestNotSupported),
         ] {
             let mut pairs = base.to_vec();
@@ -942,8 +1062,173 @@ mod tests {
         assert_eq!(d["token_endpoint"], "https://id.example.com/oauth2/token");
         assert_eq!(d["jwks_uri"], "https://id.example.com/.well-known/jwks.json");
         assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
-        assert_eq!(d["scopes_supported"], json!(["openid", "profile"]));
+        assert_eq!(d["scopes_supported"], json!(["address", "email", "openid", "phone", "profile"]));
+        assert_eq!(d["prompt_values_supported"], json!(["none", "login", "consent", "select_account"]));
+        assert_eq!(d["claims_parameter_supported"], json!(false));
+        // OpenID Connect Discovery 1.0 section 3's required members.
+        for required in ["issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "response_types_supported",
+            "subject_types_supported", "id_token_signing_alg_values_supported"] {
+            assert!(d.get(required).is_some_and(|v| !v.is_null()), "{required}");
+        }
         assert!(d["claims_supported"].as_array().unwrap().contains(&json!("lp_sdes")));
         assert!(d["claims_supported"].as_array().unwrap().contains(&json!("nin")));
+    }
+
+    /// A request for `scope` from client `puzzel` (with the fixture's registered redirect URI).
+    fn request_with(f: &Fixture, extra: &[(&str, &str)]) -> Result<AuthorizationRequest, OAuthError> {
+        let mut pairs = vec![("client_id", "puzzel"), ("redirect_uri", "https://chat.example.com/cb?x=1"), ("response_type", "code")];
+        pairs.extend_from_slice(extra);
+        let p = params(&pairs);
+        let target = f.provider.trusted_redirect(&p, Channel::Redirect)?;
+        f.provider.check_request(target, &p, Channel::Redirect)
+    }
+
+    /// OIDC Core 3.1.2.1: unknown scope values are ignored, and so is any the client is not
+    /// registered for (never granted); the token response's `scope` says what was granted.
+    #[tokio::test]
+    async fn unknown_and_unregistered_scopes_are_ignored_never_granted() {
+        let f = fixture();
+        for (asked, granted) in [
+            ("openid", "openid"),
+            ("openid offline_access", "openid"),
+            ("openid profile address offline_access x-custom", "address openid profile"),
+            ("profile openid openid", "openid profile"),
+        ] {
+            assert_eq!(request_with(&f, &[("scope", asked)]).unwrap().scope, granted, "{asked}");
+        }
+        // genesys is registered for openid only: profile is not granted to it.
+        let p = params(&[("client_id", "genesys"), ("redirect_uri", "https://g.example.com/cb"), ("response_type", "code"),
+            ("scope", "openid profile email"), ("code_challenge", CHALLENGE), ("code_challenge_method", "S256")]);
+        let target = f.provider.trusted_redirect(&p, Channel::Redirect).unwrap();
+        let request = f.provider.check_request(target, &p, Channel::Redirect).unwrap();
+        assert_eq!(request.scope, "openid");
+        let code = f.provider.issue_code(&request, alice()).await.unwrap().code;
+        let form = params(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://g.example.com/cb"),
+            ("code_verifier", VERIFIER)]);
+        let response = f.provider.exchange(Some(&basic("genesys", "genesys-pw")), &form).await.unwrap();
+        assert_eq!(response.body["scope"], "openid");
+        let claims = payload(response.body["id_token"].as_str().unwrap());
+        assert!(claims.get("name").is_none(), "profile was not granted: {claims}");
+        // Without openid it is not an OpenID request at all.
+        assert_eq!(request_with(&f, &[("scope", "profile offline_access")]).unwrap_err().code, OAuthErrorCode::InvalidScope);
+    }
+
+    /// OIDC Core 5.4: standard claims follow the granted scopes, in the id_token and userinfo
+    /// alike; a non-standard claim only when the client's `claims_without_scope` names it.
+    #[tokio::test]
+    async fn claims_follow_the_granted_scopes() {
+        let f = fixture();
+        let identity = || VerifiedClaims::from_json(json!({"sub": "alice", "name": "Alice A", "nin": "01129954321", "national_id": "01129954321",
+            "email_verified": true, "phone_number_verified": false, "updated_at": 1_767_225_600u64,
+            "address": {"country": "NO"}})).unwrap();
+        let always = ["sub", "nin", "verified_national_id"];
+        for (scope, extra) in [
+            ("openid", vec![]),
+            ("openid profile", vec!["name", "updated_at"]),
+            ("openid email", vec!["email_verified"]),
+            ("openid phone", vec!["phone_number_verified"]),
+            ("openid address", vec!["address"]),
+            ("openid profile email phone address", vec!["name", "updated_at", "email_verified", "phone_number_verified", "address"]),
+        ] {
+            let request = request_with(&f, &[("scope", scope)]).unwrap();
+            let code = f.provider.issue_code(&request, identity()).await.unwrap().code;
+            let response = f.provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap();
+            let userinfo = f.provider.userinfo(response.body["access_token"].as_str().unwrap()).await.unwrap();
+            let mut expected: Vec<&str> = always.iter().copied().chain(extra).collect();
+            expected.sort_unstable();
+            assert_eq!(userinfo.keys().map(String::as_str).collect::<Vec<_>>(), expected, "{scope}: userinfo");
+            let id_token = payload(response.body["id_token"].as_str().unwrap());
+            for claim in ["name", "updated_at", "email_verified", "phone_number_verified", "address", "nin"] {
+                assert_eq!(id_token.get(claim).is_some(), expected.contains(&claim), "{scope}: id_token {claim}");
+            }
+        }
+        // Without the client's list, a non-standard claim is never released.
+        let f = fixture_with(|document| {
+            document["provider"]["clients"]["puzzel"]["claims_without_scope"] = json!([]);
+        });
+        let request = request_with(&f, &[("scope", "openid profile email phone address")]).unwrap();
+        let code = f.provider.issue_code(&request, identity()).await.unwrap().code;
+        let response = f.provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap();
+        let userinfo = f.provider.userinfo(response.body["access_token"].as_str().unwrap()).await.unwrap();
+        assert!(userinfo.get("nin").is_none() && userinfo.get("verified_national_id").is_none(), "{userinfo:?}");
+        assert!(userinfo.get("name").is_some(), "control: {userinfo:?}");
+    }
+
+    #[test]
+    fn claims_without_scope_must_name_the_profiles_claims() {
+        let document = |list: Value| {
+            let mut d = json!({"allowed_origins": [], "identity": {"sources": ["api_gateway_authorizer"]}, "signing_keys": {"secret": "keys"},
+                "profiles": {"claims": {"platform": "openid-connect", "claims": {"nin": {"claim": "nin"}}},
+                             "lp": {"platform": "liveperson", "issuer": "x", "token_lifetime_seconds": 300, "customer_info": {"customerId": {"claim": "sub"}}}},
+                "provider": {"issuer": "https://id.example.com", "clients": {
+                    "puzzel": {"secret": "s", "redirect_uris": ["https://c.example.com/cb"], "scopes": ["openid"], "profile": "claims"},
+                    "liveperson": {"secret": "s", "redirect_uris": ["https://liveperson.net"], "scopes": ["openid"], "profile": "lp"}}}});
+            d["provider"]["clients"]["puzzel"]["claims_without_scope"] = list;
+            d.to_string()
+        };
+        assert!(ServiceConfig::from_json("test", &document(json!(["nin"]))).is_ok(), "control");
+        assert!(ServiceConfig::from_json("test", &document(json!(["email"]))).is_err());
+        assert!(ServiceConfig::from_json("test", &document(json!("nin"))).is_err());
+        let mut lp: Value = serde_json::from_str(&document(json!([]))).unwrap();
+        lp["provider"]["clients"]["liveperson"]["claims_without_scope"] = json!(["lp_sdes"]);
+        assert!(ServiceConfig::from_json("test", &lp.to_string()).is_err());
+    }
+
+    /// OIDC Core 3.1.2.1 `prompt` and `max_age`, against a login at NOW - 60 (alice's auth_time).
+    #[test]
+    fn prompt_and_max_age_ask_for_a_fresh_login() {
+        let f = fixture();
+        let check = |extra: &[(&str, &str)], sent: Option<u64>| {
+            let mut pairs = vec![("scope", "openid")];
+            pairs.extend_from_slice(extra);
+            let request = request_with(&f, &pairs).unwrap();
+            f.provider.check_login(&request, &alice(), sent).map_err(|e| e.code)
+        };
+        use OAuthErrorCode::*;
+        for (extra, expected) in [
+            (vec![], Ok(())),
+            (vec![("prompt", "none")], Ok(())),
+            (vec![("prompt", "unknown-value")], Ok(())),
+            (vec![("max_age", "60")], Ok(())),
+            (vec![("max_age", "3600")], Ok(())),
+            (vec![("max_age", "59")], Err(LoginRequired)),
+            (vec![("max_age", "0")], Err(LoginRequired)),
+            (vec![("prompt", "login")], Err(LoginRequired)),
+            (vec![("prompt", "select_account")], Err(AccountSelectionRequired)),
+            (vec![("prompt", "consent")], Err(ConsentRequired)),
+            (vec![("prompt", "login consent")], Err(ConsentRequired)),
+        ] {
+            assert_eq!(check(&extra, None), expected, "{extra:?}");
+        }
+        // Resumed after sending the visitor to a login: a login since then is fresh (no loop);
+        // one from before it is not.
+        assert_eq!(check(&[("prompt", "login")], Some(NOW - 60)), Ok(()));
+        assert_eq!(check(&[("prompt", "select_account")], Some(NOW - 60)), Ok(()));
+        assert_eq!(check(&[("prompt", "login")], Some(NOW)), Err(LoginRequired));
+        assert_eq!(check(&[("max_age", "10")], Some(NOW - 60)), Err(LoginRequired), "still older than max_age");
+        // `none` with anything else is a contradiction.
+        for prompt in ["none login", "login none", "none consent", "none select_account"] {
+            assert_eq!(request_with(&f, &[("scope", "openid"), ("prompt", prompt)]).unwrap_err().code, InvalidRequest, "{prompt}");
+        }
+    }
+
+    /// OIDC Core 2: `auth_time` is the login's, never the code's issue time.
+    #[tokio::test]
+    async fn auth_time_is_the_logins() {
+        let f = fixture();
+        let request = request_with(&f, &[("scope", "openid"), ("max_age", "600")]).unwrap();
+        let code = f.provider.issue_code(&request, alice()).await.unwrap().code;
+        let response = f.provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap();
+        assert_eq!(payload(response.body["id_token"].as_str().unwrap())["auth_time"], NOW - 60);
+        // Without auth_time, the login token's iat.
+        let identity = VerifiedClaims::from_json(json!({"sub": "alice", "iat": NOW - 90})).unwrap();
+        assert_eq!(f.provider.auth_time(&identity), NOW - 90);
+        // API Gateway's authorizer claims are strings; only canonical digits are a time.
+        let identity = VerifiedClaims::from_json(json!({"sub": "alice", "auth_time": (NOW - 120).to_string()})).unwrap();
+        assert_eq!(f.provider.auth_time(&identity), NOW - 120);
+        for odd in [json!("0x10"), json!("+100"), json!(" 100"), json!(NOW + 10), json!(-5)] {
+            let identity = VerifiedClaims::from_json(json!({"sub": "alice", "auth_time": odd})).unwrap();
+            assert_eq!(f.provider.auth_time(&identity), NOW, "{odd}: not a past login time, so now");
+        }
     }
 }

@@ -25,6 +25,8 @@ pub enum OAuthErrorCode {
     UnsupportedResponseType,
     AccessDenied,
     LoginRequired,
+    ConsentRequired,
+    AccountSelectionRequired,
     RequestNotSupported,
     RequestUriNotSupported,
     InvalidToken,
@@ -44,6 +46,8 @@ impl OAuthErrorCode {
             OAuthErrorCode::UnsupportedResponseType => "unsupported_response_type",
             OAuthErrorCode::AccessDenied => "access_denied",
             OAuthErrorCode::LoginRequired => "login_required",
+            OAuthErrorCode::ConsentRequired => "consent_required",
+            OAuthErrorCode::AccountSelectionRequired => "account_selection_required",
             OAuthErrorCode::RequestNotSupported => "request_not_supported",
             OAuthErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             OAuthErrorCode::InvalidToken => "invalid_token",
@@ -167,6 +171,8 @@ fn known_name(name: &str) -> Option<&'static str> {
         "request",
         "request_uri",
         "prompt",
+        "max_age",
+        "access_token",
     ]
     .into_iter()
     .find(|known| *known == name)
