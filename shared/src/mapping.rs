@@ -100,10 +100,15 @@ impl ClaimRule {
                 }),
             };
         };
-        Ok(Some(match self.mask {
-            Some(Mask::NationalId) => mask_national_id(&text),
-            None => text,
-        }))
+        match self.mask {
+            Some(Mask::NationalId) => match (mask_national_id(&text), self.if_unconvertible) {
+                (Some(masked), _) => Ok(Some(masked)),
+                // Not a national id: never passed on, masked or not.
+                (None, OnProblem::Skip) => Ok(None),
+                (None, OnProblem::Refuse) => Err(MappingError::NotA { claim: self.claim.clone(), expected: "a national id" }),
+            },
+            None => Ok(Some(text)),
+        }
     }
 }
 
@@ -295,8 +300,9 @@ impl ClaimPolicy {
         }
     }
 
-    /// Masks the claims the policy names. A masked claim that is not a string or number cannot
-    /// be masked digit by digit, so it is removed rather than passed on.
+    /// Masks the claims the policy names. A masked claim that is not a plausible national id
+    /// (not a string or number, or not shaped like one: [`plausible_national_id`]) cannot be
+    /// masked safely, so it is removed rather than passed on, with a log line naming the claim.
     pub fn apply(&self, mut claims: VerifiedClaims) -> VerifiedClaims {
         let map = claims.as_map_mut();
         let masked: Vec<String> = map.keys().filter(|k| *k != "sub" && self.mask_for(k).is_some()).cloned().collect();
@@ -306,12 +312,13 @@ impl ClaimPolicy {
                 Some(Value::Number(n)) => Some(n.to_string()),
                 _ => None,
             };
-            match text {
-                Some(text) => {
-                    map.insert(claim, Value::String(mask_national_id(&text)));
+            match text.as_deref().and_then(mask_national_id) {
+                Some(masked) => {
+                    map.insert(claim, Value::String(masked));
                 }
                 None => {
                     map.remove(&claim);
+                    tracing::warn!(claim = %claim, "national id dropped: its value is not shaped like a national id");
                 }
             }
         }
@@ -370,15 +377,50 @@ pub enum MappingError {
     NotANumber { claim: String, json_type: &'static str },
 }
 
+/// The digits masking hides (the documented rule: the last 5 digits become `*`).
+pub const MASKED_DIGITS: usize = 5;
+/// The digits a national id has, across the countries we serve: Finland 9 (plus its check
+/// character, a digit or a letter), Denmark and Sweden 10, Norway 11, Sweden 12; 6 to 14 leaves
+/// room for others and for masking never to reveal more than 9.
+pub const NATIONAL_ID_DIGITS: std::ops::RangeInclusive<usize> = 6..=14;
+/// Separators national ids are written with (`010190-1234`, `900101+1234`, `011299 54321`,
+/// `85.07.30-033.28`, `736028/5163`).
+const NATIONAL_ID_SEPARATORS: [char; 5] = ['-', '+', ' ', '.', '/'];
+
+/// Whether `value` can be a national id: ASCII only; 6 to 14 digits (a `*` counts as an already
+/// masked digit); at most 2 capital letters (Finland's century sign and check character); at
+/// most 4 separators from `- + space . /`, never first, last or two in a row; it starts with a
+/// digit. Anything else (500 digits, Arabic-Indic or fullwidth digits, control characters, a
+/// negative or exponent number) is no national id we could mask safely.
+pub fn plausible_national_id(value: &str) -> bool {
+    let is_digit = |c: char| c.is_ascii_digit() || c == '*';
+    let is_separator = |c: char| NATIONAL_ID_SEPARATORS.contains(&c);
+    let (mut digits, mut letters, mut separators) = (0usize, 0usize, 0usize);
+    let mut previous_separator = false;
+    for c in value.chars() {
+        match c {
+            c if is_digit(c) => digits += 1,
+            'A'..='Z' => letters += 1,
+            c if is_separator(c) && !previous_separator => separators += 1,
+            _ => return false,
+        }
+        previous_separator = is_separator(c);
+    }
+    NATIONAL_ID_DIGITS.contains(&digits)
+        && letters <= 2
+        && separators <= 4
+        && value.starts_with(is_digit)
+        && !value.ends_with(is_separator)
+}
+
 /// Masks a national id: the last 5 digits become `*`, other characters stay (so `010190-12345`
-/// becomes `010190-*****`). A value with fewer than 6 digits would keep nothing worth hiding
-/// behind, or is not a national id at all, so it is masked whole. Any Unicode decimal digit counts.
-/// Idempotent: a `*` counts as an already-masked digit, so masking twice changes nothing.
-pub fn mask_national_id(value: &str) -> String {
-    const MASKED_DIGITS: usize = 5;
-    let is_digit_or_masked = |c: &char| c.is_numeric() || *c == '*';
-    if value.chars().filter(is_digit_or_masked).count() <= MASKED_DIGITS {
-        return "*".repeat(value.chars().count());
+/// becomes `010190-*****`). `None` when the value is not a plausible national id
+/// ([`plausible_national_id`]): it must then not travel at all, so masking never reveals more
+/// than the digits before the last five, at most 9. Idempotent: a `*` counts as an already
+/// masked digit, so masking twice changes nothing.
+pub fn mask_national_id(value: &str) -> Option<String> {
+    if !plausible_national_id(value) {
+        return None;
     }
     let mut to_mask = MASKED_DIGITS;
     let mut masked: Vec<char> = value.chars().collect();
@@ -386,12 +428,12 @@ pub fn mask_national_id(value: &str) -> String {
         if to_mask == 0 {
             break;
         }
-        if is_digit_or_masked(c) {
+        if c.is_ascii_digit() || *c == '*' {
             *c = '*';
             to_mask -= 1;
         }
     }
-    masked.into_iter().collect()
+    Some(masked.into_iter().collect())
 }
 
 #[cfg(test)]
@@ -641,19 +683,169 @@ mod tests {
 
     #[test]
     fn national_id_masking_edge_cases() {
-        assert_eq!(mask_national_id("12345678901"), "123456*****");
-        assert_eq!(mask_national_id("010190-12345"), "010190-*****");
-        assert_eq!(mask_national_id("19900101-1234"), "1990010*-****");
-        // Short or digit-poor values are masked whole.
-        assert_eq!(mask_national_id("12345"), "*****");
-        assert_eq!(mask_national_id("ABCDEF"), "******");
-        assert_eq!(mask_national_id(""), "");
-        // Unicode digits count as digits (Arabic-Indic).
-        assert_eq!(mask_national_id("١٢٣٤٥٦٧"), "١٢*****");
-        // Masking twice is masking once.
-        for value in ["12345678901", "010190-12345", "12345", "ABCDEF", "١٢٣٤٥٦٧", "1*3*5*7*9*1"] {
-            let once = mask_national_id(value);
-            assert_eq!(mask_national_id(&once), once, "{value}");
+        let mask = |v: &str| mask_national_id(v);
+        assert_eq!(mask("12345678901").as_deref(), Some("123456*****"));
+        assert_eq!(mask("010190-12345").as_deref(), Some("010190-*****"));
+        assert_eq!(mask("19900101-1234").as_deref(), Some("1990010*-****"));
+        // Not national ids: too few digits, no digits, empty, non-ASCII digits: never masked, dropped.
+        for value in ["12345", "ABCDEF", "", "١٢٣٤٥٦٧", "１２３４５６７８９０１"] {
+            assert_eq!(mask(value), None, "{value}");
         }
+        // Masking twice is masking once.
+        for value in ["12345678901", "010190-12345", "1*3*5*7*9*1", "131052-308T", "900101+1234"] {
+            let once = mask(value).unwrap();
+            assert_eq!(mask(&once).as_ref(), Some(&once), "{value}");
+        }
+    }
+
+    /// Real shapes that must pass, masked: Norway 11, Sweden 12 and 10 (with `-` and `+`),
+    /// Denmark 10, Finland with every century sign and a letter or digit check character.
+    fn valid_national_ids() -> Vec<(String, String)> {
+        let mut ids: Vec<(String, String)> = [
+            ("01129954321", "011299*****"),
+            ("011299 54321", "011299 *****"),
+            ("199001011234", "1990010*****"),
+            ("19900101-1234", "1990010*-****"),
+            ("9001011234", "90010*****"),
+            ("900101-1234", "90010*-****"),
+            ("900101+1234", "90010*+****"),
+            ("0101901234", "01019*****"),
+            ("010190-1234", "01019*-****"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        for century in ['+', '-', 'A', 'B', 'C', 'D', 'E', 'F', 'U', 'V', 'W', 'X', 'Y'] {
+            for check in ['T', '7'] {
+                let id = format!("131052{century}308{check}");
+                let masked = match check {
+                    'T' => format!("1310**{century}***T"),
+                    _ => format!("13105*{century}****"),
+                };
+                ids.push((id, masked));
+            }
+        }
+        ids
+    }
+
+    /// Hostile values by class: every length 0..600 of digits, non-ASCII digits (Arabic-Indic,
+    /// Extended Arabic-Indic, Devanagari, fullwidth), control characters, letters beyond
+    /// Finland's two, odd separators, numbers that are not ids.
+    fn hostile_national_ids() -> Vec<Value> {
+        let mut values: Vec<Value> = Vec::new();
+        for len in (0..6).chain(15..600) {
+            values.push(json!("7".repeat(len)));
+            values.push(json!(format!("010190-{}", "3".repeat(len.saturating_sub(6)))));
+        }
+        for zero in ['\u{0660}', '\u{06F0}', '\u{0966}', '\u{FF10}', '\u{1D7CE}'] {
+            let digits: String = (0..11).map(|i| char::from_u32(zero as u32 + i % 10).unwrap()).collect();
+            values.push(json!(digits));
+            values.push(json!(format!("01129{}", &digits[..digits.char_indices().nth(6).unwrap().0])));
+        }
+        for bad in ['\r', '\n', '\0', '\t', '\u{7F}', '\u{85}', '\u{202E}', '\u{2066}', '\u{200B}', '\u{FEFF}', '\u{00A0}', '_', ',', '#'] {
+            values.push(json!(format!("011299{bad}54321")));
+            values.push(json!(format!("01129954321{bad}")));
+            values.push(json!(format!("{bad}01129954321")));
+        }
+        for letters in ["ABC", "abc", "Æ", "é"] {
+            values.push(json!(format!("01129954321{letters}")));
+        }
+        values.push(json!("ABCDEFG1234567"));
+        values.push(json!("A01129954321"));
+        values.push(json!("011299-+54321"));
+        values.push(json!("0-1-1-2-9-9-54321"));
+        values.push(json!("01129954321-"));
+        for number in [json!(-1129954321i64), json!(1.5e300), json!(12345), json!(1.0), json!(u64::MAX), json!(i64::MIN)] {
+            values.push(number);
+        }
+        values
+    }
+
+    #[test]
+    fn valid_national_ids_of_every_country_are_masked_under_every_name() {
+        for name in DEFAULT_MASKED_CLAIMS {
+            for (id, masked) in valid_national_ids() {
+                assert!(plausible_national_id(&id), "{id}");
+                let out = ClaimPolicy::default().apply(claims(json!({"sub": "v", name: id, "given_name": "Åse"})));
+                assert_eq!(out.get(name), Some(&json!(masked)), "{name} = {id}");
+                assert_eq!(out.get("given_name"), Some(&json!("Åse")));
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_that_is_no_national_id_never_travels_masked_or_not() {
+        let hostile = hostile_national_ids();
+        assert!(hostile.len() > 1000, "{}", hostile.len());
+        for name in DEFAULT_MASKED_CLAIMS.into_iter().chain(["ssn"]) {
+            let policy: ClaimPolicy = serde_json::from_value(json!({"masked_claims": {"ssn": "national_id"}})).unwrap();
+            for value in &hostile {
+                let out = policy.apply(claims(json!({"sub": "v", name: value, "given_name": "Ola"})));
+                assert_eq!(out.get(name), None, "{name} = {value}");
+                assert_eq!(out.get("given_name"), Some(&json!("Ola")), "control claim kept");
+                assert_eq!(out.subject(), "v");
+                // A profile's own mask rule refuses it, or skips it when told to.
+                let raw = claims(json!({"sub": "v", name: value}));
+                let rule_refuse = rule(json!({"claim": name, "mask": "national_id", "convert": "scalar"}));
+                let rule_skip = rule(json!({"claim": name, "mask": "national_id", "convert": "scalar", "if_unconvertible": "skip"}));
+                match raw.get(name) {
+                    Some(_) => assert!(rule_refuse.apply(&raw).is_err(), "{name} = {value}"),
+                    None => assert!(value.as_str().is_some_and(crate::identity::hygiene::has_forbidden_char), "{name} = {value}: only control characters drop it earlier"),
+                }
+                assert_eq!(rule_skip.apply(&raw), Ok(None), "{name} = {value}");
+            }
+        }
+    }
+
+    #[test]
+    fn masking_reveals_at_most_the_digits_before_the_last_five() {
+        let mut inputs: Vec<String> = valid_national_ids().into_iter().map(|(id, _)| id).collect();
+        for len in 0..40 {
+            inputs.push("8".repeat(len));
+            inputs.push(format!("{}-{}", "1".repeat(len / 2), "2".repeat(len - len / 2)));
+            inputs.push(format!("{}AB", "9".repeat(len)));
+        }
+        for input in inputs {
+            let digits = input.chars().filter(|c| c.is_ascii_digit()).count();
+            match mask_national_id(&input) {
+                Some(masked) => {
+                    assert!(NATIONAL_ID_DIGITS.contains(&digits), "{input}");
+                    let revealed = masked.chars().filter(char::is_ascii_digit).count();
+                    assert_eq!(revealed, digits - MASKED_DIGITS, "{input} -> {masked}");
+                    assert_eq!(masked.chars().count(), input.chars().count());
+                }
+                None => assert!(!NATIONAL_ID_DIGITS.contains(&digits) || input.starts_with('-'), "{input}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_drop_log_names_the_claim_never_the_value() {
+        #[derive(Clone, Default)]
+        struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+            type Writer = Captured;
+            fn make_writer(&'a self) -> Self::Writer {
+                self.clone()
+            }
+        }
+        let captured = Captured::default();
+        tracing::subscriber::with_default(crate::logging::json_subscriber(captured.clone()), || {
+            let out = ClaimPolicy::default().apply(claims(json!({"sub": "v", "nin": "4".repeat(500), "pid": "01129954321"})));
+            assert_eq!((out.get("nin"), out.get("pid")), (None, Some(&json!("011299*****"))));
+        });
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(logs.lines().count(), 1, "{logs}");
+        assert!(logs.contains(r#""claim":"nin""#) && logs.contains("WARN"), "{logs}");
+        assert!(!logs.contains("4444") && !logs.contains("011299"), "{logs}");
     }
 }

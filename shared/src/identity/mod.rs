@@ -5,6 +5,7 @@
 //! JWKS. Never from the request body or query string.
 
 mod bearer;
+pub mod hygiene;
 mod jwks;
 mod visitor;
 
@@ -27,10 +28,15 @@ pub use visitor::{VisitorPolicy, refuse_client_tokens};
 pub struct VerifiedClaims(Map<String, Value>);
 
 impl VerifiedClaims {
-    /// Wraps already-verified claims; `None` unless a JSON object with a usable `sub`.
+    /// Wraps already-verified claims; `None` unless a JSON object with a usable `sub`. Every
+    /// identity source comes through here, so here claims carrying control or invisible
+    /// formatting characters are dropped ([`hygiene::clean_claims`]).
     pub fn from_json(value: Value) -> Option<Self> {
         match value {
-            Value::Object(map) if map.get("sub").and_then(Value::as_str).is_some_and(valid_subject) => Some(Self(map)),
+            Value::Object(mut map) if map.get("sub").and_then(Value::as_str).is_some_and(valid_subject) => {
+                hygiene::clean_claims(&mut map);
+                Some(Self(map))
+            }
             _ => None,
         }
     }
@@ -59,9 +65,10 @@ impl fmt::Debug for VerifiedClaims {
     }
 }
 
-/// A `sub` we accept: 1-255 characters, no control characters.
+/// A `sub` we accept: 1-255 characters, no control or invisible formatting characters
+/// ([`hygiene::is_forbidden_char`]).
 pub(crate) fn valid_subject(sub: &str) -> bool {
-    !sub.is_empty() && sub.chars().count() <= 255 && !sub.chars().any(char::is_control)
+    !sub.is_empty() && sub.chars().count() <= 255 && !hygiene::has_forbidden_char(sub)
 }
 
 /// Why a visitor's identity was not accepted. Messages are fixed texts: they never quote the

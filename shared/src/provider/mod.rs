@@ -286,8 +286,9 @@ impl ProviderService {
             return Err(OAuthError::invalid_request("state is too long"));
         }
         let nonce = params.get("nonce").map(str::to_string);
-        if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_BYTES || n.chars().any(char::is_control)) {
-            return Err(OAuthError::invalid_request("nonce is too long or has control characters"));
+        // The nonce is echoed into the id_token: held to the same rule as every claim.
+        if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_BYTES || crate::identity::hygiene::has_forbidden_char(n)) {
+            return Err(OAuthError::invalid_request("nonce is too long or has control or invisible formatting characters"));
         }
         let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
             (None, None) if client.config.require_pkce => {
@@ -746,6 +747,21 @@ mod tests {
     fn payload(jwt: &str) -> Value {
         let part = jwt.split('.').nth(1).unwrap();
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_nonce_with_a_control_or_invisible_character_is_refused() {
+        let f = fixture();
+        let check = |nonce: &str| {
+            let p = params(&[("client_id", "puzzel"), ("redirect_uri", "https://chat.example.com/cb?x=1"), ("response_type", "code"),
+                ("scope", "openid"), ("nonce", nonce)]);
+            let target = f.provider.trusted_redirect(&p, Channel::Redirect).unwrap();
+            f.provider.check_request(target, &p, Channel::Redirect).map(|r| r.nonce).map_err(|e| e.code)
+        };
+        assert_eq!(check("n-1 é"), Ok(Some("n-1 é".to_string())), "control");
+        for bad in ['\0', '\n', '\u{7F}', '\u{85}', '\u{200E}', '\u{202E}', '\u{2066}', '\u{2028}', '\u{FEFF}', '\u{E0041}'] {
+            assert_eq!(check(&format!("n{bad}1")), Err(OAuthErrorCode::InvalidRequest), "U+{:04X}", bad as u32);
+        }
     }
 
     #[tokio::test]
