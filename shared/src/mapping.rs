@@ -821,29 +821,10 @@ mod tests {
 
     #[test]
     fn the_drop_log_names_the_claim_never_the_value() {
-        #[derive(Clone, Default)]
-        struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Captured {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-            type Writer = Captured;
-            fn make_writer(&'a self) -> Self::Writer {
-                self.clone()
-            }
-        }
-        let captured = Captured::default();
-        tracing::subscriber::with_default(crate::logging::json_subscriber(captured.clone()), || {
+        let ((), logs) = crate::logging::capture_logs(|| {
             let out = ClaimPolicy::default().apply(claims(json!({"sub": "v", "nin": "4".repeat(500), "pid": "01129954321"})));
             assert_eq!((out.get("nin"), out.get("pid")), (None, Some(&json!("011299*****"))));
         });
-        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         assert_eq!(logs.lines().count(), 1, "{logs}");
         assert!(logs.contains(r#""claim":"nin""#) && logs.contains("WARN"), "{logs}");
         assert!(!logs.contains("4444") && !logs.contains("011299"), "{logs}");

@@ -31,13 +31,18 @@ fn deps() -> mint_token::Deps {
     mint_token::Deps::new(&config, identity, secrets, clock).expect("deps")
 }
 
-/// The sample Connect event with the authorizer's claims replaced by `claims` (plus `iss`, `aud`).
+/// The sample Connect event with the authorizer's claims replaced by `claims` (plus `iss`, `aud`,
+/// `iat`, `exp`).
 fn event(claims: Value) -> lambda_http::Request {
     let text = std::fs::read_to_string(workspace_root().join("events/mint-token/valid-authorizer-get.json")).unwrap();
     let mut event: Value = serde_json::from_str(&text).unwrap();
     let mut claims = claims;
     claims["iss"] = json!("https://idp.example.com");
     claims["aud"] = json!("web");
+    // The authorizer passes time claims as strings; a one-hour login issued a minute ago.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    claims["iat"] = json!((now - 60).to_string());
+    claims["exp"] = json!((now + 3540).to_string());
     event["requestContext"]["authorizer"]["jwt"]["claims"] = claims;
     lambda_http::request::from_str(&event.to_string()).expect("an HTTP API event")
 }

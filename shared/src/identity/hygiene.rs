@@ -125,7 +125,7 @@ mod tests {
     use super::*;
     use crate::identity::VerifiedClaims;
     use serde_json::json;
-    use std::sync::{Arc, Mutex};
+
 
     /// Every forbidden class, by range: C0, DEL, C1, and each invisible or bidi block.
     fn forbidden_chars() -> Vec<char> {
@@ -243,29 +243,9 @@ mod tests {
         }
     }
 
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-        type Writer = Captured;
-        fn make_writer(&'a self) -> Self::Writer {
-            self.clone()
-        }
-    }
-
     #[test]
     fn the_log_names_a_dropped_claim_never_its_value() {
-        let captured = Captured::default();
-        let subscriber = crate::logging::json_subscriber(captured.clone());
-        tracing::subscriber::with_default(subscriber, || {
+        let ((), logs) = crate::logging::capture_logs(|| {
             let mut map = Map::new();
             map.insert("sub".into(), json!("a"));
             map.insert("name".into(), json!("Secret\u{202E}Value"));
@@ -276,7 +256,6 @@ mod tests {
             dropped.sort();
             assert_eq!(dropped.len(), 3);
         });
-        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         assert_eq!(logs.lines().count(), 3, "{logs}");
         assert!(logs.contains(r#""claim":"name""#), "{logs}");
         assert!(!logs.contains("Secret") && !logs.contains("Value") && !logs.contains("secret-name") && !logs.contains("yyyy"), "{logs}");
