@@ -21,6 +21,7 @@ pub mod rotation;
 pub mod secrets;
 pub mod session;
 pub mod upstream;
+pub mod used_states;
 pub mod signing;
 
 pub use clock::{Clock, SystemClock};

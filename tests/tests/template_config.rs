@@ -142,7 +142,11 @@ fn cold_start(scenario: &str, function: &str, environment: &BTreeMap<String, Str
         "ExchangeCodeFunction" => {
             exchange_code::Deps::from_config(&config, Arc::new(MemoryGrantStore::new()), secrets, clock).map(drop)
         }
-        "VisitorLoginFunction" => visitor_login::Deps::new(&config, secrets, clock).map(drop),
+        "VisitorLoginFunction" => {
+            // main requires the used-state table (DynamoDB) beside the shared configuration.
+            visitor_login::used_states_table(lookup).unwrap_or_else(|e| panic!("{}", context(&e)));
+            visitor_login::Deps::new(&config, secrets, clock).map(drop)
+        }
         other => panic!("{scenario}: the template has a function this test does not know: {other}"),
     };
     wired.unwrap_or_else(|e| panic!("{}", context(&e)));
