@@ -323,7 +323,7 @@ impl UpstreamLogin {
                 },
             );
         }
-        let keys = Arc::new(SessionKeys::new(secrets.clone(), session.key_secret.clone()));
+        let keys = Arc::new(SessionKeys::from_config(secrets.clone(), config, &session, clock.clone()));
         let cookies = CookieSettings { name: session.cookie_name.clone(), secure: session.secure_cookies };
         let authorize_returns = providers.values().filter_map(authorize_return).collect();
         Ok(Self {
