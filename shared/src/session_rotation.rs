@@ -90,7 +90,9 @@ impl SessionKeyRotator {
         // current key opens with it (as previous).
         let name = SecretName::try_from(event.secret_id.clone()).map_err(|_| RotationError::UnknownVersion)?;
         let probe = |value: String| {
+            // By the rotation's clock, and with no end to the grace: this checks the keys, not the time.
             SessionKeys::new(Arc::new(OneValue(Arc::new(SecretValue { value: SecretString::new(value), version: None }))), name.clone())
+                .with_grace(self.clock.clone(), u64::MAX)
         };
         let before = probe(current.to_json()).seal(Purpose::Session, b"rotation-probe").await.map_err(|e| RotationError::CurrentInvalid(e.to_string()))?;
         let after = probe(pending.to_json());
@@ -128,5 +130,127 @@ pub fn same_secret(event_id: &str, configured: &str) -> bool {
         (Some(a), None) => a == configured,
         (None, Some(b)) => b == event_id,
         (None, None) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// Secrets Manager as rotation sees it: version id -> (value, labels).
+    struct Fake(Mutex<HashMap<String, (Option<String>, Vec<String>)>>);
+
+    impl Fake {
+        fn with_current(value: &str) -> Arc<Self> {
+            Arc::new(Fake(Mutex::new(HashMap::from([("v0".to_string(), (Some(value.to_string()), vec![AWSCURRENT.to_string()]))]))))
+        }
+        fn start(&self, token: &str) {
+            self.0.lock().unwrap().insert(token.into(), (None, vec![AWSPENDING.into()]));
+        }
+        fn value(&self, id: &str) -> Option<String> {
+            self.0.lock().unwrap().get(id).and_then(|(v, _)| v.clone())
+        }
+        fn set(&self, id: &str, value: &str) {
+            if let Some(entry) = self.0.lock().unwrap().get_mut(id) {
+                entry.0 = Some(value.into());
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl RotationTarget for Fake {
+        async fn describe(&self, _: &str) -> Result<SecretMetadata, RotationError> {
+            let versions = self.0.lock().unwrap().iter().map(|(id, (_, labels))| (id.clone(), labels.clone())).collect();
+            Ok(SecretMetadata { rotation_enabled: true, versions })
+        }
+        async fn value_of_version(&self, _: &str, id: &str, _: Option<&str>) -> Result<Option<SecretString>, RotationError> {
+            Ok(self.value(id).map(SecretString::new))
+        }
+        async fn put_pending(&self, _: &str, token: &str, value: &SecretString) -> Result<(), RotationError> {
+            self.set(token, value.expose());
+            Ok(())
+        }
+        async fn move_current(&self, _: &str, to: &str, from: &str) -> Result<(), RotationError> {
+            let mut versions = self.0.lock().unwrap();
+            if let Some((_, labels)) = versions.get_mut(from) {
+                labels.retain(|l| l != AWSCURRENT);
+            }
+            if let Some((_, labels)) = versions.get_mut(to) {
+                labels.push(AWSCURRENT.into());
+            }
+            Ok(())
+        }
+        async fn clear_pending(&self, _: &str, id: &str) -> Result<(), RotationError> {
+            if let Some((_, labels)) = self.0.lock().unwrap().get_mut(id) {
+                labels.retain(|l| l != AWSPENDING);
+            }
+            Ok(())
+        }
+        async fn put_current(&self, _: &str, _: &str, _: &SecretString, _: &str) -> Result<(), RotationError> {
+            Err(RotationError::NotConfigured("not used by the session key"))
+        }
+    }
+
+    fn event(step: RotationStep, token: &str) -> RotationEvent {
+        RotationEvent { step, secret_id: "session".into(), token: token.into() }
+    }
+
+    #[tokio::test]
+    async fn a_rotation_keeps_the_current_key_as_previous_and_repeats_safely() {
+        let legacy = "k".repeat(64);
+        let fake = Fake::with_current(&legacy);
+        let rotator = SessionKeyRotator::new(fake.clone(), Arc::new(FixedClock::at(5_000)));
+        fake.start("t1");
+        rotator.run(&event(RotationStep::CreateSecret, "t1")).await.unwrap();
+        let written = fake.value("t1").unwrap();
+        rotator.run(&event(RotationStep::CreateSecret, "t1")).await.unwrap();
+        assert_eq!(fake.value("t1").unwrap(), written, "a repeated createSecret writes nothing new");
+        let document = SessionKeyDocument::parse(&written).unwrap();
+        assert_eq!((document.previous.as_deref(), document.rotated_at), (Some(legacy.as_str()), 5_000));
+        for step in [RotationStep::SetSecret, RotationStep::TestSecret, RotationStep::FinishSecret, RotationStep::FinishSecret] {
+            rotator.run(&event(step, "t1")).await.unwrap();
+        }
+        assert_eq!(fake.describe("session").await.unwrap().version_with(AWSCURRENT), Some("t1"));
+    }
+
+    #[tokio::test]
+    async fn test_secret_refuses_a_pending_document_that_breaks_continuity_or_is_unusable() {
+        let current = SessionKeyDocument::parse(&"k".repeat(64)).unwrap().rotated(1).unwrap();
+        let stranger = SessionKeyDocument::parse(&"s".repeat(64)).unwrap().rotated(2).unwrap();
+        let cases = [
+            (stranger.to_json(), "ContinuityBroken"),
+            (current.to_json(), "ContinuityBroken"),
+            ("short".to_string(), "PendingInvalid"),
+            ("{\"current\": 1}".to_string(), "PendingInvalid"),
+            (" ".to_string(), "PendingMissing"),
+        ];
+        for (pending, expected) in cases {
+            let fake = Fake::with_current(&current.to_json());
+            let rotator = SessionKeyRotator::new(fake.clone(), Arc::new(FixedClock::at(10)));
+            fake.start("t");
+            fake.set("t", &pending);
+            let error = rotator.run(&event(RotationStep::TestSecret, "t")).await.unwrap_err();
+            assert_eq!(error.name(), expected, "{pending}");
+        }
+        // The control: what createSecret writes passes.
+        let fake = Fake::with_current(&current.to_json());
+        let rotator = SessionKeyRotator::new(fake.clone(), Arc::new(FixedClock::at(10)));
+        fake.start("t");
+        rotator.run(&event(RotationStep::CreateSecret, "t")).await.unwrap();
+        rotator.run(&event(RotationStep::TestSecret, "t")).await.unwrap();
+    }
+
+    #[test]
+    fn secrets_are_matched_by_arn_or_name() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:whoscalling/app/session-key-Ab12Cd";
+        assert!(same_secret(arn, arn));
+        assert!(same_secret(arn, "whoscalling/app/session-key"));
+        assert!(same_secret("whoscalling/app/session-key", "whoscalling/app/session-key"));
+        assert!(!same_secret(arn, "whoscalling/app/signing-keys"));
+        assert!(!same_secret("arn:aws:secretsmanager:eu-west-1:123456789012:secret:whoscalling/app/signing-keys-Ab12Cd", arn));
+        assert!(!same_secret(arn, "whoscalling/app/session"));
     }
 }
