@@ -140,8 +140,11 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::Mutex;
 
-    /// Secrets Manager as rotation sees it: version id -> (value, labels).
-    struct Fake(Mutex<HashMap<String, (Option<String>, Vec<String>)>>);
+    /// A version's value (none until written) and labels.
+    type Version = (Option<String>, Vec<String>);
+
+    /// Secrets Manager as rotation sees it: version id -> version.
+    struct Fake(Mutex<HashMap<String, Version>>);
 
     impl Fake {
         fn with_current(value: &str) -> Arc<Self> {
