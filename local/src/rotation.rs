@@ -4,7 +4,9 @@
 //! `POST /dev/rotate-keys` runs one full scheduled rotation (`createSecret`, `setSecret`,
 //! `testSecret`, `finishSecret`, the same [`KeyRotator`] the Lambda runs), and
 //! `POST /dev/pinned-keys/{pin}/stage|switch` the operator's commands, so what a pasted-key
-//! console sees across rotations can be tried without AWS.
+//! console sees across rotations can be tried without AWS. `POST /dev/rotate-session-key` runs
+//! the session key's rotation (the same [`SessionKeyRotator`]) on the session-key entry: sessions
+//! go on, sealed with the new key, and the old one opens cookies for the grace period.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -18,14 +20,17 @@ use whoscalling::rotation::{
     RotationSettings, RotationStep, RotationTarget, SecretMetadata,
 };
 use whoscalling::secrets::SecretString;
+use whoscalling::session_rotation::SessionKeyRotator;
 use whoscalling::signing::SigningAlgorithm;
 
-use crate::state::{SIGNING_KEYS_SECRET, write_private};
+use crate::state::{SESSION_KEY_SECRET, SIGNING_KEYS_SECRET, write_private};
 
-/// The signing-key entry of `secrets.json` seen as a secret with versions: the file holds
-/// `AWSCURRENT`; a pending version lives in memory for the length of one rotation.
+/// One entry of `secrets.json` (the signing keys, or the session key) seen as a secret with
+/// versions: the file holds `AWSCURRENT`; a pending version lives in memory for the length of
+/// one rotation.
 struct LocalKeySecret {
     path: PathBuf,
+    entry: &'static str,
     versions: Mutex<Versions>,
 }
 
@@ -43,7 +48,7 @@ impl LocalKeySecret {
 
     fn write_current(&self, value: &SecretString) -> Result<(), RotationError> {
         let mut secrets = self.read_file()?;
-        secrets.insert(SIGNING_KEYS_SECRET.to_string(), value.expose().to_string());
+        secrets.insert(self.entry.to_string(), value.expose().to_string());
         let text = serde_json::to_string_pretty(&secrets).map_err(|_| RotationError::SecretsManager("unserializable".into()))?;
         write_private(&self.path, &text).map_err(|e| RotationError::SecretsManager(e.to_string()))
     }
@@ -67,7 +72,7 @@ impl RotationTarget for LocalKeySecret {
     async fn value_of_version(&self, _: &str, version_id: &str, _: Option<&str>) -> Result<Option<SecretString>, RotationError> {
         let is_current = self.versions().current == version_id;
         if is_current {
-            return Ok(self.read_file()?.get(SIGNING_KEYS_SECRET).cloned().map(SecretString::new));
+            return Ok(self.read_file()?.get(self.entry).cloned().map(SecretString::new));
         }
         let versions = self.versions();
         Ok(versions.pending.as_ref().filter(|(id, _)| id == version_id).and_then(|(_, v)| v.clone()).map(SecretString::new))
@@ -124,6 +129,8 @@ impl KeyEventSink for LatestKeyEvent {
 pub struct LocalRotation {
     secret: Arc<LocalKeySecret>,
     rotator: KeyRotator,
+    session_secret: Arc<LocalKeySecret>,
+    session_rotator: SessionKeyRotator,
     events: Arc<LatestKeyEvent>,
     /// One rotation or command at a time, as Secrets Manager allows one rotation per secret.
     busy: tokio::sync::Mutex<()>,
@@ -131,10 +138,14 @@ pub struct LocalRotation {
 
 impl LocalRotation {
     pub fn new(secrets_path: PathBuf, pins: Vec<PinName>, clock: Arc<dyn Clock>) -> Self {
-        let secret = Arc::new(LocalKeySecret {
-            path: secrets_path,
+        let local = |entry| Arc::new(LocalKeySecret {
+            path: secrets_path.clone(),
+            entry,
             versions: Mutex::new(Versions { current: "local-initial".into(), pending: None }),
         });
+        let secret = local(SIGNING_KEYS_SECRET);
+        let session_secret = local(SESSION_KEY_SECRET);
+        let session_rotator = SessionKeyRotator::new(session_secret.clone(), clock.clone());
         let events = Arc::new(LatestKeyEvent::default());
         let settings = RotationSettings {
             algorithms: vec![SigningAlgorithm::RS256, SigningAlgorithm::ES256],
@@ -143,7 +154,7 @@ impl LocalRotation {
             secret_id: Some(SIGNING_KEYS_SECRET.to_string()),
         };
         let rotator = KeyRotator::new(secret.clone(), clock, settings, events.clone());
-        Self { secret, rotator, events, busy: tokio::sync::Mutex::new(()) }
+        Self { secret, rotator, session_secret, session_rotator, events, busy: tokio::sync::Mutex::new(()) }
     }
 
     /// One full scheduled rotation; answers the event it announced.
@@ -161,6 +172,21 @@ impl LocalRotation {
             }
         }
         self.events.0.lock().unwrap_or_else(|e| e.into_inner()).clone().ok_or(RotationError::PendingMissing)
+    }
+
+    /// One full rotation of the session key; answers the new version's id.
+    pub async fn rotate_session_key(&self) -> Result<String, RotationError> {
+        let _one_at_a_time = self.busy.lock().await;
+        let token = format!("local-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        self.session_secret.versions().pending = Some((token.clone(), None));
+        for step in [RotationStep::CreateSecret, RotationStep::SetSecret, RotationStep::TestSecret, RotationStep::FinishSecret] {
+            let event = RotationEvent { step, secret_id: SESSION_KEY_SECRET.to_string(), token: token.clone() };
+            if let Err(error) = self.session_rotator.run(&event).await {
+                self.session_secret.versions().pending = None;
+                return Err(error);
+            }
+        }
+        Ok(token)
     }
 
     /// An operator's pinned-key command.

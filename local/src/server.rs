@@ -90,7 +90,8 @@ struct App {
     dev_callback: String,
     /// The LivePerson stand-in's private key (PKCS#8 DER), to show what LivePerson would decrypt.
     liveperson_private_key: Vec<u8>,
-    /// The rotation function over `secrets.json` (`/dev/rotate-keys`, `/dev/pinned-keys/...`).
+    /// The rotation function over `secrets.json` (`/dev/rotate-keys`, `/dev/pinned-keys/...`,
+    /// `/dev/rotate-session-key`).
     rotation: Option<LocalRotation>,
     /// The configuration served, for `/dev/puzzel-auth-mapping`.
     config: ServiceConfig,
@@ -236,6 +237,7 @@ async fn route(app: &App, request: hyper::Request<Incoming>, peer: SocketAddr) -
         (Method::POST, "/dev/login") => dev_login(app, request).await,
         (Method::POST, "/dev/liveperson/decrypt") => liveperson_decrypt(app, request).await,
         (Method::POST, "/dev/rotate-keys") => key_change(app, None).await,
+        (Method::POST, "/dev/rotate-session-key") => session_key_rotation(app).await,
         (Method::POST, p) if p.starts_with("/dev/pinned-keys/") => {
             let command = p.trim_start_matches("/dev/pinned-keys/").split_once('/').and_then(|(pin, action)| {
                 let action = match action {
@@ -473,6 +475,20 @@ async fn key_change(app: &App, command: Option<(PinName, PinnedKeyAction)>) -> h
     };
     match outcome {
         Ok(event) => json_response(StatusCode::OK, &serde_json::to_value(&event).unwrap_or_default()),
+        Err(error) => json_response(StatusCode::CONFLICT, &json!({"error": error.name(), "error_description": error.to_string()})),
+    }
+}
+
+/// `POST /dev/rotate-session-key`: one scheduled rotation of the session key (sessions go on).
+async fn session_key_rotation(app: &App) -> hyper::Response<Full<Bytes>> {
+    let Some(rotation) = &app.rotation else {
+        return json_response(
+            StatusCode::NOT_IMPLEMENTED,
+            &json!({"error": "not_available", "error_description": "rotation acts on secrets.json; this run uses other stores"}),
+        );
+    };
+    match rotation.rotate_session_key().await {
+        Ok(version) => json_response(StatusCode::OK, &json!({"rotated": "session_key", "version": version})),
         Err(error) => json_response(StatusCode::CONFLICT, &json!({"error": error.name(), "error_description": error.to_string()})),
     }
 }

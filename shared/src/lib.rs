@@ -20,7 +20,9 @@ pub mod provider;
 pub mod rotation;
 pub mod secrets;
 pub mod session;
+pub mod session_rotation;
 pub mod upstream;
+pub mod used_states;
 pub mod signing;
 
 pub use clock::{Clock, SystemClock};

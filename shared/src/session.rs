@@ -4,7 +4,14 @@
 //! cookie, so no server-side store is needed and the browser cannot read or alter them. The key
 //! is derived with HKDF-SHA256 from a secret in Secrets Manager (derived once per secret
 //! version). Each cookie kind has its own additional data, so a login-state cookie can never pass
-//! as a session. A secret rotation ends existing sessions (the visitor logs in again).
+//! as a session.
+//!
+//! The secret is rotated on a schedule (`session_rotation`): its value becomes a
+//! [`SessionKeyDocument`] with the `current` key, the `previous` one and when they switched. Cookies
+//! are sealed with `current` only; `previous` still opens them for a grace period (one session
+//! lifetime plus the secret cache's TTL and a margin for the rotation's own steps, counted from the
+//! switch), so a rotation ends no session, and a key two rotations old opens nothing. A plain
+//! string value (as the template first generates it) is a document with only `current`.
 
 use std::sync::{Arc, RwLock};
 
@@ -16,7 +23,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{ServiceConfig, SessionConfig};
 use crate::identity::{IdentityError, VerifiedClaims};
 use crate::secrets::{SecretError, SecretName, SecretStore};
 
@@ -29,7 +37,7 @@ pub const MIN_KEY_SECRET_CHARS: usize = 32;
 pub enum SessionError {
     #[error(transparent)]
     Secret(#[from] SecretError),
-    #[error("the session key secret is shorter than {MIN_KEY_SECRET_CHARS} characters")]
+    #[error("the session key secret is shorter than {MIN_KEY_SECRET_CHARS} characters, or not a session key document")]
     WeakKey,
     #[error("the cookie does not open with the current key (tampered, foreign or from before a key rotation)")]
     Unreadable,
@@ -60,44 +68,130 @@ impl Purpose {
     }
 }
 
-/// The AEAD key from the session-key secret, re-derived only when the secret's version changes.
+/// Margin for the rotation's own steps: `rotated_at` is written at `createSecret`, and the switch
+/// (`finishSecret`) follows within seconds normally; this covers retries.
+pub const ROTATION_STEPS_SLACK_SECONDS: u64 = 600;
+/// The grace of [`SessionKeys::new`]: the default session lifetime, plus the slack and a default
+/// secret cache TTL. Services use [`SessionKeys::from_config`], which counts their own settings.
+const DEFAULT_GRACE_SECONDS: u64 = 1800 + 300 + ROTATION_STEPS_SLACK_SECONDS;
+
+/// The session-key secret's value once rotated: `{"current": ..., "previous": ..., "rotated_at": ...}`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionKeyDocument {
+    pub current: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    /// When `current` replaced `previous` (unix seconds; 0 with no previous).
+    #[serde(default)]
+    pub rotated_at: u64,
+}
+
+impl std::fmt::Debug for SessionKeyDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionKeyDocument").field("previous", &self.previous.is_some()).field("rotated_at", &self.rotated_at).finish_non_exhaustive()
+    }
+}
+
+impl SessionKeyDocument {
+    /// A document, or a plain key (the template's first, generated value). Every key it holds
+    /// must be at least [`MIN_KEY_SECRET_CHARS`] long.
+    pub fn parse(value: &str) -> Result<Self, SessionError> {
+        let value = value.trim();
+        let document = if value.starts_with('{') {
+            serde_json::from_str(value).map_err(|_| SessionError::WeakKey)?
+        } else {
+            SessionKeyDocument { current: value.to_string(), previous: None, rotated_at: 0 }
+        };
+        let weak = |key: &str| key.trim().len() < MIN_KEY_SECRET_CHARS;
+        if weak(&document.current) || document.previous.as_deref().is_some_and(weak) {
+            return Err(SessionError::WeakKey);
+        }
+        Ok(document)
+    }
+
+    /// The successor: a fresh `current`, this one's `current` as `previous` (this `previous`,
+    /// two rotations old by then, is dropped).
+    pub fn rotated(&self, now: u64) -> Result<Self, SessionError> {
+        let mut bytes = zeroize::Zeroizing::new([0u8; 48]);
+        SystemRandom::new().fill(bytes.as_mut()).map_err(|_| SessionError::Randomness)?;
+        Ok(SessionKeyDocument { current: URL_SAFE_NO_PAD.encode(bytes.as_ref()), previous: Some(self.current.clone()), rotated_at: now })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::json!({"current": self.current, "previous": self.previous, "rotated_at": self.rotated_at}).to_string()
+    }
+}
+
+fn derive(secret: &str) -> Result<Arc<LessSafeKey>, SessionError> {
+    let secret = secret.trim().as_bytes();
+    if secret.len() < MIN_KEY_SECRET_CHARS {
+        return Err(SessionError::WeakKey);
+    }
+    let prk = Salt::new(HKDF_SHA256, b"whoscalling session key").extract(secret);
+    let okm = prk.expand(&[b"AES-256-GCM cookie sealing"], &AES_256_GCM).map_err(|_| SessionError::WeakKey)?;
+    Ok(Arc::new(LessSafeKey::new(UnboundKey::from(okm))))
+}
+
+/// The keys of one secret version: `current` seals and opens; `previous` opens until `until`.
+struct DerivedKeys {
+    current: Arc<LessSafeKey>,
+    previous: Option<(Arc<LessSafeKey>, u64)>,
+}
+
+/// The AEAD keys from the session-key secret, re-derived only when the secret's version changes.
 pub struct SessionKeys {
     store: Arc<dyn SecretStore>,
     secret: SecretName,
-    derived: RwLock<Option<(Option<String>, Arc<LessSafeKey>)>>,
+    derived: RwLock<Option<(Option<String>, Arc<DerivedKeys>)>>,
     random: SystemRandom,
+    clock: Arc<dyn Clock>,
+    grace_seconds: u64,
 }
 
 impl SessionKeys {
     pub fn new(store: Arc<dyn SecretStore>, secret: SecretName) -> Self {
-        Self { store, secret, derived: RwLock::new(None), random: SystemRandom::new() }
+        Self { store, secret, derived: RwLock::new(None), random: SystemRandom::new(), clock: Arc::new(SystemClock), grace_seconds: DEFAULT_GRACE_SECONDS }
     }
 
-    async fn key(&self) -> Result<Arc<LessSafeKey>, SessionError> {
+    /// The previous key opens cookies until `grace_seconds` after the switch, by `clock`.
+    pub fn with_grace(mut self, clock: Arc<dyn Clock>, grace_seconds: u64) -> Self {
+        self.clock = clock;
+        self.grace_seconds = grace_seconds;
+        self
+    }
+
+    /// For a service: the grace is one session lifetime, plus the secret cache's TTL (a container
+    /// may seal with the old key that long after the switch) and the rotation's slack.
+    pub fn from_config(store: Arc<dyn SecretStore>, config: &ServiceConfig, session: &SessionConfig, clock: Arc<dyn Clock>) -> Self {
+        let grace = session.lifetime_seconds + config.secret_cache.ttl_seconds + ROTATION_STEPS_SLACK_SECONDS;
+        Self::new(store, session.key_secret.clone()).with_grace(clock, grace)
+    }
+
+    async fn keys(&self) -> Result<Arc<DerivedKeys>, SessionError> {
         let value = self.store.get(&self.secret).await?;
         if let Ok(guard) = self.derived.read()
-            && let Some((version, key)) = guard.as_ref()
+            && let Some((version, keys)) = guard.as_ref()
             && *version == value.version
             && version.is_some()
         {
-            return Ok(key.clone());
+            return Ok(keys.clone());
         }
-        let secret = value.value.expose().trim().as_bytes();
-        if secret.len() < MIN_KEY_SECRET_CHARS {
-            return Err(SessionError::WeakKey);
-        }
-        let prk = Salt::new(HKDF_SHA256, b"whoscalling session key").extract(secret);
-        let okm = prk.expand(&[b"AES-256-GCM cookie sealing"], &AES_256_GCM).map_err(|_| SessionError::WeakKey)?;
-        let key = Arc::new(LessSafeKey::new(UnboundKey::from(okm)));
+        let document = SessionKeyDocument::parse(value.value.expose())?;
+        let previous = match &document.previous {
+            Some(previous) => Some((derive(previous)?, document.rotated_at.saturating_add(self.grace_seconds))),
+            None => None,
+        };
+        let keys = Arc::new(DerivedKeys { current: derive(&document.current)?, previous });
         if let Ok(mut guard) = self.derived.write() {
-            *guard = Some((value.version.clone(), key.clone()));
+            *guard = Some((value.version.clone(), keys.clone()));
         }
-        Ok(key)
+        Ok(keys)
     }
 
     /// `base64url(nonce || ciphertext || tag)`.
     pub async fn seal(&self, purpose: Purpose, plaintext: &[u8]) -> Result<String, SessionError> {
-        let key = self.key().await?;
+        let key = self.keys().await?.current.clone();
         let mut nonce = [0u8; NONCE_LEN];
         self.random.fill(&mut nonce).map_err(|_| SessionError::Randomness)?;
         let mut buffer = plaintext.to_vec();
@@ -122,9 +216,16 @@ impl SessionKeys {
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SessionError::Unreadable)?;
-        let key = self.key().await?;
+        let keys = self.keys().await?;
         let mut buffer = ciphertext.to_vec();
-        let plaintext = key.open_in_place(nonce, Aad::from(purpose.aad()), &mut buffer).map_err(|_| SessionError::Unreadable)?;
+        if let Ok(plaintext) = keys.current.open_in_place(nonce, Aad::from(purpose.aad()), &mut buffer) {
+            return Ok(plaintext.to_vec());
+        }
+        // Sealed before the last rotation: the previous key, within its grace only.
+        let previous = keys.previous.as_ref().filter(|(_, until)| self.clock.now_unix() < *until).map(|(key, _)| key).ok_or(SessionError::Unreadable)?;
+        let nonce = Nonce::try_assume_unique_for_key(&bytes[..NONCE_LEN]).map_err(|_| SessionError::Unreadable)?;
+        let mut buffer = ciphertext.to_vec();
+        let plaintext = previous.open_in_place(nonce, Aad::from(purpose.aad()), &mut buffer).map_err(|_| SessionError::Unreadable)?;
         Ok(plaintext.to_vec())
     }
 
@@ -259,6 +360,65 @@ mod tests {
         // A new key version ends old cookies.
         store.put("session", &"j".repeat(64));
         assert!(keys.open(Purpose::Session, &sealed).await.is_err());
+    }
+
+    /// A rotation ends no session: a cookie sealed before it opens after it, for the grace period
+    /// and no longer; a key two rotations old opens nothing; new cookies use the new key.
+    #[tokio::test]
+    async fn the_previous_key_opens_for_one_grace_period_after_a_rotation() {
+        const GRACE: u64 = 1800 + 300 + ROTATION_STEPS_SLACK_SECONDS;
+        let legacy = "k".repeat(64);
+        let store = Arc::new(InMemorySecretStore::with("session", &legacy));
+        let clock = Arc::new(FixedClock::at(1_000_000));
+        let keys = SessionKeys::new(store.clone(), SecretName::try_from("session".to_string()).unwrap()).with_grace(clock.clone(), GRACE);
+        let session = keys.seal(Purpose::Session, b"before").await.unwrap();
+        let login_state = keys.seal(Purpose::LoginState, b"state before").await.unwrap();
+
+        // The first rotation: the plain value becomes `previous`.
+        let first = SessionKeyDocument::parse(&legacy).unwrap().rotated(clock.now_unix()).unwrap();
+        assert_eq!(first.previous.as_deref(), Some(legacy.as_str()));
+        store.put("session", &first.to_json());
+        clock.advance(10);
+        assert_eq!(keys.open(Purpose::Session, &session).await.unwrap(), b"before", "a session survives the rotation");
+        assert_eq!(keys.open(Purpose::LoginState, &login_state).await.unwrap(), b"state before", "so does a login in progress");
+        assert!(keys.open(Purpose::LoginState, &session).await.is_err(), "the previous key keeps purposes apart");
+        let after = keys.seal(Purpose::Session, b"after").await.unwrap();
+        let only_previous = SessionKeys::new(Arc::new(InMemorySecretStore::with("session", &legacy)), "session".to_string().try_into().unwrap());
+        assert!(only_previous.open(Purpose::Session, &after).await.is_err(), "new cookies are sealed with the new key");
+
+        // Until the grace has passed, counted from the switch.
+        clock.advance(GRACE - 11);
+        assert_eq!(keys.open(Purpose::Session, &session).await.unwrap(), b"before");
+        clock.advance(1);
+        assert!(matches!(keys.open(Purpose::Session, &session).await, Err(SessionError::Unreadable)), "grace over");
+        assert_eq!(keys.open(Purpose::Session, &after).await.unwrap(), b"after", "the control: current cookies open");
+
+        // A second rotation soon after another: the key two rotations old is gone at once.
+        let before_second = keys.seal(Purpose::Session, b"between").await.unwrap();
+        let second = first.rotated(clock.now_unix()).unwrap();
+        store.put("session", &second.to_json());
+        let third = second.rotated(clock.now_unix()).unwrap();
+        let sealed_two_ago = {
+            store.put("session", &second.to_json());
+            keys.seal(Purpose::Session, b"second").await.unwrap()
+        };
+        store.put("session", &third.to_json());
+        assert!(keys.open(Purpose::Session, &before_second).await.is_err(), "sealed with a key two rotations old");
+        assert_eq!(keys.open(Purpose::Session, &sealed_two_ago).await.unwrap(), b"second", "one rotation old: opens");
+    }
+
+    #[test]
+    fn key_documents_are_checked() {
+        assert!(SessionKeyDocument::parse(&"k".repeat(32)).is_ok());
+        let good = SessionKeyDocument::parse(&"k".repeat(64)).unwrap().rotated(5).unwrap();
+        assert!(good.current.len() >= MIN_KEY_SECRET_CHARS);
+        let parsed = SessionKeyDocument::parse(&good.to_json()).unwrap();
+        assert_eq!((parsed.current, parsed.previous, parsed.rotated_at), (good.current.clone(), good.previous.clone(), 5));
+        assert!(!format!("{good:?}").contains(&good.current), "Debug shows no key");
+        for bad in ["short", "{", "{\"current\": \"short\"}", &format!("{{\"current\": \"{}\", \"previous\": \"short\"}}", "k".repeat(64)),
+                    &format!("{{\"current\": \"{}\", \"extra\": 1}}", "k".repeat(64)), "{\"previous\": \"x\"}"] {
+            assert!(matches!(SessionKeyDocument::parse(bad), Err(SessionError::WeakKey)), "{bad}");
+        }
     }
 
     #[tokio::test]

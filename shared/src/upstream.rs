@@ -3,8 +3,9 @@
 //!
 //! `start` redirects to the provider with `state`, `nonce`, PKCE S256, scopes and `acr_values`;
 //! the three secrets of the attempt travel in a sealed login-state cookie scoped to the callback
-//! path, so a callback in another browser has nothing to match. `callback` checks `state` and
-//! RFC 9207 `iss`, exchanges the code with the client secret from Secrets Manager, has the crate
+//! path, so a callback in another browser has nothing to match. `callback` accepts only the
+//! parameters a provider sends, checks `state` and RFC 9207 `iss`, records the state as used (once,
+//! in a store shared by all containers: `used_states`), exchanges the code with the client secret from Secrets Manager, has the crate
 //! verify the ID token (issuer, audience and no untrusted extra audience, algorithm allow-list,
 //! signature against the JWKS, `exp`/`iat` with leeway, nonce), checks `at_hash`, refetches the
 //! JWKS at most once a minute for an unknown `kid`, calls userinfo unless `use_userinfo` is off
@@ -45,6 +46,7 @@ use crate::identity::VerifiedClaims;
 use crate::mapping::ClaimPolicy;
 use crate::provider::Params;
 use crate::secrets::SecretStore;
+use crate::used_states::{MemoryUsedStates, UsedStates};
 use crate::session::{CookieSettings, Purpose, SessionError, SessionKeys, SessionPayload, cookie_value};
 
 /// The login-state cookie lives as long as a visitor may take at the provider.
@@ -58,6 +60,14 @@ const JWKS_MIN_REFETCH_SECONDS: u64 = 60;
 /// every login during an outage would retry, one after another (the crate's once-cell runs one
 /// initializer at a time), each waiting out the HTTP timeout.
 const DISCOVERY_RETRY_SECONDS: u64 = 10;
+/// The parameters a provider may put on our callback: the authorization response (`code`,
+/// `state`), RFC 9207 `iss`, OpenID session management's `session_state` (Entra, Keycloak), the
+/// error response (`error`, `error_description`, `error_uri`), and what Google adds (`scope`,
+/// `authuser`, `prompt`, `hd`). Anything else (`redirect_uri`, `client_id`, `code_verifier`,
+/// `nonce`, ...) was not sent by a provider but injected into the link, and is refused before the
+/// provider is called; so is any parameter given twice.
+pub const CALLBACK_PARAMETERS: [&str; 11] =
+    ["code", "state", "iss", "session_state", "error", "error_description", "error_uri", "scope", "authuser", "prompt", "hd"];
 /// Claims that describe the ID token rather than the visitor; not kept in the session.
 const TOKEN_CLAIMS: [&str; 10] = ["iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "azp", "jti"];
 
@@ -74,6 +84,8 @@ pub enum LoginError {
     ProviderRefused(String),
     #[error("the callback is malformed: {0}")]
     InvalidCallback(&'static str),
+    #[error("this login has been completed already; start again")]
+    StateUsed,
     #[error("the identity provider refused the authorization code")]
     CodeRejected,
     #[error("the ID token failed validation: {0}")]
@@ -100,6 +112,7 @@ impl LoginError {
             LoginError::InvalidState => "invalid_state",
             LoginError::ProviderRefused(_) => "upstream_error",
             LoginError::InvalidCallback(_) => "invalid_callback",
+            LoginError::StateUsed => "state_used",
             LoginError::CodeRejected => "code_rejected",
             LoginError::InvalidIdToken(_) => "invalid_id_token",
             LoginError::UserinfoMismatch => "userinfo_mismatch",
@@ -243,6 +256,8 @@ pub struct UpstreamLogin {
     policy: ClaimPolicy,
     secrets: Arc<dyn SecretStore>,
     clock: Arc<dyn Clock>,
+    /// Where callbacks record their state, so each is completed once (`used_states`).
+    used_states: Arc<dyn UsedStates>,
 }
 
 /// `<base>/oauth2/authorize` for a provider whose callback is `<base>/callback/<name>` (config
@@ -308,7 +323,7 @@ impl UpstreamLogin {
                 },
             );
         }
-        let keys = Arc::new(SessionKeys::new(secrets.clone(), session.key_secret.clone()));
+        let keys = Arc::new(SessionKeys::from_config(secrets.clone(), config, &session, clock.clone()));
         let cookies = CookieSettings { name: session.cookie_name.clone(), secure: session.secure_cookies };
         let authorize_returns = providers.values().filter_map(authorize_return).collect();
         Ok(Self {
@@ -321,7 +336,16 @@ impl UpstreamLogin {
             policy: config.claim_policy.clone(),
             secrets,
             clock,
+            used_states: Arc::new(MemoryUsedStates::new()),
         })
+    }
+
+    /// The store that makes each login state usable once. `new` starts with a per-process store,
+    /// right for one process (tests, the local run); the Lambda function gives its DynamoDB table,
+    /// shared by all its containers.
+    pub fn with_used_states(mut self, used_states: Arc<dyn UsedStates>) -> Self {
+        self.used_states = used_states;
+        self
     }
 
     pub fn has_provider(&self, name: &str) -> bool {
@@ -422,13 +446,19 @@ impl UpstreamLogin {
 
     /// `GET /callback/{provider}`: the session cookie and the redirect back to the site. The
     /// login-state cookie is cleared whatever the outcome (`clear_login_state`).
+    ///
+    /// `raw_query` is the callback's query string as received: it must hold only
+    /// [`CALLBACK_PARAMETERS`], each at most once. Its state is then recorded as used before the
+    /// provider is called, so a replay (same cookie and URL, from anywhere) is refused even if
+    /// the provider would accept the code again.
     pub async fn callback(
         &self,
         provider_name: &str,
-        query: &Params,
+        raw_query: &str,
         cookie_header: Option<&str>,
     ) -> Result<Redirect, LoginError> {
         let provider = self.provider(provider_name)?;
+        let query = callback_params(raw_query)?;
         let login = self.login_state(provider, cookie_header).await?;
         let state = query.get("state").ok_or(LoginError::InvalidState)?;
         if !constant_time_eq(state, &login.state) {
@@ -447,6 +477,16 @@ impl UpstreamLogin {
             return Err(LoginError::ProviderRefused(code));
         }
         let code = query.get("code").ok_or(LoginError::InvalidCallback("no code"))?;
+        // Spend the state before anything reaches the provider (an answer without a code
+        // spends nothing: it cannot become a session): a second callback with it is
+        // refused here, whatever the provider would do with the code.
+        let first = self.used_states.first_use(&used_state_key(provider, &login.state), login.exp, self.clock.now_unix()).await.map_err(|error| {
+            tracing::error!(error = %error, "the used login states cannot be recorded");
+            LoginError::TemporarilyUnavailable
+        })?;
+        if !first {
+            return Err(LoginError::StateUsed);
+        }
         let metadata = self.metadata(provider).await?;
 
         let secret = self.secrets.get(&provider.config.client_secret).await.map_err(|error| {
@@ -650,6 +690,29 @@ impl UpstreamLogin {
     }
 }
 
+/// The callback's parameters, if they are only [`CALLBACK_PARAMETERS`], each once. Names are
+/// compared after percent-decoding (so `redirect%5Furi` is `redirect_uri`) and exactly (so
+/// `Code` is not `code`); a name given twice is refused even when one value is empty.
+pub fn callback_params(raw_query: &str) -> Result<Params, LoginError> {
+    let mut seen: Vec<std::borrow::Cow<'_, str>> = Vec::new();
+    for (name, _) in form_urlencoded::parse(raw_query.as_bytes()) {
+        if !CALLBACK_PARAMETERS.contains(&name.as_ref()) {
+            return Err(LoginError::InvalidCallback("a parameter the identity provider does not send"));
+        }
+        if seen.contains(&name) {
+            return Err(LoginError::InvalidCallback("repeated query parameters"));
+        }
+        seen.push(name);
+    }
+    Params::from_form(raw_query.as_bytes()).map_err(|_| LoginError::InvalidCallback("repeated or oversized query parameters"))
+}
+
+/// The used-state store's key: a hash, so the table never holds a usable state.
+fn used_state_key(provider: &Provider, state: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{}\n{state}", provider.name.as_str()).as_bytes());
+    URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
 fn callback_path(provider: &Provider) -> String {
     provider.config.redirect_uri.path().to_string()
 }
@@ -813,6 +876,69 @@ mod tests {
         // The control: an ID token with only `sub` gets every userinfo claim.
         let only_sub = merge_userinfo(object(json!({"sub": "alice"})), object(json!({"sub": "alice", "name": "N", "nin": "1"})));
         assert_eq!(Value::Object(only_sub), json!({"sub": "alice", "name": "N", "nin": "1"}));
+    }
+
+    /// Every parameter class a link could carry that a provider does not send, with controls.
+    #[test]
+    fn the_callback_takes_only_what_a_provider_sends() {
+        let refused = |query: &str| {
+            let error = callback_params(query).err().unwrap_or_else(|| panic!("accepted: {query}"));
+            assert_eq!((error.status(), error.code()), (400, "invalid_callback"), "{query}");
+        };
+        // Controls: the provider's own answers, including every allowed name at once.
+        for query in ["code=c&state=s", "code=c&state=s&iss=https%3A%2F%2Fidp", "error=access_denied&state=s&error_description=x&error_uri=u",
+                      "code=c&state=s&session_state=abc.def&scope=openid+email&authuser=0&prompt=consent&hd=example.com", "", "code=&state="] {
+            assert!(callback_params(query).is_ok(), "{query}");
+        }
+        let all: String = CALLBACK_PARAMETERS.iter().map(|n| format!("{n}=v")).collect::<Vec<_>>().join("&");
+        assert!(callback_params(&all).is_ok());
+        let injected = ["redirect_uri", "client_id", "client_secret", "code_verifier", "code_challenge", "nonce", "response_type",
+                        "response_mode", "grant_type", "return_to", "request", "request_uri", "id_token", "access_token", "token", "login_hint"];
+        for name in injected {
+            for value in ["x", "", "https%3A%2F%2Fevil.example%2F"] {
+                refused(&format!("code=c&state=s&{name}={value}"));
+                refused(&format!("{name}={value}&code=c&state=s"));
+            }
+            refused(&format!("code=c&state=s&{name}"));
+        }
+        // Encodings and look-alikes of allowed names are other names (or the same name, decoded).
+        for name in ["Code", "STATE", "code%00", "code%20", "+code", "state[]", "code.", "%EF%BB%BFcode", "%ff", "c%C3%B6de"] {
+            refused(&format!("{name}=x&state=s"));
+        }
+        // The control: a percent-encoded allowed name is that name (decoded, it is no other).
+        assert_eq!(callback_params("cod%65=x&st%61te=s").unwrap().get("code"), Some("x"));
+        refused("cod%65=x&code=y&state=s");
+        refused("code=c&state=s&redirect%5Furi=x");
+        refused("code=c&state=s&=x");
+        // Each allowed name at most once, whatever the values (empty included).
+        for name in CALLBACK_PARAMETERS {
+            for (first, second) in [("a", "b"), ("a", "a"), ("", "b"), ("a", ""), ("", "")] {
+                refused(&format!("{name}={first}&code=c&{name}={second}"));
+            }
+        }
+        // Oversized values and too many parameters.
+        refused(&format!("code={}&state=s", "c".repeat(64 * 1024)));
+        refused(&format!("state=s&error_description={}", "d".repeat(64 * 1024)));
+    }
+
+    #[tokio::test]
+    async fn a_state_is_spent_before_the_provider_is_asked() {
+        // The provider is unreachable (port 1): a first callback spends the state and fails at
+        // discovery; the same cookie and state again are refused without reaching that far.
+        let clock = Arc::new(FixedClock::at(1_800_000_000));
+        let login = login_for("http://127.0.0.1:1", clock.clone());
+        let state = LoginState {
+            provider: "down".into(), state: "the-state".into(), nonce: "n".into(), pkce_verifier: "v".into(),
+            return_to: "http://127.0.0.1:9/".into(), exp: clock.now_unix() + LOGIN_STATE_SECONDS,
+        };
+        let cookie = format!("{LOGIN_STATE_COOKIE}={}", login.keys.seal_json(Purpose::LoginState, &state).await.unwrap());
+        // Refused parameters do not spend it.
+        let injected = login.callback("down", "code=c&state=the-state&redirect_uri=x", Some(&cookie)).await.unwrap_err();
+        assert_eq!(injected.code(), "invalid_callback");
+        let first = login.callback("down", "code=c&state=the-state", Some(&cookie)).await.unwrap_err();
+        assert_eq!(first.code(), "upstream_unavailable", "the first use reaches the provider");
+        let again = login.callback("down", "code=other&state=the-state", Some(&cookie)).await.unwrap_err();
+        assert_eq!((again.status(), again.code()), (400, "state_used"));
     }
 
     #[test]

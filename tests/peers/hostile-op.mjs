@@ -50,6 +50,7 @@
 //   token_500              /token answers 500 with an HTML body
 //   token_garbage          /token answers 200, Content-Type application/json, body not JSON
 //   token_slow             /token waits 15 s (env HOSTILE_SLOW_MS), then answers normally
+//   code_reusable          /token accepts the same code again (never spends it)
 //   token_huge             /token answers 200 with a valid ~5 MB JSON body (normal members
 //                          plus a "padding" string)
 
@@ -78,7 +79,7 @@ const DEFECTS = new Set(['wrong_nonce', 'missing_nonce', 'wrong_audience', 'extr
   'wrong_issuer', 'expired', 'issued_in_future', 'tampered', 'bad_at_hash', 'alg_none',
   'hs256_with_public_key', 'unknown_kid', 'unknown_kid_then_published', 'userinfo_sub_mismatch',
   'authorize_error', 'iss_mismatch_in_redirect', 'token_error', 'token_500', 'token_garbage',
-  'token_slow', 'token_huge']);
+  'token_slow', 'token_huge', 'code_reusable']);
 
 // ---- keys (fresh for every run) ----------------------------------------------------------
 async function key(alg, kid) {
@@ -256,7 +257,9 @@ async function token(issuer, req, res) {
   if (form.get('grant_type') !== 'authorization_code') return send(res, 400, { error: 'unsupported_grant_type' });
   const code = form.get('code') ?? '';
   const grant = codes.get(code);
-  codes.delete(code); // single use, whatever happens next
+  // Single use, whatever happens next; code_reusable keeps it (a provider that wrongly
+  // accepts a code twice, RFC 6749 4.1.2 notwithstanding).
+  if (d !== 'code_reusable') codes.delete(code);
   if (!grant || grant.exp < now() || grant.client_id !== auth.client_id) {
     return send(res, 400, { error: 'invalid_grant', error_description: 'unknown, used or expired code' });
   }

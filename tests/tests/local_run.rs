@@ -157,6 +157,18 @@ async fn code_flow_login_through_the_dev_provider_gives_a_session() {
     assert_eq!(verdict["claims"]["attributes"]["nationalId"], "123456*****");
     // The dev provider's ID token carries only `sub` (as Signicat's): these came from its userinfo.
     assert_eq!((verdict["claims"]["attributes"]["firstName"].as_str(), verdict["claims"]["attributes"]["lastName"].as_str()), (Some("Alice"), Some("Nordmann")));
+
+    // `POST /dev/rotate-session-key` runs the deployed session-key rotation on secrets.json: the
+    // session goes on after one rotation and is refused after a second. (The local store's
+    // versions are by file time in seconds, hence the pauses.)
+    let mint = || http.get(format!("{base}/token/connect")).header("origin", base.as_str()).header("cookie", &session).send();
+    for (rotation, expected) in [(1, 200), (2, 401)] {
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let rotated = http.post(format!("{base}/dev/rotate-session-key")).send().await.unwrap();
+        assert_eq!(rotated.status(), 200, "rotation {rotation}: {:?}", rotated.text().await);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(mint().await.unwrap().status(), expected, "after rotation {rotation}");
+    }
     logs.assert_free_of(&["12345678901", &session[20..], "alice@example.com"]);
     std::fs::remove_dir_all(&state_dir).ok();
 }

@@ -135,6 +135,12 @@ fn cold_start(scenario: &str, function: &str, environment: &BTreeMap<String, Str
         let signing_secret = shared.signing_keys.as_ref().map(|k| k.secret.to_string());
         assert_eq!(rotation.secret_id, signing_secret, "{scenario}: the rotation function's secret is not the signing-key secret");
         assert!(rotation.key_events_topic.is_some(), "{scenario}: key events go nowhere");
+        // With the visitor login, the session-key secret is rotated by this function too.
+        let session_secret = shared.session.as_ref().map(|s| s.key_secret.to_string());
+        assert_eq!(rotation.session_key_secret.is_some(), session_secret.is_some(), "{scenario}: session-key rotation wiring");
+        if let (Some(rotated), Some(session)) = (&rotation.session_key_secret, &session_secret) {
+            assert!(whoscalling::session_rotation::same_secret(rotated, session), "{scenario}: rotates {rotated}, sessions use {session}");
+        }
         return;
     }
     let config = ServiceConfig::from_lookup(lookup).unwrap_or_else(|e| panic!("{}", context(&e)));
@@ -144,7 +150,11 @@ fn cold_start(scenario: &str, function: &str, environment: &BTreeMap<String, Str
         "ExchangeCodeFunction" => {
             exchange_code::Deps::from_config(&config, Arc::new(MemoryGrantStore::new()), secrets, clock).map(drop)
         }
-        "VisitorLoginFunction" => visitor_login::Deps::new(&config, secrets, clock).map(drop),
+        "VisitorLoginFunction" => {
+            // main requires the used-state table (DynamoDB) beside the shared configuration.
+            visitor_login::used_states_table(lookup).unwrap_or_else(|e| panic!("{}", context(&e)));
+            visitor_login::Deps::new(&config, secrets, clock).map(drop)
+        }
         other => panic!("{scenario}: the template has a function this test does not know: {other}"),
     };
     wired.unwrap_or_else(|e| panic!("{}", context(&e)));

@@ -631,7 +631,7 @@ async fn state_problems_and_replays_are_refused() {
     assert!(!crossed.0.contains_key("whoscalling_session"));
 
     // A completed callback replayed: from the same browser the state is gone; an attacker who
-    // also copied the state cookie finds the code spent at the provider.
+    // also copied the state cookie finds the state spent (before the provider is asked).
     let mut c = Jar::default();
     let callback_c = to_callback(&world, &mut c, "bankid").await;
     let copied = c.clone();
@@ -641,7 +641,7 @@ async fn state_problems_and_replays_are_refused() {
     assert_eq!(finish(&world, &mut again, &callback_c).await, (400, "invalid_state".to_string()));
     let mut attacker = copied;
     let (status, error) = finish(&world, &mut attacker, &callback_c).await;
-    assert_eq!((status, error.as_str()), (400, "code_rejected"));
+    assert_eq!((status, error.as_str()), (400, "state_used"));
     assert!(!attacker.0.contains_key("whoscalling_session"));
 
     // return_to must be allowed.
@@ -725,6 +725,77 @@ async fn a_hostile_provider_gets_nothing_minted() {
     assert_eq!((status, code.as_str()), (502, "upstream_unavailable"));
 
     logs.assert_free_of(&[MALLORY_NIN, HOSTILE_SECRET]);
+}
+
+/// A provider that wrongly accepts a code twice (hostile-op's `code_reusable`) still gives one
+/// session per login: the replayed callback, with the copied login-state cookie, is refused
+/// before the provider's token endpoint is called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_callback_is_refused_even_where_the_provider_accepts_the_code_again() {
+    let world = world().await;
+    defect(&world, Some("code_reusable")).await;
+    let mut jar = Jar::default();
+    let callback = to_callback(&world, &mut jar, "hostile").await;
+    let copied = jar.clone();
+    assert_eq!(finish(&world, &mut jar, &callback).await.0, 302, "the control: the first callback logs in");
+    assert_eq!(mint(&world, &jar, "connect").await.0, 200);
+    let tokens = hostile_counters(&world).await["token"].as_u64().unwrap();
+
+    for attempt in 0..3 {
+        let mut replay = copied.clone();
+        let (status, error) = finish(&world, &mut replay, &callback).await;
+        assert_eq!((status, error.as_str()), (400, "state_used"), "replay {attempt}");
+        assert!(!replay.0.contains_key("whoscalling_session"), "replay {attempt}: no session");
+        assert_eq!(mint(&world, &replay, "connect").await.0, 401, "replay {attempt}: nothing minted");
+    }
+    assert_eq!(hostile_counters(&world).await["token"].as_u64().unwrap(), tokens, "no replay reached the token endpoint");
+    defect(&world, None).await;
+}
+
+/// Parameters a provider does not send (each injected name, duplicates of allowed ones, empty and
+/// oversized values, encoded names) are refused with `invalid_callback` before any provider call;
+/// the refusals do not spend the login, and the provider's own extras (`session_state`, Google's
+/// `scope`/`authuser`/`prompt`/`hd`) then pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_callback_parameters_are_refused_before_the_provider_is_called() {
+    let world = world().await;
+    defect(&world, None).await;
+    let mut jar = Jar::default();
+    let callback = to_callback(&world, &mut jar, "hostile").await;
+    let before = hostile_counters(&world).await;
+
+    let mut hostile: Vec<String> = Vec::new();
+    for name in ["redirect_uri", "client_id", "client_secret", "code_verifier", "nonce", "response_type", "grant_type", "return_to",
+                 "request_uri", "id_token", "redirect%5Furi", "Code", "STATE", "code%00", "%EF%BB%BFstate"] {
+        for value in ["x", "", "https%3A%2F%2Fevil.example%2Fcallback"] {
+            hostile.push(format!("{callback}&{name}={value}"));
+        }
+    }
+    // The callback already carries code, state and iss: a second one, empty or not.
+    for name in ["code", "state", "iss"] {
+        hostile.push(format!("{callback}&{name}=again"));
+        hostile.push(format!("{callback}&{name}="));
+    }
+    for name in ["session_state", "error", "scope"] {
+        hostile.push(format!("{callback}&{name}=a&{name}=b"));
+        hostile.push(format!("{callback}&{name}=&{name}=b"));
+    }
+    hostile.push(format!("{callback}&error_description={}", "d".repeat(4096)));
+    hostile.push(callback.replacen("code=", &format!("code={}", "c".repeat(4096)), 1));
+    for url in &hostile {
+        let mut attempt = jar.clone();
+        let (status, error) = finish(&world, &mut attempt, url).await;
+        assert_eq!((status, error.as_str()), (400, "invalid_callback"), "{url}");
+        assert!(!attempt.0.contains_key("whoscalling_session"), "{url}");
+    }
+    let after = hostile_counters(&world).await;
+    assert_eq!(after["token"], before["token"], "no refused callback reached the token endpoint");
+    assert_eq!(after["userinfo"], before["userinfo"]);
+
+    // The control: the same login, with what providers add themselves, completes.
+    let (status, _) = finish(&world, &mut jar, &format!("{callback}&session_state=abc.123&scope=openid&authuser=0&prompt=none&hd=example.com")).await;
+    assert_eq!(status, 302, "the control must pass");
+    assert_eq!(mint(&world, &jar, "connect").await.0, 200);
 }
 
 /// Puzzel's redirect flow starting from nothing, as openid-client runs it with a browser's

@@ -1,5 +1,7 @@
 //! Secrets Manager rotation for the key set we own: `createSecret`, `setSecret`, `testSecret`,
-//! `finishSecret` (see `whoscalling::rotation`), and the operator's pinned-key commands
+//! `finishSecret` (see `whoscalling::rotation`); for the session-key secret too, when
+//! `WHOSCALLING_SESSION_KEY_SECRET` names it (`whoscalling::session_rotation`: events naming that
+//! secret go there, all others to the signing keys); and the operator's pinned-key commands
 //! (`{"pinned_key": "live-assist", "action": "stage" | "switch"}`, invoked by hand). Errors reach
 //! the caller, the logs and the Lambda `Errors` metric with their stable names
 //! (`PendingInvalid`, `ContinuityBroken`, `PinnedKeyChanged`, `NothingStaged`, ...).
@@ -12,6 +14,7 @@ use whoscalling::keys::PinName;
 use whoscalling::rotation::{
     KeyEvent, KeyEventSink, KeyRotator, PinnedKeyCommand, RotationError, RotationEvent, RotationSettings, RotationTarget,
 };
+use whoscalling::session_rotation::{SessionKeyRotator, same_secret};
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling::Clock;
 
@@ -26,6 +29,8 @@ pub struct Config {
     pub secret_id: Option<String>,
     /// Where key events go; none: they are only logged.
     pub key_events_topic: Option<String>,
+    /// The session-key secret (its ARN), rotated by this function too when set.
+    pub session_key_secret: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +44,7 @@ pub const RETENTION_VARIABLE: &str = "WHOSCALLING_KEY_RETENTION_SECONDS";
 pub const PINNED_KEYS_VARIABLE: &str = "WHOSCALLING_PINNED_KEYS";
 pub const SECRET_VARIABLE: &str = "WHOSCALLING_SIGNING_KEYS_SECRET";
 pub const TOPIC_VARIABLE: &str = "WHOSCALLING_KEY_EVENTS_TOPIC";
+pub const SESSION_KEY_SECRET_VARIABLE: &str = "WHOSCALLING_SESSION_KEY_SECRET";
 
 /// Longest token lifetime (Live Assist, 7200 s) + JWKS cache (up to 86400 s is allowed, 900 by
 /// default) + secret cache TTL: below an hour a retired key could vanish under a live token.
@@ -87,7 +93,11 @@ impl Config {
         {
             return Err(ConfigError::Invalid { variable: TOPIC_VARIABLE, reason: "an SNS topic ARN".into() });
         }
-        Ok(Self { algorithms, retention_seconds, pinned_keys, secret_id: non_empty(SECRET_VARIABLE), key_events_topic })
+        let session_key_secret = non_empty(SESSION_KEY_SECRET_VARIABLE);
+        if session_key_secret.is_some() && session_key_secret == non_empty(SECRET_VARIABLE) {
+            return Err(ConfigError::Invalid { variable: SESSION_KEY_SECRET_VARIABLE, reason: "must not be the signing-key secret".into() });
+        }
+        Ok(Self { algorithms, retention_seconds, pinned_keys, secret_id: non_empty(SECRET_VARIABLE), key_events_topic, session_key_secret })
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -107,6 +117,8 @@ impl From<RotationFailure> for Diagnostic {
 
 pub struct Deps {
     pub rotator: KeyRotator,
+    /// The session-key secret and its rotator, when configured.
+    pub session: Option<(String, SessionKeyRotator)>,
 }
 
 impl Deps {
@@ -117,7 +129,8 @@ impl Deps {
             pinned_keys: config.pinned_keys.clone(),
             secret_id: config.secret_id.clone(),
         };
-        Self { rotator: KeyRotator::new(target, clock, settings, events) }
+        let session = config.session_key_secret.clone().map(|secret| (secret, SessionKeyRotator::new(target.clone(), clock.clone())));
+        Self { rotator: KeyRotator::new(target, clock, settings, events), session }
     }
 }
 
@@ -129,11 +142,20 @@ pub enum Invocation {
     PinnedKey(PinnedKeyCommand),
 }
 
+/// A rotation step goes to the session-key rotation when it names that secret, else to the
+/// signing keys' (whose secret is the one every other rotation event names).
+async fn rotate(deps: &Deps, rotation: &RotationEvent) -> Result<(), RotationError> {
+    match &deps.session {
+        Some((secret, rotator)) if same_secret(&rotation.secret_id, secret) => rotator.run(rotation).await,
+        _ => deps.rotator.run(rotation).await,
+    }
+}
+
 /// A rotation step answers nothing; a command answers the key event it published.
 pub async fn function_handler(deps: &Deps, event: LambdaEvent<Invocation>) -> Result<Option<KeyEvent>, RotationFailure> {
     let request_id = event.context.request_id.clone();
     match event.payload {
-        Invocation::Rotation(rotation) => match deps.rotator.run(&rotation).await {
+        Invocation::Rotation(rotation) => match rotate(deps, &rotation).await {
             Ok(()) => {
                 tracing::info!(request_id, step = ?rotation.step, version = %rotation.token, outcome = "ok", "rotation step");
                 Ok(None)
@@ -177,8 +199,11 @@ mod tests {
                 pinned_keys: Vec::new(),
                 secret_id: None,
                 key_events_topic: None,
+                session_key_secret: None,
             }
         );
+        let both = config(&[(SECRET_VARIABLE, "arn:aws:secretsmanager:eu-west-1:1:secret:s-AbCdEf"), (SESSION_KEY_SECRET_VARIABLE, "arn:aws:secretsmanager:eu-west-1:1:secret:s-AbCdEf")]);
+        assert!(both.unwrap_err().to_string().contains(SESSION_KEY_SECRET_VARIABLE));
         let pinned = config(&[(PINNED_KEYS_VARIABLE, "live-assist, liveperson,"), (TOPIC_VARIABLE, "arn:aws:sns:eu-west-1:123456789012:k")]).unwrap();
         assert_eq!(pinned.pinned_keys.iter().map(PinName::as_str).collect::<Vec<_>>(), ["live-assist", "liveperson"]);
         assert!(config(&[(PINNED_KEYS_VARIABLE, "Live Assist")]).unwrap_err().to_string().contains(PINNED_KEYS_VARIABLE));

@@ -17,6 +17,7 @@ use serde_json::json;
 use whoscalling::http;
 use whoscalling::provider::Params;
 use whoscalling::upstream::{LoginError, Redirect, UpstreamLogin};
+use whoscalling::used_states::{UsedStates, valid_table_name};
 use whoscalling::{Clock, ConfigError, SecretStore, ServiceConfig};
 
 pub struct Deps {
@@ -24,9 +25,33 @@ pub struct Deps {
 }
 
 impl Deps {
+    /// With a per-process used-state store (tests, the local run).
     pub fn new(config: &ServiceConfig, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
         Ok(Self { login: UpstreamLogin::new(config, secrets, clock)? })
     }
+
+    /// With the store shared by every container (the Lambda function: DynamoDB).
+    pub fn with_used_states(
+        config: &ServiceConfig,
+        secrets: Arc<dyn SecretStore>,
+        clock: Arc<dyn Clock>,
+        used_states: Arc<dyn UsedStates>,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self { login: UpstreamLogin::new(config, secrets, clock)?.with_used_states(used_states) })
+    }
+}
+
+/// The environment variable naming the DynamoDB table where callbacks record used login states
+/// (template: `UsedLoginStatesTable`).
+pub const USED_STATES_TABLE: &str = "WHOSCALLING_USED_STATES_TABLE";
+
+/// The used-state table's name from the environment; required at cold start, because every
+/// container must share one record of used states (a replay could land on another container).
+pub fn used_states_table(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    lookup(USED_STATES_TABLE).filter(|t| valid_table_name(t)).ok_or(ConfigError::Setting {
+        setting: USED_STATES_TABLE.into(),
+        reason: "the Lambda records used login states in DynamoDB: name the table".into(),
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,15 +119,17 @@ pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<
 }
 
 async fn respond(deps: &Deps, request: &Request, route: Route, provider: &str) -> Result<Redirect, LoginError> {
-    let query = Params::from_form(request.uri().query().unwrap_or("").as_bytes())
-        .map_err(|_| LoginError::InvalidCallback("repeated or oversized query parameters"))?;
+    let raw_query = request.uri().query().unwrap_or("");
     let method = request.method();
+    if route == Route::Callback && method == Method::GET {
+        // The callback checks its own parameters against the provider's allow-list.
+        let cookies = request.headers().get(header::COOKIE).and_then(|v| v.to_str().ok());
+        return deps.login.callback(provider, raw_query, cookies).await;
+    }
+    let query = Params::from_form(raw_query.as_bytes())
+        .map_err(|_| LoginError::InvalidCallback("repeated or oversized query parameters"))?;
     match route {
         Route::Login if method == Method::GET => deps.login.start(provider, query.get("return_to")).await,
-        Route::Callback if method == Method::GET => {
-            let cookies = request.headers().get(header::COOKIE).and_then(|v| v.to_str().ok());
-            deps.login.callback(provider, &query, cookies).await
-        }
         Route::Logout if method == Method::GET || method == Method::POST => deps.login.logout(query.get("return_to")),
         _ => Err(LoginError::InvalidCallback("method not allowed")),
     }

@@ -168,7 +168,7 @@ impl IdentityVerifier {
             setting: "session".into(),
             reason: "required when identity.sources has `session`".into(),
         })?;
-        let keys = Arc::new(SessionKeys::new(secrets, session.key_secret.clone()));
+        let keys = Arc::new(SessionKeys::from_config(secrets, config, session, clock.clone()));
         self.sessions = Some(SessionVerifier::new(keys, session.cookie_name.clone(), clock));
         Ok(self)
     }

@@ -67,7 +67,7 @@ impl AuthorizeLogin {
         let mut login = Url::parse(&format!("{}/login/{}", provider.issuer, name.as_str())).map_err(|_| bad_issuer())?;
         login.query_pairs_mut().append_pair("return_to", authorize.as_str());
         Ok(Some(Self {
-            keys: SessionKeys::new(secrets, session.key_secret.clone()),
+            keys: SessionKeys::from_config(secrets, config, session, clock.clone()),
             cookies: CookieSettings { name: PENDING_COOKIE.into(), secure: session.secure_cookies },
             login_url: login.into(),
             cookie_path: authorize.path().to_string(),

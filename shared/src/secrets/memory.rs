@@ -13,6 +13,8 @@ pub struct InMemorySecretStore {
     values: Mutex<HashMap<String, Arc<SecretValue>>>,
     unavailable: std::sync::atomic::AtomicBool,
     reads: std::sync::atomic::AtomicUsize,
+    /// Every put is a new version (as in Secrets Manager), even of the same name.
+    puts: std::sync::atomic::AtomicUsize,
 }
 
 impl InMemorySecretStore {
@@ -24,7 +26,7 @@ impl InMemorySecretStore {
 
     pub fn put(&self, name: &str, value: &str) {
         let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        let version = format!("v{}", values.len() + 1);
+        let version = format!("v{}", self.puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1);
         values.insert(
             name.to_string(),
             Arc::new(SecretValue { value: SecretString::new(value.to_string()), version: Some(version) }),
