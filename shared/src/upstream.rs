@@ -78,6 +78,8 @@ pub enum LoginError {
     UnknownProvider,
     #[error("return_to is not an allowed page")]
     ReturnNotAllowed,
+    #[error("prompt may only be `login` or `select_account`")]
+    InvalidPrompt,
     #[error("the login state is missing, expired or belongs to another login; start again")]
     InvalidState,
     #[error("the identity provider did not log the visitor in ({0})")]
@@ -108,7 +110,7 @@ impl LoginError {
     pub fn code(&self) -> &'static str {
         match self {
             LoginError::UnknownProvider => "unknown_provider",
-            LoginError::ReturnNotAllowed => "invalid_request",
+            LoginError::ReturnNotAllowed | LoginError::InvalidPrompt => "invalid_request",
             LoginError::InvalidState => "invalid_state",
             LoginError::ProviderRefused(_) => "upstream_error",
             LoginError::InvalidCallback(_) => "invalid_callback",
@@ -412,9 +414,17 @@ impl UpstreamLogin {
     }
 
     /// `GET /login/{provider}`: the redirect to the provider and the login-state cookie.
-    pub async fn start(&self, provider_name: &str, return_to: Option<&str>) -> Result<Redirect, LoginError> {
+    /// `prompt` (`login` or `select_account`) is passed on to the provider: our authorization
+    /// endpoint asks for it when a chat platform's `prompt=login`, `select_account` or `max_age`
+    /// needs a fresh login, which a provider with its own single sign-on would otherwise skip.
+    pub async fn start(&self, provider_name: &str, return_to: Option<&str>, prompt: Option<&str>) -> Result<Redirect, LoginError> {
         let provider = self.provider(provider_name)?;
         let return_to = self.return_url(return_to)?;
+        let prompt = match prompt {
+            None => None,
+            Some(value @ ("login" | "select_account")) => Some(value),
+            Some(_) => return Err(LoginError::InvalidPrompt),
+        };
         let metadata = self.metadata(provider).await?;
         let client = self.client(provider, metadata, None)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -426,6 +436,9 @@ impl UpstreamLogin {
         }
         if !provider.config.acr_values.is_empty() {
             request = request.add_extra_param("acr_values", provider.config.acr_values.join(" "));
+        }
+        if let Some(prompt) = prompt {
+            request = request.add_extra_param("prompt", prompt);
         }
         let (url, state, nonce) = request.url();
         let login = LoginState {
@@ -965,14 +978,14 @@ mod tests {
         let clock = Arc::new(FixedClock::at(1_800_000_000));
         let login = Arc::new(login_for(&issuer, clock.clone()));
 
-        let first = login.start("down", None).await.unwrap_err();
+        let first = login.start("down", None, None).await.unwrap_err();
         assert_eq!((first.status(), first.code()), (502, "upstream_unavailable"));
         assert_eq!(requests.load(Ordering::SeqCst), 1);
 
         // Fifty visitors at once during the outage: the same answer, and the provider is not asked.
         let attempts = (0..50).map(|_| {
             let login = login.clone();
-            tokio::spawn(async move { login.start("down", None).await.unwrap_err() })
+            tokio::spawn(async move { login.start("down", None, None).await.unwrap_err() })
         });
         for attempt in attempts {
             assert_eq!(attempt.await.unwrap(), LoginError::Unavailable);
@@ -981,8 +994,8 @@ mod tests {
 
         // After the interval one login asks again (and, still failing, starts a new interval).
         clock.advance(DISCOVERY_RETRY_SECONDS);
-        assert_eq!(login.start("down", None).await.unwrap_err(), LoginError::Unavailable);
-        assert_eq!(login.start("down", None).await.unwrap_err(), LoginError::Unavailable);
+        assert_eq!(login.start("down", None, None).await.unwrap_err(), LoginError::Unavailable);
+        assert_eq!(login.start("down", None, None).await.unwrap_err(), LoginError::Unavailable);
         assert_eq!(requests.load(Ordering::SeqCst), 2);
     }
 }

@@ -649,6 +649,27 @@ async fn state_problems_and_replays_are_refused() {
     assert_eq!(response.status(), 400);
     let response = get(&mut Jar::default(), &format!("{}/login/nobody", world.base())).await;
     assert_eq!(response.status(), 404);
+
+    // A fresh login (our authorization endpoint's prompt=login or max_age) is asked of the
+    // provider too; nothing but `login` and `select_account` is passed on.
+    for prompt in ["login", "select_account"] {
+        let mut jar = Jar::default();
+        let (status, to_provider) = finish(&world, &mut jar, &format!("{}/login/bankid?prompt={prompt}", world.base())).await;
+        assert_eq!(status, 302, "{prompt}");
+        assert!(!to_provider.starts_with(world.base()), "{to_provider}");
+        assert_eq!(query_value(&to_provider, "prompt"), prompt, "{to_provider}");
+        // The real provider takes the request (its interaction, not an error redirect).
+        let answer = get(&mut jar, &to_provider).await;
+        assert!(answer.status().is_redirection(), "{prompt}: {}", answer.status());
+        assert!(!location(&answer, &to_provider).contains("error="), "{prompt}: {}", location(&answer, &to_provider));
+    }
+    let (status, to_provider) = finish(&world, &mut Jar::default(), &format!("{}/login/bankid", world.base())).await;
+    assert_eq!(status, 302);
+    assert!(!to_provider.contains("prompt="), "control: no prompt unless asked: {to_provider}");
+    for prompt in ["none", "consent", "login%20consent", "", "LOGIN", "login%0A"] {
+        let refused = finish(&world, &mut Jar::default(), &format!("{}/login/bankid?prompt={prompt}", world.base())).await;
+        assert_eq!(refused, (400, "invalid_request".to_string()), "{prompt}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -129,7 +129,7 @@ async fn respond(deps: &Deps, request: &Request, route: Route, provider: &str) -
     let query = Params::from_form(raw_query.as_bytes())
         .map_err(|_| LoginError::InvalidCallback("repeated or oversized query parameters"))?;
     match route {
-        Route::Login if method == Method::GET => deps.login.start(provider, query.get("return_to")).await,
+        Route::Login if method == Method::GET => deps.login.start(provider, query.get("return_to"), query.get("prompt")).await,
         Route::Logout if method == Method::GET || method == Method::POST => deps.login.logout(query.get("return_to")),
         _ => Err(LoginError::InvalidCallback("method not allowed")),
     }
