@@ -124,6 +124,25 @@ pub struct SecretMetadata {
     pub versions: HashMap<String, Vec<String>>,
 }
 
+/// The gate every rotation step passes first (Secrets Manager's rotation contract): rotation is
+/// enabled, the token names a version of this secret, and that version is `AWSPENDING`. A version
+/// that is already `AWSCURRENT` means a retried step after the rotation finished: `Ok(false)`,
+/// nothing to do.
+pub fn step_applies(metadata: &SecretMetadata, event: &RotationEvent) -> Result<bool, RotationError> {
+    if !metadata.rotation_enabled {
+        return Err(RotationError::RotationNotEnabled);
+    }
+    let labels = metadata.versions.get(&event.token).ok_or(RotationError::UnknownVersion)?;
+    if labels.iter().any(|l| l == AWSCURRENT) {
+        tracing::info!(step = ?event.step, version = %event.token, "version is already AWSCURRENT: nothing to do");
+        return Ok(false);
+    }
+    if !labels.iter().any(|l| l == AWSPENDING) {
+        return Err(RotationError::NotPending);
+    }
+    Ok(true)
+}
+
 impl SecretMetadata {
     pub fn version_with(&self, label: &str) -> Option<&str> {
         self.versions.iter().find(|(_, labels)| labels.iter().any(|l| l == label)).map(|(id, _)| id.as_str())
@@ -317,16 +336,8 @@ impl KeyRotator {
 
     pub async fn run(&self, event: &RotationEvent) -> Result<(), RotationError> {
         let metadata = self.target.describe(&event.secret_id).await?;
-        if !metadata.rotation_enabled {
-            return Err(RotationError::RotationNotEnabled);
-        }
-        let labels = metadata.versions.get(&event.token).ok_or(RotationError::UnknownVersion)?;
-        if labels.iter().any(|l| l == AWSCURRENT) {
-            tracing::info!(step = ?event.step, version = %event.token, "version is already AWSCURRENT: nothing to do");
+        if !step_applies(&metadata, event)? {
             return Ok(());
-        }
-        if !labels.iter().any(|l| l == AWSPENDING) {
-            return Err(RotationError::NotPending);
         }
         match event.step {
             RotationStep::CreateSecret => self.create(event, &metadata).await,

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::rotation::{AWSCURRENT, AWSPENDING, RotationError, RotationEvent, RotationStep, RotationTarget, SecretMetadata};
+use crate::rotation::{AWSCURRENT, AWSPENDING, RotationError, RotationEvent, RotationStep, RotationTarget, SecretMetadata, step_applies};
 use crate::secrets::{SecretError, SecretName, SecretStore, SecretString, SecretValue};
 use crate::session::{Purpose, SessionKeyDocument, SessionKeys};
 
@@ -30,16 +30,8 @@ impl SessionKeyRotator {
 
     pub async fn run(&self, event: &RotationEvent) -> Result<(), RotationError> {
         let metadata = self.target.describe(&event.secret_id).await?;
-        if !metadata.rotation_enabled {
-            return Err(RotationError::RotationNotEnabled);
-        }
-        let labels = metadata.versions.get(&event.token).ok_or(RotationError::UnknownVersion)?;
-        if labels.iter().any(|l| l == AWSCURRENT) {
-            tracing::info!(step = ?event.step, version = %event.token, "session key version is already AWSCURRENT: nothing to do");
+        if !step_applies(&metadata, event)? {
             return Ok(());
-        }
-        if !labels.iter().any(|l| l == AWSPENDING) {
-            return Err(RotationError::NotPending);
         }
         match event.step {
             RotationStep::CreateSecret => self.create(event, &metadata).await,

@@ -78,7 +78,7 @@ pub enum LoginError {
     UnknownProvider,
     #[error("return_to is not an allowed page")]
     ReturnNotAllowed,
-    #[error("prompt may only be `login` or `select_account`")]
+    #[error("prompt may only be `login`")]
     InvalidPrompt,
     #[error("the login state is missing, expired or belongs to another login; start again")]
     InvalidState,
@@ -414,15 +414,16 @@ impl UpstreamLogin {
     }
 
     /// `GET /login/{provider}`: the redirect to the provider and the login-state cookie.
-    /// `prompt` (`login` or `select_account`) is passed on to the provider: our authorization
-    /// endpoint asks for it when a chat platform's `prompt=login`, `select_account` or `max_age`
-    /// needs a fresh login, which a provider with its own single sign-on would otherwise skip.
+    /// `prompt=login` is passed on to the provider: our authorization endpoint asks for it when a
+    /// chat platform's `prompt=login`, `select_account` or `max_age` needs a fresh login, which a
+    /// provider with its own single sign-on would otherwise skip. Only `login`: OIDC Core makes
+    /// every provider honour it, while `select_account` is optional and many refuse it.
     pub async fn start(&self, provider_name: &str, return_to: Option<&str>, prompt: Option<&str>) -> Result<Redirect, LoginError> {
         let provider = self.provider(provider_name)?;
         let return_to = self.return_url(return_to)?;
         let prompt = match prompt {
             None => None,
-            Some(value @ ("login" | "select_account")) => Some(value),
+            Some(value @ "login") => Some(value),
             Some(_) => return Err(LoginError::InvalidPrompt),
         };
         let metadata = self.metadata(provider).await?;

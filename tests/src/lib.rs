@@ -230,6 +230,22 @@ pub fn secrets_manager_config(endpoint: &str) -> aws_sdk_secretsmanager::config:
         .endpoint_url(endpoint)
 }
 
+/// A DynamoDB client configuration for moto at `endpoint`, with short timeouts so a stopped
+/// moto fails a call quickly instead of hanging the test.
+pub fn dynamodb_config(endpoint: &str) -> aws_sdk_dynamodb::Config {
+    let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .operation_timeout(std::time::Duration::from_secs(3))
+        .connect_timeout(std::time::Duration::from_secs(1))
+        .build();
+    aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"))
+        .endpoint_url(endpoint)
+        .timeout_config(timeouts)
+        .build()
+}
+
 /// Everything the tests' code logs, in the production JSON format. Also appended to
 /// `target/test-logs/<test binary>-<pid>.jsonl`, which `scripts/scan-logs.py` (run by the test
 /// command after every scenario) scans for anything token-, key- or person-shaped.

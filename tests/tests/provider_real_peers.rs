@@ -16,7 +16,7 @@ use whoscalling::secrets::{SecretCacheSettings, SecretsManagerStore};
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling_local::{LocalServer, Options, Stores, serve};
 use whoscalling_tests::{
-    CapturedLogs, OIDC_CLIENT_ID, Peer, log_in_at_provider, moto, node, oidc_provider_with_id_token_claims, python, random_token,
+    CapturedLogs, OIDC_CLIENT_ID, Peer, dynamodb_config, log_in_at_provider, moto, node, oidc_provider_with_id_token_claims, python, random_token,
     secrets_manager_config, verify_independently, workspace_root,
 };
 
@@ -42,20 +42,6 @@ impl World {
     fn base(&self) -> &str {
         &self.server.base_url
     }
-}
-
-fn dynamodb_config(endpoint: &str) -> aws_sdk_dynamodb::Config {
-    let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-        .operation_timeout(Duration::from_secs(3))
-        .connect_timeout(Duration::from_secs(1))
-        .build();
-    aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"))
-        .endpoint_url(endpoint)
-        .timeout_config(timeouts)
-        .build()
 }
 
 async fn world(code_lifetime_seconds: u64) -> World {

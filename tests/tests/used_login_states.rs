@@ -4,26 +4,10 @@
 //! different containers; an expired item (TTL deletes lazily) does not block; an unreachable
 //! store is an error, never a "first use".
 
-use std::time::Duration;
-
 use whoscalling::used_states::{DynamoUsedStates, UsedStates};
-use whoscalling_tests::moto;
+use whoscalling_tests::{dynamodb_config, moto};
 
 const TABLE: &str = "whoscalling-UsedLoginStatesTable-1A2B3C4D5E6F7";
-
-fn dynamodb_config(endpoint: &str) -> aws_sdk_dynamodb::Config {
-    let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-        .operation_timeout(Duration::from_secs(3))
-        .connect_timeout(Duration::from_secs(1))
-        .build();
-    aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"))
-        .endpoint_url(endpoint)
-        .timeout_config(timeouts)
-        .build()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_state_is_used_once_across_containers() {

@@ -252,17 +252,14 @@ async fn authorize_request<'a>(
                 Ok(()) => deps.provider.issue_code(&checked, identity).await.map(Next::Code),
                 // `prompt=login`, `select_account` or an exceeded `max_age`: a fresh login cures it.
                 Err(error) if matches!(error.code, OAuthErrorCode::LoginRequired | OAuthErrorCode::AccountSelectionRequired) => match login {
-                    Some(login) => {
-                        let prompt = if error.code == OAuthErrorCode::LoginRequired { "login" } else { "select_account" };
-                        login.start(raw, Some(prompt)).await.map(Next::Login)
-                    }
+                    Some(login) => login.start(raw, true).await.map(Next::Login),
                     None => Err(error),
                 },
                 Err(error) => Err(error),
             },
             Err(error) if error.is_transient() => Err(OAuthError::unavailable()),
             Err(error) => match login {
-                Some(login) => login.start(raw, None).await.map(Next::Login),
+                Some(login) => login.start(raw, false).await.map(Next::Login),
                 None => Err(login_error(error)),
             },
         }

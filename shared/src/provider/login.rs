@@ -75,19 +75,16 @@ impl AuthorizeLogin {
         }))
     }
 
-    /// Seals the request's query into the cookie and sends the visitor to the login. `prompt`
-    /// (`login`, `select_account`) travels on to the upstream provider when the request needs a
-    /// fresh login, so the provider's own single sign-on does not answer with the old one.
-    pub async fn start(&self, query: &str, prompt: Option<&'static str>) -> Result<LoginRedirect, OAuthError> {
+    /// Seals the request's query into the cookie and sends the visitor to the login. With
+    /// `fresh_login`, `prompt=login` travels on to the upstream provider, so the provider's own
+    /// single sign-on does not answer with the old login.
+    pub async fn start(&self, query: &str, fresh_login: bool) -> Result<LoginRedirect, OAuthError> {
         let pending = Pending { query: query.to_string(), exp: self.clock.now_unix() + PENDING_SECONDS };
         let sealed = self.keys.seal_json(Purpose::PendingAuthorization, &pending).await.map_err(|error| match error {
             SessionError::TooLarge(_) => OAuthError::invalid_request("the authorization request is too large to resume after a login"),
             other => key_error(&other),
         })?;
-        let location = match prompt {
-            Some(prompt) => format!("{}&prompt={prompt}", self.login_url),
-            None => self.login_url.clone(),
-        };
+        let location = if fresh_login { format!("{}&prompt=login", self.login_url) } else { self.login_url.clone() };
         Ok(LoginRedirect {
             location,
             set_cookie: self.cookies.set(PENDING_COOKIE, &sealed, &self.cookie_path, PENDING_SECONDS),
@@ -172,11 +169,11 @@ mod tests {
     #[tokio::test]
     async fn the_request_resumes_once_in_the_same_browser() {
         let (login, _) = login("https://id.example.com/prod", &"k".repeat(64));
-        let redirect = login.start(QUERY, None).await.unwrap();
+        let redirect = login.start(QUERY, false).await.unwrap();
         assert_eq!(redirect.location, "https://id.example.com/prod/login/bankid?return_to=https%3A%2F%2Fid.example.com%2Fprod%2Foauth2%2Fauthorize");
         assert!(redirect.set_cookie.starts_with("whoscalling_authorize="));
         // A request that needs a fresh login says so to the visitor login, which tells the provider.
-        let fresh = login.start(QUERY, Some("login")).await.unwrap();
+        let fresh = login.start(QUERY, true).await.unwrap();
         assert_eq!(fresh.location, format!("{}&prompt=login", redirect.location));
         assert!(redirect.set_cookie.ends_with("; Path=/prod/oauth2/authorize; Max-Age=600; HttpOnly; Secure; SameSite=Lax"), "{}", redirect.set_cookie);
         assert!(!redirect.set_cookie.contains("puzzel"), "sealed, not readable");
@@ -188,13 +185,13 @@ mod tests {
     #[tokio::test]
     async fn missing_altered_foreign_repeated_or_expired_requests_do_not_resume() {
         let (login, clock) = login("https://id.example.com", &"k".repeat(64));
-        let cookie = cookie_of(&login.start(QUERY, None).await.unwrap().set_cookie);
+        let cookie = cookie_of(&login.start(QUERY, false).await.unwrap().set_cookie);
         let (value_start, value) = cookie.split_once('=').unwrap();
         let mut altered = value.to_string();
         let flipped = if altered.ends_with('A') { "B" } else { "A" };
         altered.replace_range(altered.len() - 1.., flipped);
         let (other_browser, _) = login_with_key(&"j".repeat(64));
-        let foreign = cookie_of(&other_browser.start(QUERY, None).await.unwrap().set_cookie);
+        let foreign = cookie_of(&other_browser.start(QUERY, false).await.unwrap().set_cookie);
         let keys = SessionKeys::new(Arc::new(InMemorySecretStore::with("session", &"k".repeat(64))), "session".to_string().try_into().unwrap());
         let other_purpose = keys.seal_json(Purpose::LoginState, &Pending { query: QUERY.into(), exp: 5_000 }).await.unwrap();
         let headers = [
@@ -226,7 +223,7 @@ mod tests {
     async fn an_oversized_request_is_refused_before_the_login() {
         let (login, _) = login("https://id.example.com", &"k".repeat(64));
         let huge = format!("{QUERY}&state={}", "s".repeat(4000));
-        assert_eq!(login.start(&huge, None).await.unwrap_err().code, OAuthErrorCode::InvalidRequest);
+        assert_eq!(login.start(&huge, false).await.unwrap_err().code, OAuthErrorCode::InvalidRequest);
     }
 
     #[test]
