@@ -23,12 +23,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
-/// The CloudWatch namespace of every metric when [`NAMESPACE_VARIABLE`] is not set (tests, the
-/// local run).
+/// The CloudWatch namespace of every metric unless [`NAMESPACE_VARIABLE`] names another (the
+/// template's alarms and dashboard read this one).
 pub const NAMESPACE: &str = "whoscalling";
 
-/// The environment variable naming the namespace: the template sets `whoscalling/<stack>`, so two
-/// stacks in one account keep their metrics apart (its alarms and dashboard read that namespace).
+/// The environment variable naming another namespace, e.g. `whoscalling/<stack>` so that two
+/// stacks in one account keep their metrics apart (the template's alarms and dashboard must then
+/// read the same one; the template does not set it while the configuration fills Lambda's 4 KB of
+/// environment).
 pub const NAMESPACE_VARIABLE: &str = "WHOSCALLING_METRICS_NAMESPACE";
 
 /// The namespace, read once. Not security-relevant, so a missing or malformed value falls back to
