@@ -358,6 +358,30 @@ pub fn request_id(request: &Request) -> Option<&str> {
     }
 }
 
+/// Lambda's own request id and the X-Ray trace id (absent outside Lambda: tests, the local run).
+pub fn lambda_ids(request: &Request) -> (Option<&str>, Option<&str>) {
+    match request.lambda_context_ref() {
+        Some(context) => {
+            let id = Some(context.request_id.as_str()).filter(|id| !id.is_empty());
+            (id, context.xray_trace_id.as_deref())
+        }
+        None => (None, None),
+    }
+}
+
+/// The span every line of one invocation is logged in: API Gateway's request id, Lambda's and the
+/// X-Ray trace id, so a line found by any of them leads to the others.
+pub fn invocation_span(request: &Request, function: &'static str) -> tracing::Span {
+    let (lambda_request_id, trace_id) = lambda_ids(request);
+    tracing::info_span!("invocation", function, api_request_id = request_id(request), lambda_request_id, trace_id)
+}
+
+/// The metric record of one request, with its ids filled in (the handler adds the rest).
+pub fn request_metrics<'a>(request: &'a Request, function: &'static str) -> crate::metrics::RequestMetrics<'a> {
+    let (lambda_request_id, trace_id) = lambda_ids(request);
+    crate::metrics::RequestMetrics { function, api_request_id: request_id(request), lambda_request_id, trace_id, ..Default::default() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -458,7 +458,10 @@ impl KeyRing {
                 .iter()
                 .find(|((_, p), _)| p.as_ref() == Some(pin))
                 .map(|(_, signer)| signer.clone())
-                .ok_or_else(|| KeyError::NoPinnedKey(pin.clone())),
+                .ok_or_else(|| {
+                    crate::metrics::pasted_key_missing();
+                    KeyError::NoPinnedKey(pin.clone())
+                }),
         }
     }
 

@@ -15,6 +15,7 @@ pub mod jwe;
 pub mod keys;
 pub mod logging;
 pub mod mapping;
+pub mod metrics;
 pub mod mint;
 pub mod provider;
 pub mod rotation;

@@ -4,7 +4,9 @@
 //! error code); these helpers only fix the format, the same in Lambda, the local run and tests.
 
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
 
 /// Installs the JSON subscriber on stdout (Lambda sends stdout to CloudWatch). `RUST_LOG`
 /// overrides the default `info` level.
@@ -13,20 +15,61 @@ pub fn init_json_logging() {
     let _ = json_subscriber(std::io::stdout).try_init();
 }
 
-/// The subscriber, writing to `writer` (tests capture logs with it).
+/// The subscriber, writing to `writer` (tests capture logs with it). Events of
+/// [`crate::metrics::EMF_TARGET`] are written as their `emf` field alone, so CloudWatch sees the
+/// metric record at the root of the line; they pass whatever `RUST_LOG` says (metrics are not
+/// chatter). The current span's fields (Lambda's request id and the X-Ray trace id, see
+/// [`crate::http::invocation_span`]) go with every line.
 pub fn json_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync + tracing_subscriber::util::SubscriberInitExt
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    tracing_subscriber::fmt()
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if let Ok(directive) = format!("{}=info", crate::metrics::EMF_TARGET).parse() {
+        filter = filter.add_directive(directive);
+    }
+    let json = tracing_subscriber::fmt::format()
         .json()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_current_span(false)
+        .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
-        .flatten_event(true)
+        .flatten_event(true);
+    tracing_subscriber::fmt()
+        .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+        .event_format(EmfOrJson(json))
+        .with_env_filter(filter)
         .with_writer(writer)
         .finish()
+}
+
+/// The JSON log format, except for metric records (see [`json_subscriber`]).
+struct EmfOrJson<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for EmfOrJson<F>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(&self, context: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &tracing::Event<'_>) -> std::fmt::Result {
+        if event.metadata().target() == crate::metrics::EMF_TARGET {
+            struct Line(Option<String>);
+            impl tracing::field::Visit for Line {
+                fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                    if field.name() == "emf" {
+                        self.0 = Some(value.to_string());
+                    }
+                }
+                fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+            }
+            let mut line = Line(None);
+            event.record(&mut line);
+            if let Some(line) = line.0 {
+                return writeln!(writer, "{line}");
+            }
+        }
+        self.0.format_event(context, writer, event)
+    }
 }
 
 /// Log capture for this crate's unit tests: one process-wide subscriber writing to a buffer of

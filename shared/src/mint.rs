@@ -159,6 +159,7 @@ impl MintService {
         let claims = connect_claims(profile, identity, now)?;
         let key = self.secrets.get(&profile.security_key_secret).await?;
         if key.value.expose() == PLACEHOLDER_VALUE {
+            crate::metrics::pasted_key_missing();
             return Err(SecretError::Placeholder { name: profile.security_key_secret.clone() }.into());
         }
         let token = sign_hs256_jwt(&claims, &key.value)?;

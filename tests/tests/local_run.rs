@@ -78,9 +78,48 @@ async fn demo_flow_mints_a_connect_token_verifiable_with_the_local_key() {
     let no_sub = http.post(format!("{base}/dev/login")).json(&json!({"given_name": "X"})).send().await.unwrap();
     assert_eq!(no_sub.status(), 400);
 
+    // Each handler writes one CloudWatch EMF record per request into the same log stream: the
+    // minted token counted for its profile, the refusal under its error code. (Other tests of
+    // this binary log into the same capture, so this looks for this test's records, not counts.)
+    let records = emf_records(&logs);
+    let minted = records.iter().filter(|r| r["function"] == "mint-token" && r["profile"] == "connect" && r["TokensMinted"] == 1).count();
+    assert!(minted >= 2, "an EMF record for each minted token: {records:?}");
+    assert!(
+        records.iter().any(|r| r["function"] == "mint-token" && r["error"] == "origin_not_allowed" && r["Refusals"] == 1
+            && r["TokensMinted"] == 0),
+        "the refusal is counted under its code, and as no token for its profile: {records:?}"
+    );
     logs.assert_free_of(&[&id_token, &token, key, "alice@example.com", "12345678901"]);
     server.task.abort();
     let _ = std::fs::remove_dir_all(state_dir);
+}
+
+/// The EMF records among the captured log lines, each checked against the specification's shape
+/// (a JSON object with `_aws.Timestamp` and `_aws.CloudWatchMetrics[{Namespace, Dimensions,
+/// Metrics[{Name, Unit}]}]`, every dimension and metric present at the root).
+fn emf_records(logs: &CapturedLogs) -> Vec<Value> {
+    let records: Vec<Value> = logs
+        .text()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line.get("_aws").is_some())
+        .collect();
+    for record in &records {
+        assert!(record["_aws"]["Timestamp"].is_u64(), "{record}");
+        for directive in record["_aws"]["CloudWatchMetrics"].as_array().expect("directives") {
+            assert!(directive["Namespace"].as_str().is_some_and(|n| n.starts_with("whoscalling")), "{record}");
+            for set in directive["Dimensions"].as_array().expect("dimension sets") {
+                for name in set.as_array().expect("a dimension set") {
+                    assert!(record[name.as_str().expect("a name")].is_string(), "dimension {name} missing: {record}");
+                }
+            }
+            for metric in directive["Metrics"].as_array().expect("metrics") {
+                assert_eq!(metric["Unit"], "Count");
+                assert!(record[metric["Name"].as_str().expect("a name")].is_number(), "{record}");
+            }
+        }
+    }
+    records
 }
 
 #[tokio::test]

@@ -19,7 +19,9 @@ use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::{Value, json};
+use tracing::Instrument;
 use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck};
+use whoscalling::metrics::{self, RequestMetrics};
 use whoscalling::identity::Credentials;
 use whoscalling::provider::login::{AuthorizeLogin, LoginRedirect};
 use whoscalling::provider::{Channel, GrantStore, IssuedCode, OAuthError, OAuthErrorCode, Params, ProviderService, TrustedRedirect};
@@ -137,6 +139,17 @@ struct Outcome<'a> {
 }
 
 pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
+    let span = http::invocation_span(&request, FUNCTION);
+    let ((response, mut record), counters) = metrics::measure(handle(deps, &request).instrument(span)).await;
+    record.counters = counters;
+    record.emit();
+    Ok(response)
+}
+
+/// The function's name in metrics and logs.
+const FUNCTION: &str = "exchange-code";
+
+async fn handle<'r>(deps: &'r Deps, request: &'r Request) -> (Response<Body>, RequestMetrics<'r>) {
     let route = Route::of(request.uri().path());
     let mut outcome = Outcome::default();
     let response = match route {
@@ -147,21 +160,25 @@ pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<
             response
         }
         Some(Route::Discovery) => discovery(deps),
-        Some(Route::Authorize) => authorize(deps, &request, &mut outcome).await,
-        Some(Route::PageCode) => page_code(deps, &request, &mut outcome).await,
-        Some(Route::Token) => token(deps, &request, &mut outcome).await,
-        Some(Route::UserInfo) => userinfo(deps, &request, &mut outcome).await,
+        Some(Route::Authorize) => authorize(deps, request, &mut outcome).await,
+        Some(Route::PageCode) => page_code(deps, request, &mut outcome).await,
+        Some(Route::Token) => token(deps, request, &mut outcome).await,
+        Some(Route::UserInfo) => userinfo(deps, request, &mut outcome).await,
     };
     let status = response.status().as_u16();
-    let request_id = http::request_id(&request).unwrap_or("-");
-    let route = route.map_or("(none)", Route::name);
+    let request_id = http::request_id(request).unwrap_or("-");
+    let route_name = route.map_or("(none)", Route::name);
     let Outcome { client, error, grant_id, kid } = outcome;
+    // An id_token is signed only by a successful token request (its kid is recorded).
+    let tokens_minted = u32::from(matches!(route, Some(Route::Token)) && kid.is_some());
     if status >= 500 {
-        tracing::error!(request_id, route, client, status, error, "provider request failed");
+        tracing::error!(request_id, route = route_name, client, status, error, "provider request failed");
     } else {
-        tracing::info!(request_id, route, client, status, error, grant_id, kid, "provider request");
+        tracing::info!(request_id, route = route_name, client, status, error, grant_id, kid, "provider request");
     }
-    Ok(response)
+    // Only token requests count per profile: the dimension stays off every other route.
+    let profile = client.filter(|_| matches!(route, Some(Route::Token))).and_then(|c| deps.provider.client_profile(c));
+    (response, RequestMetrics { profile, error, tokens_minted, ..http::request_metrics(request, FUNCTION) })
 }
 
 fn discovery(deps: &Deps) -> Response<Body> {

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
+use tracing::Instrument;
 use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck};
+use whoscalling::metrics::{self, RequestMetrics};
 use whoscalling::config::IdentitySource;
 use whoscalling::{Clock, ConfigError, IdentityVerifier, MintService, SecretStore, ServiceConfig};
 
@@ -52,24 +54,39 @@ struct Minted {
 }
 
 pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
+    let span = http::invocation_span(&request, FUNCTION);
+    let ((response, mut record), counters) = metrics::measure(handle(deps, &request).instrument(span)).await;
+    record.counters = counters;
+    record.emit();
+    Ok(response)
+}
+
+/// The function's name in metrics and logs.
+const FUNCTION: &str = "mint-token";
+
+async fn handle<'r>(deps: &Deps, request: &'r Request) -> (Response<Body>, RequestMetrics<'r>) {
     let origin = deps.cors.check(request.headers());
-    let profile = request.path_parameters_ref().and_then(|p| p.first("profile")).unwrap_or_default().to_string();
-    let (response, error, minted) = match respond(deps, &request, &origin, &profile).await {
+    let profile = request.path_parameters_ref().and_then(|p| p.first("profile")).unwrap_or_default();
+    let (response, error, minted) = match respond(deps, request, &origin, profile).await {
         Ok((response, minted)) => (response, None, minted),
         Err(error) => (deps.cors.error(&error, &origin), Some(error.code), None),
     };
     let status = response.status().as_u16();
-    let request_id = http::request_id(&request).unwrap_or("-");
+    let request_id = http::request_id(request).unwrap_or("-");
     let error = error.map(ErrorCode::as_str);
+    let tokens_minted = u32::from(minted.is_some());
     let (key_version, expires_at) = minted.map(|m| (m.key_version, Some(m.expires_at))).unwrap_or_default();
-    // Profile names come from the path: log them only when they are ours.
-    let profile = if deps.minter.has_profile(&profile) { profile.as_str() } else { "(unknown)" };
+    // Profile names come from the path: log them (and use them as a metric dimension) only when
+    // they are ours.
+    let known = deps.minter.has_profile(profile).then_some(profile);
+    let logged = known.unwrap_or("(unknown)");
     if status >= 500 {
-        tracing::error!(request_id, profile, status, error, "token request failed");
+        tracing::error!(request_id, profile = logged, status, error, "token request failed");
     } else {
-        tracing::info!(request_id, profile, status, error, key_version, expires_at, "token request");
+        tracing::info!(request_id, profile = logged, status, error, key_version, expires_at, "token request");
     }
-    Ok(response)
+    let record = RequestMetrics { profile: known, error, tokens_minted, ..http::request_metrics(request, FUNCTION) };
+    (response, record)
 }
 
 async fn respond(

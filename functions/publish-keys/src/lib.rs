@@ -11,7 +11,9 @@ use std::sync::Arc;
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use whoscalling::config::{ConfigError, ProfileConfig, ProfileName, ServiceConfig};
+use tracing::Instrument;
 use whoscalling::http::{self, ApiError, ErrorCode};
+use whoscalling::metrics::{self, RequestMetrics};
 use whoscalling::keys::{KeyChoice, KeyStatus, SigningKeys};
 use whoscalling::SecretStore;
 
@@ -49,18 +51,31 @@ impl Deps {
 }
 
 pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
+    let span = http::invocation_span(&request, FUNCTION);
+    let ((response, mut record), counters) = metrics::measure(handle(deps, &request).instrument(span)).await;
+    record.counters = counters;
+    record.emit();
+    Ok(response)
+}
+
+/// The function's name in metrics and logs.
+const FUNCTION: &str = "publish-keys";
+
+async fn handle<'r>(deps: &Deps, request: &'r Request) -> (Response<Body>, RequestMetrics<'r>) {
     let path = request.uri().path().to_string();
-    let outcome = respond(deps, &request, &path).await;
-    let request_id = http::request_id(&request).unwrap_or("-");
+    let outcome = respond(deps, request, &path).await;
+    let request_id = http::request_id(request).unwrap_or("-");
+    let mut error = None;
     let response = match outcome {
         Ok(response) => response,
-        Err(error) => {
-            tracing::info!(request_id, error = error.code.as_str(), "public key request refused or failed");
-            deps.errors.error(&error, &http::OriginCheck::Absent)
+        Err(refusal) => {
+            tracing::info!(request_id, error = refusal.code.as_str(), "public key request refused or failed");
+            error = Some(refusal.code.as_str());
+            deps.errors.error(&refusal, &http::OriginCheck::Absent)
         }
     };
     tracing::info!(request_id, status = response.status().as_u16(), "public key request");
-    Ok(response)
+    (response, RequestMetrics { error, ..http::request_metrics(request, FUNCTION) })
 }
 
 async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Response<Body>, ApiError> {

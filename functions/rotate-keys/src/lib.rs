@@ -11,6 +11,7 @@ use std::sync::Arc;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
 use whoscalling::keys::PinName;
+use whoscalling::metrics::{self, RequestMetrics};
 use whoscalling::rotation::{
     KeyEvent, KeyEventSink, KeyRotator, PinnedKeyCommand, RotationError, RotationEvent, RotationSettings, RotationTarget,
 };
@@ -154,7 +155,25 @@ async fn rotate(deps: &Deps, rotation: &RotationEvent) -> Result<(), RotationErr
 /// A rotation step answers nothing; a command answers the key event it published.
 pub async fn function_handler(deps: &Deps, event: LambdaEvent<Invocation>) -> Result<Option<KeyEvent>, RotationFailure> {
     let request_id = event.context.request_id.clone();
-    match event.payload {
+    let trace_id = event.context.xray_trace_id.clone();
+    // Lambda's runtime already logs each invocation in a span with both ids; the metric record
+    // carries them too.
+    let (result, counters) = metrics::measure(handle(deps, &request_id, event.payload)).await;
+    let error = result.as_ref().err().map(|failure| failure.0.name());
+    RequestMetrics {
+        function: "rotate-keys",
+        error,
+        counters,
+        lambda_request_id: Some(request_id.as_str()).filter(|id| !id.is_empty()),
+        trace_id: trace_id.as_deref(),
+        ..RequestMetrics::default()
+    }
+    .emit();
+    result
+}
+
+async fn handle(deps: &Deps, request_id: &str, invocation: Invocation) -> Result<Option<KeyEvent>, RotationFailure> {
+    match invocation {
         Invocation::Rotation(rotation) => match rotate(deps, &rotation).await {
             Ok(()) => {
                 tracing::info!(request_id, step = ?rotation.step, version = %rotation.token, outcome = "ok", "rotation step");

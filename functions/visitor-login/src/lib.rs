@@ -14,7 +14,9 @@ use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde_json::json;
+use tracing::Instrument;
 use whoscalling::http;
+use whoscalling::metrics::{self, RequestMetrics};
 use whoscalling::provider::Params;
 use whoscalling::upstream::{LoginError, Redirect, UpstreamLogin};
 use whoscalling::used_states::{UsedStates, valid_table_name};
@@ -80,13 +82,25 @@ fn route(request: &Request) -> Option<(Route, String)> {
 }
 
 pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
-    let routed = route(&request);
+    let span = http::invocation_span(&request, FUNCTION);
+    let ((response, mut record), counters) = metrics::measure(handle(deps, &request).instrument(span)).await;
+    record.counters = counters;
+    record.emit();
+    Ok(response)
+}
+
+/// The function's name in metrics and logs.
+const FUNCTION: &str = "visitor-login";
+
+async fn handle<'r>(deps: &Deps, request: &'r Request) -> (Response<Body>, RequestMetrics<'r>) {
+    let routed = route(request);
     let provider = routed.as_ref().map(|(_, p)| p.clone()).unwrap_or_default();
     let outcome = match &routed {
         None => Err(LoginError::UnknownProvider),
-        Some((route, provider)) => respond(deps, &request, *route, provider).await,
+        Some((route, provider)) => respond(deps, request, *route, provider).await,
     };
     let status;
+    let mut code = None;
     let response = match outcome {
         Ok(redirect) => {
             status = 302;
@@ -94,7 +108,12 @@ pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<
         }
         Err(error) => {
             status = error.status();
-            let mut response = error_response(&request, &error);
+            code = Some(error.code());
+            // The upstream provider failed us (not the visitor): an operator's metric.
+            if matches!(error, LoginError::Unavailable | LoginError::Timeout) {
+                metrics::upstream_failure();
+            }
+            let mut response = error_response(request, &error);
             // A failed callback still ends its login attempt.
             if matches!(routed, Some((Route::Callback, _))) && deps.login.has_provider(&provider) {
                 append_cookie(&mut response, &deps.login.clear_login_state(&provider));
@@ -103,7 +122,7 @@ pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<
             response
         }
     };
-    let request_id = http::request_id(&request).unwrap_or("-");
+    let request_id = http::request_id(request).unwrap_or("-");
     let route = routed.map_or("(none)", |(r, _)| match r {
         Route::Login => "login",
         Route::Callback => "callback",
@@ -115,7 +134,7 @@ pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<
     } else {
         tracing::info!(request_id, route, provider, status, "login request");
     }
-    Ok(response)
+    (response, RequestMetrics { error: code, ..http::request_metrics(request, FUNCTION) })
 }
 
 async fn respond(deps: &Deps, request: &Request, route: Route, provider: &str) -> Result<Redirect, LoginError> {

@@ -227,6 +227,7 @@ impl JwksCache {
         }
         *last_attempt = Some(now);
         self.fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        crate::metrics::jwks_refetch();
         match self.source.fetch().await {
             Ok(document) => match parse_key_set(&document, &self.allowed) {
                 Ok((by_kid, without_kid)) => {
@@ -236,11 +237,13 @@ impl JwksCache {
                     Some(fresh)
                 }
                 Err(error) => {
+                    crate::metrics::upstream_failure();
                     tracing::warn!(error = %error, "identity provider keys unusable: keeping the cached keys");
                     None
                 }
             },
             Err(error) => {
+                crate::metrics::upstream_failure();
                 tracing::warn!(error = %error, "identity provider keys unavailable: keeping the cached keys");
                 None
             }

@@ -234,6 +234,13 @@ impl ProviderService {
         self.clients.get_key_value(&id).map(|(id, _)| id)
     }
 
+    /// The profile a registered client's tokens are built with (a configured name: a metric
+    /// dimension).
+    pub fn client_profile(&self, client_id: &str) -> Option<&str> {
+        let id = ClientId::parse(client_id)?;
+        self.clients.get(&id).map(|client| client.config.profile.as_str())
+    }
+
     /// Step one of an authorization: a registered client and one of its exact redirect URIs.
     /// Errors here must be shown to the visitor, never redirected (the target is not trusted).
     pub fn trusted_redirect(&self, params: &Params, channel: Channel) -> Result<TrustedRedirect, OAuthError> {

@@ -88,6 +88,8 @@ impl Intercept for CallCounter {
             None => "other".into(),
         };
         *self.0.lock().unwrap_or_else(|e| e.into_inner()).entry(operation).or_default() += 1;
+        // Every call is one the cache could not answer alone: the request's SecretCacheMisses.
+        crate::metrics::secret_cache_miss();
         Ok(())
     }
 }

@@ -1,0 +1,252 @@
+//! The operations part of `template.yaml` (docs/OPERATIONS.md): guardrails, alarms, dashboard and
+//! the custom domain, read from the template as CloudFormation would decode it (cfn-lint's
+//! decoder) and, for what the functions are given, rendered by `scripts/render-template.py`.
+//!
+//! `sam validate --lint` checks that these resources are well-formed; it cannot tell that an
+//! access log leaves out the caller's Authorization, that the dashboard body (text built by `!Sub`)
+//! is JSON, or that a custom domain reaches the issuer the functions are given.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+use whoscalling_tests::{python, workspace_root};
+
+/// The template as JSON (short-form intrinsics become `{"Fn::...": ...}`, `Ref` stays `Ref`).
+fn template() -> Value {
+    let output = Command::new(python())
+        .args([
+            "-c",
+            "import json, sys\nfrom cfnlint.decode import decode\ntemplate, problems = decode(sys.argv[1])\n\
+             assert not problems, problems\nprint(json.dumps(template))",
+        ])
+        .arg(workspace_root().join("template.yaml"))
+        .output()
+        .expect("run the decoder");
+    assert!(output.status.success(), "decode failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("template JSON")
+}
+
+/// What `scripts/render-template.py` answers for these parameters.
+fn render(name: &str, parameters: &Value) -> Value {
+    let dir = workspace_root().join("target/template-operations");
+    std::fs::create_dir_all(&dir).expect("target dir");
+    let file = dir.join(format!("{name}.json"));
+    std::fs::write(&file, parameters.to_string()).expect("parameters file");
+    let output = Command::new(python())
+        .arg(workspace_root().join("scripts/render-template.py"))
+        .args(["--template", workspace_root().join("template.yaml").to_str().expect("path")])
+        .args(["--parameters", file.to_str().expect("path"), "--stack-name", "chat-prod", "--region", "eu-west-1"])
+        .output()
+        .expect("run scripts/render-template.py");
+    assert!(output.status.success(), "{name}: render failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("renderer JSON")
+}
+
+fn parameters(extra: Value) -> Value {
+    let mut base = json!({
+        "ConnectWidgetId": "0f6b4a35-6f4e-4e38-9c4f-5a3c0d8f7a11",
+        "IdentityProviderIssuer": "https://login.example-brand.com",
+        "IdentityProviderAudience": "web-portal",
+    });
+    for (key, value) in extra.as_object().expect("object") {
+        base[key] = value.clone();
+    }
+    base
+}
+
+fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
+    template["Resources"].as_object().expect("resources").iter().filter(|(_, r)| r["Type"] == kind).collect()
+}
+
+#[test]
+fn every_function_and_the_api_log_into_a_group_with_the_retention_parameter() {
+    let template = template();
+    let groups = resources_of_type(&template, "AWS::Logs::LogGroup");
+    for (name, group) in &groups {
+        assert_eq!(group["Properties"]["RetentionInDays"], json!({"Ref": "LogRetentionDays"}), "{name}");
+    }
+    let group_names: Vec<String> = groups.iter().map(|(_, g)| g["Properties"]["LogGroupName"].to_string()).collect();
+    let functions = resources_of_type(&template, "AWS::Serverless::Function");
+    assert_eq!(functions.len(), 5);
+    for (function, _) in functions {
+        let expected = json!({"Fn::Sub": format!("/aws/lambda/${{{function}}}")}).to_string();
+        assert!(group_names.contains(&expected), "{function} has no log group of its own with retention");
+    }
+    let access = &template["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"];
+    assert_eq!(access["DestinationArn"], json!({"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}));
+}
+
+#[test]
+fn the_access_log_is_json_with_ids_route_status_latency_and_errors_but_no_query_header_or_address() {
+    let template = template();
+    let format = template["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]["Format"].as_str().expect("a format");
+    // API Gateway substitutes $context values as text, so placeholders stand in for them here.
+    let sample = format.replace("$context.", "ctx_");
+    let line: Value = serde_json::from_str(&sample).expect("the access log line is one JSON object");
+    for (field, variable) in [
+        ("requestId", "ctx_requestId"),
+        ("routeKey", "ctx_routeKey"),
+        ("status", "ctx_status"),
+        ("responseLatency", "ctx_responseLatency"),
+        ("integrationError", "ctx_integrationErrorMessage"),
+    ] {
+        assert_eq!(line[field], variable, "{field}");
+    }
+    // The route key names the route; the path and query carry what a caller typed.
+    for absent in ["$context.path", "querystring", "$context.identity", "header", "$context.authorizer.claims", "userAgent"] {
+        assert!(!format.to_ascii_lowercase().contains(&absent.to_ascii_lowercase()), "the access log must not hold {absent}");
+    }
+}
+
+#[test]
+fn throttling_and_reserved_concurrency_come_from_parameters_with_zero_meaning_unreserved() {
+    let template = template();
+    let routes = &template["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"];
+    assert_eq!(routes["ThrottlingRateLimit"], json!({"Ref": "ThrottlingRateLimit"}));
+    assert_eq!(routes["ThrottlingBurstLimit"], json!({"Ref": "ThrottlingBurstLimit"}));
+    assert_eq!(template["Parameters"]["ThrottlingRateLimit"]["Default"], 50);
+    assert_eq!(template["Parameters"]["ThrottlingBurstLimit"]["Default"], 100);
+    assert_eq!(
+        template["Globals"]["Function"]["ReservedConcurrentExecutions"],
+        json!({"Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]})
+    );
+    assert_eq!(template["Conditions"]["HasReservedConcurrency"], json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, 0]}]}));
+    assert_eq!(template["Parameters"]["ReservedConcurrency"]["Default"], 0);
+    // No function overrides the cap with a value of its own.
+    for (name, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        assert!(function["Properties"].get("ReservedConcurrentExecutions").is_none(), "{name}");
+    }
+}
+
+#[test]
+fn the_alarms_watch_5xx_errors_throttles_rotation_and_pasted_keys() {
+    let template = template();
+    let alarms: Vec<(&String, &Value)> = resources_of_type(&template, "AWS::CloudWatch::Alarm");
+    let watched = |alarm: &Value| -> Vec<(String, String)> {
+        let props = &alarm["Properties"];
+        let mut metrics = Vec::new();
+        if let Some(name) = props["MetricName"].as_str() {
+            metrics.push((props["Namespace"].as_str().unwrap_or_default().to_string(), name.to_string()));
+        }
+        for query in props["Metrics"].as_array().into_iter().flatten() {
+            // A conditional query is {"Fn::If": [cond, query, NoValue]}.
+            let query = query.get("Fn::If").map_or(query, |branches| &branches[1]);
+            let metric = &query["MetricStat"]["Metric"];
+            if let Some(name) = metric["MetricName"].as_str() {
+                metrics.push((metric["Namespace"].as_str().unwrap_or_default().to_string(), name.to_string()));
+            }
+        }
+        metrics
+    };
+    let find = |namespace: &str, metric: &str| {
+        alarms
+            .iter()
+            .find(|(_, alarm)| watched(alarm).iter().any(|(n, m)| n == namespace && m == metric))
+            .unwrap_or_else(|| panic!("no alarm on {namespace} {metric}"))
+    };
+    find("AWS/ApiGateway", "5xx");
+    find("AWS/Lambda", "Errors");
+    find("AWS/Lambda", "Throttles");
+    assert_eq!(template["Resources"]["RotationFailureAlarm"]["Properties"]["Dimensions"][0]["Value"], json!({"Ref": "RotateKeysFunction"}));
+    let (_, pasted) = find(whoscalling::metrics::NAMESPACE, "PastedKeyMissing");
+    // The people who paste keys subscribe to the key-events topic.
+    assert_eq!(pasted["Properties"]["AlarmActions"][0], json!({"Ref": "KeyEventsTopic"}));
+    for (name, alarm) in &alarms {
+        let actions = alarm["Properties"]["AlarmActions"].to_string();
+        assert!(actions.contains("AlarmTopicArn"), "{name} does not notify AlarmTopicArn");
+        assert_eq!(alarm["Properties"]["TreatMissingData"], "notBreaching", "{name}: no traffic is not an alarm");
+    }
+    assert_eq!(alarms.len(), 5, "API 5xx, function errors, throttles, rotation, pasted key");
+}
+
+#[test]
+fn the_dashboard_body_is_json_and_shows_every_alarm_and_the_functions_metrics() {
+    let template = template();
+    let body = &template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"];
+    let text = body[0].as_str().expect("a !Sub text");
+    // Substitute every ${...} with a plain token, as CloudFormation would with real values.
+    let mut rendered = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        rendered.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("closed placeholder") + start;
+        rendered.push_str(&rest[start + 2..end].replace(['.', ':'], "_"));
+        rest = &rest[end + 1..];
+    }
+    rendered.push_str(rest);
+    // The conditional fragments start with ", [" and are empty when off: both must parse.
+    let off: Value = serde_json::from_str(
+        &["ExchangeErrors", "LoginErrors", "ExchangeThrottles", "LoginThrottles", "ExchangeDuration", "LoginDuration"]
+            .iter()
+            .fold(rendered.clone(), |text, name| text.replace(name, "")),
+    )
+    .expect("the dashboard body is JSON with the optional functions off");
+    let widgets = off["widgets"].as_array().expect("widgets");
+    let alarms = widgets.iter().find(|w| w["type"] == "alarm").expect("an alarm widget")["properties"]["alarms"].to_string();
+    for (name, _) in resources_of_type(&template, "AWS::CloudWatch::Alarm") {
+        assert!(alarms.contains(name.as_str()), "the dashboard does not show {name}");
+    }
+    let all = off.to_string();
+    for metric in ["TokensMinted", "Refusals", "SecretCacheMisses", "JwksRefetches", "UpstreamFailures", "PastedKeyMissing", "5xx", "Throttles"] {
+        assert!(all.contains(metric), "the dashboard does not show {metric}");
+    }
+    assert_eq!(body[1]["Namespace"], whoscalling::metrics::NAMESPACE, "the dashboard reads the functions' namespace");
+    for (name, fragment) in body[1].as_object().expect("variables") {
+        if let Some(branches) = fragment.get("Fn::If") {
+            let on = branches[1]["Fn::Sub"].as_str().expect("a fragment").replace("${", "").replace('}', "");
+            let with_fragment = rendered.replace(name.as_str(), &on);
+            let stripped = ["ExchangeErrors", "LoginErrors", "ExchangeThrottles", "LoginThrottles", "ExchangeDuration", "LoginDuration"]
+                .iter()
+                .fold(with_fragment, |text, other| text.replace(other, ""));
+            serde_json::from_str::<Value>(&stripped).unwrap_or_else(|e| panic!("with {name} on the body is not JSON: {e}"));
+        }
+    }
+}
+
+#[test]
+fn a_custom_domain_is_the_issuer_the_redirect_uri_and_the_base_of_every_url() {
+    let domain = json!({
+        "DomainName": "chat-id.example.com",
+        "DomainCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab",
+        "EnableCodeExchange": "true",
+        "EnableLivePersonCodeFlow": "true",
+        "EnableUpstreamLogin": "true",
+        "UpstreamIssuer": "https://id.signicat.example/auth/open",
+        "UpstreamClientId": "whoscalling",
+        "ReturnUrls": "https://www.example.com/chat",
+    });
+    let rendered = render("custom-domain", &parameters(domain.clone()));
+    assert_eq!(rendered["rules"], json!([]), "a domain replaces ProviderIssuer for the provider and the login");
+    let functions = &rendered["functions"];
+    let provider: Value =
+        serde_json::from_str(functions["ExchangeCodeFunction"]["environment"]["WHOSCALLING_PROVIDER"].as_str().expect("provider")).expect("JSON");
+    assert_eq!(provider["issuer"], "https://chat-id.example.com");
+    let upstream: Value =
+        serde_json::from_str(functions["VisitorLoginFunction"]["environment"]["WHOSCALLING_UPSTREAM"].as_str().expect("upstream")).expect("JSON");
+    assert_eq!(upstream["providers"]["bankid"]["redirect_uri"], "https://chat-id.example.com/callback/bankid");
+    let config: Value =
+        serde_json::from_str(functions["MintTokenFunction"]["environment"]["WHOSCALLING_CONFIG"].as_str().expect("config")).expect("JSON");
+    assert_eq!(config["profiles"]["liveperson-code"]["issuer"], "https://chat-id.example.com", "the code flow's id_token issuer");
+
+    // Every output URL is built on the domain when it is set.
+    let template = template();
+    for (name, output) in template["Outputs"].as_object().expect("outputs") {
+        let value = output["Value"].to_string();
+        if name == "ApiUrl" || !(value.contains("execute-api") || value.contains("ProviderIssuer")) {
+            continue;
+        }
+        assert!(value.contains("HasCustomDomain"), "output {name} ignores the custom domain");
+    }
+
+    // The rules: a domain needs its certificate, and excludes a second base URL.
+    let no_certificate = render("domain-without-certificate", &parameters(json!({"DomainName": "chat-id.example.com"})));
+    let failed = no_certificate["rules"].to_string();
+    assert!(failed.contains("DomainNeedsCertificate"), "{failed}");
+    let mut both = domain;
+    both["ProviderIssuer"] = json!("https://other.example.com");
+    let refused = render("domain-and-issuer", &parameters(both));
+    assert!(refused["rules"].to_string().contains("DomainOrProviderIssuer"), "{}", refused["rules"]);
+    // Control: without a domain the execute-api deployment needs neither.
+    let plain = render("no-domain", &parameters(json!({})));
+    assert_eq!(plain["rules"], json!([]));
+}
