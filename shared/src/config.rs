@@ -845,9 +845,19 @@ impl ServiceConfig {
         Ok(config)
     }
 
+    /// Errors name the field (`profiles.connect.token_lifetime_seconds: ...`) as well as the line.
     fn parse_json(source_name: &str, document: &str) -> Result<Self, ConfigError> {
-        serde_json::from_str(document)
-            .map_err(|e| ConfigError::Invalid { source_name: source_name.to_string(), reason: e.to_string() })
+        let invalid = |reason: String| ConfigError::Invalid { source_name: source_name.to_string(), reason };
+        let mut deserializer = serde_json::Deserializer::from_str(document);
+        let config: Self = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            match path.as_str() {
+                "" | "." => invalid(e.into_inner().to_string()),
+                _ => invalid(format!("{path}: {}", e.into_inner())),
+            }
+        })?;
+        deserializer.end().map_err(|e| invalid(e.to_string()))?;
+        Ok(config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -1322,6 +1332,18 @@ mod tests {
         // No placeholder: the text is unchanged, byte for byte.
         let plain = "{\"a\": \"$ {x} \\u0041 é\"}";
         assert_eq!(fill_placeholders("doc", plain, |_| None).unwrap(), plain);
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        // Inside a profile the path stops at the profile (serde buffers a tagged enum's content),
+        // and the reason names the setting.
+        let text = error_text(document(), |d| d["profiles"]["connect"]["token_lifetime_seconds"] = json!(900));
+        assert!(text.starts_with("WHOSCALLING_CONFIG is not a valid configuration document: profiles.connect: 900 s is outside"), "{text}");
+        let text = error_text(document(), |d| d["identity"]["max_token_age_seconds"] = json!("3600"));
+        assert!(text.contains(": identity.max_token_age_seconds: invalid type"), "{text}");
+        let text = error_text(document(), |d| d["allowed_origins"] = json!(["https://www.example.com/"]));
+        assert!(text.contains(": allowed_origins: `https://www.example.com/` is not an origin"), "{text}");
     }
 
     #[test]
