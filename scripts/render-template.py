@@ -8,20 +8,28 @@ Prints one JSON document:
 
     {"rules": [<failed rule assertion descriptions>],
      "parameters": [<parameter constraint violations>],
-     "functions": {"MintTokenFunction": {"environment": {...}, "environment_bytes": N}, ...},
+     "functions": {"MintTokenFunction": {"environment": {...}, "environment_bytes": N,
+                                         "layers": ["ConfigLayer"]}, ...},
+     "layers": {"ConfigLayer": {"content_uri": "config/"}},
      "secrets": {"SigningKeysSecret": {"name": "whoscalling/<stack>/signing-keys", "arn": ...}, ...}}
+
+environment_bytes is measured the way Lambda measures its 4 KB limit: the variables serialized
+as a JSON object, names and values quoted and escaped (a quote or backslash counts twice, a
+control character six times). Non-ASCII characters are counted as \\uXXXX escapes, never fewer
+bytes than their UTF-8, so the figure errs on the safe side.
 
 Only functions whose Condition holds are listed. The template is decoded by cfn-lint (the same
 parser `sam validate --lint` uses), SAM's Globals are merged into each function the way SAM does
 for environment variables (the function's own variable wins), and the intrinsic functions the
 template uses are evaluated: Ref, Fn::Sub, Fn::If, Fn::Join, Fn::Equals, Fn::Not, Fn::And, Fn::Or,
-Fn::Contains, Fn::EachMemberEquals, Condition. A resource's Ref is what CloudFormation would
+Fn::Contains, Fn::EachMemberEquals, Fn::Split, Condition. A resource's Ref is what CloudFormation would
 give: a secret's full ARN (with the six-character suffix), a table's generated name, so the
 sizes are those of a real deployment in that region and stack.
 
-Why: the document is assembled from text fragments with !If and !Sub, so a misplaced comma or a
-combination of options that overflows Lambda's 4 KB of environment variables would otherwise only
-show at deploy time (tests/tests/template_config.rs runs every combination that matters).
+Why: a combination of options whose environment overflows Lambda's 4 KB, or that names a
+variable the configuration document's placeholders need but the template does not set, would
+otherwise only show at deploy time (tests/tests/template_config.rs runs the combinations that
+matter, with the realistic document of docs/CONFIGURATION.md).
 """
 
 import argparse
@@ -76,6 +84,10 @@ class Renderer:
         if "AllowedPattern" in spec and spec["Type"] == "String":
             if not re.fullmatch(spec["AllowedPattern"], raw):
                 self.parameter_problems.append(f"{name}: does not match AllowedPattern")
+        # CloudFormation applies a list's pattern to each item.
+        if "AllowedPattern" in spec and spec["Type"] == "CommaDelimitedList":
+            if not all(re.fullmatch(spec["AllowedPattern"], item) for item in raw.split(",")):
+                self.parameter_problems.append(f"{name}: does not match AllowedPattern")
         if spec["Type"] == "Number":
             try:
                 number = float(raw)
@@ -119,6 +131,9 @@ class Renderer:
             return f"{self.stack_name}-{name}-1A2B3C4D5E6F7"
         if kind == "AWS::Serverless::HttpApi":
             return "a1b2c3d4e5"
+        if kind == "AWS::Serverless::LayerVersion":
+            # A layer's Ref is its version ARN; functions list the logical id here.
+            return name
         if kind == "AWS::SNS::Topic":
             # A topic's Ref is its ARN; the generated name is stack, logical id and a suffix.
             return f"arn:aws:sns:{self.region}:{ACCOUNT}:{self.stack_name}-{name}-1A2B3C4D5E6F"
@@ -178,6 +193,9 @@ class Renderer:
             if key == "Fn::If":
                 name, when_true, when_false = argument
                 return self.evaluate(when_true if self.condition(name) else when_false)
+            if key == "Fn::Split":
+                separator, text = argument
+                return str(self.evaluate(text)).split(separator)
             if key == "Fn::Join":
                 separator, items = argument
                 items = self.evaluate(items)
@@ -245,12 +263,31 @@ class Renderer:
             for key, value in environment.items():
                 if not isinstance(value, str):
                     raise TemplateError(f"{name}: environment variable {key} is not a string")
+            global_layers = self.template.get("Globals", {}).get("Function", {}).get("Layers", [])
+            # SAM puts the Globals' layers before the function's own.
+            layers = self.evaluate(global_layers) + self.evaluate(resource.get("Properties", {}).get("Layers", []))
             rendered[name] = {
                 "environment": environment,
-                # Lambda's limit: the variables' names and values together, at most 4 KB.
-                "environment_bytes": sum(len(k.encode()) + len(v.encode()) for k, v in environment.items()),
+                "environment_bytes": lambda_environment_bytes(environment),
+                "layers": [layer for layer in layers if isinstance(layer, str)],
             }
         return rendered
+
+    def layers(self):
+        """The layers the template creates (condition holding): logical id -> the folder shipped."""
+        created = {}
+        for name, resource in self.template.get("Resources", {}).items():
+            if resource["Type"] != "AWS::Serverless::LayerVersion":
+                continue
+            if "Condition" in resource and not self.condition(resource["Condition"]):
+                continue
+            created[name] = {"content_uri": self.evaluate(resource["Properties"]["ContentUri"])}
+        return created
+
+
+def lambda_environment_bytes(environment):
+    """Lambda's 4 KB limit is on the variables serialized as JSON: {"NAME":"value",...}."""
+    return len(json.dumps(environment, separators=(",", ":"), ensure_ascii=True).encode())
 
 
 class _NoValue:
@@ -283,6 +320,7 @@ def main():
             "rules": renderer.failed_rules(),
             "parameters": renderer.parameter_problems,
             "functions": renderer.functions(),
+            "layers": renderer.layers(),
             "secrets": renderer.secrets(),
         }
     except TemplateError as error:

@@ -2,6 +2,7 @@
 //! secrets from `<state-dir>/secrets.json` and a development identity provider under `/dev/`.
 //! No AWS account, no Docker.
 
+pub mod check;
 mod dev_idp;
 mod rotation;
 mod server;

@@ -81,7 +81,7 @@ pub fn ensure_secrets_file(state_dir: &Path) -> Result<std::path::PathBuf, Local
 }
 
 /// Adds a pinned key for every pin the configuration signs with that the signing-key entry lacks
-/// (what the deployed rotation does for `WHOSCALLING_PINNED_KEYS`); never changes a key.
+/// (what the deployed rotation does for the pasted-key profiles of its document); never changes a key.
 pub fn ensure_pinned_keys(secrets_path: &Path, pins: &[PinName]) -> Result<(), LocalError> {
     let text = std::fs::read_to_string(secrets_path).map_err(|e| LocalError::State(format!("{}: {e}", secrets_path.display())))?;
     let mut secrets: BTreeMap<String, String> =

@@ -1,8 +1,12 @@
-//! The service configuration: one JSON document, the same whether it comes from the
-//! `WHOSCALLING_CONFIG` environment variable in Lambda or from a file in the local run.
+//! The service configuration: one JSON document, the same whether it comes from a file (in
+//! Lambda the configuration layer's `/opt/whoscalling/config.json`, named by
+//! `WHOSCALLING_CONFIG_FILE`; in the local run `--config`) or, for small documents such as
+//! `events/env.json`, inline in `WHOSCALLING_CONFIG`.
 //!
-//! Parsed and validated once at cold start; an invalid document stops the function at init with
-//! an error naming the setting. Nothing security-relevant has a silent default.
+//! Values known only at deploy time (secret names, table names, the public URL) are
+//! `${WHOSCALLING_...}` placeholders inside the document's strings, filled from the function's
+//! environment. Parsed and validated once at cold start; an invalid document stops the function
+//! at init with an error naming the setting. Nothing security-relevant has a silent default.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,13 +23,21 @@ use crate::signing::SigningAlgorithm;
 use crate::mapping::{ClaimPolicy, ClaimRule};
 use crate::secrets::{SecretCacheSettings, SecretName};
 
-/// The environment variable that carries the document in Lambda.
+/// The environment variable that carries a small document inline (`events/env.json`, tests).
 pub const CONFIG_VARIABLE: &str = "WHOSCALLING_CONFIG";
 
-/// Sections that may instead come in a variable of their own, holding just that section's JSON.
-/// Lambda allows a function 4 KB of environment variables in all; with every platform enabled the
-/// whole document passes that, so the template gives exchange-code the provider section and
-/// visitor-login the upstream one, and all functions share the rest.
+/// The environment variable naming the document's file: in Lambda the configuration layer's
+/// `/opt/whoscalling/config.json` (docs/CONFIGURATION.md). A file has no size limit, unlike
+/// Lambda's 4 KB of environment variables, and ships atomically with the code.
+pub const CONFIG_FILE_VARIABLE: &str = "WHOSCALLING_CONFIG_FILE";
+
+/// Placeholders name only variables with this prefix, so a document can never copy the
+/// runtime's credentials (`AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) into a token.
+pub const PLACEHOLDER_PREFIX: &str = "WHOSCALLING_";
+
+/// Sections that may instead come in a variable of their own, holding just that section's JSON
+/// (an inline `WHOSCALLING_CONFIG` split like `events/env.json`'s; the template gives the whole
+/// document as a file and uses none of them).
 pub const PROVIDER_VARIABLE: &str = "WHOSCALLING_PROVIDER";
 pub const SESSION_VARIABLE: &str = "WHOSCALLING_SESSION";
 pub const UPSTREAM_VARIABLE: &str = "WHOSCALLING_UPSTREAM";
@@ -34,6 +46,10 @@ pub const UPSTREAM_VARIABLE: &str = "WHOSCALLING_UPSTREAM";
 pub enum ConfigError {
     #[error("{0} is not set")]
     Missing(&'static str),
+    #[error("{path} (from {CONFIG_FILE_VARIABLE}) cannot be read: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("{source_name} line {line}: placeholder `${{{name}}}`: {reason}")]
+    Placeholder { source_name: String, line: usize, name: String, reason: String },
     #[error("{source_name} is not a valid configuration document: {reason}")]
     Invalid { source_name: String, reason: String },
     #[error("{setting}: {reason}")]
@@ -733,7 +749,10 @@ fn default_jwks_max_age_published() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
-    /// Browser origins allowed to call (CORS). Never `*`.
+    /// Browser origins allowed to call (CORS). Never `*`. A list, or one comma-separated string
+    /// (so the template's AllowedOrigins, which API Gateway's CORS answers with, can be given
+    /// once as `"${WHOSCALLING_ALLOWED_ORIGINS}"`).
+    #[serde(deserialize_with = "origin_list")]
     pub allowed_origins: Vec<Origin>,
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -758,13 +777,27 @@ pub struct ServiceConfig {
     pub upstream: Option<UpstreamConfig>,
 }
 
+fn origin_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Origin>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Origins {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items = match Origins::deserialize(deserializer)? {
+        Origins::List(items) => items,
+        Origins::Text(text) => text.split(',').map(|item| item.trim().to_string()).collect(),
+    };
+    items.into_iter().map(|item| Origin::try_from(item).map_err(serde::de::Error::custom)).collect()
+}
+
 fn default_max_body() -> usize {
     8 * 1024
 }
 
 impl ServiceConfig {
     /// Every pin a profile signs with: the rotation function must be given exactly these
-    /// (`WHOSCALLING_PINNED_KEYS`), so each exists from the first rotation on.
+    /// (rotate-keys reads them from this same document), so each exists from the first rotation on.
     pub fn pinned_keys(&self) -> std::collections::BTreeSet<PinName> {
         self.profiles
             .iter()
@@ -775,11 +808,25 @@ impl ServiceConfig {
             .collect()
     }
 
-    /// Reads `WHOSCALLING_CONFIG` through `lookup` (the environment in Lambda, a map in tests),
-    /// then the optional section variables (`PROVIDER_VARIABLE` and the others).
+    /// Reads the document through `lookup` (the environment in Lambda, a map in tests): the file
+    /// `WHOSCALLING_CONFIG_FILE` names, or else `WHOSCALLING_CONFIG` itself; fills its
+    /// placeholders from `lookup`; then the optional section variables (`PROVIDER_VARIABLE` and
+    /// the others).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let document = lookup(CONFIG_VARIABLE).ok_or(ConfigError::Missing(CONFIG_VARIABLE))?;
-        let mut config = Self::parse_json(CONFIG_VARIABLE, &document)?;
+        let (source_name, document) = match (lookup(CONFIG_FILE_VARIABLE), lookup(CONFIG_VARIABLE)) {
+            (Some(_), Some(_)) => {
+                return Err(setting(CONFIG_VARIABLE, format!("{CONFIG_FILE_VARIABLE} is set too: keep one document")));
+            }
+            (Some(path), None) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| ConfigError::Unreadable { path: path.clone(), reason: e.to_string() })?;
+                (path, text)
+            }
+            (None, Some(text)) => (CONFIG_VARIABLE.to_string(), text),
+            (None, None) => return Err(ConfigError::Missing("WHOSCALLING_CONFIG_FILE (or WHOSCALLING_CONFIG)")),
+        };
+        let document = fill_placeholders(&source_name, &document, &lookup)?;
+        let mut config = Self::parse_json(&source_name, &document)?;
         config.provider = section_from(config.provider.take(), "provider", PROVIDER_VARIABLE, &lookup)?;
         config.session = section_from(config.session.take(), "session", SESSION_VARIABLE, &lookup)?;
         config.upstream = section_from(config.upstream.take(), "upstream", UPSTREAM_VARIABLE, &lookup)?;
@@ -798,9 +845,19 @@ impl ServiceConfig {
         Ok(config)
     }
 
+    /// Errors name the field (`profiles.connect.token_lifetime_seconds: ...`) as well as the line.
     fn parse_json(source_name: &str, document: &str) -> Result<Self, ConfigError> {
-        serde_json::from_str(document)
-            .map_err(|e| ConfigError::Invalid { source_name: source_name.to_string(), reason: e.to_string() })
+        let invalid = |reason: String| ConfigError::Invalid { source_name: source_name.to_string(), reason };
+        let mut deserializer = serde_json::Deserializer::from_str(document);
+        let config: Self = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            match path.as_str() {
+                "" | "." => invalid(e.into_inner().to_string()),
+                _ => invalid(format!("{path}: {}", e.into_inner())),
+            }
+        })?;
+        deserializer.end().map_err(|e| invalid(e.to_string()))?;
+        Ok(config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -866,6 +923,10 @@ impl ServiceConfig {
                 ProfileConfig::AmazonConnect(connect) => {
                     if connect.widget_id.trim().is_empty() || connect.widget_id.len() > 256 {
                         return Err(setting(format!("profiles.{name}.widget_id"), "must be the widget id from Connect"));
+                    }
+                    // The quick-start document ships with a marker, not a plausible-looking id.
+                    if connect.widget_id.starts_with("REPLACE_WITH") {
+                        return Err(setting(format!("profiles.{name}.widget_id"), "still the quick-start marker: write the widget id from the Connect admin site"));
                     }
                 }
                 ProfileConfig::LivePerson(liveperson) => {
@@ -1021,6 +1082,61 @@ impl ServiceConfig {
     }
 }
 
+/// Replaces each `${WHOSCALLING_NAME}` inside a JSON string with that variable's value, escaped
+/// as JSON string content, so a value can never change the document's structure. A placeholder
+/// outside a string, naming another variable, or whose variable is unset or empty stops the
+/// cold start with the line and the name.
+pub fn fill_placeholders(
+    source_name: &str,
+    document: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let mut filled = String::with_capacity(document.len());
+    let (mut in_string, mut escaped, mut line) = (false, false, 1);
+    let mut rest = document;
+    while let Some(c) = rest.chars().next() {
+        if c == '$' && !escaped && rest.starts_with("${") {
+            let problem = |name: &str, reason: &str| ConfigError::Placeholder {
+                source_name: source_name.to_string(),
+                line,
+                name: name.to_string(),
+                reason: reason.to_string(),
+            };
+            let Some(end) = rest.find('}') else { return Err(problem("", "no closing `}`")) };
+            let name = &rest[2..end];
+            let well_formed = name.strip_prefix(PLACEHOLDER_PREFIX).is_some_and(|tail| {
+                !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            });
+            if !well_formed {
+                return Err(problem(name, "placeholders name WHOSCALLING_ variables only (capitals, digits, _)"));
+            }
+            if !in_string {
+                return Err(problem(name, "placeholders go inside a JSON string"));
+            }
+            let value = lookup(name).filter(|value| !value.is_empty()).ok_or_else(|| problem(name, "the variable is not set or empty"))?;
+            let quoted = serde_json::to_string(&value).map_err(|e| problem(name, &e.to_string()))?;
+            filled.push_str(&quoted[1..quoted.len() - 1]);
+            rest = &rest[end + 1..];
+            continue;
+        }
+        match c {
+            '"' if !escaped => in_string = !in_string,
+            '\\' if in_string && !escaped => {
+                escaped = true;
+                filled.push(c);
+                rest = &rest[1..];
+                continue;
+            }
+            '\n' => line += 1,
+            _ => {}
+        }
+        escaped = false;
+        filled.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    Ok(filled)
+}
+
 /// A section from its own variable when that is set; the same section in both places is refused
 /// rather than one silently winning.
 fn section_from<T: serde::de::DeserializeOwned>(
@@ -1144,7 +1260,96 @@ mod tests {
 
     #[test]
     fn missing_variable_is_named() {
-        assert_eq!(ServiceConfig::from_lookup(|_| None).unwrap_err().to_string(), "WHOSCALLING_CONFIG is not set");
+        assert_eq!(
+            ServiceConfig::from_lookup(|_| None).unwrap_err().to_string(),
+            "WHOSCALLING_CONFIG_FILE (or WHOSCALLING_CONFIG) is not set"
+        );
+    }
+
+    #[test]
+    fn the_document_may_come_from_a_file_and_not_also_inline() {
+        let path = std::env::temp_dir().join(format!("whoscalling-config-{}.json", std::process::id()));
+        std::fs::write(&path, document().to_string()).unwrap();
+        let file = path.display().to_string();
+        let config = from_variables(&[(CONFIG_FILE_VARIABLE, file.clone())]).unwrap();
+        assert_eq!(config.profiles.keys().map(ProfileName::as_str).collect::<Vec<_>>(), ["connect"]);
+        let both = from_variables(&[(CONFIG_FILE_VARIABLE, file.clone()), (CONFIG_VARIABLE, document().to_string())]);
+        assert_eq!(both.unwrap_err().to_string(), "WHOSCALLING_CONFIG: WHOSCALLING_CONFIG_FILE is set too: keep one document");
+        std::fs::remove_file(&path).unwrap();
+        let gone = from_variables(&[(CONFIG_FILE_VARIABLE, file.clone())]).unwrap_err().to_string();
+        assert!(gone.starts_with(&format!("{file} (from WHOSCALLING_CONFIG_FILE) cannot be read")), "{gone}");
+    }
+
+    #[test]
+    fn placeholders_are_filled_inside_strings_from_whoscalling_variables_only() {
+        let mut doc = document();
+        doc["profiles"]["connect"]["security_key_secret"] = json!("${WHOSCALLING_SECRET_PREFIX}/connect-widget-key");
+        doc["allowed_origins"] = json!("${WHOSCALLING_ALLOWED_ORIGINS}");
+        let text = doc.to_string();
+        let with = |extra: &[(&str, &str)]| {
+            let mut variables = vec![(CONFIG_VARIABLE, text.clone())];
+            variables.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+            from_variables(&variables)
+        };
+        let config = with(&[
+            ("WHOSCALLING_SECRET_PREFIX", "whoscalling/prod"),
+            ("WHOSCALLING_ALLOWED_ORIGINS", "https://www.example.com, https://m.example.com"),
+        ])
+        .unwrap();
+        let ProfileConfig::AmazonConnect(connect) = &config.profiles[&ProfileName::parse("connect").unwrap()] else { panic!("connect") };
+        assert_eq!(connect.security_key_secret.as_str(), "whoscalling/prod/connect-widget-key");
+        assert_eq!(config.allowed_origins.iter().map(Origin::as_str).collect::<Vec<_>>(), ["https://www.example.com", "https://m.example.com"]);
+
+        // A value is string content, never structure: a quote in it cannot add a member (which
+        // deny_unknown_fields would name); it stays inside the secret name, refused as one.
+        let injected = with(&[
+            ("WHOSCALLING_SECRET_PREFIX", "x\", \"surprise\": \"1"),
+            ("WHOSCALLING_ALLOWED_ORIGINS", "https://www.example.com"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(injected.contains("`x\", \"surprise\": \"1/connect-widget-key` is not a valid secret name"), "{injected}");
+
+        let unset = with(&[("WHOSCALLING_ALLOWED_ORIGINS", "https://www.example.com")]).unwrap_err().to_string();
+        assert_eq!(unset, "WHOSCALLING_CONFIG line 1: placeholder `${WHOSCALLING_SECRET_PREFIX}`: the variable is not set or empty");
+        let empty = with(&[("WHOSCALLING_SECRET_PREFIX", ""), ("WHOSCALLING_ALLOWED_ORIGINS", "https://www.example.com")]);
+        assert!(empty.unwrap_err().to_string().contains("not set or empty"));
+
+        for (document, reason) in [
+            ("{\"a\": \"${AWS_SECRET_ACCESS_KEY}\"}", "WHOSCALLING_ variables only"),
+            ("{\"a\": \"${WHOSCALLING_}\"}", "WHOSCALLING_ variables only"),
+            ("{\"a\": \"${whoscalling_x}\"}", "WHOSCALLING_ variables only"),
+            ("{\"a\": ${WHOSCALLING_TTL}}", "inside a JSON string"),
+            ("{\"a\": \"${WHOSCALLING_TTL\"}", "WHOSCALLING_ variables only"),
+            ("{\"a\": \"${WHOSCALLING_TTL", "no closing"),
+        ] {
+            let error = fill_placeholders("doc", document, |_| Some("300".into())).unwrap_err().to_string();
+            assert!(error.contains(reason), "{document}: {error}");
+        }
+        // Lines are counted for the message; an escaped quote does not end the string.
+        let error = fill_placeholders("doc", "{\n\"a\": \"\\\" ${WHOSCALLING_X}\"}", |_| None).unwrap_err().to_string();
+        assert_eq!(error, "doc line 2: placeholder `${WHOSCALLING_X}`: the variable is not set or empty");
+        // No placeholder: the text is unchanged, byte for byte.
+        let plain = "{\"a\": \"$ {x} \\u0041 é\"}";
+        assert_eq!(fill_placeholders("doc", plain, |_| None).unwrap(), plain);
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        // Inside a profile the path stops at the profile (serde buffers a tagged enum's content),
+        // and the reason names the setting.
+        let text = error_text(document(), |d| d["profiles"]["connect"]["token_lifetime_seconds"] = json!(900));
+        assert!(text.starts_with("WHOSCALLING_CONFIG is not a valid configuration document: profiles.connect: 900 s is outside"), "{text}");
+        let text = error_text(document(), |d| d["identity"]["max_token_age_seconds"] = json!("3600"));
+        assert!(text.contains(": identity.max_token_age_seconds: invalid type"), "{text}");
+        let text = error_text(document(), |d| d["allowed_origins"] = json!(["https://www.example.com/"]));
+        assert!(text.contains(": allowed_origins: `https://www.example.com/` is not an origin"), "{text}");
+    }
+
+    #[test]
+    fn the_quick_start_widget_marker_is_refused() {
+        let text = error_text(document(), |d| d["profiles"]["connect"]["widget_id"] = json!("REPLACE_WITH_CONNECT_WIDGET_ID"));
+        assert!(text.starts_with("profiles.connect.widget_id: still the quick-start marker"), "{text}");
     }
 
     #[test]

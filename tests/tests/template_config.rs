@@ -1,35 +1,49 @@
-//! The configuration `template.yaml` gives each function, for every option that changes it.
+//! What `template.yaml` gives each function, and that each function starts with it.
 //!
-//! The document is text assembled by `!Sub` and `!If`, which neither `sam validate` nor cfn-lint
-//! can check as JSON. `scripts/render-template.py` evaluates the template for a set of
-//! parameters (cfn-lint's decoder, SAM's Globals merge, the intrinsic functions); each function's
-//! environment then goes through exactly what that function's `main` does at cold start (the
-//! config loader and the function's own `Deps` wiring), and must fit Lambda's 4 KB of
-//! environment variables. The template's Rules are evaluated too, so a combination the template
-//! promises to refuse is refused.
+//! The configuration document ships as the `ConfigLayer` (extracted to `/opt`); only small values
+//! known at deploy time are environment variables, which the document uses as `${WHOSCALLING_...}`
+//! placeholders. `scripts/render-template.py` evaluates the template for a set of parameters
+//! (cfn-lint's decoder, SAM's Globals merge, the intrinsic functions); each function's environment
+//! then goes through exactly what that function's `main` does at cold start
+//! (`whoscalling_local::check`, the same code `check-config` runs), with the layer's folder standing
+//! in for `/opt`. Every environment must fit Lambda's 4 KB measured as Lambda measures it: the
+//! variables serialized as JSON, quotes and escapes included. The template's Rules are evaluated
+//! too, so a combination the template promises to refuse is refused.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use serde_json::{Value, json};
-use whoscalling::provider::MemoryGrantStore;
-use whoscalling::secrets::InMemorySecretStore;
-use whoscalling::{ServiceConfig, SystemClock};
+use whoscalling::ServiceConfig;
+use whoscalling::config::CONFIG_FILE_VARIABLE;
+use whoscalling_local::check::{Function, cold_start};
 use whoscalling_tests::{python, workspace_root};
 
-/// Lambda's limit on a function's environment variables, names and values together.
+/// Lambda's limit on a function's environment variables.
 const LAMBDA_ENVIRONMENT_LIMIT: usize = 4096;
+
+/// Where functions find the layer's document (the template's WHOSCALLING_CONFIG_FILE).
+const LAYER_DOCUMENT: &str = "/opt/whoscalling/config.json";
+
+struct RenderedFunction {
+    environment: BTreeMap<String, String>,
+    /// The renderer's figure, measured Lambda's way.
+    environment_bytes: usize,
+    layers: Vec<String>,
+}
 
 struct Rendered {
     failed_rules: Vec<String>,
     parameter_problems: Vec<String>,
-    functions: BTreeMap<String, BTreeMap<String, String>>,
+    functions: BTreeMap<String, RenderedFunction>,
+    /// Layer logical id to the folder it ships (its ContentUri).
+    layers: BTreeMap<String, String>,
     /// The names of the secrets the template creates.
     secret_names: Vec<String>,
 }
 
-fn render(name: &str, parameters: &Value, stack_name: &str, region: &str) -> Rendered {
+fn render(name: &str, parameters: &Value, stack_name: &str) -> Rendered {
     let dir = workspace_root().join("target/template-config");
     std::fs::create_dir_all(&dir).expect("target dir");
     let file = dir.join(format!("{name}.json"));
@@ -37,7 +51,7 @@ fn render(name: &str, parameters: &Value, stack_name: &str, region: &str) -> Ren
     let output = Command::new(python())
         .arg(workspace_root().join("scripts/render-template.py"))
         .args(["--template", workspace_root().join("template.yaml").to_str().expect("path")])
-        .args(["--parameters", file.to_str().expect("path"), "--stack-name", stack_name, "--region", region])
+        .args(["--parameters", file.to_str().expect("path"), "--stack-name", stack_name, "--region", "ap-southeast-2"])
         .output()
         .expect("run scripts/render-template.py");
     assert!(output.status.success(), "{name}: render failed: {}", String::from_utf8_lossy(&output.stderr));
@@ -56,18 +70,36 @@ fn render(name: &str, parameters: &Value, stack_name: &str, region: &str) -> Ren
                 .iter()
                 .map(|(k, v)| (k.clone(), v.as_str().expect("string variable").to_string()))
                 .collect();
-            (function.clone(), environment)
+            let environment_bytes = rendered["environment_bytes"].as_u64().expect("bytes") as usize;
+            (function.clone(), RenderedFunction { environment, environment_bytes, layers: strings(&rendered["layers"]) })
         })
+        .collect();
+    let layers = answer["layers"]
+        .as_object()
+        .expect("layers")
+        .iter()
+        .map(|(id, layer)| (id.clone(), layer["content_uri"].as_str().expect("content uri").to_string()))
         .collect();
     let secret_names =
         answer["secrets"].as_object().expect("secrets").values().map(|v| v["name"].as_str().expect("name").to_string()).collect();
-    Rendered { failed_rules: strings(&answer["rules"]), parameter_problems: strings(&answer["parameters"]), functions, secret_names }
+    Rendered {
+        failed_rules: strings(&answer["rules"]),
+        parameter_problems: strings(&answer["parameters"]),
+        functions,
+        layers,
+        secret_names,
+    }
 }
 
-/// The parameters every deployment must give (the rest have defaults).
-fn required() -> Value {
+/// Lambda's measure: `{"NAME":"value",...}` as JSON, every quote and backslash escaped.
+fn lambda_environment_bytes(environment: &BTreeMap<String, String>) -> usize {
+    serde_json::to_string(environment).expect("JSON").len()
+}
+
+/// The parameters a Connect-only deployment gives: the quick start's three.
+fn quick_start() -> Value {
     json!({
-        "ConnectWidgetId": "0f6b4a35-6f4e-4e38-9c4f-5a3c0d8f7a11",
+        "AllowedOrigins": "https://www.example-brand.com",
         "IdentityProviderIssuer": "https://login.example-brand.com/am/oauth2/realms/root/realms/customers",
         "IdentityProviderAudience": "web-portal",
     })
@@ -80,88 +112,63 @@ fn with(mut base: Value, extra: Value) -> Value {
     base
 }
 
-fn liveperson_public_key() -> String {
-    // A real RSA-4096 SPKI, the largest key LivePerson's parameter accepts (tests/fixtures/README.md).
-    std::fs::read_to_string(workspace_root().join("tests/fixtures/rsa4096-public-spki.b64")).expect("fixture").trim().to_string()
+/// Fifty origins of the length real brands use (about 40 characters each).
+fn fifty_origins() -> String {
+    (1..=50).map(|i| format!("https://customer-service-{i:02}.example-brand-group.com")).collect::<Vec<_>>().join(",")
 }
 
-/// Every platform and option at once, with long but plausible values: the worst case for size.
-fn everything() -> Value {
+/// Everything on, with the origins of `fifty_origins`: the parameters the realistic document needs.
+fn realistic_parameters() -> Value {
     with(
-        required(),
+        quick_start(),
         json!({
-            "AllowedOrigins": "https://www.example-brand.com,https://chat.example-brand.com,https://help.example-brand.com,https://m.example-brand.com",
-            "VisitorTokenMaxAgeSeconds": "28800",
-            "RequiredVisitorClaim": "urn:example-brand:auth_level",
-            "EnableLivePerson": "true",
-            "LivePersonIssuer": "https://login.example-brand.com/whoscalling/liveperson",
-            "LivePersonEncryptionPublicKey": liveperson_public_key(),
-            "LivePersonEncryptionKid": "liveperson-2026-11",
-            "LivePersonPublicKeyMode": "pasted",
-            "KeyEventsEmail": "chat-platform-team@example-brand.com",
-            "EnableLiveAssist": "true",
-            "LiveAssistSiteDomain": "www.example-brand.com",
+            "AllowedOrigins": fifty_origins(),
             "EnableCodeExchange": "true",
+            "GeneratedClientSecrets": "liveperson,puzzel,genesys",
             "ProviderIssuer": "https://chat-identity.example-brand.com",
-            "EnableLivePersonCodeFlow": "true",
-            "PuzzelRedirectUri": "https://chat.puzzel.com/Chat/AuthCallback",
-            "GenesysRedirectUri": "https://apps.mypurecloud.de/webmessaging/oauth/callback",
-            "GenesysRequirePkce": "true",
             "EnableUpstreamLogin": "true",
-            "UpstreamIssuer": "https://example-brand.app.signicat.com/auth/open",
-            "UpstreamClientId": "prod-example-brand-whoscalling-0123456789",
-            "UpstreamScopes": "openid,profile,nin,phone,email",
-            "UpstreamAcrValues": "idp:nbid,idp:ftn",
-            "ReturnUrls": "https://www.example-brand.com/contact-us,https://www.example-brand.com/help/chat,https://m.example-brand.com/contact-us",
+            "KeyEventsEmail": "chat-platform-team@example-brand.com",
+            "AlarmTopicArn": "arn:aws:sns:ap-southeast-2:123456789012:contact-centre-alarms",
+            "LogLevel": "info,whoscalling=debug",
         }),
     )
 }
 
-/// What each function's `main` does with its environment at cold start, short of AWS clients:
-/// the config loader, then the function's own wiring (with in-memory stores; nothing is read).
-fn cold_start(scenario: &str, function: &str, environment: &BTreeMap<String, String>) {
-    let lookup = |name: &str| environment.get(name).cloned();
-    let secrets = Arc::new(InMemorySecretStore::default());
-    let clock = Arc::new(SystemClock);
-    let context = |e: &dyn std::fmt::Display| format!("{scenario}: {function} would fail at cold start: {e}");
-    if function == "RotateKeysFunction" {
-        let rotation = rotate_keys::Config::from_lookup(lookup).unwrap_or_else(|e| panic!("{}", context(&e)));
-        // The pins it creates are exactly the ones the profiles sign with (a missing one would
-        // fail every Live Assist chat; an extra one is a key nobody pastes).
-        let shared = ServiceConfig::from_lookup(lookup).unwrap_or_else(|e| panic!("{}", context(&e)));
-        let pins: Vec<String> = rotation.pinned_keys.iter().map(|p| p.as_str().to_string()).collect();
-        let wanted: Vec<String> = shared.pinned_keys().iter().map(|p| p.as_str().to_string()).collect();
-        assert_eq!(pins, wanted, "{scenario}: WHOSCALLING_PINNED_KEYS differs from the pasted-key profiles");
-        let signing_secret = shared.signing_keys.as_ref().map(|k| k.secret.to_string());
-        assert_eq!(rotation.secret_id, signing_secret, "{scenario}: the rotation function's secret is not the signing-key secret");
-        assert!(rotation.key_events_topic.is_some(), "{scenario}: key events go nowhere");
-        // With the visitor login, the session-key secret is rotated by this function too.
-        let session_secret = shared.session.as_ref().map(|s| s.key_secret.to_string());
-        assert_eq!(rotation.session_key_secret.is_some(), session_secret.is_some(), "{scenario}: session-key rotation wiring");
-        if let (Some(rotated), Some(session)) = (&rotation.session_key_secret, &session_secret) {
-            assert!(whoscalling::session_rotation::same_secret(rotated, session), "{scenario}: rotates {rotated}, sessions use {session}");
-        }
-        return;
-    }
-    let config = ServiceConfig::from_lookup(lookup).unwrap_or_else(|e| panic!("{}", context(&e)));
-    let wired = match function {
-        "MintTokenFunction" => mint_token::Deps::from_config(&config, secrets, clock).map(drop),
-        "PublishKeysFunction" => publish_keys::Deps::new(&config, secrets).map(drop),
-        "ExchangeCodeFunction" => {
-            exchange_code::Deps::from_config(&config, Arc::new(MemoryGrantStore::new()), secrets, clock).map(drop)
-        }
-        "VisitorLoginFunction" => {
-            // main requires the used-state table (DynamoDB) beside the shared configuration.
-            visitor_login::used_states_table(lookup).unwrap_or_else(|e| panic!("{}", context(&e)));
-            visitor_login::Deps::new(&config, secrets, clock).map(drop)
-        }
-        other => panic!("{scenario}: the template has a function this test does not know: {other}"),
-    };
-    wired.unwrap_or_else(|e| panic!("{}", context(&e)));
+fn shipped_document() -> String {
+    std::fs::read_to_string(workspace_root().join("config/whoscalling/config.json")).expect("config/whoscalling/config.json")
 }
 
-/// Every secret a configuration names (they are given by name, so a renamed secret resource
-/// would otherwise leave the configuration pointing at nothing).
+fn realistic_document() -> String {
+    std::fs::read_to_string(workspace_root().join("docs/examples/realistic-config.json")).expect("docs/examples/realistic-config.json")
+}
+
+/// A folder laid out like the config layer's ContentUri, holding `document`.
+fn layer_folder(scenario: &str, document: &str) -> PathBuf {
+    let folder = workspace_root().join("target/template-config/layers").join(scenario);
+    std::fs::create_dir_all(folder.join("whoscalling")).expect("layer folder");
+    std::fs::write(folder.join("whoscalling/config.json"), document).expect("document");
+    folder
+}
+
+/// The function's environment as it would see it, with `/opt` being `layer`.
+fn lookup_in<'a>(function: &'a RenderedFunction, layer: &'a Path) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name: &str| {
+        let value = function.environment.get(name).cloned()?;
+        if name == CONFIG_FILE_VARIABLE {
+            let relative = value.strip_prefix("/opt/").expect("the document is in a layer (/opt)");
+            return Some(layer.join(relative).display().to_string());
+        }
+        Some(value)
+    }
+}
+
+/// Secret names the template creates, or under a prefix a role is granted (the operator's own).
+fn secret_is_provided(rendered: &Rendered, stack_name: &str, name: &str) -> bool {
+    let operator_prefixes = ["connect/", "clients/", "upstream/"].map(|p| format!("whoscalling/{stack_name}/{p}"));
+    rendered.secret_names.iter().any(|s| s == name) || operator_prefixes.iter().any(|p| name.starts_with(p.as_str()))
+}
+
+/// Every secret a configuration names.
 fn named_secrets(config: &ServiceConfig) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     names.extend(config.signing_keys.iter().map(|k| k.secret.as_str().to_string()));
@@ -180,32 +187,45 @@ fn named_secrets(config: &ServiceConfig) -> Vec<String> {
     names
 }
 
-fn environment_bytes(environment: &BTreeMap<String, String>) -> usize {
-    environment.iter().map(|(k, v)| k.len() + v.len()).sum()
-}
-
-/// Renders a scenario that must deploy, and checks every function it creates.
-fn deployable(scenario: &str, parameters: Value) -> Rendered {
-    let rendered = render(scenario, &parameters, "whoscalling-production", "ap-southeast-2");
+/// Renders a scenario that must deploy with `document` as the layer's, and checks every function
+/// it creates: the layer, the size, the cold start, the secrets.
+fn deployable(scenario: &str, parameters: Value, stack_name: &str, document: &str) -> (Rendered, BTreeMap<String, ServiceConfig>) {
+    let rendered = render(scenario, &parameters, stack_name);
     assert!(rendered.parameter_problems.is_empty(), "{scenario}: {:?}", rendered.parameter_problems);
     assert!(rendered.failed_rules.is_empty(), "{scenario}: {:?}", rendered.failed_rules);
-    for (function, environment) in &rendered.functions {
-        cold_start(scenario, function, environment);
-        if function != "RotateKeysFunction" {
-            let config = ServiceConfig::from_lookup(|name| environment.get(name).cloned()).expect("config");
-            for name in named_secrets(&config) {
-                assert!(rendered.secret_names.contains(&name), "{scenario}: {function} names {name}, which the template does not create");
+    assert_eq!(rendered.layers.get("ConfigLayer").map(String::as_str), Some("config/"), "{scenario}: the config layer ships config/");
+    let layer = layer_folder(scenario, document);
+    let mut configs = BTreeMap::new();
+    for (name, function) in &rendered.functions {
+        let measured = lambda_environment_bytes(&function.environment);
+        assert_eq!(function.environment_bytes, measured, "{scenario}: {name}: the renderer measures otherwise than Lambda");
+        assert!(measured <= LAMBDA_ENVIRONMENT_LIMIT, "{scenario}: {name} has {measured} bytes of environment, measured Lambda's way");
+        assert_eq!(function.layers, ["ConfigLayer"], "{scenario}: {name} reads the document from the config layer");
+        assert_eq!(function.environment.get(CONFIG_FILE_VARIABLE).map(String::as_str), Some(LAYER_DOCUMENT), "{scenario}: {name}");
+        let kind = Function::from_logical_id(name).unwrap_or_else(|| panic!("{scenario}: a function this test does not know: {name}"));
+        let lookup = lookup_in(function, &layer);
+        cold_start(kind, &lookup).unwrap_or_else(|e| panic!("{scenario}: {name} would fail at cold start: {e}"));
+        let config = ServiceConfig::from_lookup(&lookup).expect("config");
+        for secret in named_secrets(&config) {
+            assert!(secret_is_provided(&rendered, stack_name, &secret), "{scenario}: {name} names {secret}, which no role may read");
+        }
+        if kind == Function::RotateKeys {
+            let rotation = rotate_keys::Config::from_lookup(&lookup).expect("rotation config");
+            let pins: Vec<String> = rotation.pinned_keys.iter().map(|p| p.as_str().to_string()).collect();
+            let wanted: Vec<String> = config.pinned_keys().iter().map(|p| p.as_str().to_string()).collect();
+            assert_eq!(pins, wanted, "{scenario}: the rotation's pins differ from the pasted-key profiles");
+            let signing = config.signing_keys.as_ref().map(|k| k.secret.to_string());
+            assert_eq!(rotation.secret_id, signing, "{scenario}: the rotation function's secret is not the signing-key secret");
+            assert!(rotation.key_events_topic.is_some(), "{scenario}: key events go nowhere");
+            let session = config.session.as_ref().map(|s| s.key_secret.to_string());
+            assert_eq!(rotation.session_key_secret.is_some(), session.is_some(), "{scenario}: session-key rotation wiring");
+            if let (Some(rotated), Some(session)) = (&rotation.session_key_secret, &session) {
+                assert!(whoscalling::session_rotation::same_secret(rotated, session), "{scenario}: rotates {rotated}, sessions use {session}");
             }
         }
-        let bytes = environment_bytes(environment);
-        assert!(bytes <= LAMBDA_ENVIRONMENT_LIMIT, "{scenario}: {function} has {bytes} bytes of environment variables");
+        configs.insert(name.clone(), config);
     }
-    rendered
-}
-
-fn config_of(rendered: &Rendered, function: &str) -> ServiceConfig {
-    let environment = &rendered.functions[function];
-    ServiceConfig::from_lookup(|name| environment.get(name).cloned()).expect("config")
+    (rendered, configs)
 }
 
 fn functions(rendered: &Rendered) -> Vec<&str> {
@@ -213,210 +233,119 @@ fn functions(rendered: &Rendered) -> Vec<&str> {
 }
 
 #[test]
-fn connect_only_default_deployment() {
-    let rendered = deployable("connect-only", required());
+fn the_quick_start_deploys_connect_with_three_parameters_and_the_shipped_document() {
+    // Exactly the three quick-start parameters have no default.
+    let bare = render("no-parameters", &json!({}), "whoscalling");
+    let required: Vec<&str> = bare.parameter_problems.iter().map(String::as_str).filter(|p| p.ends_with("required (no default)")).collect();
+    assert_eq!(
+        required,
+        [
+            "IdentityProviderIssuer: required (no default)",
+            "IdentityProviderAudience: required (no default)"
+        ],
+        "AllowedOrigins has a default but every real deployment sets it: three in all"
+    );
+    let document = shipped_document().replace("REPLACE_WITH_CONNECT_WIDGET_ID", "0f6b4a35-6f4e-4e38-9c4f-5a3c0d8f7a11");
+    let (rendered, configs) = deployable("quick-start", quick_start(), "whoscalling", &document);
     assert_eq!(functions(&rendered), ["MintTokenFunction", "PublishKeysFunction", "RotateKeysFunction"]);
-    let config = config_of(&rendered, "MintTokenFunction");
+    let config = &configs["MintTokenFunction"];
     assert_eq!(config.profiles.keys().map(|p| p.as_str()).collect::<Vec<_>>(), ["connect"]);
+    assert_eq!(config.allowed_origins.iter().map(|o| o.as_str()).collect::<Vec<_>>(), ["https://www.example-brand.com"]);
     assert!(config.provider.is_none() && config.session.is_none() && config.upstream.is_none());
-    // Secrets are given by the names the template sets on them.
-    let signing = config.signing_keys.as_ref().expect("signing keys");
-    assert_eq!(signing.secret.as_str(), "whoscalling/whoscalling-production/signing-keys");
+    assert_eq!(config.signing_keys.as_ref().expect("signing keys").secret.as_str(), "whoscalling/whoscalling/signing-keys");
 }
 
 #[test]
-fn each_platform_alone() {
-    let scenarios = [
-        ("jwt-authorizer", json!({"EnableJwtAuthorizer": "true"})),
-        ("liveperson", json!({"EnableLivePerson": "true", "LivePersonIssuer": "https://login.example-brand.com/lp"})),
-        (
-            "liveperson-encrypted",
-            json!({"EnableLivePerson": "true", "LivePersonIssuer": "https://login.example-brand.com/lp",
-                   "LivePersonEncryptionPublicKey": liveperson_public_key(), "LivePersonEncryptionKid": "lp-1"}),
-        ),
-        ("live-assist", json!({"EnableLiveAssist": "true", "LiveAssistSiteDomain": "www.example-brand.com"})),
-        (
-            "liveperson-pasted-key",
-            json!({"EnableLivePerson": "true", "LivePersonIssuer": "https://login.example-brand.com/lp", "LivePersonPublicKeyMode": "pasted"}),
-        ),
-        (
-            "liveperson-code-flow-pasted-key",
-            json!({"EnableCodeExchange": "true", "ProviderIssuer": "https://chat-identity.example-brand.com",
-                   "EnableLivePersonCodeFlow": "true", "LivePersonPublicKeyMode": "pasted"}),
-        ),
-        (
-            "liveperson-code-flow",
-            json!({"EnableCodeExchange": "true", "ProviderIssuer": "https://chat-identity.example-brand.com",
-                   "EnableLivePersonCodeFlow": "true"}),
-        ),
-        (
-            "puzzel",
-            json!({"EnableCodeExchange": "true", "ProviderIssuer": "https://chat-identity.example-brand.com",
-                   "PuzzelRedirectUri": "https://chat.puzzel.com/Chat/AuthCallback"}),
-        ),
-        (
-            "genesys",
-            json!({"EnableCodeExchange": "true", "ProviderIssuer": "https://chat-identity.example-brand.com",
-                   "GenesysRedirectUri": "https://apps.mypurecloud.de/webmessaging/oauth/callback", "GenesysRequirePkce": "false"}),
-        ),
-        (
-            "visitor-login",
-            json!({"EnableUpstreamLogin": "true", "ProviderIssuer": "https://chat-identity.example-brand.com",
-                   "UpstreamIssuer": "https://example-brand.app.signicat.com/auth/open", "UpstreamClientId": "whoscalling",
-                   "ReturnUrls": "https://www.example-brand.com/contact"}),
-        ),
-    ];
-    for (scenario, extra) in scenarios {
-        deployable(scenario, with(required(), extra));
-    }
+fn the_shipped_document_unedited_stops_at_cold_start_naming_the_widget_id() {
+    let rendered = render("quick-start-unedited", &quick_start(), "whoscalling");
+    let layer = layer_folder("quick-start-unedited", &shipped_document());
+    let function = &rendered.functions["MintTokenFunction"];
+    let error = cold_start(Function::MintToken, lookup_in(function, &layer)).expect_err("the marker is refused");
+    assert!(error.starts_with("profiles.connect.widget_id: still the quick-start marker"), "{error}");
 }
 
 #[test]
-fn puzzel_may_get_a_code_lifetime_of_ten_minutes_and_no_login_without_the_visitor_login() {
-    let puzzel = |lifetime: &str| {
-        with(
-            required(),
-            json!({"EnableCodeExchange": "true", "ProviderIssuer": "https://chat-identity.example-brand.com",
-                   "PuzzelRedirectUri": "https://chat.puzzel.com/Chat/AuthCallback", "CodeLifetimeSeconds": lifetime}),
-        )
-    };
-    let rendered = deployable("puzzel-late-redeem", puzzel("600"));
-    let exchange = config_of(&rendered, "ExchangeCodeFunction");
-    let provider = exchange.provider.as_ref().expect("provider");
-    assert_eq!(provider.code_lifetime_seconds, 600);
-    assert!(provider.login_with.is_none() && exchange.authorize_login().is_none(), "no visitor login: login_required");
-    for refused in ["0", "601"] {
-        let rendered = render("puzzel-code-lifetime", &puzzel(refused), "whoscalling-production", "ap-southeast-2");
-        assert!(rendered.parameter_problems.iter().any(|p| p.contains("CodeLifetimeSeconds")), "{refused}: {:?}", rendered.parameter_problems);
-    }
-}
-
-#[test]
-fn liveperson_code_flow_alone_gets_its_own_profile_name() {
-    let rendered = deployable(
-        "liveperson-code-only",
-        with(
-            required(),
-            json!({"EnableCodeExchange": "true", "ProviderIssuer": "https://chat-identity.example-brand.com",
-                   "EnableLivePersonCodeFlow": "true"}),
-        ),
-    );
-    let config = config_of(&rendered, "ExchangeCodeFunction");
-    let provider = config.provider.as_ref().expect("provider from WHOSCALLING_PROVIDER");
-    let client = provider.clients.values().next().expect("one client");
-    assert_eq!(client.profile.as_str(), "liveperson-code");
-    assert!(config.profiles.keys().all(|p| p.as_str() != "liveperson"), "EnableLivePerson is false");
-    // ... and the code flow's profile is no implicit-flow endpoint: /token/liveperson-code is 404.
-    let minter = mint_token::Deps::from_config(
-        &config_of(&rendered, "MintTokenFunction"),
-        Arc::new(InMemorySecretStore::default()),
-        Arc::new(SystemClock),
-    )
-    .expect("mint-token wiring");
-    assert!(!minter.minter.has_profile("liveperson-code"));
-
-    // With the implicit flow enabled too, one profile serves both.
-    let both = deployable(
-        "liveperson-both-flows",
-        with(
-            required(),
-            json!({"EnableLivePerson": "true", "LivePersonIssuer": "https://login.example-brand.com/lp",
-                   "EnableCodeExchange": "true", "ProviderIssuer": "https://chat-identity.example-brand.com",
-                   "EnableLivePersonCodeFlow": "true"}),
-        ),
-    );
-    let minter = mint_token::Deps::from_config(
-        &config_of(&both, "MintTokenFunction"),
-        Arc::new(InMemorySecretStore::default()),
-        Arc::new(SystemClock),
-    )
-    .expect("mint-token wiring");
-    assert!(minter.minter.has_profile("liveperson"));
-    let exchange = config_of(&both, "ExchangeCodeFunction");
-    assert_eq!(exchange.provider.as_ref().expect("provider").clients.values().next().expect("client").profile.as_str(), "liveperson");
-}
-
-#[test]
-fn everything_enabled_fits_every_function() {
-    let rendered = deployable("everything", everything());
+fn the_realistic_configuration_fits_every_function_measured_lambdas_way() {
+    // 50 origins, 20 profiles with custom mappings, 10 provider clients, 5 upstream providers,
+    // with a long stack name (secret names and the prefix carry it).
+    let stack_name = "whoscalling-contact-centre-prod-primary";
+    let (rendered, configs) = deployable("realistic", realistic_parameters(), stack_name, &realistic_document());
     assert_eq!(
         functions(&rendered),
         ["ExchangeCodeFunction", "MintTokenFunction", "PublishKeysFunction", "RotateKeysFunction", "VisitorLoginFunction"]
     );
-    // Each function gets the sections it reads and no other.
-    let sections = |function: &str| {
-        let config = config_of(&rendered, function);
-        (config.provider.is_some(), config.session.is_some(), config.upstream.is_some())
-    };
-    assert_eq!(sections("MintTokenFunction"), (false, true, false));
-    assert_eq!(sections("PublishKeysFunction"), (false, true, false));
-    assert_eq!(sections("ExchangeCodeFunction"), (true, true, false));
-    assert_eq!(sections("VisitorLoginFunction"), (false, true, true));
-    let exchange = config_of(&rendered, "ExchangeCodeFunction");
-    let clients: Vec<&str> = exchange.provider.as_ref().expect("provider").clients.keys().map(|c| c.as_str()).collect();
-    assert_eq!(clients, ["genesys", "liveperson", "puzzel"]);
-    let visitor = config_of(&rendered, "VisitorLoginFunction");
-    let upstream = visitor.upstream.as_ref().expect("upstream");
-    assert_eq!(upstream.return_urls.len(), 3);
-    // /oauth2/authorize logs a visitor without a session in with visitor-login's provider, whose
-    // callback is on the provider's issuer (the two sections reach different functions, so this
-    // is the cross-section check the cold start cannot make).
-    let provider = exchange.provider.as_ref().expect("provider");
-    let login_with = provider.login_with.as_ref().expect("login_with with the visitor login on");
-    assert_eq!(exchange.authorize_login(), Some(login_with));
-    let login = upstream.providers.get(login_with).expect("login_with names visitor-login's provider");
-    assert_eq!(login.redirect_uri.as_str(), format!("{}/callback/{}", provider.issuer, login_with.as_str()));
-    assert_eq!(provider.code_lifetime_seconds, 60, "the default");
-    // Only the functions that read a secret's name are told it.
-    for (function, environment) in &rendered.functions {
-        let text: String = environment.values().cloned().collect();
-        assert_eq!(text.contains("/clients/"), function == "ExchangeCodeFunction", "{function}: client secrets");
-        assert_eq!(text.contains("upstream-client-secret"), function == "VisitorLoginFunction", "{function}: upstream secret");
+    let config = &configs["ExchangeCodeFunction"];
+    assert_eq!(config.allowed_origins.len(), 50);
+    assert_eq!(config.profiles.len(), 20);
+    assert_eq!(config.provider.as_ref().expect("provider").clients.len(), 10);
+    assert_eq!(config.upstream.as_ref().expect("upstream").providers.len(), 5);
+    // Every function reads the same document.
+    for (name, other) in &configs {
+        assert_eq!(other.profiles.len(), 20, "{name}");
     }
+    // The figure that matters, for docs/CONFIGURATION.md: the largest environment.
+    let largest = rendered.functions.values().map(|f| f.environment_bytes).max().expect("functions");
+    println!("largest environment, measured Lambda's way: {largest} of {LAMBDA_ENVIRONMENT_LIMIT} bytes");
+    // The document itself would not have fitted: Lambda's measure of it as one variable.
+    let document_as_variable = serde_json::to_string(&BTreeMap::from([("WHOSCALLING_CONFIG", realistic_document())])).expect("JSON").len();
+    assert!(document_as_variable > LAMBDA_ENVIRONMENT_LIMIT, "{document_as_variable}");
+    // /oauth2/authorize logs a visitor in with the named upstream provider, whose callback is on
+    // the provider's issuer; one document, so the cold start itself checked the pair.
+    let provider = config.provider.as_ref().expect("provider");
+    assert_eq!(config.authorize_login().map(|n| n.as_str()), Some("bankid"));
+    assert_eq!(provider.issuer, "https://chat-identity.example-brand.com");
+    assert_eq!(provider.grants_table.as_deref(), Some(format!("{stack_name}-GrantsTable-1A2B3C4D5E6F7").as_str()));
 }
 
 #[test]
-fn everything_enabled_fits_with_a_long_stack_name_in_a_long_region_name() {
-    // Secret names carry the stack name; 40 characters is longer than most teams use.
-    let rendered = render("everything-long-names", &everything(), "whoscalling-contact-centre-prod-primary", "ap-southeast-2");
-    for (function, environment) in &rendered.functions {
-        let bytes = environment_bytes(environment);
-        assert!(bytes <= LAMBDA_ENVIRONMENT_LIMIT, "{function} has {bytes} bytes of environment variables");
-    }
+fn a_placeholder_the_template_does_not_set_stops_the_cold_start_with_its_name() {
+    // The realistic document's provider section needs the grants table and the public URL,
+    // which exist only with EnableCodeExchange and ProviderIssuer.
+    let rendered = render("placeholder-unset", &quick_start(), "whoscalling");
+    let layer = layer_folder("placeholder-unset", &realistic_document());
+    let function = &rendered.functions["MintTokenFunction"];
+    let error = cold_start(Function::MintToken, lookup_in(function, &layer)).expect_err("unset placeholder");
+    assert!(error.contains("placeholder `${WHOSCALLING_PUBLIC_URL}`: the variable is not set or empty"), "{error}");
+    // The rotation function reads the same document for its pins, so it stops too.
+    let error = cold_start(Function::RotateKeys, lookup_in(&rendered.functions["RotateKeysFunction"], &layer)).expect_err("unset");
+    assert!(error.contains("WHOSCALLING_PUBLIC_URL"), "{error}");
+}
+
+#[test]
+fn generated_client_secrets_follow_the_list() {
+    let parameters = |list: &str| {
+        with(quick_start(), json!({"EnableCodeExchange": "true", "ProviderIssuer": "https://id.example-brand.com", "GeneratedClientSecrets": list}))
+    };
+    let created = |list: &str| {
+        let rendered = render("client-secrets", &parameters(list), "whoscalling");
+        assert!(rendered.failed_rules.is_empty() && rendered.parameter_problems.is_empty(), "{list}");
+        let mut clients: Vec<String> =
+            rendered.secret_names.iter().filter_map(|n| n.strip_prefix("whoscalling/whoscalling/clients/")).map(String::from).collect();
+        clients.sort();
+        clients
+    };
+    assert_eq!(created(""), Vec::<String>::new());
+    assert_eq!(created("puzzel"), ["puzzel"]);
+    assert_eq!(created("genesys,liveperson"), ["genesys", "liveperson"]);
+    assert_eq!(created("liveperson,puzzel,genesys"), ["genesys", "liveperson", "puzzel"]);
 }
 
 #[test]
 fn the_rules_refuse_what_the_template_says_they_refuse() {
-    let alone = |extra: Value| with(required(), extra);
+    let alone = |extra: Value| with(quick_start(), extra);
     let cases = [
         ("wildcard-origin", alone(json!({"AllowedOrigins": "*"})), "NoWildcardOrigin"),
-        ("liveperson-without-issuer", alone(json!({"EnableLivePerson": "true"})), "LivePersonNeedsIssuer"),
-        ("live-assist-without-domain", alone(json!({"EnableLiveAssist": "true"})), "LiveAssistNeedsSiteDomain"),
-        ("kid-without-key", alone(json!({"LivePersonEncryptionKid": "lp-1"})), "EncryptionKidNeedsKey"),
+        ("provider-without-issuer", alone(json!({"EnableCodeExchange": "true"})), "CodeExchangeNeedsIssuer"),
+        ("login-without-issuer", alone(json!({"EnableUpstreamLogin": "true"})), "UpstreamLoginNeedsIssuer"),
         (
-            "provider-without-client",
-            alone(json!({"EnableCodeExchange": "true", "ProviderIssuer": "https://chat-identity.example-brand.com"})),
-            "CodeExchangeNeedsClient",
-        ),
-        (
-            "provider-without-issuer",
-            alone(json!({"EnableCodeExchange": "true", "EnableLivePersonCodeFlow": "true"})),
-            "CodeExchangeNeedsIssuer",
-        ),
-        (
-            "visitor-login-with-jwt-authorizer",
-            with(everything(), json!({"EnableJwtAuthorizer": "true"})),
+            "login-with-jwt-authorizer",
+            alone(json!({"EnableUpstreamLogin": "true", "ProviderIssuer": "https://id.example-brand.com", "EnableJwtAuthorizer": "true"})),
             "UpstreamLoginWithoutJwtAuthorizer",
         ),
-        (
-            "visitor-login-stray-acr-comma",
-            with(everything(), json!({"UpstreamAcrValues": "idp:nbid,"})),
-            "UpstreamAcrValuesWithoutEmptyItem",
-        ),
-        ("visitor-login-without-return-urls", with(everything(), json!({"ReturnUrls": ""})), "UpstreamLoginNeedsSettings"),
+        ("client-secret-without-provider", alone(json!({"GeneratedClientSecrets": "puzzel"})), "ClientSecretsNeedCodeExchange"),
     ];
     for (scenario, parameters, rule) in cases {
-        let rendered = render(scenario, &parameters, "whoscalling-production", "ap-southeast-2");
+        let rendered = render(scenario, &parameters, "whoscalling");
         assert!(
             rendered.failed_rules.len() == 1 && rendered.failed_rules[0].starts_with(&format!("{rule}:")),
             "{scenario}: expected only {rule} to fail, got {:?}",
@@ -429,18 +358,16 @@ fn the_rules_refuse_what_the_template_says_they_refuse() {
 fn parameter_constraints_are_checked() {
     let rendered = render(
         "bad-parameters",
-        &with(required(), json!({"TokenLifetimeSeconds": "900", "EnableLivePerson": "yes", "LogLevel": "info; rm -rf /",
-            "VisitorTokenMaxAgeSeconds": "172800", "RequiredVisitorClaim": "auth_time\", \"x\": \"y"})),
-        "whoscalling-production",
-        "ap-southeast-2",
+        &with(quick_start(), json!({"EnableCodeExchange": "yes", "LogLevel": "info; rm -rf /", "GeneratedClientSecrets": "puzzel,acme",
+            "IdentityProviderIssuer": "http://login.example-brand.com"})),
+        "whoscalling",
     );
     let problems = rendered.parameter_problems.join("; ");
     for expected in [
-        "TokenLifetimeSeconds: above MaxValue",
-        "EnableLivePerson: not one of the allowed values",
+        "EnableCodeExchange: not one of the allowed values",
         "LogLevel: does not match AllowedPattern",
-        "VisitorTokenMaxAgeSeconds: above MaxValue",
-        "RequiredVisitorClaim: does not match AllowedPattern",
+        "GeneratedClientSecrets: does not match AllowedPattern",
+        "IdentityProviderIssuer: does not match AllowedPattern",
     ] {
         assert!(problems.contains(expected), "{expected} missing from: {problems}");
     }

@@ -75,6 +75,15 @@ impl Deps {
     }
 }
 
+/// The grants table the Lambda keeps codes and access tokens in; required at cold start (the
+/// local run keeps grants in memory and needs none).
+pub fn grants_table(config: &ServiceConfig) -> Result<String, ConfigError> {
+    config.provider.as_ref().and_then(|p| p.grants_table.clone()).ok_or(ConfigError::Setting {
+        setting: "provider.grants_table".into(),
+        reason: "the Lambda keeps grants in DynamoDB: name the table (\"${WHOSCALLING_GRANTS_TABLE}\")".into(),
+    })
+}
+
 /// The endpoints, by the path's ending (a stage prefix may come before it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {

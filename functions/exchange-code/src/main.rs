@@ -7,16 +7,13 @@ use lambda_http::{Error, run, service_fn};
 use whoscalling::bootstrap::{REQUEST_PATH_CONNECT_TIMEOUT, REQUEST_PATH_OPERATION_TIMEOUT, aws_sdk_config};
 use whoscalling::provider::dynamodb::DynamoGrantStore;
 use whoscalling::secrets::SecretsManagerStore;
-use whoscalling::{ConfigError, ServiceConfig, SystemClock};
+use whoscalling::{ServiceConfig, SystemClock};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     whoscalling::logging::init_json_logging();
     let config = ServiceConfig::from_env()?;
-    let table = config.provider.as_ref().and_then(|p| p.grants_table.clone()).ok_or(ConfigError::Setting {
-        setting: "provider.grants_table".into(),
-        reason: "the Lambda keeps grants in DynamoDB: name the table".into(),
-    })?;
+    let table = exchange_code::grants_table(&config)?;
 
     let sdk = aws_sdk_config(REQUEST_PATH_CONNECT_TIMEOUT, REQUEST_PATH_OPERATION_TIMEOUT).await;
     let secrets =

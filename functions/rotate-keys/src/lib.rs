@@ -75,8 +75,19 @@ impl Config {
                 reason: format!("at least {MIN_RETENTION_SECONDS} (token lifetime + JWKS cache + secret cache)"),
             });
         }
-        let pinned_keys = lookup(PINNED_KEYS_VARIABLE)
-            .unwrap_or_default()
+        let pinned_keys = match lookup(PINNED_KEYS_VARIABLE) {
+            Some(list) => list,
+            // The template gives no list: the pins are those of the document's pasted-key
+            // profiles, read from the same configuration the signing functions read, so the two
+            // can never disagree.
+            None if lookup(whoscalling::config::CONFIG_FILE_VARIABLE).is_some() || lookup(whoscalling::config::CONFIG_VARIABLE).is_some() => {
+                let shared = whoscalling::ServiceConfig::from_lookup(&lookup)
+                    .map_err(|e| ConfigError::Invalid { variable: whoscalling::config::CONFIG_FILE_VARIABLE, reason: e.to_string() })?;
+                shared.pinned_keys().iter().map(PinName::as_str).collect::<Vec<_>>().join(",")
+            }
+            None => String::new(),
+        };
+        let pinned_keys = pinned_keys
             .split(',')
             .map(str::trim)
             .filter(|name| !name.is_empty())
@@ -231,6 +242,34 @@ mod tests {
         assert!(config(&[(ALGORITHMS_VARIABLE, "RS256,HS256")]).is_err());
         assert!(config(&[(RETENTION_VARIABLE, "60")]).unwrap_err().to_string().contains(RETENTION_VARIABLE));
         assert_eq!(config(&[(RETENTION_VARIABLE, "86400"), (ALGORITHMS_VARIABLE, "RS256")]).unwrap().retention_seconds, 86_400);
+    }
+
+    #[test]
+    fn without_a_list_the_pins_are_the_documents_pasted_key_profiles() {
+        let document = serde_json::json!({
+            "allowed_origins": ["https://www.example.com"],
+            "identity": {"sources": ["bearer_token"], "issuer": "https://idp.example.com", "audiences": ["web"],
+                         "algorithms": ["RS256"], "leeway_seconds": 30},
+            "signing_keys": {"secret": "${WHOSCALLING_SECRET_PREFIX}/signing-keys"},
+            "profiles": {
+                "live-assist": {"platform": "live-assist", "issuer": "www.example.com", "token_lifetime_seconds": 3600,
+                                "crm_contact_id_claim": "crm_contact_id"},
+                "liveperson": {"platform": "liveperson", "issuer": "https://www.example.com", "token_lifetime_seconds": 600}
+            }
+        })
+        .to_string();
+        let pins = |extra: &[(&str, &str)]| {
+            let mut pairs = vec![(whoscalling::config::CONFIG_VARIABLE, document.as_str()), ("WHOSCALLING_SECRET_PREFIX", "whoscalling/prod")];
+            pairs.extend_from_slice(extra);
+            config(&pairs).map(|c| c.pinned_keys.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>())
+        };
+        // Live Assist always signs with a pin; this LivePerson profile with the rotating key.
+        assert_eq!(pins(&[]).unwrap(), ["live-assist"]);
+        // An explicit list still wins (events/env.json).
+        assert_eq!(pins(&[(PINNED_KEYS_VARIABLE, "live-assist,liveperson")]).unwrap(), ["live-assist", "liveperson"]);
+        // A document the signing functions would refuse stops this one too, naming the setting.
+        let broken = config(&[(whoscalling::config::CONFIG_VARIABLE, document.as_str())]).unwrap_err().to_string();
+        assert!(broken.contains("WHOSCALLING_SECRET_PREFIX"), "{broken}");
     }
 
     #[test]
