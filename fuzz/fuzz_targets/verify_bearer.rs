@@ -45,9 +45,10 @@ fn state() -> &'static State {
         let source: Arc<dyn JwksSource> = Arc::new(FixedJwks(ring.jwks().clone()));
         let verifier = IdentityVerifier::with_jwks_source(&config, Some(source), Arc::new(SystemClock)).expect("verifier");
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
-        // A day's lifetime, so a long fuzzing run does not outlive the tokens.
+        // Nearly the longest lifetime the default visitor policy accepts (12 h), so a long fuzzing
+        // run keeps meeting tokens that are still valid.
         let now = SystemClock.now_unix();
-        let claims = serde_json::json!({"iss": "https://idp.example.com", "aud": "web", "sub": "alice", "iat": now, "exp": now + 86_400});
+        let claims = serde_json::json!({"iss": "https://idp.example.com", "aud": "web", "sub": "alice", "iat": now, "exp": now + 43_000});
         let genuine: Vec<String> = [SigningAlgorithm::RS256, SigningAlgorithm::ES256]
             .into_iter()
             .map(|alg| ring.signer(alg).expect("signer").sign_jwt(&claims).expect("sign"))
