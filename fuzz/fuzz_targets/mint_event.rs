@@ -4,7 +4,7 @@
 //!
 //! The request is built directly rather than through lambda_http's event decoder: that decoder
 //! panics on some events API Gateway never sends (a Host that is not a valid URL host, a body
-//! marked base64 that is not); tests/tests/upstream_decoder.rs keeps those inputs.
+//! marked base64 that is not); tests/tests/upgrade_detector_lambda_http.rs keeps those inputs.
 #![no_main]
 
 use std::collections::HashMap;

@@ -24,7 +24,7 @@ use whoscalling::keys::PinName;
 use whoscalling::provider::{GrantStore, MemoryGrantStore};
 use whoscalling::rotation::PinnedKeyAction;
 use whoscalling::secrets::FileSecretStore;
-use whoscalling::{SecretName, SecretStore, ServiceConfig, SystemClock};
+use whoscalling::{Clock, SecretName, SecretStore, ServiceConfig, SystemClock};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -55,6 +55,9 @@ pub struct Options {
 pub struct Stores {
     pub secrets: Arc<dyn SecretStore>,
     pub grants: Arc<dyn GrantStore>,
+    /// The clock the OpenID provider times its codes and grants by (tests move it to expire a
+    /// code instead of waiting for one).
+    pub provider_clock: Arc<dyn Clock>,
 }
 
 impl Options {
@@ -164,7 +167,10 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
     let keys = publish_keys::Deps::new(&config, secrets.clone())?;
     // The OpenID provider at the root; grants in memory (codes live a minute).
     let provider = match &config.provider {
-        Some(_) => Some(exchange_code::Deps::from_config(&config, grants, secrets.clone(), Arc::new(SystemClock))?),
+        Some(_) => {
+            let clock = options.stores.as_ref().map_or_else(|| Arc::new(SystemClock) as Arc<dyn Clock>, |s| s.provider_clock.clone());
+            Some(exchange_code::Deps::from_config(&config, grants, secrets.clone(), clock)?)
+        }
         None => None,
     };
     let login = match &config.upstream {

@@ -462,9 +462,43 @@ mod tests {
         }
     }
 
+    /// Rows of [`expected_answer`]: one per `IdentityError` variant.
+    const IDENTITY_ERROR_ROWS: usize = 22;
+
+    /// The answer each identity error must get, by a `match` with no wildcard: a new variant does
+    /// not compile until it has its own row here (and [`IDENTITY_ERROR_ROWS`] grows, so the test
+    /// below then also wants an instance of it).
+    fn expected_answer(error: &IdentityError) -> (usize, u16, &'static str) {
+        match error {
+            IdentityError::MissingCredentials => (0, 401, "missing_token"),
+            IdentityError::TokenInQueryString => (1, 400, "invalid_request"),
+            IdentityError::MalformedAuthorization => (2, 400, "invalid_request"),
+            IdentityError::Malformed(_) => (3, 401, "invalid_token"),
+            IdentityError::AlgorithmNotAllowed => (4, 401, "invalid_token"),
+            IdentityError::ForbiddenHeader(_) => (5, 401, "invalid_token"),
+            IdentityError::UnknownKey => (6, 401, "invalid_token"),
+            IdentityError::BadSignature => (7, 401, "invalid_token"),
+            IdentityError::WrongIssuer => (8, 401, "invalid_token"),
+            IdentityError::WrongAudience => (9, 401, "invalid_token"),
+            IdentityError::MissingClaim(_) => (10, 401, "invalid_token"),
+            IdentityError::InvalidClaim(_) => (11, 401, "invalid_token"),
+            IdentityError::Expired => (12, 401, "invalid_token"),
+            IdentityError::NotYetValid => (13, 401, "invalid_token"),
+            IdentityError::IssuedInFuture => (14, 401, "invalid_token"),
+            IdentityError::TooOld => (15, 401, "invalid_token"),
+            IdentityError::LifetimeTooLong => (16, 401, "invalid_token"),
+            IdentityError::NotAPerson(_) => (17, 401, "invalid_token"),
+            IdentityError::MissingRequiredClaim => (18, 401, "invalid_token"),
+            IdentityError::InvalidSession => (19, 401, "invalid_token"),
+            IdentityError::SessionExpired => (20, 401, "invalid_token"),
+            // The provider's keys are our outage, not the caller's mistake: retry, never a 4xx.
+            IdentityError::KeysUnavailable => (21, 503, "temporarily_unavailable"),
+        }
+    }
+
     #[test]
-    fn every_identity_error_maps_to_a_4xx_except_key_outage() {
-        let errors = [
+    fn every_identity_error_maps_to_its_status_and_code() {
+        let every_variant = [
             IdentityError::MissingCredentials,
             IdentityError::TokenInQueryString,
             IdentityError::MalformedAuthorization,
@@ -486,10 +520,14 @@ mod tests {
             IdentityError::MissingRequiredClaim,
             IdentityError::InvalidSession,
             IdentityError::SessionExpired,
+            IdentityError::KeysUnavailable,
         ];
-        for error in errors {
-            assert!(ApiError::from(error.clone()).code.status().is_client_error(), "{error:?}");
+        let rows: std::collections::BTreeSet<usize> = every_variant.iter().map(|e| expected_answer(e).0).collect();
+        assert_eq!(rows, (0..IDENTITY_ERROR_ROWS).collect(), "one instance of every variant");
+        for error in every_variant {
+            let (_, status, code) = expected_answer(&error);
+            let answer = ApiError::from(error.clone());
+            assert_eq!((answer.code.status().as_u16(), answer.code.as_str()), (status, code), "{error:?}");
         }
-        assert_eq!(ApiError::from(IdentityError::KeysUnavailable).code, ErrorCode::TemporarilyUnavailable);
     }
 }

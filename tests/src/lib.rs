@@ -246,6 +246,43 @@ pub fn dynamodb_config(endpoint: &str) -> aws_sdk_dynamodb::Config {
         .build()
 }
 
+/// The system clock, moved forward on demand: for "after the refetch interval" or "past max age"
+/// against real peers, whose own tokens carry real times, without waiting.
+#[derive(Debug, Default)]
+pub struct AdvancingClock(std::sync::atomic::AtomicU64);
+
+impl AdvancingClock {
+    pub fn advance(&self, seconds: u64) {
+        self.0.fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl whoscalling::Clock for AdvancingClock {
+    fn now_unix(&self) -> u64 {
+        whoscalling::SystemClock.now_unix() + self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Installs [`CapturedLogs`] as the global subscriber of every test binary that links this crate,
+/// before its `main` runs, so every test's logs are captured and scanned whichever test starts
+/// first, including tests that never look at their logs themselves. `scripts/scan-logs.py
+/// --every-test-in tests/tests` (run by the test command) fails if a test binary left no log
+/// file, so a file that uses nothing from this crate (and so does not link it) is noticed.
+///
+/// A constructor (`.init_array`, as the `ctor` crate generates) rather than a call in each test:
+/// a call is forgotten, and a callsite first reached before any subscriber exists caches "never
+/// enabled", so a late install misses its lines. rustc keeps `#[used]` statics of a dependency in
+/// the link.
+#[used]
+#[cfg_attr(target_os = "linux", unsafe(link_section = ".init_array"))]
+#[cfg_attr(target_os = "macos", unsafe(link_section = "__DATA,__mod_init_func"))]
+static CAPTURE_LOGS_OF_EVERY_TEST: extern "C" fn() = {
+    extern "C" fn install() {
+        CapturedLogs::install();
+    }
+    install
+};
+
 /// Everything the tests' code logs, in the production JSON format. Also appended to
 /// `target/test-logs/<test binary>-<pid>.jsonl`, which `scripts/scan-logs.py` (run by the test
 /// command after every scenario) scans for anything token-, key- or person-shaped.
@@ -253,7 +290,8 @@ pub fn dynamodb_config(endpoint: &str) -> aws_sdk_dynamodb::Config {
 pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>, Option<Arc<Mutex<std::fs::File>>>);
 
 impl CapturedLogs {
-    /// Installs the capture as this test binary's global subscriber (once).
+    /// Installs the capture as this test binary's global subscriber (once; the constructor above
+    /// already did so before `main`), and returns it.
     pub fn install() -> CapturedLogs {
         static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
         LOGS.get_or_init(|| {

@@ -172,6 +172,7 @@ async fn login_and_resume(world: &World) -> Response<Body> {
 
 #[tokio::test]
 async fn a_visitor_without_a_login_is_logged_in_and_the_request_resumes_with_everything_it_carried() {
+    let logs = whoscalling_tests::CapturedLogs::install();
     let world = world();
     let start = call(&world, get(&format!("/oauth2/authorize?{}", authorize_query(&[])), "")).await;
     assert_eq!(start.status(), 302);
@@ -196,6 +197,7 @@ async fn a_visitor_without_a_login_is_logged_in_and_the_request_resumes_with_eve
     assert_eq!(body["scope"], "openid profile");
     let claims = payload(body["id_token"].as_str().unwrap());
     assert_eq!((claims["aud"].as_str(), claims["sub"].as_str(), claims["nonce"].as_str()), (Some("puzzel"), Some("alice"), Some("puzzel-nonce-1")));
+    logs.assert_free_of(&[&query["code"], body["id_token"].as_str().unwrap(), body["access_token"].as_str().unwrap(), CLIENT_SECRET, SESSION_KEY]);
 }
 
 #[tokio::test]

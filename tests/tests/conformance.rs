@@ -1161,11 +1161,12 @@ async fn hostile_http_input_gets_a_clear_4xx() {
     assert_conforming(&found);
 }
 
-/// Events that never reach our handler: the runtime's decoding (lambda_http) refuses them. In
+/// Upgrade detector for lambda_http and http (their behaviour, not coverage of our code): events
+/// that never reach our handler because the runtime's decoding (lambda_http) refuses them. In
 /// Lambda that is an invocation error (API Gateway answers 500), but API Gateway itself never
 /// produces such events: it base64-encodes bodies itself and refuses CR/LF in header values.
 #[tokio::test]
-async fn events_the_runtime_refuses_before_the_handler() {
+async fn upgrade_detector_lambda_http_and_http_refuse_malformed_events() {
     let idp = Idp::generate();
     let token = idp.valid();
     // `isBase64Encoded: true` with a body that is not base64: lambda_http 1.3 panics while

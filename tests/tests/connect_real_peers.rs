@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use whoscalling::secrets::{SecretCacheSettings, SecretsManagerStore};
 use whoscalling::{ServiceConfig, SystemClock};
 use whoscalling_tests::{
-    CapturedLogs, OIDC_CLIENT_ID, Peer, json_body, log_in_at_provider, moto, oidc_provider_with_id_token_claims, random_token,
+    AdvancingClock, CapturedLogs, OIDC_CLIENT_ID, Peer, json_body, log_in_at_provider, moto, oidc_provider_with_id_token_claims, random_token,
     secrets_manager_config, verify_independently,
 };
 
@@ -24,7 +24,8 @@ fn config(issuer: &str, secret_arn: &str) -> ServiceConfig {
         "allowed_origins": [ORIGIN],
         "secret_cache": {"ttl_seconds": 300},
         "identity": {"sources": ["bearer_token"], "issuer": issuer, "audiences": [OIDC_CLIENT_ID],
-                     "algorithms": ["RS256", "ES256"], "leeway_seconds": 30},
+                     "algorithms": ["RS256", "ES256"], "leeway_seconds": 30,
+                     "jwks_max_age_seconds": 600, "jwks_min_refetch_seconds": 60},
         "profiles": {"connect": {"platform": "amazon-connect", "widget_id": WIDGET_ID,
             "security_key_secret": secret_arn, "token_lifetime_seconds": 500,
             "attributes": {
@@ -51,6 +52,10 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with_clock(Arc::new(SystemClock)).await
+}
+
+async fn world_with_clock(clock: Arc<dyn whoscalling::Clock>) -> World {
     let provider = oidc_provider_with_id_token_claims();
     let moto = moto();
     let key = format!("{}=", random_token()); // 44 characters, like a Connect key
@@ -59,7 +64,7 @@ async fn world() -> World {
     let arn = created.arn().expect("arn").to_string();
     let store = SecretsManagerStore::new(secrets_manager_config(&moto.url), SecretCacheSettings::default()).await.expect("store");
     let config = config(&provider.url, &arn);
-    let deps = Deps::from_config(&config, Arc::new(store), Arc::new(SystemClock)).expect("deps");
+    let deps = Deps::from_config(&config, Arc::new(store), clock).expect("deps");
     World { issuer: provider.url.clone(), _provider: provider, _moto: moto, key, deps }
 }
 
@@ -279,14 +284,22 @@ async fn liveperson_and_live_assist_tokens_verify_against_the_published_jwks() {
     logs.assert_free_of(&needles);
 }
 
-/// The identity provider goes down: keys already fetched keep verifying its tokens, and a token
-/// signed with a key we never saw fails closed (no token), however often it is presented.
+/// The identity provider goes down. Inside the minimum refetch interval an unknown `kid` asks
+/// nobody; once the interval has passed (the injected clock moved on, no waiting) the cache does
+/// try the stopped provider, that fails (its warning is logged), and the keys already fetched keep
+/// verifying; so they do past max age, when the refresh fails too. A token signed with a key we
+/// never saw fails closed (no token), however often it is presented.
 #[tokio::test]
 async fn a_provider_outage_keeps_known_keys_and_fails_closed_on_unknown_ones() {
-    let mut world = world().await;
+    let logs = CapturedLogs::install();
+    let clock = Arc::new(AdvancingClock::default());
+    let mut world = world_with_clock(clock.clone()).await;
     let id_token = log_in_at_provider(&world.issuer, "alice").await;
     let first = function_handler(&world.deps, request("GET", Some(&id_token))).await.expect("handler");
     assert_eq!(first.status(), 200, "the JWKS is fetched and cached");
+    // Only this test stops its provider, so only it logs failed fetches.
+    let failed_fetches = || logs.text().matches("identity provider keys unavailable").count();
+    assert_eq!(failed_fetches(), 0);
 
     world._provider.stop();
     let cached = function_handler(&world.deps, request("GET", Some(&id_token))).await.expect("handler");
@@ -303,10 +316,31 @@ async fn a_provider_outage_keeps_known_keys_and_fails_closed_on_unknown_ones() {
         .sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), signing_input.as_bytes(), &mut signature)
         .expect("sign");
     let forged = format!("{signing_input}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature));
-    for _ in 0..3 {
-        let response = function_handler(&world.deps, request("GET", Some(&forged))).await.expect("handler");
+    let (deps, forged) = (&world.deps, forged.as_str());
+    let refuse_forged = || async move {
+        let response = function_handler(deps, request("GET", Some(forged))).await.expect("handler");
         assert_eq!(response.status(), 401, "{:?}", json_body(&response));
         assert_eq!(json_body(&response)["error"], "invalid_token");
         assert!(json_body(&response).get("data").is_none());
+    };
+    for _ in 0..3 {
+        refuse_forged().await;
     }
+    assert_eq!(failed_fetches(), 0, "inside the minimum refetch interval the provider is not asked");
+
+    // After the interval: the unknown kid makes the cache ask the stopped provider, once.
+    clock.advance(61);
+    for _ in 0..3 {
+        refuse_forged().await;
+    }
+    assert_eq!(failed_fetches(), 1, "one refetch was attempted, and it failed");
+    let still = function_handler(&world.deps, request("GET", Some(&id_token))).await.expect("handler");
+    assert_eq!(still.status(), 200, "the cached key still verifies after the failed refetch");
+
+    // Past max age: the refresh is attempted, fails, and the cached key still serves.
+    clock.advance(600);
+    let stale = function_handler(&world.deps, request("GET", Some(&id_token))).await.expect("handler");
+    assert_eq!(stale.status(), 200, "{:?}", json_body(&stale));
+    assert_eq!(failed_fetches(), 2, "the max-age refresh was attempted, and it failed");
+    logs.assert_free_of_material(&id_token);
 }

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 use whoscalling_local::{Options, serve};
-use whoscalling_tests::{node, random_token, workspace_root};
+use whoscalling_tests::{CapturedLogs, node, random_token, workspace_root};
 
 fn drive_demo_page(base_url: &str, customer: &str) -> Value {
     assert!(
@@ -30,6 +30,7 @@ fn lifetime(claims: &Value) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_page_obtains_a_token_from_every_platform_panel() {
+    let logs = CapturedLogs::install();
     let state_dir = std::env::temp_dir().join(format!("whoscalling-demo-{}", random_token()));
     let server = serve(Options { port: 0, state_dir: state_dir.clone(), config_file: None, stores: None }).await.expect("serve");
     let base = server.base_url.clone();
@@ -94,4 +95,6 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
 
     server.task.abort();
     let _ = std::fs::remove_dir_all(state_dir);
+    // The browser flow's logs (the dev provider, every token endpoint) hold none of alice's values.
+    logs.assert_free_of(&["12345678901", "alice@example.com", "Nordmann", "1985-04-12"]);
 }

@@ -13,21 +13,23 @@ use whoscalling::identity::{JwksError, JwksSource};
 use whoscalling::keys::KeySetDocument;
 use whoscalling::secrets::InMemorySecretStore;
 use whoscalling::signing::SigningAlgorithm;
-use whoscalling::{IdentityVerifier, SystemClock};
+use whoscalling::clock::FixedClock;
+use whoscalling::{Clock, IdentityVerifier, SystemClock};
 use whoscalling_tests::{CapturedLogs, event_expectations, events_config, json_body, load_event, verify_independently, workspace_root};
 
 const CONNECT_KEY: &str = "c2FtcGxlLWNvbm5lY3Qtd2lkZ2V0LXNlY3VyaXR5LWtleQ";
 const WIDGET_ID: &str = "0f6b4a35-6f4e-4e38-9c4f-5a3c0d8f7a11";
 const ALICE_NIN: &str = "12345678901";
 
-/// The bearer path never needs these keys for the sample refusals (they fail before a key is
-/// looked up, or on an unknown key).
-struct EmptyJwks;
+/// The sample identity provider's JWKS (`https://idp.example.com`, key `idp-rsa-1`), so the
+/// `forged-token-*` samples meet the key they claim and can only fail for the forgery.
+struct SampleIdpJwks;
 
 #[async_trait]
-impl JwksSource for EmptyJwks {
+impl JwksSource for SampleIdpJwks {
     async fn fetch(&self) -> Result<Value, JwksError> {
-        Ok(json!({"keys": []}))
+        let text = std::fs::read_to_string(workspace_root().join("tests/fixtures/sample-idp-rsa-1.jwks.json")).expect("JWKS fixture");
+        Ok(serde_json::from_str(&text).expect("JWKS JSON"))
     }
 }
 
@@ -41,9 +43,12 @@ fn store() -> Arc<InMemorySecretStore> {
 }
 
 fn mint_deps(secrets: Arc<InMemorySecretStore>) -> mint_token::Deps {
+    mint_deps_at(secrets, Arc::new(SystemClock))
+}
+
+fn mint_deps_at(secrets: Arc<InMemorySecretStore>, clock: Arc<dyn Clock>) -> mint_token::Deps {
     let config = events_config();
-    let clock = Arc::new(SystemClock);
-    let jwks: Arc<dyn JwksSource> = Arc::new(EmptyJwks);
+    let jwks: Arc<dyn JwksSource> = Arc::new(SampleIdpJwks);
     let identity = IdentityVerifier::with_jwks_source(&config, Some(jwks), clock.clone()).expect("identity");
     mint_token::Deps::new(&config, identity, secrets, clock).expect("deps")
 }
@@ -178,6 +183,43 @@ async fn every_sample_event_gets_its_expected_answer() {
     logs.assert_free_of(&needles);
 }
 
+/// The `forged-token-*` samples are refused for the forgery and nothing else: the handler holds the
+/// sample provider's real key (`idp-rsa-1`), the clock stands a minute after the samples were
+/// issued, and the control, the same header `kid` and claims genuinely signed RS256 with that
+/// key, is accepted.
+#[tokio::test]
+async fn forged_token_samples_are_refused_and_the_same_claims_genuinely_signed_are_accepted() {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let pkcs8 = base64::engine::general_purpose::STANDARD
+        .decode(std::fs::read_to_string(workspace_root().join("tests/fixtures/sample-idp-rsa-1.pk8.b64")).unwrap().trim())
+        .unwrap();
+    let key = aws_lc_rs::rsa::KeyPair::from_pkcs8(&pkcs8).expect("the sample provider's key");
+    let deps = mint_deps_at(store(), Arc::new(FixedClock::at(1_795_237_260)));
+    let files: Vec<String> = expectations("mint-token").into_iter().map(|(f, _)| f).filter(|f| f.starts_with("forged-token-")).collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(workspace_root().join(format!("events/mint-token/{file}"))).unwrap();
+        let event: Value = serde_json::from_str(&text).unwrap();
+        let forged = event["headers"]["authorization"].as_str().unwrap().strip_prefix("Bearer ").unwrap().to_string();
+        let response = function_handler(&deps, lambda_http::request::from_str(&text).unwrap()).await.expect("handler");
+        let body = json_body(&response);
+        assert_eq!((response.status().as_u16(), body["error"].as_str()), (401, Some("invalid_token")), "{file}: {body}");
+        assert!(body.get("data").is_none(), "{file}");
+
+        let payload = forged.split('.').nth(1).unwrap();
+        let signing_input = format!("{}.{payload}", engine.encode(r#"{"alg":"RS256","typ":"JWT","kid":"idp-rsa-1"}"#));
+        let mut signature = vec![0u8; key.public_modulus_len()];
+        key.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), signing_input.as_bytes(), &mut signature)
+            .unwrap();
+        let genuine = format!("{signing_input}.{}", engine.encode(signature));
+        let control = lambda_http::request::from_str(&text.replace(&forged, &genuine)).unwrap();
+        let response = function_handler(&deps, control).await.expect("handler");
+        assert_eq!(response.status(), 200, "{file}, genuinely signed: {:?}", json_body(&response));
+        assert!(json_body(&response)["data"].is_string(), "{file}: the control mints");
+    }
+}
+
 #[tokio::test]
 async fn refusals_read_no_secret() {
     let secrets = store();
@@ -186,7 +228,8 @@ async fn refusals_read_no_secret() {
     for (file, expectation) in expectations("mint-token") {
         if expectation.get("error").is_some() {
             let response = function_handler(&mint, load_event(&format!("mint-token/{file}"))).await.expect("handler");
-            assert!(response.status().is_client_error(), "{file}");
+            assert_eq!(response.status().as_u16() as u64, expectation["status"].as_u64().expect("status"), "{file}");
+            check_error_answer(&file, &response, &expectation);
         }
     }
     assert_eq!(secrets.reads(), reads_before, "a refused request must cost no secret read");
@@ -223,10 +266,10 @@ async fn empty_signing_key_secret_is_a_503_until_the_first_rotation() {
     secrets.put("whoscalling/signing-keys", r#"{"keys":[]}"#);
     let deps = mint_deps(secrets.clone());
     let response = function_handler(&deps, load_event("mint-token/liveperson-authorizer.json")).await.expect("handler");
-    assert_eq!(response.status(), 503);
+    assert_eq!((response.status().as_u16(), json_body(&response)["error"].as_str()), (503, Some("temporarily_unavailable")));
     let keys = publish_keys::Deps::new(&events_config(), secrets).expect("deps");
     let jwks = publish_keys::function_handler(&keys, load_event("publish-keys/jwks.json")).await.expect("handler");
-    assert_eq!(jwks.status(), 503);
+    assert_eq!((jwks.status().as_u16(), json_body(&jwks)["error"].as_str()), (503, Some("temporarily_unavailable")));
     // Connect does not depend on our keys.
     let connect = function_handler(&deps, load_event("mint-token/valid-authorizer-get.json")).await.expect("handler");
     assert_eq!(connect.status(), 200);

@@ -226,83 +226,111 @@ async fn broken_pending_versions_break_neither_minting_nor_the_jwks() {
     assert_eq!(jwks(&keys).await.unwrap()["keys"].as_array().unwrap().len(), 4);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// A vendor's JWKS cache in logical seconds: it refreshes when its copy is `max_age` old and, if
+/// `refetch_unknown_kid`, also on a `kid` it has not seen (as LivePerson-style verifiers do). With
+/// `refetch_unknown_kid` off it refreshes only by age, as a plain HTTP cache does: a key that signs
+/// before the publisher has served it long enough fails there, where a refetching verifier could
+/// hide it.
+struct VendorCache {
+    max_age: u64,
+    refetch_unknown_kid: bool,
+    jwks: Value,
+    fetched_at: u64,
+    fetches: usize,
+}
+
+impl VendorCache {
+    async fn new(max_age: u64, refetch_unknown_kid: bool, publisher: &publish_keys::Deps, now: u64) -> VendorCache {
+        VendorCache { max_age, refetch_unknown_kid, jwks: jwks(publisher).await.unwrap(), fetched_at: now, fetches: 1 }
+    }
+
+    /// The JWKS this verifier checks a token signed by `kid` against at `now`.
+    async fn keys_for(&mut self, kid: &str, publisher: &publish_keys::Deps, now: u64) -> &Value {
+        let known = self.jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == kid);
+        if now - self.fetched_at >= self.max_age || (self.refetch_unknown_kid && !known) {
+            self.jwks = jwks(publisher).await.unwrap();
+            self.fetched_at = now;
+            self.fetches += 1;
+        }
+        &self.jwks
+    }
+}
+
+/// Rotations while tokens are minted and verified, in logical seconds and the worst order: the
+/// secret caches (minter and publisher, each its own container) live `TTL`, vendors cache the JWKS
+/// for `MAX_AGE`, rotations come `PERIOD` apart, and `MAX_AGE + TTL <= PERIOD` is what the design
+/// promises to survive. Around each rotation the publisher re-read the secret just before it and
+/// the minter just after (so the minter signs with the new current key while the publisher still
+/// serves the old set, and a vendor holds that old set for up to `MAX_AGE` more). Every token is
+/// checked by jwcrypto against what two vendor caches hold: one that refetches on an unknown `kid`
+/// and one that refreshes only by age. A fresh container also mints between the steps of each
+/// rotation (pending versions present). No wall-clock timing: a cache's age is the tick count.
+#[tokio::test]
 async fn continuous_minting_across_two_rotations_has_zero_failed_verifications() {
+    const TTL: u64 = 3;
+    const MAX_AGE: u64 = 5;
+    const PERIOD: u64 = 9;
+    const ROTATIONS: [u64; 2] = [10, 10 + PERIOD];
+    const END: u64 = 10 + 3 * PERIOD;
+    // The publisher re-reads one tick before each rotation and the minter on it (t % TTL: 0 and 1).
+    assert!(ROTATIONS.iter().all(|r| r % TTL == 1) && MAX_AGE + TTL <= PERIOD);
+
     let stack = stack().await;
     stack.rotate("00000000-0000-4000-8000-000000000001").await;
     let config = liveperson_config(&stack.arn);
-    // Two "containers": the minter and the JWKS publisher cache the secret independently.
-    let mint_store = Arc::new(SecretsManagerStore::new(secrets_manager_config(&stack.moto.url), cache_settings()).await.unwrap());
-    let keys_store = Arc::new(SecretsManagerStore::new(secrets_manager_config(&stack.moto.url), cache_settings()).await.unwrap());
-    let minter = Arc::new(MintService::new(&config, mint_store, Arc::new(SystemClock)).unwrap());
-    let keys = Arc::new(publish_keys::Deps::new(&config, keys_store).unwrap());
+    let (mut minter, mut publisher) = container(&stack, &config).await;
+    let mut vendors = [VendorCache::new(MAX_AGE, true, &publisher, 0).await, VendorCache::new(MAX_AGE, false, &publisher, 0).await];
+    let mut verifier = LineVerifier::start();
+    let (mut failures, mut kids_seen, mut all) = (Vec::new(), BTreeSet::new(), Vec::new());
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let minting = tokio::spawn({
-        let (minter, stop) = (minter.clone(), stop.clone());
-        async move {
-            while !stop.load(Ordering::SeqCst) {
-                let visitor = VerifiedClaims::from_json(json!({"sub": "alice"})).unwrap();
-                let minted = minter.mint("liveperson", visitor).await.expect("minting never stops");
-                sender.send(minted.token).unwrap();
-                tokio::time::sleep(Duration::from_millis(20)).await;
+    for now in 0..END {
+        if let Some(index) = ROTATIONS.iter().position(|r| *r == now) {
+            let token = format!("00000000-0000-4000-8000-00000000000{}", index + 2);
+            stack.start_rotation(&token).await;
+            let deps = stack.deps(stack.real_target());
+            for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+                stack.step(&deps, step, &token).await.unwrap_or_else(|e| panic!("{step}: {e}"));
+                // A container started mid-rotation mints with what is AWSCURRENT.
+                let (fresh, _) = container(&stack, &config).await;
+                let minted = fresh.mint("liveperson", visitor()).await.expect("minting mid-rotation").token;
+                all.push((now, format!("mid-rotation after {step}"), minted));
             }
         }
-    });
-
-    // The verifier: a JWKS cache that refreshes every 2 s and refetches on an unknown kid, as
-    // LivePerson-style verifiers do; every token checked by jwcrypto.
-    let verifying = tokio::spawn({
-        let keys = keys.clone();
-        async move {
-            let mut verifier = LineVerifier::start();
-            let (mut cached, mut fetched_at) = (jwks(&keys).await.unwrap(), std::time::Instant::now());
-            let (mut checked, mut failures, mut kids_seen, mut all) = (0usize, Vec::new(), BTreeSet::new(), Vec::new());
-            while let Some(token) = receiver.recv().await {
-                let header: Value = {
-                    use base64::Engine;
-                    let segment = token.split('.').next().unwrap();
-                    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap()
-                };
-                let kid = header["kid"].as_str().unwrap().to_string();
-                let known = |jwks: &Value| jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == kid.as_str());
-                if fetched_at.elapsed() > Duration::from_secs(2) || !known(&cached) {
-                    cached = jwks(&keys).await.unwrap();
-                    fetched_at = std::time::Instant::now();
-                }
-                let verdict = verifier.verify(&json!({"token": token, "key": {"jwks": cached}, "rules": "liveperson"}));
+        if now % TTL == 1 {
+            minter = container(&stack, &config).await.0;
+        }
+        if now % TTL == 0 {
+            // A container reads the secret on its first request: serve one now, so this is the
+            // moment its copy is from (not whenever a vendor next asks).
+            publisher = container(&stack, &config).await.1;
+            jwks(&publisher).await.unwrap();
+        }
+        let minted = minter.mint("liveperson", visitor()).await.expect("minting never stops").token;
+        all.push((now, "minter".to_string(), minted));
+        for (_, _, token) in all.iter().filter(|(t, _, _)| *t == now) {
+            let kid = kid_of(token);
+            for (which, vendor) in vendors.iter_mut().enumerate() {
+                let keys = vendor.keys_for(&kid, &publisher, now).await.clone();
+                let verdict = verifier.verify(&json!({"token": token, "key": {"jwks": keys}, "rules": "liveperson"}));
                 if verdict["ok"] != true {
-                    failures.push(format!("{kid}: {}", verdict["error"]));
+                    let cache = if which == 0 { "refetching" } else { "max-age only" };
+                    failures.push(format!("t={now} {kid} ({cache} cache): {}", verdict["error"]));
                 }
-                kids_seen.insert(kid);
-                all.push(token);
-                checked += 1;
             }
-            (checked, failures, kids_seen, all, verifier)
+            kids_seen.insert(kid);
         }
-    });
+    }
+    assert!(failures.is_empty(), "{} of {} verifications failed: {failures:?}", failures.len(), 2 * all.len());
+    assert!(vendors[1].fetches >= (END / MAX_AGE) as usize, "the max-age cache refreshed by age: {}", vendors[1].fetches);
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    stack.rotate("00000000-0000-4000-8000-000000000002").await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    stack.rotate("00000000-0000-4000-8000-000000000003").await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    stop.store(true, Ordering::SeqCst);
-    minting.await.unwrap();
-    let (checked, failures, kids_seen, all, mut verifier) = verifying.await.unwrap();
-    assert!(failures.is_empty(), "{} of {checked} tokens failed verification: {failures:?}", failures.len());
-
-    // Every token is still valid (600 s lifetime): each must still verify against the JWKS as
-    // published after both rotations, once every cache has caught up.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let final_jwks = jwks(&keys).await.unwrap();
+    // Every token is still valid (600 s lifetime): each must still verify against the JWKS a new
+    // container publishes after both rotations.
+    let final_jwks = jwks(&container(&stack, &config).await.1).await.unwrap();
     let late_failures = all
         .iter()
-        .filter(|token| verifier.verify(&json!({"token": token, "key": {"jwks": final_jwks}, "rules": "liveperson"}))["ok"] != true)
+        .filter(|(_, _, token)| verifier.verify(&json!({"token": token, "key": {"jwks": final_jwks}, "rules": "liveperson"}))["ok"] != true)
         .count();
     assert_eq!(late_failures, 0, "{late_failures} still-valid tokens no longer verify against the latest JWKS");
-    assert!(checked > 50, "only {checked} tokens were minted");
     assert_eq!(kids_seen.len(), 3, "tokens were signed by the initial key and by each rotation's new key: {kids_seen:?}");
 }
 

@@ -77,6 +77,7 @@ async fn demo_flow_mints_a_connect_token_verifiable_with_the_local_key() {
     // The dev provider refuses a login without a subject.
     let no_sub = http.post(format!("{base}/dev/login")).json(&json!({"given_name": "X"})).send().await.unwrap();
     assert_eq!(no_sub.status(), 400);
+    assert_eq!(no_sub.json::<Value>().await.unwrap()["error"], "invalid_request");
 
     // Each handler writes one CloudWatch EMF record per request into the same log stream: the
     // minted token counted for its profile, the refusal under its error code. (Other tests of
@@ -201,12 +202,15 @@ async fn code_flow_login_through_the_dev_provider_gives_a_session() {
     // session goes on after one rotation and is refused after a second. (The local store's
     // versions are by file time in seconds, hence the pauses.)
     let mint = || http.get(format!("{base}/token/connect")).header("origin", base.as_str()).header("cookie", &session).send();
-    for (rotation, expected) in [(1, 200), (2, 401)] {
+    for (rotation, expected, error) in [(1, 200, None), (2, 401, Some("invalid_token"))] {
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let rotated = http.post(format!("{base}/dev/rotate-session-key")).send().await.unwrap();
         assert_eq!(rotated.status(), 200, "rotation {rotation}: {:?}", rotated.text().await);
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        assert_eq!(mint().await.unwrap().status(), expected, "after rotation {rotation}");
+        let minted = mint().await.unwrap();
+        let status = minted.status().as_u16();
+        let body: Value = minted.json().await.unwrap();
+        assert_eq!((status, body["error"].as_str()), (expected, error), "after rotation {rotation}: {body}");
     }
     logs.assert_free_of(&["12345678901", &session[20..], "alice@example.com"]);
     std::fs::remove_dir_all(&state_dir).ok();
@@ -288,7 +292,8 @@ async fn local_rotation_keeps_the_pasted_key_until_the_operator_switches_it() {
     let after = mint("live-assist").await;
     assert_eq!(pasted_verdict(&after, &next.1), true);
     assert_eq!(pasted_verdict(&after, &pasted), false, "the old paste no longer verifies: the operator re-pastes");
-    assert_eq!(post(format!("{base}/dev/pinned-keys/Not%20A%20Pin/stage")).await.0, 404);
+    let (status, body) = post(format!("{base}/dev/pinned-keys/Not%20A%20Pin/stage")).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")), "{body}");
     server.task.abort();
     let _ = std::fs::remove_dir_all(state_dir);
 }

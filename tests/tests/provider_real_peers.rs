@@ -7,7 +7,6 @@
 //! our published JWKS.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use whoscalling::keys::KeySetDocument;
@@ -16,7 +15,7 @@ use whoscalling::secrets::{SecretCacheSettings, SecretsManagerStore};
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling_local::{LocalServer, Options, Stores, serve};
 use whoscalling_tests::{
-    CapturedLogs, OIDC_CLIENT_ID, Peer, dynamodb_config, log_in_at_provider, moto, node, oidc_provider_with_id_token_claims, python, random_token,
+    AdvancingClock, CapturedLogs, OIDC_CLIENT_ID, Peer, dynamodb_config, log_in_at_provider, moto, node, oidc_provider_with_id_token_claims, python, random_token,
     secrets_manager_config, verify_independently, workspace_root,
 };
 
@@ -45,6 +44,11 @@ impl World {
 }
 
 async fn world(code_lifetime_seconds: u64) -> World {
+    world_with_clock(code_lifetime_seconds, Arc::new(whoscalling::SystemClock)).await
+}
+
+/// As [`world`], with the provider's codes and grants timed by `clock`.
+async fn world_with_clock(code_lifetime_seconds: u64, clock: Arc<dyn whoscalling::Clock>) -> World {
     let idp = oidc_provider_with_id_token_claims();
     let moto = moto();
 
@@ -114,7 +118,11 @@ async fn world(code_lifetime_seconds: u64) -> World {
     std::fs::write(&config_file, config.to_string()).unwrap();
 
     let secret_store = SecretsManagerStore::new(secrets_manager_config(&moto.url), SecretCacheSettings::default()).await.unwrap();
-    let stores = Stores { secrets: Arc::new(secret_store), grants: Arc::new(DynamoGrantStore::new(dynamodb_config(&moto.url), TABLE)) };
+    let stores = Stores {
+        secrets: Arc::new(secret_store),
+        grants: Arc::new(DynamoGrantStore::new(dynamodb_config(&moto.url), TABLE)),
+        provider_clock: clock,
+    };
     let server = serve(Options { port: 0, state_dir: state_dir.clone(), config_file: Some(config_file), stores: Some(stores) })
         .await
         .expect("serve");
@@ -311,7 +319,10 @@ async fn liveperson_code_flow_gets_the_documented_response() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_get_the_right_oauth_error_and_issue_nothing() {
     let logs = CapturedLogs::install();
-    let world = world(2).await;
+    // Codes live the longest the configuration allows (600 s), far beyond the cases' few seconds
+    // on any machine; the expiry case moves the provider's clock past it instead of waiting.
+    let clock = Arc::new(AdvancingClock::default());
+    let world = world_with_clock(600, clock.clone()).await;
     let id_token = log_in_at_provider(&world.idp_issuer, "alice").await;
     let secret = world.secrets["genesys"].clone();
     let verifier = random_token();
@@ -392,11 +403,13 @@ async fn refusals_get_the_right_oauth_error_and_issue_nothing() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 400);
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "wrong content type: {body}");
 
-    // An expired code (this world's codes live 2 s).
+    // An expired code: the provider's clock moves past the code's 600 s.
     let code = fresh().await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(601);
     let pairs = good(&code);
     let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (status, _, body) = token_request(&world, basic, &pairs).await;
@@ -413,6 +426,8 @@ async fn refusals_get_the_right_oauth_error_and_issue_nothing() {
         let response = authorize(query).await.unwrap();
         assert_eq!(response.status(), 400, "{query}");
         assert!(response.headers().get("location").is_none(), "{query}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains("<code>invalid_request</code>"), "{query}: {page}");
     }
     // Errors once the redirect URI is trusted go back to it, with state and iss.
     let response = authorize("response_type=code&scope=openid&client_id=genesys&state=st&redirect_uri=https%3A%2F%2Fwww.example.com%2Fgenesys-callback").await.unwrap();

@@ -117,6 +117,7 @@ async fn access_token(world: &World) -> String {
 
 #[tokio::test]
 async fn userinfo_takes_the_token_in_a_header_or_a_form_body_and_challenges_without_an_error_when_none_is_sent() {
+    let logs = whoscalling_tests::CapturedLogs::install();
     let world = world();
     let token = access_token(&world).await;
     let form_post = |body: String| request("POST", "/oauth2/userinfo").header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(Body::Text(body)).unwrap();
@@ -159,6 +160,7 @@ async fn userinfo_takes_the_token_in_a_header_or_a_form_body_and_challenges_with
             None => assert!(!challenge.contains("error"), "{case}: {challenge}"),
         }
     }
+    logs.assert_free_of(&[&token, CLIENT_SECRET, SESSION_KEY]);
 }
 
 #[tokio::test]

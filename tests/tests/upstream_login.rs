@@ -434,11 +434,13 @@ async fn bankid_login_gives_a_session_that_mints_masked_tokens() {
     let value = forged.0.get_mut("whoscalling_session").unwrap();
     let flipped = if value.ends_with('A') { "B" } else { "A" };
     value.replace_range(value.len() - 1.., flipped);
-    assert_eq!(mint(&world, &forged, "connect").await.0, 401);
+    let (status, body) = mint(&world, &forged, "connect").await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")), "tampered session: {body}");
     let response = get(&mut jar, &format!("{}/logout", world.base())).await;
     assert_eq!(response.status(), 302);
     assert!(!jar.0.contains_key("whoscalling_session"));
-    assert_eq!(mint(&world, &jar, "connect").await.0, 401);
+    let (status, body) = mint(&world, &jar, "connect").await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("missing_token")), "logged out: {body}");
 
     logs.assert_free_of(&[ALICE_NIN, "alice@example.com", &query["code"], &secrets["whoscalling/session-key"], LOGIN_CLIENT_SECRET]);
 }
@@ -647,9 +649,11 @@ async fn state_problems_and_replays_are_refused() {
 
     // return_to must be allowed.
     let response = get(&mut Jar::default(), &format!("{}/login/bankid?return_to=https%3A%2F%2Fevil.example%2F", world.base())).await;
-    assert_eq!(response.status(), 400);
+    let status = response.status().as_u16();
+    assert_eq!((status, response.json::<Value>().await.unwrap()["error"].as_str()), (400, Some("invalid_request")));
     let response = get(&mut Jar::default(), &format!("{}/login/nobody", world.base())).await;
-    assert_eq!(response.status(), 404);
+    let status = response.status().as_u16();
+    assert_eq!((status, response.json::<Value>().await.unwrap()["error"].as_str()), (404, Some("unknown_provider")));
 
     // A fresh login (our authorization endpoint's prompt=login, select_account or max_age) is
     // asked of the provider as prompt=login, the one value every provider must honour (this peer,
@@ -698,7 +702,7 @@ async fn a_hostile_provider_gets_nothing_minted() {
     defect(&world, Some("unknown_kid")).await;
     let mut jar = Jar::default();
     let callback = to_callback(&world, &mut jar, "hostile").await;
-    assert_eq!(finish(&world, &mut jar, &callback).await.0, 401);
+    assert_eq!(finish(&world, &mut jar, &callback).await, (401, "invalid_id_token".to_string()));
     assert_eq!(hostile_counters(&world).await["jwks"].as_u64().unwrap(), before + 1, "no refetch storm");
 
     let cases: [(&str, u16, &str); 19] = [
@@ -729,7 +733,8 @@ async fn a_hostile_provider_gets_nothing_minted() {
         let got = finish(&world, &mut jar, &callback).await;
         assert_eq!(got, (status, code.to_string()), "{name}");
         assert!(!jar.0.contains_key("whoscalling_session"), "{name}: no session");
-        assert_eq!(mint(&world, &jar, "connect").await.0, 401, "{name}: nothing minted");
+        let (status, body) = mint(&world, &jar, "connect").await;
+        assert_eq!((status, body["error"].as_str()), (401, Some("missing_token")), "{name}: nothing minted");
     }
 
     // A provider that does not answer in time: 504 within the bounded time.
@@ -770,7 +775,8 @@ async fn a_replayed_callback_is_refused_even_where_the_provider_accepts_the_code
         let (status, error) = finish(&world, &mut replay, &callback).await;
         assert_eq!((status, error.as_str()), (400, "state_used"), "replay {attempt}");
         assert!(!replay.0.contains_key("whoscalling_session"), "replay {attempt}: no session");
-        assert_eq!(mint(&world, &replay, "connect").await.0, 401, "replay {attempt}: nothing minted");
+        let (status, body) = mint(&world, &replay, "connect").await;
+        assert_eq!((status, body["error"].as_str()), (401, Some("missing_token")), "replay {attempt}: nothing minted");
     }
     assert_eq!(hostile_counters(&world).await["token"].as_u64().unwrap(), tokens, "no replay reached the token endpoint");
     defect(&world, None).await;

@@ -379,13 +379,44 @@ mod tests {
         assert!(cache.key_for(Some("b"), Algorithm::ES256).await.is_ok());
     }
 
+    fn calls(source: &ScriptedSource) -> usize {
+        source.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     #[tokio::test]
     async fn cached_keys_survive_a_provider_outage() {
         let clock = Arc::new(FixedClock::at(1_000));
-        let (cache, _) = cache(vec![Ok(json!({"keys": [ec_jwk("a")]})), Err(JwksError::Status(503))], clock.clone());
+        let (cache, source) = cache(vec![Ok(json!({"keys": [ec_jwk("a")]})), Err(JwksError::Status(503))], clock.clone());
         assert!(cache.key_for(Some("a"), Algorithm::ES256).await.is_ok());
-        clock.advance(7_200); // past max age: the refresh fails, the old key still serves
+        assert_eq!(calls(&source), 1);
+        // Past the minimum interval: an unknown kid makes the cache ask, the provider is down, the
+        // kid stays unknown (not "keys unavailable") and the cached key still serves.
+        clock.advance(61);
+        assert_eq!(cache.key_for(Some("rotated"), Algorithm::ES256).await.err(), Some(IdentityError::UnknownKey));
+        assert_eq!(calls(&source), 2, "the refetch was attempted");
         assert!(cache.key_for(Some("a"), Algorithm::ES256).await.is_ok());
+        assert_eq!(calls(&source), 2, "a known kid inside max age asks nobody");
+        // Past max age: the refresh is attempted, fails, and the old key still serves.
+        clock.advance(7_200);
+        assert!(cache.key_for(Some("a"), Algorithm::ES256).await.is_ok());
+        assert_eq!(calls(&source), 3, "the max-age refresh was attempted");
+    }
+
+    /// Revocation: a key the provider stops publishing keeps verifying until the cache's max age
+    /// (that is the price of caching), and not one request after.
+    #[tokio::test]
+    async fn a_key_the_provider_removes_stops_verifying_after_max_age() {
+        let clock = Arc::new(FixedClock::at(1_000));
+        let (cache, source) =
+            cache(vec![Ok(json!({"keys": [ec_jwk("a"), ec_jwk("b")]})), Ok(json!({"keys": [ec_jwk("b")]}))], clock.clone());
+        assert!(cache.key_for(Some("a"), Algorithm::ES256).await.is_ok());
+        clock.advance(JwksCacheSettings::default().max_age_seconds - 1);
+        assert!(cache.key_for(Some("a"), Algorithm::ES256).await.is_ok(), "inside max age the cached key serves");
+        assert_eq!(calls(&source), 1);
+        clock.advance(1);
+        assert_eq!(cache.key_for(Some("a"), Algorithm::ES256).await.err(), Some(IdentityError::UnknownKey), "revoked at max age");
+        assert_eq!(calls(&source), 2, "one refresh, and the unknown kid did not trigger a second inside the interval");
+        assert!(cache.key_for(Some("b"), Algorithm::ES256).await.is_ok(), "control: the key still published serves");
     }
 
     #[tokio::test]

@@ -1,8 +1,8 @@
-//! Inputs the fuzzer found that make lambda_http's event decoder (upstream, before our handler)
-//! panic instead of returning an error. API Gateway never produces them (it validates the Host
-//! and base64-encodes bodies itself), so they are not reachable in a deployment; they are kept
-//! here so an upgrade that fixes or changes the decoder is noticed, and so our handler is known
-//! never to see them.
+//! Upgrade detector for lambda_http (not coverage of our code): inputs the fuzzer found that make
+//! lambda_http's event decoder (upstream, before our handler) panic instead of returning an
+//! error. API Gateway never produces them (it validates the Host and base64-encodes bodies
+//! itself), so they are not reachable in a deployment; they are kept here so an upgrade that
+//! fixes or changes the decoder is noticed, and so our handler is known never to see them.
 
 use whoscalling_tests::workspace_root;
 
@@ -13,7 +13,7 @@ fn decode(text: &str) -> Result<lambda_http::Request, String> {
 }
 
 #[test]
-fn events_the_decoder_refuses_never_reach_the_handler() {
+fn upgrade_detector_lambda_http_decoder_refuses_malformed_events() {
     let host = std::fs::read_to_string(workspace_root().join("tests/fixtures/upstream-decoder-panic-host.json")).unwrap();
     assert!(decode(&host).is_err(), "a Host that is not a URL host");
     let mut event: serde_json::Value =
