@@ -174,7 +174,7 @@ def targets(prim, paths, warm, cold, calls, sizes):
     r = paths["connect_warm_mint"] / crypto if paths["connect_warm_mint"] and crypto else None
     rows.append(("Warm Connect mint within 2x of its crypto primitives", f"{times(r)} (first table)", None if r is None else r <= 2))
     r = paths["liveperson_rs256_sign"] / prim["rs256_sign"] if paths["liveperson_rs256_sign"] and prim["rs256_sign"] else None
-    rows.append(("RS256 signing at the primitive's cost (no per-token key parsing), within 10%", f"{times(r)} of one RS256 signature",
+    rows.append(("RS256 signing at the primitive's cost (no per-token key parsing), within 10%", "n/a" if r is None else f"{times(r)} of one RS256 signature",
                  None if r is None else r <= 1.1))
     if calls:
         windows = -(-calls["seconds"] // calls["ttl_seconds"])
@@ -201,7 +201,7 @@ def targets(prim, paths, warm, cold, calls, sizes):
     rows.append(("Every function runs in 128 MB", "n/a" if rss is None else f"`mint-token` peak RSS {rss / 1024:.1f} MiB",
                  None if rss is None else rss < 128 * 1024))
     r = python_rss / rss if rss and python_rss else None
-    rows.append(("Peak RSS at a cold start at most 1/5 of the Python reference's", f"{times(r)} less", None if r is None else r >= 5))
+    rows.append(("Peak RSS at a cold start at most 1/5 of the Python reference's", "n/a" if r is None else f"{times(r)} less", None if r is None else r >= 5))
     built = {name: sizes[name] for name in FUNCTIONS if name in sizes}
     largest = max(built.values()) if built else None
     rows.append(("Every function's stripped `bootstrap` at most 8 MB",
