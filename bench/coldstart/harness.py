@@ -17,6 +17,12 @@ serving the sample event, a fresh handler process, and
 then the process is killed. The response must be a 200 whose body's `data` is an HS256 JWT that
 verifies with the widget key and carries the expected claims. Finally one cold start of each
 under `valgrind --tool=callgrind` gives user-space instruction counts (Ir) of the whole process.
+
+With --constant, a `lambda_http` handler that answers a constant (bench/constant-handler, built
+with the same profile) runs interleaved with the three: the floor a Rust function cannot go below.
+With --functions, the other functions' bootstraps are started cold too, each with its own
+environment (events/env.json) and sample event: their exec -> first /next, exec -> first
+response, peak RSS and what they answered (any answer counts: the figure is the cold start).
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ from runtime_api import RuntimeApiEmulator  # noqa: E402
 HERE = Path(__file__).resolve().parent
 METRICS = ("init_ms", "response_ms", "invoke_ms", "peak_rss_kib", "cpu_ms")
 ORDER = ("rust", "python", "node")
-LABEL = {"rust": "Rust (provided.al2023 bootstrap)", "python": "Python 3.11 + awslambdaric", "node": "Node.js"}
+LABEL = {"rust": "Rust (provided.al2023 bootstrap)", "python": "Python 3.11 + awslambdaric", "node": "Node.js",
+         "constant": "Rust lambda_http handler answering a constant"}
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -173,6 +180,18 @@ class Runner:
             "python": {"cmd": [args.python, "-m", "awslambdaric", "app.handler"], "cwd": py_root, "handler": "app.handler"},
             "node": {"cmd": [args.node, "index.mjs"], "cwd": node_root, "handler": "index.handler"},
         }
+        if args.constant:
+            constant = Path(args.constant).resolve()
+            self.runtimes["constant"] = {"cmd": [str(constant)], "cwd": constant.parent, "handler": "bootstrap"}
+        # The other functions: their own event and environment (in place of mint-token's).
+        self.functions = []
+        for spec in json.loads(Path(args.functions).read_text()) if args.functions else []:
+            binary = Path(spec["bootstrap"]).resolve()
+            self.runtimes[f"fn:{spec['name']}"] = {
+                "cmd": [str(binary)], "cwd": binary.parent, "handler": "bootstrap",
+                "event_bytes": Path(spec["event"]).read_bytes(), "env": spec["env"],
+            }
+            self.functions.append(spec)
 
     def env(self, name: str, port: int) -> dict:
         rt = self.runtimes[name]
@@ -198,12 +217,12 @@ class Runner:
             "LAMBDA_TASK_ROOT": str(rt["cwd"]),
             "WHOSCALLING_CONFIG": self.config_text,
             "RUST_LOG": "info",
-        }
+        } | ({} if "env" not in rt else {"WHOSCALLING_CONFIG": None} | rt["env"])
 
     def cold_start(self, name: str, tag: str, valgrind: list[str] | None = None, timeout: float = 60.0,
                    extra_args: list[str] | None = None) -> dict:
         rt = self.runtimes[name]
-        emulator = RuntimeApiEmulator(self.event_bytes, deadline_ms=int(timeout * 1000))
+        emulator = RuntimeApiEmulator(rt.get("event_bytes", self.event_bytes), deadline_ms=int(timeout * 1000))
         port = emulator.start()
         cmd = list(rt["cmd"])
         if extra_args:
@@ -214,7 +233,8 @@ class Runner:
         sample: dict = {"tag": tag}
         with open(log_path, "wb") as log:
             t0 = time.monotonic_ns()
-            proc = subprocess.Popen(cmd, cwd=rt["cwd"], env=self.env(name, port), stdin=subprocess.DEVNULL,
+            env = {k: v for k, v in self.env(name, port).items() if v is not None}
+            proc = subprocess.Popen(cmd, cwd=rt["cwd"], env=env, stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT)
             end = time.monotonic() + timeout
             while not emulator.wait(0.02):
@@ -243,7 +263,12 @@ class Runner:
             return sample
         if record["error"]:
             sample["problems"] = [f"{record['error']['kind']} error: {record['error']['body'][:500]}"]
-            return sample
+            sample["outcome"] = f"{record['error']['kind']} error"
+            if not name.startswith("fn:") or record["first_next_ns"] is None or record["event_sent_ns"] is None:
+                return sample
+        else:
+            response = record["response"]
+            sample["outcome"] = f"HTTP {response.get('statusCode')}" if isinstance(response, dict) and "statusCode" in response else "answered"
         ms = lambda ns: round(ns / 1e6, 3)  # noqa: E731
         sample.update({
             "init_ms": ms(record["first_next_ns"] - t0),
@@ -384,6 +409,21 @@ def markdown(results: dict) -> str:
                 f"load average before {results['load_before']}, after {results['load_after']}."]
     ok = results["tokens"]
     out.append(f"Tokens: {ok['summary']}")
+    constant = (rts.get("constant") or {}).get("summary", {}).get("response_ms")
+    if constant:
+        r = results["ratios"]["rust_vs_constant"].get("response_ms")
+        out += ["", f"A `lambda_http` handler answering a constant, built the same way, answers its first request "
+                    f"{fmt('response_ms', constant['median'])} ms after exec (median; peak RSS "
+                    f"{fmt('peak_rss_kib', (rts['constant']['summary'].get('peak_rss_kib') or {}).get('median'))} MiB): "
+                    f"`mint-token` takes {r:.1f}× that." if r else ""]
+    functions = results.get("functions") or {}
+    if len(functions) > 1:
+        out += ["", "Every function, cold (median; the event each was sent and what it answered):", "",
+                "| function | event | answered | exec → first /next (ms) | exec → first response (ms) | peak RSS (MiB) |",
+                "|---|---|---|---|---|---|"]
+        for name, f in functions.items():
+            cells = [fmt(m, (f["summary"].get(m) or {}).get("median")) for m in ("init_ms", "response_ms", "peak_rss_kib")]
+            out.append(f"| {name} | `{Path(f['event']).parent.name}/{Path(f['event']).name}` | {', '.join(f['outcomes'])} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
@@ -401,6 +441,9 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per cold start")
     ap.add_argument("--skip-valgrind", action="store_true")
     ap.add_argument("--valgrind-timeout", type=float, default=1800.0, help="seconds per cold start under callgrind")
+    ap.add_argument("--constant", help="bootstrap of the constant-answer lambda_http handler (the floor)")
+    ap.add_argument("--functions", help="JSON list of {name, bootstrap, event, env}: the other functions, started cold")
+    ap.add_argument("--function-runs", type=int, default=5, help="cold starts per other function")
     ap.add_argument("--logs", required=True)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -413,14 +456,18 @@ def main() -> int:
     say = lambda *a: print("coldstart:", *a, file=sys.stderr, flush=True)  # noqa: E731
 
     load_before = Path("/proc/loadavg").read_text().split()[:3]
-    samples = {name: [] for name in ORDER}
+    interleaved = ORDER + (("constant",) if args.constant else ())
+    samples = {name: [] for name in interleaved}
     seen = {name: [] for name in ORDER}
     failures = []
 
     def one(name: str, tag: str, keep: bool) -> None:
         sample = runner.cold_start(name, tag, timeout=args.timeout)
         problems = sample.get("problems", [])
-        if sample.get("answered") and not problems:
+        if name == "constant" and sample.get("answered") and not problems:
+            if (sample.pop("_response") or {}).get("statusCode") != 200:
+                problems = ["the constant handler did not answer 200"]
+        elif sample.get("answered") and not problems:
             problems, what = expect.check(sample.pop("_response"), slack_s=args.timeout + 60)
             if what:
                 seen[name].append(what)
@@ -437,14 +484,14 @@ def main() -> int:
             samples[name].append(sample)
 
     # One discarded start each first: page cache, .pyc files and the moto server warm for all.
-    for name in ORDER:
+    for name in interleaved:
         one(name, f"warmup-{name}", keep=False)
     for i in range(1, args.runs + 1):
-        for name in ORDER:  # interleaved A B C A B C: drift in machine load hits all three alike
+        for name in interleaved:  # interleaved A B C A B C: drift in machine load hits all alike
             one(name, f"{name}-{i:02d}", keep=True)
 
     runtimes = {}
-    for name in ORDER:
+    for name in interleaved:
         good = [s for s in samples[name] if s["ok"]]
         runtimes[name] = {
             "label": LABEL[name],
@@ -510,6 +557,30 @@ def main() -> int:
         return round(a / b, 2) if a and b else None
 
     ratios = {f"{n}_vs_rust": {m: ratio(n, m) for m in (*METRICS, "ir")} for n in ("python", "node")}
+    if args.constant:
+        ratios["rust_vs_constant"] = {m: (lambda a, b: round(a / b, 2) if a and b else None)(
+            (runtimes["rust"]["summary"].get(m) or {}).get("median"), (runtimes["constant"]["summary"].get(m) or {}).get("median"))
+            for m in METRICS}
+
+    # ---- the other functions, cold (any answer counts; what it was is recorded) -------------
+    functions = {"mint-token": {"event": str(Path(args.event)), "outcomes": ["HTTP 200"],
+                                "summary": runtimes["rust"]["summary"], "ok_runs": runtimes["rust"]["ok_runs"]}}
+    for spec in runner.functions:
+        name, fn_samples = spec["name"], []
+        for i in range(0, args.function_runs + 1):  # the first is a discarded warm-up
+            sample = runner.cold_start(f"fn:{name}", f"{name}-{i:02d}", timeout=args.timeout)
+            sample.pop("_response", None)
+            say(f"{name + '-' + str(i):>14}: " + (f"init {sample['init_ms']:.1f} ms, response {sample['response_ms']:.1f} ms, "
+                                                  f"VmHWM {sample['peak_rss_kib']} KiB, {sample.get('outcome')}"
+                                                  if "init_ms" in sample else f"no timing: {sample.get('problems')}"))
+            if i > 0:
+                fn_samples.append(sample)
+        good = [s for s in fn_samples if "init_ms" in s]
+        functions[name] = {
+            "event": spec["event"], "samples": fn_samples, "ok_runs": len(good),
+            "outcomes": sorted({s.get("outcome", "no answer") for s in fn_samples}),
+            "summary": {m: summarize([s.get(m) for s in good]) for m in METRICS},
+        }
 
     claims = {n: [json.dumps(s["claims_without_times"], sort_keys=True) for s in seen[n]] for n in ORDER}
     distinct = {c for n in ORDER for c in claims[n]}
@@ -547,13 +618,14 @@ def main() -> int:
         "runtimes": runtimes,
         "ratios": ratios,
         "tokens": tokens,
+        "functions": functions,
     }
     table = markdown(results)
     results["markdown"] = table  # bench/report.py embeds it in docs/PERFORMANCE.md
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     (runner.logs / "table.md").write_text(table + "\n")
     print(table)
-    return 0 if (equivalent and all(runtimes[n]["ok_runs"] == args.runs for n in ORDER)) else 1
+    return 0 if (equivalent and all(runtimes[n]["ok_runs"] == args.runs for n in interleaved)) else 1
 
 
 if __name__ == "__main__":

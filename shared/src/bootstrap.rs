@@ -5,16 +5,26 @@
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
+use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
 use aws_config::timeout::TimeoutConfig;
 
 /// Loads the SDK configuration from the Lambda environment with these timeouts.
+///
+/// Lambda puts the execution role's credentials and the region in the environment, so those are
+/// the only providers: the default chain's profile files, SSO, web-identity (STS), container and
+/// instance-metadata providers are never tried (no IMDS probe when credentials are missing).
 pub async fn aws_sdk_config(connect: Duration, operation: Duration) -> aws_config::SdkConfig {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(connect)
         .operation_attempt_timeout(operation.min(Duration::from_secs(2)).max(connect))
         .operation_timeout(operation)
         .build();
-    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .credentials_provider(EnvironmentVariableCredentialsProvider::new())
+        .region(EnvironmentVariableRegionProvider::new())
+        .timeout_config(timeouts)
+        .load()
+        .await
 }
 
 /// Timeouts for functions on a visitor's request path.

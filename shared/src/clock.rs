@@ -1,10 +1,16 @@
 //! Time as a port, so token lifetimes and verification windows are testable.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, as JWT `iat`/`exp`/`nbf` use them.
 pub trait Clock: Send + Sync {
     fn now_unix(&self) -> u64;
+
+    /// Time since the Unix epoch with sub-second precision, for cache ages (a secret's TTL is
+    /// seconds long, so whole seconds would be too coarse). Defaults to whole seconds.
+    fn now(&self) -> Duration {
+        Duration::from_secs(self.now_unix())
+    }
 }
 
 /// The proleptic Gregorian `(year, month, day)` of a Unix time (UTC), for date claims such as
@@ -42,11 +48,15 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now_unix(&self) -> u64 {
         // A clock before 1970 is a broken host; 0 makes every token look expired rather than panic.
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        self.now().as_secs()
+    }
+
+    fn now(&self) -> Duration {
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO)
     }
 }
 
-/// A clock that only moves when told to (unit tests).
+/// A clock that only moves when told to (unit tests). Counts milliseconds.
 #[cfg(any(test, feature = "test-util"))]
 #[derive(Debug, Default)]
 pub struct FixedClock(std::sync::atomic::AtomicU64);
@@ -54,16 +64,25 @@ pub struct FixedClock(std::sync::atomic::AtomicU64);
 #[cfg(any(test, feature = "test-util"))]
 impl FixedClock {
     pub fn at(unix: u64) -> Self {
-        Self(std::sync::atomic::AtomicU64::new(unix))
+        Self(std::sync::atomic::AtomicU64::new(unix.saturating_mul(1000)))
     }
     pub fn advance(&self, seconds: u64) {
-        self.0.fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
+        self.0.fetch_add(seconds.saturating_mul(1000), std::sync::atomic::Ordering::SeqCst);
+    }
+    /// Moves the clock by `by`, to the millisecond.
+    pub fn advance_by(&self, by: Duration) {
+        let millis = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.0.fetch_add(millis, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
 #[cfg(any(test, feature = "test-util"))]
 impl Clock for FixedClock {
     fn now_unix(&self) -> u64 {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
+        self.0.load(std::sync::atomic::Ordering::SeqCst) / 1000
+    }
+
+    fn now(&self) -> Duration {
+        Duration::from_millis(self.0.load(std::sync::atomic::Ordering::SeqCst))
     }
 }

@@ -1,6 +1,9 @@
 //! The Connect key through the real AWS SDK against moto's Secrets Manager: an operator's new
 //! key version is picked up after the cache TTL without a restart, a brief outage is served
 //! from the warm cache, and a long one fails closed with 503 and `Retry-After`.
+//!
+//! The cache's ages run on an injected clock that moves only when the test says so: "inside the
+//! TTL" then holds however slowly a loaded machine starts Python or answers from moto.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +11,9 @@ use std::time::Duration;
 use lambda_http::http::header;
 use mint_token::{Deps, function_handler};
 use serde_json::json;
+use whoscalling::clock::FixedClock;
 use whoscalling::secrets::{SecretCacheSettings, SecretsManagerStore};
-use whoscalling::{ServiceConfig, SystemClock};
+use whoscalling::{Clock, ServiceConfig, SystemClock};
 use whoscalling_tests::{CapturedLogs, json_body, load_event, moto, random_token, secrets_manager_config, verify_independently};
 
 const SECRET_NAME: &str = "whoscalling/connect-widget-key";
@@ -46,7 +50,10 @@ async fn new_key_version_is_picked_up_after_the_ttl_and_outages_are_bounded() {
         max_stale: Duration::from_secs(3),
         retry_after_failure: Duration::from_millis(200),
     };
+    // The cache's clock; tokens are still stamped with the real time, as the verifier expects.
+    let cache_clock = Arc::new(FixedClock::at(SystemClock.now_unix()));
     let store = SecretsManagerStore::new(secrets_manager_config(&moto.url), settings).await.expect("store");
+    let store = store.with_clock(cache_clock.clone());
     let deps = Deps::from_config(&config(), Arc::new(store), Arc::new(SystemClock)).expect("deps");
 
     let first = mint(&deps).await;
@@ -59,20 +66,20 @@ async fn new_key_version_is_picked_up_after_the_ttl_and_outages_are_bounded() {
     let cached = json_body(&mint(&deps).await)["data"].as_str().expect("token").to_string();
     assert!(signed_with(&cached, &first_key), "within the TTL the cached key still signs");
 
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    cache_clock.advance_by(Duration::from_millis(1300));
     let rotated = json_body(&mint(&deps).await)["data"].as_str().expect("token").to_string();
     assert!(signed_with(&rotated, &second_key), "after the TTL the new version signs, without a restart");
     assert!(!signed_with(&rotated, &first_key));
 
     // Secrets Manager goes away. Past the TTL, the warm cache still mints.
     moto.stop();
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    cache_clock.advance_by(Duration::from_millis(1300));
     let during_outage = mint(&deps).await;
     assert_eq!(during_outage.status(), 200, "{:?}", json_body(&during_outage));
     assert!(signed_with(json_body(&during_outage)["data"].as_str().expect("token"), &second_key));
 
     // Past ttl + max_stale, the cached key is too old to trust: a clean 503.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    cache_clock.advance_by(Duration::from_millis(3500));
     let too_stale = mint(&deps).await;
     assert_eq!(too_stale.status(), 503);
     assert_eq!(too_stale.headers()[header::RETRY_AFTER], "5");
