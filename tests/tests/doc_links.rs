@@ -7,11 +7,6 @@ use std::path::{Component, Path, PathBuf};
 
 use whoscalling_tests::workspace_root;
 
-/// Pages other branches of issue 16 write. A link to one is accepted while the page is missing
-/// (this branch cannot hold it) and checked like any other once it exists: empty this list when
-/// both have been merged.
-const WRITTEN_ON_OTHER_BRANCHES: &[&str] = &["docs/CONFIGURATION.md", "docs/OPERATIONS.md"];
-
 /// The shape every page under docs/setup/ starts with, as its first five `##` headings.
 const SETUP_SHAPE: [&str; 5] = ["1. What you need", "2. Deploy", "3. ", "4. Check it", "5. Troubleshooting"];
 
@@ -170,10 +165,7 @@ fn broken_links(root: &Path, page: &Path, text: &str) -> Vec<String> {
         };
         let on_disk = root.join(&resolved);
         if !on_disk.exists() {
-            let pending = WRITTEN_ON_OTHER_BRANCHES.iter().any(|p| Path::new(p) == resolved);
-            if !pending {
-                problems.push(complain(&format!("points at {}, which does not exist", resolved.display())));
-            }
+            problems.push(complain(&format!("points at {}, which does not exist", resolved.display())));
             continue;
         }
         if !fragment.is_empty() {
