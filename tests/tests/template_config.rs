@@ -372,3 +372,44 @@ fn parameter_constraints_are_checked() {
         assert!(problems.contains(expected), "{expected} missing from: {problems}");
     }
 }
+
+/// With a custom domain (DomainName) and no ProviderIssuer, every function's public URL is the
+/// domain, so the provider's issuer and every visitor-login redirect URI of the document are on it
+/// in one deployment. (Moved here from template_operations.rs when the configuration became a
+/// document: the issuer now reaches it through `${WHOSCALLING_PUBLIC_URL}`.)
+#[test]
+fn a_custom_domain_is_the_public_url_the_issuer_and_every_redirect_uri() {
+    let parameters = with(
+        realistic_parameters(),
+        json!({
+            "ProviderIssuer": "",
+            "DomainName": "chat-id.example-brand.com",
+            "DomainCertificateArn": "arn:aws:acm:ap-southeast-2:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab",
+        }),
+    );
+    let (rendered, configs) = deployable("custom-domain", parameters, "chat-prod", &realistic_document());
+    for (name, function) in &rendered.functions {
+        assert_eq!(
+            function.environment.get("WHOSCALLING_PUBLIC_URL").map(String::as_str),
+            Some("https://chat-id.example-brand.com"),
+            "{name}: the public URL is the custom domain"
+        );
+    }
+    let provider = configs["ExchangeCodeFunction"].provider.as_ref().expect("the realistic document has a provider");
+    assert_eq!(provider.issuer, "https://chat-id.example-brand.com", "the provider's issuer");
+    let upstream = configs["VisitorLoginFunction"].upstream.as_ref().expect("the realistic document has upstream providers");
+    assert!(!upstream.providers.is_empty());
+    for (name, provider) in &upstream.providers {
+        let expected = format!("https://chat-id.example-brand.com/callback/{name}");
+        assert_eq!(provider.redirect_uri.as_str(), expected, "{name}: the redirect URI is on the domain");
+    }
+    // Control: with ProviderIssuer and no domain, the public URL is ProviderIssuer.
+    let plain = render("provider-issuer", &realistic_parameters(), "chat-prod");
+    for (name, function) in &plain.functions {
+        assert_eq!(
+            function.environment.get("WHOSCALLING_PUBLIC_URL").map(String::as_str),
+            Some("https://chat-identity.example-brand.com"),
+            "{name}"
+        );
+    }
+}

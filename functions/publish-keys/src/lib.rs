@@ -3,7 +3,9 @@
 //! `GET /public-key/{profile}`: the public key the profile signs with now, as single-line base64
 //! SPKI, the paste format of LivePerson's and Live Assist's consoles. `?key=next` gives the key
 //! that follows it (a pinned key's staged successor, or the rotating `next` key), so an operator
-//! can paste it ahead of a switch; 404 `no_staged_key` when nothing is staged.
+//! has it ready before a switch: a console that holds one pasted key (Live Assist) takes it right
+//! after the switch, never before, or it refuses the tokens signed until then; 404
+//! `no_staged_key` when nothing is staged.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
