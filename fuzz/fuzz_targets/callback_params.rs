@@ -5,6 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use whoscalling::http::ApiError;
 use whoscalling::upstream::{CALLBACK_PARAMETERS, callback_params};
 
 fuzz_target!(|data: &[u8]| {
@@ -27,6 +28,9 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        Err(error) => assert_eq!((error.status(), error.code()), (400, "invalid_callback")),
+        Err(error) => {
+            let answer = ApiError::from(&error);
+            assert_eq!((answer.status().as_u16(), answer.code.as_str()), (400, "invalid_callback"));
+        }
     }
 });

@@ -72,6 +72,7 @@ pub const CALLBACK_PARAMETERS: [&str; 11] =
 const TOKEN_CLAIMS: [&str; 10] = ["iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "azp", "jti"];
 
 /// Why a login did not complete. Descriptions are fixed texts: never a code, token or claim.
+/// Its wire codes and statuses are the HTTP layer's (`http::ApiError::from(&LoginError)`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoginError {
     #[error("no login provider has this name")]
@@ -106,45 +107,20 @@ pub enum LoginError {
     Internal,
 }
 
-impl LoginError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            LoginError::UnknownProvider => "unknown_provider",
-            LoginError::ReturnNotAllowed | LoginError::InvalidPrompt => "invalid_request",
-            LoginError::InvalidState => "invalid_state",
-            LoginError::ProviderRefused(_) => "upstream_error",
-            LoginError::InvalidCallback(_) => "invalid_callback",
-            LoginError::StateUsed => "state_used",
-            LoginError::CodeRejected => "code_rejected",
-            LoginError::InvalidIdToken(_) => "invalid_id_token",
-            LoginError::UserinfoMismatch => "userinfo_mismatch",
-            LoginError::UnusableClaims => "insufficient_claims",
-            LoginError::Unavailable => "upstream_unavailable",
-            LoginError::Timeout => "upstream_timeout",
-            LoginError::TemporarilyUnavailable => "temporarily_unavailable",
-            LoginError::Internal => "server_error",
-        }
-    }
-
-    pub fn status(&self) -> u16 {
-        match self {
-            LoginError::UnknownProvider => 404,
-            LoginError::InvalidIdToken(_) | LoginError::UserinfoMismatch => 401,
-            LoginError::UnusableClaims => 403,
-            LoginError::Unavailable => 502,
-            LoginError::Timeout => 504,
-            LoginError::TemporarilyUnavailable => 503,
-            LoginError::Internal => 500,
-            _ => 400,
-        }
-    }
-}
-
 /// A redirect plus the cookies to set with it.
-#[derive(Debug)]
 pub struct Redirect {
     pub location: String,
     pub set_cookies: Vec<String>,
+}
+
+impl std::fmt::Debug for Redirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The location carries state and codes, the cookies sessions: their shape only.
+        f.debug_struct("Redirect")
+            .field("location", &"[redacted]")
+            .field("set_cookies", &format_args!("[{} redacted]", self.set_cookies.len()))
+            .finish()
+    }
 }
 
 /// The secrets of one login attempt, sealed in the login-state cookie.
@@ -803,6 +779,34 @@ mod tests {
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A refusal as the visitor receives it (the HTTP layer's one mapping).
+    trait Wire {
+        fn status(&self) -> u16;
+        fn code(&self) -> &'static str;
+    }
+
+    impl Wire for LoginError {
+        fn status(&self) -> u16 {
+            crate::http::ApiError::from(self).status().as_u16()
+        }
+        fn code(&self) -> &'static str {
+            crate::http::ApiError::from(self).code.as_str()
+        }
+    }
+
+    #[test]
+    fn debug_of_a_redirect_prints_no_location_or_cookie() {
+        let redirect = Redirect {
+            location: "https://idp.example/authorize?state=STATEVALUE&code_challenge=CHALLENGE".into(),
+            set_cookies: vec!["whoscalling_session=SESSIONVALUE; HttpOnly".into(), "login=LOGINSTATE".into()],
+        };
+        let printed = format!("{redirect:?}");
+        for secret in ["STATEVALUE", "CHALLENGE", "idp.example", "SESSIONVALUE", "LOGINSTATE", "whoscalling_session"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("Redirect") && printed.contains("2 redacted"), "{printed}");
+    }
 
     /// A provider that is down in the way that costs most: it accepts, then answers 503. Counts
     /// the discovery requests it sees (each on a connection it closes).

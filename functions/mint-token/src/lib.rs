@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use tracing::Instrument;
-use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck};
-use whoscalling::metrics::{self, RequestMetrics};
+use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck, Reply};
+use whoscalling::metrics::RequestMetrics;
 use whoscalling::config::IdentitySource;
 use whoscalling::{Clock, ConfigError, IdentityVerifier, MintService, SecretStore, ServiceConfig};
 
@@ -54,24 +53,20 @@ struct Minted {
 }
 
 pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
-    let span = http::invocation_span(&request, FUNCTION);
-    let ((response, mut record), counters) = metrics::measure(handle(deps, &request).instrument(span)).await;
-    record.counters = counters;
-    record.emit();
-    Ok(response)
+    http::serve(FUNCTION, &request, handle(deps, &request)).await
 }
 
 /// The function's name in metrics and logs.
 const FUNCTION: &str = "mint-token";
 
-async fn handle<'r>(deps: &Deps, request: &'r Request) -> (Response<Body>, RequestMetrics<'r>) {
+async fn handle<'r>(deps: &Deps, request: &'r Request) -> (Reply, RequestMetrics<'r>) {
     let origin = deps.cors.check(request.headers());
     let profile = request.path_parameters_ref().and_then(|p| p.first("profile")).unwrap_or_default();
     let (response, error, minted) = match respond(deps, request, &origin, profile).await {
         Ok((response, minted)) => (response, None, minted),
         Err(error) => (deps.cors.error(&error, &origin), Some(error.code), None),
     };
-    let status = response.status().as_u16();
+    let status = response.status();
     let request_id = http::request_id(request).unwrap_or("-");
     let error = error.map(ErrorCode::as_str);
     let tokens_minted = u32::from(minted.is_some());
@@ -94,7 +89,7 @@ async fn respond(
     request: &Request,
     origin: &OriginCheck,
     profile: &str,
-) -> Result<(Response<Body>, Option<Minted>), ApiError> {
+) -> Result<(Reply, Option<Minted>), ApiError> {
     if *origin == OriginCheck::Denied {
         return Err(ApiError::new(ErrorCode::OriginNotAllowed, "this origin may not call the token endpoint"));
     }

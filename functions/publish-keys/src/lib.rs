@@ -10,12 +10,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::http::{HeaderValue, Method};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use whoscalling::config::{ConfigError, ProfileConfig, ProfileName, ServiceConfig};
-use tracing::Instrument;
-use whoscalling::http::{self, ApiError, ErrorCode};
-use whoscalling::metrics::{self, RequestMetrics};
+use whoscalling::http::{self, ApiError, ErrorCode, Reply};
+use whoscalling::metrics::RequestMetrics;
 use whoscalling::keys::{KeyChoice, KeyStatus, SigningKeys};
 use whoscalling::SecretStore;
 
@@ -53,17 +52,13 @@ impl Deps {
 }
 
 pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
-    let span = http::invocation_span(&request, FUNCTION);
-    let ((response, mut record), counters) = metrics::measure(handle(deps, &request).instrument(span)).await;
-    record.counters = counters;
-    record.emit();
-    Ok(response)
+    http::serve(FUNCTION, &request, handle(deps, &request)).await
 }
 
 /// The function's name in metrics and logs.
 const FUNCTION: &str = "publish-keys";
 
-async fn handle<'r>(deps: &Deps, request: &'r Request) -> (Response<Body>, RequestMetrics<'r>) {
+async fn handle<'r>(deps: &Deps, request: &'r Request) -> (Reply, RequestMetrics<'r>) {
     let path = request.uri().path().to_string();
     let outcome = respond(deps, request, &path).await;
     let request_id = http::request_id(request).unwrap_or("-");
@@ -76,11 +71,11 @@ async fn handle<'r>(deps: &Deps, request: &'r Request) -> (Response<Body>, Reque
             deps.errors.error(&refusal, &http::OriginCheck::Absent)
         }
     };
-    tracing::info!(request_id, status = response.status().as_u16(), "public key request");
+    tracing::info!(request_id, status = response.status(), "public key request");
     (response, RequestMetrics { error, ..http::request_metrics(request, FUNCTION) })
 }
 
-async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Response<Body>, ApiError> {
+async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Reply, ApiError> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return Err(ApiError::new(ErrorCode::MethodNotAllowed, "use GET"));
     }
@@ -89,7 +84,7 @@ async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Response<
         ApiError::from(&error)
     })?;
     if path.ends_with("/.well-known/jwks.json") {
-        return Ok(public(StatusCode::OK, "application/jwk-set+json", ring.jwks().to_string(), &deps.cache_control));
+        return Ok(Reply::public("application/jwk-set+json", ring.jwks().to_string(), deps.cache_control.clone()));
     }
     let profile = request.path_parameters_ref().and_then(|p| p.first("profile")).unwrap_or_default();
     let choice = ProfileName::parse(profile)
@@ -108,14 +103,5 @@ async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Response<
             return Err(ApiError::new(ErrorCode::ServerError, "the service could not complete the request"));
         }
     };
-    Ok(public(StatusCode::OK, "text/plain; charset=utf-8", spki.to_string(), &deps.cache_control))
-}
-
-fn public(status: StatusCode, content_type: &'static str, body: String, cache_control: &HeaderValue) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, cache_control.clone());
-    response
+    Ok(Reply::public("text/plain; charset=utf-8", spki.to_string(), deps.cache_control.clone()))
 }

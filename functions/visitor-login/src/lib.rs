@@ -10,12 +10,10 @@
 
 use std::sync::Arc;
 
-use lambda_http::http::header::{self, HeaderValue};
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::Method;
+use lambda_http::http::header;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use serde_json::json;
-use tracing::Instrument;
-use whoscalling::http;
+use whoscalling::http::{self, ApiError, Reply};
 use whoscalling::metrics::{self, RequestMetrics};
 use whoscalling::provider::Params;
 use whoscalling::upstream::{LoginError, Redirect, UpstreamLogin};
@@ -82,46 +80,39 @@ fn route(request: &Request) -> Option<(Route, String)> {
 }
 
 pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
-    let span = http::invocation_span(&request, FUNCTION);
-    let ((response, mut record), counters) = metrics::measure(handle(deps, &request).instrument(span)).await;
-    record.counters = counters;
-    record.emit();
-    Ok(response)
+    http::serve(FUNCTION, &request, handle(deps, &request)).await
 }
 
 /// The function's name in metrics and logs.
 const FUNCTION: &str = "visitor-login";
 
-async fn handle<'r>(deps: &Deps, request: &'r Request) -> (Response<Body>, RequestMetrics<'r>) {
+async fn handle<'r>(deps: &Deps, request: &'r Request) -> (Reply, RequestMetrics<'r>) {
     let routed = route(request);
     let provider = routed.as_ref().map(|(_, p)| p.clone()).unwrap_or_default();
     let outcome = match &routed {
         None => Err(LoginError::UnknownProvider),
         Some((route, provider)) => respond(deps, request, *route, provider).await,
     };
-    let status;
     let mut code = None;
     let response = match outcome {
-        Ok(redirect) => {
-            status = 302;
-            redirect_response(redirect)
-        }
+        Ok(redirect) => Reply::redirect(&redirect.location, redirect.set_cookies.iter().map(String::as_str)),
         Err(error) => {
-            status = error.status();
-            code = Some(error.code());
+            let answer = ApiError::from(&error);
+            code = Some(answer.code.as_str());
             // The upstream provider failed us (not the visitor): an operator's metric.
             if matches!(error, LoginError::Unavailable | LoginError::Timeout) {
                 metrics::upstream_failure();
             }
-            let mut response = error_response(request, &error);
+            let mut response = error_response(request, &answer);
             // A failed callback still ends its login attempt.
             if matches!(routed, Some((Route::Callback, _))) && deps.login.has_provider(&provider) {
-                append_cookie(&mut response, &deps.login.clear_login_state(&provider));
+                response = response.cookie(&deps.login.clear_login_state(&provider));
             }
-            tracing::info!(error = error.code(), detail = %error, "login refused or failed");
+            tracing::info!(error = answer.code.as_str(), detail = %error, "login refused or failed");
             response
         }
     };
+    let status = response.status();
     let request_id = http::request_id(request).unwrap_or("-");
     let route = routed.map_or("(none)", |(r, _)| match r {
         Route::Login => "login",
@@ -154,46 +145,12 @@ async fn respond(deps: &Deps, request: &Request, route: Route, provider: &str) -
     }
 }
 
-fn append_cookie(response: &mut Response<Body>, cookie: &str) {
-    if let Ok(value) = HeaderValue::from_str(cookie) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-}
-
-fn redirect_response(redirect: Redirect) -> Response<Body> {
-    let mut response = Response::new(Body::Empty);
-    *response.status_mut() = StatusCode::FOUND;
-    if let Ok(location) = HeaderValue::from_str(&redirect.location) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    for cookie in &redirect.set_cookies {
-        append_cookie(&mut response, cookie);
-    }
-    response
-}
-
-fn error_response(request: &Request, error: &LoginError) -> Response<Body> {
+/// A small page, or JSON for `Accept: application/json`.
+fn error_response(request: &Request, error: &ApiError) -> Reply {
     let wants_json = request
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("application/json"));
-    let description = error.to_string();
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut response = if wants_json {
-        let mut response = Response::new(Body::Text(json!({"error": error.code(), "error_description": description}).to_string()));
-        *response.status_mut() = status;
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        response
-    } else {
-        http::error_page(status, "The login could not be completed", &description, error.code())
-    };
-    let headers = response.headers_mut();
-    if error.status() == 503 {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    }
-    response
+    if wants_json { Reply::error(error) } else { Reply::error_page(error, "The login could not be completed") }
 }

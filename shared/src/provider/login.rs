@@ -34,10 +34,16 @@ struct Pending {
 }
 
 /// The redirect to the login and the cookie to set with it.
-#[derive(Debug)]
 pub struct LoginRedirect {
     pub location: String,
     pub set_cookie: String,
+}
+
+impl std::fmt::Debug for LoginRedirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The cookie seals the pending request: its shape only.
+        f.debug_struct("LoginRedirect").field("location", &"[redacted]").field("set_cookie", &"[redacted]").finish()
+    }
 }
 
 /// A request resumed after the login.

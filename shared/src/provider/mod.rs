@@ -10,6 +10,7 @@
 
 pub mod auth_mapping;
 pub mod dynamodb;
+pub mod flows;
 pub mod grants;
 pub mod login;
 pub mod oauth;
@@ -33,6 +34,7 @@ use crate::mint::{MintError, liveperson_claims, liveperson_recipient};
 use crate::secrets::SecretStore;
 use crate::signing::SigningAlgorithm;
 
+pub use flows::{AuthorizeInput, Authorization, Authorized, OpenIdProvider, PageCode, PageCodeError};
 pub use grants::{GrantStore, GrantStoreError, MemoryGrantStore};
 pub use oauth::{OAuthError, OAuthErrorCode, Params};
 

@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use lambda_http::http::StatusCode;
 use subtle::ConstantTimeEq;
 
 use crate::secrets::SecretString;
 
-/// The OAuth / OpenID error codes we answer with.
+/// The OAuth / OpenID error codes we answer with. Their statuses are the HTTP layer's
+/// (`http::ErrorCode::OAuth`), which renders them as JSON, a redirect's `error=` or a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OAuthErrorCode {
     InvalidRequest,
@@ -53,19 +53,6 @@ impl OAuthErrorCode {
             OAuthErrorCode::InvalidToken => "invalid_token",
             OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             OAuthErrorCode::ServerError => "server_error",
-        }
-    }
-
-    /// The status when the error is a direct answer (token, userinfo, code endpoints).
-    pub fn status(self) -> StatusCode {
-        match self {
-            OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken | OAuthErrorCode::LoginRequired => {
-                StatusCode::UNAUTHORIZED
-            }
-            OAuthErrorCode::AccessDenied | OAuthErrorCode::UnauthorizedClient => StatusCode::FORBIDDEN,
-            OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
         }
     }
 }

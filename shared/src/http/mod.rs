@@ -1,160 +1,22 @@
-//! HTTP conventions shared by every endpoint: the one `ApiError` with its exhaustive mapping to
-//! status and machine-readable code, CORS from an allow-list (on errors too, or the browser hides
-//! them), body limits, and extraction of credentials from an API Gateway v2 request.
+//! The HTTP edge, the only module that knows `lambda_http`: the one error type ([`error`]), the
+//! one response builder and invocation wrapper ([`response`]), CORS from an allow-list (on errors
+//! too, or the browser hides them), body limits, and extraction of credentials from an API
+//! Gateway v2 request.
 
-use std::borrow::Cow;
+pub mod error;
+pub mod oauth;
+pub mod response;
 
 use lambda_http::http::header::{self, HeaderMap, HeaderValue};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
-use serde_json::json;
+use lambda_http::{Body, Request, RequestExt};
 
 use crate::config::Origin;
 use crate::identity::{Credentials, IdentityError};
-use crate::keys::KeyError;
-use crate::mint::MintError;
-use crate::secrets::SecretError;
 
-/// Stable, machine-readable error codes (OAuth style where one exists).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    InvalidRequest,
-    /// `invalid_request` too, about the credentials themselves (a malformed `Authorization`, a
-    /// token in the query string): RFC 6750 3.1 answers it with a `WWW-Authenticate` challenge.
-    MalformedCredentials,
-    MissingToken,
-    InvalidToken,
-    OriginNotAllowed,
-    /// A session cookie on a request without `Origin` (not a browser's CORS request).
-    OriginRequired,
-    UnknownProfile,
-    /// `/public-key/{profile}?key=next` with nothing staged.
-    NoStagedKey,
-    MethodNotAllowed,
-    RequestTooLarge,
-    UnsupportedMediaType,
-    InsufficientClaims,
-    TokenTooLarge,
-    TemporarilyUnavailable,
-    ServerError,
-}
-
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidRequest | ErrorCode::MalformedCredentials => "invalid_request",
-            ErrorCode::MissingToken => "missing_token",
-            ErrorCode::InvalidToken => "invalid_token",
-            ErrorCode::OriginNotAllowed => "origin_not_allowed",
-            ErrorCode::OriginRequired => "origin_required",
-            ErrorCode::UnknownProfile => "unknown_profile",
-            ErrorCode::NoStagedKey => "no_staged_key",
-            ErrorCode::MethodNotAllowed => "method_not_allowed",
-            ErrorCode::RequestTooLarge => "request_too_large",
-            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
-            ErrorCode::InsufficientClaims => "insufficient_claims",
-            ErrorCode::TokenTooLarge => "token_too_large",
-            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
-            ErrorCode::ServerError => "server_error",
-        }
-    }
-
-    pub fn status(self) -> StatusCode {
-        match self {
-            ErrorCode::InvalidRequest | ErrorCode::MalformedCredentials => StatusCode::BAD_REQUEST,
-            ErrorCode::MissingToken | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
-            ErrorCode::OriginNotAllowed | ErrorCode::OriginRequired | ErrorCode::InsufficientClaims => StatusCode::FORBIDDEN,
-            ErrorCode::UnknownProfile | ErrorCode::NoStagedKey => StatusCode::NOT_FOUND,
-            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::TokenTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
-
-/// Seconds a client should wait after a 503.
-const RETRY_AFTER_SECONDS: u32 = 5;
-
-/// An error answer. 4xx descriptions say what was wrong; 5xx descriptions say nothing internal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub code: ErrorCode,
-    pub description: Cow<'static, str>,
-}
-
-impl ApiError {
-    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, description: description.into() }
-    }
-
-    fn server_error() -> Self {
-        Self::new(ErrorCode::ServerError, "the service could not complete the request")
-    }
-
-    fn unavailable() -> Self {
-        Self::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable; retry shortly")
-    }
-}
-
-impl From<IdentityError> for ApiError {
-    fn from(error: IdentityError) -> Self {
-        let code = match &error {
-            IdentityError::MissingCredentials => ErrorCode::MissingToken,
-            IdentityError::TokenInQueryString | IdentityError::MalformedAuthorization => ErrorCode::MalformedCredentials,
-            IdentityError::KeysUnavailable => return Self::unavailable(),
-            IdentityError::Malformed(_)
-            | IdentityError::AlgorithmNotAllowed
-            | IdentityError::ForbiddenHeader(_)
-            | IdentityError::UnknownKey
-            | IdentityError::BadSignature
-            | IdentityError::WrongIssuer
-            | IdentityError::WrongAudience
-            | IdentityError::MissingClaim(_)
-            | IdentityError::InvalidClaim(_)
-            | IdentityError::Expired
-            | IdentityError::NotYetValid
-            | IdentityError::IssuedInFuture
-            | IdentityError::TooOld
-            | IdentityError::LifetimeTooLong
-            | IdentityError::NotAPerson(_)
-            | IdentityError::MissingRequiredClaim
-            | IdentityError::InvalidSession
-            | IdentityError::SessionExpired => ErrorCode::InvalidToken,
-        };
-        Self::new(code, error.to_string())
-    }
-}
-
-impl From<MintError> for ApiError {
-    fn from(error: MintError) -> Self {
-        match &error {
-            MintError::UnknownProfile(_) => Self::new(ErrorCode::UnknownProfile, "no such token profile"),
-            MintError::Mapping(_) | MintError::InvalidIdentifier { .. } | MintError::NotACrmContactId { .. } => {
-                Self::new(ErrorCode::InsufficientClaims, error.to_string())
-            }
-            MintError::TokenTooLarge { .. } => Self::new(ErrorCode::TokenTooLarge, error.to_string()),
-            MintError::Secret(secret) => secret_error(secret),
-            MintError::Keys(keys) => Self::from(keys),
-            MintError::Signing(_) | MintError::Encryption(_) => Self::server_error(),
-        }
-    }
-}
-
-impl From<&KeyError> for ApiError {
-    /// An empty key set (first rotation pending) or a store outage is retried; anything else
-    /// needs an operator, and says nothing internal.
-    fn from(error: &KeyError) -> Self {
-        if error.is_transient() { Self::unavailable() } else { Self::server_error() }
-    }
-}
-
-fn secret_error(error: &SecretError) -> ApiError {
-    if error.is_transient() { ApiError::unavailable() } else { ApiError::server_error() }
-}
+pub use error::{ApiError, ErrorCode};
+pub use response::{Reply, serve};
 
 /// CORS from an allow-list. An `Origin` is echoed only when it equals an allowed one exactly.
 #[derive(Debug, Clone)]
@@ -199,7 +61,7 @@ impl Cors {
         }
     }
 
-    fn decorate(&self, headers: &mut HeaderMap, origin: &OriginCheck) {
+    pub(crate) fn decorate(&self, headers: &mut HeaderMap, origin: &OriginCheck) {
         // Responses differ by Origin, so caches must key on it even when it is absent.
         headers.insert(header::VARY, HeaderValue::from_static("Origin"));
         if let OriginCheck::Allowed(origin) = origin {
@@ -211,77 +73,30 @@ impl Cors {
     }
 
     /// The answer to a preflight from an allowed origin.
-    pub fn preflight(&self, origin: &OriginCheck) -> Response<Body> {
-        let mut response = Response::new(Body::Empty);
-        *response.status_mut() = StatusCode::NO_CONTENT;
-        let headers = response.headers_mut();
-        self.decorate(headers, origin);
-        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(self.methods));
-        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
-        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-        response
+    pub fn preflight(&self, origin: &OriginCheck) -> Reply {
+        let reply = Reply::empty(StatusCode::NO_CONTENT).cors(self, origin);
+        let reply = reply.header(header::ACCESS_CONTROL_ALLOW_METHODS, self.methods);
+        reply.header(header::ACCESS_CONTROL_ALLOW_HEADERS, "authorization, content-type").header(header::ACCESS_CONTROL_MAX_AGE, "600")
     }
 
     /// A JSON answer that must not be cached (tokens, errors).
-    pub fn json(&self, status: StatusCode, body: &serde_json::Value, origin: &OriginCheck) -> Response<Body> {
-        let mut response = Response::new(Body::Text(body.to_string()));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        self.decorate(headers, origin);
-        response
+    pub fn json(&self, status: StatusCode, body: &serde_json::Value, origin: &OriginCheck) -> Reply {
+        Reply::json(status, body).cors(self, origin)
     }
 
     /// `{"error": code, "error_description": ...}` with the same CORS headers as a success,
     /// `WWW-Authenticate` on 401 and on a malformed credential (RFC 6750 3), `Retry-After` on
     /// 503 and `Allow` on 405.
-    pub fn error(&self, error: &ApiError, origin: &OriginCheck) -> Response<Body> {
-        let body = json!({"error": error.code.as_str(), "error_description": error.description});
-        let mut response = self.json(error.code.status(), &body, origin);
-        let headers = response.headers_mut();
+    pub fn error(&self, error: &ApiError, origin: &OriginCheck) -> Reply {
+        let reply = Reply::error(error).cors(self, origin);
         match error.code {
-            ErrorCode::MissingToken => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            ErrorCode::InvalidToken => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
-            }
-            ErrorCode::MalformedCredentials => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_request\""));
-            }
-            ErrorCode::TemporarilyUnavailable => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
-            }
-            ErrorCode::MethodNotAllowed => {
-                headers.insert(header::ALLOW, HeaderValue::from_static(self.methods));
-            }
-            _ => {}
+            ErrorCode::MissingToken => reply.header(header::WWW_AUTHENTICATE, "Bearer"),
+            ErrorCode::InvalidToken => reply.header(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""),
+            ErrorCode::MalformedCredentials => reply.header(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_request\""),
+            ErrorCode::MethodNotAllowed => reply.header(header::ALLOW, self.methods),
+            _ => reply,
         }
-        response
     }
-}
-
-/// A small HTML page for errors a browser shows the visitor (a sign-in that cannot continue):
-/// the title, the description and the machine-readable code; nothing loads, nothing frames it.
-pub fn error_page(status: StatusCode, title: &str, description: &str, code: &str) -> Response<Body> {
-    let escape = |text: &str| text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-         <body><h1>{title}</h1><p>{}</p><p>Error code: <code>{}</code></p></body></html>",
-        escape(description),
-        escape(code),
-        title = escape(title),
-    );
-    let mut response = Response::new(Body::Text(html));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    response
 }
 
 /// The request's credentials: authorizer claims if API Gateway attached them, and the bearer
@@ -303,8 +118,7 @@ pub fn credentials(request: &Request) -> Result<Credentials<'_>, IdentityError> 
         (Some(value), None) => Some(parse_bearer(value)?),
         _ => return Err(IdentityError::MalformedAuthorization),
     };
-    let cookies = request.headers().get(header::COOKIE).and_then(|v| v.to_str().ok());
-    Ok(Credentials { authorizer_claims, bearer, cookies })
+    Ok(Credentials { authorizer_claims, bearer, cookies: cookies(request) })
 }
 
 fn parse_bearer(value: &HeaderValue) -> Result<&str, IdentityError> {
@@ -318,27 +132,41 @@ fn parse_bearer(value: &HeaderValue) -> Result<&str, IdentityError> {
 /// The request body is not used for identity; a POST may carry a small JSON object (reserved for
 /// options), anything else is refused.
 pub fn check_body(request: &Request, max_bytes: usize) -> Result<(), ApiError> {
-    let body: &[u8] = match request.body() {
-        Body::Empty => return Ok(()),
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => return Err(ApiError::new(ErrorCode::InvalidRequest, "unreadable request body")),
-    };
+    let body = body(request).ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "unreadable request body"))?;
     if body.len() > max_bytes {
         return Err(ApiError::new(ErrorCode::RequestTooLarge, format!("the request body exceeds {max_bytes} bytes")));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(());
     }
-    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case("application/json") {
+    if !content_type_is(request, "application/json") {
         return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send no body, or an application/json object"));
     }
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(_)) => Ok(()),
         _ => Err(ApiError::new(ErrorCode::InvalidRequest, "the request body must be a JSON object")),
     }
+}
+
+/// The request's body as bytes (empty when there is none; `None` when it is unreadable).
+pub fn body(request: &Request) -> Option<&[u8]> {
+    match request.body() {
+        Body::Empty => Some(b""),
+        Body::Text(text) => Some(text.as_bytes()),
+        Body::Binary(bytes) => Some(bytes),
+        _ => None,
+    }
+}
+
+/// Whether the `Content-Type`'s essence (before any `;`) is `expected`, case-insensitively.
+pub fn content_type_is(request: &Request, expected: &str) -> bool {
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(expected)
+}
+
+/// The `Cookie` header, if it is text.
+pub fn cookies(request: &Request) -> Option<&str> {
+    request.headers().get(header::COOKIE).and_then(|v| v.to_str().ok())
 }
 
 /// The method check shared by the token endpoints.
@@ -421,11 +249,11 @@ mod tests {
     fn errors_carry_cors_and_protocol_headers() {
         let cors = cors();
         let origin = cors.check(&headers(&["https://www.example.com"]));
-        let response = cors.error(&ApiError::new(ErrorCode::InvalidToken, "bad"), &origin);
+        let response = cors.error(&ApiError::new(ErrorCode::InvalidToken, "bad"), &origin).into_response();
         assert_eq!(response.status(), 401);
         assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://www.example.com");
         assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer error=\"invalid_token\"");
-        let unavailable = cors.error(&ApiError::unavailable(), &origin);
+        let unavailable = cors.error(&ApiError::unavailable(), &origin).into_response();
         assert_eq!(unavailable.status(), 503);
         assert_eq!(unavailable.headers()[header::RETRY_AFTER], "5");
         let body: serde_json::Value = match unavailable.body() {
@@ -440,15 +268,16 @@ mod tests {
         let cors = cors();
         let origin = cors.check(&headers(&["https://www.example.com"]));
         for error in [IdentityError::MalformedAuthorization, IdentityError::TokenInQueryString] {
-            let response = cors.error(&ApiError::from(error), &origin);
+            let response = cors.error(&ApiError::from(error), &origin).into_response();
             assert_eq!(response.status(), 400);
             assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer error=\"invalid_request\"");
             assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://www.example.com");
         }
-        let body_error = cors.error(&ApiError::new(ErrorCode::InvalidRequest, "the request body must be a JSON object"), &origin);
+        let body_error =
+            cors.error(&ApiError::new(ErrorCode::InvalidRequest, "the request body must be a JSON object"), &origin).into_response();
         assert_eq!(body_error.status(), 400);
         assert!(!body_error.headers().contains_key(header::WWW_AUTHENTICATE), "control: not about credentials");
-        let required = cors.error(&ApiError::new(ErrorCode::OriginRequired, "x"), &OriginCheck::Absent);
+        let required = cors.error(&ApiError::new(ErrorCode::OriginRequired, "x"), &OriginCheck::Absent).into_response();
         assert_eq!((required.status().as_u16(), ErrorCode::OriginRequired.as_str()), (403, "origin_required"));
     }
 
