@@ -226,6 +226,7 @@ impl MintService {
 mod tests {
     use super::*;
     use crate::clock::FixedClock;
+    use crate::platforms::amazon_connect::ConnectProfileConfig;
     use crate::platforms::liveperson::LivePersonProfileConfig;
     use crate::secrets::InMemorySecretStore;
     use serde_json::json;
@@ -278,6 +279,38 @@ mod tests {
         assert_eq!(claims["customerId"], "alice");
         assert!(!minted.token.contains("12345678901"));
         assert_eq!(minted.response_body(), json!({"data": minted.token}));
+    }
+
+    /// The token is byte for byte what signing the typed claims directly gives (the wire format
+    /// before the platforms moved into their modules): HS256 for Connect, and RS256 (PKCS#1 v1.5
+    /// is deterministic) for the platforms signed with our keys.
+    #[tokio::test]
+    async fn tokens_are_the_typed_claims_signed_as_before() {
+        let (service, _) = service(profile());
+        let minted = service.mint_named("connect", visitor(json!({}))).await.unwrap();
+        let connect = ConnectProfileConfig::clone(match &service.profile("connect").unwrap().config {
+            ProfileConfig::AmazonConnect(connect) => connect,
+            _ => unreachable!(),
+        });
+        let identity = service.policy.apply(visitor(json!({})));
+        let direct = sign_hs256_jwt(&connect_claims(&connect, &identity, 1_700_000_000).unwrap(), &crate::secrets::SecretString::new(KEY.to_string()));
+        assert_eq!(minted.token, direct.unwrap());
+
+        let document = json!({"allowed_origins": [], "identity": {"sources": ["api_gateway_authorizer"]},
+            "signing_keys": {"secret": "keys"},
+            "profiles": {"liveperson": {"platform": "liveperson", "issuer": "https://a.example", "token_lifetime_seconds": 600,
+                                        "claims": {"given_name": {"claim": "given_name"}},
+                                        "customer_info": {"customerId": {"claim": "sub"}}}}});
+        let config = ServiceConfig::from_json("test", &document.to_string()).unwrap();
+        let store = Arc::new(InMemorySecretStore::default());
+        let keys = crate::keys::KeySetDocument::generate(&[crate::signing::SigningAlgorithm::RS256], 1_600_000_000).unwrap();
+        store.put("keys", keys.to_secret_string().expose());
+        let service = MintService::new(&config, store, Arc::new(FixedClock::at(1_700_000_000))).unwrap();
+        let minted = service.mint_named("liveperson", visitor(json!({}))).await.unwrap();
+        let ProfileConfig::LivePerson(liveperson) = &config.profiles[&ProfileName::parse("liveperson").unwrap()] else { unreachable!() };
+        let signer = service.keys().unwrap().ring().await.unwrap().signer_for(&KeyChoice::Rotating(crate::signing::SigningAlgorithm::RS256)).unwrap();
+        let direct = signer.sign_jwt(&liveperson_claims(liveperson, &visitor(json!({})), 1_700_000_000).unwrap()).unwrap();
+        assert_eq!(minted.token, direct);
     }
 
     #[tokio::test]
