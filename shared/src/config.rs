@@ -338,7 +338,8 @@ pub use crate::platforms::live_assist::LiveAssistProfileConfig; // moved: crate:
 pub use crate::platforms::liveperson::{ // moved: crate::platforms::liveperson
     CustomerInfoMapping, EncryptionConfig, LivePersonProfileConfig, LivePersonStandardClaims, PersonalMapping,
 };
-pub use crate::platforms::openid_connect::{OpenIdClaimsProfileConfig, REGISTERED_ID_TOKEN_CLAIMS}; // moved: crate::platforms::openid_connect
+// moved: crate::platforms::openid_connect
+pub use crate::platforms::openid_connect::{OpenIdClaimsProfileConfig, REGISTERED_ID_TOKEN_CLAIMS};
 pub use crate::platforms::ProfileConfig; // moved: crate::platforms
 
 impl ProfileConfig {
@@ -496,7 +497,9 @@ impl ProviderConfig {
             if !client.scopes.iter().any(|s| s == "openid") || !client.scopes.iter().all(|s| valid_scope_token(s)) {
                 return Err(setting(at("scopes"), "list valid scope tokens, including `openid`"));
             }
-            let profile = profiles.get(&client.profile).ok_or_else(|| setting(at("profile"), format!("no profile named `{}`", client.profile)))?;
+            let profile = profiles
+                .get(&client.profile)
+                .ok_or_else(|| setting(at("profile"), format!("no profile named `{}`", client.profile)))?;
             let provider_client = profile.platform().provider_client().ok_or_else(|| {
                 setting(at("profile"), "must name a `liveperson` or `openid-connect` profile")
             })?;

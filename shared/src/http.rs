@@ -14,6 +14,7 @@ use crate::config::Origin;
 use crate::identity::{Credentials, IdentityError};
 use crate::keys::KeyError;
 use crate::mint::MintError;
+use crate::platforms::ClaimsError;
 use crate::secrets::SecretError;
 
 /// Stable, machine-readable error codes (OAuth style where one exists).
@@ -133,10 +134,10 @@ impl From<MintError> for ApiError {
     fn from(error: MintError) -> Self {
         match &error {
             MintError::UnknownProfile(_) => Self::new(ErrorCode::UnknownProfile, "no such token profile"),
-            MintError::Mapping(_) | MintError::InvalidIdentifier { .. } | MintError::NotACrmContactId { .. } => {
-                Self::new(ErrorCode::InsufficientClaims, error.to_string())
+            MintError::Claims(ClaimsError::TokenTooLarge { .. }) => {
+                Self::new(ErrorCode::TokenTooLarge, error.to_string())
             }
-            MintError::TokenTooLarge { .. } => Self::new(ErrorCode::TokenTooLarge, error.to_string()),
+            MintError::Claims(_) => Self::new(ErrorCode::InsufficientClaims, error.to_string()),
             MintError::Secret(secret) => secret_error(secret),
             MintError::Keys(keys) => Self::from(keys),
             MintError::Signing(_) | MintError::Encryption(_) => Self::server_error(),

@@ -20,7 +20,8 @@ use crate::secrets::{PLACEHOLDER_VALUE, SecretError, SecretName, SecretStore};
 use crate::signing::{SigningError, sign_hs256_jwt};
 
 pub use crate::platforms::ResponseShape; // moved: crate::platforms
-pub use crate::platforms::amazon_connect::{CONNECT_MAX_TOKEN_CHARS, connect_claims}; // moved: crate::platforms::amazon_connect
+// moved: crate::platforms::amazon_connect
+pub use crate::platforms::amazon_connect::{CONNECT_MAX_TOKEN_CHARS, connect_claims};
 pub use crate::platforms::live_assist::live_assist_claims; // moved: crate::platforms::live_assist
 pub use crate::platforms::liveperson::liveperson_claims; // moved: crate::platforms::liveperson
 
@@ -28,14 +29,10 @@ pub use crate::platforms::liveperson::liveperson_claims; // moved: crate::platfo
 pub enum MintError {
     #[error("no profile named `{0}`")]
     UnknownProfile(String),
+    /// The visitor's claims make no token for this platform (403 `insufficient_claims`, or 413
+    /// `token_too_large`).
     #[error(transparent)]
-    Mapping(#[from] MappingError),
-    #[error("the `{field}` value must be 1-{max} characters")]
-    InvalidIdentifier { field: &'static str, max: usize },
-    #[error("the `{claim}` claim is not a CRM contact GUID")]
-    NotACrmContactId { claim: String },
-    #[error("the token would be {length} characters, over Connect's {CONNECT_MAX_TOKEN_CHARS}; largest attributes: {}", largest_attributes.join(", "))]
-    TokenTooLarge { length: usize, largest_attributes: Vec<String> },
+    Claims(#[from] ClaimsError),
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error(transparent)]
@@ -46,14 +43,9 @@ pub enum MintError {
     Encryption(#[from] JweError),
 }
 
-impl From<ClaimsError> for MintError {
-    fn from(error: ClaimsError) -> Self {
-        match error {
-            ClaimsError::Mapping(error) => MintError::Mapping(error),
-            ClaimsError::InvalidIdentifier { field, max } => MintError::InvalidIdentifier { field, max },
-            ClaimsError::NotACrmContactId { claim } => MintError::NotACrmContactId { claim },
-            ClaimsError::TokenTooLarge { length, largest_attributes } => MintError::TokenTooLarge { length, largest_attributes },
-        }
+impl From<MappingError> for MintError {
+    fn from(error: MappingError) -> Self {
+        MintError::Claims(ClaimsError::Mapping(error))
     }
 }
 
@@ -111,7 +103,8 @@ impl MintProfile {
 
 impl fmt::Debug for MintProfile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MintProfile").field("name", &self.name).field("platform", &self.config.kind()).finish_non_exhaustive()
+        let mut out = f.debug_struct("MintProfile");
+        out.field("name", &self.name).field("platform", &self.config.kind()).finish_non_exhaustive()
     }
 }
 
@@ -184,7 +177,8 @@ impl MintService {
         let identity = self.policy.apply(identity);
         let now = self.clock.now_unix();
         // Only profiles with a token endpoint are prepared (see `MintService::new`).
-        let endpoint = profile.config.platform().token_endpoint().ok_or_else(|| MintError::UnknownProfile(profile.name.to_string()))?;
+        let endpoint = profile.config.platform().token_endpoint();
+        let endpoint = endpoint.ok_or_else(|| MintError::UnknownProfile(profile.name.to_string()))?;
         // Map first: a visitor who cannot get a token costs no secret read.
         let claims = endpoint.claims(&identity, now)?;
         let payload = claims.payload().map_err(SigningError::Serialize)?;
@@ -358,7 +352,7 @@ mod tests {
     async fn unmappable_claim_refuses_without_reading_secrets() {
         let (service, store) = service(profile());
         let result = service.mint_named("connect", visitor(json!({"given_name": {"first": "A"}}))).await;
-        assert!(matches!(result, Err(MintError::Mapping(MappingError::Unconvertible { .. }))));
+        assert!(matches!(result, Err(MintError::Claims(ClaimsError::Mapping(MappingError::Unconvertible { .. })))));
         assert_eq!(store.reads(), 0);
     }
 
@@ -369,7 +363,7 @@ mod tests {
         let (service, _) = service(p);
         let result = service.mint_named("connect", visitor(json!({"bio": "x".repeat(2500)}))).await;
         match result {
-            Err(MintError::TokenTooLarge { length, largest_attributes }) => {
+            Err(MintError::Claims(ClaimsError::TokenTooLarge { length, largest_attributes })) => {
                 assert!(length > CONNECT_MAX_TOKEN_CHARS);
                 assert_eq!(largest_attributes[0], "bio");
             }
@@ -382,7 +376,7 @@ mod tests {
         let (service, _) = service(profile());
         let long_sub = "s".repeat(200);
         let result = service.mint_named("connect", visitor(json!({"sub": long_sub}))).await;
-        assert!(matches!(result, Err(MintError::InvalidIdentifier { field: "customerId", max: 128 })));
+        assert!(matches!(result, Err(MintError::Claims(ClaimsError::InvalidIdentifier { field: "customerId", max: 128 }))));
     }
 
     #[tokio::test]
@@ -453,7 +447,7 @@ mod tests {
         );
         let identity = visitor(json!({"balance": "12.5", "login_status": "3"}));
         let refused = MintError::from(liveperson_claims(&strict, &identity, 1).unwrap_err());
-        assert!(matches!(&refused, MintError::Mapping(MappingError::NotANumber { claim, json_type: "string" }) if claim == "balance"), "{refused:?}");
+        assert!(matches!(&refused, MintError::Claims(ClaimsError::Mapping(MappingError::NotANumber { claim, json_type: "string" })) if claim == "balance"), "{refused:?}");
         assert_eq!(crate::http::ApiError::from(refused).code.as_str(), "insufficient_claims");
         let claims = serde_json::to_value(liveperson_claims(&scalar, &identity, 1).unwrap()).unwrap();
         assert_eq!(claims["lp_sdes"][0]["info"], json!({"balance": 12.5, "loginStatus": 3}));
@@ -467,8 +461,8 @@ mod tests {
             let profile = liveperson_profile(json!({"customerId": {"claim": "sub"}, field: {"claim": "x"}}), json!(null));
             liveperson_claims(&profile, &visitor(json!({"x": claim})), 1).map_err(MintError::from)
         };
-        let not_a = |expected: &'static str| move |e: &MintError| matches!(e, MintError::Mapping(MappingError::NotA { expected: got, .. }) if *got == expected);
-        let not_a_number = |e: &MintError| matches!(e, MintError::Mapping(MappingError::NotANumber { .. }));
+        let not_a = |expected: &'static str| move |e: &MintError| matches!(e, MintError::Claims(ClaimsError::Mapping(MappingError::NotA { expected: got, .. })) if *got == expected);
+        let not_a_number = |e: &MintError| matches!(e, MintError::Claims(ClaimsError::Mapping(MappingError::NotANumber { .. })));
         type Check = Box<dyn Fn(&MintError) -> bool>;
         let cases: Vec<(&str, serde_json::Value, Check)> = vec![
             ("loginStatus", json!(2.5), Box::new(not_a("an integer"))),
@@ -484,8 +478,8 @@ mod tests {
             ("currency", json!("usd"), Box::new(not_a("an ISO 4217 currency code (three capital letters, e.g. USD)"))),
             ("currency", json!("US"), Box::new(not_a("an ISO 4217 currency code (three capital letters, e.g. USD)"))),
             ("currency", json!("EURO"), Box::new(not_a("an ISO 4217 currency code (three capital letters, e.g. USD)"))),
-            ("currency", json!(978), Box::new(|e: &MintError| matches!(e, MintError::Mapping(MappingError::Unconvertible { .. })))),
-            ("companyBranch", json!(7), Box::new(|e: &MintError| matches!(e, MintError::Mapping(MappingError::Unconvertible { .. })))),
+            ("currency", json!(978), Box::new(|e: &MintError| matches!(e, MintError::Claims(ClaimsError::Mapping(MappingError::Unconvertible { .. }))))),
+            ("companyBranch", json!(7), Box::new(|e: &MintError| matches!(e, MintError::Claims(ClaimsError::Mapping(MappingError::Unconvertible { .. }))))),
         ];
         for (field, value, expected) in cases {
             let error = info(field, value.clone()).unwrap_err();

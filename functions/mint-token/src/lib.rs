@@ -68,7 +68,8 @@ const FUNCTION: &str = "mint-token";
 async fn handle<'r>(deps: &'r Deps, request: &'r Request) -> (Response<Body>, RequestMetrics<'r>) {
     let origin = deps.cors.check(request.headers());
     // The profile is resolved once, from the path; everything after takes the typed handle.
-    let profile = request.path_parameters_ref().and_then(|p| p.first("profile")).and_then(|name| deps.minter.profile(name));
+    let profile = request.path_parameters_ref().and_then(|p| p.first("profile"));
+    let profile = profile.and_then(|name| deps.minter.profile(name));
     let (response, error, minted) = match respond(deps, request, &origin, profile).await {
         Ok((response, minted)) => (response, None, minted),
         Err(error) => (deps.cors.error(&error, &origin), Some(error.code), None),

@@ -149,7 +149,10 @@ pub struct IdentityVerifier {
 
 /// The bearer settings the configuration checked at cold start.
 fn bearer_settings(config: &ServiceConfig) -> Result<&crate::config::BearerSettings, ConfigError> {
-    config.bearer().ok_or_else(|| ConfigError::Setting { setting: "identity.sources".into(), reason: "bearer_token is not accepted".into() })
+    config.bearer().ok_or_else(|| ConfigError::Setting {
+        setting: "identity.sources".into(),
+        reason: "bearer_token is not accepted".into(),
+    })
 }
 
 impl IdentityVerifier {

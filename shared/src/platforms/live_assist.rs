@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{ClaimsError, KeyKind, Platform, PlatformClaims, ResponseShape, SettingError, TokenEndpoint, redacted_debug, text};
+use super::{
+    ClaimsError, KeyKind, Platform, PlatformClaims, ResponseShape, SettingError, TokenEndpoint, redacted_debug, text,
+};
 use crate::identity::VerifiedClaims;
 use crate::keys::PinName;
 use crate::mapping::{ClaimRule, MappingError};

@@ -235,7 +235,8 @@ impl ProviderClient for LivePersonProfileConfig {
     }
 
     fn claim_names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.claims.rules().into_iter().filter(|(_, rule)| rule.is_some()).map(|(name, _)| name).collect();
+        let rules = self.claims.rules();
+        let mut names: Vec<&str> = rules.into_iter().filter(|(_, rule)| rule.is_some()).map(|(name, _)| name).collect();
         if self.customer_info.is_some() || self.personal.is_some() {
             names.push("lp_sdes");
         }
