@@ -32,7 +32,7 @@ pub enum MintError {
     /// The visitor's claims make no token for this platform (403 `insufficient_claims`, or 413
     /// `token_too_large`).
     #[error(transparent)]
-    Claims(#[from] ClaimsError),
+    Claims(ClaimsError),
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error(transparent)]
@@ -41,6 +41,16 @@ pub enum MintError {
     Signing(#[from] SigningError),
     #[error(transparent)]
     Encryption(#[from] JweError),
+}
+
+impl From<ClaimsError> for MintError {
+    /// A claim set that does not serialize is a signing failure (500), not the visitor's claims.
+    fn from(error: ClaimsError) -> Self {
+        match error {
+            ClaimsError::Serialize(error) => MintError::Signing(SigningError::Serialize(error)),
+            error => MintError::Claims(error),
+        }
+    }
 }
 
 impl From<MappingError> for MintError {

@@ -220,8 +220,9 @@ impl TokenEndpoint for LivePersonProfileConfig {
 impl ProviderClient for LivePersonProfileConfig {
     fn claims(&self, identity: &VerifiedClaims, now: u64) -> Result<Map<String, Value>, ClaimsError> {
         let claims = liveperson_claims(self, identity, now)?;
-        let Ok(Value::Object(mut map)) = serde_json::to_value(&claims) else {
-            unreachable!("LivePersonClaims serialize to an object")
+        let mut map = match serde_json::to_value(&claims).map_err(ClaimsError::Serialize)? {
+            Value::Object(map) => map,
+            _ => return Err(ClaimsError::Serialize(serde::ser::Error::custom("the claims are not an object"))),
         };
         // The provider sets these for the id_token itself.
         for registered in ["iss", "iat", "exp"] {

@@ -177,6 +177,9 @@ pub enum ClaimsError {
     #[error("the token would be {length} characters, over Connect's {}; largest attributes: {}",
         amazon_connect::CONNECT_MAX_TOKEN_CHARS, largest_attributes.join(", "))]
     TokenTooLarge { length: usize, largest_attributes: Vec<String> },
+    /// The typed claims did not serialize (not the visitor's fault: a 500).
+    #[error("the claims could not be serialized")]
+    Serialize(#[source] serde_json::Error),
 }
 
 /// A profile setting that is wrong; the config loader prefixes `profiles.<name>.`.

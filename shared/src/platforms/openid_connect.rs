@@ -155,7 +155,7 @@ impl From<OpenIdValue> for Value {
             OpenIdValue::Text(text) => Value::String(text),
             OpenIdValue::Boolean(b) => Value::Bool(b),
             OpenIdValue::Seconds(n) => Value::from(n),
-            OpenIdValue::Address(address) => serde_json::to_value(address).unwrap_or(Value::Null),
+            OpenIdValue::Address(address) => Value::Object(address.members()),
         }
     }
 }
@@ -178,6 +178,24 @@ pub struct Address {
 }
 
 redacted_debug!(Address { country, formatted, locality, postal_code, region, street_address });
+
+impl Address {
+    /// The members present, as a JSON object (what `Serialize` writes).
+    fn members(self) -> Map<String, Value> {
+        let Address { country, formatted, locality, postal_code, region, street_address } = self;
+        [
+            ("country", country),
+            ("formatted", formatted),
+            ("locality", locality),
+            ("postal_code", postal_code),
+            ("region", region),
+            ("street_address", street_address),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_string(), Value::String(value?))))
+        .collect()
+    }
+}
 
 /// `sub` and the profile's claims for one client, from the (already masked) identity.
 pub fn openid_claims(profile: &OpenIdClaimsProfileConfig, identity: &VerifiedClaims) -> Result<OpenIdClaims, MappingError> {
