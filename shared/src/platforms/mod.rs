@@ -300,3 +300,52 @@ impl<K: fmt::Debug, V> fmt::Debug for DebugKeys<'_, K, V> {
         f.debug_map().entries(self.0.keys().map(|k| (k, Redacted))).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// One profile of each registered platform: it parses under its `platform` value, names that
+    /// value back, validates, and says where it is served. A registry line that names the wrong
+    /// module or value fails here.
+    #[test]
+    fn every_registered_platform_parses_validates_and_dispatches() {
+        let profiles = [
+            json!({"platform": "amazon-connect", "widget_id": "w-1", "security_key_secret": "k",
+                   "token_lifetime_seconds": 500}),
+            json!({"platform": "liveperson", "issuer": "https://www.example.com", "token_lifetime_seconds": 600}),
+            json!({"platform": "live-assist", "issuer": "www.example.com", "token_lifetime_seconds": 600,
+                   "crm_contact_id_claim": "crm"}),
+            json!({"platform": "openid-connect", "claims": {"name": {"claim": "name"}}}),
+        ];
+        let mut served = Vec::new();
+        for document in profiles {
+            let profile: ProfileConfig = serde_json::from_value(document.clone()).unwrap();
+            assert_eq!(profile.kind(), document["platform"], "{document}");
+            assert_eq!(profile.platform().validate(), Ok(()), "{document}");
+            let platform = profile.platform();
+            let shape = platform.token_endpoint().map(|e| e.shape());
+            served.push((profile.kind(), shape, platform.provider_client().is_some()));
+        }
+        assert_eq!(
+            served,
+            [
+                ("amazon-connect", Some(ResponseShape::Data), false),
+                ("liveperson", Some(ResponseShape::Token), true),
+                ("live-assist", Some(ResponseShape::Token), false),
+                ("openid-connect", None, true),
+            ]
+        );
+        let unknown = serde_json::from_value::<ProfileConfig>(json!({"platform": "zendesk"})).unwrap_err().to_string();
+        assert!(unknown.contains("unknown variant `zendesk`"), "{unknown}");
+    }
+
+    #[test]
+    fn a_setting_error_names_the_field_under_the_profile() {
+        let document = json!({"platform": "openid-connect", "claims": {"iss": {"claim": "x"}}});
+        let profile: ProfileConfig = serde_json::from_value(document).unwrap();
+        let expected = SettingError::new("claims.iss", "is set by the provider itself");
+        assert_eq!(profile.platform().validate(), Err(expected));
+    }
+}
