@@ -16,11 +16,9 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use url::Url;
 
-use crate::claims::connect::{AttrKey, Lifetime};
-use crate::jwe::{ContentEncryption, KeyEncryption};
 use crate::keys::{KeyChoice, PinName};
-use crate::signing::SigningAlgorithm;
-use crate::mapping::{ClaimPolicy, ClaimRule};
+use crate::mapping::ClaimPolicy;
+use crate::platforms::KeyKind;
 use crate::secrets::{SecretCacheSettings, SecretName};
 
 /// The environment variable that carries a small document inline (`events/env.json`, tests).
@@ -335,242 +333,28 @@ fn default_max_stale() -> u64 {
     3600
 }
 
-/// An Amazon Connect widget profile.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConnectProfileConfig {
-    /// The widget id (`sub` of the token).
-    pub widget_id: String,
-    /// The secret holding the widget's security key, as shown in the Connect admin site.
-    pub security_key_secret: SecretName,
-    /// `exp - iat`, at most 600.
-    pub token_lifetime_seconds: Lifetime,
-    /// Contact attributes, each from one claim.
-    #[serde(default)]
-    pub attributes: BTreeMap<AttrKey, ClaimRule>,
-    #[serde(default)]
-    pub customer_id: Option<ClaimRule>,
-    #[serde(default)]
-    pub related_contact_id: Option<ClaimRule>,
-    /// Adds `segmentAttributes` `connect:CustomerAuthentication` = `AUTHENTICATED`
-    /// (documented for StartChatContact; off unless asked for).
-    #[serde(default)]
-    pub mark_authenticated: bool,
-}
-
-/// The OpenID standard claims LivePerson shows the agent.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LivePersonStandardClaims {
-    #[serde(default)]
-    pub given_name: Option<ClaimRule>,
-    #[serde(default)]
-    pub family_name: Option<ClaimRule>,
-    #[serde(default)]
-    pub email: Option<ClaimRule>,
-    #[serde(default)]
-    pub phone_number: Option<ClaimRule>,
-    #[serde(default)]
-    pub gender: Option<ClaimRule>,
-    #[serde(default)]
-    pub preferred_username: Option<ClaimRule>,
-}
-
-/// `lp_sdes` `ctmrinfo` fields, each from a claim (LivePerson's field names).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CustomerInfoMapping {
-    #[serde(default)]
-    pub cstatus: Option<ClaimRule>,
-    #[serde(default)]
-    pub ctype: Option<ClaimRule>,
-    #[serde(default)]
-    pub customer_id: Option<ClaimRule>,
-    /// A number: a JSON number as it is; a numeric string only with `convert: scalar`.
-    #[serde(default)]
-    pub balance: Option<ClaimRule>,
-    /// An ISO 4217 code, three capital letters (`USD`).
-    #[serde(default)]
-    pub currency: Option<ClaimRule>,
-    #[serde(default)]
-    pub social_id: Option<ClaimRule>,
-    #[serde(default)]
-    pub imei: Option<ClaimRule>,
-    #[serde(default)]
-    pub user_name: Option<ClaimRule>,
-    /// A whole number >= 0, taken like `balance`.
-    #[serde(default)]
-    pub company_size: Option<ClaimRule>,
-    #[serde(default)]
-    pub company_branch: Option<ClaimRule>,
-    #[serde(default)]
-    pub account_name: Option<ClaimRule>,
-    #[serde(default)]
-    pub role: Option<ClaimRule>,
-    /// An ISO date `YYYY-MM-DD`.
-    #[serde(default)]
-    pub last_payment_date: Option<ClaimRule>,
-    /// An ISO date `YYYY-MM-DD`.
-    #[serde(default)]
-    pub registration_date: Option<ClaimRule>,
-    /// An integer, taken like `balance`.
-    #[serde(default)]
-    pub login_status: Option<ClaimRule>,
-}
-
-/// `lp_sdes` `personal` fields.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PersonalMapping {
-    #[serde(default)]
-    pub firstname: Option<ClaimRule>,
-    #[serde(default)]
-    pub lastname: Option<ClaimRule>,
-    /// A birth date claim (`YYYY-MM-DD`, like OpenID's `birthdate`); the age is computed.
-    #[serde(default)]
-    pub age: Option<ClaimRule>,
-    #[serde(default)]
-    pub email: Option<ClaimRule>,
-    #[serde(default)]
-    pub phone: Option<ClaimRule>,
-    /// `male`/`female` become `MALE`/`FEMALE`; other values are left out.
-    #[serde(default)]
-    pub gender: Option<ClaimRule>,
-    #[serde(default)]
-    pub company: Option<ClaimRule>,
-    /// `ll-CC` (`en-US`), typically from OpenID's `locale`; `ll_CC` and any case are accepted.
-    #[serde(default)]
-    pub language: Option<ClaimRule>,
-}
-
-/// Wrapping the signed id_token in a JWE that only LivePerson can open.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EncryptionConfig {
-    /// LivePerson's RSA public key: single-line base64 SPKI or PEM (not a secret).
-    pub public_key: String,
-    #[serde(default)]
-    pub kid: Option<String>,
-    #[serde(default = "default_key_encryption")]
-    pub alg: KeyEncryption,
-    /// LivePerson does not state it; third parties use A256GCM.
-    #[serde(default)]
-    pub enc: ContentEncryption,
-}
-
-fn default_key_encryption() -> KeyEncryption {
-    KeyEncryption::RsaOaep256
-}
-
-fn subject_from_sub() -> ClaimRule {
-    ClaimRule { if_missing: crate::mapping::OnProblem::Refuse, ..ClaimRule::from_claim("sub") }
-}
-
-/// A LivePerson implicit-flow profile (RS256 id_token with `lp_sdes`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LivePersonProfileConfig {
-    /// `iss`, exactly as configured in LivePerson's authentication connector.
-    pub issuer: String,
-    pub token_lifetime_seconds: u64,
-    /// `sub`: a unique, non-guessable customer id (default: the login's `sub`).
-    #[serde(default = "subject_from_sub")]
-    pub subject: ClaimRule,
-    #[serde(default)]
-    pub claims: LivePersonStandardClaims,
-    #[serde(default)]
-    pub customer_info: Option<CustomerInfoMapping>,
-    #[serde(default)]
-    pub personal: Option<PersonalMapping>,
-    #[serde(default)]
-    pub encryption: Option<EncryptionConfig>,
-    /// Served at `/token/{profile}` (the implicit flow). `false` for a profile that exists only
-    /// for the OpenID provider's LivePerson client (the code flow), so enabling the code flow
-    /// does not also open an implicit-flow endpoint nobody configured in LivePerson.
-    #[serde(default = "yes")]
-    pub implicit_flow: bool,
-    /// The pasted-key slot this profile signs with, when LivePerson's connector holds a pasted
-    /// public key ("JWT Public Key") instead of our JWKS URL. Absent: the rotating key, which
-    /// LivePerson must then fetch from the JWKS URL.
-    #[serde(default)]
-    pub pinned_key: Option<PinName>,
-}
-
-fn given_name_rule() -> Option<ClaimRule> {
-    Some(ClaimRule::from_claim("given_name"))
-}
-fn family_name_rule() -> Option<ClaimRule> {
-    Some(ClaimRule::from_claim("family_name"))
-}
-
-/// A Live Assist for Dynamics 365 profile (RS256, `sub` = CRM contact GUID).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LiveAssistProfileConfig {
-    /// `iss`: the website's domain name.
-    pub issuer: String,
-    pub token_lifetime_seconds: u64,
-    /// The claim of the verified login that holds the CRM contact GUID.
-    pub crm_contact_id_claim: String,
-    #[serde(default = "given_name_rule")]
-    pub given_name: Option<ClaimRule>,
-    #[serde(default = "family_name_rule")]
-    pub family_name: Option<ClaimRule>,
-    /// The pasted-key slot (default: the profile's name). Live Assist holds exactly one pasted
-    /// key, so this profile never signs with a rotating key.
-    #[serde(default)]
-    pub pinned_key: Option<PinName>,
-}
-
-/// Claims an OpenID Connect client (Puzzel, Genesys) receives in its id_token and from userinfo.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OpenIdClaimsProfileConfig {
-    /// `sub` (default: the login's `sub`).
-    #[serde(default = "subject_from_sub")]
-    pub subject: ClaimRule,
-    /// Output claim name to the rule that fills it (Puzzel's `authMapping` names these claims).
-    #[serde(default)]
-    pub claims: BTreeMap<String, ClaimRule>,
-}
-
-/// Claim names the provider sets itself; a profile may not map onto them.
-pub const REGISTERED_ID_TOKEN_CLAIMS: [&str; 12] =
-    ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "nonce", "at_hash", "c_hash", "azp"];
-
-/// A token profile: which platform, and its settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "platform")]
-pub enum ProfileConfig {
-    #[serde(rename = "amazon-connect")]
-    AmazonConnect(ConnectProfileConfig),
-    #[serde(rename = "liveperson")]
-    LivePerson(Box<LivePersonProfileConfig>),
-    #[serde(rename = "live-assist")]
-    LiveAssist(LiveAssistProfileConfig),
-    /// Only for clients of the OpenID provider (`provider.clients.*.profile`), not `/token/{profile}`.
-    #[serde(rename = "openid-connect")]
-    OpenIdConnect(OpenIdClaimsProfileConfig),
-}
+pub use crate::platforms::amazon_connect::ConnectProfileConfig; // moved: crate::platforms::amazon_connect
+pub use crate::platforms::live_assist::LiveAssistProfileConfig; // moved: crate::platforms::live_assist
+pub use crate::platforms::liveperson::{ // moved: crate::platforms::liveperson
+    CustomerInfoMapping, EncryptionConfig, LivePersonProfileConfig, LivePersonStandardClaims, PersonalMapping,
+};
+// moved: crate::platforms::openid_connect
+pub use crate::platforms::openid_connect::{OpenIdClaimsProfileConfig, REGISTERED_ID_TOKEN_CLAIMS};
+pub use crate::platforms::ProfileConfig; // moved: crate::platforms
 
 impl ProfileConfig {
-    /// Profiles signed with keys we own (RS256) rather than a vendor-issued secret.
+    /// Profiles signed with keys we own rather than a vendor-issued secret.
     pub fn uses_signing_keys(&self) -> bool {
-        !matches!(self, ProfileConfig::AmazonConnect(_))
+        !matches!(self.platform().key(), KeyKind::Pasted(_))
     }
 
     /// Which of our keys the profile `name` signs with (`None`: a vendor-issued secret, or the
-    /// OpenID provider's rotating key for an `openid-connect` profile).
+    /// OpenID provider's rotating key).
     pub fn key_choice(&self, name: &ProfileName) -> Option<KeyChoice> {
-        match self {
-            ProfileConfig::LivePerson(profile) => Some(match &profile.pinned_key {
-                Some(pin) => KeyChoice::Pinned(pin.clone()),
-                None => KeyChoice::Rotating(SigningAlgorithm::RS256),
-            }),
-            ProfileConfig::LiveAssist(profile) => Some(KeyChoice::Pinned(
-                profile.pinned_key.clone().unwrap_or_else(|| PinName::from_profile(name)),
-            )),
-            ProfileConfig::AmazonConnect(_) | ProfileConfig::OpenIdConnect(_) => None,
+        match self.platform().key() {
+            KeyKind::Rotating(algorithm) => Some(KeyChoice::Rotating(algorithm)),
+            KeyKind::Pinned(pin) => Some(KeyChoice::Pinned(pin.unwrap_or_else(|| PinName::from_profile(name)))),
+            KeyKind::Pasted(_) | KeyKind::Provider => None,
         }
     }
 }
@@ -713,19 +497,15 @@ impl ProviderConfig {
             if !client.scopes.iter().any(|s| s == "openid") || !client.scopes.iter().all(|s| valid_scope_token(s)) {
                 return Err(setting(at("scopes"), "list valid scope tokens, including `openid`"));
             }
-            match profiles.get(&client.profile) {
-                Some(ProfileConfig::OpenIdConnect(profile)) => {
-                    if let Some(unknown) = client.claims_without_scope.iter().find(|name| !profile.claims.contains_key(*name)) {
-                        return Err(setting(at("claims_without_scope"), format!("`{unknown}` is not a claim of profile `{}`", client.profile)));
-                    }
-                }
-                Some(ProfileConfig::LivePerson(_)) if !client.claims_without_scope.is_empty() => {
-                    return Err(setting(at("claims_without_scope"), "a `liveperson` profile's claims are LivePerson's contract: leave this out"));
-                }
-                Some(ProfileConfig::LivePerson(_)) => {}
-                Some(_) => return Err(setting(at("profile"), "must name a `liveperson` or `openid-connect` profile")),
-                None => return Err(setting(at("profile"), format!("no profile named `{}`", client.profile))),
-            }
+            let profile = profiles
+                .get(&client.profile)
+                .ok_or_else(|| setting(at("profile"), format!("no profile named `{}`", client.profile)))?;
+            let provider_client = profile.platform().provider_client().ok_or_else(|| {
+                setting(at("profile"), "must name a `liveperson` or `openid-connect` profile")
+            })?;
+            provider_client
+                .check_claims_without_scope(&client.claims_without_scope, client.profile.as_str())
+                .map_err(|reason| setting(at("claims_without_scope"), reason))?;
         }
         Ok(())
     }
@@ -775,6 +555,9 @@ pub struct ServiceConfig {
     /// Visitor logins through upstream OpenID providers (optional).
     #[serde(default)]
     pub upstream: Option<UpstreamConfig>,
+    /// The bearer settings, checked once at cold start (`Some` when `bearer_token` is a source).
+    #[serde(skip)]
+    bearer: Option<BearerSettings>,
 }
 
 fn origin_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<Origin>, D::Error> {
@@ -840,7 +623,7 @@ impl ServiceConfig {
 
     /// Parses and validates a document; `source_name` says where it came from in errors.
     pub fn from_json(source_name: &str, document: &str) -> Result<Self, ConfigError> {
-        let config = Self::parse_json(source_name, document)?;
+        let mut config = Self::parse_json(source_name, document)?;
         config.validate()?;
         Ok(config)
     }
@@ -860,7 +643,7 @@ impl ServiceConfig {
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&mut self) -> Result<(), ConfigError> {
         if self.profiles.is_empty() {
             return Err(setting("profiles", "at least one profile is needed"));
         }
@@ -874,7 +657,7 @@ impl ServiceConfig {
             return Err(setting("secret_cache.ttl_seconds", "must be between 1 and 3600"));
         }
         if self.accepts(IdentitySource::BearerToken) {
-            self.bearer_settings()?;
+            self.bearer = Some(self.bearer_settings()?);
         }
         if !(300..=86_400).contains(&self.identity.max_token_age_seconds) {
             return Err(setting("identity.max_token_age_seconds", "must be between 300 and 86400 (a day); the default 43200 is 12 hours"));
@@ -919,44 +702,7 @@ impl ServiceConfig {
             return Err(setting("signing_keys.jwks_max_age_seconds", "at most 86400 (a day)"));
         }
         for (name, profile) in &self.profiles {
-            match profile {
-                ProfileConfig::AmazonConnect(connect) => {
-                    if connect.widget_id.trim().is_empty() || connect.widget_id.len() > 256 {
-                        return Err(setting(format!("profiles.{name}.widget_id"), "must be the widget id from Connect"));
-                    }
-                    // The quick-start document ships with a marker, not a plausible-looking id.
-                    if connect.widget_id.starts_with("REPLACE_WITH") {
-                        return Err(setting(format!("profiles.{name}.widget_id"), "still the quick-start marker: write the widget id from the Connect admin site"));
-                    }
-                }
-                ProfileConfig::LivePerson(liveperson) => {
-                    if liveperson.issuer.trim().is_empty() {
-                        return Err(setting(format!("profiles.{name}.issuer"), "must be the issuer configured in LivePerson"));
-                    }
-                    if !(1..=3600).contains(&liveperson.token_lifetime_seconds) {
-                        return Err(setting(format!("profiles.{name}.token_lifetime_seconds"), "must be 1-3600"));
-                    }
-                }
-                ProfileConfig::LiveAssist(live_assist) => {
-                    if live_assist.issuer.trim().is_empty() || live_assist.issuer.contains('/') {
-                        return Err(setting(format!("profiles.{name}.issuer"), "must be the website's domain name"));
-                    }
-                    if !(1..=7200).contains(&live_assist.token_lifetime_seconds) {
-                        return Err(setting(format!("profiles.{name}.token_lifetime_seconds"), "must be 1-7200"));
-                    }
-                    if live_assist.crm_contact_id_claim.is_empty() {
-                        return Err(setting(format!("profiles.{name}.crm_contact_id_claim"), "name the claim with the CRM contact GUID"));
-                    }
-                }
-                ProfileConfig::OpenIdConnect(openid) => {
-                    if let Some(reserved) = openid.claims.keys().find(|c| REGISTERED_ID_TOKEN_CLAIMS.contains(&c.as_str())) {
-                        return Err(setting(format!("profiles.{name}.claims.{reserved}"), "is set by the provider itself"));
-                    }
-                    if openid.claims.keys().any(|c| c.is_empty() || c.len() > 64 || c.chars().any(char::is_control)) {
-                        return Err(setting(format!("profiles.{name}.claims"), "claim names must be 1-64 printable characters"));
-                    }
-                }
-            }
+            profile.platform().validate().map_err(|e| setting(format!("profiles.{name}.{}", e.field), e.reason))?;
         }
         Ok(())
     }
@@ -1025,7 +771,13 @@ impl ServiceConfig {
         }
     }
 
-    /// The checked bearer settings (only meaningful when `bearer_token` is a source).
+    /// The bearer settings checked at cold start; `None` unless `bearer_token` is a source.
+    pub fn bearer(&self) -> Option<&BearerSettings> {
+        self.bearer.as_ref()
+    }
+
+    /// Checks and builds the bearer settings (only meaningful when `bearer_token` is a source);
+    /// run once by the cold-start validation, which keeps the result for [`ServiceConfig::bearer`].
     pub fn bearer_settings(&self) -> Result<BearerSettings, ConfigError> {
         let identity = &self.identity;
         let issuer = identity.issuer.clone().ok_or_else(|| setting("identity.issuer", "required for bearer_token"))?;

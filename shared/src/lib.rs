@@ -1,9 +1,9 @@
 //! whoscalling: hand a verified visitor identity to a contact-centre chat platform.
 //!
 //! The functions under `functions/` are thin handlers over this crate: configuration
-//! ([`config`]), verified identity ([`identity`]), claim mapping and masking ([`mapping`]),
-//! per-platform claim schemas ([`claims`]), signing ([`signing`]), secrets ([`secrets`]) and the
-//! HTTP conventions shared by every endpoint ([`http`]).
+//! ([`config`]), verified identity ([`identity`]), claim mapping and masking ([`mapping`]), the
+//! chat platforms, one module each ([`platforms`]), signing ([`signing`]), secrets ([`secrets`])
+//! and the HTTP conventions shared by every endpoint ([`http`]).
 
 pub mod bootstrap;
 pub mod claims;
@@ -17,6 +17,7 @@ pub mod logging;
 pub mod mapping;
 pub mod metrics;
 pub mod mint;
+pub mod platforms;
 pub mod provider;
 pub mod rotation;
 pub mod secrets;

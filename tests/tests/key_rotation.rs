@@ -222,7 +222,7 @@ async fn broken_pending_versions_break_neither_minting_nor_the_jwks() {
     assert_eq!(stack.step(&deps, "testSecret", garbage).await, Err("PendingInvalid".to_string()));
 
     tokio::time::sleep(Duration::from_millis(1200)).await; // past the cache TTL: the store re-reads
-    assert!(minter.mint("liveperson", visitor()).await.is_ok());
+    assert!(minter.mint_named("liveperson", visitor()).await.is_ok());
     assert_eq!(jwks(&keys).await.unwrap()["keys"].as_array().unwrap().len(), 4);
 }
 
@@ -292,7 +292,7 @@ async fn continuous_minting_across_two_rotations_has_zero_failed_verifications()
                 stack.step(&deps, step, &token).await.unwrap_or_else(|e| panic!("{step}: {e}"));
                 // A container started mid-rotation mints with what is AWSCURRENT.
                 let (fresh, _) = container(&stack, &config).await;
-                let minted = fresh.mint("liveperson", visitor()).await.expect("minting mid-rotation").token;
+                let minted = fresh.mint_named("liveperson", visitor()).await.expect("minting mid-rotation").token;
                 all.push((now, format!("mid-rotation after {step}"), minted));
             }
         }
@@ -305,7 +305,7 @@ async fn continuous_minting_across_two_rotations_has_zero_failed_verifications()
             publisher = container(&stack, &config).await.1;
             jwks(&publisher).await.unwrap();
         }
-        let minted = minter.mint("liveperson", visitor()).await.expect("minting never stops").token;
+        let minted = minter.mint_named("liveperson", visitor()).await.expect("minting never stops").token;
         all.push((now, "minter".to_string(), minted));
         for (_, _, token) in all.iter().filter(|(t, _, _)| *t == now) {
             let kid = kid_of(token);
@@ -517,15 +517,15 @@ async fn pasted_keys_survive_scheduled_rotations_and_change_only_by_the_operator
     let (_, pasted_liveperson) = public_key(&keys, "liveperson-pasted", false).await;
     let (_, rotating_before) = public_key(&keys, "liveperson", false).await;
     assert_ne!(pasted_live_assist, pasted_liveperson, "each console has its own pinned key");
-    let jwks_kid_before = kid_of(&minter.mint("liveperson", visitor()).await.unwrap().token);
+    let jwks_kid_before = kid_of(&minter.mint_named("liveperson", visitor()).await.unwrap().token);
 
     // Two scheduled rotations.
     stack.rotate_with(&rotation, "00000000-0000-4000-8000-000000000002").await;
     stack.rotate_with(&rotation, "00000000-0000-4000-8000-000000000003").await;
     let (minter, keys) = container(&stack, &config).await;
-    let live_assist = minter.mint("live-assist", visitor()).await.unwrap().token;
-    let liveperson = minter.mint("liveperson-pasted", visitor()).await.unwrap().token;
-    let rotating = minter.mint("liveperson", visitor()).await.unwrap().token;
+    let live_assist = minter.mint_named("live-assist", visitor()).await.unwrap().token;
+    let liveperson = minter.mint_named("liveperson-pasted", visitor()).await.unwrap().token;
+    let rotating = minter.mint_named("liveperson", visitor()).await.unwrap().token;
     assert_eq!(check(&mut verifier, &live_assist, json!({"pasted_spki": pasted_live_assist}), "live-assist")["ok"], true);
     assert_eq!(check(&mut verifier, &liveperson, json!({"pasted_spki": pasted_liveperson}), "liveperson")["ok"], true);
     // Controls: the rotating profile did move, and the pasted-key verifier can fail.
@@ -556,19 +556,19 @@ async fn pasted_keys_survive_scheduled_rotations_and_change_only_by_the_operator
     let staged_key = staged.pinned.iter().find(|p| p.pin.as_str() == "live-assist").unwrap().staged_public_key.clone().unwrap();
     let (minter, keys) = container(&stack, &config).await;
     assert_eq!(public_key(&keys, "live-assist", true).await, (200, staged_key.clone()), "the staged key in paste format, before the switch");
-    let before_switch = minter.mint("live-assist", visitor()).await.unwrap().token;
+    let before_switch = minter.mint_named("live-assist", visitor()).await.unwrap().token;
     assert_eq!(check(&mut verifier, &before_switch, json!({"pasted_spki": pasted_live_assist}), "live-assist")["ok"], true);
 
     rotate_keys::function_handler(&rotation, LambdaEvent::new(command("switch"), Context::default()))
         .await
         .unwrap_or_else(|f| panic!("switch: {}", f.0.name()));
     let (minter, keys) = container(&stack, &config).await;
-    let after_switch = minter.mint("live-assist", visitor()).await.unwrap().token;
+    let after_switch = minter.mint_named("live-assist", visitor()).await.unwrap().token;
     assert_eq!(check(&mut verifier, &after_switch, json!({"pasted_spki": staged_key}), "live-assist")["ok"], true);
     assert_eq!(check(&mut verifier, &after_switch, json!({"pasted_spki": pasted_live_assist}), "live-assist")["ok"], false);
     assert_eq!(public_key(&keys, "live-assist", false).await.1, staged_key);
     // The other pin did not move.
-    let liveperson = minter.mint("liveperson-pasted", visitor()).await.unwrap().token;
+    let liveperson = minter.mint_named("liveperson-pasted", visitor()).await.unwrap().token;
     assert_eq!(check(&mut verifier, &liveperson, json!({"pasted_spki": pasted_liveperson}), "liveperson")["ok"], true);
     // Tokens signed before the switch still verify by kid through the JWKS.
     let published = jwks(&keys).await.unwrap();

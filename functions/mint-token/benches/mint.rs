@@ -137,9 +137,9 @@ fn paths(c: &mut Criterion) {
     let minter = MintService::new(&config, store, clock).unwrap();
     let visitor = VerifiedClaims::from_json(json!({"sub": "alice", "given_name": "Alice", "family_name": "Nordmann",
         "email": "alice@example.com", "nin": "12345678901"})).unwrap();
-    runtime.block_on(minter.mint("liveperson", visitor.clone())).unwrap();
+    runtime.block_on(minter.mint_named("liveperson", visitor.clone())).unwrap();
     c.bench_function("path/liveperson_rs256_mint", |b| {
-        b.iter(|| runtime.block_on(minter.mint("liveperson", black_box(visitor.clone()))).unwrap())
+        b.iter(|| runtime.block_on(minter.mint_named("liveperson", black_box(visitor.clone()))).unwrap())
     });
 
     let ring = KeyRing::from_document(&key_set).unwrap();

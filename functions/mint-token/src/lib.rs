@@ -11,6 +11,7 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck, Reply};
 use whoscalling::metrics::RequestMetrics;
 use whoscalling::config::IdentitySource;
+use whoscalling::mint::MintProfile;
 use whoscalling::{Clock, ConfigError, IdentityVerifier, MintService, SecretStore, ServiceConfig};
 
 /// Everything a request needs, built once per container.
@@ -59,9 +60,11 @@ pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<
 /// The function's name in metrics and logs.
 const FUNCTION: &str = "mint-token";
 
-async fn handle<'r>(deps: &Deps, request: &'r Request) -> (Reply, RequestMetrics<'r>) {
+async fn handle<'r>(deps: &'r Deps, request: &'r Request) -> (Reply, RequestMetrics<'r>) {
     let origin = deps.cors.check(request.headers());
-    let profile = request.path_parameters_ref().and_then(|p| p.first("profile")).unwrap_or_default();
+    // The profile is resolved once, from the path; everything after takes the typed handle.
+    let profile = request.path_parameters_ref().and_then(|p| p.first("profile"));
+    let profile = profile.and_then(|name| deps.minter.profile(name));
     let (response, error, minted) = match respond(deps, request, &origin, profile).await {
         Ok((response, minted)) => (response, None, minted),
         Err(error) => (deps.cors.error(&error, &origin), Some(error.code), None),
@@ -73,7 +76,7 @@ async fn handle<'r>(deps: &Deps, request: &'r Request) -> (Reply, RequestMetrics
     let (key_version, expires_at) = minted.map(|m| (m.key_version, Some(m.expires_at))).unwrap_or_default();
     // Profile names come from the path: log them (and use them as a metric dimension) only when
     // they are ours.
-    let known = deps.minter.has_profile(profile).then_some(profile);
+    let known = profile.map(|profile| profile.name().as_str());
     let logged = known.unwrap_or("(unknown)");
     if status >= 500 {
         tracing::error!(request_id, profile = logged, status, error, "token request failed");
@@ -88,7 +91,7 @@ async fn respond(
     deps: &Deps,
     request: &Request,
     origin: &OriginCheck,
-    profile: &str,
+    profile: Option<&MintProfile>,
 ) -> Result<(Reply, Option<Minted>), ApiError> {
     if *origin == OriginCheck::Denied {
         return Err(ApiError::new(ErrorCode::OriginNotAllowed, "this origin may not call the token endpoint"));
@@ -97,9 +100,9 @@ async fn respond(
         return Ok((deps.cors.preflight(origin), None));
     }
     http::allow_get_or_post(request.method())?;
-    if !deps.minter.has_profile(profile) {
+    let Some(profile) = profile else {
         return Err(ApiError::new(ErrorCode::UnknownProfile, "no such token profile"));
-    }
+    };
     http::check_body(request, deps.max_body_bytes)?;
     let credentials = http::credentials(request)?;
     let (identity, source) = deps.identity.verify_with_source(credentials).await?;

@@ -9,6 +9,7 @@ use lambda_http::http::StatusCode;
 use crate::identity::IdentityError;
 use crate::keys::KeyError;
 use crate::mint::MintError;
+use crate::platforms::ClaimsError;
 use crate::provider::{OAuthError, OAuthErrorCode, PageCodeError};
 use crate::secrets::SecretError;
 use crate::upstream::LoginError;
@@ -206,10 +207,10 @@ impl From<MintError> for ApiError {
     fn from(error: MintError) -> Self {
         match &error {
             MintError::UnknownProfile(_) => Self::new(ErrorCode::UnknownProfile, "no such token profile"),
-            MintError::Mapping(_) | MintError::InvalidIdentifier { .. } | MintError::NotACrmContactId { .. } => {
-                Self::new(ErrorCode::InsufficientClaims, error.to_string())
+            MintError::Claims(ClaimsError::TokenTooLarge { .. }) => {
+                Self::new(ErrorCode::TokenTooLarge, error.to_string())
             }
-            MintError::TokenTooLarge { .. } => Self::new(ErrorCode::TokenTooLarge, error.to_string()),
+            MintError::Claims(_) => Self::new(ErrorCode::InsufficientClaims, error.to_string()),
             MintError::Secret(secret) => secret_error(secret),
             MintError::Keys(keys) => Self::from(keys),
             MintError::Signing(_) | MintError::Encryption(_) => Self::server_error(),

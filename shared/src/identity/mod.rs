@@ -147,6 +147,14 @@ pub struct IdentityVerifier {
     visitor: VisitorPolicy,
 }
 
+/// The bearer settings the configuration checked at cold start.
+fn bearer_settings(config: &ServiceConfig) -> Result<&crate::config::BearerSettings, ConfigError> {
+    config.bearer().ok_or_else(|| ConfigError::Setting {
+        setting: "identity.sources".into(),
+        reason: "bearer_token is not accepted".into(),
+    })
+}
+
 impl IdentityVerifier {
     /// `visitor` applies to authorizer claims (the bearer verifier carries its own copy).
     pub fn new(accept_authorizer: bool, bearer: Option<BearerVerifier>, visitor: VisitorPolicy) -> Self {
@@ -177,7 +185,7 @@ impl IdentityVerifier {
     pub fn from_config(config: &ServiceConfig, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
         let source = match config.accepts(IdentitySource::BearerToken) {
             true => {
-                let settings = config.bearer_settings()?;
+                let settings = bearer_settings(config)?;
                 let source = HttpJwksSource::new(settings.http_timeout, settings.issuer.clone(), settings.jwks_uri.clone());
                 Some(Arc::new(source) as Arc<dyn JwksSource>)
             }
@@ -194,7 +202,7 @@ impl IdentityVerifier {
     ) -> Result<Self, ConfigError> {
         let bearer = match (config.accepts(IdentitySource::BearerToken), source) {
             (true, Some(source)) => {
-                let settings = config.bearer_settings()?;
+                let settings = bearer_settings(config)?.clone();
                 let cache = JwksCache::new(
                     source,
                     clock.clone(),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::config::{ClientId, ProfileConfig, ServiceConfig};
+use crate::config::{ClientId, ServiceConfig};
 use crate::mapping::AuthMappingEntry;
 
 /// The `authMapping` for one client, and the roles whose claim that client never receives.
@@ -41,7 +41,7 @@ pub fn auth_mapping(config: &ServiceConfig, client_id: Option<&str>) -> Result<A
     let openid_clients: Vec<&ClientId> = provider
         .clients
         .iter()
-        .filter(|(_, client)| matches!(config.profiles.get(&client.profile), Some(ProfileConfig::OpenIdConnect(_))))
+        .filter(|(_, client)| carried(config, &client.profile).is_some())
         .map(|(id, _)| id)
         .collect();
     let listed = || openid_clients.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(", ");
@@ -56,13 +56,14 @@ pub fn auth_mapping(config: &ServiceConfig, client_id: Option<&str>) -> Result<A
             _ => return Err(AuthMappingError::ChooseClient(listed())),
         },
     };
-    let Some(ProfileConfig::OpenIdConnect(profile)) = config.profiles.get(&client.profile) else {
-        return Err(AuthMappingError::NotOpenIdConnect);
-    };
-    let mut carried: Vec<(&str, &str)> = vec![("sub", profile.subject.claim.as_str())];
-    carried.extend(profile.claims.iter().map(|(output, rule)| (output.as_str(), rule.claim.as_str())));
+    let carried = carried(config, &client.profile).ok_or(AuthMappingError::NotOpenIdConnect)?;
     let (auth_mapping, unmapped_roles) = config.claim_policy.auth_mapping(&carried);
     Ok(AuthMapping { client_id: id.as_str().to_string(), auth_mapping, unmapped_roles })
+}
+
+/// `(output claim, login claim)` pairs of the profile `name`, when its platform has an authMapping.
+fn carried<'c>(config: &'c ServiceConfig, name: &crate::config::ProfileName) -> Option<Vec<(&'c str, &'c str)>> {
+    config.profiles.get(name)?.platform().provider_client()?.carried_claims()
 }
 
 #[cfg(test)]

@@ -21,16 +21,14 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use url::Url;
 
-use crate::claims::openid::ClaimType;
 use crate::clock::Clock;
-use crate::config::{
-    ClientConfig, ClientId, ConfigError, LivePersonProfileConfig, OpenIdClaimsProfileConfig, ProfileConfig, ServiceConfig,
-};
+use crate::config::{ClientConfig, ClientId, ConfigError, ProfileConfig, ServiceConfig};
 use crate::identity::VerifiedClaims;
 use crate::keys::{KeyChoice, KeyError, SigningKeys};
-use crate::mapping::{ClaimPolicy, MappingError};
+use crate::mapping::ClaimPolicy;
 use crate::jwe::JweRecipient;
-use crate::mint::{MintError, liveperson_claims, liveperson_recipient};
+use crate::mint::recipient;
+use crate::platforms::{ClaimsError, ProviderClient};
 use crate::secrets::SecretStore;
 use crate::signing::SigningAlgorithm;
 
@@ -40,15 +38,10 @@ pub use oauth::{OAuthError, OAuthErrorCode, Params};
 
 use grants::{Grant, GrantStatus, hashes_match, new_grant_id, new_secret, parse_presented};
 
-/// What a client's id_token and userinfo carry.
-enum ClientProfile {
-    LivePerson(Box<LivePersonProfileConfig>),
-    OpenId(OpenIdClaimsProfileConfig),
-}
-
 struct Client {
     config: ClientConfig,
-    profile: ClientProfile,
+    /// What its id_token and userinfo carry (a profile whose platform is a provider client).
+    profile: ProfileConfig,
     /// The profile's JWE recipient (LivePerson with `encryption`): the signed id_token is
     /// wrapped for it, so only the platform reads the claims.
     encryption: Option<JweRecipient>,
@@ -190,19 +183,15 @@ impl ProviderService {
         let keys = config.signing_keys.as_ref().ok_or_else(|| missing("signing_keys"))?;
         let mut clients = BTreeMap::new();
         for (id, client) in &provider.clients {
-            // Config validation has checked the profile exists and has one of these platforms.
-            let (profile, encryption) = match config.profiles.get(&client.profile) {
-                Some(ProfileConfig::LivePerson(profile)) => {
-                    (ClientProfile::LivePerson(profile.clone()), liveperson_recipient(&client.profile, profile)?)
-                }
-                Some(ProfileConfig::OpenIdConnect(profile)) => (ClientProfile::OpenId(profile.clone()), None),
-                _ => return Err(missing(&format!("provider.clients.{id}.profile"))),
-            };
-            let key = config
+            // Config validation has checked the profile exists and may serve a provider client.
+            let profile = config
                 .profiles
                 .get(&client.profile)
-                .and_then(|profile| profile.key_choice(&client.profile))
-                .unwrap_or(KeyChoice::Rotating(SigningAlgorithm::RS256));
+                .filter(|profile| profile.platform().provider_client().is_some())
+                .ok_or_else(|| missing(&format!("provider.clients.{id}.profile")))?;
+            let encryption = recipient(&client.profile, profile.platform())?;
+            let key = profile.key_choice(&client.profile).unwrap_or(KeyChoice::Rotating(SigningAlgorithm::RS256));
+            let profile = profile.clone();
             clients.insert(id.clone(), Client { config: client.clone(), profile, encryption, key });
         }
         let discovery = discovery_document(&provider.issuer, &clients);
@@ -371,8 +360,8 @@ impl ProviderService {
         let now = self.clock.now_unix();
         let identity = self.policy.apply(identity);
         let auth_time = self.auth_time(&identity);
-        let mut claims = client_claims(&client.profile, &identity, now)?;
-        if let ClientProfile::OpenId(_) = client.profile {
+        let mut claims = client_claims(client.provider_client()?, &identity, now)?;
+        if client.provider_client()?.scoped() {
             // OIDC Core 5.4: standard claims only for the scopes granted; others only when configured.
             let granted: BTreeSet<&str> = request.scope.split(' ').collect();
             let always = &client.config.claims_without_scope;
@@ -554,76 +543,30 @@ fn store_error(error: GrantStoreError) -> OAuthError {
     }
 }
 
-/// `sub` and the profile's claims for one client, from the (already masked) identity.
-fn client_claims(profile: &ClientProfile, identity: &VerifiedClaims, now: u64) -> Result<Map<String, Value>, OAuthError> {
-    let lacking = |error: &dyn std::fmt::Display| {
-        tracing::warn!(error = %error, "login lacks claims the client's profile needs");
-        OAuthError::new(OAuthErrorCode::AccessDenied, "the visitor's login lacks claims this client needs")
-    };
-    match profile {
-        ClientProfile::LivePerson(profile) => {
-            let claims = liveperson_claims(profile, identity, now).map_err(|error| match error {
-                MintError::Mapping(_) => lacking(&error),
-                _ => OAuthError::server_error(),
-            })?;
-            let Ok(Value::Object(mut map)) = serde_json::to_value(&claims) else { return Err(OAuthError::server_error()) };
-            // The provider sets these for the id_token itself.
-            for registered in ["iss", "iat", "exp"] {
-                map.remove(registered);
-            }
-            Ok(map)
-        }
-        ClientProfile::OpenId(profile) => {
-            let missing_sub = || MappingError::MissingClaim { claim: profile.subject.claim.clone() };
-            let sub = profile.subject.apply(identity).map_err(|e| lacking(&e))?.ok_or_else(|| lacking(&missing_sub()))?;
-            let mut map = Map::new();
-            map.insert("sub".into(), Value::String(sub));
-            for (name, rule) in &profile.claims {
-                // OIDC Core 5.1 types: a masked claim is a string whatever its name.
-                let value = match ClaimType::of(name) {
-                    ClaimType::String => rule.apply(identity).map(|v| v.map(Value::String)),
-                    _ if rule.mask.is_some() => rule.apply(identity).map(|v| v.map(Value::String)),
-                    claim_type => rule.apply_typed(identity, |value| {
-                        let typed = claim_type.typed(value);
-                        if typed.is_none() {
-                            tracing::warn!(claim = %name, "claim left out: not of its OpenID type");
-                        }
-                        typed
-                    }),
-                };
-                if let Some(value) = value.map_err(|e| lacking(&e))? {
-                    map.insert(name.clone(), value);
-                }
-            }
-            Ok(map)
-        }
+impl Client {
+    fn provider_client(&self) -> Result<&dyn ProviderClient, OAuthError> {
+        // Only profiles with a provider view become clients (see `ProviderService::new`).
+        self.profile.platform().provider_client().ok_or_else(OAuthError::server_error)
     }
+}
+
+/// `sub` and the profile's claims for one client, from the (already masked) identity.
+fn client_claims(profile: &dyn ProviderClient, identity: &VerifiedClaims, now: u64) -> Result<Map<String, Value>, OAuthError> {
+    profile.claims(identity, now).map_err(|error| match error {
+        ClaimsError::Mapping(_) => {
+            tracing::warn!(error = %error, "login lacks claims the client's profile needs");
+            OAuthError::new(OAuthErrorCode::AccessDenied, "the visitor's login lacks claims this client needs")
+        }
+        _ => OAuthError::server_error(),
+    })
 }
 
 fn discovery_document(issuer: &str, clients: &BTreeMap<ClientId, Client>) -> Value {
     let scopes: BTreeSet<&str> = clients.values().flat_map(|c| c.config.scopes.iter().map(String::as_str)).collect();
     let mut claims: BTreeSet<&str> = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash"].into();
     for client in clients.values() {
-        match &client.profile {
-            ClientProfile::OpenId(profile) => claims.extend(profile.claims.keys().map(String::as_str)),
-            ClientProfile::LivePerson(profile) => {
-                let standard = &profile.claims;
-                for (name, rule) in [
-                    ("given_name", &standard.given_name),
-                    ("family_name", &standard.family_name),
-                    ("email", &standard.email),
-                    ("phone_number", &standard.phone_number),
-                    ("gender", &standard.gender),
-                    ("preferred_username", &standard.preferred_username),
-                ] {
-                    if rule.is_some() {
-                        claims.insert(name);
-                    }
-                }
-                if profile.customer_info.is_some() || profile.personal.is_some() {
-                    claims.insert("lp_sdes");
-                }
-            }
+        if let Some(profile) = client.profile.platform().provider_client() {
+            claims.extend(profile.claim_names());
         }
     }
     let mut document = json!({
