@@ -5,10 +5,12 @@
 //! per-platform claim schemas ([`claims`]), signing ([`signing`]), secrets ([`secrets`]) and the
 //! HTTP conventions shared by every endpoint ([`http`]).
 
+pub mod adapters;
 pub mod bootstrap;
 pub mod claims;
 pub mod clock;
 pub mod config;
+pub mod grants;
 pub mod http;
 pub mod identity;
 pub mod jwe;
@@ -25,9 +27,11 @@ pub mod session_rotation;
 pub mod upstream;
 pub mod used_states;
 pub mod signing;
+pub mod values;
 
 pub use clock::{Clock, SystemClock};
 pub use config::{ConfigError, ServiceConfig};
-pub use identity::{IdentityError, IdentityVerifier, VerifiedClaims};
+pub use identity::{IdentityError, IdentityVerifier};
+pub use values::VerifiedClaims;
 pub use mint::{MintError, MintService, MintedToken};
 pub use secrets::{SecretError, SecretName, SecretStore, SecretString};

@@ -16,7 +16,7 @@ use crate::config::{
     ConfigError, ConnectProfileConfig, CustomerInfoMapping, LiveAssistProfileConfig, LivePersonProfileConfig,
     PersonalMapping, ProfileConfig, ProfileName, ServiceConfig,
 };
-use crate::identity::VerifiedClaims;
+use crate::values::VerifiedClaims;
 use crate::jwe::{JweError, JweRecipient};
 use crate::keys::{KeyChoice, KeyError, PinName, SigningKeys};
 use crate::mapping::{ClaimPolicy, ClaimRule, MappingError};
@@ -347,7 +347,7 @@ pub fn live_assist_claims(profile: &LiveAssistProfileConfig, identity: &Verified
 mod tests {
     use super::*;
     use crate::clock::FixedClock;
-    use crate::secrets::InMemorySecretStore;
+    use crate::adapters::InMemorySecretStore;
     use serde_json::json;
 
     const KEY: &str = "Yk9SRU1hZ2ljS2V5Rm9yQ29ubmVjdFdpZGdldHMxMjM0";

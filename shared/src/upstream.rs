@@ -19,8 +19,6 @@
 //! outage answers every visitor at once instead of queueing each behind another timeout.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -40,20 +38,21 @@ use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 use url::Url;
 
+use crate::adapters::http_client::{self, oidc_fetcher};
+pub use crate::adapters::http_client::FetchError; // moved: crate::adapters::http_client::FetchError
 use crate::clock::Clock;
 use crate::config::{ConfigError, ProfileName, ServiceConfig, SessionConfig, UpstreamAuthMethod, UpstreamProviderConfig};
-use crate::identity::VerifiedClaims;
+use crate::values::VerifiedClaims;
 use crate::mapping::ClaimPolicy;
 use crate::provider::Params;
 use crate::secrets::SecretStore;
 use crate::used_states::{MemoryUsedStates, UsedStates};
+use crate::values::JwsAlgorithm;
 use crate::session::{CookieSettings, Purpose, SessionError, SessionKeys, SessionPayload, cookie_value};
 
 /// The login-state cookie lives as long as a visitor may take at the provider.
 const LOGIN_STATE_SECONDS: u64 = 600;
 const LOGIN_STATE_COOKIE: &str = "whoscalling_login";
-/// The most a provider's answer may weigh (discovery, JWKS, token, userinfo).
-const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 /// At most one JWKS refetch per provider in this interval, whatever `kid`s arrive.
 const JWKS_MIN_REFETCH_SECONDS: u64 = 60;
 /// After a failed discovery, logins fail at once with the same error for this long. Without it
@@ -166,50 +165,6 @@ struct OtherClaims {
 }
 impl AdditionalClaims for OtherClaims {}
 
-/// HTTP failures, for the crate's client interface.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error("timed out")]
-    Timeout,
-    #[error("the response exceeds {MAX_RESPONSE_BYTES} bytes")]
-    TooLarge,
-    #[error("transport: {0}")]
-    Transport(String),
-}
-
-type FetchFuture = Pin<Box<dyn Future<Output = Result<openidconnect::HttpResponse, FetchError>> + Send>>;
-
-/// The crate's HTTP client: ours, with no redirects, a timeout and a body cap.
-fn fetcher(client: reqwest::Client) -> impl Fn(openidconnect::HttpRequest) -> FetchFuture + Send + Sync {
-    move |request: openidconnect::HttpRequest| {
-        let client = client.clone();
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let url = parts.uri.to_string();
-            let mut builder = client.request(parts.method, url).body(body);
-            for (name, value) in &parts.headers {
-                builder = builder.header(name, value);
-            }
-            let mut response = builder.send().await.map_err(|e| if e.is_timeout() { FetchError::Timeout } else { FetchError::Transport(e.without_url().to_string()) })?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let mut body = Vec::new();
-            while let Some(chunk) =
-                response.chunk().await.map_err(|e| if e.is_timeout() { FetchError::Timeout } else { FetchError::Transport(e.without_url().to_string()) })?
-            {
-                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    return Err(FetchError::TooLarge);
-                }
-                body.extend_from_slice(&chunk);
-            }
-            let mut built = http::Response::new(body);
-            *built.status_mut() = status;
-            *built.headers_mut() = headers;
-            Ok(built)
-        })
-    }
-}
-
 /// Maps a transport failure inside any of the crate's error types.
 fn transport_error(error: &FetchError) -> LoginError {
     match error {
@@ -273,18 +228,18 @@ fn authorize_return(provider: &Provider) -> Option<Url> {
     Some(url)
 }
 
-fn algorithm(name: &str) -> Option<CoreJwsSigningAlgorithm> {
-    Some(match name {
-        "RS256" => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-        "RS384" => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-        "RS512" => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-        "PS256" => CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-        "PS384" => CoreJwsSigningAlgorithm::RsaSsaPssSha384,
-        "PS512" => CoreJwsSigningAlgorithm::RsaSsaPssSha512,
-        "ES256" => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-        "ES384" => CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-        _ => return None,
-    })
+/// The verification edge: our algorithm names as the `openidconnect` crate's.
+fn core_algorithm(algorithm: JwsAlgorithm) -> CoreJwsSigningAlgorithm {
+    match algorithm {
+        JwsAlgorithm::RS256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        JwsAlgorithm::RS384 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+        JwsAlgorithm::RS512 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+        JwsAlgorithm::PS256 => CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+        JwsAlgorithm::PS384 => CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+        JwsAlgorithm::PS512 => CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+        JwsAlgorithm::ES256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        JwsAlgorithm::ES384 => CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    }
 }
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
@@ -303,12 +258,9 @@ impl UpstreamLogin {
                 reason: reason.into(),
             };
             let issuer = IssuerUrl::new(provider.issuer.clone()).map_err(|_| setting("issuer", "must be a URL"))?;
-            let algorithms = provider.algorithms.iter().filter_map(|a| algorithm(a)).collect();
-            let http = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(provider.http_timeout_seconds))
-                .connect_timeout(Duration::from_secs(provider.http_timeout_seconds.min(3)))
-                .build()
+            let algorithms = provider.algorithms.iter().filter_map(|a| JwsAlgorithm::parse(a)).map(core_algorithm).collect();
+            let timeout = Duration::from_secs(provider.http_timeout_seconds);
+            let http = http_client::client(timeout, timeout.min(Duration::from_secs(3)))
                 .map_err(|_| setting("http_timeout_seconds", "the HTTP client could not be built"))?;
             providers.insert(
                 name.clone(),
@@ -382,7 +334,7 @@ impl UpstreamLogin {
                 {
                     return Err(error.clone());
                 }
-                let fetch = fetcher(provider.http.clone());
+                let fetch = oidc_fetcher(provider.http.clone());
                 let discovered = CoreProviderMetadata::discover_async(provider.issuer.clone(), &fetch).await;
                 discovered.map_err(|error| {
                     tracing::warn!(provider = %provider.name, error = %error, retry_in_seconds = DISCOVERY_RETRY_SECONDS, "discovery failed");
@@ -508,7 +460,7 @@ impl UpstreamLogin {
             if error.is_transient() { LoginError::TemporarilyUnavailable } else { LoginError::Internal }
         })?;
         let client = self.client(provider, metadata, Some(ClientSecret::new(secret.value.expose().to_string())))?;
-        let fetch = fetcher(provider.http.clone());
+        let fetch = oidc_fetcher(provider.http.clone());
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|_| LoginError::Unavailable)?
@@ -668,7 +620,7 @@ impl UpstreamLogin {
         {
             return Ok(state.keys.clone());
         }
-        let fetch = fetcher(provider.http.clone());
+        let fetch = oidc_fetcher(provider.http.clone());
         let keys = CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &fetch).await.map_err(|error| {
             tracing::warn!(provider = %provider.name, error = %error, "JWKS refetch failed");
             LoginError::InvalidIdToken("signed with a key the provider does not publish")
@@ -799,7 +751,7 @@ fn verified_payload(compact: &str) -> Option<Map<String, Value>> {
 mod tests {
     use super::*;
     use crate::clock::FixedClock;
-    use crate::secrets::InMemorySecretStore;
+    use crate::adapters::InMemorySecretStore;
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -9,8 +9,8 @@
 //! for LivePerson, exactly as the implicit flow's. See `docs/PROVIDER.md` for the wire contract.
 
 pub mod auth_mapping;
-pub mod dynamodb;
-pub mod grants;
+pub use crate::adapters::dynamodb_grants as dynamodb; // moved: crate::adapters::dynamodb_grants
+pub use crate::grants; // moved: crate::grants
 pub mod login;
 pub mod oauth;
 
@@ -25,7 +25,7 @@ use crate::clock::Clock;
 use crate::config::{
     ClientConfig, ClientId, ConfigError, LivePersonProfileConfig, OpenIdClaimsProfileConfig, ProfileConfig, ServiceConfig,
 };
-use crate::identity::VerifiedClaims;
+use crate::values::VerifiedClaims;
 use crate::keys::{KeyChoice, KeyError, SigningKeys};
 use crate::mapping::{ClaimPolicy, MappingError};
 use crate::jwe::JweRecipient;
@@ -664,7 +664,7 @@ mod tests {
     use super::*;
     use crate::clock::FixedClock;
     use crate::keys::KeySetDocument;
-    use crate::secrets::InMemorySecretStore;
+    use crate::adapters::InMemorySecretStore;
     use base64::Engine;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
