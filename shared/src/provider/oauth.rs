@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use lambda_http::http::StatusCode;
+use http::StatusCode;
 use subtle::ConstantTimeEq;
 
 use crate::secrets::SecretString;
