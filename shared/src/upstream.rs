@@ -13,13 +13,13 @@
 //! like Signicat put only `sub` in the ID token), then masks the claims and seals them into the
 //! session cookie.
 //!
-//! The HTTP client follows no redirects, has a timeout and caps response bodies, so a slow or
-//! hostile provider costs a bounded time and memory; discovery is fetched once per container, and
-//! after a failed discovery the provider is not asked again for `DISCOVERY_RETRY_SECONDS`, so an
-//! outage answers every visitor at once instead of queueing each behind another timeout.
+//! The provider is reached through adapters: the one HTTP client (no redirects, a timeout, bodies
+//! capped: `adapters::http_client`), discovery fetched once per container and not retried by
+//! every login during an outage (`adapters::oidc_discovery`), and the JWKS cache bearer
+//! verification uses too (`adapters::jwks`).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -39,6 +39,8 @@ use subtle::ConstantTimeEq;
 use url::Url;
 
 use crate::adapters::http_client::{self, oidc_fetcher};
+use crate::adapters::jwks::{HttpJwksSource, JwksCache, JwksCacheSettings};
+use crate::adapters::oidc_discovery::{DiscoveryCache, DiscoveryFailure};
 pub use crate::adapters::http_client::FetchError; // moved: crate::adapters::http_client::FetchError
 use crate::clock::Clock;
 use crate::config::{ConfigError, ProfileName, ServiceConfig, SessionConfig, UpstreamAuthMethod, UpstreamProviderConfig};
@@ -55,10 +57,9 @@ const LOGIN_STATE_SECONDS: u64 = 600;
 const LOGIN_STATE_COOKIE: &str = "whoscalling_login";
 /// At most one JWKS refetch per provider in this interval, whatever `kid`s arrive.
 const JWKS_MIN_REFETCH_SECONDS: u64 = 60;
-/// After a failed discovery, logins fail at once with the same error for this long. Without it
-/// every login during an outage would retry, one after another (the crate's once-cell runs one
-/// initializer at a time), each waiting out the HTTP timeout.
-const DISCOVERY_RETRY_SECONDS: u64 = 10;
+/// A provider's keys older than this are refetched on the next login (the old ones serve if
+/// that fails).
+const JWKS_MAX_AGE_SECONDS: u64 = 3600;
 /// The parameters a provider may put on our callback: the authorization response (`code`,
 /// `state`), RFC 9207 `iss`, OpenID session management's `session_state` (Entra, Keycloak), the
 /// error response (`error`, `error_description`, `error_uri`), and what Google adds (`scope`,
@@ -183,22 +184,17 @@ type DiscoveredClient = CoreClient<
     openidconnect::EndpointMaybeSet,
 >;
 
-struct JwksState {
-    keys: Arc<CoreJsonWebKeySet>,
-    fetched_at: u64,
-}
-
 struct Provider {
     name: ProfileName,
     config: UpstreamProviderConfig,
     issuer: IssuerUrl,
     algorithms: Vec<CoreJwsSigningAlgorithm>,
+    jwks_algorithms: Vec<JwsAlgorithm>,
     http: reqwest::Client,
-    metadata: tokio::sync::OnceCell<CoreProviderMetadata>,
-    /// When discovery last failed, and how (see `DISCOVERY_RETRY_SECONDS`).
-    discovery_failure: std::sync::Mutex<Option<(u64, LoginError)>>,
-    jwks: RwLock<Option<JwksState>>,
-    refetch: tokio::sync::Mutex<()>,
+    discovery: DiscoveryCache,
+    /// The provider's keys: the same cache as bearer verification's, started from the key set
+    /// discovery returned and fetched from its `jwks_uri` after that.
+    jwks: tokio::sync::OnceCell<JwksCache>,
 }
 
 pub struct UpstreamLogin {
@@ -258,7 +254,8 @@ impl UpstreamLogin {
                 reason: reason.into(),
             };
             let issuer = IssuerUrl::new(provider.issuer.clone()).map_err(|_| setting("issuer", "must be a URL"))?;
-            let algorithms = provider.algorithms.iter().filter_map(|a| JwsAlgorithm::parse(a)).map(core_algorithm).collect();
+            let jwks_algorithms: Vec<JwsAlgorithm> = provider.algorithms.iter().filter_map(|a| JwsAlgorithm::parse(a)).collect();
+            let algorithms = jwks_algorithms.iter().copied().map(core_algorithm).collect();
             let timeout = Duration::from_secs(provider.http_timeout_seconds);
             let http = http_client::client(timeout, timeout.min(Duration::from_secs(3)))
                 .map_err(|_| setting("http_timeout_seconds", "the HTTP client could not be built"))?;
@@ -267,13 +264,12 @@ impl UpstreamLogin {
                 Provider {
                     name: name.clone(),
                     config: provider.clone(),
+                    discovery: DiscoveryCache::new(name.to_string(), issuer.clone(), http.clone(), clock.clone()),
                     issuer,
                     algorithms,
+                    jwks_algorithms,
                     http,
-                    metadata: tokio::sync::OnceCell::new(),
-                    discovery_failure: std::sync::Mutex::new(None),
-                    jwks: RwLock::new(None),
-                    refetch: tokio::sync::Mutex::new(()),
+                    jwks: tokio::sync::OnceCell::new(),
                 },
             );
         }
@@ -325,28 +321,10 @@ impl UpstreamLogin {
     }
 
     async fn metadata<'p>(&self, provider: &'p Provider) -> Result<&'p CoreProviderMetadata, LoginError> {
-        provider
-            .metadata
-            .get_or_try_init(|| async {
-                let last_failure = || provider.discovery_failure.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some((failed_at, error)) = last_failure().as_ref()
-                    && self.clock.now_unix() < failed_at + DISCOVERY_RETRY_SECONDS
-                {
-                    return Err(error.clone());
-                }
-                let fetch = oidc_fetcher(provider.http.clone());
-                let discovered = CoreProviderMetadata::discover_async(provider.issuer.clone(), &fetch).await;
-                discovered.map_err(|error| {
-                    tracing::warn!(provider = %provider.name, error = %error, retry_in_seconds = DISCOVERY_RETRY_SECONDS, "discovery failed");
-                    let error = match &error {
-                        openidconnect::DiscoveryError::Request(fetch_error) => transport_error(fetch_error),
-                        _ => LoginError::Unavailable,
-                    };
-                    *last_failure() = Some((self.clock.now_unix(), error.clone()));
-                    error
-                })
-            })
-            .await
+        provider.discovery.metadata().await.map_err(|failure| match failure {
+            DiscoveryFailure::Timeout => LoginError::Timeout,
+            DiscoveryFailure::Unavailable => LoginError::Unavailable,
+        })
     }
 
     fn client(
@@ -486,7 +464,10 @@ impl UpstreamLogin {
         let nonce = Nonce::new(login.nonce.clone());
 
         // Verify; on an unknown key, refetch the JWKS (at most once a minute) and verify again.
-        let mut keys = self.jwks(provider, metadata, false).await?;
+        let jwks = self.jwks(provider, metadata)?;
+        let not_published = LoginError::InvalidIdToken("signed with a key the provider does not publish");
+        let mut document = jwks.document().await.ok_or_else(|| not_published.clone())?;
+        let mut keys = Arc::new(key_set(&document).ok_or_else(|| not_published.clone())?);
         let claims = loop {
             let verifier = self.verifier(provider, &client, keys.clone());
             match id_token.claims(&verifier, &nonce) {
@@ -504,9 +485,12 @@ impl UpstreamLogin {
                 }
                 Err(openidconnect::ClaimsVerificationError::SignatureVerification(
                     openidconnect::SignatureVerificationError::NoMatchingKey,
-                )) => match self.jwks(provider, metadata, true).await {
-                    Ok(fresh) if !Arc::ptr_eq(&fresh, &keys) => keys = fresh,
-                    _ => return Err(LoginError::InvalidIdToken("signed with a key the provider does not publish")),
+                )) => match jwks.refetched_document(&document).await {
+                    Some(fresh) => {
+                        keys = Arc::new(key_set(&fresh).ok_or_else(|| not_published.clone())?);
+                        document = fresh;
+                    }
+                    None => return Err(not_published),
                 },
                 Err(error) => {
                     // The crate's messages may quote claim values (a subject, audiences): log the rule only.
@@ -597,39 +581,21 @@ impl UpstreamLogin {
         Ok(login)
     }
 
-    async fn jwks(&self, provider: &Provider, metadata: &CoreProviderMetadata, refetch: bool) -> Result<Arc<CoreJsonWebKeySet>, LoginError> {
-        let now = self.clock.now_unix();
-        if let Ok(guard) = provider.jwks.read()
-            && let Some(state) = guard.as_ref()
-            && (!refetch || now < state.fetched_at + JWKS_MIN_REFETCH_SECONDS)
-        {
-            return Ok(state.keys.clone());
+    /// The provider's key cache, made on the first callback (its URL comes from discovery).
+    fn jwks<'p>(&self, provider: &'p Provider, metadata: &CoreProviderMetadata) -> Result<&'p JwksCache, LoginError> {
+        if let Some(cache) = provider.jwks.get() {
+            return Ok(cache);
         }
-        if !refetch && let Ok(mut guard) = provider.jwks.write() {
-            // Discovery fetched the keys already: start from them. They may be old, so they do
-            // not count against the refetch interval (fetched_at 0).
-            let keys = Arc::new(metadata.jwks().clone());
-            *guard = Some(JwksState { keys: keys.clone(), fetched_at: 0 });
-            return Ok(keys);
+        let source = HttpJwksSource::with_client(provider.http.clone(), metadata.jwks_uri().url().clone());
+        let settings = JwksCacheSettings { max_age_seconds: JWKS_MAX_AGE_SECONDS, min_refetch_interval_seconds: JWKS_MIN_REFETCH_SECONDS };
+        let cache = JwksCache::new(Arc::new(source), self.clock.clone(), provider.jwks_algorithms.clone(), settings);
+        // Discovery fetched the keys already: start from them.
+        if let Ok(document) = serde_json::to_value(metadata.jwks()) {
+            cache.seed(document);
         }
-        // One refetch at a time; whoever waited uses the keys the first one fetched.
-        let _single = provider.refetch.lock().await;
-        if let Ok(guard) = provider.jwks.read()
-            && let Some(state) = guard.as_ref()
-            && now < state.fetched_at + JWKS_MIN_REFETCH_SECONDS
-        {
-            return Ok(state.keys.clone());
-        }
-        let fetch = oidc_fetcher(provider.http.clone());
-        let keys = CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &fetch).await.map_err(|error| {
-            tracing::warn!(provider = %provider.name, error = %error, "JWKS refetch failed");
-            LoginError::InvalidIdToken("signed with a key the provider does not publish")
-        })?;
-        let keys = Arc::new(keys);
-        if let Ok(mut guard) = provider.jwks.write() {
-            *guard = Some(JwksState { keys: keys.clone(), fetched_at: now });
-        }
-        Ok(keys)
+        // Two callbacks racing here both build one; the first set wins and the other is dropped.
+        let _ = provider.jwks.set(cache);
+        provider.jwks.get().ok_or(LoginError::Internal)
     }
 
     fn verifier<'a>(
@@ -736,6 +702,11 @@ fn merge_userinfo(mut id_token: Map<String, Value>, userinfo: Map<String, Value>
         }
     }
     id_token
+}
+
+/// A key set in the `openidconnect` crate's type (keys it cannot read are skipped by the crate).
+fn key_set(document: &Value) -> Option<CoreJsonWebKeySet> {
+    serde_json::from_value(document.clone()).ok()
 }
 
 /// The payload of a compact JWS whose signature has been verified.
@@ -946,7 +917,7 @@ mod tests {
         assert_eq!(requests.load(Ordering::SeqCst), 1, "no retry within the interval");
 
         // After the interval one login asks again (and, still failing, starts a new interval).
-        clock.advance(DISCOVERY_RETRY_SECONDS);
+        clock.advance(crate::adapters::oidc_discovery::DISCOVERY_RETRY_SECONDS);
         assert_eq!(login.start("down", None, None).await.unwrap_err(), LoginError::Unavailable);
         assert_eq!(login.start("down", None, None).await.unwrap_err(), LoginError::Unavailable);
         assert_eq!(requests.load(Ordering::SeqCst), 2);

@@ -53,6 +53,18 @@ impl HttpJwksSource {
         }
     }
 
+    /// The key set at a known URL (an upstream provider's discovered `jwks_uri`), fetched with
+    /// that provider's client.
+    pub fn with_client(client: reqwest::Client, jwks_uri: Url) -> Self {
+        Self {
+            client: tokio::sync::OnceCell::new_with(Some(client)),
+            timeout: Duration::ZERO,
+            issuer: String::new(),
+            configured_jwks_uri: Some(jwks_uri),
+            discovered_jwks_uri: tokio::sync::OnceCell::new(),
+        }
+    }
+
     async fn client(&self) -> Result<&reqwest::Client, JwksError> {
         self.client.get_or_try_init(|| async { http_client::client(self.timeout, self.timeout).map_err(fetch_error) }).await
     }
@@ -111,6 +123,9 @@ struct KeySnapshot {
     by_kid: HashMap<String, VerificationKey>,
     without_kid: Vec<VerificationKey>,
     fetched_at: Option<u64>,
+    /// The document as fetched, for a verifier that reads it with its own library (the upstream
+    /// login's `openidconnect`).
+    document: Option<Arc<serde_json::Value>>,
 }
 
 /// Cache timing.
@@ -157,6 +172,35 @@ impl JwksCache {
         self.fetches.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Starts an empty cache from a document fetched elsewhere (the one discovery returned),
+    /// without spending the refetch allowance: the first unknown `kid` may still refetch.
+    pub fn seed(&self, document: serde_json::Value) {
+        let now = self.clock.now_unix();
+        let mut snapshot = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        if snapshot.fetched_at.is_none()
+            && let Ok((by_kid, without_kid)) = parse_key_set(&document, &self.allowed)
+        {
+            *snapshot = Arc::new(KeySnapshot { by_kid, without_kid, fetched_at: Some(now), document: Some(Arc::new(document)) });
+        }
+    }
+
+    /// The whole key set as last fetched (refreshed when older than the maximum age; the old
+    /// one serves if that fails). `None` while no fetch has succeeded.
+    pub async fn document(&self) -> Option<Arc<serde_json::Value>> {
+        let now = self.clock.now_unix();
+        let snapshot = self.current();
+        let stale = snapshot.fetched_at.is_none_or(|at| now.saturating_sub(at) >= self.settings.max_age_seconds);
+        let snapshot = if stale { self.refresh(now).await.unwrap_or(snapshot) } else { snapshot };
+        snapshot.document.clone()
+    }
+
+    /// After a token named a key `known` lacks: a newer key set, fetched now unless a fetch
+    /// started within the minimum interval. `None` when there is nothing newer.
+    pub async fn refetched_document(&self, known: &Arc<serde_json::Value>) -> Option<Arc<serde_json::Value>> {
+        let fresh = self.refresh(self.clock.now_unix()).await?;
+        fresh.document.clone().filter(|document| !Arc::ptr_eq(document, known))
+    }
+
     fn current(&self) -> Arc<KeySnapshot> {
         self.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -194,7 +238,8 @@ impl JwksCache {
         match self.source.fetch().await {
             Ok(document) => match parse_key_set(&document, &self.allowed) {
                 Ok((by_kid, without_kid)) => {
-                    let fresh = Arc::new(KeySnapshot { by_kid, without_kid, fetched_at: Some(now) });
+                    let document = Some(Arc::new(document));
+                    let fresh = Arc::new(KeySnapshot { by_kid, without_kid, fetched_at: Some(now), document });
                     *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
                     tracing::info!(keys = fresh.by_kid.len() + fresh.without_kid.len(), "identity provider keys refreshed");
                     Some(fresh)

@@ -8,6 +8,7 @@ pub mod http_client;
 pub mod jwks;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory_secrets;
+pub mod oidc_discovery;
 pub mod secrets_manager;
 pub mod secrets_rotation;
 
