@@ -16,7 +16,7 @@
 //! LivePerson configured with a pasted key). Scheduled rotation never touches a pinned key: the
 //! profile keeps signing with it until an operator stages a successor (published at once, in the
 //! paste format too) and then switches to it, a deliberate step with a notification
-//! ([`crate::rotation`]). Per pin there is one `current` key, at most one `next` (staged) and the
+//! (the `rotation` protocol). Per pin there is one `current` key, at most one `next` (staged) and the
 //! `previous` keys a switch retired.
 
 use std::collections::BTreeMap;

@@ -4,6 +4,12 @@
 //! ([`config`]), verified identity ([`identity`]), claim mapping and masking ([`mapping`]),
 //! per-platform claim schemas ([`claims`]), signing ([`signing`]), secrets ([`secrets`]) and the
 //! HTTP conventions shared by every endpoint ([`http`]).
+//!
+//! The modules are layered, each using only those below it: infrastructure ([`clock`],
+//! [`logging`], [`metrics`]) <- [`values`] <- pure ([`mapping`], [`claims`]) <- domain (identity,
+//! keys, signing, sessions, secrets, rotation, grants, with their store traits) <- [`adapters`]
+//! <- [`config`] <- services ([`mint`], [`provider`], [`upstream`]) <- [`http`].
+//! `tests/tests/architecture.rs` enforces it; `docs/architecture-layers.md` explains it.
 
 pub mod adapters;
 pub mod bootstrap;

@@ -404,6 +404,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_document_view_seeds_without_a_fetch_refetches_once_per_interval_and_survives_an_outage() {
+        let calls = |source: &ScriptedSource| source.calls.load(std::sync::atomic::Ordering::SeqCst);
+        let clock = Arc::new(FixedClock::at(1_000));
+        let (cache, source) = cache(vec![Ok(json!({"keys": [ec_jwk("b")]})), Err(JwksError::Status(503))], clock.clone());
+        cache.seed(json!({"keys": [ec_jwk("a")]}));
+        let seeded = cache.document().await.expect("the seeded set serves");
+        assert_eq!(seeded["keys"][0]["kid"], "a");
+        assert_eq!(calls(&source), 0, "seeding fetches nothing");
+        // The seed did not spend the allowance: the first unknown kid refetches at once.
+        let fresh = cache.refetched_document(&seeded).await.expect("a newer set");
+        assert_eq!((fresh["keys"][0]["kid"].clone(), calls(&source)), (json!("b"), 1));
+        assert!(cache.refetched_document(&fresh).await.is_none(), "nothing newer within the interval");
+        assert_eq!(calls(&source), 1);
+        // Past the interval the provider is down: nothing newer, and the last set still serves.
+        clock.advance(61);
+        assert!(cache.refetched_document(&fresh).await.is_none());
+        assert_eq!(calls(&source), 2);
+        assert_eq!(cache.document().await.expect("kept")["keys"][0]["kid"], "b");
+        // A second seed never replaces fetched keys.
+        cache.seed(json!({"keys": [ec_jwk("c")]}));
+        assert_eq!(cache.document().await.expect("kept")["keys"][0]["kid"], "b");
+    }
+
+    #[tokio::test]
     async fn rotated_key_is_found_by_refetch() {
         let clock = Arc::new(FixedClock::at(1_000));
         let (cache, _) = cache(vec![Ok(json!({"keys": [ec_jwk("a")]})), Ok(json!({"keys": [ec_jwk("a"), ec_jwk("b")]}))], clock.clone());
