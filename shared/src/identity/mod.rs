@@ -11,11 +11,10 @@ mod visitor;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 pub use bearer::{BearerPolicy, BearerVerifier};
-use async_trait::async_trait;
-
 use crate::values::IdentitySource;
 pub use crate::values::VerifiedClaims; // moved: crate::values::VerifiedClaims
 pub use crate::values::hygiene; // moved: crate::values::hygiene

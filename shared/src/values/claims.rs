@@ -51,7 +51,7 @@ impl fmt::Debug for VerifiedClaims {
 
 /// A `sub` we accept: 1-255 characters, no control or invisible formatting characters
 /// ([`hygiene::is_forbidden_char`]).
-pub fn valid_subject(sub: &str) -> bool {
+pub(crate) fn valid_subject(sub: &str) -> bool {
     !sub.is_empty() && sub.chars().count() <= 255 && !hygiene::has_forbidden_char(sub)
 }
 

@@ -1,5 +1,5 @@
-//! Plain values every layer may use: the verified visitor's claims, claim names, JWS algorithm
-//! names. Pure: this layer imports nothing from the rest of the crate.
+//! Plain values every layer may use: the verified visitor's claims and their hygiene, where an
+//! identity comes from, JWS algorithm names. Pure: this layer imports nothing from the crate.
 
 pub mod algorithm;
 pub mod claims;
@@ -7,5 +7,6 @@ pub mod hygiene;
 pub mod source;
 
 pub use algorithm::JwsAlgorithm;
-pub use claims::{VerifiedClaims, valid_subject};
+pub use claims::VerifiedClaims;
+pub(crate) use claims::valid_subject;
 pub use source::IdentitySource;
