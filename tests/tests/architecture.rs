@@ -9,6 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use whoscalling_tests::workspace_root;
+
 /// The layer table, lowest first. A module may use modules of its own layer or any layer listed
 /// before it. A top-level module missing here fails the test: add it to the layer table.
 const LAYERS: &[(&str, &[&str])] = &[
@@ -36,7 +38,7 @@ const PURE_LAYERS: &[&str] = &["values", "pure"];
 const PURE_MAY_USE: &[&str] = &["infrastructure", "values", "pure"];
 
 fn shared_src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/src")
+    workspace_root().join("shared/src")
 }
 
 fn layer_of(module: &str) -> Option<(usize, &'static str)> {
