@@ -14,7 +14,7 @@ use libfuzzer_sys::fuzz_target;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
-use whoscalling::secrets::InMemorySecretStore;
+use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::{ServiceConfig, SystemClock};
 
 fn state() -> &'static (tokio::runtime::Runtime, mint_token::Deps) {

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
-use whoscalling::secrets::InMemorySecretStore;
+use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::session::{Purpose, SessionKeys, SessionPayload, SessionVerifier};
 use whoscalling::{Clock, SecretName, SystemClock};
 

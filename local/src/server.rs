@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use whoscalling::keys::PinName;
 use whoscalling::provider::{GrantStore, MemoryGrantStore};
 use whoscalling::rotation::PinnedKeyAction;
-use whoscalling::secrets::FileSecretStore;
+use whoscalling::adapters::FileSecretStore;
 use whoscalling::{Clock, SecretName, SecretStore, ServiceConfig, SystemClock};
 
 use base64::Engine;

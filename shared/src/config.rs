@@ -12,13 +12,15 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use url::Url;
+
+mod wiring;
 
 use crate::keys::{KeyChoice, PinName};
 use crate::mapping::ClaimPolicy;
 use crate::platforms::KeyKind;
+use crate::values::JwsAlgorithm;
 use crate::secrets::{SecretCacheSettings, SecretName};
 
 /// The environment variable that carries a small document inline (`events/env.json`, tests).
@@ -109,6 +111,13 @@ impl ProfileName {
     }
 }
 
+impl PinName {
+    /// A profile's own name as its pin (profile names are a subset of pin names).
+    pub fn from_profile(name: &ProfileName) -> Self {
+        Self::from_checked(name.as_str())
+    }
+}
+
 impl TryFrom<String> for ProfileName {
     type Error = String;
     fn try_from(value: String) -> Result<Self, String> {
@@ -122,17 +131,7 @@ impl fmt::Display for ProfileName {
     }
 }
 
-/// Where a visitor's verified identity may come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IdentitySource {
-    /// Claims that API Gateway's JWT authorizer verified (`requestContext.authorizer.jwt.claims`).
-    ApiGatewayAuthorizer,
-    /// `Authorization: Bearer <JWT>` verified here against the provider's JWKS.
-    BearerToken,
-    /// The encrypted session cookie set after an upstream login (`/callback/{provider}`).
-    Session,
-}
+pub use crate::values::IdentitySource; // moved: crate::values::IdentitySource
 
 /// The visitor session cookie.
 #[derive(Debug, Clone, Deserialize)]
@@ -238,7 +237,7 @@ impl UpstreamConfig {
                 return Err(setting(at("scopes"), "must include openid"));
             }
             if provider.algorithms.is_empty()
-                || !provider.algorithms.iter().all(|a| matches!(a.as_str(), "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES256" | "ES384"))
+                || !provider.algorithms.iter().all(|a| JwsAlgorithm::parse(a).is_some())
             {
                 return Err(setting(at("algorithms"), "asymmetric algorithms only (RS*, PS*, ES256, ES384)"));
             }
@@ -303,7 +302,7 @@ fn default_http_timeout() -> u64 {
 pub struct BearerSettings {
     pub issuer: String,
     pub audiences: Vec<String>,
-    pub algorithms: Vec<Algorithm>,
+    pub algorithms: Vec<JwsAlgorithm>,
     pub jwks_uri: Option<Url>,
     pub leeway_seconds: u64,
     pub jwks_max_age_seconds: u64,
@@ -794,21 +793,11 @@ impl ServiceConfig {
         }
         let mut algorithms = Vec::new();
         for name in &identity.algorithms {
-            let algorithm = match name.as_str() {
-                "RS256" => Algorithm::RS256,
-                "RS384" => Algorithm::RS384,
-                "RS512" => Algorithm::RS512,
-                "PS256" => Algorithm::PS256,
-                "PS384" => Algorithm::PS384,
-                "PS512" => Algorithm::PS512,
-                "ES256" => Algorithm::ES256,
-                "ES384" => Algorithm::ES384,
-                other => {
-                    return Err(setting(
-                        "identity.algorithms",
-                        format!("`{other}` is not allowed: only asymmetric RS*, PS* and ES256/ES384 (never none or HS*)"),
-                    ));
-                }
+            let Some(algorithm) = JwsAlgorithm::parse(name) else {
+                return Err(setting(
+                    "identity.algorithms",
+                    format!("`{name}` is not allowed: only asymmetric RS*, PS* and ES256/ES384 (never none or HS*)"),
+                ));
             };
             algorithms.push(algorithm);
         }

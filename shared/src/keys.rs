@@ -16,7 +16,7 @@
 //! LivePerson configured with a pasted key). Scheduled rotation never touches a pinned key: the
 //! profile keeps signing with it until an operator stages a successor (published at once, in the
 //! paste format too) and then switches to it, a deliberate step with a notification
-//! ([`crate::rotation`]). Per pin there is one `current` key, at most one `next` (staged) and the
+//! (the `rotation` protocol). Per pin there is one `current` key, at most one `next` (staged) and the
 //! `previous` keys a switch retired.
 
 use std::collections::BTreeMap;
@@ -52,6 +52,12 @@ pub enum KeyStatus {
 pub struct PinName(String);
 
 impl PinName {
+    /// A name already checked to be a pin name's subset (a profile name: `PinName::from_profile`
+    /// in `config`).
+    pub(crate) fn from_checked(value: &str) -> Self {
+        Self(value.to_string())
+    }
+
     pub fn parse(value: &str) -> Option<Self> {
         let valid = !value.is_empty()
             && value.len() <= 64
@@ -61,11 +67,6 @@ impl PinName {
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-
-    /// A profile's own name as its pin (profile names are a subset of pin names).
-    pub fn from_profile(name: &crate::config::ProfileName) -> Self {
-        Self(name.as_str().to_string())
     }
 }
 
@@ -562,7 +563,7 @@ impl SigningKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secrets::InMemorySecretStore;
+    use crate::adapters::InMemorySecretStore;
 
     fn fresh() -> KeySetDocument {
         KeySetDocument::generate(&[SigningAlgorithm::RS256, SigningAlgorithm::ES256], 1_000).unwrap()

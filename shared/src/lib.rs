@@ -4,11 +4,19 @@
 //! ([`config`]), verified identity ([`identity`]), claim mapping and masking ([`mapping`]), the
 //! chat platforms, one module each ([`platforms`]), signing ([`signing`]), secrets ([`secrets`])
 //! and the HTTP conventions shared by every endpoint ([`http`]).
+//!
+//! The modules are layered, each using only those below it: infrastructure ([`clock`],
+//! [`logging`], [`metrics`]) <- [`values`] <- pure ([`mapping`], [`platforms`]) <- domain (identity,
+//! keys, signing, sessions, secrets, rotation, grants, with their store traits) <- [`adapters`]
+//! <- [`config`] <- services ([`mint`], [`provider`], [`upstream`]) <- [`http`].
+//! `tests/tests/architecture.rs` enforces it; `docs/architecture-layers.md` explains it.
 
+pub mod adapters;
 pub mod bootstrap;
 pub mod claims;
 pub mod clock;
 pub mod config;
+pub mod grants;
 pub mod http;
 pub mod identity;
 pub mod jwe;
@@ -26,9 +34,11 @@ pub mod session_rotation;
 pub mod upstream;
 pub mod used_states;
 pub mod signing;
+pub mod values;
 
 pub use clock::{Clock, SystemClock};
 pub use config::{ConfigError, ServiceConfig};
-pub use identity::{IdentityError, IdentityVerifier, VerifiedClaims};
+pub use identity::{IdentityError, IdentityVerifier};
+pub use values::VerifiedClaims;
 pub use mint::{MintError, MintService, MintedToken};
 pub use secrets::{SecretError, SecretName, SecretStore, SecretString};

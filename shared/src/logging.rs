@@ -19,7 +19,7 @@ pub fn init_json_logging() {
 /// [`crate::metrics::EMF_TARGET`] are written as their `emf` field alone, so CloudWatch sees the
 /// metric record at the root of the line; they pass whatever `RUST_LOG` says (metrics are not
 /// chatter). The current span's fields (Lambda's request id and the X-Ray trace id, see
-/// [`crate::http::invocation_span`]) go with every line.
+/// the HTTP layer's `invocation_span`) go with every line.
 pub fn json_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync + tracing_subscriber::util::SubscriberInitExt
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,

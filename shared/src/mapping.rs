@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::identity::VerifiedClaims;
+use crate::values::VerifiedClaims;
 
 /// How a claim value becomes a string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

@@ -3,7 +3,7 @@
 //! Lambda sends stdout to CloudWatch Logs, which turns any line that is a JSON object with an
 //! `_aws` member into metrics (no API call, no agent, nothing on the request path but one line).
 //! The record goes through the same `tracing` subscriber as every log line (target
-//! [`EMF_TARGET`], written verbatim by [`crate::logging`]), so the local run and the tests see it
+//! [`EMF_TARGET`], written verbatim by the `logging` subscriber), so the local run and the tests see it
 //! exactly where they see the logs.
 //!
 //! Dimensions are bounded on purpose (each distinct value is a new CloudWatch metric, billed):
@@ -50,7 +50,7 @@ fn valid_namespace(value: Option<String>) -> Option<String> {
     })
 }
 
-/// The `tracing` target whose events [`crate::logging`] writes verbatim (the EMF line itself).
+/// The `tracing` target whose events the `logging` subscriber writes verbatim (the EMF line itself).
 pub const EMF_TARGET: &str = "whoscalling_emf";
 
 /// What one request counted on its way (see the hooks).

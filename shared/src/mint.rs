@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::{ConfigError, ProfileName, ServiceConfig};
-use crate::identity::VerifiedClaims;
+use crate::values::VerifiedClaims;
 use crate::jwe::{JweError, JweRecipient};
 use crate::keys::{KeyChoice, KeyError, SigningKeys};
 use crate::mapping::{ClaimPolicy, MappingError};
@@ -232,7 +232,7 @@ mod tests {
     use crate::clock::FixedClock;
     use crate::platforms::amazon_connect::ConnectProfileConfig;
     use crate::platforms::liveperson::LivePersonProfileConfig;
-    use crate::secrets::InMemorySecretStore;
+    use crate::adapters::InMemorySecretStore;
     use serde_json::json;
 
     const KEY: &str = "Yk9SRU1hZ2ljS2V5Rm9yQ29ubmVjdFdpZGdldHMxMjM0";

@@ -20,12 +20,12 @@ use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ServiceConfig, SessionConfig};
-use crate::identity::{IdentityError, VerifiedClaims};
+use crate::identity::{IdentityError, SessionSource, VerifiedClaims};
 use crate::secrets::{SecretError, SecretName, SecretStore};
 
 /// Browsers keep cookies up to 4096 bytes (name, value and attributes); stay well under.
@@ -72,7 +72,7 @@ impl Purpose {
 /// (`finishSecret`) follows within seconds normally; this covers retries.
 pub const ROTATION_STEPS_SLACK_SECONDS: u64 = 600;
 /// The grace of [`SessionKeys::new`]: the default session lifetime, plus the slack and a default
-/// secret cache TTL. Services use [`SessionKeys::from_config`], which counts their own settings.
+/// secret cache TTL. Services use `SessionKeys::from_config` (in `config`), which counts their own settings.
 const DEFAULT_GRACE_SECONDS: u64 = 1800 + 300 + ROTATION_STEPS_SLACK_SECONDS;
 
 /// The session-key secret's value once rotated: `{"current": ..., "previous": ..., "rotated_at": ...}`.
@@ -159,13 +159,6 @@ impl SessionKeys {
         self.clock = clock;
         self.grace_seconds = grace_seconds;
         self
-    }
-
-    /// For a service: the grace is one session lifetime, plus the secret cache's TTL (a container
-    /// may seal with the old key that long after the switch) and the rotation's slack.
-    pub fn from_config(store: Arc<dyn SecretStore>, config: &ServiceConfig, session: &SessionConfig, clock: Arc<dyn Clock>) -> Self {
-        let grace = session.lifetime_seconds + config.secret_cache.ttl_seconds + ROTATION_STEPS_SLACK_SECONDS;
-        Self::new(store, session.key_secret.clone()).with_grace(clock, grace)
     }
 
     async fn keys(&self) -> Result<Arc<DerivedKeys>, SessionError> {
@@ -330,11 +323,18 @@ impl SessionVerifier {
     }
 }
 
+#[async_trait]
+impl SessionSource for SessionVerifier {
+    async fn verify(&self, cookie_header: Option<&str>) -> Result<Option<VerifiedClaims>, IdentityError> {
+        SessionVerifier::verify(self, cookie_header).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::FixedClock;
-    use crate::secrets::InMemorySecretStore;
+    use crate::adapters::InMemorySecretStore;
     use serde_json::json;
 
     fn keys(secret: &str) -> (Arc<SessionKeys>, Arc<InMemorySecretStore>) {

@@ -18,6 +18,7 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::secrets::SecretString;
+use crate::values::JwsAlgorithm;
 
 /// `base64url({"alg":"HS256","typ":"JWT"})`.
 pub const HS256_JWT_HEADER_SEGMENT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
@@ -45,10 +46,7 @@ pub enum SigningAlgorithm {
 
 impl SigningAlgorithm {
     pub fn name(self) -> &'static str {
-        match self {
-            SigningAlgorithm::RS256 => "RS256",
-            SigningAlgorithm::ES256 => "ES256",
-        }
+        JwsAlgorithm::from(self).as_str()
     }
 }
 
@@ -154,6 +152,31 @@ pub fn sign_hs256_jwt<C: Serialize>(claims: &C, key: &SecretString) -> Result<St
     token.push('.');
     token.push_str(&signature);
     Ok(token)
+}
+
+/// The verification edge: our algorithm names as `jsonwebtoken`'s.
+impl From<JwsAlgorithm> for Algorithm {
+    fn from(algorithm: JwsAlgorithm) -> Self {
+        match algorithm {
+            JwsAlgorithm::RS256 => Algorithm::RS256,
+            JwsAlgorithm::RS384 => Algorithm::RS384,
+            JwsAlgorithm::RS512 => Algorithm::RS512,
+            JwsAlgorithm::PS256 => Algorithm::PS256,
+            JwsAlgorithm::PS384 => Algorithm::PS384,
+            JwsAlgorithm::PS512 => Algorithm::PS512,
+            JwsAlgorithm::ES256 => Algorithm::ES256,
+            JwsAlgorithm::ES384 => Algorithm::ES384,
+        }
+    }
+}
+
+impl From<SigningAlgorithm> for JwsAlgorithm {
+    fn from(algorithm: SigningAlgorithm) -> Self {
+        match algorithm {
+            SigningAlgorithm::RS256 => JwsAlgorithm::RS256,
+            SigningAlgorithm::ES256 => JwsAlgorithm::ES256,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,15 +13,13 @@
 //! like Signicat put only `sub` in the ID token), then masks the claims and seals them into the
 //! session cookie.
 //!
-//! The HTTP client follows no redirects, has a timeout and caps response bodies, so a slow or
-//! hostile provider costs a bounded time and memory; discovery is fetched once per container, and
-//! after a failed discovery the provider is not asked again for `DISCOVERY_RETRY_SECONDS`, so an
-//! outage answers every visitor at once instead of queueing each behind another timeout.
+//! The provider is reached through adapters: the one HTTP client (no redirects, a timeout, bodies
+//! capped: `adapters::http_client`), discovery fetched once per container and not retried by
+//! every login during an outage (`adapters::oidc_discovery`), and the JWKS cache bearer
+//! verification uses too (`adapters::jwks`).
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -40,26 +38,28 @@ use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 use url::Url;
 
+use crate::adapters::http_client::{self, oidc_fetcher};
+use crate::adapters::jwks::{HttpJwksSource, JwksCache, JwksCacheSettings};
+use crate::adapters::oidc_discovery::{DiscoveryCache, DiscoveryFailure};
+pub use crate::adapters::http_client::FetchError; // moved: crate::adapters::http_client::FetchError
 use crate::clock::Clock;
 use crate::config::{ConfigError, ProfileName, ServiceConfig, SessionConfig, UpstreamAuthMethod, UpstreamProviderConfig};
-use crate::identity::VerifiedClaims;
+use crate::values::VerifiedClaims;
 use crate::mapping::ClaimPolicy;
 use crate::provider::Params;
 use crate::secrets::SecretStore;
 use crate::used_states::{MemoryUsedStates, UsedStates};
+use crate::values::JwsAlgorithm;
 use crate::session::{CookieSettings, Purpose, SessionError, SessionKeys, SessionPayload, cookie_value};
 
 /// The login-state cookie lives as long as a visitor may take at the provider.
 const LOGIN_STATE_SECONDS: u64 = 600;
 const LOGIN_STATE_COOKIE: &str = "whoscalling_login";
-/// The most a provider's answer may weigh (discovery, JWKS, token, userinfo).
-const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 /// At most one JWKS refetch per provider in this interval, whatever `kid`s arrive.
 const JWKS_MIN_REFETCH_SECONDS: u64 = 60;
-/// After a failed discovery, logins fail at once with the same error for this long. Without it
-/// every login during an outage would retry, one after another (the crate's once-cell runs one
-/// initializer at a time), each waiting out the HTTP timeout.
-const DISCOVERY_RETRY_SECONDS: u64 = 10;
+/// A provider's keys older than this are refetched on the next login (the old ones serve if
+/// that fails).
+const JWKS_MAX_AGE_SECONDS: u64 = 3600;
 /// The parameters a provider may put on our callback: the authorization response (`code`,
 /// `state`), RFC 9207 `iss`, OpenID session management's `session_state` (Entra, Keycloak), the
 /// error response (`error`, `error_description`, `error_uri`), and what Google adds (`scope`,
@@ -142,50 +142,6 @@ struct OtherClaims {
 }
 impl AdditionalClaims for OtherClaims {}
 
-/// HTTP failures, for the crate's client interface.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error("timed out")]
-    Timeout,
-    #[error("the response exceeds {MAX_RESPONSE_BYTES} bytes")]
-    TooLarge,
-    #[error("transport: {0}")]
-    Transport(String),
-}
-
-type FetchFuture = Pin<Box<dyn Future<Output = Result<openidconnect::HttpResponse, FetchError>> + Send>>;
-
-/// The crate's HTTP client: ours, with no redirects, a timeout and a body cap.
-fn fetcher(client: reqwest::Client) -> impl Fn(openidconnect::HttpRequest) -> FetchFuture + Send + Sync {
-    move |request: openidconnect::HttpRequest| {
-        let client = client.clone();
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let url = parts.uri.to_string();
-            let mut builder = client.request(parts.method, url).body(body);
-            for (name, value) in &parts.headers {
-                builder = builder.header(name, value);
-            }
-            let mut response = builder.send().await.map_err(|e| if e.is_timeout() { FetchError::Timeout } else { FetchError::Transport(e.without_url().to_string()) })?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let mut body = Vec::new();
-            while let Some(chunk) =
-                response.chunk().await.map_err(|e| if e.is_timeout() { FetchError::Timeout } else { FetchError::Transport(e.without_url().to_string()) })?
-            {
-                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    return Err(FetchError::TooLarge);
-                }
-                body.extend_from_slice(&chunk);
-            }
-            let mut built = http::Response::new(body);
-            *built.status_mut() = status;
-            *built.headers_mut() = headers;
-            Ok(built)
-        })
-    }
-}
-
 /// Maps a transport failure inside any of the crate's error types.
 fn transport_error(error: &FetchError) -> LoginError {
     match error {
@@ -204,22 +160,17 @@ type DiscoveredClient = CoreClient<
     openidconnect::EndpointMaybeSet,
 >;
 
-struct JwksState {
-    keys: Arc<CoreJsonWebKeySet>,
-    fetched_at: u64,
-}
-
 struct Provider {
     name: ProfileName,
     config: UpstreamProviderConfig,
     issuer: IssuerUrl,
     algorithms: Vec<CoreJwsSigningAlgorithm>,
+    jwks_algorithms: Vec<JwsAlgorithm>,
     http: reqwest::Client,
-    metadata: tokio::sync::OnceCell<CoreProviderMetadata>,
-    /// When discovery last failed, and how (see `DISCOVERY_RETRY_SECONDS`).
-    discovery_failure: std::sync::Mutex<Option<(u64, LoginError)>>,
-    jwks: RwLock<Option<JwksState>>,
-    refetch: tokio::sync::Mutex<()>,
+    discovery: DiscoveryCache,
+    /// The provider's keys: the same cache as bearer verification's, started from the key set
+    /// discovery returned and fetched from its `jwks_uri` after that.
+    jwks: tokio::sync::OnceCell<JwksCache>,
 }
 
 pub struct UpstreamLogin {
@@ -249,18 +200,18 @@ fn authorize_return(provider: &Provider) -> Option<Url> {
     Some(url)
 }
 
-fn algorithm(name: &str) -> Option<CoreJwsSigningAlgorithm> {
-    Some(match name {
-        "RS256" => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-        "RS384" => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-        "RS512" => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-        "PS256" => CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-        "PS384" => CoreJwsSigningAlgorithm::RsaSsaPssSha384,
-        "PS512" => CoreJwsSigningAlgorithm::RsaSsaPssSha512,
-        "ES256" => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-        "ES384" => CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-        _ => return None,
-    })
+/// The verification edge: our algorithm names as the `openidconnect` crate's.
+fn core_algorithm(algorithm: JwsAlgorithm) -> CoreJwsSigningAlgorithm {
+    match algorithm {
+        JwsAlgorithm::RS256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        JwsAlgorithm::RS384 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+        JwsAlgorithm::RS512 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+        JwsAlgorithm::PS256 => CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+        JwsAlgorithm::PS384 => CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+        JwsAlgorithm::PS512 => CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+        JwsAlgorithm::ES256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        JwsAlgorithm::ES384 => CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    }
 }
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
@@ -279,25 +230,22 @@ impl UpstreamLogin {
                 reason: reason.into(),
             };
             let issuer = IssuerUrl::new(provider.issuer.clone()).map_err(|_| setting("issuer", "must be a URL"))?;
-            let algorithms = provider.algorithms.iter().filter_map(|a| algorithm(a)).collect();
-            let http = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(provider.http_timeout_seconds))
-                .connect_timeout(Duration::from_secs(provider.http_timeout_seconds.min(3)))
-                .build()
+            let jwks_algorithms: Vec<JwsAlgorithm> = provider.algorithms.iter().filter_map(|a| JwsAlgorithm::parse(a)).collect();
+            let algorithms = jwks_algorithms.iter().copied().map(core_algorithm).collect();
+            let timeout = Duration::from_secs(provider.http_timeout_seconds);
+            let http = http_client::client(timeout, timeout.min(Duration::from_secs(3)))
                 .map_err(|_| setting("http_timeout_seconds", "the HTTP client could not be built"))?;
             providers.insert(
                 name.clone(),
                 Provider {
                     name: name.clone(),
                     config: provider.clone(),
+                    discovery: DiscoveryCache::new(name.to_string(), issuer.clone(), http.clone(), clock.clone()),
                     issuer,
                     algorithms,
+                    jwks_algorithms,
                     http,
-                    metadata: tokio::sync::OnceCell::new(),
-                    discovery_failure: std::sync::Mutex::new(None),
-                    jwks: RwLock::new(None),
-                    refetch: tokio::sync::Mutex::new(()),
+                    jwks: tokio::sync::OnceCell::new(),
                 },
             );
         }
@@ -349,28 +297,10 @@ impl UpstreamLogin {
     }
 
     async fn metadata<'p>(&self, provider: &'p Provider) -> Result<&'p CoreProviderMetadata, LoginError> {
-        provider
-            .metadata
-            .get_or_try_init(|| async {
-                let last_failure = || provider.discovery_failure.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some((failed_at, error)) = last_failure().as_ref()
-                    && self.clock.now_unix() < failed_at + DISCOVERY_RETRY_SECONDS
-                {
-                    return Err(error.clone());
-                }
-                let fetch = fetcher(provider.http.clone());
-                let discovered = CoreProviderMetadata::discover_async(provider.issuer.clone(), &fetch).await;
-                discovered.map_err(|error| {
-                    tracing::warn!(provider = %provider.name, error = %error, retry_in_seconds = DISCOVERY_RETRY_SECONDS, "discovery failed");
-                    let error = match &error {
-                        openidconnect::DiscoveryError::Request(fetch_error) => transport_error(fetch_error),
-                        _ => LoginError::Unavailable,
-                    };
-                    *last_failure() = Some((self.clock.now_unix(), error.clone()));
-                    error
-                })
-            })
-            .await
+        provider.discovery.metadata().await.map_err(|failure| match failure {
+            DiscoveryFailure::Timeout => LoginError::Timeout,
+            DiscoveryFailure::Unavailable => LoginError::Unavailable,
+        })
     }
 
     fn client(
@@ -484,7 +414,7 @@ impl UpstreamLogin {
             if error.is_transient() { LoginError::TemporarilyUnavailable } else { LoginError::Internal }
         })?;
         let client = self.client(provider, metadata, Some(ClientSecret::new(secret.value.expose().to_string())))?;
-        let fetch = fetcher(provider.http.clone());
+        let fetch = oidc_fetcher(provider.http.clone());
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|_| LoginError::Unavailable)?
@@ -510,7 +440,10 @@ impl UpstreamLogin {
         let nonce = Nonce::new(login.nonce.clone());
 
         // Verify; on an unknown key, refetch the JWKS (at most once a minute) and verify again.
-        let mut keys = self.jwks(provider, metadata, false).await?;
+        let jwks = self.jwks(provider, metadata)?;
+        let not_published = LoginError::InvalidIdToken("signed with a key the provider does not publish");
+        let mut document = jwks.document().await.ok_or_else(|| not_published.clone())?;
+        let mut keys = Arc::new(key_set(&document).ok_or_else(|| not_published.clone())?);
         let claims = loop {
             let verifier = self.verifier(provider, &client, keys.clone());
             match id_token.claims(&verifier, &nonce) {
@@ -528,9 +461,12 @@ impl UpstreamLogin {
                 }
                 Err(openidconnect::ClaimsVerificationError::SignatureVerification(
                     openidconnect::SignatureVerificationError::NoMatchingKey,
-                )) => match self.jwks(provider, metadata, true).await {
-                    Ok(fresh) if !Arc::ptr_eq(&fresh, &keys) => keys = fresh,
-                    _ => return Err(LoginError::InvalidIdToken("signed with a key the provider does not publish")),
+                )) => match jwks.refetched_document(&document).await {
+                    Some(fresh) => {
+                        keys = Arc::new(key_set(&fresh).ok_or_else(|| not_published.clone())?);
+                        document = fresh;
+                    }
+                    None => return Err(not_published),
                 },
                 Err(error) => {
                     // The crate's messages may quote claim values (a subject, audiences): log the rule only.
@@ -621,39 +557,21 @@ impl UpstreamLogin {
         Ok(login)
     }
 
-    async fn jwks(&self, provider: &Provider, metadata: &CoreProviderMetadata, refetch: bool) -> Result<Arc<CoreJsonWebKeySet>, LoginError> {
-        let now = self.clock.now_unix();
-        if let Ok(guard) = provider.jwks.read()
-            && let Some(state) = guard.as_ref()
-            && (!refetch || now < state.fetched_at + JWKS_MIN_REFETCH_SECONDS)
-        {
-            return Ok(state.keys.clone());
+    /// The provider's key cache, made on the first callback (its URL comes from discovery).
+    fn jwks<'p>(&self, provider: &'p Provider, metadata: &CoreProviderMetadata) -> Result<&'p JwksCache, LoginError> {
+        if let Some(cache) = provider.jwks.get() {
+            return Ok(cache);
         }
-        if !refetch && let Ok(mut guard) = provider.jwks.write() {
-            // Discovery fetched the keys already: start from them. They may be old, so they do
-            // not count against the refetch interval (fetched_at 0).
-            let keys = Arc::new(metadata.jwks().clone());
-            *guard = Some(JwksState { keys: keys.clone(), fetched_at: 0 });
-            return Ok(keys);
+        let source = HttpJwksSource::with_client(provider.http.clone(), metadata.jwks_uri().url().clone());
+        let settings = JwksCacheSettings { max_age_seconds: JWKS_MAX_AGE_SECONDS, min_refetch_interval_seconds: JWKS_MIN_REFETCH_SECONDS };
+        let cache = JwksCache::new(Arc::new(source), self.clock.clone(), provider.jwks_algorithms.clone(), settings);
+        // Discovery fetched the keys already: start from them.
+        if let Ok(document) = serde_json::to_value(metadata.jwks()) {
+            cache.seed(document);
         }
-        // One refetch at a time; whoever waited uses the keys the first one fetched.
-        let _single = provider.refetch.lock().await;
-        if let Ok(guard) = provider.jwks.read()
-            && let Some(state) = guard.as_ref()
-            && now < state.fetched_at + JWKS_MIN_REFETCH_SECONDS
-        {
-            return Ok(state.keys.clone());
-        }
-        let fetch = fetcher(provider.http.clone());
-        let keys = CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &fetch).await.map_err(|error| {
-            tracing::warn!(provider = %provider.name, error = %error, "JWKS refetch failed");
-            LoginError::InvalidIdToken("signed with a key the provider does not publish")
-        })?;
-        let keys = Arc::new(keys);
-        if let Ok(mut guard) = provider.jwks.write() {
-            *guard = Some(JwksState { keys: keys.clone(), fetched_at: now });
-        }
-        Ok(keys)
+        // Two callbacks racing here both build one; the first set wins and the other is dropped.
+        let _ = provider.jwks.set(cache);
+        provider.jwks.get().ok_or(LoginError::Internal)
     }
 
     fn verifier<'a>(
@@ -762,6 +680,11 @@ fn merge_userinfo(mut id_token: Map<String, Value>, userinfo: Map<String, Value>
     id_token
 }
 
+/// A key set in the `openidconnect` crate's type (keys it cannot read are skipped by the crate).
+fn key_set(document: &Value) -> Option<CoreJsonWebKeySet> {
+    serde_json::from_value(document.clone()).ok()
+}
+
 /// The payload of a compact JWS whose signature has been verified.
 fn verified_payload(compact: &str) -> Option<Map<String, Value>> {
     let payload = compact.split('.').nth(1)?;
@@ -775,7 +698,7 @@ fn verified_payload(compact: &str) -> Option<Map<String, Value>> {
 mod tests {
     use super::*;
     use crate::clock::FixedClock;
-    use crate::secrets::InMemorySecretStore;
+    use crate::adapters::InMemorySecretStore;
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -998,7 +921,7 @@ mod tests {
         assert_eq!(requests.load(Ordering::SeqCst), 1, "no retry within the interval");
 
         // After the interval one login asks again (and, still failing, starts a new interval).
-        clock.advance(DISCOVERY_RETRY_SECONDS);
+        clock.advance(crate::adapters::oidc_discovery::DISCOVERY_RETRY_SECONDS);
         assert_eq!(login.start("down", None, None).await.unwrap_err(), LoginError::Unavailable);
         assert_eq!(login.start("down", None, None).await.unwrap_err(), LoginError::Unavailable);
         assert_eq!(requests.load(Ordering::SeqCst), 2);

@@ -30,7 +30,7 @@ use mint_token::{Deps, function_handler};
 use serde_json::{Value, json};
 use whoscalling::clock::FixedClock;
 use whoscalling::identity::{JwksError, JwksSource};
-use whoscalling::secrets::InMemorySecretStore;
+use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::{IdentityVerifier, ServiceConfig};
 use whoscalling_tests::{CapturedLogs, random_token};
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 use lambda_http::http::header;
 use mint_token::{Deps, function_handler};
 use serde_json::{Value, json};
-use whoscalling::secrets::{SecretCacheSettings, SecretsManagerStore};
+use whoscalling::secrets::SecretCacheSettings;
+use whoscalling::adapters::SecretsManagerStore;
 use whoscalling::{ServiceConfig, SystemClock};
 use whoscalling_tests::{
     AdvancingClock, CapturedLogs, OIDC_CLIENT_ID, Peer, json_body, log_in_at_provider, moto, oidc_provider_with_id_token_claims, random_token,

@@ -16,7 +16,7 @@ use whoscalling::identity::{JwksError, JwksSource};
 use whoscalling::keys::KeySetDocument;
 use whoscalling::provider::grants::{Grant, hash_secret};
 use whoscalling::provider::{GrantStore, MemoryGrantStore};
-use whoscalling::secrets::InMemorySecretStore;
+use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling::{IdentityVerifier, SystemClock};
 use whoscalling_tests::{CapturedLogs, events_config_for, json_body, load_event, verify_independently, event_expectations};

@@ -11,7 +11,7 @@ use mint_token::function_handler;
 use serde_json::{Value, json};
 use whoscalling::identity::{JwksError, JwksSource};
 use whoscalling::keys::KeySetDocument;
-use whoscalling::secrets::InMemorySecretStore;
+use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling::clock::FixedClock;
 use whoscalling::{Clock, IdentityVerifier, SystemClock};

@@ -16,10 +16,10 @@ use async_trait::async_trait;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use whoscalling::keys::KeySetDocument;
-use whoscalling::rotation::{
-    LogKeyEvents, RotationError, RotationEvent, RotationTarget, SecretMetadata, SecretsManagerRotationTarget, SnsKeyEvents,
-};
-use whoscalling::secrets::{SecretCacheSettings, SecretString, SecretsManagerStore};
+use whoscalling::rotation::{LogKeyEvents, RotationError, RotationEvent, RotationTarget, SecretMetadata};
+use whoscalling::adapters::{SecretsManagerRotationTarget, SnsKeyEvents};
+use whoscalling::secrets::{SecretCacheSettings, SecretString};
+use whoscalling::adapters::SecretsManagerStore;
 use whoscalling::{MintService, ServiceConfig, SystemClock, VerifiedClaims};
 use whoscalling_tests::{CapturedLogs, LineVerifier, Peer, load_event, moto, secrets_manager_config};
 

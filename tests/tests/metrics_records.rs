@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use mint_token::{Deps, function_handler};
 use serde_json::{Value, json};
-use whoscalling::secrets::{PLACEHOLDER_VALUE, SecretCacheSettings, SecretsManagerStore};
+use whoscalling::secrets::{PLACEHOLDER_VALUE, SecretCacheSettings};
+use whoscalling::adapters::SecretsManagerStore;
 use whoscalling::{ServiceConfig, SystemClock};
 use whoscalling_tests::{CapturedLogs, json_body, load_event, moto, random_token, secrets_manager_config};
 

@@ -20,7 +20,7 @@ use mint_token::{Deps, function_handler};
 use serde_json::{Value, json};
 use whoscalling::clock::FixedClock;
 use whoscalling::identity::{JwksError, JwksSource};
-use whoscalling::secrets::InMemorySecretStore;
+use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::session::{Purpose, SessionKeys, SessionPayload};
 use whoscalling::{IdentityVerifier, SecretName, ServiceConfig};
 use whoscalling_tests::json_body;

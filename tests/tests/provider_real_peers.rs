@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use whoscalling::keys::KeySetDocument;
-use whoscalling::provider::dynamodb::DynamoGrantStore;
-use whoscalling::secrets::{SecretCacheSettings, SecretsManagerStore};
+use whoscalling::adapters::DynamoGrantStore;
+use whoscalling::secrets::SecretCacheSettings;
+use whoscalling::adapters::SecretsManagerStore;
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling_local::{LocalServer, Options, Stores, serve};
 use whoscalling_tests::{

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use whoscalling::clock::FixedClock;
 use whoscalling::keys::KeySetDocument;
 use whoscalling::provider::MemoryGrantStore;
-use whoscalling::secrets::InMemorySecretStore;
+use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::session::{Purpose, SessionKeys, SessionPayload};
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling::{IdentityVerifier, SecretName, ServiceConfig};

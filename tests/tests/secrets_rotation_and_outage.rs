@@ -12,7 +12,8 @@ use lambda_http::http::header;
 use mint_token::{Deps, function_handler};
 use serde_json::json;
 use whoscalling::clock::FixedClock;
-use whoscalling::secrets::{SecretCacheSettings, SecretsManagerStore};
+use whoscalling::secrets::SecretCacheSettings;
+use whoscalling::adapters::SecretsManagerStore;
 use whoscalling::{Clock, ServiceConfig, SystemClock};
 use whoscalling_tests::{CapturedLogs, json_body, load_event, moto, random_token, secrets_manager_config, verify_independently};
 

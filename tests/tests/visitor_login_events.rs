@@ -9,7 +9,7 @@ use std::sync::Arc;
 use lambda_http::http::header;
 use serde_json::Value;
 use whoscalling::SystemClock;
-use whoscalling::secrets::InMemorySecretStore;
+use whoscalling::adapters::InMemorySecretStore;
 use whoscalling_tests::{CapturedLogs, events_config_for, load_event, event_expectations};
 
 /// The session-key secret the sample cookies were sealed with.

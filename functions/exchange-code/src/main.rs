@@ -5,8 +5,8 @@ use std::sync::Arc;
 use exchange_code::{Deps, function_handler};
 use lambda_http::{Error, run, service_fn};
 use whoscalling::bootstrap::{REQUEST_PATH_CONNECT_TIMEOUT, REQUEST_PATH_OPERATION_TIMEOUT, aws_sdk_config};
-use whoscalling::provider::dynamodb::DynamoGrantStore;
-use whoscalling::secrets::SecretsManagerStore;
+use whoscalling::adapters::DynamoGrantStore;
+use whoscalling::adapters::SecretsManagerStore;
 use whoscalling::{ServiceConfig, SystemClock};
 
 #[tokio::main]

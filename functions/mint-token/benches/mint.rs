@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use std::hint::black_box;
 use whoscalling::identity::{JwksError, JwksSource};
 use whoscalling::keys::{KeyRing, KeySetDocument};
-use whoscalling::secrets::InMemorySecretStore;
+use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling::{IdentityVerifier, MintService, ServiceConfig, SystemClock, VerifiedClaims};
 

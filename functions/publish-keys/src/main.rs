@@ -6,7 +6,7 @@ use lambda_http::{Error, run, service_fn};
 use publish_keys::{Deps, function_handler};
 use whoscalling::ServiceConfig;
 use whoscalling::bootstrap::{REQUEST_PATH_CONNECT_TIMEOUT, REQUEST_PATH_OPERATION_TIMEOUT, aws_sdk_config};
-use whoscalling::secrets::SecretsManagerStore;
+use whoscalling::adapters::SecretsManagerStore;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, Validation};
+use jsonwebtoken::Validation;
 use serde_json::{Map, Value};
 
-use super::jwks::JwksCache;
+use super::jwks::KeySource;
 use super::visitor::VisitorPolicy;
-use super::{IdentityError, VerifiedClaims, valid_subject};
+use super::{IdentityError, VerifiedClaims};
 use crate::clock::Clock;
+use crate::values::{JwsAlgorithm, valid_subject};
 
 /// Longer than any real ID token; bounds the work an attacker can ask of us.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -30,7 +31,7 @@ pub struct BearerPolicy {
     /// At least one must appear in `aud`.
     pub audiences: Vec<String>,
     /// Asymmetric algorithms only (config validation refuses HS* and `none`).
-    pub algorithms: Vec<Algorithm>,
+    pub algorithms: Vec<JwsAlgorithm>,
     /// Allowed clock skew for `exp`, `nbf` and `iat`.
     pub leeway_seconds: u64,
     /// Age, lifetime and kind rules for a visitor's login.
@@ -39,17 +40,13 @@ pub struct BearerPolicy {
 
 pub struct BearerVerifier {
     policy: BearerPolicy,
-    keys: Arc<JwksCache>,
+    keys: Arc<dyn KeySource>,
     clock: Arc<dyn Clock>,
 }
 
 impl BearerVerifier {
-    pub fn new(policy: BearerPolicy, keys: Arc<JwksCache>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(policy: BearerPolicy, keys: Arc<dyn KeySource>, clock: Arc<dyn Clock>) -> Self {
         Self { policy, keys, clock }
-    }
-
-    pub fn keys(&self) -> &JwksCache {
-        &self.keys
     }
 
     pub async fn verify(&self, token: &str) -> Result<VerifiedClaims, IdentityError> {
@@ -76,8 +73,8 @@ impl BearerVerifier {
         };
         let key = self.keys.key_for(kid, algorithm).await?;
 
-        let mut validation = Validation::new(algorithm);
-        validation.algorithms = vec![algorithm];
+        let mut validation = Validation::new(algorithm.into());
+        validation.algorithms = vec![algorithm.into()];
         validation.set_issuer(&[&self.policy.issuer]);
         validation.set_audience(&self.policy.audiences);
         validation.validate_aud = true;
@@ -104,12 +101,12 @@ impl BearerVerifier {
         VerifiedClaims::from_json(Value::Object(claims)).ok_or(IdentityError::InvalidClaim("sub"))
     }
 
-    fn allowed_algorithm(&self, header: &Map<String, Value>) -> Result<Algorithm, IdentityError> {
+    fn allowed_algorithm(&self, header: &Map<String, Value>) -> Result<JwsAlgorithm, IdentityError> {
         let Some(Value::String(name)) = header.get("alg") else {
             return Err(IdentityError::Malformed("no `alg` header"));
         };
         // Exact, case-sensitive names: "none", "None", "hs256" never parse into an allowed one.
-        let algorithm = name.parse::<Algorithm>().map_err(|_| IdentityError::AlgorithmNotAllowed)?;
+        let algorithm = JwsAlgorithm::parse(name).ok_or(IdentityError::AlgorithmNotAllowed)?;
         if self.policy.algorithms.contains(&algorithm) { Ok(algorithm) } else { Err(IdentityError::AlgorithmNotAllowed) }
     }
 
@@ -276,7 +273,9 @@ fn map_jwt_error(error: jsonwebtoken::errors::Error) -> IdentityError {
 mod tests {
     use super::*;
     use crate::clock::FixedClock;
-    use crate::identity::jwks::{JwksCacheSettings, JwksError, JwksSource};
+    use crate::adapters::jwks::{JwksCache, JwksCacheSettings};
+    use crate::identity::jwks::{JwksError, JwksSource};
+    use jsonwebtoken::Algorithm;
     use async_trait::async_trait;
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
@@ -309,13 +308,13 @@ mod tests {
         let keys = Arc::new(JwksCache::new(
             Arc::new(StaticJwks(json!({"keys": [jwk]}))),
             clock.clone(),
-            vec![Algorithm::ES256, Algorithm::RS256],
+            vec![JwsAlgorithm::ES256, JwsAlgorithm::RS256],
             JwksCacheSettings::default(),
         ));
         let policy = BearerPolicy {
             issuer: ISSUER.into(),
             audiences: vec!["web".into()],
-            algorithms: vec![Algorithm::ES256, Algorithm::RS256],
+            algorithms: vec![JwsAlgorithm::ES256, JwsAlgorithm::RS256],
             leeway_seconds: 30,
             visitor: VisitorPolicy { max_token_age_seconds: 43_200, required_claim: None },
         };
@@ -484,8 +483,8 @@ mod tests {
         let jwk = json!({"kty": "EC", "crv": "P-256", "kid": "k2", "alg": "ES256",
             "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])});
         let clock = Arc::new(FixedClock::at(NOW));
-        let keys = Arc::new(JwksCache::new(Arc::new(StaticJwks(json!({"keys": [jwk]}))), clock.clone(), vec![Algorithm::ES256], JwksCacheSettings::default()));
-        let policy = BearerPolicy { issuer: ISSUER.into(), audiences: vec!["web".into()], algorithms: vec![Algorithm::ES256], leeway_seconds: 30,
+        let keys = Arc::new(JwksCache::new(Arc::new(StaticJwks(json!({"keys": [jwk]}))), clock.clone(), vec![JwsAlgorithm::ES256], JwksCacheSettings::default()));
+        let policy = BearerPolicy { issuer: ISSUER.into(), audiences: vec!["web".into()], algorithms: vec![JwsAlgorithm::ES256], leeway_seconds: 30,
             visitor: VisitorPolicy { max_token_age_seconds: 43_200, required_claim: None } };
         let verifier = BearerVerifier::new(policy, keys, clock);
         let input = format!(

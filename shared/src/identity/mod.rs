@@ -5,71 +5,21 @@
 //! JWKS. Never from the request body or query string.
 
 mod bearer;
-pub mod hygiene;
-mod jwks;
+pub mod jwks;
 mod visitor;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 pub use bearer::{BearerPolicy, BearerVerifier};
-use crate::clock::Clock;
-use crate::config::{ConfigError, IdentitySource, ServiceConfig};
-use crate::secrets::SecretStore;
-use crate::session::{SessionKeys, SessionVerifier};
-pub use jwks::{HttpJwksSource, JwksCache, JwksCacheSettings, JwksError, JwksSource};
+use crate::values::IdentitySource;
+pub use crate::values::VerifiedClaims; // moved: crate::values::VerifiedClaims
+pub use crate::values::hygiene; // moved: crate::values::hygiene
+pub use jwks::{JwksError, JwksSource, KeySource, VerificationKey};
 pub use visitor::{VisitorPolicy, refuse_client_tokens};
-
-/// Claims of a verified login. `Debug` shows claim names only: the values are personal data.
-#[derive(Clone, PartialEq)]
-pub struct VerifiedClaims(Map<String, Value>);
-
-impl VerifiedClaims {
-    /// Wraps already-verified claims; `None` unless a JSON object with a usable `sub`. Every
-    /// identity source comes through here, so here claims carrying control or invisible
-    /// formatting characters are dropped ([`hygiene::clean_claims`]).
-    pub fn from_json(value: Value) -> Option<Self> {
-        match value {
-            Value::Object(mut map) if map.get("sub").and_then(Value::as_str).is_some_and(valid_subject) => {
-                hygiene::clean_claims(&mut map);
-                Some(Self(map))
-            }
-            _ => None,
-        }
-    }
-
-    pub fn get(&self, claim: &str) -> Option<&Value> {
-        self.0.get(claim)
-    }
-
-    pub fn subject(&self) -> &str {
-        self.0.get("sub").and_then(Value::as_str).unwrap_or_default()
-    }
-
-    pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
-    }
-
-    /// For the claim policy (masking) only: the claims stay verified, values only get less.
-    pub(crate) fn as_map_mut(&mut self) -> &mut Map<String, Value> {
-        &mut self.0
-    }
-}
-
-impl fmt::Debug for VerifiedClaims {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifiedClaims").field("claims", &self.0.keys().collect::<Vec<_>>()).finish()
-    }
-}
-
-/// A `sub` we accept: 1-255 characters, no control or invisible formatting characters
-/// ([`hygiene::is_forbidden_char`]).
-pub(crate) fn valid_subject(sub: &str) -> bool {
-    !sub.is_empty() && sub.chars().count() <= 255 && !hygiene::has_forbidden_char(sub)
-}
 
 /// Why a visitor's identity was not accepted. Messages are fixed texts: they never quote the
 /// token or any claim value.
@@ -128,7 +78,7 @@ impl IdentityError {
     }
 }
 
-/// What a request offers as proof of identity (extracted by [`crate::http::credentials`]).
+/// What a request offers as proof of identity (the HTTP layer extracts it from the request).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Credentials<'a> {
     /// Claims from API Gateway's JWT authorizer (present only when the route has one).
@@ -139,20 +89,19 @@ pub struct Credentials<'a> {
     pub cookies: Option<&'a str>,
 }
 
+/// The session cookie as an identity source (implemented by `crate::session::SessionVerifier`).
+#[async_trait]
+pub trait SessionSource: Send + Sync {
+    /// `Ok(None)` when the request has no session cookie.
+    async fn verify(&self, cookie_header: Option<&str>) -> Result<Option<VerifiedClaims>, IdentityError>;
+}
+
 /// Decides which source a request's identity comes from and verifies it.
 pub struct IdentityVerifier {
     accept_authorizer: bool,
     bearer: Option<BearerVerifier>,
-    sessions: Option<SessionVerifier>,
+    sessions: Option<Arc<dyn SessionSource>>,
     visitor: VisitorPolicy,
-}
-
-/// The bearer settings the configuration checked at cold start.
-fn bearer_settings(config: &ServiceConfig) -> Result<&crate::config::BearerSettings, ConfigError> {
-    config.bearer().ok_or_else(|| ConfigError::Setting {
-        setting: "identity.sources".into(),
-        reason: "bearer_token is not accepted".into(),
-    })
 }
 
 impl IdentityVerifier {
@@ -161,69 +110,11 @@ impl IdentityVerifier {
         Self { accept_authorizer, bearer, sessions: None, visitor }
     }
 
-    /// Adds the session cookie as a source when the configuration accepts `session` (a no-op
-    /// otherwise). Sessions are sealed with the key in `session.key_secret`.
-    pub fn with_sessions_from(
-        mut self,
-        config: &ServiceConfig,
-        secrets: Arc<dyn SecretStore>,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, ConfigError> {
-        if !config.accepts(IdentitySource::Session) {
-            return Ok(self);
-        }
-        let session = config.session.as_ref().ok_or_else(|| ConfigError::Setting {
-            setting: "session".into(),
-            reason: "required when identity.sources has `session`".into(),
-        })?;
-        let keys = Arc::new(SessionKeys::from_config(secrets, config, session, clock.clone()));
-        self.sessions = Some(SessionVerifier::new(keys, session.cookie_name.clone(), clock));
-        Ok(self)
-    }
-
-    /// Builds the verifier the configuration asks for; the JWKS comes over HTTP(S).
-    pub fn from_config(config: &ServiceConfig, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
-        let source = match config.accepts(IdentitySource::BearerToken) {
-            true => {
-                let settings = bearer_settings(config)?;
-                let source = HttpJwksSource::new(settings.http_timeout, settings.issuer.clone(), settings.jwks_uri.clone());
-                Some(Arc::new(source) as Arc<dyn JwksSource>)
-            }
-            false => None,
-        };
-        Self::with_jwks_source(config, source, clock)
-    }
-
-    /// As [`IdentityVerifier::from_config`], with the JWKS from `source` (tests, local run).
-    pub fn with_jwks_source(
-        config: &ServiceConfig,
-        source: Option<Arc<dyn JwksSource>>,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, ConfigError> {
-        let bearer = match (config.accepts(IdentitySource::BearerToken), source) {
-            (true, Some(source)) => {
-                let settings = bearer_settings(config)?.clone();
-                let cache = JwksCache::new(
-                    source,
-                    clock.clone(),
-                    settings.algorithms.clone(),
-                    JwksCacheSettings {
-                        max_age_seconds: settings.jwks_max_age_seconds,
-                        min_refetch_interval_seconds: settings.jwks_min_refetch_seconds,
-                    },
-                );
-                let policy = BearerPolicy {
-                    issuer: settings.issuer,
-                    audiences: settings.audiences,
-                    algorithms: settings.algorithms,
-                    leeway_seconds: settings.leeway_seconds,
-                    visitor: config.visitor_policy(),
-                };
-                Some(BearerVerifier::new(policy, Arc::new(cache), clock))
-            }
-            _ => None,
-        };
-        Ok(Self::new(config.accepts(IdentitySource::ApiGatewayAuthorizer), bearer, config.visitor_policy()))
+    /// Adds the session cookie as a source (see `SessionKeys`; wired from the configuration by
+    /// `IdentityVerifier::with_sessions_from`).
+    pub fn with_sessions(mut self, sessions: Arc<dyn SessionSource>) -> Self {
+        self.sessions = Some(sessions);
+        self
     }
 
     /// The bearer verifier, if bearer tokens are accepted.

@@ -144,7 +144,7 @@ fn key_error(error: &SessionError) -> OAuthError {
 mod tests {
     use super::*;
     use crate::clock::FixedClock;
-    use crate::secrets::InMemorySecretStore;
+    use crate::adapters::InMemorySecretStore;
     use serde_json::json;
 
     const QUERY: &str = "response_type=code&client_id=puzzel&state=s%201&nonce=n&code_challenge=abc&code_challenge_method=S256&redirect_uri=https%3A%2F%2Fchat.example.com%2Fcb";

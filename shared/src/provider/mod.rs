@@ -9,9 +9,9 @@
 //! for LivePerson, exactly as the implicit flow's. See `docs/PROVIDER.md` for the wire contract.
 
 pub mod auth_mapping;
-pub mod dynamodb;
+pub use crate::adapters::dynamodb_grants as dynamodb; // moved: crate::adapters::dynamodb_grants
 pub mod flows;
-pub mod grants;
+pub use crate::grants; // moved: crate::grants
 pub mod login;
 pub mod oauth;
 
@@ -23,7 +23,7 @@ use url::Url;
 
 use crate::clock::Clock;
 use crate::config::{ClientConfig, ClientId, ConfigError, ProfileConfig, ServiceConfig};
-use crate::identity::VerifiedClaims;
+use crate::values::VerifiedClaims;
 use crate::keys::{KeyChoice, KeyError, SigningKeys};
 use crate::mapping::ClaimPolicy;
 use crate::jwe::JweRecipient;
@@ -609,7 +609,7 @@ mod tests {
     use super::*;
     use crate::clock::FixedClock;
     use crate::keys::KeySetDocument;
-    use crate::secrets::InMemorySecretStore;
+    use crate::adapters::InMemorySecretStore;
     use base64::Engine;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 

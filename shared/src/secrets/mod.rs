@@ -1,25 +1,34 @@
-//! Secrets: a small port (`SecretStore`) with a Secrets Manager adapter for Lambda, a file
-//! adapter for the local run and an in-memory fake for unit tests.
+//! Secrets: a small port (`SecretStore`), the secret value types and the cache settings. The
+//! Secrets Manager, file and in-memory stores are adapters (`crate::adapters`).
 //!
 //! Secret values never print: [`SecretString`] redacts itself in `Debug` and zeroizes on drop.
 
-mod file;
-#[cfg(any(test, feature = "test-util"))]
-mod memory;
-mod secrets_manager;
-
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-pub use file::FileSecretStore;
-#[cfg(any(test, feature = "test-util"))]
-pub use memory::InMemorySecretStore;
-pub use secrets_manager::{SecretCacheSettings, SecretsManagerStore};
+
+/// How long values are trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretCacheSettings {
+    /// After this, the next read asks Secrets Manager again (a rotation shows up within it).
+    pub ttl: Duration,
+    /// During an outage, a value confirmed less than `ttl + max_stale` ago is still served.
+    pub max_stale: Duration,
+    /// After a failed refresh, serve the cached value without asking again for this long.
+    pub retry_after_failure: Duration,
+}
+
+impl Default for SecretCacheSettings {
+    fn default() -> Self {
+        Self { ttl: Duration::from_secs(300), max_stale: Duration::from_secs(3600), retry_after_failure: Duration::from_secs(10) }
+    }
+}
 
 /// The name or ARN of a secret in the store. Names are not secret and may be logged.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]

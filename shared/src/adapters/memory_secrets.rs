@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{SecretError, SecretName, SecretStore, SecretString, SecretValue};
+use crate::secrets::{SecretError, SecretName, SecretStore, SecretString, SecretValue};
 
 /// A map of name to value, with a switch that makes every read fail as an outage would.
 #[derive(Default)]

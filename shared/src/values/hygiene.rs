@@ -123,7 +123,7 @@ fn clean_claim(name: &str, value: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::VerifiedClaims;
+    use crate::values::VerifiedClaims;
     use serde_json::json;
 
 

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use super::{SecretError, SecretName, SecretStore, SecretString, SecretValue};
+use crate::secrets::{SecretError, SecretName, SecretStore, SecretString, SecretValue};
 
 type Loaded = (SystemTime, HashMap<String, Arc<SecretValue>>);
 

@@ -28,25 +28,8 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use super::{SecretError, SecretName, SecretStore, SecretString, SecretValue};
+use crate::secrets::{SecretCacheSettings, SecretError, SecretName, SecretStore, SecretString, SecretValue};
 use crate::clock::{Clock, SystemClock};
-
-/// How long values are trusted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SecretCacheSettings {
-    /// After this, the next read asks Secrets Manager again (a rotation shows up within it).
-    pub ttl: Duration,
-    /// During an outage, a value confirmed less than `ttl + max_stale` ago is still served.
-    pub max_stale: Duration,
-    /// After a failed refresh, serve the cached value without asking again for this long.
-    pub retry_after_failure: Duration,
-}
-
-impl Default for SecretCacheSettings {
-    fn default() -> Self {
-        Self { ttl: Duration::from_secs(300), max_stale: Duration::from_secs(3600), retry_after_failure: Duration::from_secs(10) }
-    }
-}
 
 /// One cached secret. Times are [`Clock::now`] readings.
 struct Entry {

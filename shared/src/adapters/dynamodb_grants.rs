@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::grants::{Grant, GrantStatus, GrantStore, GrantStoreError, StoredGrant};
+use crate::grants::{Grant, GrantStatus, GrantStore, GrantStoreError, StoredGrant};
 
 pub struct DynamoGrantStore {
     client: Client,
