@@ -38,78 +38,21 @@ const TAG_LEN: usize = 16;
 const PEM_BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
 const PEM_END: &str = "-----END PUBLIC KEY-----";
 
-/// JWE key management algorithm (`alg`): how the random content-encryption key is wrapped for
-/// the recipient's RSA key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
-pub enum KeyEncryption {
-    /// RSAES-OAEP with SHA-256 and MGF1-SHA-256 (RFC 7518 4.3). The default.
-    #[default]
-    #[serde(rename = "RSA-OAEP-256")]
-    RsaOaep256,
-    /// RSAES-OAEP with SHA-1 and MGF1-SHA-1 (RFC 7518 4.3), for recipients that only know this.
-    #[serde(rename = "RSA-OAEP")]
-    RsaOaep,
-}
+pub use crate::values::{ContentEncryption, KeyEncryption};
 
-impl KeyEncryption {
-    /// The JOSE name, as written in the `alg` header member.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::RsaOaep256 => "RSA-OAEP-256",
-            Self::RsaOaep => "RSA-OAEP",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Self> {
-        [Self::RsaOaep256, Self::RsaOaep].into_iter().find(|alg| alg.name() == name)
-    }
-
-    fn oaep(self) -> &'static OaepAlgorithm {
-        match self {
-            Self::RsaOaep256 => &OAEP_SHA256_MGF1SHA256,
-            Self::RsaOaep => &OAEP_SHA1_MGF1SHA1,
-        }
+/// The aws-lc-rs OAEP parameters for a key-management algorithm.
+fn oaep(alg: KeyEncryption) -> &'static OaepAlgorithm {
+    match alg {
+        KeyEncryption::RsaOaep256 => &OAEP_SHA256_MGF1SHA256,
+        KeyEncryption::RsaOaep => &OAEP_SHA1_MGF1SHA1,
     }
 }
 
-/// JWE content encryption algorithm (`enc`): how the JWT itself is encrypted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, Default)]
-pub enum ContentEncryption {
-    /// AES-256-GCM (RFC 7518 5.3). The default.
-    #[default]
-    #[serde(rename = "A256GCM")]
-    A256Gcm,
-    /// AES-128-GCM (RFC 7518 5.3).
-    #[serde(rename = "A128GCM")]
-    A128Gcm,
-}
-
-impl ContentEncryption {
-    /// The JOSE name, as written in the `enc` header member.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::A256Gcm => "A256GCM",
-            Self::A128Gcm => "A128GCM",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<Self> {
-        [Self::A256Gcm, Self::A128Gcm].into_iter().find(|enc| enc.name() == name)
-    }
-
-    fn aead(self) -> &'static aws_lc_rs::aead::Algorithm {
-        match self {
-            Self::A256Gcm => &AES_256_GCM,
-            Self::A128Gcm => &AES_128_GCM,
-        }
-    }
-
-    /// Content-encryption key length in bytes (RFC 7518 5.3).
-    fn key_len(self) -> usize {
-        match self {
-            Self::A256Gcm => 32,
-            Self::A128Gcm => 16,
-        }
+/// The aws-lc-rs AEAD for a content-encryption algorithm.
+fn aead(enc: ContentEncryption) -> &'static aws_lc_rs::aead::Algorithm {
+    match enc {
+        ContentEncryption::A256Gcm => &AES_256_GCM,
+        ContentEncryption::A128Gcm => &AES_128_GCM,
     }
 }
 
@@ -244,7 +187,7 @@ impl JweRecipient {
         let mut encrypted_key = vec![0u8; self.key.ciphertext_size()];
         let wrapped_len = self
             .key
-            .encrypt(self.alg.oaep(), cek.as_slice(), &mut encrypted_key, None)
+            .encrypt(oaep(self.alg), cek.as_slice(), &mut encrypted_key, None)
             .map_err(|_| JweError::KeyWrap)?
             .len();
         encrypted_key.truncate(wrapped_len);
@@ -389,7 +332,7 @@ fn unwrap_cek(
     let mut fallback = Zeroizing::new(vec![0u8; enc.key_len()]);
     SystemRandom::new().fill(fallback.as_mut_slice()).map_err(|_| JweError::Random)?;
     let mut out = Zeroizing::new(vec![0u8; key.min_output_size()]);
-    match key.decrypt(alg.oaep(), encrypted_key, out.as_mut_slice(), None) {
+    match key.decrypt(oaep(alg), encrypted_key, out.as_mut_slice(), None) {
         Ok(cek) if cek.len() == enc.key_len() => Ok(Zeroizing::new(cek.to_vec())),
         _ => Ok(fallback),
     }
@@ -404,7 +347,7 @@ fn seal(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<(Vec<u8>, [u8; TAG_LEN]), JweError> {
-    let key = LessSafeKey::new(UnboundKey::new(enc.aead(), cek).map_err(|_| JweError::ContentEncryption)?);
+    let key = LessSafeKey::new(UnboundKey::new(aead(enc), cek).map_err(|_| JweError::ContentEncryption)?);
     let mut in_out = plaintext.to_vec();
     key.seal_in_place_append_tag(Nonce::assume_unique_for_key(*iv), Aad::from(aad), &mut in_out)
         .map_err(|_| JweError::ContentEncryption)?;
@@ -423,7 +366,7 @@ fn open(
     ciphertext: &[u8],
     tag: &[u8; TAG_LEN],
 ) -> Result<Vec<u8>, JweError> {
-    let key = LessSafeKey::new(UnboundKey::new(enc.aead(), cek).map_err(|_| JweError::Decryption)?);
+    let key = LessSafeKey::new(UnboundKey::new(aead(enc), cek).map_err(|_| JweError::Decryption)?);
     // Zeroizing: on failure the buffer may hold unauthenticated plaintext, which must not linger.
     let mut in_out = Zeroizing::new(Vec::with_capacity(ciphertext.len() + TAG_LEN));
     in_out.extend_from_slice(ciphertext);

@@ -46,42 +46,7 @@ pub enum KeyStatus {
     Next,
 }
 
-/// The name of a pasted-key slot: 1-64 of `a-z`, `0-9` and `-` (a profile name by default).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct PinName(String);
-
-impl PinName {
-    /// A name already checked to be a pin name's subset (a profile name: `PinName::from_profile`
-    /// in `config`).
-    pub(crate) fn from_checked(value: &str) -> Self {
-        Self(value.to_string())
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        let valid = !value.is_empty()
-            && value.len() <= 64
-            && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        valid.then(|| Self(value.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for PinName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for PinName {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Self::parse(&text).ok_or_else(|| serde::de::Error::custom("a pinned key name is 1-64 of a-z, 0-9 and -"))
-    }
-}
+pub use crate::values::PinName;
 
 /// A group of keys that rotate together: the rotating keys of one algorithm, or one pin.
 type Group = (SigningAlgorithm, Option<PinName>);

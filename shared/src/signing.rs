@@ -15,7 +15,7 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, RSA_PK
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::secrets::SecretString;
 use crate::values::JwsAlgorithm;
@@ -37,24 +37,7 @@ pub enum SigningError {
     Crypto,
 }
 
-/// The asymmetric algorithms of keys we own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum SigningAlgorithm {
-    RS256,
-    ES256,
-}
-
-impl SigningAlgorithm {
-    pub fn name(self) -> &'static str {
-        JwsAlgorithm::from(self).as_str()
-    }
-}
-
-impl std::fmt::Display for SigningAlgorithm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use crate::values::SigningAlgorithm;
 
 enum PrivateKey {
     Rsa(RsaKeyPair),

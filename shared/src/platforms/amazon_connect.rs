@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{ClaimsError, KeyKind, Platform, PlatformClaims, ResponseShape, SettingError, TokenEndpoint, redacted_debug};
-use crate::identity::VerifiedClaims;
+use crate::values::VerifiedClaims;
 use crate::mapping::ClaimRule;
-use crate::secrets::SecretName;
+use crate::values::SecretName;
 
 /// Connect refuses tokens over 6144 bytes of UTF-16; Amazon's guidance is about 3000 characters.
 pub const CONNECT_MAX_TOKEN_CHARS: usize = 3000;

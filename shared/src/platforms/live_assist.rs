@@ -9,8 +9,8 @@ use serde_json::value::RawValue;
 use super::{
     ClaimsError, KeyKind, Platform, PlatformClaims, ResponseShape, SettingError, TokenEndpoint, redacted_debug, text,
 };
-use crate::identity::VerifiedClaims;
-use crate::keys::PinName;
+use crate::values::VerifiedClaims;
+use crate::values::PinName;
 use crate::mapping::{ClaimRule, MappingError};
 
 fn given_name_rule() -> Option<ClaimRule> {

@@ -18,11 +18,11 @@ use super::{
     redacted_debug, text, typed,
 };
 use crate::clock::civil_date;
-use crate::identity::VerifiedClaims;
-use crate::jwe::{ContentEncryption, KeyEncryption};
-use crate::keys::PinName;
+use crate::values::VerifiedClaims;
+use crate::values::{ContentEncryption, KeyEncryption};
+use crate::values::PinName;
 use crate::mapping::{ClaimRule, MappingError};
-use crate::signing::SigningAlgorithm;
+use crate::values::SigningAlgorithm;
 
 /// The OpenID standard claims LivePerson shows the agent.
 #[derive(Debug, Clone, Default, Deserialize)]

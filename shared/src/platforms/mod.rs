@@ -18,11 +18,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::identity::VerifiedClaims;
-use crate::keys::PinName;
+use crate::values::VerifiedClaims;
+use crate::values::PinName;
 use crate::mapping::{ClaimRule, MappingError, OnProblem};
-use crate::secrets::SecretName;
-use crate::signing::SigningAlgorithm;
+use crate::values::SecretName;
+use crate::values::SigningAlgorithm;
 
 pub use liveperson::EncryptionConfig;
 

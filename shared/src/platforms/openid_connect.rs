@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{ClaimsError, KeyKind, Platform, ProviderClient, SettingError, TokenEndpoint, redacted_debug};
-use crate::identity::VerifiedClaims;
+use crate::values::VerifiedClaims;
 use crate::mapping::{ClaimRule, MappingError};
 
 /// Claim names the provider sets itself; a profile may not map onto them.

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -30,33 +29,7 @@ impl Default for SecretCacheSettings {
     }
 }
 
-/// The name or ARN of a secret in the store. Names are not secret and may be logged.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(try_from = "String")]
-pub struct SecretName(String);
-
-impl SecretName {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for SecretName {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        // Secrets Manager allows 1-512 characters of this set for names and ARNs.
-        let valid = !value.is_empty()
-            && value.len() <= 2048
-            && value.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-:".contains(c));
-        if valid { Ok(Self(value)) } else { Err(format!("`{value}` is not a valid secret name or ARN")) }
-    }
-}
-
-impl fmt::Display for SecretName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use crate::values::SecretName;
 
 /// The value `template.yaml` creates vendor-issued secrets with, until the operator stores the
 /// real one. Signing with it would produce tokens the platform rejects, so it is refused.

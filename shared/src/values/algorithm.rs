@@ -91,3 +91,22 @@ mod tests {
         }
     }
 }
+
+/// The asymmetric algorithms of keys we own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub enum SigningAlgorithm {
+    RS256,
+    ES256,
+}
+
+impl SigningAlgorithm {
+    pub fn name(self) -> &'static str {
+        JwsAlgorithm::from(self).as_str()
+    }
+}
+
+impl fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
