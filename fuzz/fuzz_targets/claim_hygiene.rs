@@ -8,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 use whoscalling::VerifiedClaims;
-use whoscalling::identity::hygiene::is_forbidden_char;
+use whoscalling::values::hygiene::is_forbidden_char;
 use whoscalling::mapping::{ClaimPolicy, DEFAULT_MASKED_CLAIMS, MASKED_DIGITS, NATIONAL_ID_DIGITS};
 
 fn check_clean(value: &Value, newline_allowed: bool) {

@@ -131,7 +131,7 @@ impl fmt::Display for ProfileName {
     }
 }
 
-pub use crate::values::IdentitySource; // moved: crate::values::IdentitySource
+use crate::values::IdentitySource;
 
 /// The visitor session cookie.
 #[derive(Debug, Clone, Deserialize)]
@@ -332,14 +332,7 @@ fn default_max_stale() -> u64 {
     3600
 }
 
-pub use crate::platforms::amazon_connect::ConnectProfileConfig; // moved: crate::platforms::amazon_connect
-pub use crate::platforms::live_assist::LiveAssistProfileConfig; // moved: crate::platforms::live_assist
-pub use crate::platforms::liveperson::{ // moved: crate::platforms::liveperson
-    CustomerInfoMapping, EncryptionConfig, LivePersonProfileConfig, LivePersonStandardClaims, PersonalMapping,
-};
-// moved: crate::platforms::openid_connect
-pub use crate::platforms::openid_connect::{OpenIdClaimsProfileConfig, REGISTERED_ID_TOKEN_CLAIMS};
-pub use crate::platforms::ProfileConfig; // moved: crate::platforms
+use crate::platforms::ProfileConfig;
 
 impl ProfileConfig {
     /// Profiles signed with keys we own rather than a vendor-issued secret.

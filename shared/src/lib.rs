@@ -13,7 +13,6 @@
 
 pub mod adapters;
 pub mod bootstrap;
-pub mod claims;
 pub mod clock;
 pub mod config;
 pub mod grants;

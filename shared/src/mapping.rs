@@ -790,7 +790,7 @@ mod tests {
                 let rule_skip = rule(json!({"claim": name, "mask": "national_id", "convert": "scalar", "if_unconvertible": "skip"}));
                 match raw.get(name) {
                     Some(_) => assert!(rule_refuse.apply(&raw).is_err(), "{name} = {value}"),
-                    None => assert!(value.as_str().is_some_and(crate::identity::hygiene::has_forbidden_char), "{name} = {value}: only control characters drop it earlier"),
+                    None => assert!(value.as_str().is_some_and(crate::values::hygiene::has_forbidden_char), "{name} = {value}: only control characters drop it earlier"),
                 }
                 assert_eq!(rule_skip.apply(&raw), Ok(None), "{name} = {value}");
             }

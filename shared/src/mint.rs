@@ -19,11 +19,7 @@ use crate::platforms::{ClaimsError, KeyKind, Platform, ProfileConfig};
 use crate::secrets::{PLACEHOLDER_VALUE, SecretError, SecretName, SecretStore};
 use crate::signing::{SigningError, sign_hs256_jwt};
 
-pub use crate::platforms::ResponseShape; // moved: crate::platforms
-// moved: crate::platforms::amazon_connect
-pub use crate::platforms::amazon_connect::{CONNECT_MAX_TOKEN_CHARS, connect_claims};
-pub use crate::platforms::live_assist::live_assist_claims; // moved: crate::platforms::live_assist
-pub use crate::platforms::liveperson::liveperson_claims; // moved: crate::platforms::liveperson
+use crate::platforms::ResponseShape;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MintError {
@@ -229,6 +225,8 @@ impl MintService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platforms::amazon_connect::{CONNECT_MAX_TOKEN_CHARS, connect_claims};
+    use crate::platforms::liveperson::liveperson_claims;
     use crate::clock::FixedClock;
     use crate::platforms::amazon_connect::ConnectProfileConfig;
     use crate::platforms::liveperson::LivePersonProfileConfig;

@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::clock::{Clock, SystemClock};
-use crate::identity::{IdentityError, SessionSource, VerifiedClaims};
+use crate::identity::{IdentityError, SessionSource};
+use crate::values::VerifiedClaims;
 use crate::secrets::{SecretError, SecretName, SecretStore};
 
 /// Browsers keep cookies up to 4096 bytes (name, value and attributes); stay well under.

@@ -41,7 +41,7 @@ use url::Url;
 use crate::adapters::http_client::{self, oidc_fetcher};
 use crate::adapters::jwks::{HttpJwksSource, JwksCache, JwksCacheSettings};
 use crate::adapters::oidc_discovery::{DiscoveryCache, DiscoveryFailure};
-pub use crate::adapters::http_client::FetchError; // moved: crate::adapters::http_client::FetchError
+use crate::adapters::http_client::FetchError;
 use crate::clock::Clock;
 use crate::config::{ConfigError, ProfileName, ServiceConfig, SessionConfig, UpstreamAuthMethod, UpstreamProviderConfig};
 use crate::values::VerifiedClaims;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use mint_token::function_handler;
 use serde_json::{Value, json};
-use whoscalling::identity::hygiene::has_forbidden_char;
+use whoscalling::values::hygiene::has_forbidden_char;
 use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::{IdentityVerifier, SystemClock};
 use whoscalling_tests::{CapturedLogs, events_config, json_body, verify_independently, workspace_root};

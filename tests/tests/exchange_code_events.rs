@@ -14,7 +14,7 @@ use lambda_http::http::header;
 use serde_json::{Value, json};
 use whoscalling::identity::{JwksError, JwksSource};
 use whoscalling::keys::KeySetDocument;
-use whoscalling::provider::grants::{Grant, hash_secret};
+use whoscalling::grants::{Grant, hash_secret};
 use whoscalling::provider::{GrantStore, MemoryGrantStore};
 use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::signing::SigningAlgorithm;

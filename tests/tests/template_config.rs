@@ -173,7 +173,7 @@ fn named_secrets(config: &ServiceConfig) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     names.extend(config.signing_keys.iter().map(|k| k.secret.as_str().to_string()));
     for profile in config.profiles.values() {
-        if let whoscalling::config::ProfileConfig::AmazonConnect(connect) = profile {
+        if let whoscalling::platforms::ProfileConfig::AmazonConnect(connect) = profile {
             names.push(connect.security_key_secret.as_str().to_string());
         }
     }

@@ -139,9 +139,9 @@ fn hostile_claim_visitors() -> Vec<HostileVisitor> {
 /// Whether any string or key in `value` carries a forbidden character.
 fn carries_forbidden(value: &Value) -> bool {
     match value {
-        Value::String(text) => whoscalling::identity::hygiene::has_forbidden_char(text),
+        Value::String(text) => whoscalling::values::hygiene::has_forbidden_char(text),
         Value::Array(items) => items.iter().any(carries_forbidden),
-        Value::Object(members) => members.iter().any(|(k, v)| whoscalling::identity::hygiene::has_forbidden_char(k) || carries_forbidden(v)),
+        Value::Object(members) => members.iter().any(|(k, v)| whoscalling::values::hygiene::has_forbidden_char(k) || carries_forbidden(v)),
         _ => false,
     }
 }
@@ -609,7 +609,7 @@ async fn hostile_national_ids_and_control_characters_reach_no_token_session_or_u
     let text = logs.text();
     assert!(text.contains(r#""claim":"nin""#) && text.contains("national id dropped"), "no log line for a dropped national id");
     assert!(text.contains(r#""claim":"name""#) && text.contains("claim dropped"), "no log line for a dropped name");
-    assert!(!text.chars().any(|c| c != '\n' && whoscalling::identity::hygiene::is_forbidden_char(c)), "a raw forbidden character in the logs");
+    assert!(!text.chars().any(|c| c != '\n' && whoscalling::values::hygiene::is_forbidden_char(c)), "a raw forbidden character in the logs");
     let secrets: Vec<&str> = visitors.iter().filter_map(|v| v.secret.as_deref()).collect();
     assert!(secrets.len() >= 8, "{}", secrets.len());
     logs.assert_free_of(&secrets);

@@ -18,7 +18,7 @@ use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::Value;
-use whoscalling::config::IdentitySource;
+use whoscalling::values::IdentitySource;
 use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck, Reply, oauth};
 use whoscalling::metrics::RequestMetrics;
 use whoscalling::provider::login::AuthorizeLogin;

@@ -143,9 +143,9 @@ fn paths(c: &mut Criterion) {
     });
 
     let ring = KeyRing::from_document(&key_set).unwrap();
-    let claims = whoscalling::mint::liveperson_claims(
+    let claims = whoscalling::platforms::liveperson::liveperson_claims(
         match config.profiles.values().nth(1).unwrap() {
-            whoscalling::config::ProfileConfig::LivePerson(p) => p,
+            whoscalling::platforms::ProfileConfig::LivePerson(p) => p,
             _ => unreachable!(),
         },
         &visitor,

@@ -10,7 +10,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck, Reply};
 use whoscalling::metrics::RequestMetrics;
-use whoscalling::config::IdentitySource;
+use whoscalling::values::IdentitySource;
 use whoscalling::mint::MintProfile;
 use whoscalling::{Clock, ConfigError, IdentityVerifier, MintService, SecretStore, ServiceConfig};
 

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use lambda_http::http::{HeaderValue, Method};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use whoscalling::config::{ConfigError, ProfileConfig, ProfileName, ServiceConfig};
+use whoscalling::config::{ConfigError, ProfileName, ServiceConfig};
+use whoscalling::platforms::ProfileConfig;
 use whoscalling::http::{self, ApiError, ErrorCode, Reply};
 use whoscalling::metrics::RequestMetrics;
 use whoscalling::keys::{KeyChoice, KeyStatus, SigningKeys};

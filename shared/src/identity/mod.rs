@@ -16,8 +16,7 @@ use serde_json::{Map, Value};
 
 pub use bearer::{BearerPolicy, BearerVerifier};
 use crate::values::IdentitySource;
-pub use crate::values::VerifiedClaims; // moved: crate::values::VerifiedClaims
-pub use crate::values::hygiene; // moved: crate::values::hygiene
+use crate::values::VerifiedClaims;
 pub use jwks::{JwksError, JwksSource, KeySource, VerificationKey};
 pub use visitor::{VisitorPolicy, refuse_client_tokens};
 

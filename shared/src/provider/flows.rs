@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::login::AuthorizeLogin;
 use super::{Channel, ClientId, OAuthError, OAuthErrorCode, Params, ProviderService, TokenResponse, TrustedRedirect};
-use crate::config::IdentitySource;
+use crate::values::IdentitySource;
 use crate::identity::{Credentials, IdentityError, IdentityVerifier};
 
 /// The provider service with what its flows need besides: the verifier of the visitor's

@@ -9,9 +9,7 @@
 //! for LivePerson, exactly as the implicit flow's. See `docs/PROVIDER.md` for the wire contract.
 
 pub mod auth_mapping;
-pub use crate::adapters::dynamodb_grants as dynamodb; // moved: crate::adapters::dynamodb_grants
 pub mod flows;
-pub use crate::grants; // moved: crate::grants
 pub mod login;
 pub mod oauth;
 
@@ -22,7 +20,8 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use crate::clock::Clock;
-use crate::config::{ClientConfig, ClientId, ConfigError, ProfileConfig, ServiceConfig};
+use crate::config::{ClientConfig, ClientId, ConfigError, ServiceConfig};
+use crate::platforms::ProfileConfig;
 use crate::values::VerifiedClaims;
 use crate::keys::{KeyChoice, KeyError, SigningKeys};
 use crate::mapping::ClaimPolicy;
@@ -33,10 +32,10 @@ use crate::secrets::SecretStore;
 use crate::signing::SigningAlgorithm;
 
 pub use flows::{AuthorizeInput, Authorization, Authorized, OpenIdProvider, PageCode, PageCodeError};
-pub use grants::{GrantStore, GrantStoreError, MemoryGrantStore};
+pub use crate::grants::{GrantStore, GrantStoreError, MemoryGrantStore};
 pub use oauth::{OAuthError, OAuthErrorCode, Params};
 
-use grants::{Grant, GrantStatus, hashes_match, new_grant_id, new_secret, parse_presented};
+use crate::grants::{Grant, GrantStatus, hashes_match, new_grant_id, new_secret, parse_presented};
 
 struct Client {
     config: ClientConfig,
@@ -285,7 +284,7 @@ impl ProviderService {
         }
         let nonce = params.get("nonce").map(str::to_string);
         // The nonce is echoed into the id_token: held to the same rule as every claim.
-        if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_BYTES || crate::identity::hygiene::has_forbidden_char(n)) {
+        if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_BYTES || crate::values::hygiene::has_forbidden_char(n)) {
             return Err(OAuthError::invalid_request("nonce is too long or has control or invisible formatting characters"));
         }
         let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
@@ -1005,7 +1004,7 @@ mod tests {
             async fn create(&self, _: &str, _: &Grant, _: &str, _: u64) -> Result<(), GrantStoreError> {
                 Err(GrantStoreError::Unavailable("down".into()))
             }
-            async fn load(&self, _: &str) -> Result<Option<grants::StoredGrant>, GrantStoreError> {
+            async fn load(&self, _: &str) -> Result<Option<crate::grants::StoredGrant>, GrantStoreError> {
                 Err(GrantStoreError::Unavailable("down".into()))
             }
             async fn redeem(&self, _: &str, _: &str, _: u64, _: &str, _: u64) -> Result<bool, GrantStoreError> {
