@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use whoscalling::http::ApiError;
-use whoscalling::upstream::{CALLBACK_PARAMETERS, callback_params};
+use whoscalling::upstream_login::{CALLBACK_PARAMETERS, callback_params};
 
 fuzz_target!(|data: &[u8]| {
     // The handler sees the query as text (a URI's query is ASCII, percent-encoded).

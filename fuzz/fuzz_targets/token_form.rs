@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use whoscalling::provider::Params;
-use whoscalling::provider::oauth::presented_client;
+use whoscalling::openid_provider::Params;
+use whoscalling::openid_provider::oauth::presented_client;
 
 fuzz_target!(|data: &[u8]| {
     let (header, body) = match data.iter().position(|b| *b == 0) {

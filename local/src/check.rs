@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use whoscalling::provider::MemoryGrantStore;
+use whoscalling::openid_provider::MemoryGrantStore;
 use whoscalling::secrets::{SecretError, SecretName, SecretStore, SecretValue};
 use whoscalling::{ServiceConfig, SystemClock};
 

@@ -21,7 +21,7 @@ use mint_token::Deps;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use whoscalling::keys::PinName;
-use whoscalling::provider::{GrantStore, MemoryGrantStore};
+use whoscalling::openid_provider::{GrantStore, MemoryGrantStore};
 use whoscalling::rotation::PinnedKeyAction;
 use whoscalling::adapters::FileSecretStore;
 use whoscalling::{Clock, SecretName, SecretStore, ServiceConfig, SystemClock};
@@ -352,7 +352,7 @@ type LocalResponse = hyper::Response<Full<Bytes>>;
 fn puzzel_auth_mapping(app: &App, request: &hyper::Request<Incoming>) -> LocalResponse {
     let query: HashMap<String, String> =
         request.uri().query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
-    match whoscalling::provider::auth_mapping::auth_mapping(&app.config, query.get("client_id").map(String::as_str)) {
+    match whoscalling::openid_provider::auth_mapping::auth_mapping(&app.config, query.get("client_id").map(String::as_str)) {
         Ok(mapping) => json_response(StatusCode::OK, &json!(mapping)),
         Err(error) => bad_request(&error.to_string()),
     }

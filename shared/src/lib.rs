@@ -8,8 +8,8 @@
 //! The modules are layered, each using only those below it: infrastructure ([`clock`],
 //! [`logging`], [`metrics`]) <- [`values`] <- pure ([`mapping`], [`platforms`]) <- domain (identity,
 //! keys, signing, sessions, secrets, rotation, grants, with their store traits) <- [`adapters`]
-//! <- [`config`] <- services ([`mint`], [`provider`], [`upstream`]) <- [`http`].
-//! `tests/tests/architecture.rs` enforces it; `docs/architecture-layers.md` explains it.
+//! <- [`config`] <- services ([`mint`], [`openid_provider`], [`upstream_login`]) <- [`http`].
+//! `tests/tests/architecture.rs` enforces it; `docs/ARCHITECTURE.md` explains it.
 
 pub mod adapters;
 pub mod bootstrap;
@@ -25,12 +25,12 @@ pub mod mapping;
 pub mod metrics;
 pub mod mint;
 pub mod platforms;
-pub mod provider;
+pub mod openid_provider;
 pub mod rotation;
 pub mod secrets;
 pub mod session;
 pub mod session_rotation;
-pub mod upstream;
+pub mod upstream_login;
 pub mod used_states;
 pub mod signing;
 pub mod values;

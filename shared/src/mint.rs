@@ -131,14 +131,6 @@ pub fn recipient(name: &ProfileName, platform: &dyn Platform) -> Result<Option<J
         .map_err(|error| ConfigError::Setting { setting: format!("profiles.{name}.encryption.public_key"), reason: error.to_string() })
 }
 
-/// Moved: [`recipient`] takes any platform.
-pub fn liveperson_recipient(
-    name: &ProfileName,
-    profile: &crate::platforms::liveperson::LivePersonProfileConfig,
-) -> Result<Option<JweRecipient>, ConfigError> {
-    recipient(name, profile)
-}
-
 impl MintService {
     /// Prepares every profile served at `/token/{profile}` (encryption keys are parsed here, once).
     pub fn new(config: &ServiceConfig, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {

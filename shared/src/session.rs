@@ -55,7 +55,7 @@ pub enum SessionError {
 pub enum Purpose {
     Session,
     LoginState,
-    /// An authorization request waiting for the visitor's login (`provider::login`).
+    /// An authorization request waiting for the visitor's login (`openid_provider::login`).
     PendingAuthorization,
 }
 

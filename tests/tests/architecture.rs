@@ -1,10 +1,10 @@
 //! The shared crate's layers, checked from its source: each top-level module of `shared/src` may
 //! use only modules of its own or a lower layer (see `LAYERS`), no two top-level modules depend on
-//! each other in a cycle, the pure layers use nothing of the domain, and only the HTTP edge knows
-//! `lambda_http`. Dependencies are read from `crate::` paths (`use crate::a::b`, grouped
-//! `use crate::{a, b::c}`, inline `crate::a::f()`) and from `super::` paths that climb to the
-//! crate root, outside comments, string literals and `#[cfg(test)]` modules (tests may reach
-//! anywhere). See `docs/architecture-layers.md`.
+//! each other in a cycle, the pure layers use nothing of the domain, only the HTTP edge knows
+//! `lambda_http`, and only the adapters (and the Lambda bootstrap) name an AWS SDK crate.
+//! Dependencies are read from `crate::` paths (`use crate::a::b`, grouped `use crate::{a, b::c}`,
+//! inline `crate::a::f()`) and from `super::` paths that climb to the crate root, outside comments, string literals and `#[cfg(test)]` modules (tests may reach
+//! anywhere). See `docs/ARCHITECTURE.md`, "The layers".
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Plain values: the verified claims, claim names, algorithm names.
     ("values", &["values"]),
     // Pure functions of values: claim mapping and masking, the platforms' claim schemas.
-    ("pure", &["mapping", "claims", "platforms"]),
+    ("pure", &["mapping", "platforms"]),
     // The domain, with the small store and source traits it needs.
     ("domain", &["secrets", "signing", "jwe", "keys", "rotation", "session", "session_rotation", "identity", "grants", "used_states"]),
     // The traits above implemented over AWS, HTTP(S) and files.
@@ -27,7 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // The typed configuration and the cold-start wiring it drives.
     ("config", &["config"]),
     // What a handler calls.
-    ("services", &["mint", "provider", "upstream"]),
+    ("services", &["mint", "openid_provider", "upstream_login"]),
     // The only place that knows lambda_http.
     ("http", &["http"]),
 ];
@@ -300,21 +300,25 @@ fn crate_paths(code: &str, depth: usize) -> BTreeSet<String> {
     found
 }
 
-/// `module -> (used module -> files that use it)`, and the files naming `lambda_http`.
+/// `module -> (used module -> files that use it)`, and the files naming `lambda_http` or an AWS SDK crate.
 struct Graph {
     edges: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
     lambda_http: BTreeSet<String>,
+    aws_sdk: BTreeSet<String>,
     modules: BTreeSet<String>,
 }
 
 fn graph_of(files: &[(String, String)]) -> Graph {
-    let mut graph = Graph { edges: BTreeMap::new(), lambda_http: BTreeSet::new(), modules: BTreeSet::new() };
+    let mut graph = Graph { edges: BTreeMap::new(), lambda_http: BTreeSet::new(), aws_sdk: BTreeSet::new(), modules: BTreeSet::new() };
     for (relative, source) in files {
         let Some((module, depth)) = module_of(relative) else { continue };
         graph.modules.insert(module.clone());
         let code = strip_test_items(&strip_comments_and_strings(source));
         if code.contains("lambda_http") {
             graph.lambda_http.insert(relative.clone());
+        }
+        if ["aws_sdk_", "aws_config", "aws_smithy"].iter().any(|name| code.contains(name)) {
+            graph.aws_sdk.insert(relative.clone());
         }
         for used in crate_paths(&code, depth) {
             if used != module {
@@ -368,6 +372,12 @@ fn violations(graph: &Graph) -> Vec<String> {
     for file in &graph.lambda_http {
         if !(file == "http.rs" || file.starts_with("http/")) {
             problems.push(format!("`shared/src/{file}` names lambda_http: only the HTTP edge (shared/src/http*) may"));
+        }
+    }
+    // AWS is infrastructure: the domain sees it only through the store traits the adapters implement.
+    for file in &graph.aws_sdk {
+        if !(file.starts_with("adapters/") || file == "bootstrap.rs") {
+            problems.push(format!("`shared/src/{file}` names an AWS SDK crate: only shared/src/adapters/ and bootstrap.rs may"));
         }
     }
     problems
@@ -433,11 +443,11 @@ fn the_reader_finds_grouped_inline_and_super_paths_and_skips_comments_strings_an
         //! Doc naming [`crate::http::x`] is no dependency.
         use crate::{clock::Clock, values::{A, B}, self};
         use crate::secrets::SecretStore;
-        fn f() { crate::metrics::count(); let s = "crate::upstream::x"; let r = r#"crate::config"#; let c = '"'; }
+        fn f() { crate::metrics::count(); let s = "crate::upstream_login::x"; let r = r#"crate::config"#; let c = '"'; }
         fn g<'a>(x: &'a str) -> &'a str { super::super::keys::k(x) }
         /* crate::mint::y */
         #[cfg(test)]
-        mod tests { use crate::provider::Params; }
+        mod tests { use crate::openid_provider::Params; }
     "##;
     let found = crate_paths(&strip_test_items(&strip_comments_and_strings(source)), 2);
     assert_eq!(found.into_iter().collect::<Vec<_>>(), ["clock", "keys", "metrics", "secrets", "values"]);
@@ -455,14 +465,16 @@ fn each_rule_fails_on_a_crate_that_breaks_it_and_a_clean_crate_passes() {
         ("config.rs", "use crate::identity::X;"),
         ("http.rs", "use lambda_http::Request; use crate::config::C;"),
         ("clock.rs", ""),
+        ("adapters/store.rs", "use aws_sdk_dynamodb::Client; use crate::identity::X;"),
     ]);
     assert_eq!(violations(&clean), Vec::<String>::new(), "control: a layered crate passes");
 
-    let cases: [(&[(&str, &str)], &str); 5] = [
+    let cases: [(&[(&str, &str)], &str); 6] = [
         (&[("identity/mod.rs", "use crate::config::C;"), ("config.rs", "")], "layer violation: `identity` (domain) uses `config` (config)"),
         (&[("mapping.rs", "fn f() { crate::identity::g() }"), ("identity/mod.rs", "")], "pure module `mapping` (pure) uses `identity` (domain)"),
         (&[("keys.rs", "use crate::signing::S;"), ("signing.rs", "use crate::{keys::K};")], "module cycle: keys -> signing -> keys"),
-        (&[("provider/oauth.rs", "use lambda_http::http::StatusCode;")], "`shared/src/provider/oauth.rs` names lambda_http"),
+        (&[("openid_provider/oauth.rs", "use lambda_http::http::StatusCode;")], "`shared/src/openid_provider/oauth.rs` names lambda_http"),
+        (&[("used_states.rs", "use aws_sdk_dynamodb::Client;")], "`shared/src/used_states.rs` names an AWS SDK crate"),
         (&[("gadgets.rs", "")], "`shared/src/gadgets` is not in the layer table: add it to the layer table"),
     ];
     for (files, expected) in cases {

@@ -14,7 +14,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use whoscalling::clock::FixedClock;
 use whoscalling::keys::KeySetDocument;
-use whoscalling::provider::MemoryGrantStore;
+use whoscalling::openid_provider::MemoryGrantStore;
 use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::session::{Purpose, SessionKeys, SessionPayload};
 use whoscalling::signing::SigningAlgorithm;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use whoscalling::identity::{JwksError, JwksSource};
 use whoscalling::keys::KeySetDocument;
 use whoscalling::grants::{Grant, hash_secret};
-use whoscalling::provider::{GrantStore, MemoryGrantStore};
+use whoscalling::openid_provider::{GrantStore, MemoryGrantStore};
 use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling::{IdentityVerifier, SystemClock};

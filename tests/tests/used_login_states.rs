@@ -4,7 +4,8 @@
 //! different containers; an expired item (TTL deletes lazily) does not block; an unreachable
 //! store is an error, never a "first use".
 
-use whoscalling::used_states::{DynamoUsedStates, UsedStates};
+use whoscalling::adapters::DynamoUsedStates;
+use whoscalling::used_states::UsedStates;
 use whoscalling_tests::{dynamodb_config, moto};
 
 const TABLE: &str = "whoscalling-UsedLoginStatesTable-1A2B3C4D5E6F7";

@@ -10,7 +10,7 @@
 //! - `POST /oauth2/token`: the code exchange, server to server;
 //! - `GET|POST /oauth2/userinfo`: the mapped claims for an access token.
 //!
-//! The handler only shapes HTTP; the protocol lives in [`whoscalling::provider`].
+//! The handler only shapes HTTP; the protocol lives in [`whoscalling::openid_provider`].
 
 use std::sync::Arc;
 
@@ -21,8 +21,8 @@ use serde_json::Value;
 use whoscalling::values::IdentitySource;
 use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck, Reply, oauth};
 use whoscalling::metrics::RequestMetrics;
-use whoscalling::provider::login::AuthorizeLogin;
-use whoscalling::provider::{AuthorizeInput, Authorized, GrantStore, OAuthErrorCode, OpenIdProvider, ProviderService};
+use whoscalling::openid_provider::login::AuthorizeLogin;
+use whoscalling::openid_provider::{AuthorizeInput, Authorized, GrantStore, OAuthErrorCode, OpenIdProvider, ProviderService};
 use whoscalling::{Clock, ConfigError, IdentityVerifier, SecretStore, ServiceConfig};
 
 /// Everything a request needs, built once per container.

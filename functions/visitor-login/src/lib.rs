@@ -6,7 +6,7 @@
 //! - `GET|POST /logout?return_to=<allowed page>`: clears the session.
 //!
 //! Errors are a small page (or JSON for `Accept: application/json`) with a machine-readable code;
-//! the protocol lives in [`whoscalling::upstream`].
+//! the protocol lives in [`whoscalling::upstream_login`].
 
 use std::sync::Arc;
 
@@ -15,8 +15,8 @@ use lambda_http::http::header;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use whoscalling::http::{self, ApiError, Reply};
 use whoscalling::metrics::{self, RequestMetrics};
-use whoscalling::provider::Params;
-use whoscalling::upstream::{LoginError, Redirect, UpstreamLogin};
+use whoscalling::openid_provider::Params;
+use whoscalling::upstream_login::{LoginError, Redirect, UpstreamLogin};
 use whoscalling::used_states::{UsedStates, valid_table_name};
 use whoscalling::{Clock, ConfigError, SecretStore, ServiceConfig};
 

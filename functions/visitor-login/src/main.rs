@@ -6,7 +6,7 @@ use lambda_http::{Error, run, service_fn};
 use visitor_login::{Deps, function_handler, used_states_table};
 use whoscalling::bootstrap::{REQUEST_PATH_CONNECT_TIMEOUT, REQUEST_PATH_OPERATION_TIMEOUT, aws_sdk_config};
 use whoscalling::adapters::SecretsManagerStore;
-use whoscalling::used_states::DynamoUsedStates;
+use whoscalling::adapters::DynamoUsedStates;
 use whoscalling::{ServiceConfig, SystemClock};
 
 #[tokio::main]

@@ -3,6 +3,7 @@
 //! stores for the local run and tests. Each takes its SDK client or settings in its constructor.
 
 pub mod dynamodb_grants;
+pub mod dynamodb_used_states;
 pub mod file_secrets;
 pub mod http_client;
 pub mod jwks;
@@ -13,6 +14,7 @@ pub mod secrets_manager;
 pub mod secrets_rotation;
 
 pub use dynamodb_grants::DynamoGrantStore;
+pub use dynamodb_used_states::DynamoUsedStates;
 pub use file_secrets::FileSecretStore;
 pub use jwks::{HttpJwksSource, JwksCache, JwksCacheSettings};
 #[cfg(any(test, feature = "test-util"))]

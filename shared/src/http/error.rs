@@ -10,9 +10,9 @@ use crate::identity::IdentityError;
 use crate::keys::KeyError;
 use crate::mint::MintError;
 use crate::platforms::ClaimsError;
-use crate::provider::{OAuthError, OAuthErrorCode, PageCodeError};
+use crate::openid_provider::{OAuthError, OAuthErrorCode, PageCodeError};
 use crate::secrets::SecretError;
-use crate::upstream::LoginError;
+use crate::upstream_login::LoginError;
 
 /// Stable, machine-readable error codes (OAuth style where one exists).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

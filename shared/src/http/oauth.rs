@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::error::{ApiError, ErrorCode};
 use super::{body, content_type_is, credentials};
 use crate::identity::Credentials;
-use crate::provider::{OAuthError, Params};
+use crate::openid_provider::{OAuthError, Params};
 
 const FORM: &str = "application/x-www-form-urlencoded";
 

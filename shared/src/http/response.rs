@@ -113,7 +113,7 @@ impl Reply {
 
     fn retry_after_if_unavailable(self, code: ErrorCode) -> Self {
         match code {
-            ErrorCode::TemporarilyUnavailable | ErrorCode::OAuth(crate::provider::OAuthErrorCode::TemporarilyUnavailable) => {
+            ErrorCode::TemporarilyUnavailable | ErrorCode::OAuth(crate::openid_provider::OAuthErrorCode::TemporarilyUnavailable) => {
                 self.value(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS))
             }
             _ => self,
@@ -168,7 +168,7 @@ mod tests {
     fn unavailable_errors_say_when_to_retry_and_others_do_not() {
         let page = Reply::error_page(&ApiError::unavailable(), "t").into_response();
         assert_eq!((page.status().as_u16(), &page.headers()[header::RETRY_AFTER]), (503, &HeaderValue::from(5u32)));
-        let oauth = ApiError::from(crate::provider::OAuthError::unavailable());
+        let oauth = ApiError::from(crate::openid_provider::OAuthError::unavailable());
         assert_eq!(Reply::error(&oauth).into_response().headers()[header::RETRY_AFTER], "5");
         let control = Reply::error(&ApiError::server_error()).into_response();
         assert_eq!(control.status().as_u16(), 500);

@@ -5,7 +5,7 @@
 //! claims from the verified visitor, its key kind and its response shape. Everything here is pure:
 //! the mint service, the OpenID provider and the config loader ask through [`Platform`] and never
 //! name a platform, so adding one is its module plus one line in [`platforms!`] below
-//! (`docs/architecture-platforms.md`).
+//! (`docs/ARCHITECTURE.md`, "Platforms").
 
 pub mod amazon_connect;
 pub mod live_assist;
@@ -165,7 +165,7 @@ impl ResponseShape {
     }
 }
 
-/// Why a visitor's claims make no token (the mint service's 403 `insufficient_claims` or 413).
+/// Why a visitor's claims make no token (the mint service's 403 `insufficient_claims` or 422 `token_too_large`).
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimsError {
     #[error(transparent)]

@@ -17,7 +17,7 @@ use url::Url;
 
 use crate::clock::Clock;
 use crate::config::{ConfigError, ServiceConfig};
-use crate::provider::{OAuthError, OAuthErrorCode, Params};
+use crate::openid_provider::{OAuthError, OAuthErrorCode, Params};
 use crate::secrets::SecretStore;
 use crate::session::{CookieSettings, DuplicateCookie, Purpose, SessionError, SessionKeys, cookie_value};
 

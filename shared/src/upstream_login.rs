@@ -46,7 +46,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, ProfileName, ServiceConfig, SessionConfig, UpstreamAuthMethod, UpstreamProviderConfig};
 use crate::values::VerifiedClaims;
 use crate::mapping::ClaimPolicy;
-use crate::provider::Params;
+use crate::openid_provider::Params;
 use crate::secrets::SecretStore;
 use crate::used_states::{MemoryUsedStates, UsedStates};
 use crate::values::JwsAlgorithm;
@@ -177,7 +177,7 @@ pub struct UpstreamLogin {
     providers: BTreeMap<ProfileName, Provider>,
     return_urls: Vec<Url>,
     /// Our own authorization endpoint beside each callback (`<base>/oauth2/authorize`): a login
-    /// started there returns there to resume the authorization request (`provider::login`).
+    /// started there returns there to resume the authorization request (`openid_provider::login`).
     authorize_returns: Vec<Url>,
     session: SessionConfig,
     cookies: CookieSettings,
