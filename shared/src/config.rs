@@ -493,7 +493,8 @@ impl ProviderConfig {
                 .get(&client.profile)
                 .ok_or_else(|| setting(at("profile"), format!("no profile named `{}`", client.profile)))?;
             let provider_client = profile.platform().provider_client().ok_or_else(|| {
-                setting(at("profile"), "must name a `liveperson` or `openid-connect` profile")
+                // Asked of the platform, so a new provider-client platform needs no change here.
+                setting(at("profile"), format!("platform `{}` cannot serve a client of the OpenID provider", profile.kind()))
             })?;
             provider_client
                 .check_claims_without_scope(&client.claims_without_scope, client.profile.as_str())
@@ -1156,6 +1157,13 @@ mod tests {
             let text = error_text(provider_document(), |d| d["provider"]["code_lifetime_seconds"] = json!(refused));
             assert_eq!(text, "provider.code_lifetime_seconds: must be 1-600 (RFC 6749: at most 10 minutes)", "{refused}");
         }
+    }
+
+    #[test]
+    fn a_client_of_the_provider_names_a_profile_whose_platform_can_serve_it() {
+        assert!(parse(&provider_document()).is_ok(), "control: an openid-connect profile");
+        let text = error_text(provider_document(), |d| d["provider"]["clients"]["puzzel"]["profile"] = json!("connect"));
+        assert_eq!(text, "provider.clients.puzzel.profile: platform `amazon-connect` cannot serve a client of the OpenID provider");
     }
 
     #[test]
