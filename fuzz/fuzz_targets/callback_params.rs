@@ -11,7 +11,9 @@ use whoscalling::upstream_login::{CALLBACK_PARAMETERS, callback_params};
 fuzz_target!(|data: &[u8]| {
     // The handler sees the query as text (a URI's query is ASCII, percent-encoded).
     let Ok(query) = std::str::from_utf8(data) else { return };
-    let names: Vec<String> = form_urlencoded::parse(query.as_bytes()).map(|(name, _)| name.into_owned()).collect();
+    let names: Vec<String> = form_urlencoded::parse(query.as_bytes())
+        .map(|(name, _)| name.into_owned())
+        .collect();
     match callback_params(query) {
         Ok(params) => {
             let mut unique = names.clone();
@@ -19,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
             unique.dedup();
             assert_eq!(unique.len(), names.len(), "a repeated parameter was accepted");
             for name in &names {
-                assert!(CALLBACK_PARAMETERS.contains(&name.as_str()), "a parameter no provider sends was accepted");
+                assert!(
+                    CALLBACK_PARAMETERS.contains(&name.as_str()),
+                    "a parameter no provider sends was accepted"
+                );
             }
             // What the callback reads is exactly what the query says.
             for (name, value) in form_urlencoded::parse(query.as_bytes()) {
@@ -30,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(error) => {
             let answer = ApiError::from(&error);
-            assert_eq!((answer.status().as_u16(), answer.code.as_str()), (400, "invalid_callback"));
+            assert_eq!(
+                (answer.status().as_u16(), answer.code.as_str()),
+                (400, "invalid_callback")
+            );
         }
     }
 });

@@ -8,17 +8,23 @@
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 use whoscalling::VerifiedClaims;
-use whoscalling::values::hygiene::is_forbidden_char;
 use whoscalling::mapping::{ClaimPolicy, DEFAULT_MASKED_CLAIMS, MASKED_DIGITS, NATIONAL_ID_DIGITS};
+use whoscalling::values::hygiene::is_forbidden_char;
 
 fn check_clean(value: &Value, newline_allowed: bool) {
-    let clean = |text: &str| text.chars().all(|c| !is_forbidden_char(c) || (newline_allowed && c == '\n'));
+    let clean = |text: &str| {
+        text.chars()
+            .all(|c| !is_forbidden_char(c) || (newline_allowed && c == '\n'))
+    };
     match value {
         Value::String(text) => assert!(clean(text), "a forbidden character passed"),
         Value::Array(items) => items.iter().for_each(|v| check_clean(v, false)),
         Value::Object(members) => {
             for (key, member) in members {
-                assert!(!key.chars().any(is_forbidden_char), "a forbidden character in a key passed");
+                assert!(
+                    !key.chars().any(is_forbidden_char),
+                    "a forbidden character in a key passed"
+                );
                 check_clean(member, false);
             }
         }
@@ -28,11 +34,20 @@ fn check_clean(value: &Value, newline_allowed: bool) {
 
 fn check(claims: Value) {
     let sub = claims.get("sub").cloned();
-    let Some(verified) = VerifiedClaims::from_json(claims) else { return };
-    assert_eq!(Some(Value::String(verified.subject().to_string())), sub, "sub is never rewritten");
+    let Some(verified) = VerifiedClaims::from_json(claims) else {
+        return;
+    };
+    assert_eq!(
+        Some(Value::String(verified.subject().to_string())),
+        sub,
+        "sub is never rewritten"
+    );
     let out = ClaimPolicy::default().apply(verified);
     for (name, value) in out.as_map() {
-        assert!(!name.chars().any(is_forbidden_char), "a forbidden character in a claim name passed");
+        assert!(
+            !name.chars().any(is_forbidden_char),
+            "a forbidden character in a claim name passed"
+        );
         match (name.as_str(), value) {
             ("address", Value::Object(members)) => {
                 for (key, member) in members {
@@ -43,10 +58,19 @@ fn check(claims: Value) {
             _ => check_clean(value, false),
         }
         if DEFAULT_MASKED_CLAIMS.contains(&name.as_str()) {
-            let Value::String(masked) = value else { panic!("a national id that is not a masked string passed") };
+            let Value::String(masked) = value else {
+                panic!("a national id that is not a masked string passed")
+            };
             let digit_like: Vec<char> = masked.chars().filter(|c| c.is_ascii_digit() || *c == '*').collect();
-            assert!(NATIONAL_ID_DIGITS.contains(&digit_like.len()), "{} digits", digit_like.len());
-            assert!(digit_like[digit_like.len() - MASKED_DIGITS..].iter().all(|c| *c == '*'), "the last five digits are hidden");
+            assert!(
+                NATIONAL_ID_DIGITS.contains(&digit_like.len()),
+                "{} digits",
+                digit_like.len()
+            );
+            assert!(
+                digit_like[digit_like.len() - MASKED_DIGITS..].iter().all(|c| *c == '*'),
+                "the last five digits are hidden"
+            );
             let revealed = masked.chars().filter(char::is_ascii_digit).count();
             assert!(revealed <= digit_like.len() - MASKED_DIGITS);
         }

@@ -21,5 +21,8 @@ fuzz_target!(|data: &[u8]| {
     let revealed = masked.chars().filter(char::is_ascii_digit).count();
     assert!(revealed <= digits - MASKED_DIGITS, "reveals {revealed} of {digits}");
     let digit_like: Vec<char> = masked.chars().filter(|c| c.is_ascii_digit() || *c == '*').collect();
-    assert!(digit_like[digit_like.len() - MASKED_DIGITS..].iter().all(|c| *c == '*'), "the last five digits are hidden");
+    assert!(
+        digit_like[digit_like.len() - MASKED_DIGITS..].iter().all(|c| *c == '*'),
+        "the last five digits are hidden"
+    );
 });

@@ -10,10 +10,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use libfuzzer_sys::fuzz_target;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
+use libfuzzer_sys::fuzz_target;
 use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::{ServiceConfig, SystemClock};
 
@@ -31,9 +31,15 @@ fn state() -> &'static (tokio::runtime::Runtime, mint_token::Deps) {
                 "nationalId": {"claim": "nin", "mask": "national_id"}}, "customer_id": {"claim": "sub"}}}}"#,
         )
         .expect("config");
-        let secrets = Arc::new(InMemorySecretStore::with("k", "c2FtcGxlLWNvbm5lY3Qtd2lkZ2V0LXNlY3VyaXR5LWtleQ"));
+        let secrets = Arc::new(InMemorySecretStore::with(
+            "k",
+            "c2FtcGxlLWNvbm5lY3Qtd2lkZ2V0LXNlY3VyaXR5LWtleQ",
+        ));
         let deps = mint_token::Deps::from_config(&config, secrets, Arc::new(SystemClock)).expect("deps");
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
         (runtime, deps)
     })
 }
@@ -46,12 +52,18 @@ fuzz_target!(|data: &[u8]| {
     let (origin, authorization, content_type, query, body) = (next(), next(), next(), next(), next());
     let uri = format!("/token/{}{}{}", path, if query.is_empty() { "" } else { "?" }, query);
     let mut builder = lambda_http::http::Request::builder().method(method).uri(uri.as_str());
-    for (name, value) in [("origin", &origin), ("authorization", &authorization), ("content-type", &content_type)] {
+    for (name, value) in [
+        ("origin", &origin),
+        ("authorization", &authorization),
+        ("content-type", &content_type),
+    ] {
         if !value.is_empty() {
             builder = builder.header(name, value.as_str());
         }
     }
-    let Ok(request) = builder.body(if body.is_empty() { Body::Empty } else { Body::Text(body) }) else { return };
+    let Ok(request) = builder.body(if body.is_empty() { Body::Empty } else { Body::Text(body) }) else {
+        return;
+    };
     let query_map: HashMap<String, String> = request
         .uri()
         .query()
@@ -62,6 +74,8 @@ fuzz_target!(|data: &[u8]| {
         .with_path_parameters(HashMap::from([("profile".to_string(), path)]))
         .with_query_string_parameters(query_map);
     let (runtime, deps) = state();
-    let response = runtime.block_on(mint_token::function_handler(deps, request)).expect("the handler answers");
+    let response = runtime
+        .block_on(mint_token::function_handler(deps, request))
+        .expect("the handler answers");
     assert_ne!(response.status().as_u16(), 500, "a caller's input must not cause a 500");
 });

@@ -27,5 +27,7 @@ fuzz_target!(|data: &[u8]| {
 
 /// The names in a form body, decoded by the same standard parser.
 fn form_names(body: &[u8]) -> Vec<String> {
-    form_urlencoded::parse(body).map(|(name, _)| name.into_owned()).collect()
+    form_urlencoded::parse(body)
+        .map(|(name, _)| name.into_owned())
+        .collect()
 }

@@ -65,25 +65,40 @@ fn state() -> &'static State {
 
 fuzz_target!(|data: &[u8]| {
     let state = state();
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let token = if mode % 2 == 0 {
         let Ok(text) = std::str::from_utf8(rest) else { return };
         text.to_string()
     } else {
         // A genuine token with the byte at `position` replaced by `replacement`.
-        let [which, high, low, replacement, ..] = rest else { return };
-        let mut tampered = state.genuine[usize::from(*which) % state.genuine.len()].clone().into_bytes();
+        let [which, high, low, replacement, ..] = rest else {
+            return;
+        };
+        let mut tampered = state.genuine[usize::from(*which) % state.genuine.len()]
+            .clone()
+            .into_bytes();
         let position = usize::from(u16::from_be_bytes([*high, *low])) % tampered.len();
         if tampered[position] == *replacement {
             return;
         }
         tampered[position] = *replacement;
-        let Ok(tampered) = String::from_utf8(tampered) else { return };
+        let Ok(tampered) = String::from_utf8(tampered) else {
+            return;
+        };
         tampered
     };
-    let credentials = Credentials { authorizer_claims: None, bearer: Some(&token), cookies: None };
+    let credentials = Credentials {
+        authorizer_claims: None,
+        bearer: Some(&token),
+        cookies: None,
+    };
     if let Ok(claims) = state.runtime.block_on(state.verifier.verify(credentials)) {
-        assert!(state.genuine.contains(&token), "a token was accepted that our key never signed: {token:?}");
+        assert!(
+            state.genuine.contains(&token),
+            "a token was accepted that our key never signed: {token:?}"
+        );
         assert_eq!(claims.subject(), "alice");
     }
 });

@@ -43,9 +43,15 @@ impl Function {
     }
 
     pub fn from_logical_id(id: &str) -> Option<Self> {
-        [Function::MintToken, Function::PublishKeys, Function::RotateKeys, Function::ExchangeCode, Function::VisitorLogin]
-            .into_iter()
-            .find(|f| f.logical_id() == id)
+        [
+            Function::MintToken,
+            Function::PublishKeys,
+            Function::RotateKeys,
+            Function::ExchangeCode,
+            Function::VisitorLogin,
+        ]
+        .into_iter()
+        .find(|f| f.logical_id() == id)
     }
 }
 
@@ -56,14 +62,17 @@ pub fn cold_start(function: Function, lookup: impl Fn(&str) -> Option<String>) -
     let secrets: Arc<dyn SecretStore> = Arc::new(NoSecrets);
     let clock = Arc::new(SystemClock);
     if function == Function::RotateKeys {
-        return rotate_keys::Config::from_lookup(&lookup).map(drop).map_err(|e| e.to_string());
+        return rotate_keys::Config::from_lookup(&lookup)
+            .map(drop)
+            .map_err(|e| e.to_string());
     }
     let config = ServiceConfig::from_lookup(&lookup).map_err(|e| e.to_string())?;
     let wired = match function {
         Function::MintToken => mint_token::Deps::from_config(&config, secrets, clock).map(drop),
         Function::PublishKeys => publish_keys::Deps::new(&config, secrets).map(drop),
-        Function::ExchangeCode => exchange_code::grants_table(&config)
-            .and_then(|_| exchange_code::Deps::from_config(&config, Arc::new(MemoryGrantStore::new()), secrets, clock).map(drop)),
+        Function::ExchangeCode => exchange_code::grants_table(&config).and_then(|_| {
+            exchange_code::Deps::from_config(&config, Arc::new(MemoryGrantStore::new()), secrets, clock).map(drop)
+        }),
         Function::VisitorLogin => visitor_login::used_states_table(&lookup)
             .and_then(|_| visitor_login::Deps::new(&config, secrets, clock).map(drop)),
         Function::RotateKeys => Ok(()),
@@ -78,10 +87,22 @@ pub fn cold_start(function: Function, lookup: impl Fn(&str) -> Option<String>) -
 pub fn generated_stand_ins(stack_name: &str) -> BTreeMap<String, String> {
     [
         ("WHOSCALLING_SECRET_PREFIX", format!("whoscalling/{stack_name}")),
-        ("WHOSCALLING_SIGNING_KEYS_SECRET", format!("whoscalling/{stack_name}/signing-keys")),
-        ("WHOSCALLING_GRANTS_TABLE", format!("{stack_name}-GrantsTable-1A2B3C4D5E6F7")),
-        ("WHOSCALLING_USED_STATES_TABLE", format!("{stack_name}-UsedLoginStatesTable-1A2B3C4D5E6F7")),
-        ("WHOSCALLING_KEY_EVENTS_TOPIC", format!("arn:aws:sns:eu-west-1:123456789012:{stack_name}-KeyEventsTopic-1A2B3C4D5E6F")),
+        (
+            "WHOSCALLING_SIGNING_KEYS_SECRET",
+            format!("whoscalling/{stack_name}/signing-keys"),
+        ),
+        (
+            "WHOSCALLING_GRANTS_TABLE",
+            format!("{stack_name}-GrantsTable-1A2B3C4D5E6F7"),
+        ),
+        (
+            "WHOSCALLING_USED_STATES_TABLE",
+            format!("{stack_name}-UsedLoginStatesTable-1A2B3C4D5E6F7"),
+        ),
+        (
+            "WHOSCALLING_KEY_EVENTS_TOPIC",
+            format!("arn:aws:sns:eu-west-1:123456789012:{stack_name}-KeyEventsTopic-1A2B3C4D5E6F"),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -101,7 +101,8 @@ fn random_value() -> String {
 /// A fresh RSA-2048 key as base64 PKCS#8 (the LivePerson encryption stand-in).
 pub fn generate_rsa_key() -> Result<String, DevIdpError> {
     use aws_lc_rs::encoding::AsDer;
-    let pair = aws_lc_rs::rsa::PrivateDecryptingKey::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|_| DevIdpError::BadKey)?;
+    let pair = aws_lc_rs::rsa::PrivateDecryptingKey::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+        .map_err(|_| DevIdpError::BadKey)?;
     let der = pair.as_der().map_err(|_| DevIdpError::BadKey)?;
     Ok(STANDARD.encode(der.as_ref()))
 }
@@ -109,7 +110,9 @@ pub fn generate_rsa_key() -> Result<String, DevIdpError> {
 /// The single-line base64 SPKI public key of a base64 PKCS#8 RSA key.
 pub fn rsa_public_key_spki(key_base64_pkcs8: &str) -> Result<String, DevIdpError> {
     use aws_lc_rs::encoding::AsDer;
-    let der = STANDARD.decode(key_base64_pkcs8.trim()).map_err(|_| DevIdpError::BadKey)?;
+    let der = STANDARD
+        .decode(key_base64_pkcs8.trim())
+        .map_err(|_| DevIdpError::BadKey)?;
     let pair = aws_lc_rs::rsa::PrivateDecryptingKey::from_pkcs8(&der).map_err(|_| DevIdpError::BadKey)?;
     let spki = pair.public_key().as_der().map_err(|_| DevIdpError::BadKey)?;
     Ok(STANDARD.encode(spki.as_ref()))
@@ -124,8 +127,11 @@ pub fn generate_key() -> Result<String, DevIdpError> {
 
 impl DevIdentityProvider {
     pub fn new(issuer: String, key_base64_pkcs8: &str, clock: Arc<dyn Clock>) -> Result<Self, DevIdpError> {
-        let pkcs8 = STANDARD.decode(key_base64_pkcs8.trim()).map_err(|_| DevIdpError::BadKey)?;
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).map_err(|_| DevIdpError::BadKey)?;
+        let pkcs8 = STANDARD
+            .decode(key_base64_pkcs8.trim())
+            .map_err(|_| DevIdpError::BadKey)?;
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).map_err(|_| DevIdpError::BadKey)?;
         let point = pair.public_key().as_ref();
         if point.len() != 65 {
             return Err(DevIdpError::BadKey);
@@ -188,7 +194,10 @@ impl DevIdentityProvider {
             redirect_uri: allowed_redirect.to_string(),
             expires_at: self.clock.now_unix() + 60,
         };
-        self.codes.lock().map_err(|_| DevOAuthError::InvalidRequest)?.insert(code.clone(), pending);
+        self.codes
+            .lock()
+            .map_err(|_| DevOAuthError::InvalidRequest)?
+            .insert(code.clone(), pending);
         let mut url = url::Url::parse(allowed_redirect).map_err(|_| DevOAuthError::InvalidRequest)?;
         url.query_pairs_mut().append_pair("code", &code);
         if let Some(state) = get("state") {
@@ -208,10 +217,21 @@ impl DevIdentityProvider {
             return Err(DevOAuthError::InvalidRequest);
         }
         let code = get("code").ok_or(DevOAuthError::InvalidRequest)?;
-        let pending = self.codes.lock().map_err(|_| DevOAuthError::InvalidGrant)?.remove(code).ok_or(DevOAuthError::InvalidGrant)?;
+        let pending = self
+            .codes
+            .lock()
+            .map_err(|_| DevOAuthError::InvalidGrant)?
+            .remove(code)
+            .ok_or(DevOAuthError::InvalidGrant)?;
         let verifier = get("code_verifier").ok_or(DevOAuthError::InvalidGrant)?;
-        let computed = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()));
-        if pending.expires_at <= self.clock.now_unix() || computed != pending.challenge || get("redirect_uri") != Some(&pending.redirect_uri) {
+        let computed = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            verifier.as_bytes(),
+        ));
+        if pending.expires_at <= self.clock.now_unix()
+            || computed != pending.challenge
+            || get("redirect_uri") != Some(&pending.redirect_uri)
+        {
             return Err(DevOAuthError::InvalidGrant);
         }
         let access_token = random_value();
@@ -227,8 +247,13 @@ impl DevIdentityProvider {
         }
         let id_token = self.login(claims).map_err(|_| DevOAuthError::InvalidGrant)?;
         let expires_at = self.clock.now_unix() + ID_TOKEN_LIFETIME;
-        self.access_tokens.lock().map_err(|_| DevOAuthError::InvalidGrant)?.insert(access_token.clone(), (pending.claims, expires_at));
-        Ok(json!({"access_token": access_token, "token_type": "Bearer", "expires_in": ID_TOKEN_LIFETIME, "id_token": id_token}))
+        self.access_tokens
+            .lock()
+            .map_err(|_| DevOAuthError::InvalidGrant)?
+            .insert(access_token.clone(), (pending.claims, expires_at));
+        Ok(
+            json!({"access_token": access_token, "token_type": "Bearer", "expires_in": ID_TOKEN_LIFETIME, "id_token": id_token}),
+        )
     }
 
     /// The userinfo endpoint: every claim of the visitor (the ID token has only `sub`).
@@ -267,10 +292,18 @@ mod tests {
 
     #[test]
     fn the_code_flow_id_token_says_only_who_and_userinfo_gives_the_person() {
-        let idp = DevIdentityProvider::new("http://127.0.0.1:1/dev".into(), &generate_key().unwrap(), Arc::new(At(1_800_000_000))).unwrap();
+        let idp = DevIdentityProvider::new(
+            "http://127.0.0.1:1/dev".into(),
+            &generate_key().unwrap(),
+            Arc::new(At(1_800_000_000)),
+        )
+        .unwrap();
         let redirect = "http://127.0.0.1:1/callback/dev";
         let verifier = "v".repeat(43);
-        let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()));
+        let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            verifier.as_bytes(),
+        ));
         let query: HashMap<String, String> = [
             ("client_id", DEV_UPSTREAM_CLIENT_ID),
             ("redirect_uri", redirect),
@@ -284,22 +317,37 @@ mod tests {
         .collect();
         let location = url::Url::parse(&idp.authorize(&query, redirect).unwrap()).unwrap();
         let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.to_string();
-        let form: HashMap<String, String> =
-            [("grant_type", "authorization_code"), ("code", &code), ("code_verifier", &verifier), ("redirect_uri", redirect)]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+        let form: HashMap<String, String> = [
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", &verifier),
+            ("redirect_uri", redirect),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         let answer = idp.token(true, &form).unwrap();
 
         let payload = answer["id_token"].as_str().unwrap().split('.').nth(1).unwrap();
         let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
         let mut names: Vec<&str> = claims.as_object().unwrap().keys().map(String::as_str).collect();
         names.sort_unstable();
-        assert_eq!(names, ["at_hash", "aud", "auth_time", "exp", "iat", "iss", "nonce", "sub"], "no person claims in the ID token");
-        assert_eq!((claims["sub"].as_str(), claims["nonce"].as_str()), (Some("alice"), Some("n-1")));
+        assert_eq!(
+            names,
+            ["at_hash", "aud", "auth_time", "exp", "iat", "iss", "nonce", "sub"],
+            "no person claims in the ID token"
+        );
+        assert_eq!(
+            (claims["sub"].as_str(), claims["nonce"].as_str()),
+            (Some("alice"), Some("n-1"))
+        );
 
         let userinfo = idp.userinfo(answer["access_token"].as_str().unwrap()).unwrap();
-        assert_eq!(userinfo, Value::Object(sample_visitor(None)), "the person, from userinfo");
+        assert_eq!(
+            userinfo,
+            Value::Object(sample_visitor(None)),
+            "the person, from userinfo"
+        );
         assert_eq!(userinfo["given_name"], "Alice");
     }
 }

@@ -10,7 +10,9 @@ mod state;
 
 pub use dev_idp::{DEV_AUDIENCE, DevIdentityProvider};
 pub use server::{LocalServer, Options, Stores, serve};
-pub use state::{CONNECT_KEY_SECRET, DEV_IDP_KEY_SECRET, DEV_LIVEPERSON_KEY_SECRET, SIGNING_KEYS_SECRET, ensure_secrets_file};
+pub use state::{
+    CONNECT_KEY_SECRET, DEV_IDP_KEY_SECRET, DEV_LIVEPERSON_KEY_SECRET, SIGNING_KEYS_SECRET, ensure_secrets_file,
+};
 
 /// Problems that stop the local run from starting.
 #[derive(Debug, thiserror::Error)]

@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use whoscalling::clock::Clock;
 use whoscalling::keys::PinName;
 use whoscalling::rotation::{
-    AWSCURRENT, AWSPENDING, KeyEvent, KeyEventSink, KeyRotator, PinnedKeyAction, PinnedKeyCommand, RotationError, RotationEvent,
-    RotationSettings, RotationStep, RotationTarget, SecretMetadata,
+    AWSCURRENT, AWSPENDING, KeyEvent, KeyEventSink, KeyRotator, PinnedKeyAction, PinnedKeyCommand, RotationError,
+    RotationEvent, RotationSettings, RotationStep, RotationTarget, SecretMetadata,
 };
 use whoscalling::secrets::SecretString;
 use whoscalling::session_rotation::SessionKeyRotator;
@@ -42,14 +42,17 @@ struct Versions {
 
 impl LocalKeySecret {
     fn read_file(&self) -> Result<BTreeMap<String, String>, RotationError> {
-        let text = std::fs::read_to_string(&self.path).map_err(|e| RotationError::SecretsManager(format!("{}: {e}", self.path.display())))?;
-        serde_json::from_str(&text).map_err(|_| RotationError::SecretsManager(format!("{} is not a JSON object", self.path.display())))
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|e| RotationError::SecretsManager(format!("{}: {e}", self.path.display())))?;
+        serde_json::from_str(&text)
+            .map_err(|_| RotationError::SecretsManager(format!("{} is not a JSON object", self.path.display())))
     }
 
     fn write_current(&self, value: &SecretString) -> Result<(), RotationError> {
         let mut secrets = self.read_file()?;
         secrets.insert(self.entry.to_string(), value.expose().to_string());
-        let text = serde_json::to_string_pretty(&secrets).map_err(|_| RotationError::SecretsManager("unserializable".into()))?;
+        let text = serde_json::to_string_pretty(&secrets)
+            .map_err(|_| RotationError::SecretsManager("unserializable".into()))?;
         write_private(&self.path, &text).map_err(|e| RotationError::SecretsManager(e.to_string()))
     }
 
@@ -66,16 +69,29 @@ impl RotationTarget for LocalKeySecret {
         if let Some((id, _)) = &versions.pending {
             labels.insert(id.clone(), vec![AWSPENDING.to_string()]);
         }
-        Ok(SecretMetadata { rotation_enabled: true, versions: labels })
+        Ok(SecretMetadata {
+            rotation_enabled: true,
+            versions: labels,
+        })
     }
 
-    async fn value_of_version(&self, _: &str, version_id: &str, _: Option<&str>) -> Result<Option<SecretString>, RotationError> {
+    async fn value_of_version(
+        &self,
+        _: &str,
+        version_id: &str,
+        _: Option<&str>,
+    ) -> Result<Option<SecretString>, RotationError> {
         let is_current = self.versions().current == version_id;
         if is_current {
             return Ok(self.read_file()?.get(self.entry).cloned().map(SecretString::new));
         }
         let versions = self.versions();
-        Ok(versions.pending.as_ref().filter(|(id, _)| id == version_id).and_then(|(_, v)| v.clone()).map(SecretString::new))
+        Ok(versions
+            .pending
+            .as_ref()
+            .filter(|(id, _)| id == version_id)
+            .and_then(|(_, v)| v.clone())
+            .map(SecretString::new))
     }
 
     async fn put_pending(&self, _: &str, token: &str, value: &SecretString) -> Result<(), RotationError> {
@@ -90,7 +106,12 @@ impl RotationTarget for LocalKeySecret {
     async fn move_current(&self, _: &str, to: &str, _: &str) -> Result<(), RotationError> {
         let value = {
             let versions = self.versions();
-            versions.pending.as_ref().filter(|(id, _)| id == to).and_then(|(_, v)| v.clone()).ok_or(RotationError::PendingMissing)?
+            versions
+                .pending
+                .as_ref()
+                .filter(|(id, _)| id == to)
+                .and_then(|(_, v)| v.clone())
+                .ok_or(RotationError::PendingMissing)?
         };
         self.write_current(&SecretString::new(value))?;
         self.versions().current = to.to_string();
@@ -138,11 +159,16 @@ pub struct LocalRotation {
 
 impl LocalRotation {
     pub fn new(secrets_path: PathBuf, pins: Vec<PinName>, clock: Arc<dyn Clock>) -> Self {
-        let local = |entry| Arc::new(LocalKeySecret {
-            path: secrets_path.clone(),
-            entry,
-            versions: Mutex::new(Versions { current: "local-initial".into(), pending: None }),
-        });
+        let local = |entry| {
+            Arc::new(LocalKeySecret {
+                path: secrets_path.clone(),
+                entry,
+                versions: Mutex::new(Versions {
+                    current: "local-initial".into(),
+                    pending: None,
+                }),
+            })
+        };
         let secret = local(SIGNING_KEYS_SECRET);
         let session_secret = local(SESSION_KEY_SECRET);
         let session_rotator = SessionKeyRotator::new(session_secret.clone(), clock.clone());
@@ -154,16 +180,38 @@ impl LocalRotation {
             secret_id: Some(SIGNING_KEYS_SECRET.to_string()),
         };
         let rotator = KeyRotator::new(secret.clone(), clock, settings, events.clone());
-        Self { secret, rotator, session_secret, session_rotator, events, busy: tokio::sync::Mutex::new(()) }
+        Self {
+            secret,
+            rotator,
+            session_secret,
+            session_rotator,
+            events,
+            busy: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// One full scheduled rotation; answers the event it announced.
     pub async fn rotate(&self) -> Result<KeyEvent, RotationError> {
         let _one_at_a_time = self.busy.lock().await;
-        let token = format!("local-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        let token = format!(
+            "local-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
         self.secret.versions().pending = Some((token.clone(), None));
-        for step in [RotationStep::CreateSecret, RotationStep::SetSecret, RotationStep::TestSecret, RotationStep::FinishSecret] {
-            let event = RotationEvent { step, secret_id: SIGNING_KEYS_SECRET.to_string(), token: token.clone() };
+        for step in [
+            RotationStep::CreateSecret,
+            RotationStep::SetSecret,
+            RotationStep::TestSecret,
+            RotationStep::FinishSecret,
+        ] {
+            let event = RotationEvent {
+                step,
+                secret_id: SIGNING_KEYS_SECRET.to_string(),
+                token: token.clone(),
+            };
             if let Err(error) = self.rotator.run(&event).await {
                 // As after a failed rotation in AWS: the pending version is left; clear it here
                 // so the next try starts clean (nothing signed with it).
@@ -171,16 +219,36 @@ impl LocalRotation {
                 return Err(error);
             }
         }
-        self.events.0.lock().unwrap_or_else(|e| e.into_inner()).clone().ok_or(RotationError::PendingMissing)
+        self.events
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(RotationError::PendingMissing)
     }
 
     /// One full rotation of the session key; answers the new version's id.
     pub async fn rotate_session_key(&self) -> Result<String, RotationError> {
         let _one_at_a_time = self.busy.lock().await;
-        let token = format!("local-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        let token = format!(
+            "local-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
         self.session_secret.versions().pending = Some((token.clone(), None));
-        for step in [RotationStep::CreateSecret, RotationStep::SetSecret, RotationStep::TestSecret, RotationStep::FinishSecret] {
-            let event = RotationEvent { step, secret_id: SESSION_KEY_SECRET.to_string(), token: token.clone() };
+        for step in [
+            RotationStep::CreateSecret,
+            RotationStep::SetSecret,
+            RotationStep::TestSecret,
+            RotationStep::FinishSecret,
+        ] {
+            let event = RotationEvent {
+                step,
+                secret_id: SESSION_KEY_SECRET.to_string(),
+                token: token.clone(),
+            };
             if let Err(error) = self.session_rotator.run(&event).await {
                 self.session_secret.versions().pending = None;
                 return Err(error);
@@ -192,6 +260,11 @@ impl LocalRotation {
     /// An operator's pinned-key command.
     pub async fn pinned(&self, pin: PinName, action: PinnedKeyAction) -> Result<KeyEvent, RotationError> {
         let _one_at_a_time = self.busy.lock().await;
-        self.rotator.pinned(&PinnedKeyCommand { pinned_key: pin, action }).await
+        self.rotator
+            .pinned(&PinnedKeyCommand {
+                pinned_key: pin,
+                action,
+            })
+            .await
     }
 }

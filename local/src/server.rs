@@ -13,26 +13,30 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription};
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+};
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use mint_token::Deps;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use whoscalling::adapters::FileSecretStore;
 use whoscalling::keys::PinName;
 use whoscalling::openid_provider::{GrantStore, MemoryGrantStore};
 use whoscalling::rotation::PinnedKeyAction;
-use whoscalling::adapters::FileSecretStore;
 use whoscalling::{Clock, SecretName, SecretStore, ServiceConfig, SystemClock};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
+use crate::LocalError;
 use crate::dev_idp::{self, DevIdentityProvider};
 use crate::rotation::LocalRotation;
-use crate::state::{DEV_IDP_KEY_SECRET, DEV_LIVEPERSON_KEY_SECRET, DEV_UPSTREAM_CLIENT_SECRET, ensure_pinned_keys, ensure_secrets_file};
-use crate::LocalError;
+use crate::state::{
+    DEV_IDP_KEY_SECRET, DEV_LIVEPERSON_KEY_SECRET, DEV_UPSTREAM_CLIENT_SECRET, ensure_pinned_keys, ensure_secrets_file,
+};
 
 const DEMO_PAGE: &str = include_str!("../demo/index.html");
 const DEFAULT_CONFIG: &str = include_str!("../default-config.json");
@@ -62,13 +66,23 @@ pub struct Stores {
 
 impl Options {
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, LocalError> {
-        let mut options = Options { port: 3000, state_dir: PathBuf::from(".whoscalling"), config_file: None, stores: None };
+        let mut options = Options {
+            port: 3000,
+            state_dir: PathBuf::from(".whoscalling"),
+            config_file: None,
+            stores: None,
+        };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
-            let mut value = |name: &str| args.next().ok_or_else(|| LocalError::Usage(format!("{name} needs a value")));
+            let mut value = |name: &str| {
+                args.next()
+                    .ok_or_else(|| LocalError::Usage(format!("{name} needs a value")))
+            };
             match arg.as_str() {
                 "--port" => {
-                    options.port = value("--port")?.parse().map_err(|_| LocalError::Usage("--port takes a number".into()))?
+                    options.port = value("--port")?
+                        .parse()
+                        .map_err(|_| LocalError::Usage("--port takes a number".into()))?
                 }
                 "--state-dir" => options.state_dir = PathBuf::from(value("--state-dir")?),
                 "--config" => options.config_file = Some(PathBuf::from(value("--config")?)),
@@ -140,11 +154,15 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
             .replace("{BASE_URL}", &base_url)
             .replace("{PORT}", &address.port().to_string())
             .replace("{HOST}", "127.0.0.1")
-            .replace("{LIVEPERSON_TEST_PUBLIC_KEY}", &dev_idp::rsa_public_key_spki(liveperson_key.value.expose())?))
+            .replace(
+                "{LIVEPERSON_TEST_PUBLIC_KEY}",
+                &dev_idp::rsa_public_key_spki(liveperson_key.value.expose())?,
+            ))
     };
     let config = match &options.config_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| LocalError::State(format!("{}: {e}", path.display())))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| LocalError::State(format!("{}: {e}", path.display())))?;
             ServiceConfig::from_json(&path.display().to_string(), &placeholders(&text)?)?
         }
         None => ServiceConfig::from_json("the embedded default config", &placeholders(DEFAULT_CONFIG)?)?,
@@ -152,7 +170,10 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
     let pins: Vec<PinName> = config.pinned_keys().into_iter().collect();
     ensure_pinned_keys(&secrets_path, &pins)?;
     // Rotation acts on secrets.json; with injected stores (tests) there is no file to rotate.
-    let rotation = options.stores.is_none().then(|| LocalRotation::new(secrets_path.clone(), pins, Arc::new(SystemClock)));
+    let rotation = options
+        .stores
+        .is_none()
+        .then(|| LocalRotation::new(secrets_path.clone(), pins, Arc::new(SystemClock)));
     let (secrets, grants): (Arc<dyn SecretStore>, Arc<dyn GrantStore>) = match &options.stores {
         Some(stores) => (stores.secrets.clone(), stores.grants.clone()),
         None => (file_secrets.clone(), Arc::new(MemoryGrantStore::new())),
@@ -168,17 +189,30 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
     // The OpenID provider at the root; grants in memory (codes live a minute).
     let provider = match &config.provider {
         Some(_) => {
-            let clock = options.stores.as_ref().map_or_else(|| Arc::new(SystemClock) as Arc<dyn Clock>, |s| s.provider_clock.clone());
-            Some(exchange_code::Deps::from_config(&config, grants, secrets.clone(), clock)?)
+            let clock = options
+                .stores
+                .as_ref()
+                .map_or_else(|| Arc::new(SystemClock) as Arc<dyn Clock>, |s| s.provider_clock.clone());
+            Some(exchange_code::Deps::from_config(
+                &config,
+                grants,
+                secrets.clone(),
+                clock,
+            )?)
         }
         None => None,
     };
     let login = match &config.upstream {
-        Some(_) => Some(visitor_login::Deps::new(&config, secrets.clone(), Arc::new(SystemClock))?),
+        Some(_) => Some(visitor_login::Deps::new(
+            &config,
+            secrets.clone(),
+            Arc::new(SystemClock),
+        )?),
         None => None,
     };
-    let liveperson_private_key =
-        STANDARD.decode(&liveperson_key_text).map_err(|_| LocalError::State("bad LivePerson test key".into()))?;
+    let liveperson_private_key = STANDARD
+        .decode(&liveperson_key_text)
+        .map_err(|_| LocalError::State("bad LivePerson test key".into()))?;
     let dev_callback = format!("{base_url}/callback/dev");
     let app = Arc::new(App {
         deps,
@@ -196,18 +230,26 @@ pub async fn serve(options: Options) -> Result<LocalServer, LocalError> {
 
     let task = tokio::spawn(async move {
         loop {
-            let Ok((stream, peer)) = listener.accept().await else { continue };
+            let Ok((stream, peer)) = listener.accept().await else {
+                continue;
+            };
             let app = app.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request| {
                     let app = app.clone();
                     async move { Ok::<_, Infallible>(route(&app, request, peer).await) }
                 });
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });
-    Ok(LocalServer { address, base_url, task })
+    Ok(LocalServer {
+        address,
+        base_url,
+        task,
+    })
 }
 
 async fn route(app: &App, request: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
@@ -219,40 +261,69 @@ async fn route(app: &App, request: hyper::Request<Incoming>, peer: SocketAddr) -
             let parameters = HashMap::from([("profile".to_string(), profile)]);
             lambda_route(app, Function::MintToken, request, peer, "/token/{profile}", parameters).await
         }
-        (_, p @ ("/.well-known/openid-configuration" | "/oauth2/authorize" | "/oauth2/code" | "/oauth2/token" | "/oauth2/userinfo"))
-            if app.provider.is_some() =>
-        {
+        (
+            _,
+            p @ ("/.well-known/openid-configuration"
+            | "/oauth2/authorize"
+            | "/oauth2/code"
+            | "/oauth2/token"
+            | "/oauth2/userinfo"),
+        ) if app.provider.is_some() => {
             let route_key = p.to_string();
             lambda_route(app, Function::ExchangeCode, request, peer, &route_key, HashMap::new()).await
         }
-        (_, p) if app.login.is_some() && (p.starts_with("/login/") || p.starts_with("/callback/") || p == "/logout") => {
+        (_, p)
+            if app.login.is_some() && (p.starts_with("/login/") || p.starts_with("/callback/") || p == "/logout") =>
+        {
             let (route_key, parameters) = match p.split_once('/').map(|(_, rest)| rest.split_once('/')) {
-                Some(Some((kind, provider))) => (format!("/{kind}/{{provider}}"), HashMap::from([("provider".to_string(), provider.to_string())])),
+                Some(Some((kind, provider))) => (
+                    format!("/{kind}/{{provider}}"),
+                    HashMap::from([("provider".to_string(), provider.to_string())]),
+                ),
                 _ => ("/logout".to_string(), HashMap::new()),
             };
             lambda_route(app, Function::VisitorLogin, request, peer, &route_key, parameters).await
         }
         (_, "/.well-known/jwks.json") => {
-            lambda_route(app, Function::PublishKeys, request, peer, "/.well-known/jwks.json", HashMap::new()).await
+            lambda_route(
+                app,
+                Function::PublishKeys,
+                request,
+                peer,
+                "/.well-known/jwks.json",
+                HashMap::new(),
+            )
+            .await
         }
         (_, p) if p.starts_with("/public-key/") => {
             let profile = p.trim_start_matches("/public-key/").to_string();
             let parameters = HashMap::from([("profile".to_string(), profile)]);
-            lambda_route(app, Function::PublishKeys, request, peer, "/public-key/{profile}", parameters).await
+            lambda_route(
+                app,
+                Function::PublishKeys,
+                request,
+                peer,
+                "/public-key/{profile}",
+                parameters,
+            )
+            .await
         }
         (Method::POST, "/dev/login") => dev_login(app, request).await,
         (Method::POST, "/dev/liveperson/decrypt") => liveperson_decrypt(app, request).await,
         (Method::POST, "/dev/rotate-keys") => key_change(app, None).await,
         (Method::POST, "/dev/rotate-session-key") => session_key_rotation(app).await,
         (Method::POST, p) if p.starts_with("/dev/pinned-keys/") => {
-            let command = p.trim_start_matches("/dev/pinned-keys/").split_once('/').and_then(|(pin, action)| {
-                let action = match action {
-                    "stage" => PinnedKeyAction::Stage,
-                    "switch" => PinnedKeyAction::Switch,
-                    _ => return None,
-                };
-                Some((PinName::parse(pin)?, action))
-            });
+            let command = p
+                .trim_start_matches("/dev/pinned-keys/")
+                .split_once('/')
+                .and_then(|(pin, action)| {
+                    let action = match action {
+                        "stage" => PinnedKeyAction::Stage,
+                        "switch" => PinnedKeyAction::Switch,
+                        _ => return None,
+                    };
+                    Some((PinName::parse(pin)?, action))
+                });
             match command {
                 Some(command) => key_change(app, Some(command)).await,
                 None => json_response(
@@ -261,7 +332,9 @@ async fn route(app: &App, request: hyper::Request<Incoming>, peer: SocketAddr) -
                 ),
             }
         }
-        (Method::GET, "/dev/.well-known/openid-configuration") => json_response(StatusCode::OK, &app.dev_idp.discovery()),
+        (Method::GET, "/dev/.well-known/openid-configuration") => {
+            json_response(StatusCode::OK, &app.dev_idp.discovery())
+        }
         (Method::GET, "/dev/jwks.json") => json_response(StatusCode::OK, app.dev_idp.jwks()),
         (Method::GET, "/dev/authorize") => dev_authorize(app, &request),
         (Method::POST, "/dev/token") => dev_token(app, request).await,
@@ -269,10 +342,16 @@ async fn route(app: &App, request: hyper::Request<Incoming>, peer: SocketAddr) -
         (Method::GET, "/dev/puzzel-auth-mapping") => puzzel_auth_mapping(app, &request),
         (Method::GET, "/") => {
             let mut response = hyper::Response::new(Full::new(Bytes::from_static(DEMO_PAGE.as_bytes())));
-            response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/html; charset=utf-8"),
+            );
             response
         }
-        _ => json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found", "error_description": "no such endpoint"})),
+        _ => json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "not_found", "error_description": "no such endpoint"}),
+        ),
     }
 }
 
@@ -350,21 +429,36 @@ type LocalResponse = hyper::Response<Full<Bytes>>;
 /// Puzzel's `authMapping` for this configuration's `claim_policy.roles`, named as the client's
 /// userinfo names the claims (`?client_id=`; default: the only openid-connect client).
 fn puzzel_auth_mapping(app: &App, request: &hyper::Request<Incoming>) -> LocalResponse {
-    let query: HashMap<String, String> =
-        request.uri().query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
-    match whoscalling::openid_provider::auth_mapping::auth_mapping(&app.config, query.get("client_id").map(String::as_str)) {
+    let query: HashMap<String, String> = request
+        .uri()
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    match whoscalling::openid_provider::auth_mapping::auth_mapping(
+        &app.config,
+        query.get("client_id").map(String::as_str),
+    ) {
         Ok(mapping) => json_response(StatusCode::OK, &json!(mapping)),
         Err(error) => bad_request(&error.to_string()),
     }
 }
 
 fn bad_request(description: &str) -> LocalResponse {
-    json_response(StatusCode::BAD_REQUEST, &json!({"error": "invalid_request", "error_description": description}))
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &json!({"error": "invalid_request", "error_description": description}),
+    )
 }
 
 /// The JSON object a dev endpoint was sent (64 KiB at most), or the 400 to answer.
-async fn json_object(request: hyper::Request<Incoming>, what: &str) -> Result<serde_json::Map<String, Value>, LocalResponse> {
-    let collected = Limited::new(request.into_body(), 64 * 1024).collect().await.map_err(|_| bad_request("the body is too large"))?;
+async fn json_object(
+    request: hyper::Request<Incoming>,
+    what: &str,
+) -> Result<serde_json::Map<String, Value>, LocalResponse> {
+    let collected = Limited::new(request.into_body(), 64 * 1024)
+        .collect()
+        .await
+        .map_err(|_| bad_request("the body is too large"))?;
     match serde_json::from_slice::<Value>(&collected.to_bytes()) {
         Ok(Value::Object(object)) => Ok(object),
         _ => Err(bad_request(what)),
@@ -400,13 +494,21 @@ async fn liveperson_decrypt(app: &App, request: hyper::Request<Incoming>) -> Loc
     let Ok((jwe_header, inner)) = whoscalling::jwe::decrypt_compact(&token, &app.liveperson_private_key) else {
         return bad("the token does not decrypt with the LivePerson test key");
     };
-    let decode = |segment: &str| URL_SAFE_NO_PAD.decode(segment).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let decode = |segment: &str| {
+        URL_SAFE_NO_PAD
+            .decode(segment)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    };
     let inner = String::from_utf8_lossy(&inner).into_owned();
     let mut parts = inner.split('.');
     let (Some(header), Some(claims)) = (parts.next().and_then(decode), parts.next().and_then(decode)) else {
         return bad("the decrypted content is not a JWT");
     };
-    json_response(StatusCode::OK, &json!({"jwe_header": jwe_header, "header": header, "claims": claims}))
+    json_response(
+        StatusCode::OK,
+        &json!({"jwe_header": jwe_header, "header": header, "claims": claims}),
+    )
 }
 
 fn dev_oauth_error(error: dev_idp::DevOAuthError) -> LocalResponse {
@@ -418,8 +520,11 @@ fn dev_oauth_error(error: dev_idp::DevOAuthError) -> LocalResponse {
 }
 
 fn dev_authorize(app: &App, request: &hyper::Request<Incoming>) -> LocalResponse {
-    let query: HashMap<String, String> =
-        request.uri().query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    let query: HashMap<String, String> = request
+        .uri()
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
     match app.dev_idp.authorize(&query, &app.dev_callback) {
         Ok(location) => {
             let mut response = hyper::Response::new(Full::new(Bytes::new()));
@@ -444,14 +549,20 @@ async fn dev_token(app: &App, request: hyper::Request<Incoming>) -> LocalRespons
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|text| {
             let (id, secret) = text.split_once(':')?;
-            let decode = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+            let decode = |s: &str| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+            };
             Some(decode(id)? == dev_idp::DEV_UPSTREAM_CLIENT_ID && decode(secret)? == app.dev_client_secret)
         })
         .unwrap_or(false);
     let Ok(collected) = Limited::new(request.into_body(), 64 * 1024).collect().await else {
         return bad_request("the body is too large");
     };
-    let form: HashMap<String, String> = url::form_urlencoded::parse(&collected.to_bytes()).into_owned().collect();
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&collected.to_bytes())
+        .into_owned()
+        .collect();
     match app.dev_idp.token(basic_ok, &form) {
         Ok(body) => json_response(StatusCode::OK, &body),
         Err(error) => dev_oauth_error(error),
@@ -459,7 +570,11 @@ async fn dev_token(app: &App, request: hyper::Request<Incoming>) -> LocalRespons
 }
 
 fn dev_userinfo(app: &App, request: &hyper::Request<Incoming>) -> LocalResponse {
-    let token = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
     match token.map(|t| app.dev_idp.userinfo(t)) {
         Some(Ok(claims)) => json_response(StatusCode::OK, &claims),
         _ => dev_oauth_error(dev_idp::DevOAuthError::InvalidToken),
@@ -481,7 +596,10 @@ async fn key_change(app: &App, command: Option<(PinName, PinnedKeyAction)>) -> h
     };
     match outcome {
         Ok(event) => json_response(StatusCode::OK, &serde_json::to_value(&event).unwrap_or_default()),
-        Err(error) => json_response(StatusCode::CONFLICT, &json!({"error": error.name(), "error_description": error.to_string()})),
+        Err(error) => json_response(
+            StatusCode::CONFLICT,
+            &json!({"error": error.name(), "error_description": error.to_string()}),
+        ),
     }
 }
 
@@ -495,14 +613,22 @@ async fn session_key_rotation(app: &App) -> hyper::Response<Full<Bytes>> {
     };
     match rotation.rotate_session_key().await {
         Ok(version) => json_response(StatusCode::OK, &json!({"rotated": "session_key", "version": version})),
-        Err(error) => json_response(StatusCode::CONFLICT, &json!({"error": error.name(), "error_description": error.to_string()})),
+        Err(error) => json_response(
+            StatusCode::CONFLICT,
+            &json!({"error": error.name(), "error_description": error.to_string()}),
+        ),
     }
 }
 
 fn json_response(status: StatusCode, body: &Value) -> hyper::Response<Full<Bytes>> {
     let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
-    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     response
 }

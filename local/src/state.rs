@@ -58,7 +58,10 @@ pub fn ensure_secrets_file(state_dir: &Path) -> Result<std::path::PathBuf, Local
         changed = true;
     }
     if !secrets.contains_key(SIGNING_KEYS_SECRET) {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let keys = KeySetDocument::generate(&[SigningAlgorithm::RS256, SigningAlgorithm::ES256], now)
             .map_err(|e| LocalError::State(e.to_string()))?;
         secrets.insert(SIGNING_KEYS_SECRET.into(), keys.to_secret_string().expose().to_string());
@@ -83,16 +86,35 @@ pub fn ensure_secrets_file(state_dir: &Path) -> Result<std::path::PathBuf, Local
 /// Adds a pinned key for every pin the configuration signs with that the signing-key entry lacks
 /// (what the deployed rotation does for the pasted-key profiles of its document); never changes a key.
 pub fn ensure_pinned_keys(secrets_path: &Path, pins: &[PinName]) -> Result<(), LocalError> {
-    let text = std::fs::read_to_string(secrets_path).map_err(|e| LocalError::State(format!("{}: {e}", secrets_path.display())))?;
-    let mut secrets: BTreeMap<String, String> =
-        serde_json::from_str(&text).map_err(|_| LocalError::State(format!("{} is not a JSON object of name to string", secrets_path.display())))?;
-    let Some(current) = secrets.get(SIGNING_KEYS_SECRET) else { return Ok(()) };
-    let document = KeySetDocument::parse(current).map_err(|e| LocalError::State(format!("{SIGNING_KEYS_SECRET}: {e}")))?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let with_pins = document.with_pins(pins, now).map_err(|e| LocalError::State(e.to_string()))?;
+    let text = std::fs::read_to_string(secrets_path)
+        .map_err(|e| LocalError::State(format!("{}: {e}", secrets_path.display())))?;
+    let mut secrets: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|_| {
+        LocalError::State(format!(
+            "{} is not a JSON object of name to string",
+            secrets_path.display()
+        ))
+    })?;
+    let Some(current) = secrets.get(SIGNING_KEYS_SECRET) else {
+        return Ok(());
+    };
+    let document =
+        KeySetDocument::parse(current).map_err(|e| LocalError::State(format!("{SIGNING_KEYS_SECRET}: {e}")))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let with_pins = document
+        .with_pins(pins, now)
+        .map_err(|e| LocalError::State(e.to_string()))?;
     if with_pins.kids() != document.kids() {
-        secrets.insert(SIGNING_KEYS_SECRET.into(), with_pins.to_secret_string().expose().to_string());
-        write_private(secrets_path, &serde_json::to_string_pretty(&secrets).unwrap_or_default())?;
+        secrets.insert(
+            SIGNING_KEYS_SECRET.into(),
+            with_pins.to_secret_string().expose().to_string(),
+        );
+        write_private(
+            secrets_path,
+            &serde_json::to_string_pretty(&secrets).unwrap_or_default(),
+        )?;
     }
     Ok(())
 }
@@ -100,7 +122,9 @@ pub fn ensure_pinned_keys(secrets_path: &Path, pins: &[PinName]) -> Result<(), L
 /// 32 random bytes in base64: 44 characters, the shape of a Connect security key.
 fn connect_style_key() -> Result<String, LocalError> {
     let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| LocalError::State("no randomness".into()))?;
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| LocalError::State("no randomness".into()))?;
     Ok(STANDARD.encode(bytes))
 }
 
@@ -108,7 +132,9 @@ fn connect_style_key() -> Result<String, LocalError> {
 /// (letters and digits there; `-`/`_` here are fine in Basic credentials, which are form-encoded).
 fn client_secret() -> Result<String, LocalError> {
     let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| LocalError::State("no randomness".into()))?;
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| LocalError::State("no randomness".into()))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
@@ -117,8 +143,11 @@ pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), LocalError> {
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(|e| LocalError::State(format!("{}: {e}", path.display())))?;
-    file.write_all(text.as_bytes()).map_err(|e| LocalError::State(format!("{}: {e}", path.display())))
+    let mut file = options
+        .open(path)
+        .map_err(|e| LocalError::State(format!("{}: {e}", path.display())))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| LocalError::State(format!("{}: {e}", path.display())))
 }
 
 #[cfg(test)]

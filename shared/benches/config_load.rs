@@ -22,14 +22,29 @@ fn workspace_file(relative: &str) -> PathBuf {
 
 /// The deploy-time variables the template sets (fifty origins, as in the realistic test).
 fn deploy_variables() -> BTreeMap<String, String> {
-    let origins = (1..=50).map(|i| format!("https://customer-service-{i:02}.example-brand-group.com")).collect::<Vec<_>>().join(",");
+    let origins = (1..=50)
+        .map(|i| format!("https://customer-service-{i:02}.example-brand-group.com"))
+        .collect::<Vec<_>>()
+        .join(",");
     [
         ("WHOSCALLING_ALLOWED_ORIGINS", origins),
-        ("WHOSCALLING_IDENTITY_ISSUER", "https://login.example-brand.com/am/oauth2/realms/root/realms/customers".into()),
+        (
+            "WHOSCALLING_IDENTITY_ISSUER",
+            "https://login.example-brand.com/am/oauth2/realms/root/realms/customers".into(),
+        ),
         ("WHOSCALLING_IDENTITY_AUDIENCE", "web-portal".into()),
-        ("WHOSCALLING_SECRET_PREFIX", "whoscalling/whoscalling-contact-centre-prod-primary".into()),
-        ("WHOSCALLING_PUBLIC_URL", "https://chat-identity.example-brand.com".into()),
-        ("WHOSCALLING_GRANTS_TABLE", "whoscalling-contact-centre-prod-primary-GrantsTable-1A2B3C4D5E6F7".into()),
+        (
+            "WHOSCALLING_SECRET_PREFIX",
+            "whoscalling/whoscalling-contact-centre-prod-primary".into(),
+        ),
+        (
+            "WHOSCALLING_PUBLIC_URL",
+            "https://chat-identity.example-brand.com".into(),
+        ),
+        (
+            "WHOSCALLING_GRANTS_TABLE",
+            "whoscalling-contact-centre-prod-primary-GrantsTable-1A2B3C4D5E6F7".into(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -32,7 +32,11 @@ fn primitives(c: &mut Criterion) {
     let signer = RsaKeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
     let mut signature = vec![0; signer.public_modulus_len()];
     c.bench_function("primitive/rs256_sign", |b| {
-        b.iter(|| signer.sign(&RSA_PKCS1_SHA256, &rng, black_box(&message), &mut signature).unwrap())
+        b.iter(|| {
+            signer
+                .sign(&RSA_PKCS1_SHA256, &rng, black_box(&message), &mut signature)
+                .unwrap()
+        })
     });
     c.bench_function("primitive/rs256_sign_parsing_key_each_time", |b| {
         b.iter(|| {
@@ -43,16 +47,26 @@ fn primitives(c: &mut Criterion) {
 
     signer.sign(&RSA_PKCS1_SHA256, &rng, &message, &mut signature).unwrap();
     let public = signer.public_key();
-    let n = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, public.modulus().big_endian_without_leading_zero());
+    let n = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        public.modulus().big_endian_without_leading_zero(),
+    );
     let verify_key = DecodingKey::from_rsa_components(&n, "AQAB").unwrap();
     let signature_b64 = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &signature);
     c.bench_function("primitive/rs256_verify", |b| {
-        b.iter(|| assert!(jsonwebtoken::crypto::verify(black_box(&signature_b64), &message, &verify_key, Algorithm::RS256).unwrap()))
+        b.iter(|| {
+            assert!(
+                jsonwebtoken::crypto::verify(black_box(&signature_b64), &message, &verify_key, Algorithm::RS256)
+                    .unwrap()
+            )
+        })
     });
 
     let ec_pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
     let ec = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, ec_pkcs8.as_ref()).unwrap();
-    c.bench_function("primitive/es256_sign", |b| b.iter(|| ec.sign(&rng, black_box(&message)).unwrap()));
+    c.bench_function("primitive/es256_sign", |b| {
+        b.iter(|| ec.sign(&rng, black_box(&message)).unwrap())
+    });
 }
 
 criterion_group!(benches, primitives);

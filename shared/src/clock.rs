@@ -67,7 +67,8 @@ impl FixedClock {
         Self(std::sync::atomic::AtomicU64::new(unix.saturating_mul(1000)))
     }
     pub fn advance(&self, seconds: u64) {
-        self.0.fetch_add(seconds.saturating_mul(1000), std::sync::atomic::Ordering::SeqCst);
+        self.0
+            .fetch_add(seconds.saturating_mul(1000), std::sync::atomic::Ordering::SeqCst);
     }
     /// Moves the clock by `by`, to the millisecond.
     pub fn advance_by(&self, by: Duration) {

@@ -20,8 +20,8 @@ mod wiring;
 use crate::keys::{KeyChoice, PinName};
 use crate::mapping::ClaimPolicy;
 use crate::platforms::KeyKind;
-use crate::values::JwsAlgorithm;
 use crate::secrets::{SecretCacheSettings, SecretName};
+use crate::values::JwsAlgorithm;
 
 /// The environment variable that carries a small document inline (`events/env.json`, tests).
 pub const CONFIG_VARIABLE: &str = "WHOSCALLING_CONFIG";
@@ -49,7 +49,12 @@ pub enum ConfigError {
     #[error("{path} (from {CONFIG_FILE_VARIABLE}) cannot be read: {reason}")]
     Unreadable { path: String, reason: String },
     #[error("{source_name} line {line}: placeholder `${{{name}}}`: {reason}")]
-    Placeholder { source_name: String, line: usize, name: String, reason: String },
+    Placeholder {
+        source_name: String,
+        line: usize,
+        name: String,
+        reason: String,
+    },
     #[error("{source_name} is not a valid configuration document: {reason}")]
     Invalid { source_name: String, reason: String },
     #[error("{setting}: {reason}")]
@@ -57,7 +62,10 @@ pub enum ConfigError {
 }
 
 fn setting(setting: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Setting { setting: setting.into(), reason: reason.into() }
+    ConfigError::Setting {
+        setting: setting.into(),
+        reason: reason.into(),
+    }
 }
 
 /// A browser origin, `scheme://host[:port]`, compared byte for byte with the `Origin` header.
@@ -100,10 +108,14 @@ pub struct ProfileName(String);
 impl ProfileName {
     pub fn parse(value: &str) -> Option<Self> {
         let mut chars = value.chars();
-        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         let valid = first_ok
             && value.len() <= 64
-            && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && value
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         valid.then(|| Self(value.to_string()))
     }
     pub fn as_str(&self) -> &str {
@@ -214,7 +226,10 @@ pub struct UpstreamConfig {
 impl UpstreamConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         if self.return_urls.is_empty() {
-            return Err(setting("upstream.return_urls", "list at least one page to return to after login"));
+            return Err(setting(
+                "upstream.return_urls",
+                "list at least one page to return to after login",
+            ));
         }
         for url in &self.return_urls {
             require_https_unless_loopback("upstream.return_urls", url)?;
@@ -228,7 +243,10 @@ impl UpstreamConfig {
             require_https_unless_loopback(&at("issuer"), &issuer)?;
             require_https_unless_loopback(&at("redirect_uri"), &provider.redirect_uri)?;
             if !provider.redirect_uri.path().ends_with(&format!("/callback/{name}")) {
-                return Err(setting(at("redirect_uri"), format!("must be <base URL>/callback/{name}")));
+                return Err(setting(
+                    at("redirect_uri"),
+                    format!("must be <base URL>/callback/{name}"),
+                ));
             }
             if provider.client_id.is_empty() {
                 return Err(setting(at("client_id"), "required"));
@@ -236,10 +254,11 @@ impl UpstreamConfig {
             if !provider.scopes.iter().any(|s| s == "openid") {
                 return Err(setting(at("scopes"), "must include openid"));
             }
-            if provider.algorithms.is_empty()
-                || !provider.algorithms.iter().all(|a| JwsAlgorithm::parse(a).is_some())
-            {
-                return Err(setting(at("algorithms"), "asymmetric algorithms only (RS*, PS*, ES256, ES384)"));
+            if provider.algorithms.is_empty() || !provider.algorithms.iter().all(|a| JwsAlgorithm::parse(a).is_some()) {
+                return Err(setting(
+                    at("algorithms"),
+                    "asymmetric algorithms only (RS*, PS*, ES256, ES384)",
+                ));
             }
             if provider.leeway_seconds > 300 {
                 return Err(setting(at("leeway_seconds"), "at most 300"));
@@ -321,7 +340,10 @@ pub struct SecretCacheConfig {
 
 impl Default for SecretCacheConfig {
     fn default() -> Self {
-        Self { ttl_seconds: default_ttl(), max_stale_seconds: default_max_stale() }
+        Self {
+            ttl_seconds: default_ttl(),
+            max_stale_seconds: default_max_stale(),
+        }
     }
 }
 
@@ -447,7 +469,10 @@ fn default_id_token_lifetime() -> u64 {
 
 /// RFC 6749 3.3 scope-token characters.
 fn valid_scope_token(scope: &str) -> bool {
-    !scope.is_empty() && scope.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 impl ProviderConfig {
@@ -455,10 +480,16 @@ impl ProviderConfig {
         let issuer = Url::parse(&self.issuer).map_err(|_| setting("provider.issuer", "must be a URL"))?;
         require_https_unless_loopback("provider.issuer", &issuer)?;
         if issuer.query().is_some() || issuer.fragment().is_some() || self.issuer.ends_with('/') {
-            return Err(setting("provider.issuer", "write the base URL with no query, fragment or trailing slash"));
+            return Err(setting(
+                "provider.issuer",
+                "write the base URL with no query, fragment or trailing slash",
+            ));
         }
         if !(1..=MAX_CODE_LIFETIME_SECONDS).contains(&self.code_lifetime_seconds) {
-            return Err(setting("provider.code_lifetime_seconds", "must be 1-600 (RFC 6749: at most 10 minutes)"));
+            return Err(setting(
+                "provider.code_lifetime_seconds",
+                "must be 1-600 (RFC 6749: at most 10 minutes)",
+            ));
         }
         if !(60..=3600).contains(&self.access_token_lifetime_seconds) {
             return Err(setting("provider.access_token_lifetime_seconds", "must be 60-3600"));
@@ -467,7 +498,9 @@ impl ProviderConfig {
             return Err(setting("provider.id_token_lifetime_seconds", "must be 60-3600"));
         }
         if let Some(table) = &self.grants_table
-            && (table.len() < 3 || table.len() > 255 || !table.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
+            && (table.len() < 3
+                || table.len() > 255
+                || !table.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
         {
             return Err(setting("provider.grants_table", "must be a DynamoDB table name"));
         }
@@ -480,7 +513,8 @@ impl ProviderConfig {
                 return Err(setting(at("redirect_uris"), "register at least one redirect URI"));
             }
             for uri in &client.redirect_uris {
-                let url = Url::parse(uri).map_err(|_| setting(at("redirect_uris"), format!("`{uri}` is not an absolute URL")))?;
+                let url = Url::parse(uri)
+                    .map_err(|_| setting(at("redirect_uris"), format!("`{uri}` is not an absolute URL")))?;
                 if url.fragment().is_some() || uri.contains('#') {
                     return Err(setting(at("redirect_uris"), format!("`{uri}` may not have a fragment")));
                 }
@@ -494,7 +528,13 @@ impl ProviderConfig {
                 .ok_or_else(|| setting(at("profile"), format!("no profile named `{}`", client.profile)))?;
             let provider_client = profile.platform().provider_client().ok_or_else(|| {
                 // Asked of the platform, so a new provider-client platform needs no change here.
-                setting(at("profile"), format!("platform `{}` cannot serve a client of the OpenID provider", profile.kind()))
+                setting(
+                    at("profile"),
+                    format!(
+                        "platform `{}` cannot serve a client of the OpenID provider",
+                        profile.kind()
+                    ),
+                )
             })?;
             provider_client
                 .check_claims_without_scope(&client.claims_without_scope, client.profile.as_str())
@@ -564,7 +604,10 @@ fn origin_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<
         Origins::List(items) => items,
         Origins::Text(text) => text.split(',').map(|item| item.trim().to_string()).collect(),
     };
-    items.into_iter().map(|item| Origin::try_from(item).map_err(serde::de::Error::custom)).collect()
+    items
+        .into_iter()
+        .map(|item| Origin::try_from(item).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 fn default_max_body() -> usize {
@@ -591,11 +634,16 @@ impl ServiceConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let (source_name, document) = match (lookup(CONFIG_FILE_VARIABLE), lookup(CONFIG_VARIABLE)) {
             (Some(_), Some(_)) => {
-                return Err(setting(CONFIG_VARIABLE, format!("{CONFIG_FILE_VARIABLE} is set too: keep one document")));
+                return Err(setting(
+                    CONFIG_VARIABLE,
+                    format!("{CONFIG_FILE_VARIABLE} is set too: keep one document"),
+                ));
             }
             (Some(path), None) => {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| ConfigError::Unreadable { path: path.clone(), reason: e.to_string() })?;
+                let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Unreadable {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
                 (path, text)
             }
             (None, Some(text)) => (CONFIG_VARIABLE.to_string(), text),
@@ -623,7 +671,10 @@ impl ServiceConfig {
 
     /// Errors name the field (`profiles.connect.token_lifetime_seconds: ...`) as well as the line.
     fn parse_json(source_name: &str, document: &str) -> Result<Self, ConfigError> {
-        let invalid = |reason: String| ConfigError::Invalid { source_name: source_name.to_string(), reason };
+        let invalid = |reason: String| ConfigError::Invalid {
+            source_name: source_name.to_string(),
+            reason,
+        };
         let mut deserializer = serde_json::Deserializer::from_str(document);
         let config: Self = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
             let path = e.path().to_string();
@@ -653,16 +704,31 @@ impl ServiceConfig {
             self.bearer = Some(self.bearer_settings()?);
         }
         if !(300..=86_400).contains(&self.identity.max_token_age_seconds) {
-            return Err(setting("identity.max_token_age_seconds", "must be between 300 and 86400 (a day); the default 43200 is 12 hours"));
+            return Err(setting(
+                "identity.max_token_age_seconds",
+                "must be between 300 and 86400 (a day); the default 43200 is 12 hours",
+            ));
         }
         if let Some(claim) = &self.identity.required_visitor_claim
-            && (claim.is_empty() || claim.len() > 64 || !claim.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-:.".contains(&b)))
+            && (claim.is_empty()
+                || claim.len() > 64
+                || !claim.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-:.".contains(&b)))
         {
-            return Err(setting("identity.required_visitor_claim", "a claim name: 1-64 of A-Z a-z 0-9 _ - : ."));
+            return Err(setting(
+                "identity.required_visitor_claim",
+                "a claim name: 1-64 of A-Z a-z 0-9 _ - : .",
+            ));
         }
-        self.claim_policy.validate().map_err(|reason| setting("claim_policy.roles", reason))?;
-        if self.signing_keys.is_none() && (self.provider.is_some() || self.profiles.values().any(ProfileConfig::uses_signing_keys)) {
-            return Err(setting("signing_keys", "required: LivePerson, Live Assist and provider id_tokens sign with keys we own"));
+        self.claim_policy
+            .validate()
+            .map_err(|reason| setting("claim_policy.roles", reason))?;
+        if self.signing_keys.is_none()
+            && (self.provider.is_some() || self.profiles.values().any(ProfileConfig::uses_signing_keys))
+        {
+            return Err(setting(
+                "signing_keys",
+                "required: LivePerson, Live Assist and provider id_tokens sign with keys we own",
+            ));
         }
         if let Some(provider) = &self.provider {
             provider.validate(&self.profiles)?;
@@ -676,7 +742,10 @@ impl ServiceConfig {
             }
             let valid_name = !session.cookie_name.is_empty()
                 && session.cookie_name.len() <= 64
-                && session.cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
+                && session
+                    .cookie_name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b));
             if !valid_name {
                 return Err(setting("session.cookie_name", "letters, digits, `_` and `-` only"));
             }
@@ -685,7 +754,10 @@ impl ServiceConfig {
             upstream.validate()?;
             let loopback_only = upstream.providers.values().all(|p| p.redirect_uri.scheme() == "http");
             if self.session.as_ref().is_some_and(|s| !s.secure_cookies) && !loopback_only {
-                return Err(setting("session.secure_cookies", "may be false only for a loopback development run"));
+                return Err(setting(
+                    "session.secure_cookies",
+                    "may be false only for a loopback development run",
+                ));
             }
         }
         self.validate_authorize_login()?;
@@ -695,7 +767,10 @@ impl ServiceConfig {
             return Err(setting("signing_keys.jwks_max_age_seconds", "at most 86400 (a day)"));
         }
         for (name, profile) in &self.profiles {
-            profile.platform().validate().map_err(|e| setting(format!("profiles.{name}.{}", e.field), e.reason))?;
+            profile
+                .platform()
+                .validate()
+                .map_err(|e| setting(format!("profiles.{name}.{}", e.field), e.reason))?;
         }
         Ok(())
     }
@@ -722,21 +797,33 @@ impl ServiceConfig {
     fn validate_authorize_login(&self) -> Result<(), ConfigError> {
         let Some(provider) = &self.provider else { return Ok(()) };
         if provider.login_with.is_some() && (!self.accepts(IdentitySource::Session) || self.session.is_none()) {
-            return Err(setting("provider.login_with", "needs `session` among identity.sources and the session section"));
+            return Err(setting(
+                "provider.login_with",
+                "needs `session` among identity.sources and the session section",
+            ));
         }
         if let Some(upstream) = &self.upstream {
             if provider.login_with.is_none() && upstream.providers.len() > 1 && self.accepts(IdentitySource::Session) {
-                return Err(setting("provider.login_with", "several upstream providers are configured: name the one /oauth2/authorize logs visitors in with"));
+                return Err(setting(
+                    "provider.login_with",
+                    "several upstream providers are configured: name the one /oauth2/authorize logs visitors in with",
+                ));
             }
             if let Some(name) = self.authorize_login() {
                 let Some(login) = upstream.providers.get(name) else {
-                    return Err(setting("provider.login_with", format!("no upstream provider named `{}`", name.as_str())));
+                    return Err(setting(
+                        "provider.login_with",
+                        format!("no upstream provider named `{}`", name.as_str()),
+                    ));
                 };
                 let expected = format!("{}/callback/{}", provider.issuer, name.as_str());
                 if Url::parse(&expected).ok().as_ref() != Some(&login.redirect_uri) {
                     return Err(setting(
                         "provider.login_with",
-                        format!("upstream.providers.{}.redirect_uri must be `{expected}` (the login returns to this issuer's /oauth2/authorize)", name.as_str()),
+                        format!(
+                            "upstream.providers.{}.redirect_uri must be `{expected}` (the login returns to this issuer's /oauth2/authorize)",
+                            name.as_str()
+                        ),
                     ));
                 }
             }
@@ -773,17 +860,26 @@ impl ServiceConfig {
     /// run once by the cold-start validation, which keeps the result for [`ServiceConfig::bearer`].
     pub fn bearer_settings(&self) -> Result<BearerSettings, ConfigError> {
         let identity = &self.identity;
-        let issuer = identity.issuer.clone().ok_or_else(|| setting("identity.issuer", "required for bearer_token"))?;
+        let issuer = identity
+            .issuer
+            .clone()
+            .ok_or_else(|| setting("identity.issuer", "required for bearer_token"))?;
         let issuer_url = Url::parse(&issuer).map_err(|_| setting("identity.issuer", "must be a URL"))?;
         require_https_unless_loopback("identity.issuer", &issuer_url)?;
         if let Some(jwks_uri) = &identity.jwks_uri {
             require_https_unless_loopback("identity.jwks_uri", jwks_uri)?;
         }
         if identity.audiences.is_empty() || identity.audiences.iter().any(|a| a.is_empty()) {
-            return Err(setting("identity.audiences", "name the audience(s) visitor tokens are issued for"));
+            return Err(setting(
+                "identity.audiences",
+                "name the audience(s) visitor tokens are issued for",
+            ));
         }
         if identity.algorithms.is_empty() {
-            return Err(setting("identity.algorithms", "name the allowed algorithms, e.g. [\"RS256\", \"ES256\"]"));
+            return Err(setting(
+                "identity.algorithms",
+                "name the allowed algorithms, e.g. [\"RS256\", \"ES256\"]",
+            ));
         }
         let mut algorithms = Vec::new();
         for name in &identity.algorithms {
@@ -837,18 +933,28 @@ pub fn fill_placeholders(
                 name: name.to_string(),
                 reason: reason.to_string(),
             };
-            let Some(end) = rest.find('}') else { return Err(problem("", "no closing `}`")) };
+            let Some(end) = rest.find('}') else {
+                return Err(problem("", "no closing `}`"));
+            };
             let name = &rest[2..end];
             let well_formed = name.strip_prefix(PLACEHOLDER_PREFIX).is_some_and(|tail| {
-                !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                !tail.is_empty()
+                    && tail
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
             });
             if !well_formed {
-                return Err(problem(name, "placeholders name WHOSCALLING_ variables only (capitals, digits, _)"));
+                return Err(problem(
+                    name,
+                    "placeholders name WHOSCALLING_ variables only (capitals, digits, _)",
+                ));
             }
             if !in_string {
                 return Err(problem(name, "placeholders go inside a JSON string"));
             }
-            let value = lookup(name).filter(|value| !value.is_empty()).ok_or_else(|| problem(name, "the variable is not set or empty"))?;
+            let value = lookup(name)
+                .filter(|value| !value.is_empty())
+                .ok_or_else(|| problem(name, "the variable is not set or empty"))?;
             let quoted = serde_json::to_string(&value).map_err(|e| problem(name, &e.to_string()))?;
             filled.push_str(&quoted[1..quoted.len() - 1]);
             rest = &rest[end + 1..];
@@ -880,13 +986,19 @@ fn section_from<T: serde::de::DeserializeOwned>(
     variable: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Option<T>, ConfigError> {
-    let Some(text) = lookup(variable) else { return Ok(in_document) };
+    let Some(text) = lookup(variable) else {
+        return Ok(in_document);
+    };
     if in_document.is_some() {
-        return Err(setting(section, format!("given both in {CONFIG_VARIABLE} and in {variable}: keep one")));
+        return Err(setting(
+            section,
+            format!("given both in {CONFIG_VARIABLE} and in {variable}: keep one"),
+        ));
     }
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| ConfigError::Invalid { source_name: variable.to_string(), reason: e.to_string() })
+    serde_json::from_str(&text).map(Some).map_err(|e| ConfigError::Invalid {
+        source_name: variable.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 fn require_https_unless_loopback(name: &str, url: &Url) -> Result<(), ConfigError> {
@@ -894,7 +1006,10 @@ fn require_https_unless_loopback(name: &str, url: &Url) -> Result<(), ConfigErro
     if url.scheme() == "https" || (url.scheme() == "http" && loopback) {
         Ok(())
     } else {
-        Err(setting(name, "must be https (http only for a loopback development provider)"))
+        Err(setting(
+            name,
+            "must be https (http only for a loopback development provider)",
+        ))
     }
 }
 
@@ -929,12 +1044,21 @@ mod tests {
         assert_eq!(config.secret_cache.ttl_seconds, 300);
         assert!(config.bearer_settings().is_ok());
         // The visitor rules default to a login session's order and no required claim.
-        assert_eq!(config.visitor_policy(), crate::identity::VisitorPolicy { max_token_age_seconds: 43_200, required_claim: None });
+        assert_eq!(
+            config.visitor_policy(),
+            crate::identity::VisitorPolicy {
+                max_token_age_seconds: 43_200,
+                required_claim: None
+            }
+        );
         let mut doc = document();
         doc["identity"]["max_token_age_seconds"] = json!(3600);
         doc["identity"]["required_visitor_claim"] = json!("auth_time");
         let policy = parse(&doc).unwrap().visitor_policy();
-        assert_eq!((policy.max_token_age_seconds, policy.required_claim.as_deref()), (3600, Some("auth_time")));
+        assert_eq!(
+            (policy.max_token_age_seconds, policy.required_claim.as_deref()),
+            (3600, Some("auth_time"))
+        );
     }
 
     fn from_variables(variables: &[(&str, String)]) -> Result<ServiceConfig, ConfigError> {
@@ -969,27 +1093,41 @@ mod tests {
         ])
         .unwrap_err()
         .to_string();
-        assert_eq!(error, "session: given both in WHOSCALLING_CONFIG and in WHOSCALLING_SESSION: keep one");
+        assert_eq!(
+            error,
+            "session: given both in WHOSCALLING_CONFIG and in WHOSCALLING_SESSION: keep one"
+        );
     }
 
     #[test]
     fn a_bad_section_variable_is_named_and_checks_still_span_sections() {
-        let error = from_variables(&[(CONFIG_VARIABLE, document().to_string()), ("WHOSCALLING_SESSION", "{".into())])
-            .unwrap_err()
-            .to_string();
-        assert!(error.starts_with("WHOSCALLING_SESSION is not a valid configuration document"), "{error}");
+        let error = from_variables(&[
+            (CONFIG_VARIABLE, document().to_string()),
+            ("WHOSCALLING_SESSION", "{".into()),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("WHOSCALLING_SESSION is not a valid configuration document"),
+            "{error}"
+        );
 
         let unknown_field = json!({"key_secret": "whoscalling/session-key", "lifetime": 900}).to_string();
-        let error = from_variables(&[(CONFIG_VARIABLE, document().to_string()), ("WHOSCALLING_SESSION", unknown_field)])
-            .unwrap_err()
-            .to_string();
+        let error = from_variables(&[
+            (CONFIG_VARIABLE, document().to_string()),
+            ("WHOSCALLING_SESSION", unknown_field),
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("unknown field `lifetime`"), "{error}");
 
         // The session identity source needs the session section; naming it only in the shared
         // document and leaving the variable out is caught as before.
         let mut doc = document();
         doc["identity"]["sources"] = json!(["bearer_token", "session"]);
-        let error = from_variables(&[(CONFIG_VARIABLE, doc.to_string())]).unwrap_err().to_string();
+        let error = from_variables(&[(CONFIG_VARIABLE, doc.to_string())])
+            .unwrap_err()
+            .to_string();
         assert_eq!(error, "session: required for session identity and upstream logins");
     }
 
@@ -1007,12 +1145,26 @@ mod tests {
         std::fs::write(&path, document().to_string()).unwrap();
         let file = path.display().to_string();
         let config = from_variables(&[(CONFIG_FILE_VARIABLE, file.clone())]).unwrap();
-        assert_eq!(config.profiles.keys().map(ProfileName::as_str).collect::<Vec<_>>(), ["connect"]);
-        let both = from_variables(&[(CONFIG_FILE_VARIABLE, file.clone()), (CONFIG_VARIABLE, document().to_string())]);
-        assert_eq!(both.unwrap_err().to_string(), "WHOSCALLING_CONFIG: WHOSCALLING_CONFIG_FILE is set too: keep one document");
+        assert_eq!(
+            config.profiles.keys().map(ProfileName::as_str).collect::<Vec<_>>(),
+            ["connect"]
+        );
+        let both = from_variables(&[
+            (CONFIG_FILE_VARIABLE, file.clone()),
+            (CONFIG_VARIABLE, document().to_string()),
+        ]);
+        assert_eq!(
+            both.unwrap_err().to_string(),
+            "WHOSCALLING_CONFIG: WHOSCALLING_CONFIG_FILE is set too: keep one document"
+        );
         std::fs::remove_file(&path).unwrap();
-        let gone = from_variables(&[(CONFIG_FILE_VARIABLE, file.clone())]).unwrap_err().to_string();
-        assert!(gone.starts_with(&format!("{file} (from WHOSCALLING_CONFIG_FILE) cannot be read")), "{gone}");
+        let gone = from_variables(&[(CONFIG_FILE_VARIABLE, file.clone())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            gone.starts_with(&format!("{file} (from WHOSCALLING_CONFIG_FILE) cannot be read")),
+            "{gone}"
+        );
     }
 
     #[test]
@@ -1028,12 +1180,23 @@ mod tests {
         };
         let config = with(&[
             ("WHOSCALLING_SECRET_PREFIX", "whoscalling/prod"),
-            ("WHOSCALLING_ALLOWED_ORIGINS", "https://www.example.com, https://m.example.com"),
+            (
+                "WHOSCALLING_ALLOWED_ORIGINS",
+                "https://www.example.com, https://m.example.com",
+            ),
         ])
         .unwrap();
-        let ProfileConfig::AmazonConnect(connect) = &config.profiles[&ProfileName::parse("connect").unwrap()] else { panic!("connect") };
-        assert_eq!(connect.security_key_secret.as_str(), "whoscalling/prod/connect-widget-key");
-        assert_eq!(config.allowed_origins.iter().map(Origin::as_str).collect::<Vec<_>>(), ["https://www.example.com", "https://m.example.com"]);
+        let ProfileConfig::AmazonConnect(connect) = &config.profiles[&ProfileName::parse("connect").unwrap()] else {
+            panic!("connect")
+        };
+        assert_eq!(
+            connect.security_key_secret.as_str(),
+            "whoscalling/prod/connect-widget-key"
+        );
+        assert_eq!(
+            config.allowed_origins.iter().map(Origin::as_str).collect::<Vec<_>>(),
+            ["https://www.example.com", "https://m.example.com"]
+        );
 
         // A value is string content, never structure: a quote in it cannot add a member (which
         // deny_unknown_fields would name); it stays inside the secret name, refused as one.
@@ -1043,11 +1206,22 @@ mod tests {
         ])
         .unwrap_err()
         .to_string();
-        assert!(injected.contains("`x\", \"surprise\": \"1/connect-widget-key` is not a valid secret name"), "{injected}");
+        assert!(
+            injected.contains("`x\", \"surprise\": \"1/connect-widget-key` is not a valid secret name"),
+            "{injected}"
+        );
 
-        let unset = with(&[("WHOSCALLING_ALLOWED_ORIGINS", "https://www.example.com")]).unwrap_err().to_string();
-        assert_eq!(unset, "WHOSCALLING_CONFIG line 1: placeholder `${WHOSCALLING_SECRET_PREFIX}`: the variable is not set or empty");
-        let empty = with(&[("WHOSCALLING_SECRET_PREFIX", ""), ("WHOSCALLING_ALLOWED_ORIGINS", "https://www.example.com")]);
+        let unset = with(&[("WHOSCALLING_ALLOWED_ORIGINS", "https://www.example.com")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            unset,
+            "WHOSCALLING_CONFIG line 1: placeholder `${WHOSCALLING_SECRET_PREFIX}`: the variable is not set or empty"
+        );
+        let empty = with(&[
+            ("WHOSCALLING_SECRET_PREFIX", ""),
+            ("WHOSCALLING_ALLOWED_ORIGINS", "https://www.example.com"),
+        ]);
         assert!(empty.unwrap_err().to_string().contains("not set or empty"));
 
         for (document, reason) in [
@@ -1058,12 +1232,19 @@ mod tests {
             ("{\"a\": \"${WHOSCALLING_TTL\"}", "WHOSCALLING_ variables only"),
             ("{\"a\": \"${WHOSCALLING_TTL", "no closing"),
         ] {
-            let error = fill_placeholders("doc", document, |_| Some("300".into())).unwrap_err().to_string();
+            let error = fill_placeholders("doc", document, |_| Some("300".into()))
+                .unwrap_err()
+                .to_string();
             assert!(error.contains(reason), "{document}: {error}");
         }
         // Lines are counted for the message; an escaped quote does not end the string.
-        let error = fill_placeholders("doc", "{\n\"a\": \"\\\" ${WHOSCALLING_X}\"}", |_| None).unwrap_err().to_string();
-        assert_eq!(error, "doc line 2: placeholder `${WHOSCALLING_X}`: the variable is not set or empty");
+        let error = fill_placeholders("doc", "{\n\"a\": \"\\\" ${WHOSCALLING_X}\"}", |_| None)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "doc line 2: placeholder `${WHOSCALLING_X}`: the variable is not set or empty"
+        );
         // No placeholder: the text is unchanged, byte for byte.
         let plain = "{\"a\": \"$ {x} \\u0041 é\"}";
         assert_eq!(fill_placeholders("doc", plain, |_| None).unwrap(), plain);
@@ -1073,43 +1254,116 @@ mod tests {
     fn type_errors_name_the_field() {
         // Inside a profile the path stops at the profile (serde buffers a tagged enum's content),
         // and the reason names the setting.
-        let text = error_text(document(), |d| d["profiles"]["connect"]["token_lifetime_seconds"] = json!(900));
-        assert!(text.starts_with("WHOSCALLING_CONFIG is not a valid configuration document: profiles.connect: 900 s is outside"), "{text}");
+        let text = error_text(document(), |d| {
+            d["profiles"]["connect"]["token_lifetime_seconds"] = json!(900)
+        });
+        assert!(
+            text.starts_with(
+                "WHOSCALLING_CONFIG is not a valid configuration document: profiles.connect: 900 s is outside"
+            ),
+            "{text}"
+        );
         let text = error_text(document(), |d| d["identity"]["max_token_age_seconds"] = json!("3600"));
-        assert!(text.contains(": identity.max_token_age_seconds: invalid type"), "{text}");
-        let text = error_text(document(), |d| d["allowed_origins"] = json!(["https://www.example.com/"]));
-        assert!(text.contains(": allowed_origins: `https://www.example.com/` is not an origin"), "{text}");
+        assert!(
+            text.contains(": identity.max_token_age_seconds: invalid type"),
+            "{text}"
+        );
+        let text = error_text(document(), |d| {
+            d["allowed_origins"] = json!(["https://www.example.com/"])
+        });
+        assert!(
+            text.contains(": allowed_origins: `https://www.example.com/` is not an origin"),
+            "{text}"
+        );
     }
 
     #[test]
     fn the_quick_start_widget_marker_is_refused() {
-        let text = error_text(document(), |d| d["profiles"]["connect"]["widget_id"] = json!("REPLACE_WITH_CONNECT_WIDGET_ID"));
-        assert!(text.starts_with("profiles.connect.widget_id: still the quick-start marker"), "{text}");
+        let text = error_text(document(), |d| {
+            d["profiles"]["connect"]["widget_id"] = json!("REPLACE_WITH_CONNECT_WIDGET_ID")
+        });
+        assert!(
+            text.starts_with("profiles.connect.widget_id: still the quick-start marker"),
+            "{text}"
+        );
     }
 
     #[test]
     fn errors_name_the_setting() {
         type Edit = Box<dyn FnOnce(&mut Value)>;
         let cases: Vec<(Edit, &str)> = vec![
-            (Box::new(|d| d["identity"]["algorithms"] = json!(["HS256"])), "identity.algorithms"),
-            (Box::new(|d| d["identity"]["algorithms"] = json!(["none"])), "identity.algorithms"),
-            (Box::new(|d| { d["identity"].as_object_mut().unwrap().remove("leeway_seconds"); }), "identity.leeway_seconds"),
-            (Box::new(|d| d["identity"]["issuer"] = json!("http://idp.example.com")), "identity.issuer"),
-            (Box::new(|d| d["identity"]["audiences"] = json!([])), "identity.audiences"),
+            (
+                Box::new(|d| d["identity"]["algorithms"] = json!(["HS256"])),
+                "identity.algorithms",
+            ),
+            (
+                Box::new(|d| d["identity"]["algorithms"] = json!(["none"])),
+                "identity.algorithms",
+            ),
+            (
+                Box::new(|d| {
+                    d["identity"].as_object_mut().unwrap().remove("leeway_seconds");
+                }),
+                "identity.leeway_seconds",
+            ),
+            (
+                Box::new(|d| d["identity"]["issuer"] = json!("http://idp.example.com")),
+                "identity.issuer",
+            ),
+            (
+                Box::new(|d| d["identity"]["audiences"] = json!([])),
+                "identity.audiences",
+            ),
             (Box::new(|d| d["allowed_origins"] = json!(["*"])), "origin"),
-            (Box::new(|d| d["allowed_origins"] = json!(["https://www.example.com/"])), "origin"),
-            (Box::new(|d| d["profiles"]["connect"]["token_lifetime_seconds"] = json!(3600)), "lifetime"),
-            (Box::new(|d| d["profiles"]["connect"]["attributes"] = json!({"first name": {"claim": "x"}})), "attribute name"),
-            (Box::new(|d| d["profiles"]["connect"]["widget_id"] = json!(" ")), "profiles.connect.widget_id"),
-            (Box::new(|d| d["profiles"] = json!({"Bad_Name": d["profiles"]["connect"].clone()})), "profile name"),
-            (Box::new(|d| d["profiles"]["connect"]["platform"] = json!("unknown")), "unknown variant"),
+            (
+                Box::new(|d| d["allowed_origins"] = json!(["https://www.example.com/"])),
+                "origin",
+            ),
+            (
+                Box::new(|d| d["profiles"]["connect"]["token_lifetime_seconds"] = json!(3600)),
+                "lifetime",
+            ),
+            (
+                Box::new(|d| d["profiles"]["connect"]["attributes"] = json!({"first name": {"claim": "x"}})),
+                "attribute name",
+            ),
+            (
+                Box::new(|d| d["profiles"]["connect"]["widget_id"] = json!(" ")),
+                "profiles.connect.widget_id",
+            ),
+            (
+                Box::new(|d| d["profiles"] = json!({"Bad_Name": d["profiles"]["connect"].clone()})),
+                "profile name",
+            ),
+            (
+                Box::new(|d| d["profiles"]["connect"]["platform"] = json!("unknown")),
+                "unknown variant",
+            ),
             (Box::new(|d| d["surprise"] = json!(1)), "unknown field"),
-            (Box::new(|d| d["identity"]["max_token_age_seconds"] = json!(172_800)), "identity.max_token_age_seconds: must be between 300 and 86400"),
-            (Box::new(|d| d["identity"]["max_token_age_seconds"] = json!(0)), "identity.max_token_age_seconds"),
-            (Box::new(|d| d["identity"]["max_token_age_seconds"] = json!("3600")), "invalid type"),
-            (Box::new(|d| d["identity"]["required_visitor_claim"] = json!("")), "identity.required_visitor_claim"),
-            (Box::new(|d| d["identity"]["required_visitor_claim"] = json!("auth time")), "identity.required_visitor_claim"),
-            (Box::new(|d| d["identity"]["required_visitor_claim"] = json!(["nonce"])), "invalid type"),
+            (
+                Box::new(|d| d["identity"]["max_token_age_seconds"] = json!(172_800)),
+                "identity.max_token_age_seconds: must be between 300 and 86400",
+            ),
+            (
+                Box::new(|d| d["identity"]["max_token_age_seconds"] = json!(0)),
+                "identity.max_token_age_seconds",
+            ),
+            (
+                Box::new(|d| d["identity"]["max_token_age_seconds"] = json!("3600")),
+                "invalid type",
+            ),
+            (
+                Box::new(|d| d["identity"]["required_visitor_claim"] = json!("")),
+                "identity.required_visitor_claim",
+            ),
+            (
+                Box::new(|d| d["identity"]["required_visitor_claim"] = json!("auth time")),
+                "identity.required_visitor_claim",
+            ),
+            (
+                Box::new(|d| d["identity"]["required_visitor_claim"] = json!(["nonce"])),
+                "invalid type",
+            ),
         ];
         for (edit, expected) in cases {
             let text = error_text(document(), edit);
@@ -1147,23 +1401,44 @@ mod tests {
 
     #[test]
     fn code_lifetimes_up_to_ten_minutes_are_accepted() {
-        assert_eq!(parse(&provider_document()).unwrap().provider.unwrap().code_lifetime_seconds, 60, "the default");
+        assert_eq!(
+            parse(&provider_document())
+                .unwrap()
+                .provider
+                .unwrap()
+                .code_lifetime_seconds,
+            60,
+            "the default"
+        );
         for accepted in [1, 60, 300, 600] {
             let mut doc = provider_document();
             doc["provider"]["code_lifetime_seconds"] = json!(accepted);
             assert_eq!(parse(&doc).unwrap().provider.unwrap().code_lifetime_seconds, accepted);
         }
         for refused in [0, 601, 3600] {
-            let text = error_text(provider_document(), |d| d["provider"]["code_lifetime_seconds"] = json!(refused));
-            assert_eq!(text, "provider.code_lifetime_seconds: must be 1-600 (RFC 6749: at most 10 minutes)", "{refused}");
+            let text = error_text(provider_document(), |d| {
+                d["provider"]["code_lifetime_seconds"] = json!(refused)
+            });
+            assert_eq!(
+                text, "provider.code_lifetime_seconds: must be 1-600 (RFC 6749: at most 10 minutes)",
+                "{refused}"
+            );
         }
     }
 
     #[test]
     fn a_client_of_the_provider_names_a_profile_whose_platform_can_serve_it() {
-        assert!(parse(&provider_document()).is_ok(), "control: an openid-connect profile");
-        let text = error_text(provider_document(), |d| d["provider"]["clients"]["puzzel"]["profile"] = json!("connect"));
-        assert_eq!(text, "provider.clients.puzzel.profile: platform `amazon-connect` cannot serve a client of the OpenID provider");
+        assert!(
+            parse(&provider_document()).is_ok(),
+            "control: an openid-connect profile"
+        );
+        let text = error_text(provider_document(), |d| {
+            d["provider"]["clients"]["puzzel"]["profile"] = json!("connect")
+        });
+        assert_eq!(
+            text,
+            "provider.clients.puzzel.profile: platform `amazon-connect` cannot serve a client of the OpenID provider"
+        );
     }
 
     #[test]
@@ -1193,15 +1468,34 @@ mod tests {
     fn a_login_that_cannot_work_is_refused_at_cold_start() {
         type Edit = Box<dyn FnOnce(&mut Value)>;
         let cases: Vec<(Value, Edit, &str)> = vec![
-            (login_document(&["bankid", "entra"]), Box::new(|_| {}), "provider.login_with: several upstream providers"),
-            (login_document(&["bankid"]), Box::new(|d| d["provider"]["login_with"] = json!("entra")), "provider.login_with: no upstream provider named `entra`"),
-            (login_document(&["bankid"]), Box::new(|d| d["provider"]["login_with"] = json!("Not A Name")), "is not a profile name"),
+            (
+                login_document(&["bankid", "entra"]),
+                Box::new(|_| {}),
+                "provider.login_with: several upstream providers",
+            ),
             (
                 login_document(&["bankid"]),
-                Box::new(|d| d["upstream"]["providers"]["bankid"]["redirect_uri"] = json!("https://other.example.com/callback/bankid")),
+                Box::new(|d| d["provider"]["login_with"] = json!("entra")),
+                "provider.login_with: no upstream provider named `entra`",
+            ),
+            (
+                login_document(&["bankid"]),
+                Box::new(|d| d["provider"]["login_with"] = json!("Not A Name")),
+                "is not a profile name",
+            ),
+            (
+                login_document(&["bankid"]),
+                Box::new(|d| {
+                    d["upstream"]["providers"]["bankid"]["redirect_uri"] =
+                        json!("https://other.example.com/callback/bankid")
+                }),
                 "provider.login_with: upstream.providers.bankid.redirect_uri must be `https://id.example.com/callback/bankid`",
             ),
-            (provider_document(), Box::new(|d| d["provider"]["login_with"] = json!("bankid")), "provider.login_with: needs `session`"),
+            (
+                provider_document(),
+                Box::new(|d| d["provider"]["login_with"] = json!("bankid")),
+                "provider.login_with: needs `session`",
+            ),
         ];
         for (doc, edit, expected) in cases {
             let text = error_text(doc, edit);

@@ -106,7 +106,13 @@ pub enum GrantStoreError {
 #[async_trait]
 pub trait GrantStore: Send + Sync {
     /// Stores a new grant in state `issued`; never overwrites.
-    async fn create(&self, grant_id: &str, grant: &Grant, code_hash: &str, code_expires_at: u64) -> Result<(), GrantStoreError>;
+    async fn create(
+        &self,
+        grant_id: &str,
+        grant: &Grant,
+        code_hash: &str,
+        code_expires_at: u64,
+    ) -> Result<(), GrantStoreError>;
     /// A strongly consistent read.
     async fn load(&self, grant_id: &str) -> Result<Option<StoredGrant>, GrantStoreError>;
     /// `issued -> redeemed` if, atomically, the grant is issued, `code_hash` matches and the code
@@ -132,13 +138,17 @@ pub struct IssuedSecret {
 
 impl fmt::Debug for IssuedSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IssuedSecret").field("grant_id", &self.grant_id).finish_non_exhaustive()
+        f.debug_struct("IssuedSecret")
+            .field("grant_id", &self.grant_id)
+            .finish_non_exhaustive()
     }
 }
 
 fn random_b64(bytes: usize) -> Result<String, GrantStoreError> {
     let mut buffer = vec![0u8; bytes];
-    SystemRandom::new().fill(&mut buffer).map_err(|_| GrantStoreError::Unavailable("no randomness".into()))?;
+    SystemRandom::new()
+        .fill(&mut buffer)
+        .map_err(|_| GrantStoreError::Unavailable("no randomness".into()))?;
     Ok(URL_SAFE_NO_PAD.encode(buffer))
 }
 
@@ -150,7 +160,11 @@ pub fn new_grant_id() -> Result<String, GrantStoreError> {
 /// A fresh code or access token for `grant_id`.
 pub fn new_secret(grant_id: &str) -> Result<IssuedSecret, GrantStoreError> {
     let secret = random_b64(SECRET_BYTES)?;
-    Ok(IssuedSecret { grant_id: grant_id.to_string(), hash: hash_secret(&secret), value: format!("{grant_id}.{secret}") })
+    Ok(IssuedSecret {
+        grant_id: grant_id.to_string(),
+        hash: hash_secret(&secret),
+        value: format!("{grant_id}.{secret}"),
+    })
 }
 
 /// SHA-256 of the secret half, base64url.
@@ -162,7 +176,8 @@ pub fn hash_secret(secret: &str) -> String {
 /// anything that is not exactly the shape we issue.
 pub fn parse_presented(value: &str) -> Option<(&str, String)> {
     let (grant_id, secret) = value.split_once('.')?;
-    let b64url = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let b64url =
+        |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     // 16 bytes -> 22 characters, 32 bytes -> 43 characters.
     (b64url(grant_id, 22) && b64url(secret, 43)).then(|| (grant_id, hash_secret(secret)))
 }
@@ -185,13 +200,21 @@ impl MemoryGrantStore {
     }
 
     fn locked(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, StoredGrant>>, GrantStoreError> {
-        self.grants.lock().map_err(|_| GrantStoreError::Unavailable("grant store lock poisoned".into()))
+        self.grants
+            .lock()
+            .map_err(|_| GrantStoreError::Unavailable("grant store lock poisoned".into()))
     }
 }
 
 #[async_trait]
 impl GrantStore for MemoryGrantStore {
-    async fn create(&self, grant_id: &str, grant: &Grant, code_hash: &str, code_expires_at: u64) -> Result<(), GrantStoreError> {
+    async fn create(
+        &self,
+        grant_id: &str,
+        grant: &Grant,
+        code_hash: &str,
+        code_expires_at: u64,
+    ) -> Result<(), GrantStoreError> {
         let mut grants = self.locked()?;
         if grants.contains_key(grant_id) {
             return Err(GrantStoreError::Collision);
@@ -223,8 +246,13 @@ impl GrantStore for MemoryGrantStore {
         access_expires_at: u64,
     ) -> Result<bool, GrantStoreError> {
         let mut grants = self.locked()?;
-        let Some(stored) = grants.get_mut(grant_id) else { return Ok(false) };
-        if stored.status != GrantStatus::Issued || !hashes_match(&stored.code_hash, code_hash) || stored.code_expires_at <= now {
+        let Some(stored) = grants.get_mut(grant_id) else {
+            return Ok(false);
+        };
+        if stored.status != GrantStatus::Issued
+            || !hashes_match(&stored.code_hash, code_hash)
+            || stored.code_expires_at <= now
+        {
             return Ok(false);
         }
         stored.status = GrantStatus::Redeemed;
@@ -266,7 +294,14 @@ mod tests {
         let (parsed_id, hash) = parse_presented(&code.value).unwrap();
         assert_eq!(parsed_id, id);
         assert!(hashes_match(&code.hash, &hash));
-        for hostile in ["", ".", "a.b", &format!("{id}."), &format!("{id}.{}", "A".repeat(44)), &format!("{id}/.{}", "A".repeat(43))] {
+        for hostile in [
+            "",
+            ".",
+            "a.b",
+            &format!("{id}."),
+            &format!("{id}.{}", "A".repeat(44)),
+            &format!("{id}/.{}", "A".repeat(43)),
+        ] {
             assert!(parse_presented(hostile).is_none(), "{hostile}");
         }
         assert!(!format!("{:?}", code).contains(&code.value));
@@ -278,13 +313,25 @@ mod tests {
         let id = new_grant_id().unwrap();
         let code = new_secret(&id).unwrap();
         store.create(&id, &grant(), &code.hash, 160).await.unwrap();
-        assert_eq!(store.create(&id, &grant(), &code.hash, 160).await, Err(GrantStoreError::Collision));
+        assert_eq!(
+            store.create(&id, &grant(), &code.hash, 160).await,
+            Err(GrantStoreError::Collision)
+        );
         assert!(!store.redeem(&id, &hash_secret("wrong"), 100, "h", 400).await.unwrap());
-        assert!(!store.redeem(&id, &code.hash, 160, "h", 400).await.unwrap(), "expired at its expiry second");
+        assert!(
+            !store.redeem(&id, &code.hash, 160, "h", 400).await.unwrap(),
+            "expired at its expiry second"
+        );
         assert!(store.redeem(&id, &code.hash, 159, "h", 400).await.unwrap());
-        assert!(!store.redeem(&id, &code.hash, 159, "h2", 400).await.unwrap(), "second redemption");
+        assert!(
+            !store.redeem(&id, &code.hash, 159, "h2", 400).await.unwrap(),
+            "second redemption"
+        );
         let stored = store.load(&id).await.unwrap().unwrap();
-        assert_eq!((stored.status, stored.access_hash.as_deref()), (GrantStatus::Redeemed, Some("h")));
+        assert_eq!(
+            (stored.status, stored.access_hash.as_deref()),
+            (GrantStatus::Redeemed, Some("h"))
+        );
         store.revoke(&id).await.unwrap();
         assert_eq!(store.load(&id).await.unwrap().unwrap().status, GrantStatus::Revoked);
     }

@@ -140,16 +140,31 @@ impl JweRecipient {
         let public = PublicEncryptingKey::from_der(&der).map_err(|e| {
             // aws-lc-rs only tells us why through this description; the size refusal is the one
             // an operator can act on, so it gets its own error.
-            if e.description_() == "TooSmall" { JweError::KeyTooSmall } else { JweError::PublicKeyRejected }
+            if e.description_() == "TooSmall" {
+                JweError::KeyTooSmall
+            } else {
+                JweError::PublicKeyRejected
+            }
         })?;
         if public.key_size_bits() < MIN_RSA_BITS {
             return Err(JweError::KeyTooSmall);
         }
         let key = OaepPublicEncryptingKey::new(public).map_err(|_| JweError::PublicKeyRejected)?;
-        let header = ProtectedHeader { alg: alg.name(), enc: enc.name(), kid: kid.as_deref(), cty: "JWT" };
+        let header = ProtectedHeader {
+            alg: alg.name(),
+            enc: enc.name(),
+            kid: kid.as_deref(),
+            cty: "JWT",
+        };
         let header_json = serde_json::to_vec(&header).map_err(JweError::HeaderSerialize)?;
         let protected_b64 = URL_SAFE_NO_PAD.encode(header_json);
-        Ok(Self { key, alg, enc, kid, protected_b64 })
+        Ok(Self {
+            key,
+            alg,
+            enc,
+            kid,
+            protected_b64,
+        })
     }
 
     /// The key management algorithm tokens to this recipient use.
@@ -192,8 +207,13 @@ impl JweRecipient {
             .len();
         encrypted_key.truncate(wrapped_len);
 
-        let (ciphertext, tag) =
-            seal(self.enc, cek.as_slice(), &iv, self.protected_b64.as_bytes(), compact_jws.as_bytes())?;
+        let (ciphertext, tag) = seal(
+            self.enc,
+            cek.as_slice(),
+            &iv,
+            self.protected_b64.as_bytes(),
+            compact_jws.as_bytes(),
+        )?;
 
         let mut token = String::with_capacity(
             self.protected_b64.len() + (encrypted_key.len() + IV_LEN + ciphertext.len() + TAG_LEN) * 4 / 3 + 8,
@@ -235,12 +255,24 @@ pub fn decrypt_compact(token: &str, private_key_pkcs8_der: &[u8]) -> Result<(Map
     if header.contains_key("zip") {
         return Err(JweError::Compressed);
     }
-    let alg = header.get("alg").and_then(Value::as_str).and_then(KeyEncryption::from_name);
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(KeyEncryption::from_name);
     let alg = alg.ok_or(JweError::UnsupportedAlg)?;
-    let enc = header.get("enc").and_then(Value::as_str).and_then(ContentEncryption::from_name);
+    let enc = header
+        .get("enc")
+        .and_then(Value::as_str)
+        .and_then(ContentEncryption::from_name);
     let enc = enc.ok_or(JweError::UnsupportedEnc)?;
-    let iv: [u8; IV_LEN] = iv.as_slice().try_into().map_err(|_| JweError::BadLength("initialization vector"))?;
-    let tag: [u8; TAG_LEN] = tag.as_slice().try_into().map_err(|_| JweError::BadLength("authentication tag"))?;
+    let iv: [u8; IV_LEN] = iv
+        .as_slice()
+        .try_into()
+        .map_err(|_| JweError::BadLength("initialization vector"))?;
+    let tag: [u8; TAG_LEN] = tag
+        .as_slice()
+        .try_into()
+        .map_err(|_| JweError::BadLength("authentication tag"))?;
 
     let cek = unwrap_cek(&key, alg, enc, &encrypted_key)?;
     let plaintext = open(enc, cek.as_slice(), &iv, protected_b64.as_bytes(), &ciphertext, &tag)?;
@@ -266,7 +298,11 @@ fn spki_der_from_text(text: &str) -> Result<Vec<u8>, JweError> {
 
 fn private_key(pkcs8_der: &[u8]) -> Result<OaepPrivateDecryptingKey, JweError> {
     let key = PrivateDecryptingKey::from_pkcs8(pkcs8_der).map_err(|e| {
-        if e.description_() == "TooSmall" { JweError::KeyTooSmall } else { JweError::PrivateKeyRejected }
+        if e.description_() == "TooSmall" {
+            JweError::KeyTooSmall
+        } else {
+            JweError::PrivateKeyRejected
+        }
     })?;
     if key.key_size_bits() < MIN_RSA_BITS {
         return Err(JweError::KeyTooSmall);
@@ -279,7 +315,9 @@ fn private_key(pkcs8_der: &[u8]) -> Result<OaepPrivateDecryptingKey, JweError> {
 fn looks_like_compact_jws(s: &str) -> bool {
     let parts: Vec<&str> = s.split('.').collect();
     parts.len() == 3
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
 /// Strict base64url: no padding, no whitespace, no non-canonical trailing bits (the engine's
@@ -292,7 +330,9 @@ fn b64url(part: &str, what: &'static str) -> Result<Vec<u8>, JweError> {
 /// with duplicates must be rejected or read by the last one; rejecting leaves no ambiguity
 /// between us and a peer that reads the first).
 fn parse_header(json: &[u8]) -> Result<Map<String, Value>, JweError> {
-    serde_json::from_slice::<UniqueMembers>(json).map(|h| h.0).map_err(|_| JweError::InvalidHeader)
+    serde_json::from_slice::<UniqueMembers>(json)
+        .map(|h| h.0)
+        .map_err(|_| JweError::InvalidHeader)
 }
 
 struct UniqueMembers(Map<String, Value>);
@@ -330,7 +370,9 @@ fn unwrap_cek(
     encrypted_key: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, JweError> {
     let mut fallback = Zeroizing::new(vec![0u8; enc.key_len()]);
-    SystemRandom::new().fill(fallback.as_mut_slice()).map_err(|_| JweError::Random)?;
+    SystemRandom::new()
+        .fill(fallback.as_mut_slice())
+        .map_err(|_| JweError::Random)?;
     let mut out = Zeroizing::new(vec![0u8; key.min_output_size()]);
     match key.decrypt(oaep(alg), encrypted_key, out.as_mut_slice(), None) {
         Ok(cek) if cek.len() == enc.key_len() => Ok(Zeroizing::new(cek.to_vec())),
@@ -402,8 +444,10 @@ mod tests {
         "6UklfCpIMfIjf7iGdXKHzg",
     );
     const A1_IV: &str = "48V1_ALb6US04U3b";
-    const A1_CIPHERTEXT: &str =
-        concat!("5eym8TW_c8SuK0ltJ3rpYIzOeDQz7TALvtu6UG9oMo4vpzs9tX_EFShS8iB7j6ji", "SdiwkIr3ajwQzaBtQD_A",);
+    const A1_CIPHERTEXT: &str = concat!(
+        "5eym8TW_c8SuK0ltJ3rpYIzOeDQz7TALvtu6UG9oMo4vpzs9tX_EFShS8iB7j6ji",
+        "SdiwkIr3ajwQzaBtQD_A",
+    );
     const A1_TAG: &str = "XFBoMYUZodetZdvTiFvSkQ";
     /// RFC 7516 A.1.2.
     const A1_CEK: [u8; 32] = [
@@ -483,8 +527,14 @@ mod tests {
         .unwrap();
         assert_eq!(cek.as_slice(), published_cek, "the unwrapped CEK is the published one");
         let iv: [u8; IV_LEN] = d(iv).try_into().unwrap();
-        let (sealed, sealed_tag) =
-            seal(ContentEncryption::A256Gcm, &cek, &iv, protected.as_bytes(), plaintext.as_bytes()).unwrap();
+        let (sealed, sealed_tag) = seal(
+            ContentEncryption::A256Gcm,
+            &cek,
+            &iv,
+            protected.as_bytes(),
+            plaintext.as_bytes(),
+        )
+        .unwrap();
         assert_eq!(sealed, d(ciphertext));
         assert_eq!(sealed_tag.as_slice(), d(tag).as_slice());
     }
@@ -516,7 +566,10 @@ mod tests {
         let cek = [7u8; 16];
         let iv = [9u8; IV_LEN];
         let (ciphertext, tag) = seal(ContentEncryption::A128Gcm, &cek, &iv, b"aad", b"hello").unwrap();
-        assert_eq!(open(ContentEncryption::A128Gcm, &cek, &iv, b"aad", &ciphertext, &tag).unwrap(), b"hello");
+        assert_eq!(
+            open(ContentEncryption::A128Gcm, &cek, &iv, b"aad", &ciphertext, &tag).unwrap(),
+            b"hello"
+        );
         assert!(open(ContentEncryption::A128Gcm, &cek, &iv, b"aae", &ciphertext, &tag).is_err());
         // A 16-byte key is not an A256GCM key.
         assert!(seal(ContentEncryption::A256Gcm, &cek, &iv, b"aad", b"hello").is_err());
@@ -533,7 +586,10 @@ mod tests {
         let key = PrivateDecryptingKey::generate(KeySize::Rsa2048).unwrap();
         let pkcs8: Pkcs8V1Der = key.as_der().unwrap();
         let spki: PublicKeyX509Der = key.public_key().as_der().unwrap();
-        TestKey { pkcs8: pkcs8.as_ref().to_vec(), spki_b64: STANDARD.encode(spki.as_ref()) }
+        TestKey {
+            pkcs8: pkcs8.as_ref().to_vec(),
+            spki_b64: STANDARD.encode(spki.as_ref()),
+        }
     }
 
     /// One 2048-bit key for the whole test run: generating is the slow part.
@@ -587,7 +643,10 @@ mod tests {
     fn round_trip_rsa_oaep_a128gcm_without_kid_omits_it() {
         let r = recipient(KeyEncryption::RsaOaep, ContentEncryption::A128Gcm, None);
         let token = r.encrypt_jwt(SAMPLE_JWS).unwrap();
-        assert_eq!(protected_header_bytes(&token), br#"{"alg":"RSA-OAEP","enc":"A128GCM","cty":"JWT"}"#);
+        assert_eq!(
+            protected_header_bytes(&token),
+            br#"{"alg":"RSA-OAEP","enc":"A128GCM","cty":"JWT"}"#
+        );
         let (header, plaintext) = decrypt_compact(&token, &test_key().pkcs8).unwrap();
         assert_eq!(plaintext, SAMPLE_JWS.as_bytes());
         assert_eq!(
@@ -624,7 +683,10 @@ mod tests {
         }
         for enc in [ContentEncryption::A256Gcm, ContentEncryption::A128Gcm] {
             assert_eq!(serde_json::to_value(enc).unwrap(), enc.name());
-            assert_eq!(serde_json::from_value::<ContentEncryption>(enc.name().into()).unwrap(), enc);
+            assert_eq!(
+                serde_json::from_value::<ContentEncryption>(enc.name().into()).unwrap(),
+                enc
+            );
         }
         assert_eq!(KeyEncryption::default(), KeyEncryption::RsaOaep256);
         assert_eq!(ContentEncryption::default(), ContentEncryption::A256Gcm);
@@ -650,7 +712,10 @@ mod tests {
             let r = JweRecipient::from_public_key(&form, KeyEncryption::RsaOaep256, ContentEncryption::A256Gcm, None)
                 .unwrap();
             let token = r.encrypt_jwt(SAMPLE_JWS).unwrap();
-            assert_eq!(decrypt_compact(&token, &test_key().pkcs8).unwrap().1, SAMPLE_JWS.as_bytes());
+            assert_eq!(
+                decrypt_compact(&token, &test_key().pkcs8).unwrap().1,
+                SAMPLE_JWS.as_bytes()
+            );
         }
     }
 
@@ -697,7 +762,9 @@ mod tests {
     // ---- Refusals ----
 
     fn fresh_token() -> String {
-        recipient(KeyEncryption::RsaOaep256, ContentEncryption::A256Gcm, Some("k1")).encrypt_jwt(SAMPLE_JWS).unwrap()
+        recipient(KeyEncryption::RsaOaep256, ContentEncryption::A256Gcm, Some("k1"))
+            .encrypt_jwt(SAMPLE_JWS)
+            .unwrap()
     }
 
     fn replace_part(token: &str, index: usize, new: &str) -> String {
@@ -728,7 +795,10 @@ mod tests {
         assert!(decrypt(&token).is_ok());
         for (index, what) in [(1, "encrypted key"), (2, "iv"), (3, "ciphertext"), (4, "tag")] {
             let result = decrypt(&flip_bit(&token, index));
-            assert!(matches!(result, Err(JweError::Decryption)), "tampered {what}: {result:?}");
+            assert!(
+                matches!(result, Err(JweError::Decryption)),
+                "tampered {what}: {result:?}"
+            );
         }
     }
 
@@ -759,16 +829,32 @@ mod tests {
         let public = OaepPublicEncryptingKey::new(public).unwrap();
         let cek = [5u8; 16];
         let mut wrapped = vec![0u8; public.ciphertext_size()];
-        let wrapped = public.encrypt(&OAEP_SHA256_MGF1SHA256, &cek, &mut wrapped, None).unwrap().to_vec();
+        let wrapped = public
+            .encrypt(&OAEP_SHA256_MGF1SHA256, &cek, &mut wrapped, None)
+            .unwrap()
+            .to_vec();
         let protected = URL_SAFE_NO_PAD.encode(r#"{"alg":"RSA-OAEP-256","enc":"A256GCM","cty":"JWT"}"#);
         let iv = [1u8; IV_LEN];
-        let (ciphertext, tag) =
-            seal(ContentEncryption::A128Gcm, &cek, &iv, protected.as_bytes(), SAMPLE_JWS.as_bytes()).unwrap();
-        let token = [protected.as_str(), &URL_SAFE_NO_PAD.encode(wrapped), &URL_SAFE_NO_PAD.encode(iv)]
-            .into_iter()
-            .chain([URL_SAFE_NO_PAD.encode(ciphertext).as_str(), &URL_SAFE_NO_PAD.encode(tag)])
-            .collect::<Vec<_>>()
-            .join(".");
+        let (ciphertext, tag) = seal(
+            ContentEncryption::A128Gcm,
+            &cek,
+            &iv,
+            protected.as_bytes(),
+            SAMPLE_JWS.as_bytes(),
+        )
+        .unwrap();
+        let token = [
+            protected.as_str(),
+            &URL_SAFE_NO_PAD.encode(wrapped),
+            &URL_SAFE_NO_PAD.encode(iv),
+        ]
+        .into_iter()
+        .chain([
+            URL_SAFE_NO_PAD.encode(ciphertext).as_str(),
+            &URL_SAFE_NO_PAD.encode(tag),
+        ])
+        .collect::<Vec<_>>()
+        .join(".");
         let result = decrypt(&token);
         assert!(matches!(result, Err(JweError::Decryption)), "{result:?}");
     }
@@ -778,7 +864,10 @@ mod tests {
         let token = fresh_token();
         let parts: Vec<&str> = token.split('.').collect();
         for n in [1, 3, 4] {
-            assert!(matches!(decrypt(&parts[..n].join(".")), Err(JweError::PartCount)), "{n} parts");
+            assert!(
+                matches!(decrypt(&parts[..n].join(".")), Err(JweError::PartCount)),
+                "{n} parts"
+            );
         }
         let six = format!("{token}.AAAA");
         assert!(matches!(decrypt(&six), Err(JweError::PartCount)));
@@ -791,14 +880,31 @@ mod tests {
         let token = fresh_token();
         for index in 0..5 {
             let part = token.split('.').nth(index).unwrap().to_owned();
-            for bad in [format!("{part}="), format!("{part}=="), format!("{part}+"), format!("a/{part}")] {
+            for bad in [
+                format!("{part}="),
+                format!("{part}=="),
+                format!("{part}+"),
+                format!("a/{part}"),
+            ] {
                 let result = decrypt(&replace_part(&token, index, &bad));
-                assert!(matches!(result, Err(JweError::NotBase64Url(_))), "part {index} {bad:?}: {result:?}");
+                assert!(
+                    matches!(result, Err(JweError::NotBase64Url(_))),
+                    "part {index} {bad:?}: {result:?}"
+                );
             }
         }
         // The published tag is 16 bytes, i.e. 22 chars; the padded form must not be accepted.
-        let padded_tag = compact([A1_PROTECTED, A1_ENCRYPTED_KEY, A1_IV, A1_CIPHERTEXT, "XFBoMYUZodetZdvTiFvSkQ=="]);
-        assert!(matches!(decrypt_compact(&padded_tag, &pk8(A1_PRIVATE_PK8_B64)), Err(JweError::NotBase64Url(_))));
+        let padded_tag = compact([
+            A1_PROTECTED,
+            A1_ENCRYPTED_KEY,
+            A1_IV,
+            A1_CIPHERTEXT,
+            "XFBoMYUZodetZdvTiFvSkQ==",
+        ]);
+        assert!(matches!(
+            decrypt_compact(&padded_tag, &pk8(A1_PRIVATE_PK8_B64)),
+            Err(JweError::NotBase64Url(_))
+        ));
     }
 
     #[test]
@@ -824,10 +930,22 @@ mod tests {
     fn zip_crit_and_unknown_algorithms_are_refused_before_decrypting() {
         let token = fresh_token();
         let cases = [
-            (r#"{"alg":"RSA-OAEP-256","enc":"A256GCM","zip":"DEF"}"#, JweError::Compressed),
-            (r#"{"alg":"RSA-OAEP-256","enc":"A256GCM","crit":["exp"],"exp":1}"#, JweError::Critical),
-            (r#"{"alg":"RSA-OAEP-256","enc":"A256GCM","crit":[]}"#, JweError::Critical),
-            (r#"{"alg":"RSA-OAEP-256","enc":"A128CBC-HS256"}"#, JweError::UnsupportedEnc),
+            (
+                r#"{"alg":"RSA-OAEP-256","enc":"A256GCM","zip":"DEF"}"#,
+                JweError::Compressed,
+            ),
+            (
+                r#"{"alg":"RSA-OAEP-256","enc":"A256GCM","crit":["exp"],"exp":1}"#,
+                JweError::Critical,
+            ),
+            (
+                r#"{"alg":"RSA-OAEP-256","enc":"A256GCM","crit":[]}"#,
+                JweError::Critical,
+            ),
+            (
+                r#"{"alg":"RSA-OAEP-256","enc":"A128CBC-HS256"}"#,
+                JweError::UnsupportedEnc,
+            ),
             (r#"{"alg":"RSA-OAEP-256","enc":"a256gcm"}"#, JweError::UnsupportedEnc),
             (r#"{"alg":"RSA-OAEP-256"}"#, JweError::UnsupportedEnc),
             (r#"{"alg":"RSA1_5","enc":"A256GCM"}"#, JweError::UnsupportedAlg),
@@ -836,8 +954,9 @@ mod tests {
         ];
         for (header, expected) in cases {
             let result = decrypt(&with_header(&token, header));
-            let matches =
-                result.as_ref().is_err_and(|e| std::mem::discriminant(e) == std::mem::discriminant(&expected));
+            let matches = result
+                .as_ref()
+                .is_err_and(|e| std::mem::discriminant(e) == std::mem::discriminant(&expected));
             assert!(matches, "{header}: {result:?}, expected {expected:?}");
         }
     }
@@ -846,25 +965,46 @@ mod tests {
     fn iv_or_tag_of_the_wrong_length_is_refused() {
         let token = fresh_token();
         let short_iv = replace_part(&token, 2, &URL_SAFE_NO_PAD.encode([0u8; 8]));
-        assert!(matches!(decrypt(&short_iv), Err(JweError::BadLength("initialization vector"))));
+        assert!(matches!(
+            decrypt(&short_iv),
+            Err(JweError::BadLength("initialization vector"))
+        ));
         let long_iv = replace_part(&token, 2, &URL_SAFE_NO_PAD.encode([0u8; 16]));
-        assert!(matches!(decrypt(&long_iv), Err(JweError::BadLength("initialization vector"))));
+        assert!(matches!(
+            decrypt(&long_iv),
+            Err(JweError::BadLength("initialization vector"))
+        ));
         let tag = d(token.split('.').nth(4).unwrap());
         let short_tag = replace_part(&token, 4, &URL_SAFE_NO_PAD.encode(&tag[..12]));
-        assert!(matches!(decrypt(&short_tag), Err(JweError::BadLength("authentication tag"))));
+        assert!(matches!(
+            decrypt(&short_tag),
+            Err(JweError::BadLength("authentication tag"))
+        ));
         let empty_tag = replace_part(&token, 4, "");
-        assert!(matches!(decrypt(&empty_tag), Err(JweError::BadLength("authentication tag"))));
+        assert!(matches!(
+            decrypt(&empty_tag),
+            Err(JweError::BadLength("authentication tag"))
+        ));
         // A truncated or empty encrypted key is indistinguishable from a wrong one (RFC 7516 11.5).
         let enc_key = d(token.split('.').nth(1).unwrap());
         let short_key = replace_part(&token, 1, &URL_SAFE_NO_PAD.encode(&enc_key[..200]));
         assert!(matches!(decrypt(&short_key), Err(JweError::Decryption)));
-        assert!(matches!(decrypt(&replace_part(&token, 1, "")), Err(JweError::Decryption)));
+        assert!(matches!(
+            decrypt(&replace_part(&token, 1, "")),
+            Err(JweError::Decryption)
+        ));
     }
 
     #[test]
     fn bad_private_keys_are_refused() {
-        assert!(matches!(decrypt_compact(&fresh_token(), b"not der"), Err(JweError::PrivateKeyRejected)));
-        assert!(matches!(decrypt_compact(&fresh_token(), &[]), Err(JweError::PrivateKeyRejected)));
+        assert!(matches!(
+            decrypt_compact(&fresh_token(), b"not der"),
+            Err(JweError::PrivateKeyRejected)
+        ));
+        assert!(matches!(
+            decrypt_compact(&fresh_token(), &[]),
+            Err(JweError::PrivateKeyRejected)
+        ));
     }
 
     #[test]
@@ -900,11 +1040,19 @@ mod tests {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("could not start {PYTHON}: {e}"));
-        child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(request.to_string().as_bytes())
+            .unwrap();
         let output = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
         let reply: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-            panic!("verify_jwt.py printed no JSON ({e}): {stdout} / {}", String::from_utf8_lossy(&output.stderr))
+            panic!(
+                "verify_jwt.py printed no JSON ({e}): {stdout} / {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
         });
         (output.status.success(), reply)
     }
@@ -942,7 +1090,9 @@ mod tests {
     #[test]
     fn jwcrypto_refuses_our_token_with_the_wrong_private_key() {
         let jws = hs256_jws("k", &serde_json::json!({"sub": "v"}));
-        let token = recipient(KeyEncryption::RsaOaep256, ContentEncryption::A256Gcm, None).encrypt_jwt(&jws).unwrap();
+        let token = recipient(KeyEncryption::RsaOaep256, ContentEncryption::A256Gcm, None)
+            .encrypt_jwt(&jws)
+            .unwrap();
         let (ok, reply) = verify_jwt_py(&serde_json::json!({
             "token": token,
             "decrypt": {"pkcs8_b64": STANDARD.encode(generate_key().pkcs8)},
@@ -950,6 +1100,9 @@ mod tests {
         }));
         assert!(!ok, "{reply}");
         assert_eq!(reply["ok"], false);
-        assert!(reply["error"].as_str().unwrap().contains("JWE decryption failed"), "{reply}");
+        assert!(
+            reply["error"].as_str().unwrap().contains("JWE decryption failed"),
+            "{reply}"
+        );
     }
 }

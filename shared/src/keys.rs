@@ -132,8 +132,13 @@ impl KeySetDocument {
             return Err(KeyError::NotInitialized);
         }
         // serde's message could quote the document; say only where it failed.
-        let document: Self = serde_json::from_str(trimmed)
-            .map_err(|e| KeyError::Invalid(format!("not the expected JSON shape (line {}, column {})", e.line(), e.column())))?;
+        let document: Self = serde_json::from_str(trimmed).map_err(|e| {
+            KeyError::Invalid(format!(
+                "not the expected JSON shape (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
         document.validate()?;
         Ok(document)
     }
@@ -147,7 +152,9 @@ impl KeySetDocument {
         let mut counts: BTreeMap<(Group, KeyStatus), usize> = BTreeMap::new();
         for key in &self.keys {
             if key.kid.is_empty() || key.kid.len() > 128 || !key.kid.chars().all(|c| c.is_ascii_graphic()) {
-                return Err(KeyError::Invalid("a kid must be 1-128 printable ASCII characters".into()));
+                return Err(KeyError::Invalid(
+                    "a kid must be 1-128 printable ASCII characters".into(),
+                ));
             }
             if !kids.insert(key.kid.clone()) {
                 return Err(KeyError::Invalid(format!("kid `{}` appears twice", key.kid)));
@@ -175,7 +182,9 @@ impl KeySetDocument {
                 return Err(KeyError::Invalid(format!("{name} has more than one next key")));
             }
             if count(KeyStatus::Previous) > MAX_PREVIOUS_KEYS {
-                return Err(KeyError::Invalid(format!("{name} keeps more than {MAX_PREVIOUS_KEYS} previous keys")));
+                return Err(KeyError::Invalid(format!(
+                    "{name} keeps more than {MAX_PREVIOUS_KEYS} previous keys"
+                )));
             }
         }
         Ok(())
@@ -208,11 +217,18 @@ impl KeySetDocument {
             let in_group = |k: &&StoredKey| group_of(k) == group;
             let find = |status| self.keys.iter().filter(in_group).find(|k| k.status == status).cloned();
             let still_published = self.keys.iter().filter(in_group).filter(|k| {
-                k.status == KeyStatus::Previous && now.saturating_sub(k.retired_at.unwrap_or(k.created_at)) < retention_seconds
+                k.status == KeyStatus::Previous
+                    && now.saturating_sub(k.retired_at.unwrap_or(k.created_at)) < retention_seconds
             });
             keys.extend(still_published.cloned());
             if group.1.is_some() {
-                keys.extend(self.keys.iter().filter(in_group).filter(|k| k.status != KeyStatus::Previous).cloned());
+                keys.extend(
+                    self.keys
+                        .iter()
+                        .filter(in_group)
+                        .filter(|k| k.status != KeyStatus::Previous)
+                        .cloned(),
+                );
                 continue;
             }
             let alg = group.0;
@@ -225,7 +241,10 @@ impl KeySetDocument {
                 current.retired_at = Some(now);
                 keys.push(current);
             }
-            keys.push(StoredKey { status: KeyStatus::Current, ..next });
+            keys.push(StoredKey {
+                status: KeyStatus::Current,
+                ..next
+            });
             keys.push(generate_key(alg, KeyStatus::Next, now)?);
         }
         // Oldest previous keys go first if a burst of rotations would exceed the bound.
@@ -253,12 +272,22 @@ impl KeySetDocument {
     /// gets its first, current key.
     pub fn pin_staged(&self, pin: &PinName, now: u64) -> Result<Self, KeyError> {
         let mut document = self.clone();
-        let has = |status| document.keys.iter().any(|k| k.pin.as_ref() == Some(pin) && k.status == status);
+        let has = |status| {
+            document
+                .keys
+                .iter()
+                .any(|k| k.pin.as_ref() == Some(pin) && k.status == status)
+        };
         if !has(KeyStatus::Current) {
             return document.with_pins(std::slice::from_ref(pin), now);
         }
         if !has(KeyStatus::Next) {
-            let alg = document.keys.iter().find(|k| k.pin.as_ref() == Some(pin)).map(|k| k.alg).unwrap_or(SigningAlgorithm::RS256);
+            let alg = document
+                .keys
+                .iter()
+                .find(|k| k.pin.as_ref() == Some(pin))
+                .map(|k| k.alg)
+                .unwrap_or(SigningAlgorithm::RS256);
             let mut key = generate_key(alg, KeyStatus::Next, now)?;
             key.pin = Some(pin.clone());
             document.keys.push(key);
@@ -269,7 +298,11 @@ impl KeySetDocument {
     /// Switches `pin` to its staged key: staged becomes current, current becomes previous (still
     /// published for the retention period, so tokens it signed keep verifying by `kid`).
     pub fn pin_switched(&self, pin: &PinName, now: u64) -> Result<Self, KeyError> {
-        if !self.keys.iter().any(|k| k.pin.as_ref() == Some(pin) && k.status == KeyStatus::Next) {
+        if !self
+            .keys
+            .iter()
+            .any(|k| k.pin.as_ref() == Some(pin) && k.status == KeyStatus::Next)
+        {
             return Err(KeyError::NothingStaged(pin.clone()));
         }
         let mut document = self.clone();
@@ -289,7 +322,10 @@ impl KeySetDocument {
 
     /// The kid of a group's key in a status.
     pub fn kid_of(&self, pin: Option<&PinName>, alg: SigningAlgorithm, status: KeyStatus) -> Option<&str> {
-        self.keys.iter().find(|k| k.pin.as_ref() == pin && k.alg == alg && k.status == status).map(|k| k.kid.as_str())
+        self.keys
+            .iter()
+            .find(|k| k.pin.as_ref() == pin && k.alg == alg && k.status == status)
+            .map(|k| k.kid.as_str())
     }
 
     /// The pins present in the set.
@@ -384,11 +420,15 @@ impl KeyRing {
         // Publish in a stable order: rotating before pinned, then current, next, previous.
         let mut ordered: Vec<&StoredKey> = document.keys.iter().collect();
         ordered.sort_by_key(|k| {
-            (k.pin.clone(), k.alg, match k.status {
-                KeyStatus::Current => 0,
-                KeyStatus::Next => 1,
-                KeyStatus::Previous => 2,
-            })
+            (
+                k.pin.clone(),
+                k.alg,
+                match k.status {
+                    KeyStatus::Current => 0,
+                    KeyStatus::Next => 1,
+                    KeyStatus::Previous => 2,
+                },
+            )
         });
         for key in ordered {
             let der = Zeroizing::new(
@@ -407,12 +447,20 @@ impl KeyRing {
                 signers.insert(group_of(key), Arc::new(signer));
             }
         }
-        Ok(Self { signers, jwks: json!({ "keys": jwks }), spki: spki_of, kids: document.kids() })
+        Ok(Self {
+            signers,
+            jwks: json!({ "keys": jwks }),
+            spki: spki_of,
+            kids: document.kids(),
+        })
     }
 
     /// The rotating key that signs now for `alg`.
     pub fn signer(&self, alg: SigningAlgorithm) -> Result<Arc<JwsSigner>, KeyError> {
-        self.signers.get(&(alg, None)).cloned().ok_or(KeyError::NoCurrentKey(alg))
+        self.signers
+            .get(&(alg, None))
+            .cloned()
+            .ok_or(KeyError::NoCurrentKey(alg))
     }
 
     /// The key a profile signs with now.
@@ -503,7 +551,11 @@ pub struct SigningKeys {
 
 impl SigningKeys {
     pub fn new(store: Arc<dyn SecretStore>, secret: SecretName) -> Self {
-        Self { store, secret, parsed: RwLock::new(None) }
+        Self {
+            store,
+            secret,
+            parsed: RwLock::new(None),
+        }
     }
 
     pub fn secret_name(&self) -> &SecretName {
@@ -542,21 +594,43 @@ mod tests {
         assert_eq!(jwks.len(), 4);
         for jwk in &jwks {
             assert_eq!(jwk["use"], "sig");
-            assert!(jwk.get("d").is_none() && jwk.get("p").is_none(), "no private parts in a JWKS");
+            assert!(
+                jwk.get("d").is_none() && jwk.get("p").is_none(),
+                "no private parts in a JWKS"
+            );
         }
-        let current_rs = document.keys.iter().find(|k| k.alg == SigningAlgorithm::RS256 && k.status == KeyStatus::Current).unwrap();
+        let current_rs = document
+            .keys
+            .iter()
+            .find(|k| k.alg == SigningAlgorithm::RS256 && k.status == KeyStatus::Current)
+            .unwrap();
         assert_eq!(ring.signer(SigningAlgorithm::RS256).unwrap().kid(), current_rs.kid);
-        assert!(ring.current_public_key_spki(SigningAlgorithm::RS256).unwrap().starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A"));
+        assert!(
+            ring.current_public_key_spki(SigningAlgorithm::RS256)
+                .unwrap()
+                .starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A")
+        );
     }
 
     #[test]
     fn rotation_shifts_next_to_current_and_keeps_previous() {
         let first = fresh();
         let second = first.rotated(2_000, 100).unwrap();
-        let find = |doc: &KeySetDocument, alg, status| doc.keys.iter().find(|k| k.alg == alg && k.status == status).map(|k| k.kid.clone());
+        let find = |doc: &KeySetDocument, alg, status| {
+            doc.keys
+                .iter()
+                .find(|k| k.alg == alg && k.status == status)
+                .map(|k| k.kid.clone())
+        };
         for alg in [SigningAlgorithm::RS256, SigningAlgorithm::ES256] {
-            assert_eq!(find(&second, alg, KeyStatus::Current), find(&first, alg, KeyStatus::Next));
-            assert_eq!(find(&second, alg, KeyStatus::Previous), find(&first, alg, KeyStatus::Current));
+            assert_eq!(
+                find(&second, alg, KeyStatus::Current),
+                find(&first, alg, KeyStatus::Next)
+            );
+            assert_eq!(
+                find(&second, alg, KeyStatus::Previous),
+                find(&first, alg, KeyStatus::Current)
+            );
             assert!(find(&second, alg, KeyStatus::Next).is_some());
             assert_ne!(find(&second, alg, KeyStatus::Next), find(&first, alg, KeyStatus::Next));
         }
@@ -568,10 +642,18 @@ mod tests {
     #[test]
     fn back_to_back_rotations_keep_every_key_that_may_still_verify() {
         let first = fresh();
-        let kids = |doc: &KeySetDocument| doc.keys.iter().map(|k| k.kid.clone()).collect::<std::collections::BTreeSet<_>>();
+        let kids = |doc: &KeySetDocument| {
+            doc.keys
+                .iter()
+                .map(|k| k.kid.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+        };
         let second = first.rotated(1_010, 14_400).unwrap();
         let third = second.rotated(1_020, 14_400).unwrap();
-        assert!(kids(&first).is_subset(&kids(&third)), "keys retired seconds ago stay published");
+        assert!(
+            kids(&first).is_subset(&kids(&third)),
+            "keys retired seconds ago stay published"
+        );
         assert!(KeyRing::from_document(&third).is_ok());
         // After the retention period they go.
         let later = third.rotated(1_020 + 14_400, 14_400).unwrap();
@@ -622,6 +704,9 @@ mod tests {
         store.put("keys", document.rotated(5, 100).unwrap().to_secret_string().expose());
         let rotated = keys.ring().await.unwrap();
         assert!(!Arc::ptr_eq(&first, &rotated));
-        assert_ne!(first.signer(SigningAlgorithm::RS256).unwrap().kid(), rotated.signer(SigningAlgorithm::RS256).unwrap().kid());
+        assert_ne!(
+            first.signer(SigningAlgorithm::RS256).unwrap().kid(),
+            rotated.signer(SigningAlgorithm::RS256).unwrap().kid()
+        );
     }
 }

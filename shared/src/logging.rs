@@ -20,7 +20,9 @@ pub fn init_json_logging() {
 /// metric record at the root of the line; they pass whatever `RUST_LOG` says (metrics are not
 /// chatter). The current span's fields (Lambda's request id and the X-Ray trace id, see
 /// the HTTP layer's `invocation_span`) go with every line.
-pub fn json_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync + tracing_subscriber::util::SubscriberInitExt
+pub fn json_subscriber<W>(
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync + tracing_subscriber::util::SubscriberInitExt
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
@@ -51,7 +53,12 @@ where
     N: for<'a> FormatFields<'a> + 'static,
     F: FormatEvent<S, N>,
 {
-    fn format_event(&self, context: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &tracing::Event<'_>) -> std::fmt::Result {
+    fn format_event(
+        &self,
+        context: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
         if event.metadata().target() == crate::metrics::EMF_TARGET {
             struct Line(Option<String>);
             impl tracing::field::Visit for Line {

@@ -87,7 +87,9 @@ impl ClaimRule {
         let Some(value) = claims.get(&self.claim) else {
             return match self.if_missing {
                 OnProblem::Skip => Ok(None),
-                OnProblem::Refuse => Err(MappingError::MissingClaim { claim: self.claim.clone() }),
+                OnProblem::Refuse => Err(MappingError::MissingClaim {
+                    claim: self.claim.clone(),
+                }),
             };
         };
         let Some(text) = convert(value, self.convert) else {
@@ -105,7 +107,10 @@ impl ClaimRule {
                 (Some(masked), _) => Ok(Some(masked)),
                 // Not a national id: never passed on, masked or not.
                 (None, OnProblem::Skip) => Ok(None),
-                (None, OnProblem::Refuse) => Err(MappingError::NotA { claim: self.claim.clone(), expected: "a national id" }),
+                (None, OnProblem::Refuse) => Err(MappingError::NotA {
+                    claim: self.claim.clone(),
+                    expected: "a national id",
+                }),
             },
             None => Ok(Some(text)),
         }
@@ -149,7 +154,9 @@ impl ClaimRule {
         let Some(value) = claims.get(&self.claim) else {
             return match self.if_missing {
                 OnProblem::Skip => Ok(None),
-                OnProblem::Refuse => Err(MappingError::MissingClaim { claim: self.claim.clone() }),
+                OnProblem::Refuse => Err(MappingError::MissingClaim {
+                    claim: self.claim.clone(),
+                }),
             };
         };
         // A masked value is no longer the number it was: it can only be refused or skipped.
@@ -160,14 +167,20 @@ impl ClaimRule {
             _ => {
                 return match self.if_unconvertible {
                     OnProblem::Skip => Ok(None),
-                    OnProblem::Refuse => Err(MappingError::NotANumber { claim: self.claim.clone(), json_type: json_type(value) }),
+                    OnProblem::Refuse => Err(MappingError::NotANumber {
+                        claim: self.claim.clone(),
+                        json_type: json_type(value),
+                    }),
                 };
             }
         };
         match (parsed, self.if_unconvertible) {
             (Some(value), _) => Ok(Some(value)),
             (None, OnProblem::Skip) => Ok(None),
-            (None, OnProblem::Refuse) => Err(MappingError::NotA { claim: self.claim.clone(), expected }),
+            (None, OnProblem::Refuse) => Err(MappingError::NotA {
+                claim: self.claim.clone(),
+                expected,
+            }),
         }
     }
 
@@ -176,12 +189,18 @@ impl ClaimRule {
     /// when it does not have it. Such a value is left out, never stringified and never a refusal
     /// (OIDC Core lets a provider omit a claim it cannot give), whatever `convert` and
     /// `if_unconvertible` say. A missing claim follows `if_missing`.
-    pub fn apply_typed(&self, claims: &VerifiedClaims, typed: impl FnOnce(&Value) -> Option<Value>) -> Result<Option<Value>, MappingError> {
+    pub fn apply_typed(
+        &self,
+        claims: &VerifiedClaims,
+        typed: impl FnOnce(&Value) -> Option<Value>,
+    ) -> Result<Option<Value>, MappingError> {
         match claims.get(&self.claim) {
             Some(value) => Ok(typed(value)),
             None => match self.if_missing {
                 OnProblem::Skip => Ok(None),
-                OnProblem::Refuse => Err(MappingError::MissingClaim { claim: self.claim.clone() }),
+                OnProblem::Refuse => Err(MappingError::MissingClaim {
+                    claim: self.claim.clone(),
+                }),
             },
         }
     }
@@ -194,11 +213,16 @@ impl ClaimRule {
         expected: &'static str,
         parse: impl FnOnce(&str) -> Option<T>,
     ) -> Result<Option<T>, MappingError> {
-        let Some(text) = self.apply(claims)? else { return Ok(None) };
+        let Some(text) = self.apply(claims)? else {
+            return Ok(None);
+        };
         match (parse(&text), self.if_unconvertible) {
             (Some(value), _) => Ok(Some(value)),
             (None, OnProblem::Skip) => Ok(None),
-            (None, OnProblem::Refuse) => Err(MappingError::NotA { claim: self.claim.clone(), expected }),
+            (None, OnProblem::Refuse) => Err(MappingError::NotA {
+                claim: self.claim.clone(),
+                expected,
+            }),
         }
     }
 }
@@ -287,7 +311,9 @@ impl ClaimPolicy {
             .iter()
             .find(|(_, r)| r.map_type == MapType::Variable && r.description.as_deref().is_none_or(str::is_empty))
         {
-            return Err(format!("the Variable `{claim}` needs a description (the agent's label)"));
+            return Err(format!(
+                "the Variable `{claim}` needs a description (the agent's label)"
+            ));
         }
         Ok(())
     }
@@ -305,7 +331,11 @@ impl ClaimPolicy {
     /// masked safely, so it is removed rather than passed on, with a log line naming the claim.
     pub fn apply(&self, mut claims: VerifiedClaims) -> VerifiedClaims {
         let map = claims.as_map_mut();
-        let masked: Vec<String> = map.keys().filter(|k| *k != "sub" && self.mask_for(k).is_some()).cloned().collect();
+        let masked: Vec<String> = map
+            .keys()
+            .filter(|k| *k != "sub" && self.mask_for(k).is_some())
+            .cloned()
+            .collect();
         for claim in masked {
             let text = match map.get(&claim) {
                 Some(Value::String(s)) => Some(s.clone()),
@@ -333,13 +363,23 @@ impl ClaimPolicy {
         let mut mapping = BTreeMap::new();
         let mut unmapped = Vec::new();
         for (claim, role) in &self.roles {
-            let outputs: Vec<&str> = carried.iter().filter(|(_, login)| login == claim).map(|(output, _)| *output).collect();
+            let outputs: Vec<&str> = carried
+                .iter()
+                .filter(|(_, login)| login == claim)
+                .map(|(output, _)| *output)
+                .collect();
             if outputs.is_empty() {
                 unmapped.push(claim.clone());
             }
             for output in outputs {
                 let description = role.description.clone().filter(|d| !d.is_empty());
-                mapping.insert(output.to_string(), AuthMappingEntry { map_type: role.map_type, description });
+                mapping.insert(
+                    output.to_string(),
+                    AuthMappingEntry {
+                        map_type: role.map_type,
+                        description,
+                    },
+                );
             }
         }
         (mapping, unmapped)
@@ -349,7 +389,9 @@ impl ClaimPolicy {
     pub fn agent_view(&self, claims: &VerifiedClaims) -> AgentView {
         let mut view = AgentView::default();
         for (claim, role) in &self.roles {
-            let Some(value) = claims.get(claim).and_then(|v| convert(v, Convert::Json)) else { continue };
+            let Some(value) = claims.get(claim).and_then(|v| convert(v, Convert::Json)) else {
+                continue;
+            };
             match role.map_type {
                 MapType::ChatId => view.chat_id = Some(value),
                 MapType::NickName => view.nickname = Some(value),
@@ -370,10 +412,16 @@ pub enum MappingError {
     #[error("the verified login has no `{claim}` claim, which this profile requires")]
     MissingClaim { claim: String },
     #[error("claim `{claim}` is a {json_type}, which the `{convert:?}` rule does not turn into a string")]
-    Unconvertible { claim: String, json_type: &'static str, convert: Convert },
+    Unconvertible {
+        claim: String,
+        json_type: &'static str,
+        convert: Convert,
+    },
     #[error("claim `{claim}` is not {expected}")]
     NotA { claim: String, expected: &'static str },
-    #[error("claim `{claim}` is a {json_type} where a number is expected (a numeric string only with `\"convert\": \"scalar\"`)")]
+    #[error(
+        "claim `{claim}` is a {json_type} where a number is expected (a numeric string only with `\"convert\": \"scalar\"`)"
+    )]
     NotANumber { claim: String, json_type: &'static str },
 }
 
@@ -455,16 +503,29 @@ mod tests {
         assert_eq!(rule(json!({"claim": "name"})).apply(&c), Ok(Some("Alice".into())));
         assert_eq!(
             rule(json!({"claim": "age"})).apply(&c),
-            Err(MappingError::Unconvertible { claim: "age".into(), json_type: "number", convert: Convert::Strict })
+            Err(MappingError::Unconvertible {
+                claim: "age".into(),
+                json_type: "number",
+                convert: Convert::Strict
+            })
         );
     }
 
     #[test]
     fn scalar_rule_spells_numbers_and_booleans() {
         let c = claims(json!({"sub": "a", "age": 41, "email_verified": true, "ratio": 0.5}));
-        assert_eq!(rule(json!({"claim": "age", "convert": "scalar"})).apply(&c), Ok(Some("41".into())));
-        assert_eq!(rule(json!({"claim": "email_verified", "convert": "scalar"})).apply(&c), Ok(Some("true".into())));
-        assert_eq!(rule(json!({"claim": "ratio", "convert": "scalar"})).apply(&c), Ok(Some("0.5".into())));
+        assert_eq!(
+            rule(json!({"claim": "age", "convert": "scalar"})).apply(&c),
+            Ok(Some("41".into()))
+        );
+        assert_eq!(
+            rule(json!({"claim": "email_verified", "convert": "scalar"})).apply(&c),
+            Ok(Some("true".into()))
+        );
+        assert_eq!(
+            rule(json!({"claim": "ratio", "convert": "scalar"})).apply(&c),
+            Ok(Some("0.5".into()))
+        );
     }
 
     #[test]
@@ -474,7 +535,10 @@ mod tests {
             rule(json!({"claim": "address", "convert": "json"})).apply(&c),
             Ok(Some(r#"{"country":"NO"}"#.into()))
         );
-        assert_eq!(rule(json!({"claim": "address", "if_unconvertible": "skip"})).apply(&c), Ok(None));
+        assert_eq!(
+            rule(json!({"claim": "address", "if_unconvertible": "skip"})).apply(&c),
+            Ok(None)
+        );
     }
 
     #[test]
@@ -483,7 +547,9 @@ mod tests {
         assert_eq!(rule(json!({"claim": "phone_number"})).apply(&c), Ok(None));
         assert_eq!(
             rule(json!({"claim": "phone_number", "if_missing": "refuse"})).apply(&c),
-            Err(MappingError::MissingClaim { claim: "phone_number".into() })
+            Err(MappingError::MissingClaim {
+                claim: "phone_number".into()
+            })
         );
     }
 
@@ -509,7 +575,8 @@ mod tests {
 
     #[test]
     fn policy_masks_national_ids_by_default_and_on_request() {
-        let policy: ClaimPolicy = serde_json::from_value(json!({"masked_claims": {"ssn": "national_id", "national_id": "none"}})).unwrap();
+        let policy: ClaimPolicy =
+            serde_json::from_value(json!({"masked_claims": {"ssn": "national_id", "national_id": "none"}})).unwrap();
         let masked = policy.apply(claims(json!({
             "sub": "12345678901", "nin": "12345678901", "ssn": 123456789, "national_id": "98765432109",
             "address": {"nin": "x"}, "given_name": "Alice"
@@ -521,7 +588,11 @@ mod tests {
         assert_eq!(masked.subject(), "12345678901");
         assert_eq!(masked.get("given_name"), Some(&json!("Alice")));
         let objects = ClaimPolicy::default().apply(claims(json!({"sub": "a", "nin": {"value": "12345678901"}})));
-        assert_eq!(objects.get("nin"), None, "a masked claim that cannot be masked is dropped");
+        assert_eq!(
+            objects.get("nin"),
+            None,
+            "a masked claim that cannot be masked is dropped"
+        );
     }
 
     /// National ids as providers send them (Norway 11 digits, with a separator, as a JSON number,
@@ -543,13 +614,29 @@ mod tests {
                 let out = ClaimPolicy::default().apply(login);
                 assert_eq!(out.get(name), Some(&json!(masked)), "{name} = {raw}");
                 let unquoted = raw.trim_matches('"');
-                assert!(!serde_json::to_string(out.as_map()).unwrap().contains(unquoted), "{name} = {raw} left unmasked");
-                assert_eq!((out.subject(), out.get("given_name")), ("visitor-1", Some(&json!("Alice"))), "{name}: the rest untouched");
+                assert!(
+                    !serde_json::to_string(out.as_map()).unwrap().contains(unquoted),
+                    "{name} = {raw} left unmasked"
+                );
+                assert_eq!(
+                    (out.subject(), out.get("given_name")),
+                    ("visitor-1", Some(&json!("Alice"))),
+                    "{name}: the rest untouched"
+                );
                 // A profile's rule reads the claim by its literal name and gets the masked form.
-                assert_eq!(ClaimRule::from_claim(name).apply(&out), Ok(Some(masked.to_string())), "{name}");
+                assert_eq!(
+                    ClaimRule::from_claim(name).apply(&out),
+                    Ok(Some(masked.to_string())),
+                    "{name}"
+                );
             }
             // A value that cannot be masked digit by digit is dropped, not passed on.
-            for unmaskable in [json!({"value": "01129954321"}), json!(["01129954321"]), json!(true), json!(null)] {
+            for unmaskable in [
+                json!({"value": "01129954321"}),
+                json!(["01129954321"]),
+                json!(true),
+                json!(null),
+            ] {
                 let out = ClaimPolicy::default().apply(claims(json!({"sub": "visitor-1", name: unmaskable})));
                 assert_eq!(out.get(name), None, "{name} = {unmaskable}");
             }
@@ -569,7 +656,11 @@ mod tests {
             let out = policy.apply(claims(Value::Object(login)));
             assert_eq!(out.get(name), Some(&json!("01129954321")), "{name} opted out");
             for other in others {
-                assert_eq!(out.get(other), Some(&json!("011299*****")), "{other} stays masked when {name} is opted out");
+                assert_eq!(
+                    out.get(other),
+                    Some(&json!("011299*****")),
+                    "{other} stays masked when {name} is opted out"
+                );
             }
         }
     }
@@ -584,8 +675,11 @@ mod tests {
         let nested = claims(json!({"sub": "a", "signicat": {"national_id": "01129954321"}}));
         assert_eq!(ClaimRule::from_claim("signicat.national_id").apply(&nested), Ok(None));
         // The masking configuration takes dotted names literally too.
-        let policy: ClaimPolicy = serde_json::from_value(json!({"masked_claims": {"acme.customer_ssn": "national_id"}})).unwrap();
-        let out = policy.apply(claims(json!({"sub": "a", "acme.customer_ssn": "01129954321", "acme": {"customer_ssn": "x"}})));
+        let policy: ClaimPolicy =
+            serde_json::from_value(json!({"masked_claims": {"acme.customer_ssn": "national_id"}})).unwrap();
+        let out = policy.apply(claims(
+            json!({"sub": "a", "acme.customer_ssn": "01129954321", "acme": {"customer_ssn": "x"}}),
+        ));
         assert_eq!(out.get("acme.customer_ssn"), Some(&json!("011299*****")));
         assert_eq!(out.get("acme"), Some(&json!({"customer_ssn": "x"})));
     }
@@ -597,12 +691,21 @@ mod tests {
             "name": {"map_type": "NickName"},
             "nin": {"map_type": "Variable", "description": "National id"},
             "birthdate": {"map_type": "Variable", "description": "Born"}
-        }})).unwrap();
+        }}))
+        .unwrap();
         policy.validate().unwrap();
-        let view = policy.agent_view(&policy.apply(claims(json!({"sub": "a", "name": "Alice N", "nin": "12345678901"}))));
+        let view =
+            policy.agent_view(&policy.apply(claims(json!({"sub": "a", "name": "Alice N", "nin": "12345678901"}))));
         assert_eq!(view.chat_id.as_deref(), Some("a"));
         assert_eq!(view.nickname.as_deref(), Some("Alice N"));
-        assert_eq!(view.variables, vec![AgentVariable { claim: "nin".into(), description: "National id".into(), value: "123456*****".into() }]);
+        assert_eq!(
+            view.variables,
+            vec![AgentVariable {
+                claim: "nin".into(),
+                description: "National id".into(),
+                value: "123456*****".into()
+            }]
+        );
     }
 
     #[test]
@@ -612,9 +715,11 @@ mod tests {
             "name": {"map_type": "NickName"},
             "nin": {"map_type": "Variable", "description": "National id"},
             "phone_number": {"map_type": "Variable", "description": "Phone"}
-        }})).unwrap();
+        }}))
+        .unwrap();
         // The client's userinfo: `sub` from `sub`, `name` from `name`, `ssn` from `nin`; no phone.
-        let (mapping, unmapped) = policy.auth_mapping(&[("sub", "sub"), ("name", "name"), ("ssn", "nin"), ("email", "email")]);
+        let (mapping, unmapped) =
+            policy.auth_mapping(&[("sub", "sub"), ("name", "name"), ("ssn", "nin"), ("email", "email")]);
         assert_eq!(
             serde_json::to_value(&mapping).unwrap(),
             json!({
@@ -630,9 +735,12 @@ mod tests {
 
     #[test]
     fn policy_validation_names_the_problem() {
-        let two_ids: ClaimPolicy = serde_json::from_value(json!({"roles": {"a": {"map_type": "ChatId"}, "b": {"map_type": "ChatId"}}})).unwrap();
+        let two_ids: ClaimPolicy =
+            serde_json::from_value(json!({"roles": {"a": {"map_type": "ChatId"}, "b": {"map_type": "ChatId"}}}))
+                .unwrap();
         assert!(two_ids.validate().is_err());
-        let unlabelled: ClaimPolicy = serde_json::from_value(json!({"roles": {"a": {"map_type": "Variable"}}})).unwrap();
+        let unlabelled: ClaimPolicy =
+            serde_json::from_value(json!({"roles": {"a": {"map_type": "Variable"}}})).unwrap();
         assert!(unlabelled.validate().unwrap_err().contains("`a`"));
     }
 
@@ -640,12 +748,21 @@ mod tests {
     fn typed_rules_parse_or_follow_the_rule() {
         let c = claims(json!({"sub": "a", "balance": "12.5", "size": "many"}));
         let number = |s: &str| s.parse::<f64>().ok();
-        assert_eq!(rule(json!({"claim": "balance"})).apply_as(&c, "a number", number), Ok(Some(12.5)));
+        assert_eq!(
+            rule(json!({"claim": "balance"})).apply_as(&c, "a number", number),
+            Ok(Some(12.5))
+        );
         assert_eq!(
             rule(json!({"claim": "size"})).apply_as(&c, "a number", number),
-            Err(MappingError::NotA { claim: "size".into(), expected: "a number" })
+            Err(MappingError::NotA {
+                claim: "size".into(),
+                expected: "a number"
+            })
         );
-        assert_eq!(rule(json!({"claim": "size", "if_unconvertible": "skip"})).apply_as(&c, "a number", number), Ok(None));
+        assert_eq!(
+            rule(json!({"claim": "size", "if_unconvertible": "skip"})).apply_as(&c, "a number", number),
+            Ok(None)
+        );
     }
 
     #[test]
@@ -654,26 +771,70 @@ mod tests {
         let as_f64 = |n: &serde_json::Number| n.as_f64();
         let parse = |s: &str| s.parse::<f64>().ok();
         let number = |r: Value| rule(r).apply_number(&c, "a number", as_f64, parse);
-        assert_eq!(number(json!({"claim": "balance"})), Ok(Some(-400.99)), "no conversion option needed");
-        assert_eq!(number(json!({"claim": "balance", "convert": "scalar"})), Ok(Some(-400.99)));
-        assert_eq!(number(json!({"claim": "text"})), Err(MappingError::NotANumber { claim: "text".into(), json_type: "string" }));
+        assert_eq!(
+            number(json!({"claim": "balance"})),
+            Ok(Some(-400.99)),
+            "no conversion option needed"
+        );
+        assert_eq!(
+            number(json!({"claim": "balance", "convert": "scalar"})),
+            Ok(Some(-400.99))
+        );
+        assert_eq!(
+            number(json!({"claim": "text"})),
+            Err(MappingError::NotANumber {
+                claim: "text".into(),
+                json_type: "string"
+            })
+        );
         assert_eq!(number(json!({"claim": "text", "convert": "scalar"})), Ok(Some(12.5)));
-        assert_eq!(number(json!({"claim": "flag", "convert": "scalar"})), Err(MappingError::NotANumber { claim: "flag".into(), json_type: "boolean" }));
+        assert_eq!(
+            number(json!({"claim": "flag", "convert": "scalar"})),
+            Err(MappingError::NotANumber {
+                claim: "flag".into(),
+                json_type: "boolean"
+            })
+        );
         assert_eq!(number(json!({"claim": "flag", "if_unconvertible": "skip"})), Ok(None));
         assert_eq!(number(json!({"claim": "text", "if_unconvertible": "skip"})), Ok(None));
-        assert_eq!(number(json!({"claim": "nin", "mask": "national_id"})), Err(MappingError::NotA { claim: "nin".into(), expected: "a number" }));
+        assert_eq!(
+            number(json!({"claim": "nin", "mask": "national_id"})),
+            Err(MappingError::NotA {
+                claim: "nin".into(),
+                expected: "a number"
+            })
+        );
         assert_eq!(number(json!({"claim": "missing"})), Ok(None));
-        assert_eq!(number(json!({"claim": "missing", "if_missing": "refuse"})), Err(MappingError::MissingClaim { claim: "missing".into() }));
-        let whole = rule(json!({"claim": "balance"})).apply_number(&c, "a whole number", serde_json::Number::as_u64, |s| s.parse().ok());
-        assert_eq!(whole, Err(MappingError::NotA { claim: "balance".into(), expected: "a whole number" }));
+        assert_eq!(
+            number(json!({"claim": "missing", "if_missing": "refuse"})),
+            Err(MappingError::MissingClaim {
+                claim: "missing".into()
+            })
+        );
+        let whole =
+            rule(json!({"claim": "balance"}))
+                .apply_number(&c, "a whole number", serde_json::Number::as_u64, |s| s.parse().ok());
+        assert_eq!(
+            whole,
+            Err(MappingError::NotA {
+                claim: "balance".into(),
+                expected: "a whole number"
+            })
+        );
     }
 
     #[test]
     fn typed_rule_leaves_wrong_types_out_and_follows_if_missing() {
         let c = claims(json!({"sub": "a", "ok": true, "wrong": "yes"}));
         let boolean = |v: &Value| v.as_bool().map(Value::Bool);
-        assert_eq!(rule(json!({"claim": "ok"})).apply_typed(&c, boolean), Ok(Some(json!(true))));
-        assert_eq!(rule(json!({"claim": "wrong", "if_unconvertible": "refuse"})).apply_typed(&c, boolean), Ok(None));
+        assert_eq!(
+            rule(json!({"claim": "ok"})).apply_typed(&c, boolean),
+            Ok(Some(json!(true)))
+        );
+        assert_eq!(
+            rule(json!({"claim": "wrong", "if_unconvertible": "refuse"})).apply_typed(&c, boolean),
+            Ok(None)
+        );
         assert_eq!(rule(json!({"claim": "none"})).apply_typed(&c, boolean), Ok(None));
         assert_eq!(
             rule(json!({"claim": "none", "if_missing": "refuse"})).apply_typed(&c, boolean),
@@ -692,7 +853,13 @@ mod tests {
             assert_eq!(mask(value), None, "{value}");
         }
         // Masking twice is masking once.
-        for value in ["12345678901", "010190-12345", "1*3*5*7*9*1", "131052-308T", "900101+1234"] {
+        for value in [
+            "12345678901",
+            "010190-12345",
+            "1*3*5*7*9*1",
+            "131052-308T",
+            "900101+1234",
+        ] {
             let once = mask(value).unwrap();
             assert_eq!(mask(&once).as_ref(), Some(&once), "{value}");
         }
@@ -740,9 +907,15 @@ mod tests {
         for zero in ['\u{0660}', '\u{06F0}', '\u{0966}', '\u{FF10}', '\u{1D7CE}'] {
             let digits: String = (0..11).map(|i| char::from_u32(zero as u32 + i % 10).unwrap()).collect();
             values.push(json!(digits));
-            values.push(json!(format!("01129{}", &digits[..digits.char_indices().nth(6).unwrap().0])));
+            values.push(json!(format!(
+                "01129{}",
+                &digits[..digits.char_indices().nth(6).unwrap().0]
+            )));
         }
-        for bad in ['\r', '\n', '\0', '\t', '\u{7F}', '\u{85}', '\u{202E}', '\u{2066}', '\u{200B}', '\u{FEFF}', '\u{00A0}', '_', ',', '#'] {
+        for bad in [
+            '\r', '\n', '\0', '\t', '\u{7F}', '\u{85}', '\u{202E}', '\u{2066}', '\u{200B}', '\u{FEFF}', '\u{00A0}',
+            '_', ',', '#',
+        ] {
             values.push(json!(format!("011299{bad}54321")));
             values.push(json!(format!("01129954321{bad}")));
             values.push(json!(format!("{bad}01129954321")));
@@ -755,7 +928,14 @@ mod tests {
         values.push(json!("011299-+54321"));
         values.push(json!("0-1-1-2-9-9-54321"));
         values.push(json!("01129954321-"));
-        for number in [json!(-1129954321i64), json!(1.5e300), json!(12345), json!(1.0), json!(u64::MAX), json!(i64::MIN)] {
+        for number in [
+            json!(-1129954321i64),
+            json!(1.5e300),
+            json!(12345),
+            json!(1.0),
+            json!(u64::MAX),
+            json!(i64::MIN),
+        ] {
             values.push(number);
         }
         values
@@ -787,10 +967,15 @@ mod tests {
                 // A profile's own mask rule refuses it, or skips it when told to.
                 let raw = claims(json!({"sub": "v", name: value}));
                 let rule_refuse = rule(json!({"claim": name, "mask": "national_id", "convert": "scalar"}));
-                let rule_skip = rule(json!({"claim": name, "mask": "national_id", "convert": "scalar", "if_unconvertible": "skip"}));
+                let rule_skip = rule(
+                    json!({"claim": name, "mask": "national_id", "convert": "scalar", "if_unconvertible": "skip"}),
+                );
                 match raw.get(name) {
                     Some(_) => assert!(rule_refuse.apply(&raw).is_err(), "{name} = {value}"),
-                    None => assert!(value.as_str().is_some_and(crate::values::hygiene::has_forbidden_char), "{name} = {value}: only control characters drop it earlier"),
+                    None => assert!(
+                        value.as_str().is_some_and(crate::values::hygiene::has_forbidden_char),
+                        "{name} = {value}: only control characters drop it earlier"
+                    ),
                 }
                 assert_eq!(rule_skip.apply(&raw), Ok(None), "{name} = {value}");
             }
@@ -814,7 +999,10 @@ mod tests {
                     assert_eq!(revealed, digits - MASKED_DIGITS, "{input} -> {masked}");
                     assert_eq!(masked.chars().count(), input.chars().count());
                 }
-                None => assert!(!NATIONAL_ID_DIGITS.contains(&digits) || input.starts_with('-'), "{input}"),
+                None => assert!(
+                    !NATIONAL_ID_DIGITS.contains(&digits) || input.starts_with('-'),
+                    "{input}"
+                ),
             }
         }
     }
@@ -822,7 +1010,9 @@ mod tests {
     #[test]
     fn the_drop_log_names_the_claim_never_the_value() {
         let ((), logs) = crate::logging::capture_logs(|| {
-            let out = ClaimPolicy::default().apply(claims(json!({"sub": "v", "nin": "4".repeat(500), "pid": "01129954321"})));
+            let out = ClaimPolicy::default().apply(claims(
+                json!({"sub": "v", "nin": "4".repeat(500), "pid": "01129954321"}),
+            ));
             assert_eq!((out.get("nin"), out.get("pid")), (None, Some(&json!("011299*****"))));
         });
         assert_eq!(logs.lines().count(), 1, "{logs}");

@@ -38,7 +38,9 @@ pub const NAMESPACE_VARIABLE: &str = "WHOSCALLING_METRICS_NAMESPACE";
 /// digits and `.-_/#:`; anything else would void every record).
 pub fn namespace() -> &'static str {
     static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    NAME.get_or_init(|| valid_namespace(std::env::var(NAMESPACE_VARIABLE).ok()).unwrap_or_else(|| NAMESPACE.to_string()))
+    NAME.get_or_init(|| {
+        valid_namespace(std::env::var(NAMESPACE_VARIABLE).ok()).unwrap_or_else(|| NAMESPACE.to_string())
+    })
 }
 
 fn valid_namespace(value: Option<String>) -> Option<String> {
@@ -46,7 +48,9 @@ fn valid_namespace(value: Option<String>) -> Option<String> {
         (1..=255).contains(&name.len())
             && !name.starts_with(':')
             && !name.starts_with("AWS/")
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_/#:".contains(&b))
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-_/#:".contains(&b))
     })
 }
 
@@ -168,20 +172,28 @@ impl RequestMetrics<'_> {
             root.insert("error".into(), json!(error));
             root.insert("Refusals".into(), json!(1));
         }
-        for (name, value) in
-            [("api_request_id", self.api_request_id), ("lambda_request_id", self.lambda_request_id), ("trace_id", self.trace_id)]
-        {
+        for (name, value) in [
+            ("api_request_id", self.api_request_id),
+            ("lambda_request_id", self.lambda_request_id),
+            ("trace_id", self.trace_id),
+        ] {
             if let Some(value) = value {
                 root.insert(name.into(), json!(value));
             }
         }
-        root.insert("_aws".into(), json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}));
+        root.insert(
+            "_aws".into(),
+            json!({"Timestamp": timestamp_ms, "CloudWatchMetrics": directives}),
+        );
         Value::Object(root)
     }
 
     /// Writes the record as one log line (see the module documentation).
     pub fn emit(&self) {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
         let line = self.to_emf(u64::try_from(now).unwrap_or(u64::MAX)).to_string();
         tracing::info!(target: EMF_TARGET, emf = line.as_str());
     }
@@ -197,12 +209,16 @@ mod tests {
         let root = document.as_object().expect("an object");
         let aws = root["_aws"].as_object().expect("_aws is an object");
         assert!(aws["Timestamp"].is_u64(), "Timestamp is a number of milliseconds");
-        let directives = aws["CloudWatchMetrics"].as_array().expect("CloudWatchMetrics is an array");
+        let directives = aws["CloudWatchMetrics"]
+            .as_array()
+            .expect("CloudWatchMetrics is an array");
         assert!(!directives.is_empty());
         let mut published = Vec::new();
         for directive in directives {
             assert_eq!(directive["Namespace"], namespace());
-            let sets = directive["Dimensions"].as_array().expect("Dimensions is an array of arrays");
+            let sets = directive["Dimensions"]
+                .as_array()
+                .expect("Dimensions is an array of arrays");
             assert!(!sets.is_empty());
             for set in sets {
                 let set = set.as_array().expect("a dimension set is an array");
@@ -210,14 +226,26 @@ mod tests {
                 for name in set {
                     let name = name.as_str().expect("dimension names are strings");
                     // "Dimension values MUST be strings" and must be present at the root.
-                    assert!(root.get(name).is_some_and(Value::is_string), "dimension `{name}` has a string value at the root");
+                    assert!(
+                        root.get(name).is_some_and(Value::is_string),
+                        "dimension `{name}` has a string value at the root"
+                    );
                 }
             }
             for metric in directive["Metrics"].as_array().expect("Metrics is an array") {
                 let name = metric["Name"].as_str().expect("a metric has a Name");
                 assert_eq!(metric["Unit"], "Count");
-                assert!(root.get(name).is_some_and(Value::is_number), "metric `{name}` has a number at the root");
-                let dims = sets[0].as_array().into_iter().flatten().filter_map(Value::as_str).map(String::from).collect();
+                assert!(
+                    root.get(name).is_some_and(Value::is_number),
+                    "metric `{name}` has a number at the root"
+                );
+                let dims = sets[0]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect();
                 published.push((name.to_string(), dims));
             }
         }
@@ -234,7 +262,10 @@ mod tests {
             function: "mint-token",
             profile: Some("connect"),
             tokens_minted: 1,
-            counters: Counters { secret_cache_misses: 2, ..Counters::default() },
+            counters: Counters {
+                secret_cache_misses: 2,
+                ..Counters::default()
+            },
             api_request_id: Some("abc="),
             lambda_request_id: Some("0b1c-lambda"),
             trace_id: Some("Root=1-5e1b4151-abcdef"),
@@ -255,19 +286,32 @@ mod tests {
 
     #[test]
     fn a_refusal_is_counted_per_error_code_without_a_profile_dimension() {
-        let record = RequestMetrics { function: "mint-token", error: Some("unknown_profile"), ..RequestMetrics::default() };
+        let record = RequestMetrics {
+            function: "mint-token",
+            error: Some("unknown_profile"),
+            ..RequestMetrics::default()
+        };
         let document = record.to_emf(1);
         let published = check_spec(&document);
         assert!(published.contains(&("Refusals".into(), vec!["function".into(), "error".into()])));
-        assert!(!names(&published).contains(&"TokensMinted"), "no profile, so no per-profile metric");
-        assert!(document.get("profile").is_none(), "a dimension without a value would void the record");
+        assert!(
+            !names(&published).contains(&"TokensMinted"),
+            "no profile, so no per-profile metric"
+        );
+        assert!(
+            document.get("profile").is_none(),
+            "a dimension without a value would void the record"
+        );
         assert_eq!(document["error"], "unknown_profile");
         assert!(document.get("lambda_request_id").is_none());
     }
 
     #[test]
     fn the_namespace_falls_back_unless_cloudwatch_would_accept_it() {
-        assert_eq!(valid_namespace(Some("whoscalling/prod-chat".into())).as_deref(), Some("whoscalling/prod-chat"));
+        assert_eq!(
+            valid_namespace(Some("whoscalling/prod-chat".into())).as_deref(),
+            Some("whoscalling/prod-chat")
+        );
         for bad in ["", "AWS/Lambda", "with space", "quote\"", ":leading"] {
             assert_eq!(valid_namespace(Some(bad.into())), None, "{bad}");
         }
@@ -285,20 +329,35 @@ mod tests {
             pasted_key_missing();
         })
         .await;
-        assert_eq!(counters, Counters { secret_cache_misses: 2, jwks_refetches: 1, upstream_failures: 1, pasted_key_missing: 1 });
+        assert_eq!(
+            counters,
+            Counters {
+                secret_cache_misses: 2,
+                jwks_refetches: 1,
+                upstream_failures: 1,
+                pasted_key_missing: 1
+            }
+        );
         let ((), again) = measure(async {}).await;
         assert_eq!(again, Counters::default(), "each request starts from zero");
     }
 
     #[test]
     fn the_record_is_one_line_that_goes_through_the_log_subscriber_verbatim() {
-        let record = RequestMetrics { function: "publish-keys", ..RequestMetrics::default() };
+        let record = RequestMetrics {
+            function: "publish-keys",
+            ..RequestMetrics::default()
+        };
         let ((), text) = crate::logging::capture_logs(|| record.emit());
         let lines: Vec<&str> = text.lines().filter(|l| l.contains("\"_aws\"")).collect();
         assert_eq!(lines.len(), 1, "{text}");
         let document: Value = serde_json::from_str(lines[0]).expect("the line is the EMF document itself");
         check_spec(&document);
         assert_eq!(document["function"], "publish-keys");
-        assert!(document.get("level").is_none() && document.get("emf").is_none(), "not wrapped in a log event: {}", lines[0]);
+        assert!(
+            document.get("level").is_none() && document.get("emf").is_none(),
+            "not wrapped in a log event: {}",
+            lines[0]
+        );
     }
 }

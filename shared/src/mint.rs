@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::{ConfigError, ProfileName, ServiceConfig};
-use crate::values::VerifiedClaims;
 use crate::jwe::{JweError, JweRecipient};
 use crate::keys::{KeyChoice, KeyError, SigningKeys};
 use crate::mapping::{ClaimPolicy, MappingError};
 use crate::platforms::{ClaimsError, KeyKind, Platform, ProfileConfig};
 use crate::secrets::{PLACEHOLDER_VALUE, SecretError, SecretName, SecretStore};
 use crate::signing::{SigningError, sign_hs256_jwt};
+use crate::values::VerifiedClaims;
 
 use crate::platforms::ResponseShape;
 
@@ -110,7 +110,9 @@ impl MintProfile {
 impl fmt::Debug for MintProfile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = f.debug_struct("MintProfile");
-        out.field("name", &self.name).field("platform", &self.config.kind()).finish_non_exhaustive()
+        out.field("name", &self.name)
+            .field("platform", &self.config.kind())
+            .finish_non_exhaustive()
     }
 }
 
@@ -125,15 +127,29 @@ pub struct MintService {
 /// The JWE recipient a profile's tokens are wrapped for, if it has one: parsed once, at cold
 /// start, by the implicit flow (`/token/{profile}`) and the code flow (the provider).
 pub fn recipient(name: &ProfileName, platform: &dyn Platform) -> Result<Option<JweRecipient>, ConfigError> {
-    let Some(encryption) = platform.encryption() else { return Ok(None) };
-    JweRecipient::from_public_key(&encryption.public_key, encryption.alg, encryption.enc, encryption.kid.clone())
-        .map(Some)
-        .map_err(|error| ConfigError::Setting { setting: format!("profiles.{name}.encryption.public_key"), reason: error.to_string() })
+    let Some(encryption) = platform.encryption() else {
+        return Ok(None);
+    };
+    JweRecipient::from_public_key(
+        &encryption.public_key,
+        encryption.alg,
+        encryption.enc,
+        encryption.kid.clone(),
+    )
+    .map(Some)
+    .map_err(|error| ConfigError::Setting {
+        setting: format!("profiles.{name}.encryption.public_key"),
+        reason: error.to_string(),
+    })
 }
 
 impl MintService {
     /// Prepares every profile served at `/token/{profile}` (encryption keys are parsed here, once).
-    pub fn new(config: &ServiceConfig, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
+    pub fn new(
+        config: &ServiceConfig,
+        secrets: Arc<dyn SecretStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
         let mut profiles = BTreeMap::new();
         for (name, profile) in &config.profiles {
             let platform = profile.platform();
@@ -149,10 +165,27 @@ impl MintService {
                 })?),
             };
             let encryption = recipient(name, platform)?;
-            profiles.insert(name.clone(), MintProfile { name: name.clone(), config: profile.clone(), key, encryption });
+            profiles.insert(
+                name.clone(),
+                MintProfile {
+                    name: name.clone(),
+                    config: profile.clone(),
+                    key,
+                    encryption,
+                },
+            );
         }
-        let signing_keys = config.signing_keys.as_ref().map(|k| Arc::new(SigningKeys::new(secrets.clone(), k.secret.clone())));
-        Ok(Self { profiles, policy: config.claim_policy.clone(), secrets, signing_keys, clock })
+        let signing_keys = config
+            .signing_keys
+            .as_ref()
+            .map(|k| Arc::new(SigningKeys::new(secrets.clone(), k.secret.clone())));
+        Ok(Self {
+            profiles,
+            policy: config.claim_policy.clone(),
+            secrets,
+            signing_keys,
+            clock,
+        })
     }
 
     /// The profile `/token/{name}` mints for, resolved once per request; `None` for any name
@@ -199,30 +232,39 @@ impl MintService {
             Some(recipient) => recipient.encrypt_jwt(&token)?,
             None => token,
         };
-        Ok(MintedToken { token, expires_at: claims.expires_at(), key_version, shape: endpoint.shape() })
+        Ok(MintedToken {
+            token,
+            expires_at: claims.expires_at(),
+            key_version,
+            shape: endpoint.shape(),
+        })
     }
 
     /// Resolves `name` and mints (tests and benches; a handler resolves once with [`MintService::profile`]).
     pub async fn mint_named(&self, name: &str, identity: VerifiedClaims) -> Result<MintedToken, MintError> {
-        let profile = self.profile(name).ok_or_else(|| MintError::UnknownProfile(name.to_string()))?;
+        let profile = self
+            .profile(name)
+            .ok_or_else(|| MintError::UnknownProfile(name.to_string()))?;
         self.mint(profile, identity).await
     }
 
     fn keys(&self) -> Result<&SigningKeys, MintError> {
         // Config validation requires signing_keys for these profiles; this is a belt to its braces.
-        self.signing_keys.as_deref().ok_or(MintError::Keys(KeyError::NotInitialized))
+        self.signing_keys
+            .as_deref()
+            .ok_or(MintError::Keys(KeyError::NotInitialized))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platforms::amazon_connect::{CONNECT_MAX_TOKEN_CHARS, connect_claims};
-    use crate::platforms::liveperson::liveperson_claims;
+    use crate::adapters::InMemorySecretStore;
     use crate::clock::FixedClock;
     use crate::platforms::amazon_connect::ConnectProfileConfig;
+    use crate::platforms::amazon_connect::{CONNECT_MAX_TOKEN_CHARS, connect_claims};
     use crate::platforms::liveperson::LivePersonProfileConfig;
-    use crate::adapters::InMemorySecretStore;
+    use crate::platforms::liveperson::liveperson_claims;
     use serde_json::json;
 
     const KEY: &str = "Yk9SRU1hZ2ljS2V5Rm9yQ29ubmVjdFdpZGdldHMxMjM0";
@@ -236,7 +278,10 @@ mod tests {
         )
         .unwrap();
         let store = Arc::new(InMemorySecretStore::with("connect-key", KEY));
-        (MintService::new(&config, store.clone(), Arc::new(FixedClock::at(1_700_000_000))).unwrap(), store)
+        (
+            MintService::new(&config, store.clone(), Arc::new(FixedClock::at(1_700_000_000))).unwrap(),
+            store,
+        )
     }
 
     fn profile() -> serde_json::Value {
@@ -248,7 +293,10 @@ mod tests {
 
     fn visitor(extra: serde_json::Value) -> VerifiedClaims {
         let mut claims = json!({"sub": "alice", "given_name": "Alice", "nin": "12345678901"});
-        claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         VerifiedClaims::from_json(claims).unwrap()
     }
 
@@ -256,9 +304,13 @@ mod tests {
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
-        jsonwebtoken::decode::<serde_json::Value>(token, &jsonwebtoken::DecodingKey::from_secret(KEY.as_bytes()), &validation)
-            .unwrap()
-            .claims
+        jsonwebtoken::decode::<serde_json::Value>(
+            token,
+            &jsonwebtoken::DecodingKey::from_secret(KEY.as_bytes()),
+            &validation,
+        )
+        .unwrap()
+        .claims
     }
 
     #[tokio::test]
@@ -269,7 +321,10 @@ mod tests {
         assert_eq!(claims["sub"], "widget-1");
         assert_eq!(claims["iat"], 1_700_000_000u64);
         assert_eq!(claims["exp"], 1_700_000_500u64);
-        assert_eq!(claims["attributes"], json!({"firstName": "Alice", "nationalId": "123456*****"}));
+        assert_eq!(
+            claims["attributes"],
+            json!({"firstName": "Alice", "nationalId": "123456*****"})
+        );
         assert_eq!(claims["customerId"], "alice");
         assert!(!minted.token.contains("12345678901"));
         assert_eq!(minted.response_body(), json!({"data": minted.token}));
@@ -287,7 +342,10 @@ mod tests {
             _ => unreachable!(),
         });
         let identity = service.policy.apply(visitor(json!({})));
-        let direct = sign_hs256_jwt(&connect_claims(&connect, &identity, 1_700_000_000).unwrap(), &crate::secrets::SecretString::new(KEY.to_string()));
+        let direct = sign_hs256_jwt(
+            &connect_claims(&connect, &identity, 1_700_000_000).unwrap(),
+            &crate::secrets::SecretString::new(KEY.to_string()),
+        );
         assert_eq!(minted.token, direct.unwrap());
 
         let document = json!({"allowed_origins": [], "identity": {"sources": ["api_gateway_authorizer"]},
@@ -297,13 +355,25 @@ mod tests {
                                         "customer_info": {"customerId": {"claim": "sub"}}}}});
         let config = ServiceConfig::from_json("test", &document.to_string()).unwrap();
         let store = Arc::new(InMemorySecretStore::default());
-        let keys = crate::keys::KeySetDocument::generate(&[crate::signing::SigningAlgorithm::RS256], 1_600_000_000).unwrap();
+        let keys =
+            crate::keys::KeySetDocument::generate(&[crate::signing::SigningAlgorithm::RS256], 1_600_000_000).unwrap();
         store.put("keys", keys.to_secret_string().expose());
         let service = MintService::new(&config, store, Arc::new(FixedClock::at(1_700_000_000))).unwrap();
         let minted = service.mint_named("liveperson", visitor(json!({}))).await.unwrap();
-        let ProfileConfig::LivePerson(liveperson) = &config.profiles[&ProfileName::parse("liveperson").unwrap()] else { unreachable!() };
-        let signer = service.keys().unwrap().ring().await.unwrap().signer_for(&KeyChoice::Rotating(crate::signing::SigningAlgorithm::RS256)).unwrap();
-        let direct = signer.sign_jwt(&liveperson_claims(liveperson, &visitor(json!({})), 1_700_000_000).unwrap()).unwrap();
+        let ProfileConfig::LivePerson(liveperson) = &config.profiles[&ProfileName::parse("liveperson").unwrap()] else {
+            unreachable!()
+        };
+        let signer = service
+            .keys()
+            .unwrap()
+            .ring()
+            .await
+            .unwrap()
+            .signer_for(&KeyChoice::Rotating(crate::signing::SigningAlgorithm::RS256))
+            .unwrap();
+        let direct = signer
+            .sign_jwt(&liveperson_claims(liveperson, &visitor(json!({})), 1_700_000_000).unwrap())
+            .unwrap();
         assert_eq!(minted.token, direct);
     }
 
@@ -313,8 +383,14 @@ mod tests {
         let minted = service.mint_named("connect", visitor(json!({}))).await.unwrap();
         let printed = format!("{minted:?}");
         let signature = minted.token.rsplit('.').next().unwrap();
-        assert!(!printed.contains(&minted.token) && !printed.contains(signature), "{printed}");
-        assert!(printed.contains("token: [redacted]") && printed.contains("expires_at: 1700000500"), "{printed}");
+        assert!(
+            !printed.contains(&minted.token) && !printed.contains(signature),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("token: [redacted]") && printed.contains("expires_at: 1700000500"),
+            "{printed}"
+        );
     }
 
     #[tokio::test]
@@ -344,15 +420,25 @@ mod tests {
         let (service, store) = service(profile());
         let result = service.mint_named("other", visitor(json!({}))).await;
         assert!(matches!(result, Err(MintError::UnknownProfile(_))));
-        assert!(matches!(service.mint_named("../connect", visitor(json!({}))).await, Err(MintError::UnknownProfile(_))));
+        assert!(matches!(
+            service.mint_named("../connect", visitor(json!({}))).await,
+            Err(MintError::UnknownProfile(_))
+        ));
         assert_eq!(store.reads(), 0);
     }
 
     #[tokio::test]
     async fn unmappable_claim_refuses_without_reading_secrets() {
         let (service, store) = service(profile());
-        let result = service.mint_named("connect", visitor(json!({"given_name": {"first": "A"}}))).await;
-        assert!(matches!(result, Err(MintError::Claims(ClaimsError::Mapping(MappingError::Unconvertible { .. })))));
+        let result = service
+            .mint_named("connect", visitor(json!({"given_name": {"first": "A"}})))
+            .await;
+        assert!(matches!(
+            result,
+            Err(MintError::Claims(ClaimsError::Mapping(
+                MappingError::Unconvertible { .. }
+            )))
+        ));
         assert_eq!(store.reads(), 0);
     }
 
@@ -361,9 +447,14 @@ mod tests {
         let mut p = profile();
         p["attributes"]["bio"] = json!({"claim": "bio"});
         let (service, _) = service(p);
-        let result = service.mint_named("connect", visitor(json!({"bio": "x".repeat(2500)}))).await;
+        let result = service
+            .mint_named("connect", visitor(json!({"bio": "x".repeat(2500)})))
+            .await;
         match result {
-            Err(MintError::Claims(ClaimsError::TokenTooLarge { length, largest_attributes })) => {
+            Err(MintError::Claims(ClaimsError::TokenTooLarge {
+                length,
+                largest_attributes,
+            })) => {
                 assert!(length > CONNECT_MAX_TOKEN_CHARS);
                 assert_eq!(largest_attributes[0], "bio");
             }
@@ -376,7 +467,13 @@ mod tests {
         let (service, _) = service(profile());
         let long_sub = "s".repeat(200);
         let result = service.mint_named("connect", visitor(json!({"sub": long_sub}))).await;
-        assert!(matches!(result, Err(MintError::Claims(ClaimsError::InvalidIdentifier { field: "customerId", max: 128 }))));
+        assert!(matches!(
+            result,
+            Err(MintError::Claims(ClaimsError::InvalidIdentifier {
+                field: "customerId",
+                max: 128
+            }))
+        ));
     }
 
     #[tokio::test]
@@ -394,7 +491,10 @@ mod tests {
         let (service, store) = service(profile());
         store.put("connect-key", PLACEHOLDER_VALUE);
         let result = service.mint_named("connect", visitor(json!({}))).await;
-        assert!(matches!(result, Err(MintError::Secret(SecretError::Placeholder { .. }))), "{result:?}");
+        assert!(
+            matches!(result, Err(MintError::Secret(SecretError::Placeholder { .. }))),
+            "{result:?}"
+        );
     }
 
     #[tokio::test]
@@ -410,8 +510,10 @@ mod tests {
     }
 
     fn liveperson_profile(customer_info: serde_json::Value, personal: serde_json::Value) -> LivePersonProfileConfig {
-        serde_json::from_value(json!({"issuer": "https://www.example.com", "token_lifetime_seconds": 600,
-                                      "customer_info": customer_info, "personal": personal}))
+        serde_json::from_value(
+            json!({"issuer": "https://www.example.com", "token_lifetime_seconds": 600,
+                                      "customer_info": customer_info, "personal": personal}),
+        )
         .unwrap()
     }
 
@@ -425,30 +527,47 @@ mod tests {
                    "companySize": {"claim": "employees"}}),
             json!({"firstname": {"claim": "given_name"}, "language": {"claim": "locale"}}),
         );
-        let identity = visitor(json!({"balance": -400.99, "currency": "NOK", "branch": "Oslo sentrum", "login_status": 2,
-                                      "employees": 500, "locale": "nb_no"}));
+        let identity = visitor(
+            json!({"balance": -400.99, "currency": "NOK", "branch": "Oslo sentrum", "login_status": 2,
+                                      "employees": 500, "locale": "nb_no"}),
+        );
         let claims = serde_json::to_value(liveperson_claims(&profile, &identity, 1_700_000_000).unwrap()).unwrap();
-        assert_eq!(claims["lp_sdes"], json!([
-            {"type": "ctmrinfo", "info": {"customerId": "alice", "balance": -400.99, "currency": "NOK",
-                "companyBranch": "Oslo sentrum", "loginStatus": 2, "companySize": 500}},
-            {"type": "personal", "personal": {"firstname": "Alice", "language": "nb-NO"}}
-        ]));
-        assert_eq!((claims["iat"].as_u64(), claims["exp"].as_u64()), (Some(1_700_000_000), Some(1_700_000_600)));
+        assert_eq!(
+            claims["lp_sdes"],
+            json!([
+                {"type": "ctmrinfo", "info": {"customerId": "alice", "balance": -400.99, "currency": "NOK",
+                    "companyBranch": "Oslo sentrum", "loginStatus": 2, "companySize": 500}},
+                {"type": "personal", "personal": {"firstname": "Alice", "language": "nb-NO"}}
+            ])
+        );
+        assert_eq!(
+            (claims["iat"].as_u64(), claims["exp"].as_u64()),
+            (Some(1_700_000_000), Some(1_700_000_600))
+        );
     }
 
     /// A numeric string is a number only with `convert: scalar` (an API Gateway authorizer
     /// passes every claim as a string); under the default `strict` it is refused.
     #[test]
     fn numeric_strings_need_the_scalar_conversion() {
-        let strict = liveperson_profile(json!({"balance": {"claim": "balance"}, "loginStatus": {"claim": "login_status"}}), json!(null));
+        let strict = liveperson_profile(
+            json!({"balance": {"claim": "balance"}, "loginStatus": {"claim": "login_status"}}),
+            json!(null),
+        );
         let scalar = liveperson_profile(
             json!({"balance": {"claim": "balance", "convert": "scalar"}, "loginStatus": {"claim": "login_status", "convert": "scalar"}}),
             json!(null),
         );
         let identity = visitor(json!({"balance": "12.5", "login_status": "3"}));
         let refused = MintError::from(liveperson_claims(&strict, &identity, 1).unwrap_err());
-        assert!(matches!(&refused, MintError::Claims(ClaimsError::Mapping(MappingError::NotANumber { claim, json_type: "string" })) if claim == "balance"), "{refused:?}");
-        assert_eq!(crate::http::ApiError::from(refused).code.as_str(), "insufficient_claims");
+        assert!(
+            matches!(&refused, MintError::Claims(ClaimsError::Mapping(MappingError::NotANumber { claim, json_type: "string" })) if claim == "balance"),
+            "{refused:?}"
+        );
+        assert_eq!(
+            crate::http::ApiError::from(refused).code.as_str(),
+            "insufficient_claims"
+        );
         let claims = serde_json::to_value(liveperson_claims(&scalar, &identity, 1).unwrap()).unwrap();
         assert_eq!(claims["lp_sdes"][0]["info"], json!({"balance": 12.5, "loginStatus": 3}));
     }
@@ -458,11 +577,19 @@ mod tests {
     #[test]
     fn liveperson_fields_refuse_wrong_values() {
         let info = |field: &str, claim: serde_json::Value| {
-            let profile = liveperson_profile(json!({"customerId": {"claim": "sub"}, field: {"claim": "x"}}), json!(null));
+            let profile = liveperson_profile(
+                json!({"customerId": {"claim": "sub"}, field: {"claim": "x"}}),
+                json!(null),
+            );
             liveperson_claims(&profile, &visitor(json!({"x": claim})), 1).map_err(MintError::from)
         };
         let not_a = |expected: &'static str| move |e: &MintError| matches!(e, MintError::Claims(ClaimsError::Mapping(MappingError::NotA { expected: got, .. })) if *got == expected);
-        let not_a_number = |e: &MintError| matches!(e, MintError::Claims(ClaimsError::Mapping(MappingError::NotANumber { .. })));
+        let not_a_number = |e: &MintError| {
+            matches!(
+                e,
+                MintError::Claims(ClaimsError::Mapping(MappingError::NotANumber { .. }))
+            )
+        };
         type Check = Box<dyn Fn(&MintError) -> bool>;
         let cases: Vec<(&str, serde_json::Value, Check)> = vec![
             ("loginStatus", json!(2.5), Box::new(not_a("an integer"))),
@@ -475,26 +602,77 @@ mod tests {
             ("balance", json!(null), Box::new(not_a_number)),
             ("companySize", json!(-1), Box::new(not_a("a whole number"))),
             ("companySize", json!(2.5), Box::new(not_a("a whole number"))),
-            ("currency", json!("usd"), Box::new(not_a("an ISO 4217 currency code (three capital letters, e.g. USD)"))),
-            ("currency", json!("US"), Box::new(not_a("an ISO 4217 currency code (three capital letters, e.g. USD)"))),
-            ("currency", json!("EURO"), Box::new(not_a("an ISO 4217 currency code (three capital letters, e.g. USD)"))),
-            ("currency", json!(978), Box::new(|e: &MintError| matches!(e, MintError::Claims(ClaimsError::Mapping(MappingError::Unconvertible { .. }))))),
-            ("companyBranch", json!(7), Box::new(|e: &MintError| matches!(e, MintError::Claims(ClaimsError::Mapping(MappingError::Unconvertible { .. }))))),
+            (
+                "currency",
+                json!("usd"),
+                Box::new(not_a("an ISO 4217 currency code (three capital letters, e.g. USD)")),
+            ),
+            (
+                "currency",
+                json!("US"),
+                Box::new(not_a("an ISO 4217 currency code (three capital letters, e.g. USD)")),
+            ),
+            (
+                "currency",
+                json!("EURO"),
+                Box::new(not_a("an ISO 4217 currency code (three capital letters, e.g. USD)")),
+            ),
+            (
+                "currency",
+                json!(978),
+                Box::new(|e: &MintError| {
+                    matches!(
+                        e,
+                        MintError::Claims(ClaimsError::Mapping(MappingError::Unconvertible { .. }))
+                    )
+                }),
+            ),
+            (
+                "companyBranch",
+                json!(7),
+                Box::new(|e: &MintError| {
+                    matches!(
+                        e,
+                        MintError::Claims(ClaimsError::Mapping(MappingError::Unconvertible { .. }))
+                    )
+                }),
+            ),
         ];
         for (field, value, expected) in cases {
             let error = info(field, value.clone()).unwrap_err();
             assert!(expected(&error), "{field} = {value}: {error:?}");
-            assert_eq!(crate::http::ApiError::from(error).code.as_str(), "insufficient_claims", "{field} = {value}");
+            assert_eq!(
+                crate::http::ApiError::from(error).code.as_str(),
+                "insufficient_claims",
+                "{field} = {value}"
+            );
         }
-        for language in [json!("en"), json!("zh-Hant-TW"), json!("eng-USA"), json!("e1-US"), json!("")] {
-            let profile = liveperson_profile(json!(null), json!({"firstname": {"claim": "given_name"}, "language": {"claim": "x"}}));
-            let error = MintError::from(liveperson_claims(&profile, &visitor(json!({"x": language.clone()})), 1).unwrap_err());
+        for language in [
+            json!("en"),
+            json!("zh-Hant-TW"),
+            json!("eng-USA"),
+            json!("e1-US"),
+            json!(""),
+        ] {
+            let profile = liveperson_profile(
+                json!(null),
+                json!({"firstname": {"claim": "given_name"}, "language": {"claim": "x"}}),
+            );
+            let error =
+                MintError::from(liveperson_claims(&profile, &visitor(json!({"x": language.clone()})), 1).unwrap_err());
             assert!(not_a("a language such as en-US")(&error), "{language}: {error:?}");
         }
         // The control: good values pass, and `skip` leaves a bad one out.
-        assert_eq!(serde_json::to_value(info("loginStatus", json!(-1)).unwrap()).unwrap()["lp_sdes"][0]["info"]["loginStatus"], -1);
-        let profile = liveperson_profile(json!({"customerId": {"claim": "sub"}, "loginStatus": {"claim": "x", "if_unconvertible": "skip"}}), json!(null));
-        let claims = serde_json::to_value(liveperson_claims(&profile, &visitor(json!({"x": "2"})), 1).unwrap()).unwrap();
+        assert_eq!(
+            serde_json::to_value(info("loginStatus", json!(-1)).unwrap()).unwrap()["lp_sdes"][0]["info"]["loginStatus"],
+            -1
+        );
+        let profile = liveperson_profile(
+            json!({"customerId": {"claim": "sub"}, "loginStatus": {"claim": "x", "if_unconvertible": "skip"}}),
+            json!(null),
+        );
+        let claims =
+            serde_json::to_value(liveperson_claims(&profile, &visitor(json!({"x": "2"})), 1).unwrap()).unwrap();
         assert_eq!(claims["lp_sdes"][0]["info"], json!({"customerId": "alice"}));
     }
 }

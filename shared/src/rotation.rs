@@ -83,7 +83,9 @@ pub enum RotationError {
     PinnedKeyChanged(PinName),
     #[error("NothingStaged: pinned key `{0}` has no staged key to switch to; stage one first")]
     NothingStaged(PinName),
-    #[error("RotationInProgress: the secret has an AWSPENDING version; let the rotation finish (or clear a stuck one) first")]
+    #[error(
+        "RotationInProgress: the secret has an AWSPENDING version; let the rotation finish (or clear a stuck one) first"
+    )]
     RotationInProgress,
     #[error("NotConfigured: {0}")]
     NotConfigured(&'static str),
@@ -132,7 +134,10 @@ pub fn step_applies(metadata: &SecretMetadata, event: &RotationEvent) -> Result<
     if !metadata.rotation_enabled {
         return Err(RotationError::RotationNotEnabled);
     }
-    let labels = metadata.versions.get(&event.token).ok_or(RotationError::UnknownVersion)?;
+    let labels = metadata
+        .versions
+        .get(&event.token)
+        .ok_or(RotationError::UnknownVersion)?;
     if labels.iter().any(|l| l == AWSCURRENT) {
         tracing::info!(step = ?event.step, version = %event.token, "version is already AWSCURRENT: nothing to do");
         return Ok(false);
@@ -145,7 +150,10 @@ pub fn step_applies(metadata: &SecretMetadata, event: &RotationEvent) -> Result<
 
 impl SecretMetadata {
     pub fn version_with(&self, label: &str) -> Option<&str> {
-        self.versions.iter().find(|(_, labels)| labels.iter().any(|l| l == label)).map(|(id, _)| id.as_str())
+        self.versions
+            .iter()
+            .find(|(_, labels)| labels.iter().any(|l| l == label))
+            .map(|(id, _)| id.as_str())
     }
 }
 
@@ -154,7 +162,12 @@ impl SecretMetadata {
 pub trait RotationTarget: Send + Sync {
     async fn describe(&self, secret_id: &str) -> Result<SecretMetadata, RotationError>;
     /// The value of a version by id (and stage); `None` when that version has no value.
-    async fn value_of_version(&self, secret_id: &str, version_id: &str, stage: Option<&str>) -> Result<Option<SecretString>, RotationError>;
+    async fn value_of_version(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        stage: Option<&str>,
+    ) -> Result<Option<SecretString>, RotationError>;
     /// Writes `value` as version `token` labelled `AWSPENDING`.
     async fn put_pending(&self, secret_id: &str, token: &str, value: &SecretString) -> Result<(), RotationError>;
     /// Moves `AWSCURRENT` from `from` to `to` (Secrets Manager labels `from` `AWSPREVIOUS`).
@@ -163,7 +176,13 @@ pub trait RotationTarget: Send + Sync {
     async fn clear_pending(&self, secret_id: &str, version_id: &str) -> Result<(), RotationError>;
     /// Writes `value` as a new version `token` and moves `AWSCURRENT` to it from `replacing`
     /// (which becomes `AWSPREVIOUS`): an operator's deliberate change, outside the rotation protocol.
-    async fn put_current(&self, secret_id: &str, token: &str, value: &SecretString, replacing: &str) -> Result<(), RotationError>;
+    async fn put_current(
+        &self,
+        secret_id: &str,
+        token: &str,
+        value: &SecretString,
+        replacing: &str,
+    ) -> Result<(), RotationError>;
 }
 
 /// An operator's deliberate change of a pinned key, sent to the rotation function directly
@@ -243,9 +262,17 @@ impl KeyEvent {
             .into_iter()
             .filter_map(|pin| {
                 let choice = KeyChoice::Pinned(pin.clone());
-                let kid = document.keys.iter().find(|k| k.pin.as_ref() == Some(&pin) && k.status == KeyStatus::Current)?.kid.clone();
-                let staged_kid =
-                    document.keys.iter().find(|k| k.pin.as_ref() == Some(&pin) && k.status == KeyStatus::Next).map(|k| k.kid.clone());
+                let kid = document
+                    .keys
+                    .iter()
+                    .find(|k| k.pin.as_ref() == Some(&pin) && k.status == KeyStatus::Current)?
+                    .kid
+                    .clone();
+                let staged_kid = document
+                    .keys
+                    .iter()
+                    .find(|k| k.pin.as_ref() == Some(&pin) && k.status == KeyStatus::Next)
+                    .map(|k| k.kid.clone());
                 Some(PinnedKeyState {
                     public_key: ring.public_key_spki(&choice, KeyStatus::Current)?.to_string(),
                     staged_public_key: ring.public_key_spki(&choice, KeyStatus::Next).map(str::to_string),
@@ -255,7 +282,14 @@ impl KeyEvent {
                 })
             })
             .collect();
-        Ok(Self { event, secret_id: secret_id.to_string(), version: version.to_string(), pinned_key, rotating, pinned })
+        Ok(Self {
+            event,
+            secret_id: secret_id.to_string(),
+            version: version.to_string(),
+            pinned_key,
+            rotating,
+            pinned,
+        })
     }
 }
 
@@ -297,8 +331,18 @@ pub struct KeyRotator {
 }
 
 impl KeyRotator {
-    pub fn new(target: Arc<dyn RotationTarget>, clock: Arc<dyn Clock>, settings: RotationSettings, events: Arc<dyn KeyEventSink>) -> Self {
-        Self { target, clock, settings, events }
+    pub fn new(
+        target: Arc<dyn RotationTarget>,
+        clock: Arc<dyn Clock>,
+        settings: RotationSettings,
+        events: Arc<dyn KeyEventSink>,
+    ) -> Self {
+        Self {
+            target,
+            clock,
+            settings,
+            events,
+        }
     }
 
     pub async fn run(&self, event: &RotationEvent) -> Result<(), RotationError> {
@@ -317,9 +361,19 @@ impl KeyRotator {
         }
     }
 
-    async fn current_document(&self, secret_id: &str, metadata: &SecretMetadata) -> Result<Option<KeySetDocument>, RotationError> {
-        let current_id = metadata.version_with(AWSCURRENT).ok_or(RotationError::NoCurrentVersion)?;
-        let Some(value) = self.target.value_of_version(secret_id, current_id, Some(AWSCURRENT)).await? else {
+    async fn current_document(
+        &self,
+        secret_id: &str,
+        metadata: &SecretMetadata,
+    ) -> Result<Option<KeySetDocument>, RotationError> {
+        let current_id = metadata
+            .version_with(AWSCURRENT)
+            .ok_or(RotationError::NoCurrentVersion)?;
+        let Some(value) = self
+            .target
+            .value_of_version(secret_id, current_id, Some(AWSCURRENT))
+            .await?
+        else {
             return Ok(None);
         };
         match KeySetDocument::parse(value.expose()) {
@@ -330,7 +384,10 @@ impl KeyRotator {
     }
 
     async fn pending_value(&self, event: &RotationEvent) -> Result<Option<SecretString>, RotationError> {
-        let value = self.target.value_of_version(&event.secret_id, &event.token, Some(AWSPENDING)).await?;
+        let value = self
+            .target
+            .value_of_version(&event.secret_id, &event.token, Some(AWSPENDING))
+            .await?;
         // Whitespace is no key set: treat it like no value.
         Ok(value.filter(|v| !v.expose().trim().is_empty()))
     }
@@ -348,7 +405,9 @@ impl KeyRotator {
         }
         .and_then(|document| document.with_pins(&self.settings.pinned_keys, now))
         .map_err(|e| RotationError::KeyGeneration(e.to_string()))?;
-        self.target.put_pending(&event.secret_id, &event.token, &next.to_secret_string()).await?;
+        self.target
+            .put_pending(&event.secret_id, &event.token, &next.to_secret_string())
+            .await?;
         tracing::info!(version = %event.token, kids = ?next.kids(), "createSecret: pending key set written");
         Ok(())
     }
@@ -366,7 +425,10 @@ impl KeyRotator {
         if let Some(current) = &current {
             for pin in current.pins() {
                 let signing = |doc: &KeySetDocument| {
-                    doc.keys.iter().find(|k| k.pin.as_ref() == Some(&pin) && k.status == KeyStatus::Current).map(|k| k.kid.clone())
+                    doc.keys
+                        .iter()
+                        .find(|k| k.pin.as_ref() == Some(&pin) && k.status == KeyStatus::Current)
+                        .map(|k| k.kid.clone())
                 };
                 if signing(current) != signing(&document) {
                     return Err(RotationError::PinnedKeyChanged(pin));
@@ -379,7 +441,11 @@ impl KeyRotator {
 
     /// A successor set must sign and verify, and keep publishing every key a verifier may meet
     /// now (current and next, rotating and pinned).
-    fn check_successor(&self, current: Option<&KeySetDocument>, successor: &KeySetDocument) -> Result<(), RotationError> {
+    fn check_successor(
+        &self,
+        current: Option<&KeySetDocument>,
+        successor: &KeySetDocument,
+    ) -> Result<(), RotationError> {
         let ring = KeyRing::from_document(successor).map_err(|e| RotationError::PendingInvalid(e.to_string()))?;
         for algorithm in &self.settings.algorithms {
             check_signs_and_verifies(&ring, &KeyChoice::Rotating(*algorithm))?;
@@ -399,14 +465,24 @@ impl KeyRotator {
     }
 
     async fn finish(&self, event: &RotationEvent, metadata: &SecretMetadata) -> Result<(), RotationError> {
-        let current = metadata.version_with(AWSCURRENT).ok_or(RotationError::NoCurrentVersion)?;
+        let current = metadata
+            .version_with(AWSCURRENT)
+            .ok_or(RotationError::NoCurrentVersion)?;
         let document = self.pending_document(event).await?;
-        self.target.move_current(&event.secret_id, &event.token, current).await?;
+        self.target
+            .move_current(&event.secret_id, &event.token, current)
+            .await?;
         self.target.clear_pending(&event.secret_id, &event.token).await?;
         tracing::info!(version = %event.token, previous = %current, "finishSecret: the new key set is AWSCURRENT");
         // The rotation is done whatever the notification does: a failure is logged (and seen by
         // the log-based alarm), not returned, or Secrets Manager would retry a finished rotation.
-        match KeyEvent::describe(KeyEventKind::ScheduledRotation, &event.secret_id, &event.token, None, &document) {
+        match KeyEvent::describe(
+            KeyEventKind::ScheduledRotation,
+            &event.secret_id,
+            &event.token,
+            None,
+            &document,
+        ) {
             Ok(key_event) => {
                 if let Err(error) = self.events.publish(&key_event).await {
                     tracing::error!(version = %event.token, error = error.name(), detail = %error, "key event not published");
@@ -420,13 +496,22 @@ impl KeyRotator {
     /// An operator's deliberate change of a pinned key: writes the new set as `AWSCURRENT` and
     /// publishes what changed. Refused while a rotation is under way.
     pub async fn pinned(&self, command: &PinnedKeyCommand) -> Result<KeyEvent, RotationError> {
-        let secret_id = self.settings.secret_id.as_deref().ok_or(RotationError::NotConfigured("no signing-key secret is configured"))?;
+        let secret_id = self
+            .settings
+            .secret_id
+            .as_deref()
+            .ok_or(RotationError::NotConfigured("no signing-key secret is configured"))?;
         let metadata = self.target.describe(secret_id).await?;
         if metadata.version_with(AWSPENDING).is_some() {
             return Err(RotationError::RotationInProgress);
         }
-        let current_version = metadata.version_with(AWSCURRENT).ok_or(RotationError::NoCurrentVersion)?;
-        let current = self.current_document(secret_id, &metadata).await?.ok_or(RotationError::NoCurrentVersion)?;
+        let current_version = metadata
+            .version_with(AWSCURRENT)
+            .ok_or(RotationError::NoCurrentVersion)?;
+        let current = self
+            .current_document(secret_id, &metadata)
+            .await?
+            .ok_or(RotationError::NoCurrentVersion)?;
         let now = self.clock.now_unix();
         let pin = &command.pinned_key;
         let (successor, kind) = match command.action {
@@ -444,7 +529,9 @@ impl KeyRotator {
             current_version.to_string()
         } else {
             let token = new_version_token().map_err(|e| RotationError::KeyGeneration(e.to_string()))?;
-            self.target.put_current(secret_id, &token, &successor.to_secret_string(), current_version).await?;
+            self.target
+                .put_current(secret_id, &token, &successor.to_secret_string(), current_version)
+                .await?;
             token
         };
         let event = KeyEvent::describe(kind, secret_id, &version, Some(pin.clone()), &successor)
@@ -462,14 +549,25 @@ fn new_version_token() -> Result<String, KeyError> {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]))
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
 }
 
 /// Signs a probe with the key a choice signs with and verifies it against the ring's JWKS.
 fn check_signs_and_verifies(ring: &KeyRing, choice: &KeyChoice) -> Result<(), RotationError> {
-    let signer = ring.signer_for(choice).map_err(|e| RotationError::PendingInvalid(e.to_string()))?;
+    let signer = ring
+        .signer_for(choice)
+        .map_err(|e| RotationError::PendingInvalid(e.to_string()))?;
     let algorithm = signer.algorithm();
-    let token = signer.sign_jwt(&serde_json::json!({"sub": "rotation-probe"})).map_err(|_| RotationError::SignatureCheckFailed)?;
+    let token = signer
+        .sign_jwt(&serde_json::json!({"sub": "rotation-probe"}))
+        .map_err(|_| RotationError::SignatureCheckFailed)?;
     let jwk = ring.jwks()["keys"]
         .as_array()
         .and_then(|keys| keys.iter().find(|k| k["kid"] == signer.kid()))
@@ -482,7 +580,8 @@ fn check_signs_and_verifies(ring: &KeyRing, choice: &KeyChoice) -> Result<(), Ro
     validation.validate_exp = false;
     validation.validate_aud = false;
     validation.set_required_spec_claims(&["sub"]);
-    jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation).map_err(|_| RotationError::SignatureCheckFailed)?;
+    jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation)
+        .map_err(|_| RotationError::SignatureCheckFailed)?;
     Ok(())
 }
 
@@ -506,8 +605,14 @@ mod tests {
 
     impl FakeSecretsManager {
         fn with_current(value: &str) -> Self {
-            let fake = Self { enabled: true, ..Default::default() };
-            fake.versions.lock().unwrap().push(("v0".into(), Some(value.into()), vec![AWSCURRENT.into()]));
+            let fake = Self {
+                enabled: true,
+                ..Default::default()
+            };
+            fake.versions
+                .lock()
+                .unwrap()
+                .push(("v0".into(), Some(value.into()), vec![AWSCURRENT.into()]));
             fake
         }
         fn start_rotation(&self, token: &str) {
@@ -518,10 +623,21 @@ mod tests {
             versions.push((token.into(), None, vec![AWSPENDING.into()]));
         }
         fn labels(&self, id: &str) -> Vec<String> {
-            self.versions.lock().unwrap().iter().find(|(v, _, _)| v == id).map(|(_, _, l)| l.clone()).unwrap_or_default()
+            self.versions
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(v, _, _)| v == id)
+                .map(|(_, _, l)| l.clone())
+                .unwrap_or_default()
         }
         fn value(&self, id: &str) -> Option<String> {
-            self.versions.lock().unwrap().iter().find(|(v, _, _)| v == id).and_then(|(_, value, _)| value.clone())
+            self.versions
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(v, _, _)| v == id)
+                .and_then(|(_, value, _)| value.clone())
         }
         fn set_value(&self, id: &str, value: &str) {
             let mut versions = self.versions.lock().unwrap();
@@ -534,17 +650,36 @@ mod tests {
     #[async_trait]
     impl RotationTarget for FakeSecretsManager {
         async fn describe(&self, _: &str) -> Result<SecretMetadata, RotationError> {
-            let versions = self.versions.lock().unwrap().iter().map(|(id, _, labels)| (id.clone(), labels.clone())).collect();
-            Ok(SecretMetadata { rotation_enabled: self.enabled, versions })
+            let versions = self
+                .versions
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(id, _, labels)| (id.clone(), labels.clone()))
+                .collect();
+            Ok(SecretMetadata {
+                rotation_enabled: self.enabled,
+                versions,
+            })
         }
-        async fn value_of_version(&self, _: &str, id: &str, stage: Option<&str>) -> Result<Option<SecretString>, RotationError> {
+        async fn value_of_version(
+            &self,
+            _: &str,
+            id: &str,
+            stage: Option<&str>,
+        ) -> Result<Option<SecretString>, RotationError> {
             let versions = self.versions.lock().unwrap();
-            let found = versions.iter().find(|(v, _, labels)| v == id && stage.is_none_or(|s| labels.iter().any(|l| l == s)));
+            let found = versions
+                .iter()
+                .find(|(v, _, labels)| v == id && stage.is_none_or(|s| labels.iter().any(|l| l == s)));
             Ok(found.and_then(|(_, value, _)| value.clone()).map(SecretString::new))
         }
         async fn put_pending(&self, _: &str, token: &str, value: &SecretString) -> Result<(), RotationError> {
             let mut versions = self.versions.lock().unwrap();
-            let entry = versions.iter_mut().find(|(v, _, _)| v == token).ok_or(RotationError::UnknownVersion)?;
+            let entry = versions
+                .iter_mut()
+                .find(|(v, _, _)| v == token)
+                .ok_or(RotationError::UnknownVersion)?;
             // Real Secrets Manager refuses a different value under the same token.
             if entry.1.as_deref().is_some_and(|existing| existing != value.expose()) {
                 return Err(RotationError::SecretsManager("ResourceExistsException".into()));
@@ -611,25 +746,41 @@ mod tests {
     }
 
     fn rotator(fake: Arc<FakeSecretsManager>) -> KeyRotator {
-        KeyRotator::new(fake, Arc::new(FixedClock::at(1_800_000_000)), settings(&[]), Arc::new(LogKeyEvents))
+        KeyRotator::new(
+            fake,
+            Arc::new(FixedClock::at(1_800_000_000)),
+            settings(&[]),
+            Arc::new(LogKeyEvents),
+        )
     }
 
     fn current_value(fake: &FakeSecretsManager) -> KeySetDocument {
         let versions = fake.versions.lock().unwrap();
-        let (_, value, _) = versions.iter().find(|(_, _, labels)| labels.iter().any(|l| l == AWSCURRENT)).unwrap();
+        let (_, value, _) = versions
+            .iter()
+            .find(|(_, _, labels)| labels.iter().any(|l| l == AWSCURRENT))
+            .unwrap();
         KeySetDocument::parse(value.as_deref().unwrap()).unwrap()
     }
 
     fn pinned_kid(document: &KeySetDocument, pin: &str, status: KeyStatus) -> Option<String> {
-        document.keys.iter().find(|k| k.pin.as_ref().map(PinName::as_str) == Some(pin) && k.status == status).map(|k| k.kid.clone())
+        document
+            .keys
+            .iter()
+            .find(|k| k.pin.as_ref().map(PinName::as_str) == Some(pin) && k.status == status)
+            .map(|k| k.kid.clone())
     }
 
     #[tokio::test]
     async fn scheduled_rotations_create_missing_pins_and_never_change_one() {
         let fake = Arc::new(FakeSecretsManager::with_current(r#"{"keys":[]}"#));
         let events = Arc::new(RecordedEvents::default());
-        let rotator =
-            KeyRotator::new(fake.clone(), Arc::new(FixedClock::at(1_800_000_000)), settings(&["live-assist"]), events.clone());
+        let rotator = KeyRotator::new(
+            fake.clone(),
+            Arc::new(FixedClock::at(1_800_000_000)),
+            settings(&["live-assist"]),
+            events.clone(),
+        );
         let mut pinned = None;
         for (round, token) in ["t1", "t2", "t3"].iter().enumerate() {
             fake.start_rotation(token);
@@ -637,43 +788,91 @@ mod tests {
                 rotator.run(&event(step, token)).await.unwrap();
             }
             let document = current_value(&fake);
-            let kid = pinned_kid(&document, "live-assist", KeyStatus::Current).expect("the pin exists from the first rotation");
-            assert_eq!(*pinned.get_or_insert(kid.clone()), kid, "round {round}: the pinned key never moves");
-            assert_eq!(events.0.lock().unwrap().len(), round + 1, "every finished rotation is announced");
+            let kid = pinned_kid(&document, "live-assist", KeyStatus::Current)
+                .expect("the pin exists from the first rotation");
+            assert_eq!(
+                *pinned.get_or_insert(kid.clone()),
+                kid,
+                "round {round}: the pinned key never moves"
+            );
+            assert_eq!(
+                events.0.lock().unwrap().len(),
+                round + 1,
+                "every finished rotation is announced"
+            );
         }
         let last = events.0.lock().unwrap().last().cloned().unwrap();
         assert_eq!(last.event, KeyEventKind::ScheduledRotation);
         assert_eq!(last.pinned[0].kid, pinned.unwrap());
-        assert!(last.pinned[0].public_key.starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A"));
+        assert!(
+            last.pinned[0]
+                .public_key
+                .starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A")
+        );
     }
 
     #[tokio::test]
     async fn test_step_refuses_a_pending_set_that_changes_a_pinned_key() {
-        let initial = KeySetDocument::generate(&[SigningAlgorithm::RS256], 1_000).unwrap().with_pins(&[PinName::parse("la").unwrap()], 1_000).unwrap();
+        let initial = KeySetDocument::generate(&[SigningAlgorithm::RS256], 1_000)
+            .unwrap()
+            .with_pins(&[PinName::parse("la").unwrap()], 1_000)
+            .unwrap();
         let fake = Arc::new(FakeSecretsManager::with_current(initial.to_secret_string().expose()));
         let rotator = rotator(fake.clone());
         // Keeps every published key, but makes the staged pinned key current: only an operator may.
         let sneaky = initial.pin_staged(&PinName::parse("la").unwrap(), 1_100).unwrap();
-        let sneaky = sneaky.pin_switched(&PinName::parse("la").unwrap(), 1_200).unwrap().rotated(1_300, 14_400).unwrap();
+        let sneaky = sneaky
+            .pin_switched(&PinName::parse("la").unwrap(), 1_200)
+            .unwrap()
+            .rotated(1_300, 14_400)
+            .unwrap();
         fake.start_rotation("t1");
         fake.set_value("t1", sneaky.to_secret_string().expose());
-        assert_eq!(rotator.run(&event(RotationStep::TestSecret, "t1")).await.unwrap_err().name(), "PinnedKeyChanged");
+        assert_eq!(
+            rotator
+                .run(&event(RotationStep::TestSecret, "t1"))
+                .await
+                .unwrap_err()
+                .name(),
+            "PinnedKeyChanged"
+        );
     }
 
     #[tokio::test]
     async fn pinned_key_commands_stage_then_switch_and_announce_each_step() {
-        let initial = KeySetDocument::generate(&[SigningAlgorithm::RS256], 1_000).unwrap().with_pins(&[PinName::parse("la").unwrap()], 1_000).unwrap();
+        let initial = KeySetDocument::generate(&[SigningAlgorithm::RS256], 1_000)
+            .unwrap()
+            .with_pins(&[PinName::parse("la").unwrap()], 1_000)
+            .unwrap();
         let fake = Arc::new(FakeSecretsManager::with_current(initial.to_secret_string().expose()));
         let events = Arc::new(RecordedEvents::default());
-        let rotator = KeyRotator::new(fake.clone(), Arc::new(FixedClock::at(1_800_000_000)), settings(&["la"]), events.clone());
-        let command = |action| PinnedKeyCommand { pinned_key: PinName::parse("la").unwrap(), action };
+        let rotator = KeyRotator::new(
+            fake.clone(),
+            Arc::new(FixedClock::at(1_800_000_000)),
+            settings(&["la"]),
+            events.clone(),
+        );
+        let command = |action| PinnedKeyCommand {
+            pinned_key: PinName::parse("la").unwrap(),
+            action,
+        };
         let original = pinned_kid(&initial, "la", KeyStatus::Current).unwrap();
 
-        assert_eq!(rotator.pinned(&command(PinnedKeyAction::Switch)).await.unwrap_err().name(), "NothingStaged");
+        assert_eq!(
+            rotator
+                .pinned(&command(PinnedKeyAction::Switch))
+                .await
+                .unwrap_err()
+                .name(),
+            "NothingStaged"
+        );
         let staged = rotator.pinned(&command(PinnedKeyAction::Stage)).await.unwrap();
         let staged_kid = staged.pinned[0].staged_kid.clone().expect("a staged key");
         assert_eq!(staged.pinned[0].kid, original, "staging does not change what signs");
-        assert!(staged.pinned[0].staged_public_key.is_some(), "the paste format is there before the switch");
+        assert!(
+            staged.pinned[0].staged_public_key.is_some(),
+            "the paste format is there before the switch"
+        );
         let writes = *fake.writes.lock().unwrap();
         rotator.pinned(&command(PinnedKeyAction::Stage)).await.unwrap();
         assert_eq!(*fake.writes.lock().unwrap(), writes, "staging twice writes nothing");
@@ -682,20 +881,39 @@ mod tests {
         assert_eq!(switched.event, KeyEventKind::PinnedKeySwitched);
         assert_eq!(switched.pinned[0].kid, staged_kid);
         let document = current_value(&fake);
-        assert_eq!(pinned_kid(&document, "la", KeyStatus::Previous), Some(original), "the old key stays published");
+        assert_eq!(
+            pinned_kid(&document, "la", KeyStatus::Previous),
+            Some(original),
+            "the old key stays published"
+        );
         assert_eq!(events.0.lock().unwrap().len(), 3);
 
         // Never while a rotation is under way.
         fake.start_rotation("t9");
-        assert_eq!(rotator.pinned(&command(PinnedKeyAction::Stage)).await.unwrap_err().name(), "RotationInProgress");
+        assert_eq!(
+            rotator
+                .pinned(&command(PinnedKeyAction::Stage))
+                .await
+                .unwrap_err()
+                .name(),
+            "RotationInProgress"
+        );
     }
 
     fn event(step: RotationStep, token: &str) -> RotationEvent {
-        RotationEvent { step, secret_id: "keys".into(), token: token.into() }
+        RotationEvent {
+            step,
+            secret_id: "keys".into(),
+            token: token.into(),
+        }
     }
 
-    const STEPS: [RotationStep; 4] =
-        [RotationStep::CreateSecret, RotationStep::SetSecret, RotationStep::TestSecret, RotationStep::FinishSecret];
+    const STEPS: [RotationStep; 4] = [
+        RotationStep::CreateSecret,
+        RotationStep::SetSecret,
+        RotationStep::TestSecret,
+        RotationStep::FinishSecret,
+    ];
 
     #[tokio::test]
     async fn first_rotation_fills_an_empty_secret() {
@@ -720,7 +938,11 @@ mod tests {
             rotator.run(&event(step, "t1")).await.unwrap();
             rotator.run(&event(step, "t1")).await.unwrap();
         }
-        assert_eq!(*fake.writes.lock().unwrap(), 1, "a retried createSecret never generates a second key");
+        assert_eq!(
+            *fake.writes.lock().unwrap(),
+            1,
+            "a retried createSecret never generates a second key"
+        );
         let first = fake.value("t1").unwrap();
 
         // A second rotation: 1, 2, (failure: the function died), 1, 2, 3, 4.
@@ -743,17 +965,40 @@ mod tests {
 
     #[tokio::test]
     async fn guards_refuse_what_is_not_a_pending_rotation() {
-        let fake = Arc::new(FakeSecretsManager { enabled: false, ..FakeSecretsManager::with_current(r#"{"keys":[]}"#) });
+        let fake = Arc::new(FakeSecretsManager {
+            enabled: false,
+            ..FakeSecretsManager::with_current(r#"{"keys":[]}"#)
+        });
         fake.versions.lock().unwrap()[0].2 = vec![AWSCURRENT.into()];
         fake.start_rotation("t1");
-        let error = rotator(fake).run(&event(RotationStep::CreateSecret, "t1")).await.unwrap_err();
+        let error = rotator(fake)
+            .run(&event(RotationStep::CreateSecret, "t1"))
+            .await
+            .unwrap_err();
         assert_eq!(error.name(), "RotationNotEnabled");
 
         let fake = Arc::new(FakeSecretsManager::with_current(r#"{"keys":[]}"#));
         let rotator = rotator(fake.clone());
-        assert_eq!(rotator.run(&event(RotationStep::CreateSecret, "nope")).await.unwrap_err().name(), "UnknownVersion");
-        fake.versions.lock().unwrap().push(("old".into(), Some("x".into()), vec!["AWSPREVIOUS".into()]));
-        assert_eq!(rotator.run(&event(RotationStep::CreateSecret, "old")).await.unwrap_err().name(), "NotPending");
+        assert_eq!(
+            rotator
+                .run(&event(RotationStep::CreateSecret, "nope"))
+                .await
+                .unwrap_err()
+                .name(),
+            "UnknownVersion"
+        );
+        fake.versions
+            .lock()
+            .unwrap()
+            .push(("old".into(), Some("x".into()), vec!["AWSPREVIOUS".into()]));
+        assert_eq!(
+            rotator
+                .run(&event(RotationStep::CreateSecret, "old"))
+                .await
+                .unwrap_err()
+                .name(),
+            "NotPending"
+        );
         // Already current: done, whatever the step.
         rotator.run(&event(RotationStep::FinishSecret, "v0")).await.unwrap();
     }
@@ -765,18 +1010,38 @@ mod tests {
         let rotator = rotator(fake.clone());
 
         fake.start_rotation("empty");
-        assert_eq!(rotator.run(&event(RotationStep::TestSecret, "empty")).await.unwrap_err().name(), "PendingMissing");
+        assert_eq!(
+            rotator
+                .run(&event(RotationStep::TestSecret, "empty"))
+                .await
+                .unwrap_err()
+                .name(),
+            "PendingMissing"
+        );
 
         fake.start_rotation("garbage");
         fake.set_value("garbage", "not a key set");
-        let error = rotator.run(&event(RotationStep::TestSecret, "garbage")).await.unwrap_err();
+        let error = rotator
+            .run(&event(RotationStep::TestSecret, "garbage"))
+            .await
+            .unwrap_err();
         assert_eq!(error.name(), "PendingInvalid");
-        assert!(!error.to_string().contains("not a key set"), "the message does not quote the value");
+        assert!(
+            !error.to_string().contains("not a key set"),
+            "the message does not quote the value"
+        );
 
         // A fresh set that drops the keys verifiers already hold.
         fake.start_rotation("unrelated");
         let unrelated = KeySetDocument::generate(&[SigningAlgorithm::RS256], 2_000).unwrap();
         fake.set_value("unrelated", unrelated.to_secret_string().expose());
-        assert_eq!(rotator.run(&event(RotationStep::TestSecret, "unrelated")).await.unwrap_err().name(), "ContinuityBroken");
+        assert_eq!(
+            rotator
+                .run(&event(RotationStep::TestSecret, "unrelated"))
+                .await
+                .unwrap_err()
+                .name(),
+            "ContinuityBroken"
+        );
     }
 }

@@ -15,19 +15,19 @@
 
 use std::sync::{Arc, RwLock};
 
+use async_trait::async_trait;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::clock::{Clock, SystemClock};
 use crate::identity::{IdentityError, SessionSource};
-use crate::values::VerifiedClaims;
 use crate::secrets::{SecretError, SecretName, SecretStore};
+use crate::values::VerifiedClaims;
 
 /// Browsers keep cookies up to 4096 bytes (name, value and attributes); stay well under.
 pub const MAX_COOKIE_VALUE_BYTES: usize = 3800;
@@ -90,7 +90,10 @@ pub struct SessionKeyDocument {
 
 impl std::fmt::Debug for SessionKeyDocument {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionKeyDocument").field("previous", &self.previous.is_some()).field("rotated_at", &self.rotated_at).finish_non_exhaustive()
+        f.debug_struct("SessionKeyDocument")
+            .field("previous", &self.previous.is_some())
+            .field("rotated_at", &self.rotated_at)
+            .finish_non_exhaustive()
     }
 }
 
@@ -102,7 +105,11 @@ impl SessionKeyDocument {
         let document = if value.starts_with('{') {
             serde_json::from_str(value).map_err(|_| SessionError::WeakKey)?
         } else {
-            SessionKeyDocument { current: value.to_string(), previous: None, rotated_at: 0 }
+            SessionKeyDocument {
+                current: value.to_string(),
+                previous: None,
+                rotated_at: 0,
+            }
         };
         let weak = |key: &str| key.trim().len() < MIN_KEY_SECRET_CHARS;
         if weak(&document.current) || document.previous.as_deref().is_some_and(weak) {
@@ -115,12 +122,19 @@ impl SessionKeyDocument {
     /// two rotations old by then, is dropped).
     pub fn rotated(&self, now: u64) -> Result<Self, SessionError> {
         let mut bytes = zeroize::Zeroizing::new([0u8; 48]);
-        SystemRandom::new().fill(bytes.as_mut()).map_err(|_| SessionError::Randomness)?;
-        Ok(SessionKeyDocument { current: URL_SAFE_NO_PAD.encode(bytes.as_ref()), previous: Some(self.current.clone()), rotated_at: now })
+        SystemRandom::new()
+            .fill(bytes.as_mut())
+            .map_err(|_| SessionError::Randomness)?;
+        Ok(SessionKeyDocument {
+            current: URL_SAFE_NO_PAD.encode(bytes.as_ref()),
+            previous: Some(self.current.clone()),
+            rotated_at: now,
+        })
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::json!({"current": self.current, "previous": self.previous, "rotated_at": self.rotated_at}).to_string()
+        serde_json::json!({"current": self.current, "previous": self.previous, "rotated_at": self.rotated_at})
+            .to_string()
     }
 }
 
@@ -130,7 +144,9 @@ fn derive(secret: &str) -> Result<Arc<LessSafeKey>, SessionError> {
         return Err(SessionError::WeakKey);
     }
     let prk = Salt::new(HKDF_SHA256, b"whoscalling session key").extract(secret);
-    let okm = prk.expand(&[b"AES-256-GCM cookie sealing"], &AES_256_GCM).map_err(|_| SessionError::WeakKey)?;
+    let okm = prk
+        .expand(&[b"AES-256-GCM cookie sealing"], &AES_256_GCM)
+        .map_err(|_| SessionError::WeakKey)?;
     Ok(Arc::new(LessSafeKey::new(UnboundKey::from(okm))))
 }
 
@@ -152,7 +168,14 @@ pub struct SessionKeys {
 
 impl SessionKeys {
     pub fn new(store: Arc<dyn SecretStore>, secret: SecretName) -> Self {
-        Self { store, secret, derived: RwLock::new(None), random: SystemRandom::new(), clock: Arc::new(SystemClock), grace_seconds: DEFAULT_GRACE_SECONDS }
+        Self {
+            store,
+            secret,
+            derived: RwLock::new(None),
+            random: SystemRandom::new(),
+            clock: Arc::new(SystemClock),
+            grace_seconds: DEFAULT_GRACE_SECONDS,
+        }
     }
 
     /// The previous key opens cookies until `grace_seconds` after the switch, by `clock`.
@@ -173,10 +196,16 @@ impl SessionKeys {
         }
         let document = SessionKeyDocument::parse(value.value.expose())?;
         let previous = match &document.previous {
-            Some(previous) => Some((derive(previous)?, document.rotated_at.saturating_add(self.grace_seconds))),
+            Some(previous) => Some((
+                derive(previous)?,
+                document.rotated_at.saturating_add(self.grace_seconds),
+            )),
             None => None,
         };
-        let keys = Arc::new(DerivedKeys { current: derive(&document.current)?, previous });
+        let keys = Arc::new(DerivedKeys {
+            current: derive(&document.current)?,
+            previous,
+        });
         if let Ok(mut guard) = self.derived.write() {
             *guard = Some((value.version.clone(), keys.clone()));
         }
@@ -189,8 +218,12 @@ impl SessionKeys {
         let mut nonce = [0u8; NONCE_LEN];
         self.random.fill(&mut nonce).map_err(|_| SessionError::Randomness)?;
         let mut buffer = plaintext.to_vec();
-        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(purpose.aad()), &mut buffer)
-            .map_err(|_| SessionError::Randomness)?;
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(purpose.aad()),
+            &mut buffer,
+        )
+        .map_err(|_| SessionError::Randomness)?;
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&buffer);
         let text = URL_SAFE_NO_PAD.encode(sealed);
@@ -216,10 +249,17 @@ impl SessionKeys {
             return Ok(plaintext.to_vec());
         }
         // Sealed before the last rotation: the previous key, within its grace only.
-        let previous = keys.previous.as_ref().filter(|(_, until)| self.clock.now_unix() < *until).map(|(key, _)| key).ok_or(SessionError::Unreadable)?;
+        let previous = keys
+            .previous
+            .as_ref()
+            .filter(|(_, until)| self.clock.now_unix() < *until)
+            .map(|(key, _)| key)
+            .ok_or(SessionError::Unreadable)?;
         let nonce = Nonce::try_assume_unique_for_key(&bytes[..NONCE_LEN]).map_err(|_| SessionError::Unreadable)?;
         let mut buffer = ciphertext.to_vec();
-        let plaintext = previous.open_in_place(nonce, Aad::from(purpose.aad()), &mut buffer).map_err(|_| SessionError::Unreadable)?;
+        let plaintext = previous
+            .open_in_place(nonce, Aad::from(purpose.aad()), &mut buffer)
+            .map_err(|_| SessionError::Unreadable)?;
         Ok(plaintext.to_vec())
     }
 
@@ -230,7 +270,11 @@ impl SessionKeys {
     }
 
     /// Opens a sealed JSON value.
-    pub async fn open_json<T: for<'de> Deserialize<'de>>(&self, purpose: Purpose, sealed: &str) -> Result<T, SessionError> {
+    pub async fn open_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        purpose: Purpose,
+        sealed: &str,
+    ) -> Result<T, SessionError> {
         let plaintext = zeroize::Zeroizing::new(self.open(purpose, sealed).await?);
         serde_json::from_slice(&plaintext).map_err(|_| SessionError::Unreadable)
     }
@@ -255,7 +299,9 @@ pub struct DuplicateCookie;
 pub fn cookie_value<'a>(cookie_header: &'a str, name: &str) -> Result<Option<&'a str>, DuplicateCookie> {
     let mut found = None;
     for pair in cookie_header.split(';') {
-        let Some((key, value)) = pair.trim().split_once('=') else { continue };
+        let Some((key, value)) = pair.trim().split_once('=') else {
+            continue;
+        };
         if key.trim() == name {
             if found.is_some() {
                 return Err(DuplicateCookie);
@@ -294,7 +340,11 @@ pub struct SessionVerifier {
 
 impl SessionVerifier {
     pub fn new(keys: Arc<SessionKeys>, cookie_name: String, clock: Arc<dyn Clock>) -> Self {
-        Self { keys, cookie_name, clock }
+        Self {
+            keys,
+            cookie_name,
+            clock,
+        }
     }
 
     /// `Ok(None)` when the request has no session cookie.
@@ -305,14 +355,18 @@ impl SessionVerifier {
             Ok(_) => return Ok(None),
             Err(DuplicateCookie) => return Err(IdentityError::InvalidSession),
         };
-        let payload: SessionPayload = self.keys.open_json(Purpose::Session, sealed).await.map_err(|error| match error {
-            SessionError::Secret(secret) if secret.is_transient() => IdentityError::KeysUnavailable,
-            SessionError::Secret(_) | SessionError::WeakKey => {
-                tracing::error!(error = %error, "session key unavailable");
-                IdentityError::KeysUnavailable
-            }
-            _ => IdentityError::InvalidSession,
-        })?;
+        let payload: SessionPayload =
+            self.keys
+                .open_json(Purpose::Session, sealed)
+                .await
+                .map_err(|error| match error {
+                    SessionError::Secret(secret) if secret.is_transient() => IdentityError::KeysUnavailable,
+                    SessionError::Secret(_) | SessionError::WeakKey => {
+                        tracing::error!(error = %error, "session key unavailable");
+                        IdentityError::KeysUnavailable
+                    }
+                    _ => IdentityError::InvalidSession,
+                })?;
         if payload.exp <= self.clock.now_unix() {
             return Err(IdentityError::SessionExpired);
         }
@@ -320,7 +374,9 @@ impl SessionVerifier {
         // The provider's `auth_time` and `max_age` (OIDC Core 2, 3.1.2.1): when the upstream sent
         // none, the login completed when this session was made.
         claims.entry("auth_time").or_insert_with(|| Value::from(payload.iat));
-        VerifiedClaims::from_json(Value::Object(claims)).map(Some).ok_or(IdentityError::InvalidSession)
+        VerifiedClaims::from_json(Value::Object(claims))
+            .map(Some)
+            .ok_or(IdentityError::InvalidSession)
     }
 }
 
@@ -334,13 +390,19 @@ impl SessionSource for SessionVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::FixedClock;
     use crate::adapters::InMemorySecretStore;
+    use crate::clock::FixedClock;
     use serde_json::json;
 
     fn keys(secret: &str) -> (Arc<SessionKeys>, Arc<InMemorySecretStore>) {
         let store = Arc::new(InMemorySecretStore::with("session", secret));
-        (Arc::new(SessionKeys::new(store.clone(), SecretName::try_from("session".to_string()).unwrap())), store)
+        (
+            Arc::new(SessionKeys::new(
+                store.clone(),
+                SecretName::try_from("session".to_string()).unwrap(),
+            )),
+            store,
+        )
     }
 
     #[tokio::test]
@@ -348,12 +410,22 @@ mod tests {
         let (keys, store) = keys(&"k".repeat(64));
         let sealed = keys.seal(Purpose::Session, b"hello").await.unwrap();
         assert_eq!(keys.open(Purpose::Session, &sealed).await.unwrap(), b"hello");
-        assert!(matches!(keys.open(Purpose::LoginState, &sealed).await, Err(SessionError::Unreadable)));
-        assert!(matches!(keys.open(Purpose::PendingAuthorization, &sealed).await, Err(SessionError::Unreadable)));
+        assert!(matches!(
+            keys.open(Purpose::LoginState, &sealed).await,
+            Err(SessionError::Unreadable)
+        ));
+        assert!(matches!(
+            keys.open(Purpose::PendingAuthorization, &sealed).await,
+            Err(SessionError::Unreadable)
+        ));
         let mut tampered = sealed.clone().into_bytes();
         let last = tampered.len() - 5;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
-        assert!(keys.open(Purpose::Session, std::str::from_utf8(&tampered).unwrap()).await.is_err());
+        assert!(
+            keys.open(Purpose::Session, std::str::from_utf8(&tampered).unwrap())
+                .await
+                .is_err()
+        );
         assert!(keys.open(Purpose::Session, "").await.is_err());
         assert!(keys.open(Purpose::Session, "!!!").await.is_err());
         // Two seals of one value differ (random nonce).
@@ -371,28 +443,59 @@ mod tests {
         let legacy = "k".repeat(64);
         let store = Arc::new(InMemorySecretStore::with("session", &legacy));
         let clock = Arc::new(FixedClock::at(1_000_000));
-        let keys = SessionKeys::new(store.clone(), SecretName::try_from("session".to_string()).unwrap()).with_grace(clock.clone(), GRACE);
+        let keys = SessionKeys::new(store.clone(), SecretName::try_from("session".to_string()).unwrap())
+            .with_grace(clock.clone(), GRACE);
         let session = keys.seal(Purpose::Session, b"before").await.unwrap();
         let login_state = keys.seal(Purpose::LoginState, b"state before").await.unwrap();
 
         // The first rotation: the plain value becomes `previous`.
-        let first = SessionKeyDocument::parse(&legacy).unwrap().rotated(clock.now_unix()).unwrap();
+        let first = SessionKeyDocument::parse(&legacy)
+            .unwrap()
+            .rotated(clock.now_unix())
+            .unwrap();
         assert_eq!(first.previous.as_deref(), Some(legacy.as_str()));
         store.put("session", &first.to_json());
         clock.advance(10);
-        assert_eq!(keys.open(Purpose::Session, &session).await.unwrap(), b"before", "a session survives the rotation");
-        assert_eq!(keys.open(Purpose::LoginState, &login_state).await.unwrap(), b"state before", "so does a login in progress");
-        assert!(keys.open(Purpose::LoginState, &session).await.is_err(), "the previous key keeps purposes apart");
+        assert_eq!(
+            keys.open(Purpose::Session, &session).await.unwrap(),
+            b"before",
+            "a session survives the rotation"
+        );
+        assert_eq!(
+            keys.open(Purpose::LoginState, &login_state).await.unwrap(),
+            b"state before",
+            "so does a login in progress"
+        );
+        assert!(
+            keys.open(Purpose::LoginState, &session).await.is_err(),
+            "the previous key keeps purposes apart"
+        );
         let after = keys.seal(Purpose::Session, b"after").await.unwrap();
-        let only_previous = SessionKeys::new(Arc::new(InMemorySecretStore::with("session", &legacy)), "session".to_string().try_into().unwrap());
-        assert!(only_previous.open(Purpose::Session, &after).await.is_err(), "new cookies are sealed with the new key");
+        let only_previous = SessionKeys::new(
+            Arc::new(InMemorySecretStore::with("session", &legacy)),
+            "session".to_string().try_into().unwrap(),
+        );
+        assert!(
+            only_previous.open(Purpose::Session, &after).await.is_err(),
+            "new cookies are sealed with the new key"
+        );
 
         // Until the grace has passed, counted from the switch.
         clock.advance(GRACE - 11);
         assert_eq!(keys.open(Purpose::Session, &session).await.unwrap(), b"before");
         clock.advance(1);
-        assert!(matches!(keys.open(Purpose::Session, &session).await, Err(SessionError::Unreadable)), "grace over");
-        assert_eq!(keys.open(Purpose::Session, &after).await.unwrap(), b"after", "the control: current cookies open");
+        assert!(
+            matches!(
+                keys.open(Purpose::Session, &session).await,
+                Err(SessionError::Unreadable)
+            ),
+            "grace over"
+        );
+        assert_eq!(
+            keys.open(Purpose::Session, &after).await.unwrap(),
+            b"after",
+            "the control: current cookies open"
+        );
 
         // A second rotation soon after another: the key two rotations old is gone at once.
         let before_second = keys.seal(Purpose::Session, b"between").await.unwrap();
@@ -404,8 +507,15 @@ mod tests {
             keys.seal(Purpose::Session, b"second").await.unwrap()
         };
         store.put("session", &third.to_json());
-        assert!(keys.open(Purpose::Session, &before_second).await.is_err(), "sealed with a key two rotations old");
-        assert_eq!(keys.open(Purpose::Session, &sealed_two_ago).await.unwrap(), b"second", "one rotation old: opens");
+        assert!(
+            keys.open(Purpose::Session, &before_second).await.is_err(),
+            "sealed with a key two rotations old"
+        );
+        assert_eq!(
+            keys.open(Purpose::Session, &sealed_two_ago).await.unwrap(),
+            b"second",
+            "one rotation old: opens"
+        );
     }
 
     #[test]
@@ -414,18 +524,33 @@ mod tests {
         let good = SessionKeyDocument::parse(&"k".repeat(64)).unwrap().rotated(5).unwrap();
         assert!(good.current.len() >= MIN_KEY_SECRET_CHARS);
         let parsed = SessionKeyDocument::parse(&good.to_json()).unwrap();
-        assert_eq!((parsed.current, parsed.previous, parsed.rotated_at), (good.current.clone(), good.previous.clone(), 5));
+        assert_eq!(
+            (parsed.current, parsed.previous, parsed.rotated_at),
+            (good.current.clone(), good.previous.clone(), 5)
+        );
         assert!(!format!("{good:?}").contains(&good.current), "Debug shows no key");
-        for bad in ["short", "{", "{\"current\": \"short\"}", &format!("{{\"current\": \"{}\", \"previous\": \"short\"}}", "k".repeat(64)),
-                    &format!("{{\"current\": \"{}\", \"extra\": 1}}", "k".repeat(64)), "{\"previous\": \"x\"}"] {
-            assert!(matches!(SessionKeyDocument::parse(bad), Err(SessionError::WeakKey)), "{bad}");
+        for bad in [
+            "short",
+            "{",
+            "{\"current\": \"short\"}",
+            &format!("{{\"current\": \"{}\", \"previous\": \"short\"}}", "k".repeat(64)),
+            &format!("{{\"current\": \"{}\", \"extra\": 1}}", "k".repeat(64)),
+            "{\"previous\": \"x\"}",
+        ] {
+            assert!(
+                matches!(SessionKeyDocument::parse(bad), Err(SessionError::WeakKey)),
+                "{bad}"
+            );
         }
     }
 
     #[tokio::test]
     async fn short_secrets_are_refused() {
         let (keys, _) = keys("too-short");
-        assert!(matches!(keys.seal(Purpose::Session, b"x").await, Err(SessionError::WeakKey)));
+        assert!(matches!(
+            keys.seal(Purpose::Session, b"x").await,
+            Err(SessionError::WeakKey)
+        ));
     }
 
     #[tokio::test]
@@ -435,27 +560,45 @@ mod tests {
         let verifier = SessionVerifier::new(keys.clone(), "wc".into(), clock.clone());
         let payload = SessionPayload {
             provider: "bankid".into(),
-            claims: json!({"sub": "alice", "nin": "123456*****"}).as_object().cloned().unwrap(),
+            claims: json!({"sub": "alice", "nin": "123456*****"})
+                .as_object()
+                .cloned()
+                .unwrap(),
             iat: 1000,
             exp: 1060,
         };
         let sealed = keys.seal_json(Purpose::Session, &payload).await.unwrap();
         let header = format!("other=1; wc={sealed}");
-        assert_eq!(verifier.verify(Some(&header)).await.unwrap().unwrap().subject(), "alice");
+        assert_eq!(
+            verifier.verify(Some(&header)).await.unwrap().unwrap().subject(),
+            "alice"
+        );
         assert_eq!(verifier.verify(Some("other=1")).await.unwrap(), None);
         assert_eq!(verifier.verify(None).await.unwrap(), None);
         let twice = format!("wc={sealed}; wc={sealed}");
         assert_eq!(verifier.verify(Some(&twice)).await, Err(IdentityError::InvalidSession));
         let login_state = keys.seal_json(Purpose::LoginState, &payload).await.unwrap();
-        assert_eq!(verifier.verify(Some(&format!("wc={login_state}"))).await, Err(IdentityError::InvalidSession));
+        assert_eq!(
+            verifier.verify(Some(&format!("wc={login_state}"))).await,
+            Err(IdentityError::InvalidSession)
+        );
         clock.advance(60);
         assert_eq!(verifier.verify(Some(&header)).await, Err(IdentityError::SessionExpired));
     }
 
     #[test]
     fn cookies_are_http_only_lax_and_secure_when_asked() {
-        let settings = CookieSettings { name: "wc".into(), secure: true };
-        assert_eq!(settings.set("wc", "v", "/", 60), "wc=v; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Lax");
-        assert_eq!(settings.clear("wc", "/"), "wc=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax");
+        let settings = CookieSettings {
+            name: "wc".into(),
+            secure: true,
+        };
+        assert_eq!(
+            settings.set("wc", "v", "/", 60),
+            "wc=v; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Lax"
+        );
+        assert_eq!(
+            settings.clear("wc", "/"),
+            "wc=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"
+        );
     }
 }

@@ -13,7 +13,9 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::rotation::{AWSCURRENT, AWSPENDING, RotationError, RotationEvent, RotationStep, RotationTarget, SecretMetadata, step_applies};
+use crate::rotation::{
+    AWSCURRENT, AWSPENDING, RotationError, RotationEvent, RotationStep, RotationTarget, SecretMetadata, step_applies,
+};
 use crate::secrets::{SecretError, SecretName, SecretStore, SecretString, SecretValue};
 use crate::session::{Purpose, SessionKeyDocument, SessionKeys};
 
@@ -38,9 +40,13 @@ impl SessionKeyRotator {
             RotationStep::SetSecret => Ok(()),
             RotationStep::TestSecret => self.test(event, &metadata).await,
             RotationStep::FinishSecret => {
-                let current = metadata.version_with(AWSCURRENT).ok_or(RotationError::NoCurrentVersion)?;
+                let current = metadata
+                    .version_with(AWSCURRENT)
+                    .ok_or(RotationError::NoCurrentVersion)?;
                 self.pending(event).await?;
-                self.target.move_current(&event.secret_id, &event.token, current).await?;
+                self.target
+                    .move_current(&event.secret_id, &event.token, current)
+                    .await?;
                 self.target.clear_pending(&event.secret_id, &event.token).await?;
                 tracing::info!(version = %event.token, previous = %current, "finishSecret: the new session key is AWSCURRENT");
                 Ok(())
@@ -48,15 +54,30 @@ impl SessionKeyRotator {
         }
     }
 
-    async fn current(&self, event: &RotationEvent, metadata: &SecretMetadata) -> Result<SessionKeyDocument, RotationError> {
-        let id = metadata.version_with(AWSCURRENT).ok_or(RotationError::NoCurrentVersion)?;
-        let value = self.target.value_of_version(&event.secret_id, id, Some(AWSCURRENT)).await?.ok_or(RotationError::NoCurrentVersion)?;
+    async fn current(
+        &self,
+        event: &RotationEvent,
+        metadata: &SecretMetadata,
+    ) -> Result<SessionKeyDocument, RotationError> {
+        let id = metadata
+            .version_with(AWSCURRENT)
+            .ok_or(RotationError::NoCurrentVersion)?;
+        let value = self
+            .target
+            .value_of_version(&event.secret_id, id, Some(AWSCURRENT))
+            .await?
+            .ok_or(RotationError::NoCurrentVersion)?;
         SessionKeyDocument::parse(value.expose()).map_err(|e| RotationError::CurrentInvalid(e.to_string()))
     }
 
     async fn pending(&self, event: &RotationEvent) -> Result<SessionKeyDocument, RotationError> {
-        let value = self.target.value_of_version(&event.secret_id, &event.token, Some(AWSPENDING)).await?;
-        let value = value.filter(|v| !v.expose().trim().is_empty()).ok_or(RotationError::PendingMissing)?;
+        let value = self
+            .target
+            .value_of_version(&event.secret_id, &event.token, Some(AWSPENDING))
+            .await?;
+        let value = value
+            .filter(|v| !v.expose().trim().is_empty())
+            .ok_or(RotationError::PendingMissing)?;
         SessionKeyDocument::parse(value.expose()).map_err(|e| RotationError::PendingInvalid(e.to_string()))
     }
 
@@ -65,8 +86,14 @@ impl SessionKeyRotator {
             tracing::info!(version = %event.token, "createSecret: the pending session key is already written");
             return Ok(());
         }
-        let next = self.current(event, metadata).await?.rotated(self.clock.now_unix()).map_err(|e| RotationError::KeyGeneration(e.to_string()))?;
-        self.target.put_pending(&event.secret_id, &event.token, &SecretString::new(next.to_json())).await?;
+        let next = self
+            .current(event, metadata)
+            .await?
+            .rotated(self.clock.now_unix())
+            .map_err(|e| RotationError::KeyGeneration(e.to_string()))?;
+        self.target
+            .put_pending(&event.secret_id, &event.token, &SecretString::new(next.to_json()))
+            .await?;
         tracing::info!(version = %event.token, "createSecret: pending session key written");
         Ok(())
     }
@@ -83,12 +110,24 @@ impl SessionKeyRotator {
         let name = SecretName::try_from(event.secret_id.clone()).map_err(|_| RotationError::UnknownVersion)?;
         let probe = |value: String| {
             // By the rotation's clock, and with no end to the grace: this checks the keys, not the time.
-            SessionKeys::new(Arc::new(OneValue(Arc::new(SecretValue { value: SecretString::new(value), version: None }))), name.clone())
-                .with_grace(self.clock.clone(), u64::MAX)
+            SessionKeys::new(
+                Arc::new(OneValue(Arc::new(SecretValue {
+                    value: SecretString::new(value),
+                    version: None,
+                }))),
+                name.clone(),
+            )
+            .with_grace(self.clock.clone(), u64::MAX)
         };
-        let before = probe(current.to_json()).seal(Purpose::Session, b"rotation-probe").await.map_err(|e| RotationError::CurrentInvalid(e.to_string()))?;
+        let before = probe(current.to_json())
+            .seal(Purpose::Session, b"rotation-probe")
+            .await
+            .map_err(|e| RotationError::CurrentInvalid(e.to_string()))?;
         let after = probe(pending.to_json());
-        let sealed = after.seal(Purpose::Session, b"rotation-probe").await.map_err(|e| RotationError::PendingInvalid(e.to_string()))?;
+        let sealed = after
+            .seal(Purpose::Session, b"rotation-probe")
+            .await
+            .map_err(|e| RotationError::PendingInvalid(e.to_string()))?;
         for cookie in [sealed, before] {
             if after.open(Purpose::Session, &cookie).await.ok().as_deref() != Some(b"rotation-probe".as_slice()) {
                 return Err(RotationError::SignatureCheckFailed);
@@ -116,7 +155,10 @@ pub fn same_secret(event_id: &str, configured: &str) -> bool {
         return true;
     }
     // arn:aws:secretsmanager:<region>:<account>:secret:<name>-<6 characters>
-    let name = |id: &str| id.split_once(":secret:").map(|(_, rest)| rest.rsplit_once('-').map_or(rest, |(n, _)| n).to_string());
+    let name = |id: &str| {
+        id.split_once(":secret:")
+            .map(|(_, rest)| rest.rsplit_once('-').map_or(rest, |(n, _)| n).to_string())
+    };
     match (name(event_id), name(configured)) {
         (Some(a), Some(b)) => a == b,
         (Some(a), None) => a == configured,
@@ -140,10 +182,16 @@ mod tests {
 
     impl Fake {
         fn with_current(value: &str) -> Arc<Self> {
-            Arc::new(Fake(Mutex::new(HashMap::from([("v0".to_string(), (Some(value.to_string()), vec![AWSCURRENT.to_string()]))]))))
+            Arc::new(Fake(Mutex::new(HashMap::from([(
+                "v0".to_string(),
+                (Some(value.to_string()), vec![AWSCURRENT.to_string()]),
+            )]))))
         }
         fn start(&self, token: &str) {
-            self.0.lock().unwrap().insert(token.into(), (None, vec![AWSPENDING.into()]));
+            self.0
+                .lock()
+                .unwrap()
+                .insert(token.into(), (None, vec![AWSPENDING.into()]));
         }
         fn value(&self, id: &str) -> Option<String> {
             self.0.lock().unwrap().get(id).and_then(|(v, _)| v.clone())
@@ -158,10 +206,24 @@ mod tests {
     #[async_trait::async_trait]
     impl RotationTarget for Fake {
         async fn describe(&self, _: &str) -> Result<SecretMetadata, RotationError> {
-            let versions = self.0.lock().unwrap().iter().map(|(id, (_, labels))| (id.clone(), labels.clone())).collect();
-            Ok(SecretMetadata { rotation_enabled: true, versions })
+            let versions = self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(id, (_, labels))| (id.clone(), labels.clone()))
+                .collect();
+            Ok(SecretMetadata {
+                rotation_enabled: true,
+                versions,
+            })
         }
-        async fn value_of_version(&self, _: &str, id: &str, _: Option<&str>) -> Result<Option<SecretString>, RotationError> {
+        async fn value_of_version(
+            &self,
+            _: &str,
+            id: &str,
+            _: Option<&str>,
+        ) -> Result<Option<SecretString>, RotationError> {
             Ok(self.value(id).map(SecretString::new))
         }
         async fn put_pending(&self, _: &str, token: &str, value: &SecretString) -> Result<(), RotationError> {
@@ -190,7 +252,11 @@ mod tests {
     }
 
     fn event(step: RotationStep, token: &str) -> RotationEvent {
-        RotationEvent { step, secret_id: "session".into(), token: token.into() }
+        RotationEvent {
+            step,
+            secret_id: "session".into(),
+            token: token.into(),
+        }
     }
 
     #[tokio::test]
@@ -202,13 +268,28 @@ mod tests {
         rotator.run(&event(RotationStep::CreateSecret, "t1")).await.unwrap();
         let written = fake.value("t1").unwrap();
         rotator.run(&event(RotationStep::CreateSecret, "t1")).await.unwrap();
-        assert_eq!(fake.value("t1").unwrap(), written, "a repeated createSecret writes nothing new");
+        assert_eq!(
+            fake.value("t1").unwrap(),
+            written,
+            "a repeated createSecret writes nothing new"
+        );
         let document = SessionKeyDocument::parse(&written).unwrap();
-        assert_eq!((document.previous.as_deref(), document.rotated_at), (Some(legacy.as_str()), 5_000));
-        for step in [RotationStep::SetSecret, RotationStep::TestSecret, RotationStep::FinishSecret, RotationStep::FinishSecret] {
+        assert_eq!(
+            (document.previous.as_deref(), document.rotated_at),
+            (Some(legacy.as_str()), 5_000)
+        );
+        for step in [
+            RotationStep::SetSecret,
+            RotationStep::TestSecret,
+            RotationStep::FinishSecret,
+            RotationStep::FinishSecret,
+        ] {
             rotator.run(&event(step, "t1")).await.unwrap();
         }
-        assert_eq!(fake.describe("session").await.unwrap().version_with(AWSCURRENT), Some("t1"));
+        assert_eq!(
+            fake.describe("session").await.unwrap().version_with(AWSCURRENT),
+            Some("t1")
+        );
     }
 
     #[tokio::test]
@@ -243,9 +324,15 @@ mod tests {
         let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:whoscalling/app/session-key-Ab12Cd";
         assert!(same_secret(arn, arn));
         assert!(same_secret(arn, "whoscalling/app/session-key"));
-        assert!(same_secret("whoscalling/app/session-key", "whoscalling/app/session-key"));
+        assert!(same_secret(
+            "whoscalling/app/session-key",
+            "whoscalling/app/session-key"
+        ));
         assert!(!same_secret(arn, "whoscalling/app/signing-keys"));
-        assert!(!same_secret("arn:aws:secretsmanager:eu-west-1:123456789012:secret:whoscalling/app/signing-keys-Ab12Cd", arn));
+        assert!(!same_secret(
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:whoscalling/app/signing-keys-Ab12Cd",
+            arn
+        ));
         assert!(!same_secret(arn, "whoscalling/app/session"));
     }
 }

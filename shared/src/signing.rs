@@ -55,7 +55,10 @@ pub struct JwsSigner {
 
 impl std::fmt::Debug for JwsSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwsSigner").field("kid", &self.kid).field("algorithm", &self.algorithm).finish_non_exhaustive()
+        f.debug_struct("JwsSigner")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,9 +111,11 @@ impl JwsSigner {
                 signature
             }
             // FIXED signing yields r || s, the JWS form (RFC 7518 3.4), not DER.
-            PrivateKey::Ecdsa(pair) => {
-                pair.sign(&self.rng, token.as_bytes()).map_err(|_| SigningError::Crypto)?.as_ref().to_vec()
-            }
+            PrivateKey::Ecdsa(pair) => pair
+                .sign(&self.rng, token.as_bytes())
+                .map_err(|_| SigningError::Crypto)?
+                .as_ref()
+                .to_vec(),
         };
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
@@ -180,13 +185,19 @@ mod tests {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
-        let decoded =
-            jsonwebtoken::decode::<serde_json::Value>(&token, &DecodingKey::from_secret(key.expose().as_bytes()), &validation)
-                .unwrap();
+        let decoded = jsonwebtoken::decode::<serde_json::Value>(
+            &token,
+            &DecodingKey::from_secret(key.expose().as_bytes()),
+            &validation,
+        )
+        .unwrap();
         assert_eq!(decoded.claims["sub"], "w");
         // The base64-decoded key must NOT verify: Connect uses the string as-is.
         let decoded_key = base64::engine::general_purpose::STANDARD.decode(key.expose()).unwrap();
-        assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &DecodingKey::from_secret(&decoded_key), &validation).is_err());
+        assert!(
+            jsonwebtoken::decode::<serde_json::Value>(&token, &DecodingKey::from_secret(&decoded_key), &validation)
+                .is_err()
+        );
     }
 
     fn verify_with_public_key(token: &str, algorithm: Algorithm, spki_der: &[u8]) -> serde_json::Value {
@@ -200,7 +211,9 @@ mod tests {
         };
         let header = jsonwebtoken::decode_header(token).unwrap();
         assert_eq!(header.kid.as_deref(), Some("k-1"));
-        jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).unwrap().claims
+        jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+            .unwrap()
+            .claims
     }
 
     /// The RSAPublicKey inside an RSA SubjectPublicKeyInfo (a BIT STRING after the algorithm).
@@ -218,14 +231,20 @@ mod tests {
         let signer = JwsSigner::from_pkcs8(SigningAlgorithm::RS256, "k-1", rsa_pkcs8.as_ref()).unwrap();
         let token = signer.sign_jwt(&serde_json::json!({"sub": "a"})).unwrap();
         let spki = rsa.public_key().as_der().unwrap();
-        assert_eq!(verify_with_public_key(&token, Algorithm::RS256, spki.as_ref())["sub"], "a");
+        assert_eq!(
+            verify_with_public_key(&token, Algorithm::RS256, spki.as_ref())["sub"],
+            "a"
+        );
 
         let ec_pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).unwrap();
         let signer = JwsSigner::from_pkcs8(SigningAlgorithm::ES256, "k-1", ec_pkcs8.as_ref()).unwrap();
         let token = signer.sign_jwt(&serde_json::json!({"sub": "b"})).unwrap();
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, ec_pkcs8.as_ref()).unwrap();
         let spki = pair.public_key().as_der().unwrap();
-        assert_eq!(verify_with_public_key(&token, Algorithm::ES256, spki.as_ref())["sub"], "b");
+        assert_eq!(
+            verify_with_public_key(&token, Algorithm::ES256, spki.as_ref())["sub"],
+            "b"
+        );
     }
 
     #[test]
@@ -237,6 +256,9 @@ mod tests {
 
     #[test]
     fn empty_key_is_refused() {
-        assert!(matches!(sign_hs256_jwt(&1, &SecretString::new(String::new())), Err(SigningError::EmptyKey)));
+        assert!(matches!(
+            sign_hs256_jwt(&1, &SecretString::new(String::new())),
+            Err(SigningError::EmptyKey)
+        ));
     }
 }

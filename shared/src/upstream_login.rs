@@ -25,32 +25,34 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreIdTokenVerifier, CoreJsonWebKeySet,
+    CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
 use openidconnect::{
-    AccessTokenHash, AdditionalClaims, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
-    UserInfoClaims,
+    AccessTokenHash, AdditionalClaims, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    TokenResponse, UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 use url::Url;
 
+use crate::adapters::http_client::FetchError;
 use crate::adapters::http_client::{self, oidc_fetcher};
 use crate::adapters::jwks::{HttpJwksSource, JwksCache, JwksCacheSettings};
 use crate::adapters::oidc_discovery::{DiscoveryCache, DiscoveryFailure};
-use crate::adapters::http_client::FetchError;
 use crate::clock::Clock;
-use crate::config::{ConfigError, ProfileName, ServiceConfig, SessionConfig, UpstreamAuthMethod, UpstreamProviderConfig};
-use crate::values::VerifiedClaims;
+use crate::config::{
+    ConfigError, ProfileName, ServiceConfig, SessionConfig, UpstreamAuthMethod, UpstreamProviderConfig,
+};
 use crate::mapping::ClaimPolicy;
 use crate::openid_provider::Params;
 use crate::secrets::SecretStore;
+use crate::session::{CookieSettings, Purpose, SessionError, SessionKeys, SessionPayload, cookie_value};
 use crate::used_states::{MemoryUsedStates, UsedStates};
 use crate::values::JwsAlgorithm;
-use crate::session::{CookieSettings, Purpose, SessionError, SessionKeys, SessionPayload, cookie_value};
+use crate::values::VerifiedClaims;
 
 /// The login-state cookie lives as long as a visitor may take at the provider.
 const LOGIN_STATE_SECONDS: u64 = 600;
@@ -66,10 +68,23 @@ const JWKS_MAX_AGE_SECONDS: u64 = 3600;
 /// `authuser`, `prompt`, `hd`). Anything else (`redirect_uri`, `client_id`, `code_verifier`,
 /// `nonce`, ...) was not sent by a provider but injected into the link, and is refused before the
 /// provider is called; so is any parameter given twice.
-pub const CALLBACK_PARAMETERS: [&str; 11] =
-    ["code", "state", "iss", "session_state", "error", "error_description", "error_uri", "scope", "authuser", "prompt", "hd"];
+pub const CALLBACK_PARAMETERS: [&str; 11] = [
+    "code",
+    "state",
+    "iss",
+    "session_state",
+    "error",
+    "error_description",
+    "error_uri",
+    "scope",
+    "authuser",
+    "prompt",
+    "hd",
+];
 /// Claims that describe the ID token rather than the visitor; not kept in the session.
-const TOKEN_CLAIMS: [&str; 10] = ["iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "azp", "jti"];
+const TOKEN_CLAIMS: [&str; 10] = [
+    "iss", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "c_hash", "azp", "jti",
+];
 
 /// Why a login did not complete. Descriptions are fixed texts: never a code, token or claim.
 /// Its wire codes and statuses are the HTTP layer's (`http::ApiError::from(&LoginError)`).
@@ -193,7 +208,10 @@ pub struct UpstreamLogin {
 /// validation guarantees that shape).
 fn authorize_return(provider: &Provider) -> Option<Url> {
     let mut url = provider.config.redirect_uri.clone();
-    let base = url.path().strip_suffix(&format!("/callback/{}", provider.name.as_str()))?.to_string();
+    let base = url
+        .path()
+        .strip_suffix(&format!("/callback/{}", provider.name.as_str()))?
+        .to_string();
     url.set_path(&format!("{base}/oauth2/authorize"));
     url.set_query(None);
     url.set_fragment(None);
@@ -219,8 +237,15 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
 }
 
 impl UpstreamLogin {
-    pub fn new(config: &ServiceConfig, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
-        let missing = |setting: &str| ConfigError::Setting { setting: setting.into(), reason: "required for upstream logins".into() };
+    pub fn new(
+        config: &ServiceConfig,
+        secrets: Arc<dyn SecretStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        let missing = |setting: &str| ConfigError::Setting {
+            setting: setting.into(),
+            reason: "required for upstream logins".into(),
+        };
         let upstream = config.upstream.as_ref().ok_or_else(|| missing("upstream"))?;
         let session = config.session.clone().ok_or_else(|| missing("session"))?;
         let mut providers = BTreeMap::new();
@@ -230,7 +255,11 @@ impl UpstreamLogin {
                 reason: reason.into(),
             };
             let issuer = IssuerUrl::new(provider.issuer.clone()).map_err(|_| setting("issuer", "must be a URL"))?;
-            let jwks_algorithms: Vec<JwsAlgorithm> = provider.algorithms.iter().filter_map(|a| JwsAlgorithm::parse(a)).collect();
+            let jwks_algorithms: Vec<JwsAlgorithm> = provider
+                .algorithms
+                .iter()
+                .filter_map(|a| JwsAlgorithm::parse(a))
+                .collect();
             let algorithms = jwks_algorithms.iter().copied().map(core_algorithm).collect();
             let timeout = Duration::from_secs(provider.http_timeout_seconds);
             let http = http_client::client(timeout, timeout.min(Duration::from_secs(3)))
@@ -249,8 +278,16 @@ impl UpstreamLogin {
                 },
             );
         }
-        let keys = Arc::new(SessionKeys::from_config(secrets.clone(), config, &session, clock.clone()));
-        let cookies = CookieSettings { name: session.cookie_name.clone(), secure: session.secure_cookies };
+        let keys = Arc::new(SessionKeys::from_config(
+            secrets.clone(),
+            config,
+            &session,
+            clock.clone(),
+        ));
+        let cookies = CookieSettings {
+            name: session.cookie_name.clone(),
+            secure: session.secure_cookies,
+        };
         let authorize_returns = providers.values().filter_map(authorize_return).collect();
         Ok(Self {
             providers,
@@ -279,13 +316,19 @@ impl UpstreamLogin {
     }
 
     fn provider(&self, name: &str) -> Result<&Provider, LoginError> {
-        ProfileName::parse(name).and_then(|n| self.providers.get(&n)).ok_or(LoginError::UnknownProvider)
+        ProfileName::parse(name)
+            .and_then(|n| self.providers.get(&n))
+            .ok_or(LoginError::UnknownProvider)
     }
 
     /// `return_to` if allowed (exact match), else the default; a disallowed one is refused.
     fn return_url(&self, requested: Option<&str>) -> Result<String, LoginError> {
         match requested {
-            None => self.return_urls.first().map(|u| u.to_string()).ok_or(LoginError::ReturnNotAllowed),
+            None => self
+                .return_urls
+                .first()
+                .map(|u| u.to_string())
+                .ok_or(LoginError::ReturnNotAllowed),
             Some(url) => self
                 .return_urls
                 .iter()
@@ -314,9 +357,13 @@ impl UpstreamLogin {
             UpstreamAuthMethod::ClientSecretBasic => AuthType::BasicAuth,
             UpstreamAuthMethod::ClientSecretPost => AuthType::RequestBody,
         };
-        Ok(CoreClient::from_provider_metadata(metadata.clone(), ClientId::new(provider.config.client_id.clone()), secret)
-            .set_redirect_uri(redirect)
-            .set_auth_type(auth_type))
+        Ok(CoreClient::from_provider_metadata(
+            metadata.clone(),
+            ClientId::new(provider.config.client_id.clone()),
+            secret,
+        )
+        .set_redirect_uri(redirect)
+        .set_auth_type(auth_type))
     }
 
     /// `GET /login/{provider}`: the redirect to the provider and the login-state cookie.
@@ -324,7 +371,12 @@ impl UpstreamLogin {
     /// chat platform's `prompt=login`, `select_account` or `max_age` needs a fresh login, which a
     /// provider with its own single sign-on would otherwise skip. Only `login`: OIDC Core makes
     /// every provider honour it, while `select_account` is optional and many refuse it.
-    pub async fn start(&self, provider_name: &str, return_to: Option<&str>, prompt: Option<&str>) -> Result<Redirect, LoginError> {
+    pub async fn start(
+        &self,
+        provider_name: &str,
+        return_to: Option<&str>,
+        prompt: Option<&str>,
+    ) -> Result<Redirect, LoginError> {
         let provider = self.provider(provider_name)?;
         let return_to = self.return_url(return_to)?;
         let prompt = match prompt {
@@ -336,7 +388,11 @@ impl UpstreamLogin {
         let client = self.client(provider, metadata, None)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client
-            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
             .set_pkce_challenge(challenge);
         for scope in provider.config.scopes.iter().filter(|s| *s != "openid") {
             request = request.add_scope(Scope::new(scope.clone()));
@@ -356,11 +412,18 @@ impl UpstreamLogin {
             return_to,
             exp: self.clock.now_unix() + LOGIN_STATE_SECONDS,
         };
-        let sealed = self.keys.seal_json(Purpose::LoginState, &login).await.map_err(session_error)?;
+        let sealed = self
+            .keys
+            .seal_json(Purpose::LoginState, &login)
+            .await
+            .map_err(session_error)?;
         let path = callback_path(provider);
         Ok(Redirect {
             location: url.to_string(),
-            set_cookies: vec![self.cookies.set(LOGIN_STATE_COOKIE, &sealed, &path, LOGIN_STATE_SECONDS)],
+            set_cookies: vec![
+                self.cookies
+                    .set(LOGIN_STATE_COOKIE, &sealed, &path, LOGIN_STATE_SECONDS),
+            ],
         })
     }
 
@@ -389,31 +452,57 @@ impl UpstreamLogin {
         if let Some(iss) = query.get("iss")
             && iss != provider.issuer.as_str()
         {
-            return Err(LoginError::InvalidCallback("iss is not the provider the login started at"));
+            return Err(LoginError::InvalidCallback(
+                "iss is not the provider the login started at",
+            ));
         }
         if let Some(error) = query.get("error") {
             // The provider's error code is a protocol token; its description is not echoed.
-            let code: String = error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect();
+            let code: String = error
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .take(64)
+                .collect();
             return Err(LoginError::ProviderRefused(code));
         }
         let code = query.get("code").ok_or(LoginError::InvalidCallback("no code"))?;
         // Spend the state before anything reaches the provider (an answer without a code
         // spends nothing: it cannot become a session): a second callback with it is
         // refused here, whatever the provider would do with the code.
-        let first = self.used_states.first_use(&used_state_key(provider, &login.state), login.exp, self.clock.now_unix()).await.map_err(|error| {
-            tracing::error!(error = %error, "the used login states cannot be recorded");
-            LoginError::TemporarilyUnavailable
-        })?;
+        let first = self
+            .used_states
+            .first_use(
+                &used_state_key(provider, &login.state),
+                login.exp,
+                self.clock.now_unix(),
+            )
+            .await
+            .map_err(|error| {
+                tracing::error!(error = %error, "the used login states cannot be recorded");
+                LoginError::TemporarilyUnavailable
+            })?;
         if !first {
             return Err(LoginError::StateUsed);
         }
         let metadata = self.metadata(provider).await?;
 
-        let secret = self.secrets.get(&provider.config.client_secret).await.map_err(|error| {
-            tracing::error!(provider = %provider.name, error = %error, "upstream client secret unavailable");
-            if error.is_transient() { LoginError::TemporarilyUnavailable } else { LoginError::Internal }
-        })?;
-        let client = self.client(provider, metadata, Some(ClientSecret::new(secret.value.expose().to_string())))?;
+        let secret = self
+            .secrets
+            .get(&provider.config.client_secret)
+            .await
+            .map_err(|error| {
+                tracing::error!(provider = %provider.name, error = %error, "upstream client secret unavailable");
+                if error.is_transient() {
+                    LoginError::TemporarilyUnavailable
+                } else {
+                    LoginError::Internal
+                }
+            })?;
+        let client = self.client(
+            provider,
+            metadata,
+            Some(ClientSecret::new(secret.value.expose().to_string())),
+        )?;
         let fetch = oidc_fetcher(provider.http.clone());
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
@@ -436,7 +525,9 @@ impl UpstreamLogin {
                     _ => LoginError::Unavailable,
                 }
             })?;
-        let id_token = response.id_token().ok_or(LoginError::InvalidIdToken("the token response has no id_token"))?;
+        let id_token = response
+            .id_token()
+            .ok_or(LoginError::InvalidIdToken("the token response has no id_token"))?;
         let nonce = Nonce::new(login.nonce.clone());
 
         // Verify; on an unknown key, refetch the JWKS (at most once a minute) and verify again.
@@ -449,8 +540,12 @@ impl UpstreamLogin {
             match id_token.claims(&verifier, &nonce) {
                 Ok(claims) => {
                     if let Some(expected) = claims.access_token_hash() {
-                        let alg = id_token.signing_alg().map_err(|_| LoginError::InvalidIdToken("unsupported algorithm"))?;
-                        let key = id_token.signing_key(&verifier).map_err(|_| LoginError::InvalidIdToken("no key"))?;
+                        let alg = id_token
+                            .signing_alg()
+                            .map_err(|_| LoginError::InvalidIdToken("unsupported algorithm"))?;
+                        let key = id_token
+                            .signing_key(&verifier)
+                            .map_err(|_| LoginError::InvalidIdToken("no key"))?;
                         let actual = AccessTokenHash::from_token(response.access_token(), alg, key)
                             .map_err(|_| LoginError::InvalidIdToken("at_hash"))?;
                         if actual != *expected {
@@ -477,7 +572,8 @@ impl UpstreamLogin {
         };
 
         // The verified token's own payload: every claim, including the provider's extras.
-        let mut merged = verified_payload(&id_token.to_string()).ok_or(LoginError::InvalidIdToken("unreadable payload"))?;
+        let mut merged =
+            verified_payload(&id_token.to_string()).ok_or(LoginError::InvalidIdToken("unreadable payload"))?;
         if provider.config.use_userinfo {
             let userinfo: UserInfoClaims<OtherClaims, CoreGenderClaim> = client
                 .user_info(response.access_token().clone(), Some(claims.subject().clone()))
@@ -513,14 +609,19 @@ impl UpstreamLogin {
             iat: now,
             exp: now + self.session.lifetime_seconds,
         };
-        let sealed = self.keys.seal_json(Purpose::Session, &session).await.map_err(|error| match error {
-            SessionError::TooLarge(_) => LoginError::UnusableClaims,
-            other => session_error(other),
-        })?;
+        let sealed = self
+            .keys
+            .seal_json(Purpose::Session, &session)
+            .await
+            .map_err(|error| match error {
+                SessionError::TooLarge(_) => LoginError::UnusableClaims,
+                other => session_error(other),
+            })?;
         Ok(Redirect {
             location: login.return_to,
             set_cookies: vec![
-                self.cookies.set(&self.session.cookie_name, &sealed, "/", self.session.lifetime_seconds),
+                self.cookies
+                    .set(&self.session.cookie_name, &sealed, "/", self.session.lifetime_seconds),
                 self.clear_login_state(provider_name),
             ],
         })
@@ -539,7 +640,10 @@ impl UpstreamLogin {
     /// `GET|POST /logout`: clears the session and returns to an allowed page.
     pub fn logout(&self, return_to: Option<&str>) -> Result<Redirect, LoginError> {
         let location = self.return_url(return_to)?;
-        Ok(Redirect { location, set_cookies: vec![self.cookies.clear(&self.session.cookie_name, "/")] })
+        Ok(Redirect {
+            location,
+            set_cookies: vec![self.cookies.clear(&self.session.cookie_name, "/")],
+        })
     }
 
     async fn login_state(&self, provider: &Provider, cookie_header: Option<&str>) -> Result<LoginState, LoginError> {
@@ -547,10 +651,16 @@ impl UpstreamLogin {
             Some(Ok(Some(value))) if !value.is_empty() => value,
             _ => return Err(LoginError::InvalidState),
         };
-        let login: LoginState = self.keys.open_json(Purpose::LoginState, sealed).await.map_err(|error| match error {
-            SessionError::Unreadable | SessionError::Expired | SessionError::TooLarge(_) => LoginError::InvalidState,
-            other => session_error(other),
-        })?;
+        let login: LoginState =
+            self.keys
+                .open_json(Purpose::LoginState, sealed)
+                .await
+                .map_err(|error| match error {
+                    SessionError::Unreadable | SessionError::Expired | SessionError::TooLarge(_) => {
+                        LoginError::InvalidState
+                    }
+                    other => session_error(other),
+                })?;
         if login.provider != provider.name.as_str() || login.exp <= self.clock.now_unix() {
             return Err(LoginError::InvalidState);
         }
@@ -563,8 +673,16 @@ impl UpstreamLogin {
             return Ok(cache);
         }
         let source = HttpJwksSource::with_client(provider.http.clone(), metadata.jwks_uri().url().clone());
-        let settings = JwksCacheSettings { max_age_seconds: JWKS_MAX_AGE_SECONDS, min_refetch_interval_seconds: JWKS_MIN_REFETCH_SECONDS };
-        let cache = JwksCache::new(Arc::new(source), self.clock.clone(), provider.jwks_algorithms.clone(), settings);
+        let settings = JwksCacheSettings {
+            max_age_seconds: JWKS_MAX_AGE_SECONDS,
+            min_refetch_interval_seconds: JWKS_MIN_REFETCH_SECONDS,
+        };
+        let cache = JwksCache::new(
+            Arc::new(source),
+            self.clock.clone(),
+            provider.jwks_algorithms.clone(),
+            settings,
+        );
         // Discovery fetched the keys already: start from them.
         if let Ok(document) = serde_json::to_value(metadata.jwks()) {
             cache.seed(document);
@@ -582,9 +700,7 @@ impl UpstreamLogin {
     ) -> CoreIdTokenVerifier<'a> {
         let leeway = provider.config.leeway_seconds as i64;
         let clock = self.clock.clone();
-        let now = move || {
-            chrono::DateTime::from_timestamp(clock.now_unix() as i64, 0).unwrap_or_default()
-        };
+        let now = move || chrono::DateTime::from_timestamp(clock.now_unix() as i64, 0).unwrap_or_default();
         let exp_clock = now.clone();
         let iat_clock = now;
         // Only public-key algorithms: no client secret is given to the verifier, so HS* cannot verify.
@@ -593,7 +709,11 @@ impl UpstreamLogin {
             // `exp` gets the leeway: the crate compares it with this clock.
             .set_time_fn(move || exp_clock() - chrono::Duration::seconds(leeway))
             .set_issue_time_verifier_fn(move |iat| {
-                if iat > iat_clock() + chrono::Duration::seconds(leeway) { Err("issued in the future".into()) } else { Ok(()) }
+                if iat > iat_clock() + chrono::Duration::seconds(leeway) {
+                    Err("issued in the future".into())
+                } else {
+                    Ok(())
+                }
             })
     }
 }
@@ -605,19 +725,25 @@ pub fn callback_params(raw_query: &str) -> Result<Params, LoginError> {
     let mut seen: Vec<std::borrow::Cow<'_, str>> = Vec::new();
     for (name, _) in form_urlencoded::parse(raw_query.as_bytes()) {
         if !CALLBACK_PARAMETERS.contains(&name.as_ref()) {
-            return Err(LoginError::InvalidCallback("a parameter the identity provider does not send"));
+            return Err(LoginError::InvalidCallback(
+                "a parameter the identity provider does not send",
+            ));
         }
         if seen.contains(&name) {
             return Err(LoginError::InvalidCallback("repeated query parameters"));
         }
         seen.push(name);
     }
-    Params::from_form(raw_query.as_bytes()).map_err(|_| LoginError::InvalidCallback("repeated or oversized query parameters"))
+    Params::from_form(raw_query.as_bytes())
+        .map_err(|_| LoginError::InvalidCallback("repeated or oversized query parameters"))
 }
 
 /// The used-state store's key: a hash, so the table never holds a usable state.
 fn used_state_key(provider: &Provider, state: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{}\n{state}", provider.name.as_str()).as_bytes());
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{}\n{state}", provider.name.as_str()).as_bytes(),
+    );
     URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
 
@@ -697,8 +823,8 @@ fn verified_payload(compact: &str) -> Option<Map<String, Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::FixedClock;
     use crate::adapters::InMemorySecretStore;
+    use crate::clock::FixedClock;
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -722,13 +848,26 @@ mod tests {
     fn debug_of_a_redirect_prints_no_location_or_cookie() {
         let redirect = Redirect {
             location: "https://idp.example/authorize?state=STATEVALUE&code_challenge=CHALLENGE".into(),
-            set_cookies: vec!["whoscalling_session=SESSIONVALUE; HttpOnly".into(), "login=LOGINSTATE".into()],
+            set_cookies: vec![
+                "whoscalling_session=SESSIONVALUE; HttpOnly".into(),
+                "login=LOGINSTATE".into(),
+            ],
         };
         let printed = format!("{redirect:?}");
-        for secret in ["STATEVALUE", "CHALLENGE", "idp.example", "SESSIONVALUE", "LOGINSTATE", "whoscalling_session"] {
+        for secret in [
+            "STATEVALUE",
+            "CHALLENGE",
+            "idp.example",
+            "SESSIONVALUE",
+            "LOGINSTATE",
+            "whoscalling_session",
+        ] {
             assert!(!printed.contains(secret), "{printed}");
         }
-        assert!(printed.contains("Redirect") && printed.contains("2 redacted"), "{printed}");
+        assert!(
+            printed.contains("Redirect") && printed.contains("2 redacted"),
+            "{printed}"
+        );
     }
 
     /// A provider that is down in the way that costs most: it accepts, then answers 503. Counts
@@ -766,7 +905,10 @@ mod tests {
             .to_string(),
         )
         .unwrap();
-        let secrets = Arc::new(InMemorySecretStore::with("session-key", "a-session-key-of-at-least-thirty-two-characters"));
+        let secrets = Arc::new(InMemorySecretStore::with(
+            "session-key",
+            "a-session-key-of-at-least-thirty-two-characters",
+        ));
         UpstreamLogin::new(&config, secrets, clock).unwrap()
     }
 
@@ -776,8 +918,11 @@ mod tests {
 
     /// A userinfo answer parsed by the crate, as the callback gets it.
     fn parsed_userinfo(body: &Value) -> UserInfoClaims<OtherClaims, CoreGenderClaim> {
-        UserInfoClaims::from_json::<FetchError>(body.to_string().as_bytes(), Some(&openidconnect::SubjectIdentifier::new("alice".into())))
-            .unwrap()
+        UserInfoClaims::from_json::<FetchError>(
+            body.to_string().as_bytes(),
+            Some(&openidconnect::SubjectIdentifier::new("alice".into())),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -794,7 +939,11 @@ mod tests {
             "idp_id": {"nested": [1, 2]}
         });
         let claims = userinfo_claims(&parsed_userinfo(&body)).unwrap();
-        assert_eq!(Value::Object(claims), body, "every claim, each in the JSON type the provider sent");
+        assert_eq!(
+            Value::Object(claims),
+            body,
+            "every claim, each in the JSON type the provider sent"
+        );
     }
 
     #[test]
@@ -804,7 +953,9 @@ mod tests {
             "email_verified": true, "address": {"country": "NO"}, "nin": "01129954321", "nickname": "Ally", "crm": "c-1"
         })))
         .unwrap();
-        let id_token = object(json!({"sub": "alice", "iss": "https://idp.example", "name": "Token Name", "crm": "c-0", "nickname": null}));
+        let id_token = object(
+            json!({"sub": "alice", "iss": "https://idp.example", "name": "Token Name", "crm": "c-0", "nickname": null}),
+        );
         let merged = merge_userinfo(id_token, userinfo);
         assert_eq!(
             Value::Object(merged),
@@ -815,26 +966,60 @@ mod tests {
             "the signed ID token's name and crm win; userinfo adds the rest; a null in the ID token is no value"
         );
         // The control: an ID token with only `sub` gets every userinfo claim.
-        let only_sub = merge_userinfo(object(json!({"sub": "alice"})), object(json!({"sub": "alice", "name": "N", "nin": "1"})));
-        assert_eq!(Value::Object(only_sub), json!({"sub": "alice", "name": "N", "nin": "1"}));
+        let only_sub = merge_userinfo(
+            object(json!({"sub": "alice"})),
+            object(json!({"sub": "alice", "name": "N", "nin": "1"})),
+        );
+        assert_eq!(
+            Value::Object(only_sub),
+            json!({"sub": "alice", "name": "N", "nin": "1"})
+        );
     }
 
     /// Every parameter class a link could carry that a provider does not send, with controls.
     #[test]
     fn the_callback_takes_only_what_a_provider_sends() {
         let refused = |query: &str| {
-            let error = callback_params(query).err().unwrap_or_else(|| panic!("accepted: {query}"));
+            let error = callback_params(query)
+                .err()
+                .unwrap_or_else(|| panic!("accepted: {query}"));
             assert_eq!((error.status(), error.code()), (400, "invalid_callback"), "{query}");
         };
         // Controls: the provider's own answers, including every allowed name at once.
-        for query in ["code=c&state=s", "code=c&state=s&iss=https%3A%2F%2Fidp", "error=access_denied&state=s&error_description=x&error_uri=u",
-                      "code=c&state=s&session_state=abc.def&scope=openid+email&authuser=0&prompt=consent&hd=example.com", "", "code=&state="] {
+        for query in [
+            "code=c&state=s",
+            "code=c&state=s&iss=https%3A%2F%2Fidp",
+            "error=access_denied&state=s&error_description=x&error_uri=u",
+            "code=c&state=s&session_state=abc.def&scope=openid+email&authuser=0&prompt=consent&hd=example.com",
+            "",
+            "code=&state=",
+        ] {
             assert!(callback_params(query).is_ok(), "{query}");
         }
-        let all: String = CALLBACK_PARAMETERS.iter().map(|n| format!("{n}=v")).collect::<Vec<_>>().join("&");
+        let all: String = CALLBACK_PARAMETERS
+            .iter()
+            .map(|n| format!("{n}=v"))
+            .collect::<Vec<_>>()
+            .join("&");
         assert!(callback_params(&all).is_ok());
-        let injected = ["redirect_uri", "client_id", "client_secret", "code_verifier", "code_challenge", "nonce", "response_type",
-                        "response_mode", "grant_type", "return_to", "request", "request_uri", "id_token", "access_token", "token", "login_hint"];
+        let injected = [
+            "redirect_uri",
+            "client_id",
+            "client_secret",
+            "code_verifier",
+            "code_challenge",
+            "nonce",
+            "response_type",
+            "response_mode",
+            "grant_type",
+            "return_to",
+            "request",
+            "request_uri",
+            "id_token",
+            "access_token",
+            "token",
+            "login_hint",
+        ];
         for name in injected {
             for value in ["x", "", "https%3A%2F%2Fevil.example%2F"] {
                 refused(&format!("code=c&state=s&{name}={value}"));
@@ -843,7 +1028,18 @@ mod tests {
             refused(&format!("code=c&state=s&{name}"));
         }
         // Encodings and look-alikes of allowed names are other names (or the same name, decoded).
-        for name in ["Code", "STATE", "code%00", "code%20", "+code", "state[]", "code.", "%EF%BB%BFcode", "%ff", "c%C3%B6de"] {
+        for name in [
+            "Code",
+            "STATE",
+            "code%00",
+            "code%20",
+            "+code",
+            "state[]",
+            "code.",
+            "%EF%BB%BFcode",
+            "%ff",
+            "c%C3%B6de",
+        ] {
             refused(&format!("{name}=x&state=s"));
         }
         // The control: a percent-encoded allowed name is that name (decoded, it is no other).
@@ -869,16 +1065,36 @@ mod tests {
         let clock = Arc::new(FixedClock::at(1_800_000_000));
         let login = login_for("http://127.0.0.1:1", clock.clone());
         let state = LoginState {
-            provider: "down".into(), state: "the-state".into(), nonce: "n".into(), pkce_verifier: "v".into(),
-            return_to: "http://127.0.0.1:9/".into(), exp: clock.now_unix() + LOGIN_STATE_SECONDS,
+            provider: "down".into(),
+            state: "the-state".into(),
+            nonce: "n".into(),
+            pkce_verifier: "v".into(),
+            return_to: "http://127.0.0.1:9/".into(),
+            exp: clock.now_unix() + LOGIN_STATE_SECONDS,
         };
-        let cookie = format!("{LOGIN_STATE_COOKIE}={}", login.keys.seal_json(Purpose::LoginState, &state).await.unwrap());
+        let cookie = format!(
+            "{LOGIN_STATE_COOKIE}={}",
+            login.keys.seal_json(Purpose::LoginState, &state).await.unwrap()
+        );
         // Refused parameters do not spend it.
-        let injected = login.callback("down", "code=c&state=the-state&redirect_uri=x", Some(&cookie)).await.unwrap_err();
+        let injected = login
+            .callback("down", "code=c&state=the-state&redirect_uri=x", Some(&cookie))
+            .await
+            .unwrap_err();
         assert_eq!(injected.code(), "invalid_callback");
-        let first = login.callback("down", "code=c&state=the-state", Some(&cookie)).await.unwrap_err();
-        assert_eq!(first.code(), "upstream_unavailable", "the first use reaches the provider");
-        let again = login.callback("down", "code=other&state=the-state", Some(&cookie)).await.unwrap_err();
+        let first = login
+            .callback("down", "code=c&state=the-state", Some(&cookie))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            first.code(),
+            "upstream_unavailable",
+            "the first use reaches the provider"
+        );
+        let again = login
+            .callback("down", "code=other&state=the-state", Some(&cookie))
+            .await
+            .unwrap_err();
         assert_eq!((again.status(), again.code()), (400, "state_used"));
     }
 
@@ -886,7 +1102,10 @@ mod tests {
     fn a_login_may_return_to_our_own_authorization_endpoint_and_nowhere_else() {
         let login = login_for("http://127.0.0.1:1", Arc::new(FixedClock::at(0)));
         assert_eq!(login.return_url(None).unwrap(), "http://127.0.0.1:9/");
-        assert_eq!(login.return_url(Some("http://127.0.0.1:9/oauth2/authorize")).unwrap(), "http://127.0.0.1:9/oauth2/authorize");
+        assert_eq!(
+            login.return_url(Some("http://127.0.0.1:9/oauth2/authorize")).unwrap(),
+            "http://127.0.0.1:9/oauth2/authorize"
+        );
         for refused in [
             "http://127.0.0.1:9/oauth2/authorize?client_id=x",
             "http://127.0.0.1:9/oauth2/authorize/",
@@ -896,7 +1115,11 @@ mod tests {
             "http://evil.example/oauth2/authorize",
             "//evil.example/oauth2/authorize",
         ] {
-            assert_eq!(login.return_url(Some(refused)), Err(LoginError::ReturnNotAllowed), "{refused}");
+            assert_eq!(
+                login.return_url(Some(refused)),
+                Err(LoginError::ReturnNotAllowed),
+                "{refused}"
+            );
         }
     }
 
@@ -922,8 +1145,14 @@ mod tests {
 
         // After the interval one login asks again (and, still failing, starts a new interval).
         clock.advance(crate::adapters::oidc_discovery::DISCOVERY_RETRY_SECONDS);
-        assert_eq!(login.start("down", None, None).await.unwrap_err(), LoginError::Unavailable);
-        assert_eq!(login.start("down", None, None).await.unwrap_err(), LoginError::Unavailable);
+        assert_eq!(
+            login.start("down", None, None).await.unwrap_err(),
+            LoginError::Unavailable
+        );
+        assert_eq!(
+            login.start("down", None, None).await.unwrap_err(),
+            LoginError::Unavailable
+        );
         assert_eq!(requests.load(Ordering::SeqCst), 2);
     }
 }

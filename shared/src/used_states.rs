@@ -57,7 +57,10 @@ impl UsedStates for MemoryUsedStates {
 
 /// Whether a DynamoDB table name is well formed (3-255 of `[A-Za-z0-9_.-]`), checked at cold start.
 pub fn valid_table_name(name: &str) -> bool {
-    (3..=255).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    (3..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 #[cfg(test)]

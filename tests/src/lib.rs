@@ -16,11 +16,18 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn tool(path: PathBuf) -> PathBuf {
-    assert!(path.exists(), "{} is missing: run `scripts/setup-tools` (or the README test command) first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `scripts/setup-tools` (or the README test command) first",
+        path.display()
+    );
     path
 }
 
@@ -31,7 +38,11 @@ pub fn python() -> PathBuf {
 pub fn node() -> PathBuf {
     let recorded = std::fs::read_to_string(workspace_root().join(".tools/node-bin")).unwrap_or_default();
     let recorded = recorded.trim();
-    tool(if recorded.is_empty() { workspace_root().join("tests/peers/node_modules/.bin/node") } else { PathBuf::from(recorded) })
+    tool(if recorded.is_empty() {
+        workspace_root().join("tests/peers/node_modules/.bin/node")
+    } else {
+        PathBuf::from(recorded)
+    })
 }
 
 /// A peer process on loopback. It exits when its stdin closes, so it dies with the test
@@ -48,8 +59,13 @@ impl Peer {
         std::fs::create_dir_all(&log_dir).expect("log dir");
         let log_path = log_dir.join(format!("{name}-{}-{}.log", std::process::id(), unique()));
         let log = std::fs::File::create(&log_path).expect("peer log file");
-        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::from(log));
-        let mut child = command.spawn().unwrap_or_else(|e| panic!("could not start {name}: {e}"));
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start {name}: {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("peer stdout");
@@ -58,7 +74,11 @@ impl Peer {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("{name} did not start; see {}", log_path.display()))
             .to_string();
-        Peer { child, url, name: name.to_string() }
+        Peer {
+            child,
+            url,
+            name: name.to_string(),
+        }
     }
 
     /// Stops the peer now (an outage).
@@ -96,7 +116,9 @@ pub fn moto() -> Peer {
 /// person. By default the peer, like Signicat, puts only `sub` in the ID token.
 pub fn oidc_provider_with_id_token_claims() -> Peer {
     let mut command = Command::new(node());
-    command.arg(workspace_root().join("tests/peers/oidc-provider.mjs")).env("OIDC_ID_TOKEN_CLAIMS", "all");
+    command
+        .arg(workspace_root().join("tests/peers/oidc-provider.mjs"))
+        .env("OIDC_ID_TOKEN_CLAIMS", "all");
     Peer::spawn("oidc-provider", command)
 }
 
@@ -108,7 +130,10 @@ const OIDC_REDIRECT_URI: &str = "http://127.0.0.1:8765/callback";
 /// Logs `user` in at the provider as a browser would (authorization code flow with PKCE, the
 /// provider's interactions finished automatically) and returns the ID token.
 pub async fn log_in_at_provider(issuer: &str, user: &str) -> String {
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
     let verifier = random_token();
     let challenge = URL_SAFE_NO_PAD.encode(digest(&SHA256, verifier.as_bytes()));
     let state = random_token();
@@ -127,21 +152,46 @@ pub async fn log_in_at_provider(issuer: &str, user: &str) -> String {
     let mut cookies: HashMap<String, String> = HashMap::new();
     let mut next = url.to_string();
     let code = loop {
-        let cookie_header = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
-        let response = client.get(&next).header("cookie", cookie_header).send().await.expect("provider request");
+        let cookie_header = cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let response = client
+            .get(&next)
+            .header("cookie", cookie_header)
+            .send()
+            .await
+            .expect("provider request");
         for set_cookie in response.headers().get_all("set-cookie") {
-            let pair = set_cookie.to_str().unwrap_or_default().split(';').next().unwrap_or_default();
+            let pair = set_cookie
+                .to_str()
+                .unwrap_or_default()
+                .split(';')
+                .next()
+                .unwrap_or_default();
             if let Some((name, value)) = pair.split_once('=') {
                 cookies.insert(name.trim().to_string(), value.to_string());
             }
         }
-        assert!(response.status().is_redirection(), "login stopped at {} with {}", next, response.status());
+        assert!(
+            response.status().is_redirection(),
+            "login stopped at {} with {}",
+            next,
+            response.status()
+        );
         let location = response.headers()["location"].to_str().expect("location").to_string();
-        let location = url::Url::parse(&next).expect("url").join(&location).expect("location URL");
+        let location = url::Url::parse(&next)
+            .expect("url")
+            .join(&location)
+            .expect("location URL");
         if location.as_str().starts_with(OIDC_REDIRECT_URI) {
             let query: HashMap<_, _> = location.query_pairs().into_owned().collect();
             assert_eq!(query.get("state"), Some(&state), "state round trip");
-            break query.get("code").cloned().unwrap_or_else(|| panic!("no code: {query:?}"));
+            break query
+                .get("code")
+                .cloned()
+                .unwrap_or_else(|| panic!("no code: {query:?}"));
         }
         next = location.to_string();
     };
@@ -178,7 +228,12 @@ pub fn verify_independently(request: &Value) -> Value {
         .stderr(Stdio::piped())
         .spawn()
         .expect("verifier");
-    child.stdin.take().expect("stdin").write_all(request.to_string().as_bytes()).expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(request.to_string().as_bytes())
+        .expect("write");
     let output = child.wait_with_output().expect("verifier output");
     serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|_| panic!("verifier said: {}", String::from_utf8_lossy(&output.stderr)))
@@ -198,9 +253,13 @@ pub fn events_config() -> whoscalling::ServiceConfig {
 /// The configuration `events/env.json` gives one function (by its template logical id): its
 /// `WHOSCALLING_CONFIG` and any section variables, read as the function's `main` reads them.
 pub fn events_config_for(function: &str) -> whoscalling::ServiceConfig {
-    let env: Value = serde_json::from_str(&std::fs::read_to_string(workspace_root().join("events/env.json")).expect("env.json"))
-        .expect("env.json JSON");
-    let variables = env[function].as_object().unwrap_or_else(|| panic!("env.json has no {function}")).clone();
+    let env: Value =
+        serde_json::from_str(&std::fs::read_to_string(workspace_root().join("events/env.json")).expect("env.json"))
+            .expect("env.json JSON");
+    let variables = env[function]
+        .as_object()
+        .unwrap_or_else(|| panic!("env.json has no {function}"))
+        .clone();
     whoscalling::ServiceConfig::from_lookup(|name| variables.get(name).and_then(Value::as_str).map(String::from))
         .expect("events config")
 }
@@ -210,14 +269,19 @@ pub fn events_config_for(function: &str) -> whoscalling::ServiceConfig {
 pub fn event_expectations(function: &str) -> Vec<(String, Value)> {
     let dir = workspace_root().join("events").join(function);
     let expected: std::collections::BTreeMap<String, Value> =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).expect("expected.json")).expect("JSON");
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).expect("expected.json"))
+            .expect("JSON");
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .expect("events dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .filter(|name| name.ends_with(".json") && name != "expected.json")
         .collect();
     files.sort();
-    assert_eq!(files, expected.keys().cloned().collect::<Vec<_>>(), "{function}: every event needs an expectation and vice versa");
+    assert_eq!(
+        files,
+        expected.keys().cloned().collect::<Vec<_>>(),
+        "{function}: every event needs an expectation and vice versa"
+    );
     expected.into_iter().collect()
 }
 
@@ -226,7 +290,9 @@ pub fn secrets_manager_config(endpoint: &str) -> aws_sdk_secretsmanager::config:
     aws_sdk_secretsmanager::config::Builder::new()
         .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
         .region(aws_sdk_secretsmanager::config::Region::new("eu-west-1"))
-        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new("test", "test", None, None, "moto"))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
         .endpoint_url(endpoint)
 }
 
@@ -240,7 +306,9 @@ pub fn dynamodb_config(endpoint: &str) -> aws_sdk_dynamodb::Config {
     aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
         .endpoint_url(endpoint)
         .timeout_config(timeouts)
         .build()
@@ -297,8 +365,16 @@ impl CapturedLogs {
         LOGS.get_or_init(|| {
             let dir = workspace_root().join("target/test-logs");
             let file = std::fs::create_dir_all(&dir).ok().and_then(|()| {
-                let binary = std::env::current_exe().ok()?.file_stem()?.to_string_lossy().into_owned();
-                std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{binary}-{}.jsonl", std::process::id()))).ok()
+                let binary = std::env::current_exe()
+                    .ok()?
+                    .file_stem()?
+                    .to_string_lossy()
+                    .into_owned();
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join(format!("{binary}-{}.jsonl", std::process::id())))
+                    .ok()
             });
             let logs = CapturedLogs(Arc::default(), file.map(|f| Arc::new(Mutex::new(f))));
             let subscriber = whoscalling::logging::json_subscriber(logs.clone());
@@ -321,8 +397,18 @@ impl CapturedLogs {
         );
         for needle in needles.iter().filter(|n| !n.is_empty()) {
             if let Some(line) = text.lines().find(|l| l.contains(needle)) {
-                let field = line.split(needle).next().unwrap_or_default().rsplit(',').next().unwrap_or_default().to_string();
-                panic!("the logs contain a secret or personal value ({} chars), after {field:?}", needle.len());
+                let field = line
+                    .split(needle)
+                    .next()
+                    .unwrap_or_default()
+                    .rsplit(',')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                panic!(
+                    "the logs contain a secret or personal value ({} chars), after {field:?}",
+                    needle.len()
+                );
             }
         }
     }
@@ -331,7 +417,10 @@ impl CapturedLogs {
 impl CapturedLogs {
     /// Fails if key material appears in the logs (without requiring request logs to exist).
     pub fn assert_free_of_material(&self, material: &str) {
-        assert!(!material.is_empty() && !self.text().contains(material), "the logs contain key material");
+        assert!(
+            !material.is_empty() && !self.text().contains(material),
+            "the logs contain key material"
+        );
     }
 }
 

@@ -21,7 +21,21 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Pure functions of values: claim mapping and masking, the platforms' claim schemas.
     ("pure", &["mapping", "platforms"]),
     // The domain, with the small store and source traits it needs.
-    ("domain", &["secrets", "signing", "jwe", "keys", "rotation", "session", "session_rotation", "identity", "grants", "used_states"]),
+    (
+        "domain",
+        &[
+            "secrets",
+            "signing",
+            "jwe",
+            "keys",
+            "rotation",
+            "session",
+            "session_rotation",
+            "identity",
+            "grants",
+            "used_states",
+        ],
+    ),
     // The traits above implemented over AWS, HTTP(S) and files.
     ("adapters", &["adapters", "bootstrap"]),
     // The typed configuration and the cold-start wiring it drives.
@@ -42,18 +56,29 @@ fn shared_src() -> PathBuf {
 }
 
 fn layer_of(module: &str) -> Option<(usize, &'static str)> {
-    LAYERS.iter().enumerate().find(|(_, (_, modules))| modules.contains(&module)).map(|(i, (name, _))| (i, *name))
+    LAYERS
+        .iter()
+        .enumerate()
+        .find(|(_, (_, modules))| modules.contains(&module))
+        .map(|(i, (name, _))| (i, *name))
 }
 
 /// Every `.rs` file under `dir`, with its path relative to `root`.
 fn rust_files(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).expect("read shared/src").map(|e| e.expect("entry").path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("read shared/src")
+        .map(|e| e.expect("entry").path())
+        .collect();
     entries.sort();
     for path in entries {
         if path.is_dir() {
             rust_files(root, &path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {
-            let relative = path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
+            let relative = path
+                .strip_prefix(root)
+                .expect("under root")
+                .to_string_lossy()
+                .replace('\\', "/");
             out.push((relative, std::fs::read_to_string(&path).expect("read source")));
         }
     }
@@ -66,7 +91,11 @@ fn module_of(relative: &str) -> Option<(String, usize)> {
         return None;
     }
     let parts: Vec<&str> = relative.trim_end_matches(".rs").split('/').collect();
-    let depth = if parts.last() == Some(&"mod") { parts.len() - 1 } else { parts.len() };
+    let depth = if parts.last() == Some(&"mod") {
+        parts.len() - 1
+    } else {
+        parts.len()
+    };
     Some((parts[0].to_string(), depth))
 }
 
@@ -102,7 +131,12 @@ fn strip_comments_and_strings(source: &str) -> String {
                     i += 1;
                 }
             }
-        } else if c == 'r' && (next == Some('"') || next == Some('#')) && !chars.get(i.wrapping_sub(1)).is_some_and(|p| p.is_alphanumeric() || *p == '_') {
+        } else if c == 'r'
+            && (next == Some('"') || next == Some('#'))
+            && !chars
+                .get(i.wrapping_sub(1))
+                .is_some_and(|p| p.is_alphanumeric() || *p == '_')
+        {
             // Raw string: r"..." or r#"..."#.
             let mut j = i + 1;
             let mut hashes = 0;
@@ -309,20 +343,36 @@ struct Graph {
 }
 
 fn graph_of(files: &[(String, String)]) -> Graph {
-    let mut graph = Graph { edges: BTreeMap::new(), lambda_http: BTreeSet::new(), aws_sdk: BTreeSet::new(), modules: BTreeSet::new() };
+    let mut graph = Graph {
+        edges: BTreeMap::new(),
+        lambda_http: BTreeSet::new(),
+        aws_sdk: BTreeSet::new(),
+        modules: BTreeSet::new(),
+    };
     for (relative, source) in files {
-        let Some((module, depth)) = module_of(relative) else { continue };
+        let Some((module, depth)) = module_of(relative) else {
+            continue;
+        };
         graph.modules.insert(module.clone());
         let code = strip_test_items(&strip_comments_and_strings(source));
         if code.contains("lambda_http") {
             graph.lambda_http.insert(relative.clone());
         }
-        if ["aws_sdk_", "aws_config", "aws_smithy"].iter().any(|name| code.contains(name)) {
+        if ["aws_sdk_", "aws_config", "aws_smithy"]
+            .iter()
+            .any(|name| code.contains(name))
+        {
             graph.aws_sdk.insert(relative.clone());
         }
         for used in crate_paths(&code, depth) {
             if used != module {
-                graph.edges.entry(module.clone()).or_default().entry(used).or_default().insert(relative.clone());
+                graph
+                    .edges
+                    .entry(module.clone())
+                    .or_default()
+                    .entry(used)
+                    .or_default()
+                    .insert(relative.clone());
             }
         }
     }
@@ -342,7 +392,9 @@ fn violations(graph: &Graph) -> Vec<String> {
         }
     }
     for (from, uses) in &graph.edges {
-        let Some((from_layer, from_name)) = layer_of(from) else { continue };
+        let Some((from_layer, from_name)) = layer_of(from) else {
+            continue;
+        };
         for to in uses.keys() {
             if !graph.modules.contains(to) {
                 problems.push(format!(
@@ -351,7 +403,9 @@ fn violations(graph: &Graph) -> Vec<String> {
                 ));
                 continue;
             }
-            let Some((to_layer, to_name)) = layer_of(to) else { continue };
+            let Some((to_layer, to_name)) = layer_of(to) else {
+                continue;
+            };
             if to_layer > from_layer {
                 problems.push(format!(
                     "layer violation: `{from}` ({from_name}) uses `{to}` ({to_name}), a higher layer, in {}: move the type down or invert the dependency with a trait",
@@ -371,13 +425,17 @@ fn violations(graph: &Graph) -> Vec<String> {
     }
     for file in &graph.lambda_http {
         if !(file == "http.rs" || file.starts_with("http/")) {
-            problems.push(format!("`shared/src/{file}` names lambda_http: only the HTTP edge (shared/src/http*) may"));
+            problems.push(format!(
+                "`shared/src/{file}` names lambda_http: only the HTTP edge (shared/src/http*) may"
+            ));
         }
     }
     // AWS is infrastructure: the domain sees it only through the store traits the adapters implement.
     for file in &graph.aws_sdk {
         if !(file.starts_with("adapters/") || file == "bootstrap.rs") {
-            problems.push(format!("`shared/src/{file}` names an AWS SDK crate: only shared/src/adapters/ and bootstrap.rs may"));
+            problems.push(format!(
+                "`shared/src/{file}` names an AWS SDK crate: only shared/src/adapters/ and bootstrap.rs may"
+            ));
         }
     }
     problems
@@ -395,7 +453,12 @@ fn cycles(graph: &Graph) -> Vec<Vec<String>> {
         let mut stack = vec![(start.clone(), vec![start.clone()])];
         let mut seen = BTreeSet::new();
         while let Some((at, path)) = stack.pop() {
-            for next in graph.edges.get(&at).map(|u| u.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+            for next in graph
+                .edges
+                .get(&at)
+                .map(|u| u.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+            {
                 if next == *start {
                     let mut cycle = path.clone();
                     cycle.push(next);
@@ -423,18 +486,41 @@ fn the_shared_crate_is_layered_without_cycles() {
     let graph = graph_of(&files);
     // Control: the reader sees the crate's real dependencies (a reader that finds nothing would
     // pass every rule).
-    assert!(graph.modules.len() >= 15, "only {} top-level modules found under {}", graph.modules.len(), root.display());
-    for (from, to) in [("config", "values"), ("identity", "values"), ("http", "identity"), ("mint", "keys"), ("adapters", "secrets")] {
-        assert!(graph.edges.get(from).is_some_and(|u| u.contains_key(to)), "expected `{from}` to use `{to}`: the reader is broken");
+    assert!(
+        graph.modules.len() >= 15,
+        "only {} top-level modules found under {}",
+        graph.modules.len(),
+        root.display()
+    );
+    for (from, to) in [
+        ("config", "values"),
+        ("identity", "values"),
+        ("http", "identity"),
+        ("mint", "keys"),
+        ("adapters", "secrets"),
+    ] {
+        assert!(
+            graph.edges.get(from).is_some_and(|u| u.contains_key(to)),
+            "expected `{from}` to use `{to}`: the reader is broken"
+        );
     }
     let problems = violations(&graph);
-    assert!(problems.is_empty(), "the shared crate's layering is broken:\n  {}", problems.join("\n  "));
+    assert!(
+        problems.is_empty(),
+        "the shared crate's layering is broken:\n  {}",
+        problems.join("\n  ")
+    );
 }
 
 // The reader and the rules, on small made-up crates: each rule must be able to fail.
 
 fn graph_from(files: &[(&str, &str)]) -> Graph {
-    graph_of(&files.iter().map(|(p, s)| (p.to_string(), s.to_string())).collect::<Vec<_>>())
+    graph_of(
+        &files
+            .iter()
+            .map(|(p, s)| (p.to_string(), s.to_string()))
+            .collect::<Vec<_>>(),
+    )
 }
 
 #[test]
@@ -450,10 +536,18 @@ fn the_reader_finds_grouped_inline_and_super_paths_and_skips_comments_strings_an
         mod tests { use crate::openid_provider::Params; }
     "##;
     let found = crate_paths(&strip_test_items(&strip_comments_and_strings(source)), 2);
-    assert_eq!(found.into_iter().collect::<Vec<_>>(), ["clock", "keys", "metrics", "secrets", "values"]);
+    assert_eq!(
+        found.into_iter().collect::<Vec<_>>(),
+        ["clock", "keys", "metrics", "secrets", "values"]
+    );
     // One `super::` from a depth-2 file stays inside its own top-level module.
     assert!(crate_paths("use super::bearer::X;", 2).is_empty());
-    assert_eq!(crate_paths("use super::identity::X;", 1).into_iter().collect::<Vec<_>>(), ["identity"]);
+    assert_eq!(
+        crate_paths("use super::identity::X;", 1)
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["identity"]
+    );
 }
 
 #[test]
@@ -465,20 +559,54 @@ fn each_rule_fails_on_a_crate_that_breaks_it_and_a_clean_crate_passes() {
         ("config.rs", "use crate::identity::X;"),
         ("http.rs", "use lambda_http::Request; use crate::config::C;"),
         ("clock.rs", ""),
-        ("adapters/store.rs", "use aws_sdk_dynamodb::Client; use crate::identity::X;"),
+        (
+            "adapters/store.rs",
+            "use aws_sdk_dynamodb::Client; use crate::identity::X;",
+        ),
     ]);
-    assert_eq!(violations(&clean), Vec::<String>::new(), "control: a layered crate passes");
+    assert_eq!(
+        violations(&clean),
+        Vec::<String>::new(),
+        "control: a layered crate passes"
+    );
 
     let cases: [(&[(&str, &str)], &str); 6] = [
-        (&[("identity/mod.rs", "use crate::config::C;"), ("config.rs", "")], "layer violation: `identity` (domain) uses `config` (config)"),
-        (&[("mapping.rs", "fn f() { crate::identity::g() }"), ("identity/mod.rs", "")], "pure module `mapping` (pure) uses `identity` (domain)"),
-        (&[("keys.rs", "use crate::signing::S;"), ("signing.rs", "use crate::{keys::K};")], "module cycle: keys -> signing -> keys"),
-        (&[("openid_provider/oauth.rs", "use lambda_http::http::StatusCode;")], "`shared/src/openid_provider/oauth.rs` names lambda_http"),
-        (&[("used_states.rs", "use aws_sdk_dynamodb::Client;")], "`shared/src/used_states.rs` names an AWS SDK crate"),
-        (&[("gadgets.rs", "")], "`shared/src/gadgets` is not in the layer table: add it to the layer table"),
+        (
+            &[("identity/mod.rs", "use crate::config::C;"), ("config.rs", "")],
+            "layer violation: `identity` (domain) uses `config` (config)",
+        ),
+        (
+            &[
+                ("mapping.rs", "fn f() { crate::identity::g() }"),
+                ("identity/mod.rs", ""),
+            ],
+            "pure module `mapping` (pure) uses `identity` (domain)",
+        ),
+        (
+            &[
+                ("keys.rs", "use crate::signing::S;"),
+                ("signing.rs", "use crate::{keys::K};"),
+            ],
+            "module cycle: keys -> signing -> keys",
+        ),
+        (
+            &[("openid_provider/oauth.rs", "use lambda_http::http::StatusCode;")],
+            "`shared/src/openid_provider/oauth.rs` names lambda_http",
+        ),
+        (
+            &[("used_states.rs", "use aws_sdk_dynamodb::Client;")],
+            "`shared/src/used_states.rs` names an AWS SDK crate",
+        ),
+        (
+            &[("gadgets.rs", "")],
+            "`shared/src/gadgets` is not in the layer table: add it to the layer table",
+        ),
     ];
     for (files, expected) in cases {
         let problems = violations(&graph_from(files));
-        assert!(problems.iter().any(|p| p.starts_with(expected)), "expected {expected:?} in {problems:#?}");
+        assert!(
+            problems.iter().any(|p| p.starts_with(expected)),
+            "expected {expected:?} in {problems:#?}"
+        );
     }
 }

@@ -28,9 +28,9 @@ use lambda_http::http::{HeaderMap, HeaderValue, header};
 use lambda_http::{Body, Request};
 use mint_token::{Deps, function_handler};
 use serde_json::{Value, json};
+use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::clock::FixedClock;
 use whoscalling::identity::{JwksError, JwksSource};
-use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::{IdentityVerifier, ServiceConfig};
 use whoscalling_tests::{CapturedLogs, random_token};
 
@@ -47,8 +47,8 @@ const EC_KID: &str = "ec-1";
 const ATTACKER_KID: &str = "attacker-1";
 /// The P-256 group order n (CVE-2022-21449 uses r = s = n).
 const P256_ORDER: [u8; 32] = [
-    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xBC, 0xE6, 0xFA, 0xAD,
-    0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51,
+    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xBC, 0xE6, 0xFA,
+    0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51,
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -76,11 +76,18 @@ struct Idp {
 impl Idp {
     fn generate() -> Idp {
         let rsa = RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA key");
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).expect("EC key");
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .expect("EC key");
         let ec = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).expect("EC key");
-        let ec_der = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).expect("EC key");
+        let ec_der =
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).expect("EC key");
         let attacker = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).expect("attacker key");
-        Idp { rsa, ec, ec_der, attacker }
+        Idp {
+            rsa,
+            ec,
+            ec_der,
+            attacker,
+        }
     }
 
     fn rsa_jwk(&self) -> Value {
@@ -111,12 +118,16 @@ impl Idp {
 
     fn rsa_sign(&self, encoding: &'static dyn signature::RsaEncoding, input: &str) -> String {
         let mut sig = vec![0u8; self.rsa.public_modulus_len()];
-        self.rsa.sign(encoding, &SystemRandom::new(), input.as_bytes(), &mut sig).expect("RSA signature");
+        self.rsa
+            .sign(encoding, &SystemRandom::new(), input.as_bytes(), &mut sig)
+            .expect("RSA signature");
         b64(sig)
     }
 
     fn ec_sign(pair: &EcdsaKeyPair, input: &str) -> String {
-        b64(pair.sign(&SystemRandom::new(), input.as_bytes()).expect("ECDSA signature"))
+        b64(pair
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .expect("ECDSA signature"))
     }
 
     /// A compact JWS over exactly these header and payload bytes, signed RS256 by the provider.
@@ -190,8 +201,15 @@ fn nested_objects(depth: usize) -> String {
 
 fn pem(der: &[u8]) -> String {
     let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).expect("base64 is ASCII")).collect();
-    format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", lines.join("\n"))
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -260,12 +278,20 @@ impl World {
 
     fn with_config(idp: &Idp, config: ServiceConfig) -> World {
         let clock = Arc::new(FixedClock::at(NOW));
-        let jwks = Arc::new(CountingJwks { document: idp.jwks(), fetches: AtomicUsize::new(0) });
+        let jwks = Arc::new(CountingJwks {
+            document: idp.jwks(),
+            fetches: AtomicUsize::new(0),
+        });
         let source: Arc<dyn JwksSource> = jwks.clone();
         let identity = IdentityVerifier::with_jwks_source(&config, Some(source), clock.clone()).expect("identity");
         let secrets = Arc::new(InMemorySecretStore::with(CONNECT_KEY_SECRET, CONNECT_KEY));
         let deps = Deps::new(&config, identity, secrets.clone(), clock.clone()).expect("deps");
-        World { deps, jwks, secrets, clock }
+        World {
+            deps,
+            jwks,
+            secrets,
+            clock,
+        }
     }
 
     fn fetches(&self) -> usize {
@@ -274,7 +300,9 @@ impl World {
 
     async fn send(&self, request: Request) -> Outcome {
         let (fetches, reads) = (self.fetches(), self.secrets.reads());
-        let response = function_handler(&self.deps, request).await.expect("the handler returns a response");
+        let response = function_handler(&self.deps, request)
+            .await
+            .expect("the handler returns a response");
         let body = match response.body() {
             Body::Text(text) => serde_json::from_str(text).unwrap_or_else(|_| json!({"unparsable body": text.len()})),
             Body::Empty => Value::Null,
@@ -352,8 +380,9 @@ impl Event {
 
     fn query(mut self, raw: &str) -> Event {
         self.0["rawQueryString"] = json!(raw);
-        let params: serde_json::Map<String, Value> =
-            url::form_urlencoded::parse(raw.as_bytes()).map(|(k, v)| (k.into_owned(), json!(v))).collect();
+        let params: serde_json::Map<String, Value> = url::form_urlencoded::parse(raw.as_bytes())
+            .map(|(k, v)| (k.into_owned(), json!(v)))
+            .collect();
         self.0["queryStringParameters"] = Value::Object(params);
         self
     }
@@ -362,7 +391,13 @@ impl Event {
     fn profile(mut self, decoded: &str) -> Event {
         let raw: String = decoded
             .bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
             .collect();
         self.0["rawPath"] = json!(format!("/token/{raw}"));
         self.0["requestContext"]["http"]["path"] = json!(format!("/token/{raw}"));
@@ -409,7 +444,13 @@ struct Case {
 
 impl Case {
     fn new(name: impl Into<String>, event: Event, expect: Expect, secrets: Vec<String>) -> Case {
-        Case { name: name.into(), event, expect, no_key_fetch: false, secrets }
+        Case {
+            name: name.into(),
+            event,
+            expect,
+            no_key_fetch: false,
+            secrets,
+        }
     }
 
     fn without_key_fetch(mut self) -> Case {
@@ -429,12 +470,22 @@ impl Case {
 
 /// A bearer token that must get 401 `invalid_token`.
 fn refused(name: impl Into<String>, token: String) -> Case {
-    Case::new(name, Event::bearer(&token), Expect::Refused(401, "invalid_token"), vec![token])
+    Case::new(
+        name,
+        Event::bearer(&token),
+        Expect::Refused(401, "invalid_token"),
+        vec![token],
+    )
 }
 
 /// A bearer value the header parser refuses: 400 `invalid_request`.
 fn bad_request(name: impl Into<String>, token: String) -> Case {
-    Case::new(name, Event::bearer(&token), Expect::Refused(400, "invalid_request"), vec![token])
+    Case::new(
+        name,
+        Event::bearer(&token),
+        Expect::Refused(400, "invalid_request"),
+        vec![token],
+    )
 }
 
 /// A bearer token that must be accepted.
@@ -444,11 +495,21 @@ fn accepted(name: impl Into<String>, token: String) -> Case {
 
 /// An HTTP case: `event` must get `status` and `code`.
 fn http(name: impl Into<String>, event: Event, status: u16, code: &'static str, secrets: &[&str]) -> Case {
-    Case::new(name, event, Expect::Refused(status, code), secrets.iter().map(|s| s.to_string()).collect())
+    Case::new(
+        name,
+        event,
+        Expect::Refused(status, code),
+        secrets.iter().map(|s| s.to_string()).collect(),
+    )
 }
 
 fn http_accepted(name: impl Into<String>, event: Event, secrets: &[&str]) -> Case {
-    Case::new(name, event, Expect::Accepted, secrets.iter().map(|s| s.to_string()).collect())
+    Case::new(
+        name,
+        event,
+        Expect::Accepted,
+        secrets.iter().map(|s| s.to_string()).collect(),
+    )
 }
 
 /// Everything wrong with `outcome` for `case` (empty when it conforms).
@@ -461,30 +522,57 @@ fn problems(case: &Case, outcome: &Outcome) -> Vec<String> {
     };
     let acao = outcome.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN);
     if case.event.origin_allowed() {
-        require(acao.is_some_and(|v| v == ORIGIN), format!("Access-Control-Allow-Origin {acao:?}, expected {ORIGIN}"));
+        require(
+            acao.is_some_and(|v| v == ORIGIN),
+            format!("Access-Control-Allow-Origin {acao:?}, expected {ORIGIN}"),
+        );
     } else {
-        require(acao.is_none(), format!("Access-Control-Allow-Origin {acao:?} for an origin that is not allowed"));
+        require(
+            acao.is_none(),
+            format!("Access-Control-Allow-Origin {acao:?} for an origin that is not allowed"),
+        );
     }
     if case.no_key_fetch {
-        require(outcome.fetches == 0, format!("{} JWKS fetch(es); the token should be refused before any key lookup", outcome.fetches));
+        require(
+            outcome.fetches == 0,
+            format!(
+                "{} JWKS fetch(es); the token should be refused before any key lookup",
+                outcome.fetches
+            ),
+        );
     }
     match case.expect {
         Expect::Refused(status, code) if outcome.status != status || outcome.body["error"] != code => {
-            let answer = if outcome.body.get("data").is_some() { "a minted token".to_string() } else { outcome.body.to_string() };
-            require(false, format!("got {} with {answer}, expected {status} {code}", outcome.status));
+            let answer = if outcome.body.get("data").is_some() {
+                "a minted token".to_string()
+            } else {
+                outcome.body.to_string()
+            };
+            require(
+                false,
+                format!("got {} with {answer}, expected {status} {code}", outcome.status),
+            );
         }
         Expect::Refused(status, _) => {
             require(
-                outcome.body["error_description"].as_str().is_some_and(|d| !d.is_empty()),
+                outcome.body["error_description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
                 "no error_description".into(),
             );
             require(
                 outcome.body.get("data").is_none() && outcome.body.get("token").is_none(),
                 "a refusal carries a token".into(),
             );
-            require(outcome.secret_reads == 0, "the widget key was read: something was (about to be) minted".into());
             require(
-                outcome.headers.get(header::CACHE_CONTROL).is_some_and(|v| v == "no-store"),
+                outcome.secret_reads == 0,
+                "the widget key was read: something was (about to be) minted".into(),
+            );
+            require(
+                outcome
+                    .headers
+                    .get(header::CACHE_CONTROL)
+                    .is_some_and(|v| v == "no-store"),
                 "errors must not be cached".into(),
             );
             let challenge = outcome.headers.get(header::WWW_AUTHENTICATE);
@@ -495,18 +583,29 @@ fn problems(case: &Case, outcome: &Outcome) -> Vec<String> {
                 // is invalid_request with a Bearer challenge; a bad body is not about credentials.
                 400 if case.about_credentials() => require(
                     challenge.is_some_and(|v| v == "Bearer error=\"invalid_request\""),
-                    format!("400 about credentials with WWW-Authenticate {challenge:?}, expected Bearer error=\"invalid_request\""),
+                    format!(
+                        "400 about credentials with WWW-Authenticate {challenge:?}, expected Bearer error=\"invalid_request\""
+                    ),
                 ),
-                400 => require(challenge.is_none(), format!("400 not about credentials with WWW-Authenticate {challenge:?}")),
+                400 => require(
+                    challenge.is_none(),
+                    format!("400 not about credentials with WWW-Authenticate {challenge:?}"),
+                ),
                 _ => {}
             }
         }
         Expect::Accepted => {
             if outcome.status != 200 {
-                require(false, format!("got {} with {}, expected 200 and a token", outcome.status, outcome.body));
+                require(
+                    false,
+                    format!("got {} with {}, expected 200 and a token", outcome.status, outcome.body),
+                );
                 return problems;
             }
-            require(outcome.secret_reads == 1, format!("{} widget-key reads for one token", outcome.secret_reads));
+            require(
+                outcome.secret_reads == 1,
+                format!("{} widget-key reads for one token", outcome.secret_reads),
+            );
             let claims = outcome.body["data"]
                 .as_str()
                 .and_then(|token| token.split('.').nth(1))
@@ -517,7 +616,10 @@ fn problems(case: &Case, outcome: &Outcome) -> Vec<String> {
                 claims["attributes"] == json!({"firstName": "Kari", "nationalId": MASKED_NIN}),
                 format!("minted attributes {}", claims["attributes"]),
             );
-            require(!outcome.body.to_string().contains(NIN), "the answer carries the unmasked national id".into());
+            require(
+                !outcome.body.to_string().contains(NIN),
+                "the answer carries the unmasked national id".into(),
+            );
         }
     }
     problems
@@ -543,7 +645,11 @@ async fn run_table_with(idp: &Arc<Idp>, cases: &[Case], config: fn() -> ServiceC
     let warm = World::with_config(idp, config());
     for case in cases {
         let outcome = warm.send(case.event.request()).await;
-        found.extend(problems(case, &outcome).into_iter().map(|p| format!("[warm container] {p}")));
+        found.extend(
+            problems(case, &outcome)
+                .into_iter()
+                .map(|p| format!("[warm container] {p}")),
+        );
     }
     let mut groups: BTreeMap<&str, usize> = BTreeMap::new();
     for case in cases {
@@ -554,7 +660,12 @@ async fn run_table_with(idp: &Arc<Idp>, cases: &[Case], config: fn() -> ServiceC
 }
 
 fn assert_conforming(found: &[String]) {
-    assert!(found.is_empty(), "{} non-conforming answer(s):\n{}", found.len(), found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "{} non-conforming answer(s):\n{}",
+        found.len(),
+        found.join("\n")
+    );
 }
 
 fn log_needles(cases: &[Case]) -> Vec<String> {
@@ -575,40 +686,103 @@ fn token_cases(idp: &Idp) -> Vec<Case> {
     let mut cases = vec![
         accepted("control/valid RS256", valid.clone()),
         accepted("control/valid ES256", idp.es256(&es_header(), &claims)),
-        accepted("control/exp 29 s ago (inside the 30 s leeway)", idp.rs256(&rs_header(), &claims_with("exp", json!(NOW - 29)))),
-        accepted("control/iat 30 s ahead (inside the leeway)", idp.rs256(&rs_header(), &claims_with("iat", json!(NOW + 30)))),
-        accepted("control/nbf 30 s ahead (inside the leeway)", idp.rs256(&rs_header(), &claims_with("nbf", json!(NOW + 30)))),
-        accepted("control/claims spelled as raw JSON text", idp.rs256(&rs_header(), &claims_raw("exp", "1800000300"))),
-        accepted("control/aud [\"web\"]", idp.rs256(&rs_header(), &claims_with("aud", json!(["web"])))),
-        accepted("control/sub of 255 characters", idp.rs256(&rs_header(), &claims_with("sub", json!("s".repeat(255))))),
+        accepted(
+            "control/exp 29 s ago (inside the 30 s leeway)",
+            idp.rs256(&rs_header(), &claims_with("exp", json!(NOW - 29))),
+        ),
+        accepted(
+            "control/iat 30 s ahead (inside the leeway)",
+            idp.rs256(&rs_header(), &claims_with("iat", json!(NOW + 30))),
+        ),
+        accepted(
+            "control/nbf 30 s ahead (inside the leeway)",
+            idp.rs256(&rs_header(), &claims_with("nbf", json!(NOW + 30))),
+        ),
+        accepted(
+            "control/claims spelled as raw JSON text",
+            idp.rs256(&rs_header(), &claims_raw("exp", "1800000300")),
+        ),
+        accepted(
+            "control/aud [\"web\"]",
+            idp.rs256(&rs_header(), &claims_with("aud", json!(["web"]))),
+        ),
+        accepted(
+            "control/sub of 255 characters",
+            idp.rs256(&rs_header(), &claims_with("sub", json!("s".repeat(255)))),
+        ),
         // No kid: the one published ES256 key is unambiguous (README: `kid` only selects a key).
-        accepted("control/ES256 without kid, one ES256 key published", idp.es256(r#"{"alg":"ES256"}"#, &claims)),
+        accepted(
+            "control/ES256 without kid, one ES256 key published",
+            idp.es256(r#"{"alg":"ES256"}"#, &claims),
+        ),
     ];
 
     // alg `none`, every spelling, with and without a signature.
     for spelling in ["none", "None", "NONE", "nOnE"] {
         let header = json!({"alg": spelling, "typ": "JWT"}).to_string();
         let input = signing_input(&header, &claims);
-        cases.push(refused(format!("alg-none/{spelling}, empty signature"), format!("{input}.")));
-        cases.push(refused(format!("alg-none/{spelling}, provider's signature"), format!("{input}.{valid_signature}")));
+        cases.push(refused(
+            format!("alg-none/{spelling}, empty signature"),
+            format!("{input}."),
+        ));
+        cases.push(refused(
+            format!("alg-none/{spelling}, provider's signature"),
+            format!("{input}.{valid_signature}"),
+        ));
         let kid_header = json!({"alg": spelling, "kid": RSA_KID}).to_string();
-        cases.push(refused(format!("alg-none/{spelling} with kid, junk signature"), format!("{}.c2ln", signing_input(&kid_header, &claims))));
+        cases.push(refused(
+            format!("alg-none/{spelling} with kid, junk signature"),
+            format!("{}.c2ln", signing_input(&kid_header, &claims)),
+        ));
     }
     // Algorithms outside the allow-list, even when the provider's own key made the signature.
     let ps256 = json!({"alg": "PS256", "kid": RSA_KID}).to_string();
     let ps_input = signing_input(&ps256, &claims);
-    cases.push(refused("alg-other/PS256 by the provider's RSA key (not allowed)", format!("{ps_input}.{}", idp.rsa_sign(&signature::RSA_PSS_SHA256, &ps_input))));
+    cases.push(refused(
+        "alg-other/PS256 by the provider's RSA key (not allowed)",
+        format!("{ps_input}.{}", idp.rsa_sign(&signature::RSA_PSS_SHA256, &ps_input)),
+    ));
     let rs512 = json!({"alg": "RS512", "kid": RSA_KID}).to_string();
     let rs512_input = signing_input(&rs512, &claims);
-    cases.push(refused("alg-other/RS512 by the provider's RSA key (not allowed)", format!("{rs512_input}.{}", idp.rsa_sign(&signature::RSA_PKCS1_SHA512, &rs512_input))));
-    cases.push(refused("alg-other/rs256 (lower case)", idp.rs256(&json!({"alg": "rs256", "kid": RSA_KID}).to_string(), &claims)));
-    cases.push(refused("alg-other/alg missing", idp.rs256(&json!({"kid": RSA_KID}).to_string(), &claims)));
-    cases.push(refused("alg-other/alg empty", idp.rs256(&json!({"alg": "", "kid": RSA_KID}).to_string(), &claims)));
-    cases.push(refused("alg-other/alg a number", idp.rs256(&json!({"alg": 256, "kid": RSA_KID}).to_string(), &claims)));
-    cases.push(refused("alg-other/alg an array", idp.rs256(&json!({"alg": ["RS256"], "kid": RSA_KID}).to_string(), &claims)));
-    cases.push(refused("alg-other/RS256 header, ES256 signature", format!("{valid_input}.{}", Idp::ec_sign(&idp.ec, valid_input))));
-    cases.push(refused("alg-other/RS256 with the EC key's kid", idp.rs256(&json!({"alg": "RS256", "kid": EC_KID}).to_string(), &claims)));
-    cases.push(refused("alg-other/ES256 with the RSA key's kid", idp.es256(&json!({"alg": "ES256", "kid": RSA_KID}).to_string(), &claims)));
+    cases.push(refused(
+        "alg-other/RS512 by the provider's RSA key (not allowed)",
+        format!(
+            "{rs512_input}.{}",
+            idp.rsa_sign(&signature::RSA_PKCS1_SHA512, &rs512_input)
+        ),
+    ));
+    cases.push(refused(
+        "alg-other/rs256 (lower case)",
+        idp.rs256(&json!({"alg": "rs256", "kid": RSA_KID}).to_string(), &claims),
+    ));
+    cases.push(refused(
+        "alg-other/alg missing",
+        idp.rs256(&json!({"kid": RSA_KID}).to_string(), &claims),
+    ));
+    cases.push(refused(
+        "alg-other/alg empty",
+        idp.rs256(&json!({"alg": "", "kid": RSA_KID}).to_string(), &claims),
+    ));
+    cases.push(refused(
+        "alg-other/alg a number",
+        idp.rs256(&json!({"alg": 256, "kid": RSA_KID}).to_string(), &claims),
+    ));
+    cases.push(refused(
+        "alg-other/alg an array",
+        idp.rs256(&json!({"alg": ["RS256"], "kid": RSA_KID}).to_string(), &claims),
+    ));
+    cases.push(refused(
+        "alg-other/RS256 header, ES256 signature",
+        format!("{valid_input}.{}", Idp::ec_sign(&idp.ec, valid_input)),
+    ));
+    cases.push(refused(
+        "alg-other/RS256 with the EC key's kid",
+        idp.rs256(&json!({"alg": "RS256", "kid": EC_KID}).to_string(), &claims),
+    ));
+    cases.push(refused(
+        "alg-other/ES256 with the RSA key's kid",
+        idp.es256(&json!({"alg": "ES256", "kid": RSA_KID}).to_string(), &claims),
+    ));
 
     // Key confusion: HS* keyed with the provider's RSA public key in every form it is published.
     let der = idp.rsa_spki_der();
@@ -620,12 +794,26 @@ fn token_cases(idp: &Idp) -> Vec<Case> {
         ("PEM body on one line", STANDARD.encode(&der).into_bytes()),
         ("SPKI DER", der.clone()),
         ("JWK n (base64url text)", jwk_n.into_bytes()),
-        ("modulus bytes", idp.rsa.public_key().modulus().big_endian_without_leading_zero().to_vec()),
+        (
+            "modulus bytes",
+            idp.rsa
+                .public_key()
+                .modulus()
+                .big_endian_without_leading_zero()
+                .to_vec(),
+        ),
     ];
-    for (alg, algorithm) in [("HS256", hmac::HMAC_SHA256), ("HS384", hmac::HMAC_SHA384), ("HS512", hmac::HMAC_SHA512)] {
+    for (alg, algorithm) in [
+        ("HS256", hmac::HMAC_SHA256),
+        ("HS384", hmac::HMAC_SHA384),
+        ("HS512", hmac::HMAC_SHA512),
+    ] {
         let header = json!({"alg": alg, "typ": "JWT", "kid": RSA_KID}).to_string();
         for (form, secret) in &secrets {
-            cases.push(refused(format!("key-confusion/{alg} keyed with the RSA public key as {form}"), hmac_token(algorithm, secret, &header, &claims)));
+            cases.push(refused(
+                format!("key-confusion/{alg} keyed with the RSA public key as {form}"),
+                hmac_token(algorithm, secret, &header, &claims),
+            ));
         }
     }
 
@@ -633,10 +821,22 @@ fn token_cases(idp: &Idp) -> Vec<Case> {
     let es_valid = idp.es256(&es_header(), &claims);
     let (es_input, _) = es_valid.rsplit_once('.').expect("compact JWS");
     cases.push(refused("ecdsa/r = s = 0", format!("{es_input}.{}", b64([0u8; 64]))));
-    cases.push(refused("ecdsa/r = s = n (the group order)", format!("{es_input}.{}", b64([P256_ORDER, P256_ORDER].concat()))));
-    cases.push(refused("ecdsa/r = 0, s = n", format!("{es_input}.{}", b64([[0u8; 32], P256_ORDER].concat()))));
-    cases.push(refused("ecdsa/genuine signature, DER-encoded", format!("{es_input}.{}", Idp::ec_sign(&idp.ec_der, es_input))));
-    cases.push(refused("ecdsa/an unpublished key claiming the published kid", idp.attacker_es256(&es_header(), &claims)));
+    cases.push(refused(
+        "ecdsa/r = s = n (the group order)",
+        format!("{es_input}.{}", b64([P256_ORDER, P256_ORDER].concat())),
+    ));
+    cases.push(refused(
+        "ecdsa/r = 0, s = n",
+        format!("{es_input}.{}", b64([[0u8; 32], P256_ORDER].concat())),
+    ));
+    cases.push(refused(
+        "ecdsa/genuine signature, DER-encoded",
+        format!("{es_input}.{}", Idp::ec_sign(&idp.ec_der, es_input)),
+    ));
+    cases.push(refused(
+        "ecdsa/an unpublished key claiming the published kid",
+        idp.attacker_es256(&es_header(), &claims),
+    ));
 
     // Key-carrying headers, each signed by the key the attacker put (or pointed) there: refused
     // before the key set is consulted, so they cost no JWKS fetch either.
@@ -644,14 +844,35 @@ fn token_cases(idp: &Idp) -> Vec<Case> {
     let attacker_spki = STANDARD.encode(idp.attacker.public_key().as_der().expect("SPKI").as_ref());
     for (what, header) in [
         ("jwk (no kid)", json!({"alg": "ES256", "jwk": attacker_jwk})),
-        ("jwk with the attacker's kid", json!({"alg": "ES256", "kid": ATTACKER_KID, "jwk": attacker_jwk})),
-        ("jwk claiming the published kid", json!({"alg": "ES256", "kid": EC_KID, "jwk": attacker_jwk})),
-        ("jku", json!({"alg": "ES256", "kid": ATTACKER_KID, "jku": "https://evil.example/jwks.json"})),
-        ("jku on the provider's own host", json!({"alg": "ES256", "kid": ATTACKER_KID, "jku": format!("{ISSUER}.evil.example/jwks")})),
-        ("x5u", json!({"alg": "ES256", "kid": ATTACKER_KID, "x5u": "https://evil.example/cert.pem"})),
+        (
+            "jwk with the attacker's kid",
+            json!({"alg": "ES256", "kid": ATTACKER_KID, "jwk": attacker_jwk}),
+        ),
+        (
+            "jwk claiming the published kid",
+            json!({"alg": "ES256", "kid": EC_KID, "jwk": attacker_jwk}),
+        ),
+        (
+            "jku",
+            json!({"alg": "ES256", "kid": ATTACKER_KID, "jku": "https://evil.example/jwks.json"}),
+        ),
+        (
+            "jku on the provider's own host",
+            json!({"alg": "ES256", "kid": ATTACKER_KID, "jku": format!("{ISSUER}.evil.example/jwks")}),
+        ),
+        (
+            "x5u",
+            json!({"alg": "ES256", "kid": ATTACKER_KID, "x5u": "https://evil.example/cert.pem"}),
+        ),
         ("x5c", json!({"alg": "ES256", "x5c": [attacker_spki]})),
     ] {
-        cases.push(refused(format!("header-injection/{what}"), idp.attacker_es256(&header.to_string(), &claims)).without_key_fetch());
+        cases.push(
+            refused(
+                format!("header-injection/{what}"),
+                idp.attacker_es256(&header.to_string(), &claims),
+            )
+            .without_key_fetch(),
+        );
     }
 
     // Hostile kids, on tokens the provider's RSA key really signed.
@@ -662,7 +883,10 @@ fn token_cases(idp: &Idp) -> Vec<Case> {
         ("257 characters", json!("k".repeat(257))),
         ("with NUL", json!(format!("{RSA_KID}\u{0}"))),
         ("with newline", json!(format!("{RSA_KID}\n"))),
-        ("with CR LF and a fake log line", json!(format!("{RSA_KID}\r\n{{\"level\":\"INFO\"}}"))),
+        (
+            "with CR LF and a fake log line",
+            json!(format!("{RSA_KID}\r\n{{\"level\":\"INFO\"}}")),
+        ),
         ("a number", json!(1)),
         ("an object", json!({"kid": RSA_KID})),
         ("an array", json!([RSA_KID])),
@@ -677,32 +901,84 @@ fn token_cases(idp: &Idp) -> Vec<Case> {
 
     // Extensions we do not understand.
     for (what, header) in [
-        ("crit with an unknown name", json!({"alg": "RS256", "kid": RSA_KID, "crit": ["x-unknown"], "x-unknown": true})),
-        ("crit naming a registered claim", json!({"alg": "RS256", "kid": RSA_KID, "crit": ["exp"], "exp": NOW + 300})),
+        (
+            "crit with an unknown name",
+            json!({"alg": "RS256", "kid": RSA_KID, "crit": ["x-unknown"], "x-unknown": true}),
+        ),
+        (
+            "crit naming a registered claim",
+            json!({"alg": "RS256", "kid": RSA_KID, "crit": ["exp"], "exp": NOW + 300}),
+        ),
         ("crit empty", json!({"alg": "RS256", "kid": RSA_KID, "crit": []})),
-        ("b64: false", json!({"alg": "RS256", "kid": RSA_KID, "b64": false, "crit": ["b64"]})),
-        ("b64: false without crit", json!({"alg": "RS256", "kid": RSA_KID, "b64": false})),
+        (
+            "b64: false",
+            json!({"alg": "RS256", "kid": RSA_KID, "b64": false, "crit": ["b64"]}),
+        ),
+        (
+            "b64: false without crit",
+            json!({"alg": "RS256", "kid": RSA_KID, "b64": false}),
+        ),
     ] {
-        cases.push(refused(format!("extension/{what}"), idp.rs256(&header.to_string(), &claims)));
+        cases.push(refused(
+            format!("extension/{what}"),
+            idp.rs256(&header.to_string(), &claims),
+        ));
     }
     // RFC 7797 proper: the payload is signed unencoded.
     let unencoded_header = json!({"alg": "RS256", "kid": RSA_KID, "b64": false, "crit": ["b64"]}).to_string();
     let unencoded_input = format!("{}.{claims}", b64(&unencoded_header));
     let unencoded_signature = idp.rsa_sign(&signature::RSA_PKCS1_SHA256, &unencoded_input);
-    cases.push(refused("extension/b64: false, detached unencoded payload", format!("{}..{unencoded_signature}", b64(&unencoded_header))));
+    cases.push(refused(
+        "extension/b64: false, detached unencoded payload",
+        format!("{}..{unencoded_signature}", b64(&unencoded_header)),
+    ));
 
     // Other serializations.
     let jwe_header = b64(json!({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": RSA_KID}).to_string());
-    cases.push(refused("serialization/JWE (5 segments)", format!("{jwe_header}.{}.{}.{}.{}", b64([7u8; 256]), b64([1u8; 12]), b64(&claims), b64([2u8; 16]))));
-    cases.push(refused("serialization/JWE dir (empty key segment)", format!("{}..{}.{}.{}", b64(r#"{"alg":"dir","enc":"A256GCM"}"#), b64([1u8; 12]), b64(&claims), b64([2u8; 16]))));
-    cases.push(refused("serialization/JWS with an enc header", idp.rs256(&json!({"alg": "RS256", "kid": RSA_KID, "enc": "A256GCM"}).to_string(), &claims)));
+    cases.push(refused(
+        "serialization/JWE (5 segments)",
+        format!(
+            "{jwe_header}.{}.{}.{}.{}",
+            b64([7u8; 256]),
+            b64([1u8; 12]),
+            b64(&claims),
+            b64([2u8; 16])
+        ),
+    ));
+    cases.push(refused(
+        "serialization/JWE dir (empty key segment)",
+        format!(
+            "{}..{}.{}.{}",
+            b64(r#"{"alg":"dir","enc":"A256GCM"}"#),
+            b64([1u8; 12]),
+            b64(&claims),
+            b64([2u8; 16])
+        ),
+    ));
+    cases.push(refused(
+        "serialization/JWS with an enc header",
+        idp.rs256(
+            &json!({"alg": "RS256", "kid": RSA_KID, "enc": "A256GCM"}).to_string(),
+            &claims,
+        ),
+    ));
     let (protected, rest) = valid_input.split_once('.').expect("compact JWS");
-    let general = json!({"payload": rest, "signatures": [{"protected": protected, "signature": valid_signature}]}).to_string();
+    let general =
+        json!({"payload": rest, "signatures": [{"protected": protected, "signature": valid_signature}]}).to_string();
     let flattened = json!({"payload": rest, "protected": protected, "signature": valid_signature}).to_string();
     // `{`, `"` and `:` are outside RFC 6750's b64token charset: the header parser refuses it.
-    cases.push(bad_request("serialization/JSON serialization as the bearer value", general.clone()));
-    cases.push(bad_request("serialization/flattened JSON serialization as the bearer value", flattened));
-    cases.push(refused("serialization/JSON serialization, base64url in one segment", b64(&general)));
+    cases.push(bad_request(
+        "serialization/JSON serialization as the bearer value",
+        general.clone(),
+    ));
+    cases.push(bad_request(
+        "serialization/flattened JSON serialization as the bearer value",
+        flattened,
+    ));
+    cases.push(refused(
+        "serialization/JSON serialization, base64url in one segment",
+        b64(&general),
+    ));
 
     // Time claims: integers only, the leeway exactly.
     let u64_max = u64::MAX.to_string();
@@ -737,15 +1013,33 @@ fn token_cases(idp: &Idp) -> Vec<Case> {
         ("nbf", "null"),
         ("nbf", "1800000031"), // NOW + 31
     ] {
-        cases.push(refused(format!("time/{claim} = {raw}"), idp.rs256(&rs_header(), &claims_raw(claim, raw))));
+        cases.push(refused(
+            format!("time/{claim} = {raw}"),
+            idp.rs256(&rs_header(), &claims_raw(claim, raw)),
+        ));
     }
-    cases.push(refused("time/exp missing", idp.rs256(&rs_header(), &claims_without("exp"))));
-    cases.push(refused("time/iat missing", idp.rs256(&rs_header(), &claims_without("iat"))));
+    cases.push(refused(
+        "time/exp missing",
+        idp.rs256(&rs_header(), &claims_without("exp")),
+    ));
+    cases.push(refused(
+        "time/iat missing",
+        idp.rs256(&rs_header(), &claims_without("iat")),
+    ));
     // A token that never expires (or is valid for more than a day) is not a visitor's ID token,
     // even when the trusted provider signed it (found by this suite; fixed in bearer.rs).
-    cases.push(refused(format!("time/exp = u64::MAX {u64_max}"), idp.rs256(&rs_header(), &claims_raw("exp", &u64_max))));
-    cases.push(refused("time/exp = i64::MAX + 1", idp.rs256(&rs_header(), &claims_raw("exp", &i64_max_plus_one))));
-    cases.push(refused("time/exp a day and a second ahead", idp.rs256(&rs_header(), &claims_raw("exp", "1800086401"))));
+    cases.push(refused(
+        format!("time/exp = u64::MAX {u64_max}"),
+        idp.rs256(&rs_header(), &claims_raw("exp", &u64_max)),
+    ));
+    cases.push(refused(
+        "time/exp = i64::MAX + 1",
+        idp.rs256(&rs_header(), &claims_raw("exp", &i64_max_plus_one)),
+    ));
+    cases.push(refused(
+        "time/exp a day and a second ahead",
+        idp.rs256(&rs_header(), &claims_raw("exp", "1800086401")),
+    ));
 
     // Audience and issuer.
     for (what, aud) in [
@@ -759,7 +1053,10 @@ fn token_cases(idp: &Idp) -> Vec<Case> {
         ("with a number", json!(["web", 5])),
         ("null", Value::Null),
     ] {
-        cases.push(refused(format!("aud/{what}"), idp.rs256(&rs_header(), &claims_with("aud", aud))));
+        cases.push(refused(
+            format!("aud/{what}"),
+            idp.rs256(&rs_header(), &claims_with("aud", aud)),
+        ));
     }
     cases.push(refused("aud/missing", idp.rs256(&rs_header(), &claims_without("aud"))));
     for (what, iss) in [
@@ -776,34 +1073,88 @@ fn token_cases(idp: &Idp) -> Vec<Case> {
         ("empty array", json!([])),
         ("null", Value::Null),
     ] {
-        cases.push(refused(format!("iss/{what}"), idp.rs256(&rs_header(), &claims_with("iss", iss))));
+        cases.push(refused(
+            format!("iss/{what}"),
+            idp.rs256(&rs_header(), &claims_with("iss", iss)),
+        ));
     }
     // `iss` is one string, exactly the configured issuer (RFC 7519 4.1.1, OIDC Core 3.1.3.7).
     // jsonwebtoken alone accepts an ARRAY that contains it; this suite found that and bearer.rs
     // now checks the string itself.
     for (what, iss) in [
         ("an array holding the issuer", json!([ISSUER])),
-        ("an array with an untrusted issuer too", json!(["https://evil.example", ISSUER])),
+        (
+            "an array with an untrusted issuer too",
+            json!(["https://evil.example", ISSUER]),
+        ),
     ] {
-        cases.push(refused(format!("iss/{what}"), idp.rs256(&rs_header(), &claims_with("iss", iss))));
+        cases.push(refused(
+            format!("iss/{what}"),
+            idp.rs256(&rs_header(), &claims_with("iss", iss)),
+        ));
     }
     cases.push(refused("iss/missing", idp.rs256(&rs_header(), &claims_without("iss"))));
 
     // Duplicate member names, in validly signed bytes.
     let dup_sub = claims_raw("sub", "\"visitor-7\",\"sub\":\"mallory\"");
     cases.push(refused("duplicates/sub twice", idp.rs256(&rs_header(), &dup_sub)));
-    cases.push(refused("duplicates/aud twice (untrusted last)", idp.rs256(&rs_header(), &claims_raw("aud", "\"web\",\"aud\":\"evil\""))));
-    cases.push(refused("duplicates/iss twice", idp.rs256(&rs_header(), &claims_raw("iss", &format!("\"https://evil.example\",\"iss\":\"{ISSUER}\"")))));
-    cases.push(refused("duplicates/nested in a claim", idp.rs256(&rs_header(), &claims_raw("address", r#"{"country":"NO","country":"SE"}"#))));
-    cases.push(refused("duplicates/header alg none then RS256", idp.rs256(&format!(r#"{{"alg":"none","kid":"{RSA_KID}","alg":"RS256"}}"#), &claims)));
-    cases.push(refused("duplicates/header kid twice", idp.rs256(&format!(r#"{{"alg":"RS256","kid":"evil","kid":"{RSA_KID}"}}"#), &claims)));
-    cases.push(refused("duplicates/header alg twice, same value", idp.rs256(&format!(r#"{{"alg":"RS256","alg":"RS256","kid":"{RSA_KID}"}}"#), &claims)));
+    cases.push(refused(
+        "duplicates/aud twice (untrusted last)",
+        idp.rs256(&rs_header(), &claims_raw("aud", "\"web\",\"aud\":\"evil\"")),
+    ));
+    cases.push(refused(
+        "duplicates/iss twice",
+        idp.rs256(
+            &rs_header(),
+            &claims_raw("iss", &format!("\"https://evil.example\",\"iss\":\"{ISSUER}\"")),
+        ),
+    ));
+    cases.push(refused(
+        "duplicates/nested in a claim",
+        idp.rs256(
+            &rs_header(),
+            &claims_raw("address", r#"{"country":"NO","country":"SE"}"#),
+        ),
+    ));
+    cases.push(refused(
+        "duplicates/header alg none then RS256",
+        idp.rs256(&format!(r#"{{"alg":"none","kid":"{RSA_KID}","alg":"RS256"}}"#), &claims),
+    ));
+    cases.push(refused(
+        "duplicates/header kid twice",
+        idp.rs256(&format!(r#"{{"alg":"RS256","kid":"evil","kid":"{RSA_KID}"}}"#), &claims),
+    ));
+    cases.push(refused(
+        "duplicates/header alg twice, same value",
+        idp.rs256(
+            &format!(r#"{{"alg":"RS256","alg":"RS256","kid":"{RSA_KID}"}}"#),
+            &claims,
+        ),
+    ));
 
     // An explicitly typed token of another kind (RFC 8725 3.11: an RFC 9068 access token) is
     // not a login, even with the right issuer and audience; `JWT` and no `typ` are.
-    cases.push(refused("typ/at+jwt", idp.rs256(&json!({"alg": "RS256", "typ": "at+jwt", "kid": RSA_KID}).to_string(), &claims)));
-    cases.push(refused("typ/application/at+jwt", idp.rs256(&json!({"alg": "RS256", "typ": "application/at+jwt", "kid": RSA_KID}).to_string(), &claims)));
-    cases.push(accepted("typ/JWT", idp.rs256(&json!({"alg": "RS256", "typ": "JWT", "kid": RSA_KID}).to_string(), &claims)));
+    cases.push(refused(
+        "typ/at+jwt",
+        idp.rs256(
+            &json!({"alg": "RS256", "typ": "at+jwt", "kid": RSA_KID}).to_string(),
+            &claims,
+        ),
+    ));
+    cases.push(refused(
+        "typ/application/at+jwt",
+        idp.rs256(
+            &json!({"alg": "RS256", "typ": "application/at+jwt", "kid": RSA_KID}).to_string(),
+            &claims,
+        ),
+    ));
+    cases.push(accepted(
+        "typ/JWT",
+        idp.rs256(
+            &json!({"alg": "RS256", "typ": "JWT", "kid": RSA_KID}).to_string(),
+            &claims,
+        ),
+    ));
 
     // Subjects.
     for (what, sub) in [
@@ -824,35 +1175,87 @@ fn token_cases(idp: &Idp) -> Vec<Case> {
         ("an array", json!(["visitor-7"])),
         ("an object", json!({"id": "visitor-7"})),
     ] {
-        cases.push(refused(format!("sub/{what}"), idp.rs256(&rs_header(), &claims_with("sub", sub))));
+        cases.push(refused(
+            format!("sub/{what}"),
+            idp.rs256(&rs_header(), &claims_with("sub", sub)),
+        ));
     }
     cases.push(refused("sub/missing", idp.rs256(&rs_header(), &claims_without("sub"))));
 
     // Size and depth: a quick 4xx, no stack overflow.
-    cases.push(refused("size/100 KB token, validly signed", idp.rs256(&rs_header(), &claims_with("padding", json!("p".repeat(100 * 1024))))));
+    cases.push(refused(
+        "size/100 KB token, validly signed",
+        idp.rs256(&rs_header(), &claims_with("padding", json!("p".repeat(100 * 1024)))),
+    ));
     cases.push(refused("size/16 KiB + 1 of junk", "a".repeat(16 * 1024 + 1)));
-    cases.push(refused("size/claim nested 10,000 arrays deep", idp.rs256(&rs_header(), &claims_raw("deep", &nested_arrays(10_000)))));
+    cases.push(refused(
+        "size/claim nested 10,000 arrays deep",
+        idp.rs256(&rs_header(), &claims_raw("deep", &nested_arrays(10_000))),
+    ));
     // Small enough to pass the size limit, so the JSON parsers meet the depth.
-    cases.push(refused("size/claim nested 5,000 arrays deep", idp.rs256(&rs_header(), &claims_raw("deep", &nested_arrays(5_000)))));
-    cases.push(refused("size/claim nested 2,000 objects deep", idp.rs256(&rs_header(), &claims_raw("deep", &nested_objects(2_000)))));
-    cases.push(refused("size/header nested 5,000 arrays deep", idp.rs256(&format!(r#"{{"alg":"RS256","kid":"{RSA_KID}","x":{}}}"#, nested_arrays(5_000)), &claims)));
+    cases.push(refused(
+        "size/claim nested 5,000 arrays deep",
+        idp.rs256(&rs_header(), &claims_raw("deep", &nested_arrays(5_000))),
+    ));
+    cases.push(refused(
+        "size/claim nested 2,000 objects deep",
+        idp.rs256(&rs_header(), &claims_raw("deep", &nested_objects(2_000))),
+    ));
+    cases.push(refused(
+        "size/header nested 5,000 arrays deep",
+        idp.rs256(
+            &format!(r#"{{"alg":"RS256","kid":"{RSA_KID}","x":{}}}"#, nested_arrays(5_000)),
+            &claims,
+        ),
+    ));
 
     // Structure.
     let other = idp.rs256(&rs_header(), &claims_with("sub", json!("mallory")));
     let (_, other_signature) = other.rsplit_once('.').expect("compact JWS");
-    cases.push(refused("structure/stripped signature (header.payload.)", format!("{valid_input}.")));
+    cases.push(refused(
+        "structure/stripped signature (header.payload.)",
+        format!("{valid_input}."),
+    ));
     cases.push(refused("structure/two segments", valid_input.to_string()));
-    cases.push(refused("structure/truncated signature", valid[..valid.len() - 8].to_string()));
-    cases.push(refused("structure/another token's signature", format!("{valid_input}.{other_signature}")));
+    cases.push(refused(
+        "structure/truncated signature",
+        valid[..valid.len() - 8].to_string(),
+    ));
+    cases.push(refused(
+        "structure/another token's signature",
+        format!("{valid_input}.{other_signature}"),
+    ));
     cases.push(refused("structure/extra segment", format!("{valid}.{valid_signature}")));
     cases.push(refused("structure/trailing dot", format!("{valid}.")));
     cases.push(refused("structure/leading dot", format!(".{valid}")));
     cases.push(refused("structure/only dots", "..".to_string()));
-    cases.push(refused("structure/padded base64 signature", format!("{valid_input}.{}", STANDARD.encode(URL_SAFE_NO_PAD.decode(valid_signature).expect("b64")))));
-    cases.push(refused("structure/standard-alphabet padded header", format!("{}.{}", STANDARD.encode(rs_header()), &valid[valid.find('.').expect("dot") + 1..])));
-    cases.push(refused("structure/header and payload swapped", format!("{}.{}.{valid_signature}", b64(&claims), b64(rs_header()))));
-    cases.push(refused("structure/payload not JSON", idp.rs256(&rs_header(), "not json")));
-    cases.push(refused("structure/payload a JSON array", idp.rs256(&rs_header(), &format!("[{claims}]"))));
+    cases.push(refused(
+        "structure/padded base64 signature",
+        format!(
+            "{valid_input}.{}",
+            STANDARD.encode(URL_SAFE_NO_PAD.decode(valid_signature).expect("b64"))
+        ),
+    ));
+    cases.push(refused(
+        "structure/standard-alphabet padded header",
+        format!(
+            "{}.{}",
+            STANDARD.encode(rs_header()),
+            &valid[valid.find('.').expect("dot") + 1..]
+        ),
+    ));
+    cases.push(refused(
+        "structure/header and payload swapped",
+        format!("{}.{}.{valid_signature}", b64(&claims), b64(rs_header())),
+    ));
+    cases.push(refused(
+        "structure/payload not JSON",
+        idp.rs256(&rs_header(), "not json"),
+    ));
+    cases.push(refused(
+        "structure/payload a JSON array",
+        idp.rs256(&rs_header(), &format!("[{claims}]")),
+    ));
     cases.push(refused("structure/header not JSON", idp.rs256("RS256", &claims)));
     cases.push(refused("structure/not a JWT", "not-a-jwt".to_string()));
     cases
@@ -865,7 +1268,11 @@ async fn hostile_tokens_are_refused_and_controls_accepted() {
     let cases = token_cases(&idp);
     let found = run_table(&idp, &cases).await;
     let mut needles = log_needles(&cases);
-    needles.extend(["../../etc/passwd".to_string(), "' OR 1=1 --".to_string(), "mallory".to_string()]);
+    needles.extend([
+        "../../etc/passwd".to_string(),
+        "' OR 1=1 --".to_string(),
+        "mallory".to_string(),
+    ]);
     logs.assert_free_of(&needles.iter().map(String::as_str).collect::<Vec<_>>());
     assert_conforming(&found);
 }
@@ -885,8 +1292,9 @@ async fn unknown_kid_flood_costs_at_most_one_refetch() {
     world.clock.advance(61);
 
     let claims = good_claims().to_string();
-    let tokens: Vec<String> =
-        (0..50).map(|_| idp.rs256(&json!({"alg": "RS256", "kid": random_token()}).to_string(), &claims)).collect();
+    let tokens: Vec<String> = (0..50)
+        .map(|_| idp.rs256(&json!({"alg": "RS256", "kid": random_token()}).to_string(), &claims))
+        .collect();
     let mut tasks = tokio::task::JoinSet::new();
     for token in tokens.clone() {
         let world = world.clone();
@@ -894,7 +1302,12 @@ async fn unknown_kid_flood_costs_at_most_one_refetch() {
     }
     while let Some(outcome) = tasks.join_next().await {
         let outcome = outcome.expect("no panic");
-        assert_eq!((outcome.status, outcome.body["error"].as_str()), (401, Some("invalid_token")), "{}", outcome.body);
+        assert_eq!(
+            (outcome.status, outcome.body["error"].as_str()),
+            (401, Some("invalid_token")),
+            "{}",
+            outcome.body
+        );
         assert_eq!(outcome.secret_reads, 0);
     }
     let refetches = world.fetches() - before;
@@ -939,30 +1352,69 @@ fn span(seconds: u64) -> String {
 
 fn visitor_cases(idp: &Idp) -> Vec<Case> {
     let mut cases = Vec::new();
-    let token = |iat: u64, exp: u64| idp.rs256(&rs_header(), &claims_edited(&[("iat", json!(iat)), ("exp", json!(exp))]));
+    let token = |iat: u64, exp: u64| {
+        idp.rs256(
+            &rs_header(),
+            &claims_edited(&[("iat", json!(iat)), ("exp", json!(exp))]),
+        )
+    };
 
     // Ages (iat from now to 3 days ago) × exp ahead. The documented rule, computed here on its
     // own: the login is at most MAX_TOKEN_AGE old and was meant to live at most that long, so with
     // `exp` ahead, age + ahead <= MAX_TOKEN_AGE. A two-day-old token with `exp` 5 minutes ahead
     // was accepted before (exp was measured from now).
-    let ages = [0, 60, 3600, 6 * 3600, 11 * 3600, MAX_TOKEN_AGE - 300, MAX_TOKEN_AGE - 60, MAX_TOKEN_AGE + 1, 86_400, 2 * 86_400, 3 * 86_400];
+    let ages = [
+        0,
+        60,
+        3600,
+        6 * 3600,
+        11 * 3600,
+        MAX_TOKEN_AGE - 300,
+        MAX_TOKEN_AGE - 60,
+        MAX_TOKEN_AGE + 1,
+        86_400,
+        2 * 86_400,
+        3 * 86_400,
+    ];
     for age in ages {
         for ahead in [60, 300, 3600, 6 * 3600] {
             let name = format!("age/iat {} ago, exp {} ahead", span(age), span(ahead));
             let token = token(NOW - age, NOW + ahead);
-            cases.push(if age + ahead <= MAX_TOKEN_AGE { accepted(name, token) } else { refused(name, token) });
+            cases.push(if age + ahead <= MAX_TOKEN_AGE {
+                accepted(name, token)
+            } else {
+                refused(name, token)
+            });
         }
         // The same login, its `exp` an hour after `iat`: expired unless younger than an hour (+ leeway).
         let name = format!("age/iat {} ago, exp = iat + 1 h", span(age));
         let token = token(NOW - age, NOW - age + 3600);
-        cases.push(if age < 3600 + LEEWAY { accepted(name, token) } else { refused(name, token) });
+        cases.push(if age < 3600 + LEEWAY {
+            accepted(name, token)
+        } else {
+            refused(name, token)
+        });
     }
 
     // Lifetimes `exp - iat`, issued 10 s ago. Auth0's default ID token lives 10 h: a control.
-    for lifetime in [60, 3600, 36_000, MAX_TOKEN_AGE, MAX_TOKEN_AGE + 1, 86_400, 86_401, 7 * 86_400, 365 * 86_400] {
+    for lifetime in [
+        60,
+        3600,
+        36_000,
+        MAX_TOKEN_AGE,
+        MAX_TOKEN_AGE + 1,
+        86_400,
+        86_401,
+        7 * 86_400,
+        365 * 86_400,
+    ] {
         let name = format!("lifetime/exp - iat = {}", span(lifetime));
         let token = token(NOW - 10, NOW - 10 + lifetime);
-        cases.push(if lifetime <= MAX_TOKEN_AGE { accepted(name, token) } else { refused(name, token) });
+        cases.push(if lifetime <= MAX_TOKEN_AGE {
+            accepted(name, token)
+        } else {
+            refused(name, token)
+        });
     }
 
     // Tokens that identify a client application, each in a real provider's client-credentials
@@ -970,32 +1422,130 @@ fn visitor_cases(idp: &Idp) -> Vec<Case> {
     let oid = "5c2a1f7e-8a4b-4c1d-9e3f-0a1b2c3d4e5f";
     let app = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a";
     let machines: Vec<(&str, Vec<(&str, Value)>)> = vec![
-        ("RFC 9068 client credentials (sub = client_id)", vec![("sub", json!("svc-1")), ("client_id", json!("svc-1")), ("scope", json!("chat"))]),
-        ("Okta client credentials (sub = cid)", vec![("sub", json!("0oa1b2c3d4")), ("cid", json!("0oa1b2c3d4")), ("scp", json!(["chat"]))]),
-        ("Auth0 client credentials (<client>@clients, gty)", vec![("sub", json!("AbC123@clients")), ("azp", json!("AbC123")), ("gty", json!("client-credentials"))]),
-        ("Auth0 shape without gty (<azp>@clients)", vec![("sub", json!("AbC123@clients")), ("azp", json!("AbC123"))]),
-        ("gty client_credentials (underscore)", vec![("sub", json!("job-7")), ("gty", json!("client_credentials"))]),
-        ("Entra v2 app-only with idtyp app", vec![("sub", json!(oid)), ("oid", json!(oid)), ("azp", json!(app)), ("azpacr", json!("1")), ("roles", json!(["Chat.Mint"])), ("idtyp", json!("app"))]),
-        ("Entra v2 app-only without idtyp (sub = oid)", vec![("sub", json!(oid)), ("oid", json!(oid)), ("azp", json!(app)), ("roles", json!(["Chat.Mint"]))]),
-        ("Entra v1 app-only (appid, sub = oid)", vec![("sub", json!(oid)), ("oid", json!(oid)), ("appid", json!(app)), ("appidacr", json!("1")), ("roles", json!(["Chat.Mint"]))]),
-        ("idtyp APP in capitals", vec![("sub", json!("svc-2")), ("idtyp", json!("APP"))]),
-        ("sub = azp (the client about itself)", vec![("sub", json!("web-app")), ("azp", json!("web-app"))]),
+        (
+            "RFC 9068 client credentials (sub = client_id)",
+            vec![
+                ("sub", json!("svc-1")),
+                ("client_id", json!("svc-1")),
+                ("scope", json!("chat")),
+            ],
+        ),
+        (
+            "Okta client credentials (sub = cid)",
+            vec![
+                ("sub", json!("0oa1b2c3d4")),
+                ("cid", json!("0oa1b2c3d4")),
+                ("scp", json!(["chat"])),
+            ],
+        ),
+        (
+            "Auth0 client credentials (<client>@clients, gty)",
+            vec![
+                ("sub", json!("AbC123@clients")),
+                ("azp", json!("AbC123")),
+                ("gty", json!("client-credentials")),
+            ],
+        ),
+        (
+            "Auth0 shape without gty (<azp>@clients)",
+            vec![("sub", json!("AbC123@clients")), ("azp", json!("AbC123"))],
+        ),
+        (
+            "gty client_credentials (underscore)",
+            vec![("sub", json!("job-7")), ("gty", json!("client_credentials"))],
+        ),
+        (
+            "Entra v2 app-only with idtyp app",
+            vec![
+                ("sub", json!(oid)),
+                ("oid", json!(oid)),
+                ("azp", json!(app)),
+                ("azpacr", json!("1")),
+                ("roles", json!(["Chat.Mint"])),
+                ("idtyp", json!("app")),
+            ],
+        ),
+        (
+            "Entra v2 app-only without idtyp (sub = oid)",
+            vec![
+                ("sub", json!(oid)),
+                ("oid", json!(oid)),
+                ("azp", json!(app)),
+                ("roles", json!(["Chat.Mint"])),
+            ],
+        ),
+        (
+            "Entra v1 app-only (appid, sub = oid)",
+            vec![
+                ("sub", json!(oid)),
+                ("oid", json!(oid)),
+                ("appid", json!(app)),
+                ("appidacr", json!("1")),
+                ("roles", json!(["Chat.Mint"])),
+            ],
+        ),
+        (
+            "idtyp APP in capitals",
+            vec![("sub", json!("svc-2")), ("idtyp", json!("APP"))],
+        ),
+        (
+            "sub = azp (the client about itself)",
+            vec![("sub", json!("web-app")), ("azp", json!("web-app"))],
+        ),
         ("sub = our audience", vec![("sub", json!("web"))]),
-        ("sub = an audience in an aud array", vec![("sub", json!("web")), ("aud", json!(["web"]))]),
+        (
+            "sub = an audience in an aud array",
+            vec![("sub", json!("web")), ("aud", json!(["web"]))],
+        ),
     ];
     for (what, edits) in machines {
-        cases.push(refused(format!("kind/{what}"), idp.rs256(&rs_header(), &claims_edited(&edits))));
+        cases.push(refused(
+            format!("kind/{what}"),
+            idp.rs256(&rs_header(), &claims_edited(&edits)),
+        ));
     }
     // Controls: people's tokens from the same providers pass.
     let people: Vec<(&str, Vec<(&str, Value)>)> = vec![
-        ("fresh ID token (azp = client, nonce, auth_time)", vec![("azp", json!("web")), ("nonce", json!("n-0S6_WzA2Mj")), ("auth_time", json!(NOW - 20))]),
-        ("RFC 9068-style user access token (client_id != sub)", vec![("client_id", json!("web-app")), ("scope", json!("openid chat"))]),
-        ("Okta user access token (cid != sub)", vec![("cid", json!("0oa1b2c3d4")), ("scp", json!(["openid"]))]),
-        ("Auth0 user token (gty password, azp != sub)", vec![("sub", json!("auth0|64f1c2")), ("azp", json!("AbC123")), ("gty", json!("password"))]),
-        ("Entra user token (pairwise sub != oid, idtyp user)", vec![("sub", json!("AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ")), ("oid", json!(oid)), ("azp", json!(app)), ("scp", json!("Chat.Read")), ("idtyp", json!("user"))]),
+        (
+            "fresh ID token (azp = client, nonce, auth_time)",
+            vec![
+                ("azp", json!("web")),
+                ("nonce", json!("n-0S6_WzA2Mj")),
+                ("auth_time", json!(NOW - 20)),
+            ],
+        ),
+        (
+            "RFC 9068-style user access token (client_id != sub)",
+            vec![("client_id", json!("web-app")), ("scope", json!("openid chat"))],
+        ),
+        (
+            "Okta user access token (cid != sub)",
+            vec![("cid", json!("0oa1b2c3d4")), ("scp", json!(["openid"]))],
+        ),
+        (
+            "Auth0 user token (gty password, azp != sub)",
+            vec![
+                ("sub", json!("auth0|64f1c2")),
+                ("azp", json!("AbC123")),
+                ("gty", json!("password")),
+            ],
+        ),
+        (
+            "Entra user token (pairwise sub != oid, idtyp user)",
+            vec![
+                ("sub", json!("AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ")),
+                ("oid", json!(oid)),
+                ("azp", json!(app)),
+                ("scp", json!("Chat.Read")),
+                ("idtyp", json!("user")),
+            ],
+        ),
     ];
     for (what, edits) in people {
-        cases.push(accepted(format!("kind/control: {what}"), idp.rs256(&rs_header(), &claims_edited(&edits))));
+        cases.push(accepted(
+            format!("kind/control: {what}"),
+            idp.rs256(&rs_header(), &claims_edited(&edits)),
+        ));
     }
     cases
 }
@@ -1005,7 +1555,10 @@ async fn visitor_age_lifetime_and_kind_are_enforced() {
     let logs = CapturedLogs::install();
     let idp = Arc::new(Idp::generate());
     let cases = visitor_cases(&idp);
-    assert!(cases.iter().filter(|c| c.expect == Expect::Accepted).count() >= 15, "controls must be part of every class");
+    assert!(
+        cases.iter().filter(|c| c.expect == Expect::Accepted).count() >= 15,
+        "controls must be part of every class"
+    );
     let found = run_table(&idp, &cases).await;
     logs.assert_free_of(&log_needles(&cases).iter().map(String::as_str).collect::<Vec<_>>());
     assert_conforming(&found);
@@ -1018,8 +1571,14 @@ async fn the_operators_required_claim_is_enforced() {
     let idp = Arc::new(Idp::generate());
     let sign = |edits: &[(&str, Value)]| idp.rs256(&rs_header(), &claims_edited(edits));
     let mut cases = vec![
-        accepted("required/control: auth_time an integer", sign(&[("auth_time", json!(NOW - 20))])),
-        accepted("required/control: auth_time as raw JSON integer text", idp.rs256(&rs_header(), &claims_raw("auth_time", "1799999980"))),
+        accepted(
+            "required/control: auth_time an integer",
+            sign(&[("auth_time", json!(NOW - 20))]),
+        ),
+        accepted(
+            "required/control: auth_time as raw JSON integer text",
+            idp.rs256(&rs_header(), &claims_raw("auth_time", "1799999980")),
+        ),
         refused("required/missing", sign(&[])),
     ];
     for (what, value) in [
@@ -1034,7 +1593,10 @@ async fn the_operators_required_claim_is_enforced() {
         ("array of the integer", json!([NOW - 20])),
         ("object", json!({"at": NOW - 20})),
     ] {
-        cases.push(refused(format!("required/auth_time {what}"), sign(&[("auth_time", value)])));
+        cases.push(refused(
+            format!("required/auth_time {what}"),
+            sign(&[("auth_time", value)]),
+        ));
     }
     let found = run_table_with(&idp, &cases, config_requiring_auth_time).await;
     logs.assert_free_of(&log_needles(&cases).iter().map(String::as_str).collect::<Vec<_>>());
@@ -1056,39 +1618,197 @@ fn http_cases(idp: &Idp, max_body_bytes: usize) -> Vec<Case> {
     assert!(deep_within_limit.len() <= max_body_bytes);
     // Bodies (never identity; a small JSON object at most).
     let mut cases = vec![
-        http_accepted("body/control: {} as application/json; charset=utf-8", get().body(Some("application/json; charset=utf-8"), "{}"), &[t]),
-        http_accepted("body/control: base64-encoded {}", get().base64_body("application/json", &STANDARD.encode("{}")), &[t]),
+        http_accepted(
+            "body/control: {} as application/json; charset=utf-8",
+            get().body(Some("application/json; charset=utf-8"), "{}"),
+            &[t],
+        ),
+        http_accepted(
+            "body/control: base64-encoded {}",
+            get().base64_body("application/json", &STANDARD.encode("{}")),
+            &[t],
+        ),
     ];
-    cases.push(http("body/max_body_bytes + 1", get().body(json_ct, &oversize), 413, "request_too_large", &[t]));
-    cases.push(http("body/max_body_bytes + 1 without Content-Type", get().body(None, &oversize), 413, "request_too_large", &[t]));
-    cases.push(http("body/max_body_bytes + 1 after base64 decoding", get().base64_body("application/json", &STANDARD.encode(&oversize)), 413, "request_too_large", &[t]));
-    cases.push(http("body/truncated JSON", get().body(json_ct, "{\"a\":"), 400, "invalid_request", &[t]));
+    cases.push(http(
+        "body/max_body_bytes + 1",
+        get().body(json_ct, &oversize),
+        413,
+        "request_too_large",
+        &[t],
+    ));
+    cases.push(http(
+        "body/max_body_bytes + 1 without Content-Type",
+        get().body(None, &oversize),
+        413,
+        "request_too_large",
+        &[t],
+    ));
+    cases.push(http(
+        "body/max_body_bytes + 1 after base64 decoding",
+        get().base64_body("application/json", &STANDARD.encode(&oversize)),
+        413,
+        "request_too_large",
+        &[t],
+    ));
+    cases.push(http(
+        "body/truncated JSON",
+        get().body(json_ct, "{\"a\":"),
+        400,
+        "invalid_request",
+        &[t],
+    ));
     // SURPRISING (harmless): serde_json keeps the last of duplicated keys, so the body passes.
     // The body is never read for identity or options today, so nothing can be smuggled with it.
-    cases.push(http_accepted("body/duplicated keys (SURPRISING: accepted, body unused)", get().body(json_ct, r#"{"a":1,"a":2}"#), &[t]));
-    cases.push(http("body/text/plain", get().body(Some("text/plain"), "{\"a\":1}"), 415, "unsupported_media_type", &[t]));
-    cases.push(http("body/form-urlencoded", get().body(Some("application/x-www-form-urlencoded"), "access_token=x"), 415, "unsupported_media_type", &[t]));
-    cases.push(http("body/multipart", get().body(Some("multipart/form-data; boundary=x"), "--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--"), 415, "unsupported_media_type", &[t]));
-    cases.push(http("body/text/json", get().body(Some("text/json"), "{}"), 415, "unsupported_media_type", &[t]));
-    cases.push(http("body/application/json-seq", get().body(Some("application/json-seq"), "{}"), 415, "unsupported_media_type", &[t]));
-    cases.push(http("body/no Content-Type", get().body(None, "{}"), 415, "unsupported_media_type", &[t]));
-    cases.push(http("body/a JSON array", get().body(json_ct, "[{\"a\":1}]"), 400, "invalid_request", &[t]));
-    cases.push(http("body/a JSON string", get().body(json_ct, "\"a\""), 400, "invalid_request", &[t]));
-    cases.push(http("body/JSON null", get().body(json_ct, "null"), 400, "invalid_request", &[t]));
-    cases.push(http("body/two JSON objects", get().body(json_ct, "{}{}"), 400, "invalid_request", &[t]));
-    cases.push(http("body/nested 10,000 arrays deep (over the size limit)", get().body(json_ct, &nested_arrays(10_000)), 413, "request_too_large", &[t]));
-    cases.push(http("body/nested arrays just inside the size limit", get().body(json_ct, &deep_within_limit), 400, "invalid_request", &[t]));
-    cases.push(http("body/nested 1,600 objects deep", get().body(json_ct, &nested_objects(1_600)), 400, "invalid_request", &[t]));
-    cases.push(http("body/not UTF-8 (base64-encoded)", get().base64_body("application/json", &STANDARD.encode([0xff, 0xfe, b'{', b'}'])), 400, "invalid_request", &[t]));
-    cases.push(http("body/base64 of non-JSON", get().base64_body("application/json", &STANDARD.encode("not json")), 400, "invalid_request", &[t]));
+    cases.push(http_accepted(
+        "body/duplicated keys (SURPRISING: accepted, body unused)",
+        get().body(json_ct, r#"{"a":1,"a":2}"#),
+        &[t],
+    ));
+    cases.push(http(
+        "body/text/plain",
+        get().body(Some("text/plain"), "{\"a\":1}"),
+        415,
+        "unsupported_media_type",
+        &[t],
+    ));
+    cases.push(http(
+        "body/form-urlencoded",
+        get().body(Some("application/x-www-form-urlencoded"), "access_token=x"),
+        415,
+        "unsupported_media_type",
+        &[t],
+    ));
+    cases.push(http(
+        "body/multipart",
+        get().body(
+            Some("multipart/form-data; boundary=x"),
+            "--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--",
+        ),
+        415,
+        "unsupported_media_type",
+        &[t],
+    ));
+    cases.push(http(
+        "body/text/json",
+        get().body(Some("text/json"), "{}"),
+        415,
+        "unsupported_media_type",
+        &[t],
+    ));
+    cases.push(http(
+        "body/application/json-seq",
+        get().body(Some("application/json-seq"), "{}"),
+        415,
+        "unsupported_media_type",
+        &[t],
+    ));
+    cases.push(http(
+        "body/no Content-Type",
+        get().body(None, "{}"),
+        415,
+        "unsupported_media_type",
+        &[t],
+    ));
+    cases.push(http(
+        "body/a JSON array",
+        get().body(json_ct, "[{\"a\":1}]"),
+        400,
+        "invalid_request",
+        &[t],
+    ));
+    cases.push(http(
+        "body/a JSON string",
+        get().body(json_ct, "\"a\""),
+        400,
+        "invalid_request",
+        &[t],
+    ));
+    cases.push(http(
+        "body/JSON null",
+        get().body(json_ct, "null"),
+        400,
+        "invalid_request",
+        &[t],
+    ));
+    cases.push(http(
+        "body/two JSON objects",
+        get().body(json_ct, "{}{}"),
+        400,
+        "invalid_request",
+        &[t],
+    ));
+    cases.push(http(
+        "body/nested 10,000 arrays deep (over the size limit)",
+        get().body(json_ct, &nested_arrays(10_000)),
+        413,
+        "request_too_large",
+        &[t],
+    ));
+    cases.push(http(
+        "body/nested arrays just inside the size limit",
+        get().body(json_ct, &deep_within_limit),
+        400,
+        "invalid_request",
+        &[t],
+    ));
+    cases.push(http(
+        "body/nested 1,600 objects deep",
+        get().body(json_ct, &nested_objects(1_600)),
+        400,
+        "invalid_request",
+        &[t],
+    ));
+    cases.push(http(
+        "body/not UTF-8 (base64-encoded)",
+        get().base64_body("application/json", &STANDARD.encode([0xff, 0xfe, b'{', b'}'])),
+        400,
+        "invalid_request",
+        &[t],
+    ));
+    cases.push(http(
+        "body/base64 of non-JSON",
+        get().base64_body("application/json", &STANDARD.encode("not json")),
+        400,
+        "invalid_request",
+        &[t],
+    ));
 
     // Authorization header.
     let other = idp.es256(&es_header(), &good_claims().to_string());
-    cases.push(http_accepted("authorization/control: scheme in lower case (RFC 7235: case-insensitive)", Event::new("GET", Some(&format!("bearer {t}"))), &[t]));
-    cases.push(http_accepted("authorization/control: scheme in upper case", Event::new("GET", Some(&format!("BEARER {t}"))), &[t]));
-    cases.push(http("authorization/absent", Event::new("GET", None), 401, "missing_token", &[]));
-    cases.push(http("authorization/two headers, both valid", get().header("authorization", json!([format!("Bearer {t}"), format!("Bearer {other}")])), 400, "invalid_request", &[t, &other]));
-    cases.push(http("authorization/two tokens comma-joined (API Gateway's form)", Event::new("GET", Some(&format!("Bearer {t}, Bearer {other}"))), 400, "invalid_request", &[t, &other]));
+    cases.push(http_accepted(
+        "authorization/control: scheme in lower case (RFC 7235: case-insensitive)",
+        Event::new("GET", Some(&format!("bearer {t}"))),
+        &[t],
+    ));
+    cases.push(http_accepted(
+        "authorization/control: scheme in upper case",
+        Event::new("GET", Some(&format!("BEARER {t}"))),
+        &[t],
+    ));
+    cases.push(http(
+        "authorization/absent",
+        Event::new("GET", None),
+        401,
+        "missing_token",
+        &[],
+    ));
+    cases.push(http(
+        "authorization/two headers, both valid",
+        get().header(
+            "authorization",
+            json!([format!("Bearer {t}"), format!("Bearer {other}")]),
+        ),
+        400,
+        "invalid_request",
+        &[t, &other],
+    ));
+    cases.push(http(
+        "authorization/two tokens comma-joined (API Gateway's form)",
+        Event::new("GET", Some(&format!("Bearer {t}, Bearer {other}"))),
+        400,
+        "invalid_request",
+        &[t, &other],
+    ));
     for (what, value) in [
         ("double space", format!("Bearer  {t}")),
         ("tab", format!("Bearer\t{t}")),
@@ -1106,7 +1826,13 @@ fn http_cases(idp: &Idp, max_body_bytes: usize) -> Vec<Case> {
         ("non-ASCII", format!("Bearer {t}\u{e9}")),
         ("leading space", format!(" Bearer {t}")),
     ] {
-        cases.push(http(format!("authorization/{what}"), Event::new("GET", Some(&value)), 400, "invalid_request", &[t]));
+        cases.push(http(
+            format!("authorization/{what}"),
+            Event::new("GET", Some(&value)),
+            400,
+            "invalid_request",
+            &[t],
+        ));
     }
 
     // Origins: exact, byte for byte; a valid token does not help.
@@ -1122,29 +1848,99 @@ fn http_cases(idp: &Idp, max_body_bytes: usize) -> Vec<Case> {
         "https://www.example.co",
         "",
     ] {
-        cases.push(http(format!("origin/{origin:?}"), get().header("origin", origin), 403, "origin_not_allowed", &[t]));
+        cases.push(http(
+            format!("origin/{origin:?}"),
+            get().header("origin", origin),
+            403,
+            "origin_not_allowed",
+            &[t],
+        ));
     }
-    cases.push(http("origin/sent twice", get().header("origin", json!([ORIGIN, ORIGIN])), 403, "origin_not_allowed", &[t]));
-    cases.push(http("origin/preflight from a hostile origin", Event::new("OPTIONS", None).header("origin", "https://evil.example"), 403, "origin_not_allowed", &[]));
-    cases.push(http_accepted("origin/control: no Origin (not a browser)", get().without_header("origin"), &[t]));
+    cases.push(http(
+        "origin/sent twice",
+        get().header("origin", json!([ORIGIN, ORIGIN])),
+        403,
+        "origin_not_allowed",
+        &[t],
+    ));
+    cases.push(http(
+        "origin/preflight from a hostile origin",
+        Event::new("OPTIONS", None).header("origin", "https://evil.example"),
+        403,
+        "origin_not_allowed",
+        &[],
+    ));
+    cases.push(http_accepted(
+        "origin/control: no Origin (not a browser)",
+        get().without_header("origin"),
+        &[t],
+    ));
 
     // Tokens in the query string (they end up in access logs).
     for name in ["access_token", "id_token", "token"] {
-        cases.push(http(format!("query/?{name}="), Event::new("GET", None).query(&format!("{name}={t}")), 400, "invalid_request", &[t]));
+        cases.push(http(
+            format!("query/?{name}="),
+            Event::new("GET", None).query(&format!("{name}={t}")),
+            400,
+            "invalid_request",
+            &[t],
+        ));
     }
-    cases.push(http("query/?access_token= next to a valid header", get().query(&format!("access_token={t}")), 400, "invalid_request", &[t]));
-    cases.push(http("query/?token= after another parameter", get().query(&format!("lang=no&token={t}")), 400, "invalid_request", &[t]));
-    cases.push(http("query/?access_token= empty", get().query("access_token="), 400, "invalid_request", &[t]));
+    cases.push(http(
+        "query/?access_token= next to a valid header",
+        get().query(&format!("access_token={t}")),
+        400,
+        "invalid_request",
+        &[t],
+    ));
+    cases.push(http(
+        "query/?token= after another parameter",
+        get().query(&format!("lang=no&token={t}")),
+        400,
+        "invalid_request",
+        &[t],
+    ));
+    cases.push(http(
+        "query/?access_token= empty",
+        get().query("access_token="),
+        400,
+        "invalid_request",
+        &[t],
+    ));
 
     // Profile names from the path.
     let long = "a".repeat(300);
-    for profile in ["../connect", "connect/", "CONNECT", "%2e%2e", "..", "connect%00", "connect\u{0}", "connect ", "connect\n", "", long.as_str()] {
-        cases.push(http(format!("path/{:?}", if profile.len() > 40 { "a × 300" } else { profile }), get().profile(profile), 404, "unknown_profile", &[t]));
+    for profile in [
+        "../connect",
+        "connect/",
+        "CONNECT",
+        "%2e%2e",
+        "..",
+        "connect%00",
+        "connect\u{0}",
+        "connect ",
+        "connect\n",
+        "",
+        long.as_str(),
+    ] {
+        cases.push(http(
+            format!("path/{:?}", if profile.len() > 40 { "a × 300" } else { profile }),
+            get().profile(profile),
+            404,
+            "unknown_profile",
+            &[t],
+        ));
     }
 
     // Methods.
     for method in ["PUT", "DELETE", "PATCH"] {
-        cases.push(http(format!("method/{method}"), get().method(method), 405, "method_not_allowed", &[t]));
+        cases.push(http(
+            format!("method/{method}"),
+            get().method(method),
+            405,
+            "method_not_allowed",
+            &[t],
+        ));
     }
     cases
 }
@@ -1187,10 +1983,20 @@ async fn upgrade_detector_lambda_http_and_http_refuse_malformed_events() {
     }
     // CR/LF (header injection) and NUL in a header value: the http crate will not build such a
     // HeaderValue, and the event decoder refuses the event.
-    for value in [format!("Bearer {token}\r\nX-Injected: 1"), format!("Bearer {token}\nX-Injected: 1"), format!("Bearer {token}\u{0}")] {
-        assert!(HeaderValue::from_str(&value).is_err(), "{value:?} must not become a header value");
+    for value in [
+        format!("Bearer {token}\r\nX-Injected: 1"),
+        format!("Bearer {token}\nX-Injected: 1"),
+        format!("Bearer {token}\u{0}"),
+    ] {
+        assert!(
+            HeaderValue::from_str(&value).is_err(),
+            "{value:?} must not become a header value"
+        );
         let event = Event::new("GET", Some(&value)).text();
         let decoded = std::panic::catch_unwind(|| lambda_http::request::from_str(&event));
-        assert!(matches!(decoded, Err(_) | Ok(Err(_))), "an event with {value:?} in a header must be refused");
+        assert!(
+            matches!(decoded, Err(_) | Ok(Err(_))),
+            "an event with {value:?} in a header must be refused"
+        );
     }
 }

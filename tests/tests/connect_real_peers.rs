@@ -9,12 +9,12 @@ use std::time::Duration;
 use lambda_http::http::header;
 use mint_token::{Deps, function_handler};
 use serde_json::{Value, json};
-use whoscalling::secrets::SecretCacheSettings;
 use whoscalling::adapters::SecretsManagerStore;
+use whoscalling::secrets::SecretCacheSettings;
 use whoscalling::{ServiceConfig, SystemClock};
 use whoscalling_tests::{
-    AdvancingClock, CapturedLogs, OIDC_CLIENT_ID, Peer, json_body, log_in_at_provider, moto, oidc_provider_with_id_token_claims, random_token,
-    secrets_manager_config, verify_independently,
+    AdvancingClock, CapturedLogs, OIDC_CLIENT_ID, Peer, json_body, log_in_at_provider, moto,
+    oidc_provider_with_id_token_claims, random_token, secrets_manager_config, verify_independently,
 };
 
 const WIDGET_ID: &str = "a1b2c3d4-widget";
@@ -61,12 +61,26 @@ async fn world_with_clock(clock: Arc<dyn whoscalling::Clock>) -> World {
     let moto = moto();
     let key = format!("{}=", random_token()); // 44 characters, like a Connect key
     let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
-    let created = client.create_secret().name("whoscalling/connect-widget-key").secret_string(&key).send().await.expect("create");
+    let created = client
+        .create_secret()
+        .name("whoscalling/connect-widget-key")
+        .secret_string(&key)
+        .send()
+        .await
+        .expect("create");
     let arn = created.arn().expect("arn").to_string();
-    let store = SecretsManagerStore::new(secrets_manager_config(&moto.url), SecretCacheSettings::default()).await.expect("store");
+    let store = SecretsManagerStore::new(secrets_manager_config(&moto.url), SecretCacheSettings::default())
+        .await
+        .expect("store");
     let config = config(&provider.url, &arn);
     let deps = Deps::from_config(&config, Arc::new(store), clock).expect("deps");
-    World { issuer: provider.url.clone(), _provider: provider, _moto: moto, key, deps }
+    World {
+        issuer: provider.url.clone(),
+        _provider: provider,
+        _moto: moto,
+        key,
+        deps,
+    }
 }
 
 fn request(method: &str, bearer: Option<&str>) -> lambda_http::Request {
@@ -101,7 +115,9 @@ async fn visitor_logged_in_at_a_real_provider_gets_a_verifiable_connect_token() 
     let world = world().await;
     let id_token = log_in_at_provider(&world.issuer, "alice").await;
 
-    let response = function_handler(&world.deps, request("POST", Some(&id_token))).await.expect("handler");
+    let response = function_handler(&world.deps, request("POST", Some(&id_token)))
+        .await
+        .expect("handler");
     assert_eq!(response.status(), 200, "{:?}", json_body(&response));
     assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], ORIGIN);
     let token = json_body(&response)["data"].as_str().expect("data").to_string();
@@ -113,7 +129,8 @@ async fn visitor_logged_in_at_a_real_provider_gets_a_verifiable_connect_token() 
     assert_eq!(attributes["emailVerified"], "true");
     assert_eq!(attributes["nationalId"], "011299*****");
     assert_eq!(attributes["nationalIdCountry"], "NO");
-    let address: Value = serde_json::from_str(attributes["address"].as_str().expect("address is a string")).expect("JSON");
+    let address: Value =
+        serde_json::from_str(attributes["address"].as_str().expect("address is a string")).expect("JSON");
     assert_eq!(address["country"], "NO");
     assert_eq!(
         claims["segmentAttributes"]["connect:CustomerAuthentication"]["ValueMap"]["Status"]["ValueString"],
@@ -123,18 +140,34 @@ async fn visitor_logged_in_at_a_real_provider_gets_a_verifiable_connect_token() 
 
     // A second call mints a fresh token (never a cached one) with the same identity.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let again = function_handler(&world.deps, request("GET", Some(&id_token))).await.expect("handler");
+    let again = function_handler(&world.deps, request("GET", Some(&id_token)))
+        .await
+        .expect("handler");
     let second = json_body(&again)["data"].as_str().expect("data").to_string();
     assert_ne!(second, token);
     check_connect_token(&second, &world.key, "alice");
 
     // Bob has fewer claims: the skipped attributes are simply absent.
     let bob_token = log_in_at_provider(&world.issuer, "bob").await;
-    let bob = function_handler(&world.deps, request("GET", Some(&bob_token))).await.expect("handler");
+    let bob = function_handler(&world.deps, request("GET", Some(&bob_token)))
+        .await
+        .expect("handler");
     let bob_claims = check_connect_token(json_body(&bob)["data"].as_str().expect("data"), &world.key, "bob");
-    assert_eq!(bob_claims["attributes"], json!({"firstName": "Bob", "lastName": "Smith"}));
+    assert_eq!(
+        bob_claims["attributes"],
+        json!({"firstName": "Bob", "lastName": "Smith"})
+    );
 
-    logs.assert_free_of(&[&id_token, &bob_token, &token, &second, &world.key, "alice@example.com", "01129954321", "Nordmann"]);
+    logs.assert_free_of(&[
+        &id_token,
+        &bob_token,
+        &token,
+        &second,
+        &world.key,
+        "alice@example.com",
+        "01129954321",
+        "Nordmann",
+    ]);
 }
 
 #[tokio::test]
@@ -163,15 +196,27 @@ async fn tokens_the_provider_did_not_sign_for_us_are_refused_and_nothing_is_mint
         ("key confusion", confused.as_str(), "invalid_token"),
         ("garbage", "not-a-jwt", "invalid_token"),
     ] {
-        let response = function_handler(&world.deps, request("GET", Some(token))).await.expect("handler");
+        let response = function_handler(&world.deps, request("GET", Some(token)))
+            .await
+            .expect("handler");
         assert_eq!(response.status(), 401, "{case}");
         let body = json_body(&response);
         assert_eq!(body["error"], code, "{case}");
         assert!(body.get("data").is_none(), "{case}");
-        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer error=\"invalid_token\"", "{case}");
-        assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], ORIGIN, "{case}");
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"invalid_token\"",
+            "{case}"
+        );
+        assert_eq!(
+            response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            ORIGIN,
+            "{case}"
+        );
     }
-    let no_token = function_handler(&world.deps, request("GET", None)).await.expect("handler");
+    let no_token = function_handler(&world.deps, request("GET", None))
+        .await
+        .expect("handler");
     assert_eq!(no_token.status(), 401);
     assert_eq!(json_body(&no_token)["error"], "missing_token");
     logs.assert_free_of(&[&id_token, &tampered, &world.key]);
@@ -191,7 +236,9 @@ async fn liveperson_and_live_assist_tokens_verify_against_the_published_jwks() {
     let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
     // As the first rotation leaves it: rotating keys, and the pinned key of the live-assist profile.
     let pins = [whoscalling::keys::PinName::parse("live-assist").expect("pin")];
-    let key_set = KeySetDocument::generate(&[SigningAlgorithm::RS256], 1_795_000_000).and_then(|k| k.with_pins(&pins, 1_795_000_000)).expect("keys");
+    let key_set = KeySetDocument::generate(&[SigningAlgorithm::RS256], 1_795_000_000)
+        .and_then(|k| k.with_pins(&pins, 1_795_000_000))
+        .expect("keys");
     let keys_arn = client
         .create_secret()
         .name("whoscalling/signing-keys")
@@ -202,8 +249,13 @@ async fn liveperson_and_live_assist_tokens_verify_against_the_published_jwks() {
         .arn()
         .expect("arn")
         .to_string();
-    let liveperson_public = std::fs::read_to_string(whoscalling_tests::workspace_root().join("tests/fixtures/liveperson-test-key.spki.b64")).unwrap();
-    let liveperson_private = std::fs::read_to_string(whoscalling_tests::workspace_root().join("tests/fixtures/liveperson-test-key.pk8.b64")).unwrap();
+    let liveperson_public = std::fs::read_to_string(
+        whoscalling_tests::workspace_root().join("tests/fixtures/liveperson-test-key.spki.b64"),
+    )
+    .unwrap();
+    let liveperson_private =
+        std::fs::read_to_string(whoscalling_tests::workspace_root().join("tests/fixtures/liveperson-test-key.pk8.b64"))
+            .unwrap();
     let document = json!({
         "allowed_origins": [ORIGIN],
         "identity": {"sources": ["bearer_token"], "issuer": provider.url, "audiences": [OIDC_CLIENT_ID],
@@ -222,7 +274,11 @@ async fn liveperson_and_live_assist_tokens_verify_against_the_published_jwks() {
         }
     });
     let config = ServiceConfig::from_json("test", &document.to_string()).expect("config");
-    let store = Arc::new(SecretsManagerStore::new(secrets_manager_config(&moto.url), SecretCacheSettings::default()).await.expect("store"));
+    let store = Arc::new(
+        SecretsManagerStore::new(secrets_manager_config(&moto.url), SecretCacheSettings::default())
+            .await
+            .expect("store"),
+    );
     let deps = Deps::from_config(&config, store.clone(), Arc::new(SystemClock)).expect("deps");
     let keys = publish_keys::Deps::new(&config, store).expect("publish-keys");
 
@@ -231,17 +287,33 @@ async fn liveperson_and_live_assist_tokens_verify_against_the_published_jwks() {
         "requestContext": {"http": {"method": "GET", "path": "/.well-known/jwks.json", "protocol": "HTTP/1.1",
             "sourceIp": "127.0.0.1", "userAgent": "test"}, "timeEpoch": 0}});
     let jwks_response =
-        publish_keys::function_handler(&keys, lambda_http::request::from_str(&jwks_event.to_string()).unwrap()).await.unwrap();
-    let lambda_http::Body::Text(jwks_text) = jwks_response.body() else { panic!("JWKS body") };
+        publish_keys::function_handler(&keys, lambda_http::request::from_str(&jwks_event.to_string()).unwrap())
+            .await
+            .unwrap();
+    let lambda_http::Body::Text(jwks_text) = jwks_response.body() else {
+        panic!("JWKS body")
+    };
     let jwks: Value = serde_json::from_str(jwks_text).unwrap();
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 3, "current and next, and Live Assist's pinned key");
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        3,
+        "current and next, and Live Assist's pinned key"
+    );
 
     let id_token = log_in_at_provider(&provider.url, "alice").await;
     let mut tokens = Vec::new();
     for (profile, rules, expect) in [
-        ("liveperson", "liveperson", json!({"sub": "alice", "iss": "https://shop.example.com"})),
+        (
+            "liveperson",
+            "liveperson",
+            json!({"sub": "alice", "iss": "https://shop.example.com"}),
+        ),
         ("liveperson-encrypted", "liveperson", json!({"sub": "alice"})),
-        ("live-assist", "live-assist", json!({"sub": "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "iss": "shop.example.com"})),
+        (
+            "live-assist",
+            "live-assist",
+            json!({"sub": "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "iss": "shop.example.com"}),
+        ),
     ] {
         let mut event = request("GET", Some(&id_token));
         *event.uri_mut() = format!("https://api.example.com/token/{profile}").parse().unwrap();
@@ -281,7 +353,12 @@ async fn liveperson_and_live_assist_tokens_verify_against_the_published_jwks() {
     assert!(body.get("token").is_none());
 
     let mut needles: Vec<&str> = tokens.iter().map(String::as_str).collect();
-    needles.extend([id_token.as_str(), bob_token.as_str(), "01129954321", "alice@example.com"]);
+    needles.extend([
+        id_token.as_str(),
+        bob_token.as_str(),
+        "01129954321",
+        "alice@example.com",
+    ]);
     logs.assert_free_of(&needles);
 }
 
@@ -296,15 +373,23 @@ async fn a_provider_outage_keeps_known_keys_and_fails_closed_on_unknown_ones() {
     let clock = Arc::new(AdvancingClock::default());
     let mut world = world_with_clock(clock.clone()).await;
     let id_token = log_in_at_provider(&world.issuer, "alice").await;
-    let first = function_handler(&world.deps, request("GET", Some(&id_token))).await.expect("handler");
+    let first = function_handler(&world.deps, request("GET", Some(&id_token)))
+        .await
+        .expect("handler");
     assert_eq!(first.status(), 200, "the JWKS is fetched and cached");
     // Only this test stops its provider, so only it logs failed fetches.
     let failed_fetches = || logs.text().matches("identity provider keys unavailable").count();
     assert_eq!(failed_fetches(), 0);
 
     world._provider.stop();
-    let cached = function_handler(&world.deps, request("GET", Some(&id_token))).await.expect("handler");
-    assert_eq!(cached.status(), 200, "cached keys keep working while the provider is down");
+    let cached = function_handler(&world.deps, request("GET", Some(&id_token)))
+        .await
+        .expect("handler");
+    assert_eq!(
+        cached.status(),
+        200,
+        "cached keys keep working while the provider is down"
+    );
 
     // Same claims, signed by a key the provider never published.
     use base64::Engine;
@@ -314,12 +399,22 @@ async fn a_provider_outage_keeps_known_keys_and_fails_closed_on_unknown_ones() {
     let signing_input = format!("{header}.{payload}");
     let mut signature = vec![0u8; rogue.public_modulus_len()];
     rogue
-        .sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), signing_input.as_bytes(), &mut signature)
+        .sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            signing_input.as_bytes(),
+            &mut signature,
+        )
         .expect("sign");
-    let forged = format!("{signing_input}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature));
+    let forged = format!(
+        "{signing_input}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature)
+    );
     let (deps, forged) = (&world.deps, forged.as_str());
     let refuse_forged = || async move {
-        let response = function_handler(deps, request("GET", Some(forged))).await.expect("handler");
+        let response = function_handler(deps, request("GET", Some(forged)))
+            .await
+            .expect("handler");
         assert_eq!(response.status(), 401, "{:?}", json_body(&response));
         assert_eq!(json_body(&response)["error"], "invalid_token");
         assert!(json_body(&response).get("data").is_none());
@@ -327,7 +422,11 @@ async fn a_provider_outage_keeps_known_keys_and_fails_closed_on_unknown_ones() {
     for _ in 0..3 {
         refuse_forged().await;
     }
-    assert_eq!(failed_fetches(), 0, "inside the minimum refetch interval the provider is not asked");
+    assert_eq!(
+        failed_fetches(),
+        0,
+        "inside the minimum refetch interval the provider is not asked"
+    );
 
     // After the interval: the unknown kid makes the cache ask the stopped provider, once.
     clock.advance(61);
@@ -335,12 +434,20 @@ async fn a_provider_outage_keeps_known_keys_and_fails_closed_on_unknown_ones() {
         refuse_forged().await;
     }
     assert_eq!(failed_fetches(), 1, "one refetch was attempted, and it failed");
-    let still = function_handler(&world.deps, request("GET", Some(&id_token))).await.expect("handler");
-    assert_eq!(still.status(), 200, "the cached key still verifies after the failed refetch");
+    let still = function_handler(&world.deps, request("GET", Some(&id_token)))
+        .await
+        .expect("handler");
+    assert_eq!(
+        still.status(),
+        200,
+        "the cached key still verifies after the failed refetch"
+    );
 
     // Past max age: the refresh is attempted, fails, and the cached key still serves.
     clock.advance(600);
-    let stale = function_handler(&world.deps, request("GET", Some(&id_token))).await.expect("handler");
+    let stale = function_handler(&world.deps, request("GET", Some(&id_token)))
+        .await
+        .expect("handler");
     assert_eq!(stale.status(), 200, "{:?}", json_body(&stale));
     assert_eq!(failed_fetches(), 2, "the max-age refresh was attempted, and it failed");
     logs.assert_free_of_material(&id_token);

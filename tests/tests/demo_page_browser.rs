@@ -20,7 +20,11 @@ fn drive_demo_page(base_url: &str, customer: &str) -> Value {
         .args([base_url, customer])
         .output()
         .expect("node");
-    assert!(output.status.success(), "the demo page run failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "the demo page run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("demo-page.mjs prints JSON")
 }
 
@@ -32,7 +36,14 @@ fn lifetime(claims: &Value) -> u64 {
 async fn demo_page_obtains_a_token_from_every_platform_panel() {
     let logs = CapturedLogs::install();
     let state_dir = std::env::temp_dir().join(format!("whoscalling-demo-{}", random_token()));
-    let server = serve(Options { port: 0, state_dir: state_dir.clone(), config_file: None, stores: None }).await.expect("serve");
+    let server = serve(Options {
+        port: 0,
+        state_dir: state_dir.clone(),
+        config_file: None,
+        stores: None,
+    })
+    .await
+    .expect("serve");
     let base = server.base_url.clone();
 
     let alice = tokio::task::spawn_blocking({
@@ -61,7 +72,12 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
 
     let encrypted = &alice["livepersonEncrypted"];
     assert_eq!(encrypted["ok"], true, "{encrypted}");
-    assert!(encrypted["status"].as_str().unwrap().starts_with("Encrypted token received"));
+    assert!(
+        encrypted["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("Encrypted token received")
+    );
     assert_eq!(encrypted["jweHeader"]["alg"], "RSA-OAEP-256");
     assert_eq!(encrypted["jweHeader"]["enc"], "A256GCM");
     assert_eq!(encrypted["jweHeader"]["cty"], "JWT");
@@ -80,14 +96,25 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     })
     .await
     .expect("browser");
-    assert_eq!(bob["connect"]["claims"]["attributes"], json!({"firstName": "Bob", "lastName": "Smith"}));
+    assert_eq!(
+        bob["connect"]["claims"]["attributes"],
+        json!({"firstName": "Bob", "lastName": "Smith"})
+    );
     assert_eq!(bob["liveperson"]["ok"], true);
     assert_eq!(bob["liveAssist"]["ok"], false);
-    assert!(bob["liveAssist"]["status"].as_str().unwrap().contains("insufficient_claims"), "{bob}");
+    assert!(
+        bob["liveAssist"]["status"]
+            .as_str()
+            .unwrap()
+            .contains("insufficient_claims"),
+        "{bob}"
+    );
 
     // The code-flow login: the page's token calls carry only the session cookie, which the token
     // endpoint takes only with an Origin (the page's POST fetches send one).
-    let session = tokio::task::spawn_blocking(move || drive_demo_page(&base, "session")).await.expect("browser");
+    let session = tokio::task::spawn_blocking(move || drive_demo_page(&base, "session"))
+        .await
+        .expect("browser");
     assert_eq!(session["consoleErrors"], json!([]), "{session}");
     assert_eq!(session["connect"]["ok"], true, "{session}");
     assert_eq!(session["connect"]["claims"]["attributes"]["nationalId"], "123456*****");

@@ -8,7 +8,13 @@ use std::path::{Component, Path, PathBuf};
 use whoscalling_tests::workspace_root;
 
 /// The shape every page under docs/setup/ starts with, as its first five `##` headings.
-const SETUP_SHAPE: [&str; 5] = ["1. What you need", "2. Deploy", "3. ", "4. Check it", "5. Troubleshooting"];
+const SETUP_SHAPE: [&str; 5] = [
+    "1. What you need",
+    "2. Deploy",
+    "3. ",
+    "4. Check it",
+    "5. Troubleshooting",
+];
 
 const README_MAX_BYTES: usize = 25_000;
 
@@ -82,7 +88,9 @@ fn link_targets(text: &str) -> Vec<String> {
 fn anchors(text: &str) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
     for line in prose_lines(text) {
-        let Some(heading) = line.strip_prefix('#') else { continue };
+        let Some(heading) = line.strip_prefix('#') else {
+            continue;
+        };
         let heading = heading.trim_start_matches('#');
         if !heading.starts_with(' ') {
             continue;
@@ -154,7 +162,9 @@ fn broken_links(root: &Path, page: &Path, text: &str) -> Vec<String> {
         let (path, fragment) = target.split_once('#').unwrap_or((&target, ""));
         if path.is_empty() {
             if !anchors(text).contains(fragment) {
-                problems.push(complain(&format!("names #{fragment}, which is no heading of this page")));
+                problems.push(complain(&format!(
+                    "names #{fragment}, which is no heading of this page"
+                )));
             }
             continue;
         }
@@ -165,14 +175,24 @@ fn broken_links(root: &Path, page: &Path, text: &str) -> Vec<String> {
         };
         let on_disk = root.join(&resolved);
         if !on_disk.exists() {
-            problems.push(complain(&format!("points at {}, which does not exist", resolved.display())));
+            problems.push(complain(&format!(
+                "points at {}, which does not exist",
+                resolved.display()
+            )));
             continue;
         }
         if !fragment.is_empty() {
             let is_markdown = resolved.extension().is_some_and(|e| e == "md");
-            let target_text = if is_markdown { std::fs::read_to_string(&on_disk).unwrap_or_default() } else { String::new() };
+            let target_text = if is_markdown {
+                std::fs::read_to_string(&on_disk).unwrap_or_default()
+            } else {
+                String::new()
+            };
             if !is_markdown || !anchors(&target_text).contains(fragment) {
-                problems.push(complain(&format!("names #{fragment}, which is no heading of {}", resolved.display())));
+                problems.push(complain(&format!(
+                    "names #{fragment}, which is no heading of {}",
+                    resolved.display()
+                )));
             }
         }
     }
@@ -181,7 +201,10 @@ fn broken_links(root: &Path, page: &Path, text: &str) -> Vec<String> {
 
 fn markdown_pages(root: &Path) -> Vec<PathBuf> {
     fn walk(root: &Path, dir: &Path, pages: &mut Vec<PathBuf>) {
-        let mut entries: Vec<_> = std::fs::read_dir(root.join(dir)).expect("docs/ is readable").flatten().collect();
+        let mut entries: Vec<_> = std::fs::read_dir(root.join(dir))
+            .expect("docs/ is readable")
+            .flatten()
+            .collect();
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let relative = dir.join(entry.file_name());
@@ -201,7 +224,10 @@ fn markdown_pages(root: &Path) -> Vec<PathBuf> {
 fn every_relative_link_in_the_readme_and_docs_resolves() {
     let root = workspace_root();
     let pages = markdown_pages(&root);
-    assert!(pages.len() > 10 && pages.iter().any(|p| p.starts_with("docs/setup")), "the pages were found: {pages:?}");
+    assert!(
+        pages.len() > 10 && pages.iter().any(|p| p.starts_with("docs/setup")),
+        "the pages were found: {pages:?}"
+    );
     let mut problems = Vec::new();
     let mut links = 0;
     for page in &pages {
@@ -210,28 +236,51 @@ fn every_relative_link_in_the_readme_and_docs_resolves() {
         problems.extend(broken_links(&root, page, &text));
         // The team's own notes are no place to send a user.
         if text.contains("/work/") {
-            problems.push(format!("{}: mentions a path under /work/, outside the repository", page.display()));
+            problems.push(format!(
+                "{}: mentions a path under /work/, outside the repository",
+                page.display()
+            ));
         }
     }
     assert!(links > 100, "links were found ({links})");
-    assert!(problems.is_empty(), "{} broken:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} broken:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 #[test]
 fn the_readme_is_a_front_door_and_setup_pages_share_one_shape() {
     let root = workspace_root();
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
-    assert!(readme.len() < README_MAX_BYTES, "README.md is {} bytes; move detail to docs/", readme.len());
+    assert!(
+        readme.len() < README_MAX_BYTES,
+        "README.md is {} bytes; move detail to docs/",
+        readme.len()
+    );
     for section in ["## The two commands", "## Quick start", "## Documentation"] {
         assert!(readme.lines().any(|l| l == section), "README has `{section}`");
     }
     let mut setup_pages = 0;
-    for page in markdown_pages(&root).into_iter().filter(|p| p.starts_with("docs/setup")) {
+    for page in markdown_pages(&root)
+        .into_iter()
+        .filter(|p| p.starts_with("docs/setup"))
+    {
         setup_pages += 1;
         let text = std::fs::read_to_string(root.join(&page)).expect("page");
-        let sections: Vec<&str> = prose_lines(&text).into_iter().filter_map(|l| l.strip_prefix("## ")).take(5).collect();
+        let sections: Vec<&str> = prose_lines(&text)
+            .into_iter()
+            .filter_map(|l| l.strip_prefix("## "))
+            .take(5)
+            .collect();
         let shaped = sections.len() == 5 && sections.iter().zip(SETUP_SHAPE).all(|(s, want)| s.starts_with(want));
-        assert!(shaped, "{} starts with the sections {SETUP_SHAPE:?}, not {sections:?}", page.display());
+        assert!(
+            shaped,
+            "{} starts with the sections {SETUP_SHAPE:?}, not {sections:?}",
+            page.display()
+        );
     }
     assert!(setup_pages >= 8, "every platform has its page ({setup_pages})");
 }
@@ -250,12 +299,28 @@ fn the_link_checker_reports_missing_files_anchors_and_escapes() {
                 [no such section](#2-deploy)\n";
     let problems = broken_links(&root, page, text);
     assert_eq!(problems.len(), 4, "{problems:#?}");
-    assert!(problems[0].contains("`no-such-page.md` points at docs/no-such-page.md"), "{}", problems[0]);
+    assert!(
+        problems[0].contains("`no-such-page.md` points at docs/no-such-page.md"),
+        "{}",
+        problems[0]
+    );
     assert!(problems[1].contains("#no-such-heading"), "{}", problems[1]);
     assert!(problems[2].contains("outside the repository"), "{}", problems[2]);
-    assert!(problems[3].contains("#2-deploy, which is no heading of this page"), "{}", problems[3]);
-    let slugs = anchors("## 1. What you need\n### Where the visitor's identity comes from\n#### Choosing the eID: `acr_values`\n## Notes\n## Notes\n");
-    for slug in ["1-what-you-need", "where-the-visitors-identity-comes-from", "choosing-the-eid-acr_values", "notes", "notes-1"] {
+    assert!(
+        problems[3].contains("#2-deploy, which is no heading of this page"),
+        "{}",
+        problems[3]
+    );
+    let slugs = anchors(
+        "## 1. What you need\n### Where the visitor's identity comes from\n#### Choosing the eID: `acr_values`\n## Notes\n## Notes\n",
+    );
+    for slug in [
+        "1-what-you-need",
+        "where-the-visitors-identity-comes-from",
+        "choosing-the-eid-acr_values",
+        "notes",
+        "notes-1",
+    ] {
         assert!(slugs.contains(slug), "{slug} in {slugs:?}");
     }
 }

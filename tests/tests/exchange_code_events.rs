@@ -12,14 +12,16 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lambda_http::http::header;
 use serde_json::{Value, json};
+use whoscalling::adapters::InMemorySecretStore;
+use whoscalling::grants::{Grant, hash_secret};
 use whoscalling::identity::{JwksError, JwksSource};
 use whoscalling::keys::KeySetDocument;
-use whoscalling::grants::{Grant, hash_secret};
 use whoscalling::openid_provider::{GrantStore, MemoryGrantStore};
-use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling::{IdentityVerifier, SystemClock};
-use whoscalling_tests::{CapturedLogs, events_config_for, json_body, load_event, verify_independently, event_expectations};
+use whoscalling_tests::{
+    CapturedLogs, event_expectations, events_config_for, json_body, load_event, verify_independently,
+};
 
 const PUZZEL_SECRET: &str = "sampleclientsecretforpuzzel0123456789abcdefABCDEF";
 const GENESYS_SECRET: &str = "sampleclientsecretforgenesys0123456789abcdefABCDE";
@@ -41,11 +43,29 @@ fn b64(text: &str) -> String {
 
 /// Stores the two sample grants the token events present.
 async fn seed(grants: &MemoryGrantStore) {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let claims = json!({"sub": "alice", "name": "Alice Nordmann", "nin": "123456*****"}).as_object().cloned().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({"sub": "alice", "name": "Alice Nordmann", "nin": "123456*****"})
+        .as_object()
+        .cloned()
+        .unwrap();
     for (grant_id, secret, client, redirect_uri, challenge) in [
-        ("sample-grant-one", "sample-code-secret-for-grant-001", "puzzel", "https://chat.puzzel.example/v1/auth/redirect", None),
-        ("sample-grant-two", "sample-code-secret-for-grant-002", "genesys", "https://www.example.com/genesys-callback", Some(CHALLENGE)),
+        (
+            "sample-grant-one",
+            "sample-code-secret-for-grant-001",
+            "puzzel",
+            "https://chat.puzzel.example/v1/auth/redirect",
+            None,
+        ),
+        (
+            "sample-grant-two",
+            "sample-code-secret-for-grant-002",
+            "genesys",
+            "https://www.example.com/genesys-callback",
+            Some(CHALLENGE),
+        ),
     ] {
         let grant = Grant {
             client_id: client.into(),
@@ -56,7 +76,10 @@ async fn seed(grants: &MemoryGrantStore) {
             auth_time: now - 30,
             claims: claims.clone(),
         };
-        grants.create(&b64(grant_id), &grant, &hash_secret(&b64(secret)), now + 3600).await.unwrap();
+        grants
+            .create(&b64(grant_id), &grant, &hash_secret(&b64(secret)), now + 3600)
+            .await
+            .unwrap();
     }
 }
 
@@ -76,34 +99,57 @@ async fn every_sample_event_gets_its_expected_answer() {
     let identity = IdentityVerifier::with_jwks_source(&config, Some(jwks_source), clock.clone()).unwrap();
     let deps = exchange_code::Deps::new(&config, identity, grants, secrets.clone(), clock).unwrap();
     let published = publish_keys::Deps::new(&config, secrets.clone()).unwrap();
-    let jwks_response = publish_keys::function_handler(&published, load_event("publish-keys/jwks.json")).await.unwrap();
+    let jwks_response = publish_keys::function_handler(&published, load_event("publish-keys/jwks.json"))
+        .await
+        .unwrap();
     let jwks: Value = json_body(&jwks_response);
 
     let expected = event_expectations("exchange-code");
 
     let mut issued = Vec::new();
     for (file, expectation) in expected {
-        let response = exchange_code::function_handler(&deps, load_event(&format!("exchange-code/{file}"))).await.unwrap();
+        let response = exchange_code::function_handler(&deps, load_event(&format!("exchange-code/{file}")))
+            .await
+            .unwrap();
         let status = response.status().as_u16();
-        assert_eq!(u64::from(status), expectation["status"].as_u64().unwrap(), "{file}: {:?}", response.body());
+        assert_eq!(
+            u64::from(status),
+            expectation["status"].as_u64().unwrap(),
+            "{file}: {:?}",
+            response.body()
+        );
         assert!(response.headers().contains_key(header::CACHE_CONTROL), "{file}");
         if let Some(code) = expectation.get("error") {
             let body = json_body(&response);
             assert_eq!(&body["error"], code, "{file}: {body}");
-            assert!(body.get("access_token").is_none() && body.get("id_token").is_none() && body.get("ssoKey").is_none(), "{file}");
+            assert!(
+                body.get("access_token").is_none() && body.get("id_token").is_none() && body.get("ssoKey").is_none(),
+                "{file}"
+            );
             if status == 401 {
                 assert!(response.headers().contains_key(header::WWW_AUTHENTICATE), "{file}");
             }
         } else if let Some(code) = expectation.get("page") {
-            assert!(response.headers().get(header::LOCATION).is_none(), "{file}: never a redirect");
-            let lambda_http::Body::Text(html) = response.body() else { panic!("{file}: page expected") };
+            assert!(
+                response.headers().get(header::LOCATION).is_none(),
+                "{file}: never a redirect"
+            );
+            let lambda_http::Body::Text(html) = response.body() else {
+                panic!("{file}: page expected")
+            };
             assert!(html.contains(code.as_str().unwrap()), "{file}");
         } else if let Some(what) = expectation.get("redirect") {
             let location = url::Url::parse(response.headers()[header::LOCATION].to_str().unwrap()).unwrap();
             let query: BTreeMap<String, String> = location.query_pairs().into_owned().collect();
-            assert_eq!(query["iss"], "https://abc123def4.execute-api.eu-west-1.amazonaws.com", "{file}: RFC 9207 iss");
+            assert_eq!(
+                query["iss"], "https://abc123def4.execute-api.eu-west-1.amazonaws.com",
+                "{file}: RFC 9207 iss"
+            );
             match what.as_str().unwrap() {
-                "code" => assert!(query.contains_key("code") && query["state"] == "af0ifjsldkj", "{file}: {query:?}"),
+                "code" => assert!(
+                    query.contains_key("code") && query["state"] == "af0ifjsldkj",
+                    "{file}: {query:?}"
+                ),
                 error => assert_eq!(query.get("error").map(String::as_str), Some(error), "{file}"),
             }
         } else if file.starts_with("token-") {
@@ -115,12 +161,22 @@ async fn every_sample_event_gets_its_expected_answer() {
             assert_eq!(body["redirect_uri"], "https://liveperson.net");
             assert!(body["ssoKey"].as_str().is_some_and(|c| c.len() == 66), "{file}");
         } else {
-            assert_eq!(json_body(&response)["issuer"], "https://abc123def4.execute-api.eu-west-1.amazonaws.com");
+            assert_eq!(
+                json_body(&response)["issuer"],
+                "https://abc123def4.execute-api.eu-west-1.amazonaws.com"
+            );
         }
     }
     assert_eq!(issued.len(), 1, "one valid exchange");
     let verdict = verify_independently(&json!({"token": issued[0], "key": {"jwks": jwks}, "rules": "none",
         "expect": {"aud": "puzzel", "sub": "alice", "nonce": "n-0S6_WzA2Mj", "nin": "123456*****"}}));
     assert_eq!(verdict["ok"], true, "{verdict}");
-    logs.assert_free_of(&[&issued[0], PUZZEL_SECRET, GENESYS_SECRET, "12345678901", "alice@example.com", &b64("sample-code-secret-for-grant-001")]);
+    logs.assert_free_of(&[
+        &issued[0],
+        PUZZEL_SECRET,
+        GENESYS_SECRET,
+        "12345678901",
+        "alice@example.com",
+        &b64("sample-code-secret-for-grant-001"),
+    ]);
 }

@@ -9,13 +9,15 @@ use async_trait::async_trait;
 use lambda_http::http::header;
 use mint_token::function_handler;
 use serde_json::{Value, json};
+use whoscalling::adapters::InMemorySecretStore;
+use whoscalling::clock::FixedClock;
 use whoscalling::identity::{JwksError, JwksSource};
 use whoscalling::keys::KeySetDocument;
-use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::signing::SigningAlgorithm;
-use whoscalling::clock::FixedClock;
 use whoscalling::{Clock, IdentityVerifier, SystemClock};
-use whoscalling_tests::{CapturedLogs, event_expectations, events_config, json_body, load_event, verify_independently, workspace_root};
+use whoscalling_tests::{
+    CapturedLogs, event_expectations, events_config, json_body, load_event, verify_independently, workspace_root,
+};
 
 const CONNECT_KEY: &str = "c2FtcGxlLWNvbm5lY3Qtd2lkZ2V0LXNlY3VyaXR5LWtleQ";
 const WIDGET_ID: &str = "0f6b4a35-6f4e-4e38-9c4f-5a3c0d8f7a11";
@@ -28,7 +30,8 @@ struct SampleIdpJwks;
 #[async_trait]
 impl JwksSource for SampleIdpJwks {
     async fn fetch(&self) -> Result<Value, JwksError> {
-        let text = std::fs::read_to_string(workspace_root().join("tests/fixtures/sample-idp-rsa-1.jwks.json")).expect("JWKS fixture");
+        let text = std::fs::read_to_string(workspace_root().join("tests/fixtures/sample-idp-rsa-1.jwks.json"))
+            .expect("JWKS fixture");
         Ok(serde_json::from_str(&text).expect("JWKS JSON"))
     }
 }
@@ -37,7 +40,10 @@ fn store() -> Arc<InMemorySecretStore> {
     let store = Arc::new(InMemorySecretStore::with("whoscalling/connect-widget-key", CONNECT_KEY));
     // As the first rotation leaves it: rotating keys plus a pinned key per pasted-key profile.
     let pins: Vec<_> = events_config().pinned_keys().into_iter().collect();
-    let keys = KeySetDocument::generate(&[SigningAlgorithm::RS256, SigningAlgorithm::ES256], 1_795_000_000).unwrap().with_pins(&pins, 1_795_000_000).unwrap();
+    let keys = KeySetDocument::generate(&[SigningAlgorithm::RS256, SigningAlgorithm::ES256], 1_795_000_000)
+        .unwrap()
+        .with_pins(&pins, 1_795_000_000)
+        .unwrap();
     store.put("whoscalling/signing-keys", keys.to_secret_string().expose());
     store
 }
@@ -61,8 +67,14 @@ fn check_error_answer(file: &str, response: &lambda_http::Response<lambda_http::
     let code = &expectation["error"];
     let body = json_body(response);
     assert_eq!(&body["error"], code, "{file}: {body}");
-    assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{file}");
-    assert!(body.get("data").is_none() && body.get("token").is_none(), "{file}: an error must not carry a token");
+    assert!(
+        body["error_description"].as_str().is_some_and(|d| !d.is_empty()),
+        "{file}"
+    );
+    assert!(
+        body.get("data").is_none() && body.get("token").is_none(),
+        "{file}: an error must not carry a token"
+    );
     assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
     match response.status().as_u16() {
         401 => assert!(response.headers().contains_key(header::WWW_AUTHENTICATE), "{file}"),
@@ -71,7 +83,10 @@ fn check_error_answer(file: &str, response: &lambda_http::Response<lambda_http::
     }
     // RFC 6750 3: the exact challenge where the sample names one; `null` means none at all.
     if let Some(challenge) = expectation.get("www_authenticate") {
-        let sent = response.headers().get(header::WWW_AUTHENTICATE).map(|v| v.to_str().expect("ASCII"));
+        let sent = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .map(|v| v.to_str().expect("ASCII"));
         assert_eq!(sent, challenge.as_str(), "{file}: WWW-Authenticate");
     }
 }
@@ -86,22 +101,42 @@ async fn every_sample_event_gets_its_expected_answer() {
     // publish-keys first: its JWKS is what the minted tokens are checked against.
     let mut jwks = Value::Null;
     for (file, expectation) in expectations("publish-keys") {
-        let response = publish_keys::function_handler(&keys, load_event(&format!("publish-keys/{file}"))).await.expect("handler");
-        assert_eq!(response.status().as_u16() as u64, expectation["status"].as_u64().unwrap(), "{file}");
+        let response = publish_keys::function_handler(&keys, load_event(&format!("publish-keys/{file}")))
+            .await
+            .expect("handler");
+        assert_eq!(
+            response.status().as_u16() as u64,
+            expectation["status"].as_u64().unwrap(),
+            "{file}"
+        );
         match expectation.get("error") {
             Some(_) => check_error_answer(&file, &response, &expectation),
             None => {
-                assert!(response.headers()[header::CACHE_CONTROL].to_str().unwrap().starts_with("public, max-age="));
-                let lambda_http::Body::Text(text) = response.body() else { panic!("{file}: text body expected") };
+                assert!(
+                    response.headers()[header::CACHE_CONTROL]
+                        .to_str()
+                        .unwrap()
+                        .starts_with("public, max-age=")
+                );
+                let lambda_http::Body::Text(text) = response.body() else {
+                    panic!("{file}: text body expected")
+                };
                 if file == "jwks.json" {
                     jwks = serde_json::from_str(text).expect("JWKS JSON");
                 } else {
-                    assert!(text.starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A") && !text.contains('\n'), "{file}: single-line SPKI");
+                    assert!(
+                        text.starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A") && !text.contains('\n'),
+                        "{file}: single-line SPKI"
+                    );
                 }
             }
         }
     }
-    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(5), "current and next, RS256 and ES256, and Live Assist's pinned key");
+    assert_eq!(
+        jwks["keys"].as_array().map(Vec::len),
+        Some(5),
+        "current and next, RS256 and ES256, and Live Assist's pinned key"
+    );
 
     let mut minted = Vec::new();
     for (file, expectation) in expectations("mint-token") {
@@ -112,25 +147,42 @@ async fn every_sample_event_gets_its_expected_answer() {
             .unwrap_or_default();
         let response = function_handler(&mint, event).await.expect("handler");
         let status = response.status().as_u16();
-        assert_eq!(status as u64, expectation["status"].as_u64().expect("status"), "{file}: {:?}", json_body(&response));
+        assert_eq!(
+            status as u64,
+            expectation["status"].as_u64().expect("status"),
+            "{file}: {:?}",
+            json_body(&response)
+        );
         match expectation.get("error") {
             Some(_) => check_error_answer(&file, &response, &expectation),
             None if status == 200 => {
                 let body = json_body(&response);
-                let token = body["data"].as_str().or(body["token"].as_str()).expect("a token").to_string();
+                let token = body["data"]
+                    .as_str()
+                    .or(body["token"].as_str())
+                    .expect("a token")
+                    .to_string();
                 minted.push((profile, token));
             }
             None => assert!(json_body(&response).is_null(), "{file}"),
         }
         // Every answer to the allowed origin carries CORS, errors included.
         if origin.as_ref().is_some_and(|o| o == "https://www.example.com") {
-            assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://www.example.com", "{file}");
+            assert_eq!(
+                response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+                "https://www.example.com",
+                "{file}"
+            );
         } else {
-            assert!(response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none(), "{file}");
+            assert!(
+                response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none(),
+                "{file}"
+            );
         }
     }
 
-    let liveperson_key = std::fs::read_to_string(workspace_root().join("tests/fixtures/liveperson-test-key.pk8.b64")).unwrap();
+    let liveperson_key =
+        std::fs::read_to_string(workspace_root().join("tests/fixtures/liveperson-test-key.pk8.b64")).unwrap();
     let mut profiles_seen = Vec::new();
     for (profile, token) in &minted {
         let request = match profile.as_str() {
@@ -152,18 +204,30 @@ async fn every_sample_event_gets_its_expected_answer() {
         match profile.as_str() {
             "connect" => {
                 assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 500);
-                assert_eq!(claims["attributes"], json!({"firstName": "Alice", "lastName": "Nordmann", "nationalId": "123456*****"}));
+                assert_eq!(
+                    claims["attributes"],
+                    json!({"firstName": "Alice", "lastName": "Nordmann", "nationalId": "123456*****"})
+                );
             }
             "liveperson" => {
                 assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 600);
-                assert_eq!(claims["lp_sdes"][0], json!({"type": "ctmrinfo", "info": {"customerId": "alice", "socialId": "123456*****"}}));
+                assert_eq!(
+                    claims["lp_sdes"][0],
+                    json!({"type": "ctmrinfo", "info": {"customerId": "alice", "socialId": "123456*****"}})
+                );
                 assert_eq!(claims["lp_sdes"][1]["personal"]["gender"], "FEMALE");
                 assert_eq!(claims["lp_sdes"][1]["personal"]["age"]["year"], 1985);
-                assert_eq!(claims["lp_sdes"][1]["personal"]["contacts"], json!([{"email": "alice@example.com", "phone": "+4712345678"}]));
+                assert_eq!(
+                    claims["lp_sdes"][1]["personal"]["contacts"],
+                    json!([{"email": "alice@example.com", "phone": "+4712345678"}])
+                );
                 assert_eq!(verdict["header"]["alg"], "RS256");
             }
             "liveperson-encrypted" => {
-                assert_eq!(verdict["jwe_header"], json!({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "lp-2026", "cty": "JWT"}));
+                assert_eq!(
+                    verdict["jwe_header"],
+                    json!({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "lp-2026", "cty": "JWT"})
+                );
                 assert_eq!(claims["given_name"], "Alice");
             }
             "live-assist" => {
@@ -176,10 +240,20 @@ async fn every_sample_event_gets_its_expected_answer() {
     }
     profiles_seen.sort();
     profiles_seen.dedup();
-    assert_eq!(profiles_seen, ["connect", "live-assist", "liveperson", "liveperson-encrypted"]);
+    assert_eq!(
+        profiles_seen,
+        ["connect", "live-assist", "liveperson", "liveperson-encrypted"]
+    );
 
     let mut needles: Vec<&str> = minted.iter().map(|(_, t)| t.as_str()).collect();
-    needles.extend([CONNECT_KEY, "alice@example.com", ALICE_NIN, "Nordmann", "+4712345678", "3f2504e0-4f89-41d3-9a0c-0305e82c3301"]);
+    needles.extend([
+        CONNECT_KEY,
+        "alice@example.com",
+        ALICE_NIN,
+        "Nordmann",
+        "+4712345678",
+        "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+    ]);
     logs.assert_free_of(&needles);
 }
 
@@ -192,30 +266,62 @@ async fn forged_token_samples_are_refused_and_the_same_claims_genuinely_signed_a
     use base64::Engine;
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let pkcs8 = base64::engine::general_purpose::STANDARD
-        .decode(std::fs::read_to_string(workspace_root().join("tests/fixtures/sample-idp-rsa-1.pk8.b64")).unwrap().trim())
+        .decode(
+            std::fs::read_to_string(workspace_root().join("tests/fixtures/sample-idp-rsa-1.pk8.b64"))
+                .unwrap()
+                .trim(),
+        )
         .unwrap();
     let key = aws_lc_rs::rsa::KeyPair::from_pkcs8(&pkcs8).expect("the sample provider's key");
     let deps = mint_deps_at(store(), Arc::new(FixedClock::at(1_795_237_260)));
-    let files: Vec<String> = expectations("mint-token").into_iter().map(|(f, _)| f).filter(|f| f.starts_with("forged-token-")).collect();
+    let files: Vec<String> = expectations("mint-token")
+        .into_iter()
+        .map(|(f, _)| f)
+        .filter(|f| f.starts_with("forged-token-"))
+        .collect();
     assert_eq!(files.len(), 2, "{files:?}");
     for file in files {
         let text = std::fs::read_to_string(workspace_root().join(format!("events/mint-token/{file}"))).unwrap();
         let event: Value = serde_json::from_str(&text).unwrap();
-        let forged = event["headers"]["authorization"].as_str().unwrap().strip_prefix("Bearer ").unwrap().to_string();
-        let response = function_handler(&deps, lambda_http::request::from_str(&text).unwrap()).await.expect("handler");
+        let forged = event["headers"]["authorization"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("Bearer ")
+            .unwrap()
+            .to_string();
+        let response = function_handler(&deps, lambda_http::request::from_str(&text).unwrap())
+            .await
+            .expect("handler");
         let body = json_body(&response);
-        assert_eq!((response.status().as_u16(), body["error"].as_str()), (401, Some("invalid_token")), "{file}: {body}");
+        assert_eq!(
+            (response.status().as_u16(), body["error"].as_str()),
+            (401, Some("invalid_token")),
+            "{file}: {body}"
+        );
         assert!(body.get("data").is_none(), "{file}");
 
         let payload = forged.split('.').nth(1).unwrap();
-        let signing_input = format!("{}.{payload}", engine.encode(r#"{"alg":"RS256","typ":"JWT","kid":"idp-rsa-1"}"#));
+        let signing_input = format!(
+            "{}.{payload}",
+            engine.encode(r#"{"alg":"RS256","typ":"JWT","kid":"idp-rsa-1"}"#)
+        );
         let mut signature = vec![0u8; key.public_modulus_len()];
-        key.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), signing_input.as_bytes(), &mut signature)
-            .unwrap();
+        key.sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
+            signing_input.as_bytes(),
+            &mut signature,
+        )
+        .unwrap();
         let genuine = format!("{signing_input}.{}", engine.encode(signature));
         let control = lambda_http::request::from_str(&text.replace(&forged, &genuine)).unwrap();
         let response = function_handler(&deps, control).await.expect("handler");
-        assert_eq!(response.status(), 200, "{file}, genuinely signed: {:?}", json_body(&response));
+        assert_eq!(
+            response.status(),
+            200,
+            "{file}, genuinely signed: {:?}",
+            json_body(&response)
+        );
         assert!(json_body(&response)["data"].is_string(), "{file}: the control mints");
     }
 }
@@ -227,12 +333,22 @@ async fn refusals_read_no_secret() {
     let mint = mint_deps(secrets.clone());
     for (file, expectation) in expectations("mint-token") {
         if expectation.get("error").is_some() {
-            let response = function_handler(&mint, load_event(&format!("mint-token/{file}"))).await.expect("handler");
-            assert_eq!(response.status().as_u16() as u64, expectation["status"].as_u64().expect("status"), "{file}");
+            let response = function_handler(&mint, load_event(&format!("mint-token/{file}")))
+                .await
+                .expect("handler");
+            assert_eq!(
+                response.status().as_u16() as u64,
+                expectation["status"].as_u64().expect("status"),
+                "{file}"
+            );
             check_error_answer(&file, &response, &expectation);
         }
     }
-    assert_eq!(secrets.reads(), reads_before, "a refused request must cost no secret read");
+    assert_eq!(
+        secrets.reads(),
+        reads_before,
+        "a refused request must cost no secret read"
+    );
 }
 
 #[tokio::test]
@@ -240,24 +356,41 @@ async fn secret_store_outage_without_cache_is_a_503_with_retry_after() {
     let secrets = store();
     secrets.set_unavailable(true);
     let deps = mint_deps(secrets);
-    for file in ["valid-authorizer-get.json", "liveperson-authorizer.json", "live-assist-authorizer.json"] {
-        let response = function_handler(&deps, load_event(&format!("mint-token/{file}"))).await.expect("handler");
+    for file in [
+        "valid-authorizer-get.json",
+        "liveperson-authorizer.json",
+        "live-assist-authorizer.json",
+    ] {
+        let response = function_handler(&deps, load_event(&format!("mint-token/{file}")))
+            .await
+            .expect("handler");
         assert_eq!(response.status(), 503, "{file}");
         assert_eq!(response.headers()[header::RETRY_AFTER], "5");
-        assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://www.example.com");
+        assert_eq!(
+            response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://www.example.com"
+        );
         let body = json_body(&response);
         assert_eq!(body["error"], "temporarily_unavailable");
-        assert!(!body.to_string().contains("whoscalling/"), "5xx bodies say nothing internal");
+        assert!(
+            !body.to_string().contains("whoscalling/"),
+            "5xx bodies say nothing internal"
+        );
     }
 }
 
 #[tokio::test]
 async fn missing_secret_is_an_opaque_500() {
     let deps = mint_deps(Arc::new(InMemorySecretStore::default()));
-    let response = function_handler(&deps, load_event("mint-token/valid-authorizer-get.json")).await.expect("handler");
+    let response = function_handler(&deps, load_event("mint-token/valid-authorizer-get.json"))
+        .await
+        .expect("handler");
     assert_eq!(response.status(), 500);
     let body = json_body(&response);
-    assert_eq!(body, json!({"error": "server_error", "error_description": "the service could not complete the request"}));
+    assert_eq!(
+        body,
+        json!({"error": "server_error", "error_description": "the service could not complete the request"})
+    );
 }
 
 #[tokio::test]
@@ -265,12 +398,24 @@ async fn empty_signing_key_secret_is_a_503_until_the_first_rotation() {
     let secrets = store();
     secrets.put("whoscalling/signing-keys", r#"{"keys":[]}"#);
     let deps = mint_deps(secrets.clone());
-    let response = function_handler(&deps, load_event("mint-token/liveperson-authorizer.json")).await.expect("handler");
-    assert_eq!((response.status().as_u16(), json_body(&response)["error"].as_str()), (503, Some("temporarily_unavailable")));
+    let response = function_handler(&deps, load_event("mint-token/liveperson-authorizer.json"))
+        .await
+        .expect("handler");
+    assert_eq!(
+        (response.status().as_u16(), json_body(&response)["error"].as_str()),
+        (503, Some("temporarily_unavailable"))
+    );
     let keys = publish_keys::Deps::new(&events_config(), secrets).expect("deps");
-    let jwks = publish_keys::function_handler(&keys, load_event("publish-keys/jwks.json")).await.expect("handler");
-    assert_eq!((jwks.status().as_u16(), json_body(&jwks)["error"].as_str()), (503, Some("temporarily_unavailable")));
+    let jwks = publish_keys::function_handler(&keys, load_event("publish-keys/jwks.json"))
+        .await
+        .expect("handler");
+    assert_eq!(
+        (jwks.status().as_u16(), json_body(&jwks)["error"].as_str()),
+        (503, Some("temporarily_unavailable"))
+    );
     // Connect does not depend on our keys.
-    let connect = function_handler(&deps, load_event("mint-token/valid-authorizer-get.json")).await.expect("handler");
+    let connect = function_handler(&deps, load_event("mint-token/valid-authorizer-get.json"))
+        .await
+        .expect("handler");
     assert_eq!(connect.status(), 200);
 }

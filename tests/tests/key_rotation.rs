@@ -15,11 +15,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
+use whoscalling::adapters::SecretsManagerStore;
+use whoscalling::adapters::{SecretsManagerRotationTarget, SnsKeyEvents};
 use whoscalling::keys::KeySetDocument;
 use whoscalling::rotation::{LogKeyEvents, RotationError, RotationEvent, RotationTarget, SecretMetadata};
-use whoscalling::adapters::{SecretsManagerRotationTarget, SnsKeyEvents};
 use whoscalling::secrets::{SecretCacheSettings, SecretString};
-use whoscalling::adapters::SecretsManagerStore;
 use whoscalling::{MintService, ServiceConfig, SystemClock, VerifiedClaims};
 use whoscalling_tests::{CapturedLogs, LineVerifier, Peer, load_event, moto, secrets_manager_config};
 
@@ -35,11 +35,24 @@ async fn stack() -> Stack {
     let moto = moto();
     let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
     // As the template creates it: empty until the first rotation.
-    let arn = client.create_secret().name(SECRET).secret_string(r#"{"keys":[]}"#).send().await.unwrap().arn().unwrap().to_string();
+    let arn = client
+        .create_secret()
+        .name(SECRET)
+        .secret_string(r#"{"keys":[]}"#)
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
     client
         .rotate_secret()
         .secret_id(SECRET)
-        .rotation_rules(aws_sdk_secretsmanager::types::RotationRulesType::builder().automatically_after_days(30).build())
+        .rotation_rules(
+            aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                .automatically_after_days(30)
+                .build(),
+        )
         .rotate_immediately(false)
         .send()
         .await
@@ -62,11 +75,26 @@ impl Stack {
     }
 
     async fn labels(&self) -> std::collections::HashMap<String, Vec<String>> {
-        self.client.describe_secret().secret_id(SECRET).send().await.unwrap().version_ids_to_stages().cloned().unwrap_or_default()
+        self.client
+            .describe_secret()
+            .secret_id(SECRET)
+            .send()
+            .await
+            .unwrap()
+            .version_ids_to_stages()
+            .cloned()
+            .unwrap_or_default()
     }
 
     async fn current(&self) -> KeySetDocument {
-        let value = self.client.get_secret_value().secret_id(SECRET).version_stage("AWSCURRENT").send().await.unwrap();
+        let value = self
+            .client
+            .get_secret_value()
+            .secret_id(SECRET)
+            .version_stage("AWSCURRENT")
+            .send()
+            .await
+            .unwrap();
         KeySetDocument::parse(value.secret_string().unwrap()).unwrap()
     }
 
@@ -82,7 +110,10 @@ impl Stack {
     async fn step(&self, deps: &rotate_keys::Deps, step: &str, token: &str) -> Result<(), String> {
         let event: rotate_keys::Invocation =
             serde_json::from_value(json!({"Step": step, "SecretId": self.arn, "ClientRequestToken": token})).unwrap();
-        rotate_keys::function_handler(deps, LambdaEvent::new(event, Context::default())).await.map(|_| ()).map_err(|f| f.0.name().to_string())
+        rotate_keys::function_handler(deps, LambdaEvent::new(event, Context::default()))
+            .await
+            .map(|_| ())
+            .map_err(|f| f.0.name().to_string())
     }
 
     async fn rotate(&self, token: &str) {
@@ -93,7 +124,9 @@ impl Stack {
     async fn rotate_with(&self, deps: &rotate_keys::Deps, token: &str) {
         self.start_rotation(token).await;
         for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-            self.step(deps, step, token).await.unwrap_or_else(|e| panic!("{step}: {e}"));
+            self.step(deps, step, token)
+                .await
+                .unwrap_or_else(|e| panic!("{step}: {e}"));
         }
     }
 }
@@ -116,7 +149,12 @@ impl RotationTarget for FailingOnce {
         }
         self.inner.describe(id).await
     }
-    async fn value_of_version(&self, id: &str, version: &str, stage: Option<&str>) -> Result<Option<SecretString>, RotationError> {
+    async fn value_of_version(
+        &self,
+        id: &str,
+        version: &str,
+        stage: Option<&str>,
+    ) -> Result<Option<SecretString>, RotationError> {
         self.inner.value_of_version(id, version, stage).await
     }
     async fn put_pending(&self, id: &str, token: &str, value: &SecretString) -> Result<(), RotationError> {
@@ -128,7 +166,13 @@ impl RotationTarget for FailingOnce {
     async fn clear_pending(&self, id: &str, version: &str) -> Result<(), RotationError> {
         self.inner.clear_pending(id, version).await
     }
-    async fn put_current(&self, id: &str, token: &str, value: &SecretString, replacing: &str) -> Result<(), RotationError> {
+    async fn put_current(
+        &self,
+        id: &str,
+        token: &str,
+        value: &SecretString,
+        replacing: &str,
+    ) -> Result<(), RotationError> {
         self.inner.put_current(id, token, value, replacing).await
     }
 }
@@ -142,12 +186,24 @@ async fn rotations_are_idempotent_and_survive_a_failure_and_retry() {
     // First rotation fills the empty secret; every step runs twice, as retries would.
     stack.start_rotation("00000000-0000-4000-8000-000000000001").await;
     for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-        stack.step(&deps, step, "00000000-0000-4000-8000-000000000001").await.unwrap();
-        stack.step(&deps, step, "00000000-0000-4000-8000-000000000001").await.unwrap();
+        stack
+            .step(&deps, step, "00000000-0000-4000-8000-000000000001")
+            .await
+            .unwrap();
+        stack
+            .step(&deps, step, "00000000-0000-4000-8000-000000000001")
+            .await
+            .unwrap();
     }
     let labels = stack.labels().await;
-    assert_eq!(labels["00000000-0000-4000-8000-000000000001"], vec!["AWSCURRENT".to_string()]);
-    assert!(labels.values().all(|l| !l.contains(&"AWSPENDING".to_string())), "{labels:?}");
+    assert_eq!(
+        labels["00000000-0000-4000-8000-000000000001"],
+        vec!["AWSCURRENT".to_string()]
+    );
+    assert!(
+        labels.values().all(|l| !l.contains(&"AWSPENDING".to_string())),
+        "{labels:?}"
+    );
     let first = stack.current().await;
     assert_eq!(first.keys.len(), 4, "current and next for RS256 and ES256");
 
@@ -156,18 +212,30 @@ async fn rotations_are_idempotent_and_survive_a_failure_and_retry() {
     stack.start_rotation(token).await;
     stack.step(&deps, "createSecret", token).await.unwrap();
     stack.step(&deps, "setSecret", token).await.unwrap();
-    let flaky = stack.deps(Arc::new(FailingOnce { inner: stack.real_target(), failed: AtomicBool::new(false) }));
-    assert_eq!(stack.step(&flaky, "testSecret", token).await, Err("SecretsManager".to_string()));
+    let flaky = stack.deps(Arc::new(FailingOnce {
+        inner: stack.real_target(),
+        failed: AtomicBool::new(false),
+    }));
+    assert_eq!(
+        stack.step(&flaky, "testSecret", token).await,
+        Err("SecretsManager".to_string())
+    );
     for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
         stack.step(&deps, step, token).await.unwrap();
     }
     let second = stack.current().await;
     let new_kids: Vec<_> = kids(&second).difference(&kids(&first)).cloned().collect();
     assert_eq!(new_kids.len(), 2, "exactly one new key per algorithm: {new_kids:?}");
-    assert!(kids(&first).is_subset(&kids(&second)), "nothing verifiers may meet was dropped");
+    assert!(
+        kids(&first).is_subset(&kids(&second)),
+        "nothing verifiers may meet was dropped"
+    );
     let labels = stack.labels().await;
     assert_eq!(labels[token], vec!["AWSCURRENT".to_string()]);
-    assert_eq!(labels["00000000-0000-4000-8000-000000000001"], vec!["AWSPREVIOUS".to_string()]);
+    assert_eq!(
+        labels["00000000-0000-4000-8000-000000000001"],
+        vec!["AWSPREVIOUS".to_string()]
+    );
     assert!(labels.values().all(|l| !l.contains(&"AWSPENDING".to_string())));
 
     // Finishing again is a no-op.
@@ -190,7 +258,9 @@ fn liveperson_config(arn: &str) -> ServiceConfig {
 }
 
 async fn jwks(keys: &publish_keys::Deps) -> Result<Value, u16> {
-    let response = publish_keys::function_handler(keys, load_event("publish-keys/jwks.json")).await.unwrap();
+    let response = publish_keys::function_handler(keys, load_event("publish-keys/jwks.json"))
+        .await
+        .unwrap();
     match response.body() {
         lambda_http::Body::Text(text) if response.status() == 200 => Ok(serde_json::from_str(text).unwrap()),
         _ => Err(response.status().as_u16()),
@@ -198,7 +268,10 @@ async fn jwks(keys: &publish_keys::Deps) -> Result<Value, u16> {
 }
 
 fn cache_settings() -> SecretCacheSettings {
-    SecretCacheSettings { ttl: Duration::from_secs(1), ..SecretCacheSettings::default() }
+    SecretCacheSettings {
+        ttl: Duration::from_secs(1),
+        ..SecretCacheSettings::default()
+    }
 }
 
 #[tokio::test]
@@ -206,7 +279,11 @@ async fn broken_pending_versions_break_neither_minting_nor_the_jwks() {
     let stack = stack().await;
     stack.rotate("00000000-0000-4000-8000-000000000001").await;
     let config = liveperson_config(&stack.arn);
-    let store = Arc::new(SecretsManagerStore::new(secrets_manager_config(&stack.moto.url), cache_settings()).await.unwrap());
+    let store = Arc::new(
+        SecretsManagerStore::new(secrets_manager_config(&stack.moto.url), cache_settings())
+            .await
+            .unwrap(),
+    );
     let minter = MintService::new(&config, store.clone(), Arc::new(SystemClock)).unwrap();
     let keys = publish_keys::Deps::new(&config, store).unwrap();
     let visitor = || VerifiedClaims::from_json(json!({"sub": "alice"})).unwrap();
@@ -215,11 +292,26 @@ async fn broken_pending_versions_break_neither_minting_nor_the_jwks() {
     // A pending version without a value, then one with garbage.
     let empty = "00000000-0000-4000-8000-00000000000e";
     stack.start_rotation(empty).await;
-    assert_eq!(stack.step(&deps, "testSecret", empty).await, Err("PendingMissing".to_string()));
+    assert_eq!(
+        stack.step(&deps, "testSecret", empty).await,
+        Err("PendingMissing".to_string())
+    );
     let garbage = "00000000-0000-4000-8000-00000000000f";
     stack.start_rotation(garbage).await;
-    stack.client.put_secret_value().secret_id(SECRET).client_request_token(garbage).secret_string("{not json").version_stages("AWSPENDING").send().await.unwrap();
-    assert_eq!(stack.step(&deps, "testSecret", garbage).await, Err("PendingInvalid".to_string()));
+    stack
+        .client
+        .put_secret_value()
+        .secret_id(SECRET)
+        .client_request_token(garbage)
+        .secret_string("{not json")
+        .version_stages("AWSPENDING")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stack.step(&deps, "testSecret", garbage).await,
+        Err("PendingInvalid".to_string())
+    );
 
     tokio::time::sleep(Duration::from_millis(1200)).await; // past the cache TTL: the store re-reads
     assert!(minter.mint_named("liveperson", visitor()).await.is_ok());
@@ -241,7 +333,13 @@ struct VendorCache {
 
 impl VendorCache {
     async fn new(max_age: u64, refetch_unknown_kid: bool, publisher: &publish_keys::Deps, now: u64) -> VendorCache {
-        VendorCache { max_age, refetch_unknown_kid, jwks: jwks(publisher).await.unwrap(), fetched_at: now, fetches: 1 }
+        VendorCache {
+            max_age,
+            refetch_unknown_kid,
+            jwks: jwks(publisher).await.unwrap(),
+            fetched_at: now,
+            fetches: 1,
+        }
     }
 
     /// The JWKS this verifier checks a token signed by `kid` against at `now`.
@@ -279,7 +377,10 @@ async fn continuous_minting_across_two_rotations_has_zero_failed_verifications()
     stack.rotate("00000000-0000-4000-8000-000000000001").await;
     let config = liveperson_config(&stack.arn);
     let (mut minter, mut publisher) = container(&stack, &config).await;
-    let mut vendors = [VendorCache::new(MAX_AGE, true, &publisher, 0).await, VendorCache::new(MAX_AGE, false, &publisher, 0).await];
+    let mut vendors = [
+        VendorCache::new(MAX_AGE, true, &publisher, 0).await,
+        VendorCache::new(MAX_AGE, false, &publisher, 0).await,
+    ];
     let mut verifier = LineVerifier::start();
     let (mut failures, mut kids_seen, mut all) = (Vec::new(), BTreeSet::new(), Vec::new());
 
@@ -289,10 +390,17 @@ async fn continuous_minting_across_two_rotations_has_zero_failed_verifications()
             stack.start_rotation(&token).await;
             let deps = stack.deps(stack.real_target());
             for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-                stack.step(&deps, step, &token).await.unwrap_or_else(|e| panic!("{step}: {e}"));
+                stack
+                    .step(&deps, step, &token)
+                    .await
+                    .unwrap_or_else(|e| panic!("{step}: {e}"));
                 // A container started mid-rotation mints with what is AWSCURRENT.
                 let (fresh, _) = container(&stack, &config).await;
-                let minted = fresh.mint_named("liveperson", visitor()).await.expect("minting mid-rotation").token;
+                let minted = fresh
+                    .mint_named("liveperson", visitor())
+                    .await
+                    .expect("minting mid-rotation")
+                    .token;
                 all.push((now, format!("mid-rotation after {step}"), minted));
             }
         }
@@ -305,7 +413,11 @@ async fn continuous_minting_across_two_rotations_has_zero_failed_verifications()
             publisher = container(&stack, &config).await.1;
             jwks(&publisher).await.unwrap();
         }
-        let minted = minter.mint_named("liveperson", visitor()).await.expect("minting never stops").token;
+        let minted = minter
+            .mint_named("liveperson", visitor())
+            .await
+            .expect("minting never stops")
+            .token;
         all.push((now, "minter".to_string(), minted));
         for (_, _, token) in all.iter().filter(|(t, _, _)| *t == now) {
             let kid = kid_of(token);
@@ -320,18 +432,36 @@ async fn continuous_minting_across_two_rotations_has_zero_failed_verifications()
             kids_seen.insert(kid);
         }
     }
-    assert!(failures.is_empty(), "{} of {} verifications failed: {failures:?}", failures.len(), 2 * all.len());
-    assert!(vendors[1].fetches >= (END / MAX_AGE) as usize, "the max-age cache refreshed by age: {}", vendors[1].fetches);
+    assert!(
+        failures.is_empty(),
+        "{} of {} verifications failed: {failures:?}",
+        failures.len(),
+        2 * all.len()
+    );
+    assert!(
+        vendors[1].fetches >= (END / MAX_AGE) as usize,
+        "the max-age cache refreshed by age: {}",
+        vendors[1].fetches
+    );
 
     // Every token is still valid (600 s lifetime): each must still verify against the JWKS a new
     // container publishes after both rotations.
     let final_jwks = jwks(&container(&stack, &config).await.1).await.unwrap();
     let late_failures = all
         .iter()
-        .filter(|(_, _, token)| verifier.verify(&json!({"token": token, "key": {"jwks": final_jwks}, "rules": "liveperson"}))["ok"] != true)
+        .filter(|(_, _, token)| {
+            verifier.verify(&json!({"token": token, "key": {"jwks": final_jwks}, "rules": "liveperson"}))["ok"] != true
+        })
         .count();
-    assert_eq!(late_failures, 0, "{late_failures} still-valid tokens no longer verify against the latest JWKS");
-    assert_eq!(kids_seen.len(), 3, "tokens were signed by the initial key and by each rotation's new key: {kids_seen:?}");
+    assert_eq!(
+        late_failures, 0,
+        "{late_failures} still-valid tokens no longer verify against the latest JWKS"
+    );
+    assert_eq!(
+        kids_seen.len(),
+        3,
+        "tokens were signed by the initial key and by each rotation's new key: {kids_seen:?}"
+    );
 }
 
 /// The files in `events/rotate-keys/` (what Secrets Manager sends) drive a full rotation.
@@ -344,12 +474,19 @@ async fn sample_rotation_events_drive_a_full_rotation() {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     };
     let token = read("createSecret").token;
-    assert!(["setSecret", "testSecret", "finishSecret"].iter().all(|s| read(s).token == token && read(s).secret_id == SECRET));
+    assert!(
+        ["setSecret", "testSecret", "finishSecret"]
+            .iter()
+            .all(|s| read(s).token == token && read(s).secret_id == SECRET)
+    );
     stack.start_rotation(&token).await;
     for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
-        rotate_keys::function_handler(&deps, LambdaEvent::new(rotate_keys::Invocation::Rotation(read(step)), Context::default()))
-            .await
-            .unwrap_or_else(|f| panic!("{step}: {}", f.0.name()));
+        rotate_keys::function_handler(
+            &deps,
+            LambdaEvent::new(rotate_keys::Invocation::Rotation(read(step)), Context::default()),
+        )
+        .await
+        .unwrap_or_else(|f| panic!("{step}: {}", f.0.name()));
     }
     assert_eq!(stack.labels().await[&token], vec!["AWSCURRENT".to_string()]);
     assert_eq!(stack.current().await.keys.len(), 4);
@@ -373,7 +510,11 @@ fn boto3(endpoint: &str, script: &str, arguments: &[&str]) -> Value {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .expect("python");
-    assert!(output.status.success(), "boto3: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "boto3: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("boto3 JSON")
 }
 
@@ -442,15 +583,26 @@ fn pasted_keys_config(arn: &str) -> ServiceConfig {
 
 /// A new container: its own secret cache, so it reads what is `AWSCURRENT` now (no waiting on a TTL).
 async fn container(stack: &Stack, config: &ServiceConfig) -> (MintService, publish_keys::Deps) {
-    let store = Arc::new(SecretsManagerStore::new(secrets_manager_config(&stack.moto.url), SecretCacheSettings::default()).await.unwrap());
-    (MintService::new(config, store.clone(), Arc::new(SystemClock)).unwrap(), publish_keys::Deps::new(config, store).unwrap())
+    let store = Arc::new(
+        SecretsManagerStore::new(secrets_manager_config(&stack.moto.url), SecretCacheSettings::default())
+            .await
+            .unwrap(),
+    );
+    (
+        MintService::new(config, store.clone(), Arc::new(SystemClock)).unwrap(),
+        publish_keys::Deps::new(config, store).unwrap(),
+    )
 }
 
 /// `GET /public-key/{profile}[?key=next]`: (status, body).
 async fn public_key(keys: &publish_keys::Deps, profile: &str, next: bool) -> (u16, String) {
-    let mut event: Value =
-        serde_json::from_str(&std::fs::read_to_string(whoscalling_tests::workspace_root().join("events/publish-keys/public-key-liveperson.json")).unwrap())
-            .unwrap();
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            whoscalling_tests::workspace_root().join("events/publish-keys/public-key-liveperson.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     event["rawPath"] = json!(format!("/public-key/{profile}"));
     event["pathParameters"] = json!({"profile": profile});
     if next {
@@ -487,7 +639,9 @@ async fn pasted_keys_survive_scheduled_rotations_and_change_only_by_the_operator
         aws_sdk_sns::config::Builder::new()
             .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
             .region(aws_sdk_sns::config::Region::new("eu-west-1"))
-            .credentials_provider(aws_sdk_sns::config::Credentials::new("test", "test", None, None, "moto"))
+            .credentials_provider(aws_sdk_sns::config::Credentials::new(
+                "test", "test", None, None, "moto",
+            ))
             .endpoint_url(&stack.moto.url)
             .build(),
     );
@@ -496,7 +650,9 @@ async fn pasted_keys_survive_scheduled_rotations_and_change_only_by_the_operator
         (rotate_keys::SECRET_VARIABLE, stack.arn.clone()),
         (rotate_keys::TOPIC_VARIABLE, topic.topic_arn.clone()),
     ];
-    let rotation_config = rotate_keys::Config::from_lookup(|name| settings.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())).unwrap();
+    let rotation_config =
+        rotate_keys::Config::from_lookup(|name| settings.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()))
+            .unwrap();
     let rotation = rotate_keys::Deps::new(
         &rotation_config,
         stack.real_target(),
@@ -510,37 +666,81 @@ async fn pasted_keys_survive_scheduled_rotations_and_change_only_by_the_operator
     };
 
     // Deploy: the first rotation fills the secret, pinned keys included; the operator pastes.
-    stack.rotate_with(&rotation, "00000000-0000-4000-8000-000000000001").await;
+    stack
+        .rotate_with(&rotation, "00000000-0000-4000-8000-000000000001")
+        .await;
     let (minter, keys) = container(&stack, &config).await;
     let (status, pasted_live_assist) = public_key(&keys, "live-assist", false).await;
     assert_eq!(status, 200);
     let (_, pasted_liveperson) = public_key(&keys, "liveperson-pasted", false).await;
     let (_, rotating_before) = public_key(&keys, "liveperson", false).await;
-    assert_ne!(pasted_live_assist, pasted_liveperson, "each console has its own pinned key");
+    assert_ne!(
+        pasted_live_assist, pasted_liveperson,
+        "each console has its own pinned key"
+    );
     let jwks_kid_before = kid_of(&minter.mint_named("liveperson", visitor()).await.unwrap().token);
 
     // Two scheduled rotations.
-    stack.rotate_with(&rotation, "00000000-0000-4000-8000-000000000002").await;
-    stack.rotate_with(&rotation, "00000000-0000-4000-8000-000000000003").await;
+    stack
+        .rotate_with(&rotation, "00000000-0000-4000-8000-000000000002")
+        .await;
+    stack
+        .rotate_with(&rotation, "00000000-0000-4000-8000-000000000003")
+        .await;
     let (minter, keys) = container(&stack, &config).await;
     let live_assist = minter.mint_named("live-assist", visitor()).await.unwrap().token;
     let liveperson = minter.mint_named("liveperson-pasted", visitor()).await.unwrap().token;
     let rotating = minter.mint_named("liveperson", visitor()).await.unwrap().token;
-    assert_eq!(check(&mut verifier, &live_assist, json!({"pasted_spki": pasted_live_assist}), "live-assist")["ok"], true);
-    assert_eq!(check(&mut verifier, &liveperson, json!({"pasted_spki": pasted_liveperson}), "liveperson")["ok"], true);
+    assert_eq!(
+        check(
+            &mut verifier,
+            &live_assist,
+            json!({"pasted_spki": pasted_live_assist}),
+            "live-assist"
+        )["ok"],
+        true
+    );
+    assert_eq!(
+        check(
+            &mut verifier,
+            &liveperson,
+            json!({"pasted_spki": pasted_liveperson}),
+            "liveperson"
+        )["ok"],
+        true
+    );
     // Controls: the rotating profile did move, and the pasted-key verifier can fail.
-    assert_ne!(kid_of(&rotating), jwks_kid_before, "the scheduled rotations moved the JWKS profile's key");
+    assert_ne!(
+        kid_of(&rotating),
+        jwks_kid_before,
+        "the scheduled rotations moved the JWKS profile's key"
+    );
     assert_ne!(public_key(&keys, "liveperson", false).await.1, rotating_before);
-    assert_eq!(check(&mut verifier, &rotating, json!({"pasted_spki": pasted_liveperson}), "liveperson")["ok"], false);
+    assert_eq!(
+        check(
+            &mut verifier,
+            &rotating,
+            json!({"pasted_spki": pasted_liveperson}),
+            "liveperson"
+        )["ok"],
+        false
+    );
     let (status, body) = public_key(&keys, "live-assist", true).await;
-    assert_eq!((status, serde_json::from_str::<Value>(&body).unwrap()["error"].clone()), (404, json!("no_staged_key")));
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&body).unwrap()["error"].clone()),
+        (404, json!("no_staged_key"))
+    );
     let scheduled = topic.drain();
     assert_eq!(scheduled.len(), 3, "every finished rotation is announced");
     for (subject, message) in &scheduled {
         assert!(subject.contains("pinned keys unchanged"), "{subject}");
         assert_eq!(message["event"], "scheduled_rotation");
         let pinned = message["pinned"].as_array().unwrap();
-        assert!(pinned.iter().any(|p| p["pin"] == "live-assist" && p["public_key"] == pasted_live_assist.as_str()));
+        assert!(
+            pinned
+                .iter()
+                .any(|p| p["pin"] == "live-assist" && p["public_key"] == pasted_live_assist.as_str())
+        );
     }
 
     // The deliberate change: stage, paste ahead (Live Assist still verifies the old key), switch.
@@ -553,26 +753,72 @@ async fn pasted_keys_survive_scheduled_rotations_and_change_only_by_the_operator
         .await
         .unwrap_or_else(|f| panic!("stage: {}", f.0.name()))
         .expect("a key event");
-    let staged_key = staged.pinned.iter().find(|p| p.pin.as_str() == "live-assist").unwrap().staged_public_key.clone().unwrap();
+    let staged_key = staged
+        .pinned
+        .iter()
+        .find(|p| p.pin.as_str() == "live-assist")
+        .unwrap()
+        .staged_public_key
+        .clone()
+        .unwrap();
     let (minter, keys) = container(&stack, &config).await;
-    assert_eq!(public_key(&keys, "live-assist", true).await, (200, staged_key.clone()), "the staged key in paste format, before the switch");
+    assert_eq!(
+        public_key(&keys, "live-assist", true).await,
+        (200, staged_key.clone()),
+        "the staged key in paste format, before the switch"
+    );
     let before_switch = minter.mint_named("live-assist", visitor()).await.unwrap().token;
-    assert_eq!(check(&mut verifier, &before_switch, json!({"pasted_spki": pasted_live_assist}), "live-assist")["ok"], true);
+    assert_eq!(
+        check(
+            &mut verifier,
+            &before_switch,
+            json!({"pasted_spki": pasted_live_assist}),
+            "live-assist"
+        )["ok"],
+        true
+    );
 
     rotate_keys::function_handler(&rotation, LambdaEvent::new(command("switch"), Context::default()))
         .await
         .unwrap_or_else(|f| panic!("switch: {}", f.0.name()));
     let (minter, keys) = container(&stack, &config).await;
     let after_switch = minter.mint_named("live-assist", visitor()).await.unwrap().token;
-    assert_eq!(check(&mut verifier, &after_switch, json!({"pasted_spki": staged_key}), "live-assist")["ok"], true);
-    assert_eq!(check(&mut verifier, &after_switch, json!({"pasted_spki": pasted_live_assist}), "live-assist")["ok"], false);
+    assert_eq!(
+        check(
+            &mut verifier,
+            &after_switch,
+            json!({"pasted_spki": staged_key}),
+            "live-assist"
+        )["ok"],
+        true
+    );
+    assert_eq!(
+        check(
+            &mut verifier,
+            &after_switch,
+            json!({"pasted_spki": pasted_live_assist}),
+            "live-assist"
+        )["ok"],
+        false
+    );
     assert_eq!(public_key(&keys, "live-assist", false).await.1, staged_key);
     // The other pin did not move.
     let liveperson = minter.mint_named("liveperson-pasted", visitor()).await.unwrap().token;
-    assert_eq!(check(&mut verifier, &liveperson, json!({"pasted_spki": pasted_liveperson}), "liveperson")["ok"], true);
+    assert_eq!(
+        check(
+            &mut verifier,
+            &liveperson,
+            json!({"pasted_spki": pasted_liveperson}),
+            "liveperson"
+        )["ok"],
+        true
+    );
     // Tokens signed before the switch still verify by kid through the JWKS.
     let published = jwks(&keys).await.unwrap();
-    assert_eq!(check(&mut verifier, &before_switch, json!({"jwks": published}), "live-assist")["ok"], true);
+    assert_eq!(
+        check(&mut verifier, &before_switch, json!({"jwks": published}), "live-assist")["ok"],
+        true
+    );
 
     let commands = topic.drain();
     let kinds: Vec<&str> = commands.iter().map(|(_, m)| m["event"].as_str().unwrap()).collect();
@@ -580,24 +826,45 @@ async fn pasted_keys_survive_scheduled_rotations_and_change_only_by_the_operator
     assert!(commands[1].0.contains("paste the new key now"), "{}", commands[1].0);
     assert_eq!(commands[1].1["pinned_key"], "live-assist");
     // Switching again with nothing staged is refused by name.
-    let error = rotate_keys::function_handler(&rotation, LambdaEvent::new(command("switch"), Context::default())).await.unwrap_err();
+    let error = rotate_keys::function_handler(&rotation, LambdaEvent::new(command("switch"), Context::default()))
+        .await
+        .unwrap_err();
     assert_eq!(error.0.name(), "NothingStaged");
     // Exactly one version is current after the commands (no AWSCURRENT left behind).
     let labels = stack.labels().await;
-    assert_eq!(labels.values().filter(|l| l.contains(&"AWSCURRENT".to_string())).count(), 1, "{labels:?}");
-    assert!(labels.values().all(|l| !l.contains(&"WHOSCALLING_OPERATOR_CHANGE".to_string())), "{labels:?}");
+    assert_eq!(
+        labels
+            .values()
+            .filter(|l| l.contains(&"AWSCURRENT".to_string()))
+            .count(),
+        1,
+        "{labels:?}"
+    );
+    assert!(
+        labels
+            .values()
+            .all(|l| !l.contains(&"WHOSCALLING_OPERATOR_CHANGE".to_string())),
+        "{labels:?}"
+    );
     let document = stack.current().await;
     for key in &document.keys {
         logs.assert_free_of_material(key.private_key_pkcs8.as_str());
         for (_, message) in commands.iter().chain(scheduled.iter()) {
-            assert!(!message.to_string().contains(key.private_key_pkcs8.as_str()), "no private key in a notification");
+            assert!(
+                !message.to_string().contains(key.private_key_pkcs8.as_str()),
+                "no private key in a notification"
+            );
         }
     }
 }
 
 fn kid_of(token: &str) -> String {
     use base64::Engine;
-    let header: Value =
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
     header["kid"].as_str().unwrap().to_string()
 }

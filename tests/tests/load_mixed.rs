@@ -40,7 +40,10 @@ const HOSTILE: [Hostile; 7] = [
 fn alg_none(token: &str) -> String {
     use base64::Engine;
     let payload = token.split('.').nth(1).unwrap_or_default();
-    format!("{}.{payload}.", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#))
+    format!(
+        "{}.{payload}.",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#)
+    )
 }
 
 fn tampered(token: &str) -> String {
@@ -55,13 +58,25 @@ fn tampered(token: &str) -> String {
 async fn mixed_profiles_with_a_hostile_fraction() {
     let logs = CapturedLogs::install();
     let state_dir = std::env::temp_dir().join(format!("whoscalling-load-test-{}", random_token()));
-    let server = serve(Options { port: 0, state_dir: state_dir.clone(), config_file: None, stores: None }).await.expect("serve");
+    let server = serve(Options {
+        port: 0,
+        state_dir: state_dir.clone(),
+        config_file: None,
+        stores: None,
+    })
+    .await
+    .expect("serve");
     let base = server.base_url.clone();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .unwrap();
     let login: Value = http
         .post(format!("{base}/dev/login"))
-        .json(&json!({"sub": "alice", "given_name": "Alice", "family_name": "Nordmann", "nin": "12345678901",
-                      "crm_contact_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"}))
+        .json(
+            &json!({"sub": "alice", "given_name": "Alice", "family_name": "Nordmann", "nin": "12345678901",
+                      "crm_contact_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"}),
+        )
         .send()
         .await
         .unwrap()
@@ -78,8 +93,12 @@ async fn mixed_profiles_with_a_hostile_fraction() {
     let mut workers = Vec::new();
     for _ in 0..CONCURRENCY {
         let (http, base, token, next) = (http.clone(), base.clone(), token.clone(), next.clone());
-        let (valid_failures, hostile_accepted, hostile_not_4xx, transport_errors) =
-            (valid_failures.clone(), hostile_accepted.clone(), hostile_not_4xx.clone(), transport_errors.clone());
+        let (valid_failures, hostile_accepted, hostile_not_4xx, transport_errors) = (
+            valid_failures.clone(),
+            hostile_accepted.clone(),
+            hostile_not_4xx.clone(),
+            transport_errors.clone(),
+        );
         workers.push(tokio::spawn(async move {
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
@@ -87,25 +106,39 @@ async fn mixed_profiles_with_a_hostile_fraction() {
                     break;
                 }
                 let profile = PROFILES[n % PROFILES.len()];
-                let hostile = (n % HOSTILE_EVERY == HOSTILE_EVERY - 1).then(|| HOSTILE[(n / HOSTILE_EVERY) % HOSTILE.len()]);
+                let hostile =
+                    (n % HOSTILE_EVERY == HOSTILE_EVERY - 1).then(|| HOSTILE[(n / HOSTILE_EVERY) % HOSTILE.len()]);
                 let url = format!("{base}/token/{profile}");
                 let request = match hostile {
-                    None => http.get(&url).bearer_auth(token.as_str()).header("origin", base.as_str()),
-                    Some(Hostile::AlgNone) => http.get(&url).bearer_auth(alg_none(&token)).header("origin", base.as_str()),
-                    Some(Hostile::TamperedPayload) => http.get(&url).bearer_auth(tampered(&token)).header("origin", base.as_str()),
-                    Some(Hostile::ForeignOrigin) => {
-                        http.get(&url).bearer_auth(token.as_str()).header("origin", "https://evil.example")
-                    }
-                    Some(Hostile::TokenInQuery) => http.get(format!("{url}?access_token={token}")).header("origin", base.as_str()),
+                    None => http
+                        .get(&url)
+                        .bearer_auth(token.as_str())
+                        .header("origin", base.as_str()),
+                    Some(Hostile::AlgNone) => http
+                        .get(&url)
+                        .bearer_auth(alg_none(&token))
+                        .header("origin", base.as_str()),
+                    Some(Hostile::TamperedPayload) => http
+                        .get(&url)
+                        .bearer_auth(tampered(&token))
+                        .header("origin", base.as_str()),
+                    Some(Hostile::ForeignOrigin) => http
+                        .get(&url)
+                        .bearer_auth(token.as_str())
+                        .header("origin", "https://evil.example"),
+                    Some(Hostile::TokenInQuery) => http
+                        .get(format!("{url}?access_token={token}"))
+                        .header("origin", base.as_str()),
                     Some(Hostile::OversizedBody) => http
                         .post(&url)
                         .bearer_auth(token.as_str())
                         .header("origin", base.as_str())
                         .header("content-type", "application/json")
                         .body(format!("{{\"pad\": \"{}\"}}", "x".repeat(64 * 1024))),
-                    Some(Hostile::UnknownProfile) => {
-                        http.get(format!("{base}/token/{profile}-nope")).bearer_auth(token.as_str()).header("origin", base.as_str())
-                    }
+                    Some(Hostile::UnknownProfile) => http
+                        .get(format!("{base}/token/{profile}-nope"))
+                        .bearer_auth(token.as_str())
+                        .header("origin", base.as_str()),
                     Some(Hostile::NoToken) => http.get(&url).header("origin", base.as_str()),
                 };
                 match request.send().await {
@@ -137,9 +170,21 @@ async fn mixed_profiles_with_a_hostile_fraction() {
         worker.await.unwrap();
     }
     assert_eq!(transport_errors.load(Ordering::Relaxed), 0, "transport errors");
-    assert_eq!(valid_failures.load(Ordering::Relaxed), 0, "valid requests that did not get a 2xx");
-    assert_eq!(hostile_accepted.load(Ordering::Relaxed), 0, "hostile requests that got a token");
-    assert_eq!(hostile_not_4xx.load(Ordering::Relaxed), 0, "hostile requests answered other than 4xx");
+    assert_eq!(
+        valid_failures.load(Ordering::Relaxed),
+        0,
+        "valid requests that did not get a 2xx"
+    );
+    assert_eq!(
+        hostile_accepted.load(Ordering::Relaxed),
+        0,
+        "hostile requests that got a token"
+    );
+    assert_eq!(
+        hostile_not_4xx.load(Ordering::Relaxed),
+        0,
+        "hostile requests answered other than 4xx"
+    );
     logs.assert_free_of(&[token.as_str(), &alg_none(&token), &tampered(&token), "12345678901"]);
     std::fs::remove_dir_all(&state_dir).ok();
 }

@@ -10,7 +10,14 @@ use whoscalling_tests::{CapturedLogs, verify_independently};
 
 async fn start() -> (whoscalling_local::LocalServer, std::path::PathBuf) {
     let state_dir = std::env::temp_dir().join(format!("whoscalling-local-test-{}", whoscalling_tests::random_token()));
-    let server = serve(Options { port: 0, state_dir: state_dir.clone(), config_file: None, stores: None }).await.expect("serve");
+    let server = serve(Options {
+        port: 0,
+        state_dir: state_dir.clone(),
+        config_file: None,
+        stores: None,
+    })
+    .await
+    .expect("serve");
     (server, state_dir)
 }
 
@@ -24,15 +31,27 @@ async fn demo_flow_mints_a_connect_token_verifiable_with_the_local_key() {
     let page = http.get(format!("{base}/")).send().await.expect("page");
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
-    assert!(html.contains("amazon_connect('authenticate'"), "the demo page uses Amazon's callback");
+    assert!(
+        html.contains("amazon_connect('authenticate'"),
+        "the demo page uses Amazon's callback"
+    );
 
-    let discovery: Value = http.get(format!("{base}/dev/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    let discovery: Value = http
+        .get(format!("{base}/dev/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(discovery["issuer"], format!("{base}/dev"));
 
     let login: Value = http
         .post(format!("{base}/dev/login"))
-        .json(&json!({"sub": "alice", "given_name": "Alice", "family_name": "Nordmann",
-                      "email": "alice@example.com", "nin": "12345678901"}))
+        .json(
+            &json!({"sub": "alice", "given_name": "Alice", "family_name": "Nordmann",
+                      "email": "alice@example.com", "nin": "12345678901"}),
+        )
         .send()
         .await
         .expect("login")
@@ -41,7 +60,14 @@ async fn demo_flow_mints_a_connect_token_verifiable_with_the_local_key() {
         .expect("login JSON");
     let id_token = login["id_token"].as_str().expect("id_token").to_string();
     // The dev provider's token verifies against its published JWKS with an independent library.
-    let jwks: Value = http.get(format!("{base}/dev/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = http
+        .get(format!("{base}/dev/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let idp_verdict = verify_independently(&json!({"token": id_token, "key": {"jwks": jwks}, "rules": "none",
         "expect": {"iss": format!("{base}/dev"), "aud": "whoscalling-local", "sub": "alice"}}));
     assert_eq!(idp_verdict["ok"], true, "{idp_verdict}");
@@ -55,27 +81,50 @@ async fn demo_flow_mints_a_connect_token_verifiable_with_the_local_key() {
         .expect("token");
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["access-control-allow-origin"], base.as_str());
-    let token = response.json::<Value>().await.expect("json")["data"].as_str().expect("data").to_string();
+    let token = response.json::<Value>().await.expect("json")["data"]
+        .as_str()
+        .expect("data")
+        .to_string();
 
     let secrets: BTreeMap<String, String> =
-        serde_json::from_str(&std::fs::read_to_string(state_dir.join("secrets.json")).expect("secrets.json")).expect("json");
+        serde_json::from_str(&std::fs::read_to_string(state_dir.join("secrets.json")).expect("secrets.json"))
+            .expect("json");
     let key = &secrets[CONNECT_KEY_SECRET];
     assert_eq!(key.len(), 44, "a Connect-shaped key is generated on first start");
-    let verdict = verify_independently(&json!({"token": token, "key": {"hmac_utf8": key}, "rules": "amazon-connect",
-        "expect": {"sub": "local-widget-id", "customerId": "alice"}}));
+    let verdict = verify_independently(
+        &json!({"token": token, "key": {"hmac_utf8": key}, "rules": "amazon-connect",
+        "expect": {"sub": "local-widget-id", "customerId": "alice"}}),
+    );
     assert_eq!(verdict["ok"], true, "{verdict}");
     assert_eq!(verdict["claims"]["attributes"]["nationalId"], "123456*****");
 
     // localhost is allowed too; any other origin is not.
     let localhost = base.replace("127.0.0.1", "localhost");
-    let ok = http.get(format!("{base}/token/connect")).header("origin", &localhost).bearer_auth(&id_token).send().await.unwrap();
+    let ok = http
+        .get(format!("{base}/token/connect"))
+        .header("origin", &localhost)
+        .bearer_auth(&id_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
-    let denied = http.get(format!("{base}/token/connect")).header("origin", "http://127.0.0.1:1").bearer_auth(&id_token).send().await.unwrap();
+    let denied = http
+        .get(format!("{base}/token/connect"))
+        .header("origin", "http://127.0.0.1:1")
+        .bearer_auth(&id_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(denied.status(), 403);
     assert_eq!(denied.json::<Value>().await.unwrap()["error"], "origin_not_allowed");
 
     // The dev provider refuses a login without a subject.
-    let no_sub = http.post(format!("{base}/dev/login")).json(&json!({"given_name": "X"})).send().await.unwrap();
+    let no_sub = http
+        .post(format!("{base}/dev/login"))
+        .json(&json!({"given_name": "X"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_sub.status(), 400);
     assert_eq!(no_sub.json::<Value>().await.unwrap()["error"], "invalid_request");
 
@@ -83,10 +132,15 @@ async fn demo_flow_mints_a_connect_token_verifiable_with_the_local_key() {
     // minted token counted for its profile, the refusal under its error code. (Other tests of
     // this binary log into the same capture, so this looks for this test's records, not counts.)
     let records = emf_records(&logs);
-    let minted = records.iter().filter(|r| r["function"] == "mint-token" && r["profile"] == "connect" && r["TokensMinted"] == 1).count();
+    let minted = records
+        .iter()
+        .filter(|r| r["function"] == "mint-token" && r["profile"] == "connect" && r["TokensMinted"] == 1)
+        .count();
     assert!(minted >= 2, "an EMF record for each minted token: {records:?}");
     assert!(
-        records.iter().any(|r| r["function"] == "mint-token" && r["error"] == "origin_not_allowed" && r["Refusals"] == 1
+        records.iter().any(|r| r["function"] == "mint-token"
+            && r["error"] == "origin_not_allowed"
+            && r["Refusals"] == 1
             && r["TokensMinted"] == 0),
         "the refusal is counted under its code, and as no token for its profile: {records:?}"
     );
@@ -108,10 +162,18 @@ fn emf_records(logs: &CapturedLogs) -> Vec<Value> {
     for record in &records {
         assert!(record["_aws"]["Timestamp"].is_u64(), "{record}");
         for directive in record["_aws"]["CloudWatchMetrics"].as_array().expect("directives") {
-            assert!(directive["Namespace"].as_str().is_some_and(|n| n.starts_with("whoscalling")), "{record}");
+            assert!(
+                directive["Namespace"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("whoscalling")),
+                "{record}"
+            );
             for set in directive["Dimensions"].as_array().expect("dimension sets") {
                 for name in set.as_array().expect("a dimension set") {
-                    assert!(record[name.as_str().expect("a name")].is_string(), "dimension {name} missing: {record}");
+                    assert!(
+                        record[name.as_str().expect("a name")].is_string(),
+                        "dimension {name} missing: {record}"
+                    );
                 }
             }
             for metric in directive["Metrics"].as_array().expect("metrics") {
@@ -136,7 +198,15 @@ async fn pasted_key_in_secrets_json_is_used_without_restart() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     std::fs::write(&path, serde_json::to_string(&secrets).unwrap()).unwrap();
 
-    let login: Value = http.post(format!("{base}/dev/login")).json(&json!({"sub": "bob"})).send().await.unwrap().json().await.unwrap();
+    let login: Value = http
+        .post(format!("{base}/dev/login"))
+        .json(&json!({"sub": "bob"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let response = http
         .post(format!("{base}/token/connect"))
         .bearer_auth(login["id_token"].as_str().unwrap())
@@ -144,8 +214,12 @@ async fn pasted_key_in_secrets_json_is_used_without_restart() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let token = response.json::<Value>().await.unwrap()["data"].as_str().unwrap().to_string();
-    let verdict = verify_independently(&json!({"token": token, "key": {"hmac_utf8": pasted}, "rules": "amazon-connect"}));
+    let token = response.json::<Value>().await.unwrap()["data"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let verdict =
+        verify_independently(&json!({"token": token, "key": {"hmac_utf8": pasted}, "rules": "amazon-connect"}));
     assert_eq!(verdict["ok"], true, "{verdict}");
     server.task.abort();
     let _ = std::fs::remove_dir_all(state_dir);
@@ -158,19 +232,39 @@ async fn code_flow_login_through_the_dev_provider_gives_a_session() {
     let logs = CapturedLogs::install();
     let (server, state_dir) = start().await;
     let base = &server.base_url;
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
 
     let return_to: String = url::form_urlencoded::byte_serialize(format!("{base}/?session=1").as_bytes()).collect();
-    let start = http.get(format!("{base}/login/dev?return_to={return_to}")).send().await.unwrap();
+    let start = http
+        .get(format!("{base}/login/dev?return_to={return_to}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(start.status(), 302);
-    let login_cookie = start.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let login_cookie = start.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     assert!(start.headers()["set-cookie"].to_str().unwrap().contains("HttpOnly"));
     let authorize = start.headers()["location"].to_str().unwrap().to_string();
-    assert!(authorize.starts_with(&format!("{base}/dev/authorize?")) && authorize.contains("code_challenge_method=S256"));
+    assert!(
+        authorize.starts_with(&format!("{base}/dev/authorize?")) && authorize.contains("code_challenge_method=S256")
+    );
     let provider = http.get(&authorize).send().await.unwrap();
     assert_eq!(provider.status(), 302);
     let callback = provider.headers()["location"].to_str().unwrap().to_string();
-    let done = http.get(&callback).header("cookie", &login_cookie).send().await.unwrap();
+    let done = http
+        .get(&callback)
+        .header("cookie", &login_cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(done.status(), 302, "{:?}", done.text().await);
     assert_eq!(done.headers()["location"], format!("{base}/?session=1").as_str());
     let session = done
@@ -183,34 +277,69 @@ async fn code_flow_login_through_the_dev_provider_gives_a_session() {
     let session = session.split(';').next().unwrap().to_string();
 
     // The same cookie without Origin (not a page's fetch): refused before anything is minted.
-    let no_origin = http.get(format!("{base}/token/connect")).header("cookie", &session).send().await.unwrap();
+    let no_origin = http
+        .get(format!("{base}/token/connect"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_origin.status(), 403);
     assert_eq!(no_origin.json::<Value>().await.unwrap()["error"], "origin_required");
-    let response = http.get(format!("{base}/token/connect")).header("origin", base.as_str()).header("cookie", &session).send().await.unwrap();
+    let response = http
+        .get(format!("{base}/token/connect"))
+        .header("origin", base.as_str())
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    let token = response.json::<Value>().await.unwrap()["data"].as_str().unwrap().to_string();
+    let token = response.json::<Value>().await.unwrap()["data"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let secrets: BTreeMap<String, String> =
         serde_json::from_str(&std::fs::read_to_string(state_dir.join("secrets.json")).unwrap()).unwrap();
-    let verdict = verify_independently(&json!({"token": token, "key": {"hmac_utf8": secrets[CONNECT_KEY_SECRET]},
-        "rules": "amazon-connect", "expect": {"customerId": "alice"}, "expect_absent": ["12345678901"]}));
+    let verdict = verify_independently(
+        &json!({"token": token, "key": {"hmac_utf8": secrets[CONNECT_KEY_SECRET]},
+        "rules": "amazon-connect", "expect": {"customerId": "alice"}, "expect_absent": ["12345678901"]}),
+    );
     assert_eq!(verdict["ok"], true, "{verdict}");
     assert_eq!(verdict["claims"]["attributes"]["nationalId"], "123456*****");
     // The dev provider's ID token carries only `sub` (as Signicat's): these came from its userinfo.
-    assert_eq!((verdict["claims"]["attributes"]["firstName"].as_str(), verdict["claims"]["attributes"]["lastName"].as_str()), (Some("Alice"), Some("Nordmann")));
+    assert_eq!(
+        (
+            verdict["claims"]["attributes"]["firstName"].as_str(),
+            verdict["claims"]["attributes"]["lastName"].as_str()
+        ),
+        (Some("Alice"), Some("Nordmann"))
+    );
 
     // `POST /dev/rotate-session-key` runs the deployed session-key rotation on secrets.json: the
     // session goes on after one rotation and is refused after a second. (The local store's
     // versions are by file time in seconds, hence the pauses.)
-    let mint = || http.get(format!("{base}/token/connect")).header("origin", base.as_str()).header("cookie", &session).send();
+    let mint = || {
+        http.get(format!("{base}/token/connect"))
+            .header("origin", base.as_str())
+            .header("cookie", &session)
+            .send()
+    };
     for (rotation, expected, error) in [(1, 200, None), (2, 401, Some("invalid_token"))] {
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        let rotated = http.post(format!("{base}/dev/rotate-session-key")).send().await.unwrap();
+        let rotated = http
+            .post(format!("{base}/dev/rotate-session-key"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(rotated.status(), 200, "rotation {rotation}: {:?}", rotated.text().await);
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let minted = mint().await.unwrap();
         let status = minted.status().as_u16();
         let body: Value = minted.json().await.unwrap();
-        assert_eq!((status, body["error"].as_str()), (expected, error), "after rotation {rotation}: {body}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (expected, error),
+            "after rotation {rotation}: {body}"
+        );
     }
     logs.assert_free_of(&["12345678901", &session[20..], "alice@example.com"]);
     std::fs::remove_dir_all(&state_dir).ok();
@@ -242,8 +371,10 @@ async fn local_rotation_keeps_the_pasted_key_until_the_operator_switches_it() {
     };
     let login: Value = http
         .post(format!("{base}/dev/login"))
-        .json(&json!({"sub": "alice", "given_name": "Alice", "family_name": "Nordmann",
-                      "crm_contact_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"}))
+        .json(
+            &json!({"sub": "alice", "given_name": "Alice", "family_name": "Nordmann",
+                      "crm_contact_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"}),
+        )
         .send()
         .await
         .unwrap()
@@ -254,18 +385,33 @@ async fn local_rotation_keeps_the_pasted_key_until_the_operator_switches_it() {
     let mint = |profile: &'static str| {
         let (http, id_token, base) = (http.clone(), id_token.clone(), base.clone());
         async move {
-            let response = http.get(format!("{base}/token/{profile}")).header("origin", base.as_str()).bearer_auth(&id_token).send().await.unwrap();
+            let response = http
+                .get(format!("{base}/token/{profile}"))
+                .header("origin", base.as_str())
+                .bearer_auth(&id_token)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(response.status(), 200, "{profile}");
-            response.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+            response.json::<Value>().await.unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_string()
         }
     };
     let kid = |token: &str| -> String {
         use base64::Engine;
-        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap();
-        serde_json::from_slice::<Value>(&header).unwrap()["kid"].as_str().unwrap().to_string()
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap();
+        serde_json::from_slice::<Value>(&header).unwrap()["kid"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     let pasted_verdict = |token: &str, key: &str| {
-        verify_independently(&json!({"token": token, "key": {"pasted_spki": key}, "rules": "live-assist"}))["ok"].clone()
+        verify_independently(&json!({"token": token, "key": {"pasted_spki": key}, "rules": "live-assist"}))["ok"]
+            .clone()
     };
 
     let (status, pasted) = text(format!("{base}/public-key/live-assist")).await;
@@ -276,22 +422,41 @@ async fn local_rotation_keeps_the_pasted_key_until_the_operator_switches_it() {
         assert_eq!(status, 200, "{event}");
         assert_eq!(event["event"], "scheduled_rotation");
     }
-    assert_eq!(text(format!("{base}/public-key/live-assist")).await.1, pasted, "two rotations left the pasted key alone");
-    assert_ne!(kid(&mint("liveperson").await), liveperson_kid, "the JWKS profile's key did rotate");
+    assert_eq!(
+        text(format!("{base}/public-key/live-assist")).await.1,
+        pasted,
+        "two rotations left the pasted key alone"
+    );
+    assert_ne!(
+        kid(&mint("liveperson").await),
+        liveperson_kid,
+        "the JWKS profile's key did rotate"
+    );
     assert_eq!(pasted_verdict(&mint("live-assist").await, &pasted), true);
 
-    assert_eq!(post(format!("{base}/dev/pinned-keys/live-assist/switch")).await.1["error"], "NothingStaged");
+    assert_eq!(
+        post(format!("{base}/dev/pinned-keys/live-assist/switch")).await.1["error"],
+        "NothingStaged"
+    );
     let (status, staged) = post(format!("{base}/dev/pinned-keys/live-assist/stage")).await;
     assert_eq!(status, 200, "{staged}");
     let next = text(format!("{base}/public-key/live-assist?key=next")).await;
     assert_eq!(next.0, 200);
     assert_eq!(staged["pinned"][0]["staged_public_key"], next.1.as_str());
-    assert_eq!(pasted_verdict(&mint("live-assist").await, &pasted), true, "staging changes nothing that signs");
+    assert_eq!(
+        pasted_verdict(&mint("live-assist").await, &pasted),
+        true,
+        "staging changes nothing that signs"
+    );
     let (status, switched) = post(format!("{base}/dev/pinned-keys/live-assist/switch")).await;
     assert_eq!((status, switched["event"].clone()), (200, json!("pinned_key_switched")));
     let after = mint("live-assist").await;
     assert_eq!(pasted_verdict(&after, &next.1), true);
-    assert_eq!(pasted_verdict(&after, &pasted), false, "the old paste no longer verifies: the operator re-pastes");
+    assert_eq!(
+        pasted_verdict(&after, &pasted),
+        false,
+        "the old paste no longer verifies: the operator re-pastes"
+    );
     let (status, body) = post(format!("{base}/dev/pinned-keys/Not%20A%20Pin/stage")).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")), "{body}");
     server.task.abort();
@@ -305,7 +470,10 @@ async fn local_rotation_keeps_the_pasted_key_until_the_operator_switches_it() {
 async fn a_puzzel_like_redirect_from_nothing_ends_at_the_client_with_a_code() {
     let (server, state_dir) = start().await;
     let base = &server.base_url;
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let redirect_uri = "http://127.0.0.1:8765/callback";
     let mut next = format!(
         "{base}/oauth2/authorize?response_type=code&client_id=local-client&scope=openid%20profile&state=S&nonce=N&redirect_uri={}",
@@ -318,29 +486,62 @@ async fn a_puzzel_like_redirect_from_nothing_ends_at_the_client_with_a_code() {
         if next.starts_with(redirect_uri) {
             break;
         }
-        let cookies = jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let cookies = jar
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
         let response = http.get(&next).header("cookie", cookies).send().await.unwrap();
         assert_eq!(response.status(), 302, "{next}: {:?}", response.text().await);
         for set_cookie in response.headers().get_all("set-cookie") {
             let text = set_cookie.to_str().unwrap();
             let (name, value) = text.split(';').next().unwrap().split_once('=').unwrap();
-            if text.contains("Max-Age=0") { jar.remove(name) } else { jar.insert(name.to_string(), value.to_string()) };
+            if text.contains("Max-Age=0") {
+                jar.remove(name)
+            } else {
+                jar.insert(name.to_string(), value.to_string())
+            };
         }
         paths.push(url::Url::parse(&next).unwrap().path().to_string());
-        next = url::Url::parse(&next).unwrap().join(response.headers()["location"].to_str().unwrap()).unwrap().to_string();
+        next = url::Url::parse(&next)
+            .unwrap()
+            .join(response.headers()["location"].to_str().unwrap())
+            .unwrap()
+            .to_string();
     }
-    assert_eq!(paths, ["/oauth2/authorize", "/login/dev", "/dev/authorize", "/callback/dev", "/oauth2/authorize"]);
+    assert_eq!(
+        paths,
+        [
+            "/oauth2/authorize",
+            "/login/dev",
+            "/dev/authorize",
+            "/callback/dev",
+            "/oauth2/authorize"
+        ]
+    );
     let query: BTreeMap<String, String> = url::Url::parse(&next).unwrap().query_pairs().into_owned().collect();
-    assert_eq!((query.get("state").map(String::as_str), query.get("iss")), (Some("S"), Some(base)), "{next}");
+    assert_eq!(
+        (query.get("state").map(String::as_str), query.get("iss")),
+        (Some("S"), Some(base)),
+        "{next}"
+    );
     let code = query.get("code").expect("a code at the client's redirect URI");
-    assert!(!jar.contains_key("whoscalling_authorize"), "the waiting request is gone");
+    assert!(
+        !jar.contains_key("whoscalling_authorize"),
+        "the waiting request is gone"
+    );
 
     let secrets: BTreeMap<String, String> =
         serde_json::from_str(&std::fs::read_to_string(state_dir.join("secrets.json")).unwrap()).unwrap();
     let tokens: Value = http
         .post(format!("{base}/oauth2/token"))
-        .form(&[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect_uri), ("client_id", "local-client"),
-                ("client_secret", &secrets["whoscalling/clients/local-client"])])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", "local-client"),
+            ("client_secret", &secrets["whoscalling/clients/local-client"]),
+        ])
         .send()
         .await
         .unwrap()
@@ -348,8 +549,19 @@ async fn a_puzzel_like_redirect_from_nothing_ends_at_the_client_with_a_code() {
         .await
         .unwrap();
     let access = tokens["access_token"].as_str().unwrap_or_else(|| panic!("{tokens}"));
-    let userinfo: Value = http.get(format!("{base}/oauth2/userinfo")).bearer_auth(access).send().await.unwrap().json().await.unwrap();
-    assert_eq!((userinfo["sub"].as_str(), userinfo["nin"].as_str()), (Some("alice"), Some("123456*****")));
+    let userinfo: Value = http
+        .get(format!("{base}/oauth2/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (userinfo["sub"].as_str(), userinfo["nin"].as_str()),
+        (Some("alice"), Some("123456*****"))
+    );
     std::fs::remove_dir_all(&state_dir).ok();
 }
 
@@ -363,22 +575,27 @@ async fn the_puzzel_auth_mapping_comes_from_the_configured_roles() {
     let response = reqwest::get(format!("{base}/dev/puzzel-auth-mapping")).await.unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body, json!({
-        "client_id": "local-client",
-        "authMapping": {
-            "sub":          {"MapType": "ChatId",   "Description": "Customer id"},
-            "name":         {"MapType": "NickName"},
-            "given_name":   {"MapType": "Variable", "Description": "First name"},
-            "family_name":  {"MapType": "Variable", "Description": "Last name"},
-            "email":        {"MapType": "Variable", "Description": "Email"},
-            "phone_number": {"MapType": "Variable", "Description": "Phone"},
-            "birthdate":    {"MapType": "Variable", "Description": "Date of birth"},
-            "nin":          {"MapType": "Variable", "Description": "National id (last 5 digits hidden)"}
-        },
-        "unmapped_roles": []
-    }));
+    assert_eq!(
+        body,
+        json!({
+            "client_id": "local-client",
+            "authMapping": {
+                "sub":          {"MapType": "ChatId",   "Description": "Customer id"},
+                "name":         {"MapType": "NickName"},
+                "given_name":   {"MapType": "Variable", "Description": "First name"},
+                "family_name":  {"MapType": "Variable", "Description": "Last name"},
+                "email":        {"MapType": "Variable", "Description": "Email"},
+                "phone_number": {"MapType": "Variable", "Description": "Phone"},
+                "birthdate":    {"MapType": "Variable", "Description": "Date of birth"},
+                "nin":          {"MapType": "Variable", "Description": "National id (last 5 digits hidden)"}
+            },
+            "unmapped_roles": []
+        })
+    );
     // A client without an openid-connect profile has none; the control above passes.
-    let response = reqwest::get(format!("{base}/dev/puzzel-auth-mapping?client_id=liveperson")).await.unwrap();
+    let response = reqwest::get(format!("{base}/dev/puzzel-auth-mapping?client_id=liveperson"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     assert_eq!(response.json::<Value>().await.unwrap()["error"], "invalid_request");
     std::fs::remove_dir_all(&state_dir).ok();

@@ -24,8 +24,16 @@ fn write_logs(dir: &Path, name: &str, emit: impl FnOnce()) {
 
 /// (exit code, stderr) of the scanner on `dir`.
 fn scan(dir: &Path, extra: &[&str]) -> (i32, String) {
-    let output = Command::new(python()).arg(workspace_root().join("scripts/scan-logs.py")).args(extra).arg(dir).output().unwrap();
-    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+    let output = Command::new(python())
+        .arg(workspace_root().join("scripts/scan-logs.py"))
+        .args(extra)
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// An EMF record as the handlers print it: one JSON object per request, metrics under `_aws`.
@@ -43,14 +51,18 @@ fn clean_lines() {
         expires_at = 1_795_239_802u64,
         "token request"
     );
-    tracing::warn!(error = "the identity provider answered HTTP 503", "identity provider keys unavailable: keeping the cached keys");
+    tracing::warn!(
+        error = "the identity provider answered HTTP 503",
+        "identity provider keys unavailable: keeping the cached keys"
+    );
 }
 
 #[test]
 fn planted_secrets_and_personal_values_make_the_scanner_fire_naming_their_fields() {
     let dir = scratch();
     let jwt = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlc2lnbmF0dXJl";
-    let pem = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----";
+    let pem =
+        "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----";
     let email = "alice@example.com";
     let national_id = 12_345_678_901u64;
     write_logs(&dir, "planted", || {
@@ -62,8 +74,18 @@ fn planted_secrets_and_personal_values_make_the_scanner_fire_naming_their_fields
     });
     let (code, stderr) = scan(&dir, &[]);
     assert_eq!(code, 1, "{stderr}");
-    for (shape, field) in [("a JWT", "token"), ("a PEM block", "error"), ("an email address", "email"), ("a national id", "nin")] {
-        assert!(stderr.lines().any(|l| l.contains(shape) && l.ends_with(&format!(" in {field}"))), "{shape} in {field}: {stderr}");
+    for (shape, field) in [
+        ("a JWT", "token"),
+        ("a PEM block", "error"),
+        ("an email address", "email"),
+        ("a national id", "nin"),
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(shape) && l.ends_with(&format!(" in {field}"))),
+            "{shape} in {field}: {stderr}"
+        );
     }
     assert_eq!(stderr.lines().count(), 4, "exactly the four planted values: {stderr}");
     for value in [jwt, "MIGHAgEAMBMGByqGSM49", email, &national_id.to_string()] {
@@ -97,7 +119,10 @@ fn a_test_binary_without_a_log_file_fails_the_scan() {
     let every = ["--every-test-in", tests.to_str().unwrap()];
     let (code, stderr) = scan(&logs, &every);
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("key_rotation.rs left no log file") && !stderr.contains("session_key_rotation.rs left"), "{stderr}");
+    assert!(
+        stderr.contains("key_rotation.rs left no log file") && !stderr.contains("session_key_rotation.rs left"),
+        "{stderr}"
+    );
     // Control: with both present, it passes.
     write_logs(&logs, "key_rotation", clean_lines);
     assert_eq!(scan(&logs, &every).0, 0);
@@ -108,8 +133,16 @@ fn a_test_binary_without_a_log_file_fails_the_scan() {
 /// installs it, yet a global subscriber is set and this binary's log file exists.
 #[test]
 fn this_binary_captured_its_logs_before_any_test_ran() {
-    assert!(tracing::dispatcher::has_been_set(), "no global subscriber: the capture constructor did not run");
-    let binary = std::env::current_exe().unwrap().file_stem().unwrap().to_string_lossy().into_owned();
+    assert!(
+        tracing::dispatcher::has_been_set(),
+        "no global subscriber: the capture constructor did not run"
+    );
+    let binary = std::env::current_exe()
+        .unwrap()
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let file = workspace_root().join(format!("target/test-logs/{binary}-{}.jsonl", std::process::id()));
     assert!(file.exists(), "{} is missing", file.display());
 }

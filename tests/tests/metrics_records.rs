@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use mint_token::{Deps, function_handler};
 use serde_json::{Value, json};
-use whoscalling::secrets::{PLACEHOLDER_VALUE, SecretCacheSettings};
 use whoscalling::adapters::SecretsManagerStore;
+use whoscalling::secrets::{PLACEHOLDER_VALUE, SecretCacheSettings};
 use whoscalling::{ServiceConfig, SystemClock};
 use whoscalling_tests::{CapturedLogs, json_body, load_event, moto, random_token, secrets_manager_config};
 
@@ -39,14 +39,35 @@ async fn records_count_cache_misses_tokens_and_a_placeholder_key() {
     let moto = moto();
     let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
     let (real, placeholder) = ("whoscalling/metrics/connect-key", "whoscalling/metrics/placeholder-key");
-    client.create_secret().name(real).secret_string(format!("{}=", random_token())).send().await.expect("create");
-    client.create_secret().name(placeholder).secret_string(PLACEHOLDER_VALUE).send().await.expect("create");
-    let settings = SecretCacheSettings { ttl: Duration::from_secs(300), ..SecretCacheSettings::default() };
-    let store = Arc::new(SecretsManagerStore::new(secrets_manager_config(&moto.url), settings).await.expect("store"));
+    client
+        .create_secret()
+        .name(real)
+        .secret_string(format!("{}=", random_token()))
+        .send()
+        .await
+        .expect("create");
+    client
+        .create_secret()
+        .name(placeholder)
+        .secret_string(PLACEHOLDER_VALUE)
+        .send()
+        .await
+        .expect("create");
+    let settings = SecretCacheSettings {
+        ttl: Duration::from_secs(300),
+        ..SecretCacheSettings::default()
+    };
+    let store = Arc::new(
+        SecretsManagerStore::new(secrets_manager_config(&moto.url), settings)
+            .await
+            .expect("store"),
+    );
 
     let deps = Deps::from_config(&config(real), store.clone(), Arc::new(SystemClock)).expect("deps");
     for _ in 0..2 {
-        let response = function_handler(&deps, load_event("mint-token/valid-authorizer-get.json")).await.expect("handler");
+        let response = function_handler(&deps, load_event("mint-token/valid-authorizer-get.json"))
+            .await
+            .expect("handler");
         assert_eq!(response.status(), 200, "{:?}", json_body(&response));
     }
     let minted = records(&logs);
@@ -58,12 +79,25 @@ async fn records_count_cache_misses_tokens_and_a_placeholder_key() {
         assert_eq!(record["PastedKeyMissing"], 0);
         assert!(record.get("error").is_none(), "{record}");
     }
-    assert!(minted[0]["SecretCacheMisses"].as_u64().expect("a count") >= 1, "the cold read asks Secrets Manager: {}", minted[0]);
-    assert_eq!(minted[1]["SecretCacheMisses"], 0, "the warm read is the cache's alone: {}", minted[1]);
-    assert_eq!(minted[0]["api_request_id"], minted[1]["api_request_id"], "the event's API Gateway id (the same file twice)");
+    assert!(
+        minted[0]["SecretCacheMisses"].as_u64().expect("a count") >= 1,
+        "the cold read asks Secrets Manager: {}",
+        minted[0]
+    );
+    assert_eq!(
+        minted[1]["SecretCacheMisses"], 0,
+        "the warm read is the cache's alone: {}",
+        minted[1]
+    );
+    assert_eq!(
+        minted[0]["api_request_id"], minted[1]["api_request_id"],
+        "the event's API Gateway id (the same file twice)"
+    );
 
     let deps = Deps::from_config(&config(placeholder), store, Arc::new(SystemClock)).expect("deps");
-    let refused = function_handler(&deps, load_event("mint-token/valid-authorizer-get.json")).await.expect("handler");
+    let refused = function_handler(&deps, load_event("mint-token/valid-authorizer-get.json"))
+        .await
+        .expect("handler");
     assert_eq!(refused.status(), 500);
     assert_eq!(json_body(&refused)["error"], "server_error");
     let all = records(&logs);

@@ -18,9 +18,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use lambda_http::http::header;
 use mint_token::{Deps, function_handler};
 use serde_json::{Value, json};
+use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::clock::FixedClock;
 use whoscalling::identity::{JwksError, JwksSource};
-use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::session::{Purpose, SessionKeys, SessionPayload};
 use whoscalling::{IdentityVerifier, SecretName, ServiceConfig};
 use whoscalling_tests::json_body;
@@ -64,7 +64,10 @@ async fn world() -> World {
     let point = pair.public_key().as_ref();
     let jwk = json!({"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
         "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])});
-    let secrets = Arc::new(InMemorySecretStore::with(CONNECT_SECRET, "c2FtcGxlLWNvbm5lY3Qtd2lkZ2V0LXNlY3VyaXR5LWtleQ"));
+    let secrets = Arc::new(InMemorySecretStore::with(
+        CONNECT_SECRET,
+        "c2FtcGxlLWNvbm5lY3Qtd2lkZ2V0LXNlY3VyaXR5LWtleQ",
+    ));
     secrets.put(SESSION_SECRET, "a-session-key-secret-of-at-least-32-characters");
     let clock = Arc::new(FixedClock::at(NOW));
     let config = config();
@@ -72,11 +75,23 @@ async fn world() -> World {
     let identity = IdentityVerifier::with_jwks_source(&config, Some(source), clock.clone()).expect("identity");
     let deps = Deps::new(&config, identity, secrets.clone(), clock).expect("deps");
     // A session as the visitor login seals it.
-    let keys = SessionKeys::new(secrets.clone(), SecretName::try_from(SESSION_SECRET.to_string()).expect("name"));
+    let keys = SessionKeys::new(
+        secrets.clone(),
+        SecretName::try_from(SESSION_SECRET.to_string()).expect("name"),
+    );
     let claims = json!({"sub": "visitor-7", "given_name": "Kari"});
-    let payload = SessionPayload { provider: "bankid".into(), claims: claims.as_object().expect("object").clone(), iat: NOW - 60, exp: NOW + 600 };
+    let payload = SessionPayload {
+        provider: "bankid".into(),
+        claims: claims.as_object().expect("object").clone(),
+        iat: NOW - 60,
+        exp: NOW + 600,
+    };
     let sealed = keys.seal_json(Purpose::Session, &payload).await.expect("seal");
-    World { deps, signing: EncodingKey::from_ec_der(pkcs8.as_ref()), cookie: format!("whoscalling_session={sealed}") }
+    World {
+        deps,
+        signing: EncodingKey::from_ec_der(pkcs8.as_ref()),
+        cookie: format!("whoscalling_session={sealed}"),
+    }
 }
 
 impl World {
@@ -111,20 +126,80 @@ async fn a_session_cookie_needs_a_browser_origin_and_tokens_do_not() {
     let authorizer = json!({"sub": "visitor-7", "iss": ISSUER, "aud": "web", "given_name": "Kari", "iat": "1799999990", "exp": "1800000300"});
     let cases: Vec<(&str, lambda_http::Request, u16, Option<&str>)> = vec![
         // Controls: what a browser page and a server-side caller send.
-        ("session cookie, allowed Origin (the page's CORS fetch)", event("GET", &[("origin", ORIGIN), ("cookie", cookie)], None), 200, None),
-        ("session cookie, allowed Origin, POST", event("POST", &[("origin", ORIGIN), ("cookie", cookie)], None), 200, None),
-        ("bearer token, no Origin (server-side caller)", event("GET", &[("authorization", &bearer)], None), 200, None),
-        ("authorizer claims, no Origin (server-side caller)", event("GET", &[], Some(authorizer.clone())), 200, None),
-        ("bearer token and session cookie, no Origin (the token decides)", event("GET", &[("authorization", &bearer), ("cookie", cookie)], None), 200, None),
+        (
+            "session cookie, allowed Origin (the page's CORS fetch)",
+            event("GET", &[("origin", ORIGIN), ("cookie", cookie)], None),
+            200,
+            None,
+        ),
+        (
+            "session cookie, allowed Origin, POST",
+            event("POST", &[("origin", ORIGIN), ("cookie", cookie)], None),
+            200,
+            None,
+        ),
+        (
+            "bearer token, no Origin (server-side caller)",
+            event("GET", &[("authorization", &bearer)], None),
+            200,
+            None,
+        ),
+        (
+            "authorizer claims, no Origin (server-side caller)",
+            event("GET", &[], Some(authorizer.clone())),
+            200,
+            None,
+        ),
+        (
+            "bearer token and session cookie, no Origin (the token decides)",
+            event("GET", &[("authorization", &bearer), ("cookie", cookie)], None),
+            200,
+            None,
+        ),
         // The cookie alone, without Origin: not our page's fetch.
-        ("session cookie, no Origin, GET", event("GET", &[("cookie", cookie)], None), 403, Some("origin_required")),
-        ("session cookie, no Origin, POST", event("POST", &[("cookie", cookie)], None), 403, Some("origin_required")),
-        ("session cookie among others, no Origin", event("GET", &[("cookie", &format!("a=1; {cookie}; b=2"))], None), 403, Some("origin_required")),
+        (
+            "session cookie, no Origin, GET",
+            event("GET", &[("cookie", cookie)], None),
+            403,
+            Some("origin_required"),
+        ),
+        (
+            "session cookie, no Origin, POST",
+            event("POST", &[("cookie", cookie)], None),
+            403,
+            Some("origin_required"),
+        ),
+        (
+            "session cookie among others, no Origin",
+            event("GET", &[("cookie", &format!("a=1; {cookie}; b=2"))], None),
+            403,
+            Some("origin_required"),
+        ),
         // Other refusals keep their own codes.
-        ("session cookie, foreign Origin", event("GET", &[("origin", "https://evil.example"), ("cookie", cookie)], None), 403, Some("origin_not_allowed")),
-        ("session cookie, Origin null", event("GET", &[("origin", "null"), ("cookie", cookie)], None), 403, Some("origin_not_allowed")),
-        ("forged session cookie, no Origin", event("GET", &[("cookie", "whoscalling_session=AAAA")], None), 401, Some("invalid_token")),
-        ("no credentials, no Origin", event("GET", &[], None), 401, Some("missing_token")),
+        (
+            "session cookie, foreign Origin",
+            event("GET", &[("origin", "https://evil.example"), ("cookie", cookie)], None),
+            403,
+            Some("origin_not_allowed"),
+        ),
+        (
+            "session cookie, Origin null",
+            event("GET", &[("origin", "null"), ("cookie", cookie)], None),
+            403,
+            Some("origin_not_allowed"),
+        ),
+        (
+            "forged session cookie, no Origin",
+            event("GET", &[("cookie", "whoscalling_session=AAAA")], None),
+            401,
+            Some("invalid_token"),
+        ),
+        (
+            "no credentials, no Origin",
+            event("GET", &[], None),
+            401,
+            Some("missing_token"),
+        ),
     ];
     for (what, request, status, code) in cases {
         let response = function_handler(&world.deps, request).await.expect("a response");
@@ -133,12 +208,22 @@ async fn a_session_cookie_needs_a_browser_origin_and_tokens_do_not() {
         match code {
             Some(code) => {
                 assert_eq!(body["error"], code, "{what}: {body}");
-                assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{what}");
+                assert!(
+                    body["error_description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{what}"
+                );
                 assert!(body.get("data").is_none(), "{what}: nothing minted");
             }
-            None => assert!(body["data"].as_str().is_some_and(|t| t.split('.').count() == 3), "{what}: {body}"),
+            None => assert!(
+                body["data"].as_str().is_some_and(|t| t.split('.').count() == 3),
+                "{what}: {body}"
+            ),
         }
         let acao = response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN);
-        assert_eq!(acao.is_some(), what.contains("allowed Origin"), "{what}: CORS only for the allowed origin, {acao:?}");
+        assert_eq!(
+            acao.is_some(),
+            what.contains("allowed Origin"),
+            "{what}: CORS only for the allowed origin, {acao:?}"
+        );
     }
 }

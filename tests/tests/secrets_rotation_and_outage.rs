@@ -11,11 +11,13 @@ use std::time::Duration;
 use lambda_http::http::header;
 use mint_token::{Deps, function_handler};
 use serde_json::json;
+use whoscalling::adapters::SecretsManagerStore;
 use whoscalling::clock::FixedClock;
 use whoscalling::secrets::SecretCacheSettings;
-use whoscalling::adapters::SecretsManagerStore;
 use whoscalling::{Clock, ServiceConfig, SystemClock};
-use whoscalling_tests::{CapturedLogs, json_body, load_event, moto, random_token, secrets_manager_config, verify_independently};
+use whoscalling_tests::{
+    CapturedLogs, json_body, load_event, moto, random_token, secrets_manager_config, verify_independently,
+};
 
 const SECRET_NAME: &str = "whoscalling/connect-widget-key";
 
@@ -31,7 +33,9 @@ fn config() -> ServiceConfig {
 }
 
 async fn mint(deps: &Deps) -> lambda_http::Response<lambda_http::Body> {
-    function_handler(deps, load_event("mint-token/valid-authorizer-get.json")).await.expect("handler")
+    function_handler(deps, load_event("mint-token/valid-authorizer-get.json"))
+        .await
+        .expect("handler")
 }
 
 fn signed_with(token: &str, key: &str) -> bool {
@@ -44,7 +48,13 @@ async fn new_key_version_is_picked_up_after_the_ttl_and_outages_are_bounded() {
     let mut moto = moto();
     let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
     let (first_key, second_key) = (format!("{}=", random_token()), format!("{}=", random_token()));
-    client.create_secret().name(SECRET_NAME).secret_string(&first_key).send().await.expect("create");
+    client
+        .create_secret()
+        .name(SECRET_NAME)
+        .secret_string(&first_key)
+        .send()
+        .await
+        .expect("create");
 
     let settings = SecretCacheSettings {
         ttl: Duration::from_secs(1),
@@ -53,7 +63,9 @@ async fn new_key_version_is_picked_up_after_the_ttl_and_outages_are_bounded() {
     };
     // The cache's clock; tokens are still stamped with the real time, as the verifier expects.
     let cache_clock = Arc::new(FixedClock::at(SystemClock.now_unix()));
-    let store = SecretsManagerStore::new(secrets_manager_config(&moto.url), settings).await.expect("store");
+    let store = SecretsManagerStore::new(secrets_manager_config(&moto.url), settings)
+        .await
+        .expect("store");
     let store = store.with_clock(cache_clock.clone());
     let deps = Deps::from_config(&config(), Arc::new(store), Arc::new(SystemClock)).expect("deps");
 
@@ -63,13 +75,31 @@ async fn new_key_version_is_picked_up_after_the_ttl_and_outages_are_bounded() {
     assert!(signed_with(&first_token, &first_key));
 
     // The operator stores the new key as the secret's new current version.
-    client.put_secret_value().secret_id(SECRET_NAME).secret_string(&second_key).send().await.expect("put");
-    let cached = json_body(&mint(&deps).await)["data"].as_str().expect("token").to_string();
-    assert!(signed_with(&cached, &first_key), "within the TTL the cached key still signs");
+    client
+        .put_secret_value()
+        .secret_id(SECRET_NAME)
+        .secret_string(&second_key)
+        .send()
+        .await
+        .expect("put");
+    let cached = json_body(&mint(&deps).await)["data"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    assert!(
+        signed_with(&cached, &first_key),
+        "within the TTL the cached key still signs"
+    );
 
     cache_clock.advance_by(Duration::from_millis(1300));
-    let rotated = json_body(&mint(&deps).await)["data"].as_str().expect("token").to_string();
-    assert!(signed_with(&rotated, &second_key), "after the TTL the new version signs, without a restart");
+    let rotated = json_body(&mint(&deps).await)["data"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    assert!(
+        signed_with(&rotated, &second_key),
+        "after the TTL the new version signs, without a restart"
+    );
     assert!(!signed_with(&rotated, &first_key));
 
     // Secrets Manager goes away. Past the TTL, the warm cache still mints.
@@ -77,7 +107,10 @@ async fn new_key_version_is_picked_up_after_the_ttl_and_outages_are_bounded() {
     cache_clock.advance_by(Duration::from_millis(1300));
     let during_outage = mint(&deps).await;
     assert_eq!(during_outage.status(), 200, "{:?}", json_body(&during_outage));
-    assert!(signed_with(json_body(&during_outage)["data"].as_str().expect("token"), &second_key));
+    assert!(signed_with(
+        json_body(&during_outage)["data"].as_str().expect("token"),
+        &second_key
+    ));
 
     // Past ttl + max_stale, the cached key is too old to trust: a clean 503.
     cache_clock.advance_by(Duration::from_millis(3500));
@@ -89,7 +122,10 @@ async fn new_key_version_is_picked_up_after_the_ttl_and_outages_are_bounded() {
     assert!(body.get("data").is_none());
 
     logs.assert_free_of(&[&first_key, &second_key, &first_token, &rotated]);
-    assert!(logs.text().contains("serving the cached value"), "the outage is visible in the logs");
+    assert!(
+        logs.text().contains("serving the cached value"),
+        "the outage is visible in the logs"
+    );
 }
 
 /// The cache at work: continuous minting for several TTLs costs one `GetSecretValue` (the value
@@ -98,9 +134,22 @@ async fn new_key_version_is_picked_up_after_the_ttl_and_outages_are_bounded() {
 async fn secrets_manager_is_read_at_most_once_per_secret_per_ttl() {
     let moto = moto();
     let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
-    client.create_secret().name(SECRET_NAME).secret_string(format!("{}=", random_token())).send().await.expect("create");
-    let settings = SecretCacheSettings { ttl: Duration::from_secs(1), ..SecretCacheSettings::default() };
-    let store = Arc::new(SecretsManagerStore::new(secrets_manager_config(&moto.url), settings).await.expect("store"));
+    client
+        .create_secret()
+        .name(SECRET_NAME)
+        .secret_string(format!("{}=", random_token()))
+        .send()
+        .await
+        .expect("create");
+    let settings = SecretCacheSettings {
+        ttl: Duration::from_secs(1),
+        ..SecretCacheSettings::default()
+    };
+    let store = Arc::new(
+        SecretsManagerStore::new(secrets_manager_config(&moto.url), settings)
+            .await
+            .expect("store"),
+    );
     let deps = Deps::from_config(&config(), store.clone(), Arc::new(SystemClock)).expect("deps");
 
     let started = std::time::Instant::now();

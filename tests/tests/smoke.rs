@@ -12,7 +12,14 @@ use whoscalling_tests::{random_token, workspace_root};
 
 async fn start() -> (whoscalling_local::LocalServer, std::path::PathBuf) {
     let state_dir = std::env::temp_dir().join(format!("whoscalling-smoke-test-{}", random_token()));
-    let server = serve(Options { port: 0, state_dir: state_dir.clone(), config_file: None, stores: None }).await.expect("serve");
+    let server = serve(Options {
+        port: 0,
+        state_dir: state_dir.clone(),
+        config_file: None,
+        stores: None,
+    })
+    .await
+    .expect("serve");
     (server, state_dir)
 }
 
@@ -47,9 +54,19 @@ async fn smoke_passes_against_the_local_run_and_fails_clearly_when_it_answers_wr
     let (code, stdout, stderr) = smoke(&[&base, "--provider", "yes"]).await;
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
     assert!(stderr.is_empty(), "{stderr}");
-    for check in ["JWKS", "discovery", "preflight, allowed origin", "preflight, foreign origin", "token, foreign origin",
-                  "token, no identity", "token, unknown profile"] {
-        assert!(stdout.contains(&format!("ok   {check}: ")), "{check} ran and passed: {stdout}");
+    for check in [
+        "JWKS",
+        "discovery",
+        "preflight, allowed origin",
+        "preflight, foreign origin",
+        "token, foreign origin",
+        "token, no identity",
+        "token, unknown profile",
+    ] {
+        assert!(
+            stdout.contains(&format!("ok   {check}: ")),
+            "{check} ran and passed: {stdout}"
+        );
     }
     assert!(stdout.contains("smoke: 7 checks passed"), "{stdout}");
     // Another profile and localhost, the local run's other allowed origin, pass too.
@@ -59,12 +76,25 @@ async fn smoke_passes_against_the_local_run_and_fails_clearly_when_it_answers_wr
 
     // A foreign origin passed as allowed: the preflight gets no CORS headers.
     let (code, stdout, stderr) = smoke(&[&base, "--origin", "http://127.0.0.1:1"]).await;
-    assert_one_failure_line(code, &stderr, "FAIL CORS preflight from http://127.0.0.1:1", "expected 204 or 200");
-    assert!(stdout.contains("ok   JWKS") && !stdout.contains("smoke:"), "stops at the first failure: {stdout}");
+    assert_one_failure_line(
+        code,
+        &stderr,
+        "FAIL CORS preflight from http://127.0.0.1:1",
+        "expected 204 or 200",
+    );
+    assert!(
+        stdout.contains("ok   JWKS") && !stdout.contains("smoke:"),
+        "stops at the first failure: {stdout}"
+    );
 
     // A profile the stack does not serve: the request without identity gets 404, not 401.
     let (code, _, stderr) = smoke(&[&base, "--profile", "no-such-profile"]).await;
-    assert_one_failure_line(code, &stderr, "FAIL token request without identity", "status 404, expected 401 missing_token");
+    assert_one_failure_line(
+        code,
+        &stderr,
+        "FAIL token request without identity",
+        "status 404, expected 401 missing_token",
+    );
 
     // Discovery required from a stack whose issuer is another URL: localhost is the same server,
     // but the issuer names 127.0.0.1.
@@ -83,7 +113,9 @@ async fn smoke_fails_on_a_jwks_without_public_cache_headers() {
     let base = format!("http://{}", listener.local_addr().expect("address"));
     let stub = tokio::spawn(async move {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else { continue };
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
             let mut request = [0u8; 4096];
             let _ = stream.read(&mut request).await;
             let body = r#"{"keys":[{"kty":"RSA","kid":"k1","n":"AQAB","e":"AQAB"}]}"#;
@@ -95,7 +127,12 @@ async fn smoke_fails_on_a_jwks_without_public_cache_headers() {
         }
     });
     let (code, stdout, stderr) = smoke(&[&base]).await;
-    assert_one_failure_line(code, &stderr, "FAIL JWKS", "Cache-Control is 'no-store', expected public with a max-age above 0");
+    assert_one_failure_line(
+        code,
+        &stderr,
+        "FAIL JWKS",
+        "Cache-Control is 'no-store', expected public with a max-age above 0",
+    );
     assert!(stdout.is_empty(), "{stdout}");
     stub.abort();
 }

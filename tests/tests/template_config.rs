@@ -50,14 +50,33 @@ fn render(name: &str, parameters: &Value, stack_name: &str) -> Rendered {
     std::fs::write(&file, parameters.to_string()).expect("parameters file");
     let output = Command::new(python())
         .arg(workspace_root().join("scripts/render-template.py"))
-        .args(["--template", workspace_root().join("template.yaml").to_str().expect("path")])
-        .args(["--parameters", file.to_str().expect("path"), "--stack-name", stack_name, "--region", "ap-southeast-2"])
+        .args([
+            "--template",
+            workspace_root().join("template.yaml").to_str().expect("path"),
+        ])
+        .args([
+            "--parameters",
+            file.to_str().expect("path"),
+            "--stack-name",
+            stack_name,
+            "--region",
+            "ap-southeast-2",
+        ])
         .output()
         .expect("run scripts/render-template.py");
-    assert!(output.status.success(), "{name}: render failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{name}: render failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let answer: Value = serde_json::from_slice(&output.stdout).expect("renderer JSON");
     let strings = |value: &Value| -> Vec<String> {
-        value.as_array().expect("list").iter().map(|v| v.as_str().expect("text").to_string()).collect()
+        value
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|v| v.as_str().expect("text").to_string())
+            .collect()
     };
     let functions = answer["functions"]
         .as_object()
@@ -71,17 +90,33 @@ fn render(name: &str, parameters: &Value, stack_name: &str) -> Rendered {
                 .map(|(k, v)| (k.clone(), v.as_str().expect("string variable").to_string()))
                 .collect();
             let environment_bytes = rendered["environment_bytes"].as_u64().expect("bytes") as usize;
-            (function.clone(), RenderedFunction { environment, environment_bytes, layers: strings(&rendered["layers"]) })
+            (
+                function.clone(),
+                RenderedFunction {
+                    environment,
+                    environment_bytes,
+                    layers: strings(&rendered["layers"]),
+                },
+            )
         })
         .collect();
     let layers = answer["layers"]
         .as_object()
         .expect("layers")
         .iter()
-        .map(|(id, layer)| (id.clone(), layer["content_uri"].as_str().expect("content uri").to_string()))
+        .map(|(id, layer)| {
+            (
+                id.clone(),
+                layer["content_uri"].as_str().expect("content uri").to_string(),
+            )
+        })
         .collect();
-    let secret_names =
-        answer["secrets"].as_object().expect("secrets").values().map(|v| v["name"].as_str().expect("name").to_string()).collect();
+    let secret_names = answer["secrets"]
+        .as_object()
+        .expect("secrets")
+        .values()
+        .map(|v| v["name"].as_str().expect("name").to_string())
+        .collect();
     Rendered {
         failed_rules: strings(&answer["rules"]),
         parameter_problems: strings(&answer["parameters"]),
@@ -114,7 +149,10 @@ fn with(mut base: Value, extra: Value) -> Value {
 
 /// Fifty origins of the length real brands use (about 40 characters each).
 fn fifty_origins() -> String {
-    (1..=50).map(|i| format!("https://customer-service-{i:02}.example-brand-group.com")).collect::<Vec<_>>().join(",")
+    (1..=50)
+        .map(|i| format!("https://customer-service-{i:02}.example-brand-group.com"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Everything on, with the origins of `fifty_origins`: the parameters the realistic document needs.
@@ -135,11 +173,13 @@ fn realistic_parameters() -> Value {
 }
 
 fn shipped_document() -> String {
-    std::fs::read_to_string(workspace_root().join("config/whoscalling/config.json")).expect("config/whoscalling/config.json")
+    std::fs::read_to_string(workspace_root().join("config/whoscalling/config.json"))
+        .expect("config/whoscalling/config.json")
 }
 
 fn realistic_document() -> String {
-    std::fs::read_to_string(workspace_root().join("docs/examples/realistic-config.json")).expect("docs/examples/realistic-config.json")
+    std::fs::read_to_string(workspace_root().join("docs/examples/realistic-config.json"))
+        .expect("docs/examples/realistic-config.json")
 }
 
 /// A folder laid out like the config layer's ContentUri, holding `document`.
@@ -182,45 +222,98 @@ fn named_secrets(config: &ServiceConfig) -> Vec<String> {
         names.extend(provider.clients.values().map(|c| c.secret.as_str().to_string()));
     }
     if let Some(upstream) = &config.upstream {
-        names.extend(upstream.providers.values().map(|p| p.client_secret.as_str().to_string()));
+        names.extend(
+            upstream
+                .providers
+                .values()
+                .map(|p| p.client_secret.as_str().to_string()),
+        );
     }
     names
 }
 
 /// Renders a scenario that must deploy with `document` as the layer's, and checks every function
 /// it creates: the layer, the size, the cold start, the secrets.
-fn deployable(scenario: &str, parameters: Value, stack_name: &str, document: &str) -> (Rendered, BTreeMap<String, ServiceConfig>) {
+fn deployable(
+    scenario: &str,
+    parameters: Value,
+    stack_name: &str,
+    document: &str,
+) -> (Rendered, BTreeMap<String, ServiceConfig>) {
     let rendered = render(scenario, &parameters, stack_name);
-    assert!(rendered.parameter_problems.is_empty(), "{scenario}: {:?}", rendered.parameter_problems);
-    assert!(rendered.failed_rules.is_empty(), "{scenario}: {:?}", rendered.failed_rules);
-    assert_eq!(rendered.layers.get("ConfigLayer").map(String::as_str), Some("config/"), "{scenario}: the config layer ships config/");
+    assert!(
+        rendered.parameter_problems.is_empty(),
+        "{scenario}: {:?}",
+        rendered.parameter_problems
+    );
+    assert!(
+        rendered.failed_rules.is_empty(),
+        "{scenario}: {:?}",
+        rendered.failed_rules
+    );
+    assert_eq!(
+        rendered.layers.get("ConfigLayer").map(String::as_str),
+        Some("config/"),
+        "{scenario}: the config layer ships config/"
+    );
     let layer = layer_folder(scenario, document);
     let mut configs = BTreeMap::new();
     for (name, function) in &rendered.functions {
         let measured = lambda_environment_bytes(&function.environment);
-        assert_eq!(function.environment_bytes, measured, "{scenario}: {name}: the renderer measures otherwise than Lambda");
-        assert!(measured <= LAMBDA_ENVIRONMENT_LIMIT, "{scenario}: {name} has {measured} bytes of environment, measured Lambda's way");
-        assert_eq!(function.layers, ["ConfigLayer"], "{scenario}: {name} reads the document from the config layer");
-        assert_eq!(function.environment.get(CONFIG_FILE_VARIABLE).map(String::as_str), Some(LAYER_DOCUMENT), "{scenario}: {name}");
-        let kind = Function::from_logical_id(name).unwrap_or_else(|| panic!("{scenario}: a function this test does not know: {name}"));
+        assert_eq!(
+            function.environment_bytes, measured,
+            "{scenario}: {name}: the renderer measures otherwise than Lambda"
+        );
+        assert!(
+            measured <= LAMBDA_ENVIRONMENT_LIMIT,
+            "{scenario}: {name} has {measured} bytes of environment, measured Lambda's way"
+        );
+        assert_eq!(
+            function.layers,
+            ["ConfigLayer"],
+            "{scenario}: {name} reads the document from the config layer"
+        );
+        assert_eq!(
+            function.environment.get(CONFIG_FILE_VARIABLE).map(String::as_str),
+            Some(LAYER_DOCUMENT),
+            "{scenario}: {name}"
+        );
+        let kind = Function::from_logical_id(name)
+            .unwrap_or_else(|| panic!("{scenario}: a function this test does not know: {name}"));
         let lookup = lookup_in(function, &layer);
         cold_start(kind, &lookup).unwrap_or_else(|e| panic!("{scenario}: {name} would fail at cold start: {e}"));
         let config = ServiceConfig::from_lookup(&lookup).expect("config");
         for secret in named_secrets(&config) {
-            assert!(secret_is_provided(&rendered, stack_name, &secret), "{scenario}: {name} names {secret}, which no role may read");
+            assert!(
+                secret_is_provided(&rendered, stack_name, &secret),
+                "{scenario}: {name} names {secret}, which no role may read"
+            );
         }
         if kind == Function::RotateKeys {
             let rotation = rotate_keys::Config::from_lookup(&lookup).expect("rotation config");
             let pins: Vec<String> = rotation.pinned_keys.iter().map(|p| p.as_str().to_string()).collect();
             let wanted: Vec<String> = config.pinned_keys().iter().map(|p| p.as_str().to_string()).collect();
-            assert_eq!(pins, wanted, "{scenario}: the rotation's pins differ from the pasted-key profiles");
+            assert_eq!(
+                pins, wanted,
+                "{scenario}: the rotation's pins differ from the pasted-key profiles"
+            );
             let signing = config.signing_keys.as_ref().map(|k| k.secret.to_string());
-            assert_eq!(rotation.secret_id, signing, "{scenario}: the rotation function's secret is not the signing-key secret");
+            assert_eq!(
+                rotation.secret_id, signing,
+                "{scenario}: the rotation function's secret is not the signing-key secret"
+            );
             assert!(rotation.key_events_topic.is_some(), "{scenario}: key events go nowhere");
             let session = config.session.as_ref().map(|s| s.key_secret.to_string());
-            assert_eq!(rotation.session_key_secret.is_some(), session.is_some(), "{scenario}: session-key rotation wiring");
+            assert_eq!(
+                rotation.session_key_secret.is_some(),
+                session.is_some(),
+                "{scenario}: session-key rotation wiring"
+            );
             if let (Some(rotated), Some(session)) = (&rotation.session_key_secret, &session) {
-                assert!(whoscalling::session_rotation::same_secret(rotated, session), "{scenario}: rotates {rotated}, sessions use {session}");
+                assert!(
+                    whoscalling::session_rotation::same_secret(rotated, session),
+                    "{scenario}: rotates {rotated}, sessions use {session}"
+                );
             }
         }
         configs.insert(name.clone(), config);
@@ -236,7 +329,12 @@ fn functions(rendered: &Rendered) -> Vec<&str> {
 fn the_quick_start_deploys_connect_with_three_parameters_and_the_shipped_document() {
     // Exactly the three quick-start parameters have no default.
     let bare = render("no-parameters", &json!({}), "whoscalling");
-    let required: Vec<&str> = bare.parameter_problems.iter().map(String::as_str).filter(|p| p.ends_with("required (no default)")).collect();
+    let required: Vec<&str> = bare
+        .parameter_problems
+        .iter()
+        .map(String::as_str)
+        .filter(|p| p.ends_with("required (no default)"))
+        .collect();
     assert_eq!(
         required,
         [
@@ -247,12 +345,24 @@ fn the_quick_start_deploys_connect_with_three_parameters_and_the_shipped_documen
     );
     let document = shipped_document().replace("REPLACE_WITH_CONNECT_WIDGET_ID", "0f6b4a35-6f4e-4e38-9c4f-5a3c0d8f7a11");
     let (rendered, configs) = deployable("quick-start", quick_start(), "whoscalling", &document);
-    assert_eq!(functions(&rendered), ["MintTokenFunction", "PublishKeysFunction", "RotateKeysFunction"]);
+    assert_eq!(
+        functions(&rendered),
+        ["MintTokenFunction", "PublishKeysFunction", "RotateKeysFunction"]
+    );
     let config = &configs["MintTokenFunction"];
-    assert_eq!(config.profiles.keys().map(|p| p.as_str()).collect::<Vec<_>>(), ["connect"]);
-    assert_eq!(config.allowed_origins.iter().map(|o| o.as_str()).collect::<Vec<_>>(), ["https://www.example-brand.com"]);
+    assert_eq!(
+        config.profiles.keys().map(|p| p.as_str()).collect::<Vec<_>>(),
+        ["connect"]
+    );
+    assert_eq!(
+        config.allowed_origins.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+        ["https://www.example-brand.com"]
+    );
     assert!(config.provider.is_none() && config.session.is_none() && config.upstream.is_none());
-    assert_eq!(config.signing_keys.as_ref().expect("signing keys").secret.as_str(), "whoscalling/whoscalling/signing-keys");
+    assert_eq!(
+        config.signing_keys.as_ref().expect("signing keys").secret.as_str(),
+        "whoscalling/whoscalling/signing-keys"
+    );
 }
 
 #[test]
@@ -261,7 +371,10 @@ fn the_shipped_document_unedited_stops_at_cold_start_naming_the_widget_id() {
     let layer = layer_folder("quick-start-unedited", &shipped_document());
     let function = &rendered.functions["MintTokenFunction"];
     let error = cold_start(Function::MintToken, lookup_in(function, &layer)).expect_err("the marker is refused");
-    assert!(error.starts_with("profiles.connect.widget_id: still the quick-start marker"), "{error}");
+    assert!(
+        error.starts_with("profiles.connect.widget_id: still the quick-start marker"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -272,7 +385,13 @@ fn the_realistic_configuration_fits_every_function_measured_lambdas_way() {
     let (rendered, configs) = deployable("realistic", realistic_parameters(), stack_name, &realistic_document());
     assert_eq!(
         functions(&rendered),
-        ["ExchangeCodeFunction", "MintTokenFunction", "PublishKeysFunction", "RotateKeysFunction", "VisitorLoginFunction"]
+        [
+            "ExchangeCodeFunction",
+            "MintTokenFunction",
+            "PublishKeysFunction",
+            "RotateKeysFunction",
+            "VisitorLoginFunction"
+        ]
     );
     let config = &configs["ExchangeCodeFunction"];
     assert_eq!(config.allowed_origins.len(), 50);
@@ -284,17 +403,30 @@ fn the_realistic_configuration_fits_every_function_measured_lambdas_way() {
         assert_eq!(other.profiles.len(), 20, "{name}");
     }
     // The figure that matters, for docs/CONFIGURATION.md: the largest environment.
-    let largest = rendered.functions.values().map(|f| f.environment_bytes).max().expect("functions");
+    let largest = rendered
+        .functions
+        .values()
+        .map(|f| f.environment_bytes)
+        .max()
+        .expect("functions");
     println!("largest environment, measured Lambda's way: {largest} of {LAMBDA_ENVIRONMENT_LIMIT} bytes");
     // The document itself would not have fitted: Lambda's measure of it as one variable.
-    let document_as_variable = serde_json::to_string(&BTreeMap::from([("WHOSCALLING_CONFIG", realistic_document())])).expect("JSON").len();
-    assert!(document_as_variable > LAMBDA_ENVIRONMENT_LIMIT, "{document_as_variable}");
+    let document_as_variable = serde_json::to_string(&BTreeMap::from([("WHOSCALLING_CONFIG", realistic_document())]))
+        .expect("JSON")
+        .len();
+    assert!(
+        document_as_variable > LAMBDA_ENVIRONMENT_LIMIT,
+        "{document_as_variable}"
+    );
     // /oauth2/authorize logs a visitor in with the named upstream provider, whose callback is on
     // the provider's issuer; one document, so the cold start itself checked the pair.
     let provider = config.provider.as_ref().expect("provider");
     assert_eq!(config.authorize_login().map(|n| n.as_str()), Some("bankid"));
     assert_eq!(provider.issuer, "https://chat-identity.example-brand.com");
-    assert_eq!(provider.grants_table.as_deref(), Some(format!("{stack_name}-GrantsTable-1A2B3C4D5E6F7").as_str()));
+    assert_eq!(
+        provider.grants_table.as_deref(),
+        Some(format!("{stack_name}-GrantsTable-1A2B3C4D5E6F7").as_str())
+    );
 }
 
 #[test]
@@ -305,44 +437,82 @@ fn a_placeholder_the_template_does_not_set_stops_the_cold_start_with_its_name() 
     let layer = layer_folder("placeholder-unset", &realistic_document());
     let function = &rendered.functions["MintTokenFunction"];
     let error = cold_start(Function::MintToken, lookup_in(function, &layer)).expect_err("unset placeholder");
-    assert!(error.contains("placeholder `${WHOSCALLING_PUBLIC_URL}`: the variable is not set or empty"), "{error}");
+    assert!(
+        error.contains("placeholder `${WHOSCALLING_PUBLIC_URL}`: the variable is not set or empty"),
+        "{error}"
+    );
     // The rotation function reads the same document for its pins, so it stops too.
-    let error = cold_start(Function::RotateKeys, lookup_in(&rendered.functions["RotateKeysFunction"], &layer)).expect_err("unset");
+    let error = cold_start(
+        Function::RotateKeys,
+        lookup_in(&rendered.functions["RotateKeysFunction"], &layer),
+    )
+    .expect_err("unset");
     assert!(error.contains("WHOSCALLING_PUBLIC_URL"), "{error}");
 }
 
 #[test]
 fn generated_client_secrets_follow_the_list() {
     let parameters = |list: &str| {
-        with(quick_start(), json!({"EnableCodeExchange": "true", "ProviderIssuer": "https://id.example-brand.com", "GeneratedClientSecrets": list}))
+        with(
+            quick_start(),
+            json!({"EnableCodeExchange": "true", "ProviderIssuer": "https://id.example-brand.com", "GeneratedClientSecrets": list}),
+        )
     };
     let created = |list: &str| {
         let rendered = render("client-secrets", &parameters(list), "whoscalling");
-        assert!(rendered.failed_rules.is_empty() && rendered.parameter_problems.is_empty(), "{list}");
-        let mut clients: Vec<String> =
-            rendered.secret_names.iter().filter_map(|n| n.strip_prefix("whoscalling/whoscalling/clients/")).map(String::from).collect();
+        assert!(
+            rendered.failed_rules.is_empty() && rendered.parameter_problems.is_empty(),
+            "{list}"
+        );
+        let mut clients: Vec<String> = rendered
+            .secret_names
+            .iter()
+            .filter_map(|n| n.strip_prefix("whoscalling/whoscalling/clients/"))
+            .map(String::from)
+            .collect();
         clients.sort();
         clients
     };
     assert_eq!(created(""), Vec::<String>::new());
     assert_eq!(created("puzzel"), ["puzzel"]);
     assert_eq!(created("genesys,liveperson"), ["genesys", "liveperson"]);
-    assert_eq!(created("liveperson,puzzel,genesys"), ["genesys", "liveperson", "puzzel"]);
+    assert_eq!(
+        created("liveperson,puzzel,genesys"),
+        ["genesys", "liveperson", "puzzel"]
+    );
 }
 
 #[test]
 fn the_rules_refuse_what_the_template_says_they_refuse() {
     let alone = |extra: Value| with(quick_start(), extra);
     let cases = [
-        ("wildcard-origin", alone(json!({"AllowedOrigins": "*"})), "NoWildcardOrigin"),
-        ("provider-without-issuer", alone(json!({"EnableCodeExchange": "true"})), "CodeExchangeNeedsIssuer"),
-        ("login-without-issuer", alone(json!({"EnableUpstreamLogin": "true"})), "UpstreamLoginNeedsIssuer"),
+        (
+            "wildcard-origin",
+            alone(json!({"AllowedOrigins": "*"})),
+            "NoWildcardOrigin",
+        ),
+        (
+            "provider-without-issuer",
+            alone(json!({"EnableCodeExchange": "true"})),
+            "CodeExchangeNeedsIssuer",
+        ),
+        (
+            "login-without-issuer",
+            alone(json!({"EnableUpstreamLogin": "true"})),
+            "UpstreamLoginNeedsIssuer",
+        ),
         (
             "login-with-jwt-authorizer",
-            alone(json!({"EnableUpstreamLogin": "true", "ProviderIssuer": "https://id.example-brand.com", "EnableJwtAuthorizer": "true"})),
+            alone(
+                json!({"EnableUpstreamLogin": "true", "ProviderIssuer": "https://id.example-brand.com", "EnableJwtAuthorizer": "true"}),
+            ),
             "UpstreamLoginWithoutJwtAuthorizer",
         ),
-        ("client-secret-without-provider", alone(json!({"GeneratedClientSecrets": "puzzel"})), "ClientSecretsNeedCodeExchange"),
+        (
+            "client-secret-without-provider",
+            alone(json!({"GeneratedClientSecrets": "puzzel"})),
+            "ClientSecretsNeedCodeExchange",
+        ),
     ];
     for (scenario, parameters, rule) in cases {
         let rendered = render(scenario, &parameters, "whoscalling");
@@ -358,8 +528,11 @@ fn the_rules_refuse_what_the_template_says_they_refuse() {
 fn parameter_constraints_are_checked() {
     let rendered = render(
         "bad-parameters",
-        &with(quick_start(), json!({"EnableCodeExchange": "yes", "LogLevel": "info; rm -rf /", "GeneratedClientSecrets": "puzzel,acme",
-            "IdentityProviderIssuer": "http://login.example-brand.com"})),
+        &with(
+            quick_start(),
+            json!({"EnableCodeExchange": "yes", "LogLevel": "info; rm -rf /", "GeneratedClientSecrets": "puzzel,acme",
+            "IdentityProviderIssuer": "http://login.example-brand.com"}),
+        ),
         "whoscalling",
     );
     let problems = rendered.parameter_problems.join("; ");
@@ -395,13 +568,26 @@ fn a_custom_domain_is_the_public_url_the_issuer_and_every_redirect_uri() {
             "{name}: the public URL is the custom domain"
         );
     }
-    let provider = configs["ExchangeCodeFunction"].provider.as_ref().expect("the realistic document has a provider");
-    assert_eq!(provider.issuer, "https://chat-id.example-brand.com", "the provider's issuer");
-    let upstream = configs["VisitorLoginFunction"].upstream.as_ref().expect("the realistic document has upstream providers");
+    let provider = configs["ExchangeCodeFunction"]
+        .provider
+        .as_ref()
+        .expect("the realistic document has a provider");
+    assert_eq!(
+        provider.issuer, "https://chat-id.example-brand.com",
+        "the provider's issuer"
+    );
+    let upstream = configs["VisitorLoginFunction"]
+        .upstream
+        .as_ref()
+        .expect("the realistic document has upstream providers");
     assert!(!upstream.providers.is_empty());
     for (name, provider) in &upstream.providers {
         let expected = format!("https://chat-id.example-brand.com/callback/{name}");
-        assert_eq!(provider.redirect_uri.as_str(), expected, "{name}: the redirect URI is on the domain");
+        assert_eq!(
+            provider.redirect_uri.as_str(),
+            expected,
+            "{name}: the redirect URI is on the domain"
+        );
     }
     // Control: with ProviderIssuer and no domain, the public URL is ProviderIssuer.
     let plain = render("provider-issuer", &realistic_parameters(), "chat-prod");

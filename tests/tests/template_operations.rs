@@ -22,7 +22,11 @@ fn template() -> Value {
         .arg(workspace_root().join("template.yaml"))
         .output()
         .expect("run the decoder");
-    assert!(output.status.success(), "decode failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "decode failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("template JSON")
 }
 
@@ -34,11 +38,25 @@ fn render(name: &str, parameters: &Value) -> Value {
     std::fs::write(&file, parameters.to_string()).expect("parameters file");
     let output = Command::new(python())
         .arg(workspace_root().join("scripts/render-template.py"))
-        .args(["--template", workspace_root().join("template.yaml").to_str().expect("path")])
-        .args(["--parameters", file.to_str().expect("path"), "--stack-name", "chat-prod", "--region", "eu-west-1"])
+        .args([
+            "--template",
+            workspace_root().join("template.yaml").to_str().expect("path"),
+        ])
+        .args([
+            "--parameters",
+            file.to_str().expect("path"),
+            "--stack-name",
+            "chat-prod",
+            "--region",
+            "eu-west-1",
+        ])
         .output()
         .expect("run scripts/render-template.py");
-    assert!(output.status.success(), "{name}: render failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{name}: render failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("renderer JSON")
 }
 
@@ -54,7 +72,12 @@ fn parameters(extra: Value) -> Value {
 }
 
 fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
-    template["Resources"].as_object().expect("resources").iter().filter(|(_, r)| r["Type"] == kind).collect()
+    template["Resources"]
+        .as_object()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .collect()
 }
 
 #[test]
@@ -62,23 +85,38 @@ fn every_function_and_the_api_log_into_a_group_with_the_retention_parameter() {
     let template = template();
     let groups = resources_of_type(&template, "AWS::Logs::LogGroup");
     for (name, group) in &groups {
-        assert_eq!(group["Properties"]["RetentionInDays"], json!({"Ref": "LogRetentionDays"}), "{name}");
+        assert_eq!(
+            group["Properties"]["RetentionInDays"],
+            json!({"Ref": "LogRetentionDays"}),
+            "{name}"
+        );
     }
-    let group_names: Vec<String> = groups.iter().map(|(_, g)| g["Properties"]["LogGroupName"].to_string()).collect();
+    let group_names: Vec<String> = groups
+        .iter()
+        .map(|(_, g)| g["Properties"]["LogGroupName"].to_string())
+        .collect();
     let functions = resources_of_type(&template, "AWS::Serverless::Function");
     assert_eq!(functions.len(), 5);
     for (function, _) in functions {
         let expected = json!({"Fn::Sub": format!("/aws/lambda/${{{function}}}")}).to_string();
-        assert!(group_names.contains(&expected), "{function} has no log group of its own with retention");
+        assert!(
+            group_names.contains(&expected),
+            "{function} has no log group of its own with retention"
+        );
     }
     let access = &template["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"];
-    assert_eq!(access["DestinationArn"], json!({"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}));
+    assert_eq!(
+        access["DestinationArn"],
+        json!({"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]})
+    );
 }
 
 #[test]
 fn the_access_log_is_json_with_ids_route_status_latency_and_errors_but_no_query_header_or_address() {
     let template = template();
-    let format = template["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]["Format"].as_str().expect("a format");
+    let format = template["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]["Format"]
+        .as_str()
+        .expect("a format");
     // API Gateway substitutes $context values as text, so placeholders stand in for them here.
     let sample = format.replace("$context.", "ctx_");
     let line: Value = serde_json::from_str(&sample).expect("the access log line is one JSON object");
@@ -92,8 +130,18 @@ fn the_access_log_is_json_with_ids_route_status_latency_and_errors_but_no_query_
         assert_eq!(line[field], variable, "{field}");
     }
     // The route key names the route; the path and query carry what a caller typed.
-    for absent in ["$context.path", "querystring", "$context.identity", "header", "$context.authorizer.claims", "userAgent"] {
-        assert!(!format.to_ascii_lowercase().contains(&absent.to_ascii_lowercase()), "the access log must not hold {absent}");
+    for absent in [
+        "$context.path",
+        "querystring",
+        "$context.identity",
+        "header",
+        "$context.authorizer.claims",
+        "userAgent",
+    ] {
+        assert!(
+            !format.to_ascii_lowercase().contains(&absent.to_ascii_lowercase()),
+            "the access log must not hold {absent}"
+        );
     }
 }
 
@@ -109,11 +157,17 @@ fn throttling_and_reserved_concurrency_come_from_parameters_with_zero_meaning_un
         template["Globals"]["Function"]["ReservedConcurrentExecutions"],
         json!({"Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]})
     );
-    assert_eq!(template["Conditions"]["HasReservedConcurrency"], json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, 0]}]}));
+    assert_eq!(
+        template["Conditions"]["HasReservedConcurrency"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, 0]}]})
+    );
     assert_eq!(template["Parameters"]["ReservedConcurrency"]["Default"], 0);
     // No function overrides the cap with a value of its own.
     for (name, function) in resources_of_type(&template, "AWS::Serverless::Function") {
-        assert!(function["Properties"].get("ReservedConcurrentExecutions").is_none(), "{name}");
+        assert!(
+            function["Properties"].get("ReservedConcurrentExecutions").is_none(),
+            "{name}"
+        );
     }
 }
 
@@ -125,14 +179,20 @@ fn the_alarms_watch_5xx_errors_throttles_rotation_and_pasted_keys() {
         let props = &alarm["Properties"];
         let mut metrics = Vec::new();
         if let Some(name) = props["MetricName"].as_str() {
-            metrics.push((props["Namespace"].as_str().unwrap_or_default().to_string(), name.to_string()));
+            metrics.push((
+                props["Namespace"].as_str().unwrap_or_default().to_string(),
+                name.to_string(),
+            ));
         }
         for query in props["Metrics"].as_array().into_iter().flatten() {
             // A conditional query is {"Fn::If": [cond, query, NoValue]}.
             let query = query.get("Fn::If").map_or(query, |branches| &branches[1]);
             let metric = &query["MetricStat"]["Metric"];
             if let Some(name) = metric["MetricName"].as_str() {
-                metrics.push((metric["Namespace"].as_str().unwrap_or_default().to_string(), name.to_string()));
+                metrics.push((
+                    metric["Namespace"].as_str().unwrap_or_default().to_string(),
+                    name.to_string(),
+                ));
             }
         }
         metrics
@@ -146,16 +206,32 @@ fn the_alarms_watch_5xx_errors_throttles_rotation_and_pasted_keys() {
     find("AWS/ApiGateway", "5xx");
     find("AWS/Lambda", "Errors");
     find("AWS/Lambda", "Throttles");
-    assert_eq!(template["Resources"]["RotationFailureAlarm"]["Properties"]["Dimensions"][0]["Value"], json!({"Ref": "RotateKeysFunction"}));
+    assert_eq!(
+        template["Resources"]["RotationFailureAlarm"]["Properties"]["Dimensions"][0]["Value"],
+        json!({"Ref": "RotateKeysFunction"})
+    );
     let (_, pasted) = find(whoscalling::metrics::NAMESPACE, "PastedKeyMissing");
     // The people who paste keys subscribe to the key-events topic.
-    assert_eq!(pasted["Properties"]["AlarmActions"][0], json!({"Ref": "KeyEventsTopic"}));
+    assert_eq!(
+        pasted["Properties"]["AlarmActions"][0],
+        json!({"Ref": "KeyEventsTopic"})
+    );
     for (name, alarm) in &alarms {
         let actions = alarm["Properties"]["AlarmActions"].to_string();
-        assert!(actions.contains("AlarmTopicArn"), "{name} does not notify AlarmTopicArn");
-        assert_eq!(alarm["Properties"]["TreatMissingData"], "notBreaching", "{name}: no traffic is not an alarm");
+        assert!(
+            actions.contains("AlarmTopicArn"),
+            "{name} does not notify AlarmTopicArn"
+        );
+        assert_eq!(
+            alarm["Properties"]["TreatMissingData"], "notBreaching",
+            "{name}: no traffic is not an alarm"
+        );
     }
-    assert_eq!(alarms.len(), 5, "API 5xx, function errors, throttles, rotation, pasted key");
+    assert_eq!(
+        alarms.len(),
+        5,
+        "API 5xx, function errors, throttles, rotation, pasted key"
+    );
 }
 
 #[test]
@@ -175,29 +251,62 @@ fn the_dashboard_body_is_json_and_shows_every_alarm_and_the_functions_metrics() 
     rendered.push_str(rest);
     // The conditional fragments start with ", [" and are empty when off: both must parse.
     let off: Value = serde_json::from_str(
-        &["ExchangeErrors", "LoginErrors", "ExchangeThrottles", "LoginThrottles", "ExchangeDuration", "LoginDuration"]
-            .iter()
-            .fold(rendered.clone(), |text, name| text.replace(name, "")),
+        &[
+            "ExchangeErrors",
+            "LoginErrors",
+            "ExchangeThrottles",
+            "LoginThrottles",
+            "ExchangeDuration",
+            "LoginDuration",
+        ]
+        .iter()
+        .fold(rendered.clone(), |text, name| text.replace(name, "")),
     )
     .expect("the dashboard body is JSON with the optional functions off");
     let widgets = off["widgets"].as_array().expect("widgets");
-    let alarms = widgets.iter().find(|w| w["type"] == "alarm").expect("an alarm widget")["properties"]["alarms"].to_string();
+    let alarms =
+        widgets.iter().find(|w| w["type"] == "alarm").expect("an alarm widget")["properties"]["alarms"].to_string();
     for (name, _) in resources_of_type(&template, "AWS::CloudWatch::Alarm") {
         assert!(alarms.contains(name.as_str()), "the dashboard does not show {name}");
     }
     let all = off.to_string();
-    for metric in ["TokensMinted", "Refusals", "SecretCacheMisses", "JwksRefetches", "UpstreamFailures", "PastedKeyMissing", "5xx", "Throttles"] {
+    for metric in [
+        "TokensMinted",
+        "Refusals",
+        "SecretCacheMisses",
+        "JwksRefetches",
+        "UpstreamFailures",
+        "PastedKeyMissing",
+        "5xx",
+        "Throttles",
+    ] {
         assert!(all.contains(metric), "the dashboard does not show {metric}");
     }
-    assert_eq!(body[1]["Namespace"], whoscalling::metrics::NAMESPACE, "the dashboard reads the functions' namespace");
+    assert_eq!(
+        body[1]["Namespace"],
+        whoscalling::metrics::NAMESPACE,
+        "the dashboard reads the functions' namespace"
+    );
     for (name, fragment) in body[1].as_object().expect("variables") {
         if let Some(branches) = fragment.get("Fn::If") {
-            let on = branches[1]["Fn::Sub"].as_str().expect("a fragment").replace("${", "").replace('}', "");
+            let on = branches[1]["Fn::Sub"]
+                .as_str()
+                .expect("a fragment")
+                .replace("${", "")
+                .replace('}', "");
             let with_fragment = rendered.replace(name.as_str(), &on);
-            let stripped = ["ExchangeErrors", "LoginErrors", "ExchangeThrottles", "LoginThrottles", "ExchangeDuration", "LoginDuration"]
-                .iter()
-                .fold(with_fragment, |text, other| text.replace(other, ""));
-            serde_json::from_str::<Value>(&stripped).unwrap_or_else(|e| panic!("with {name} on the body is not JSON: {e}"));
+            let stripped = [
+                "ExchangeErrors",
+                "LoginErrors",
+                "ExchangeThrottles",
+                "LoginThrottles",
+                "ExchangeDuration",
+                "LoginDuration",
+            ]
+            .iter()
+            .fold(with_fragment, |text, other| text.replace(other, ""));
+            serde_json::from_str::<Value>(&stripped)
+                .unwrap_or_else(|e| panic!("with {name} on the body is not JSON: {e}"));
         }
     }
 }
@@ -213,7 +322,11 @@ fn a_custom_domain_is_the_base_of_every_url_and_the_rules_keep_it_alone() {
         "EnableUpstreamLogin": "true",
     });
     let rendered = render("custom-domain", &parameters(domain.clone()));
-    assert_eq!(rendered["rules"], json!([]), "a domain replaces ProviderIssuer for the provider and the login");
+    assert_eq!(
+        rendered["rules"],
+        json!([]),
+        "a domain replaces ProviderIssuer for the provider and the login"
+    );
 
     // Every output URL is built on the domain when it is set.
     let template = template();
@@ -222,17 +335,27 @@ fn a_custom_domain_is_the_base_of_every_url_and_the_rules_keep_it_alone() {
         if name == "ApiUrl" || !(value.contains("execute-api") || value.contains("ProviderIssuer")) {
             continue;
         }
-        assert!(value.contains("HasCustomDomain"), "output {name} ignores the custom domain");
+        assert!(
+            value.contains("HasCustomDomain"),
+            "output {name} ignores the custom domain"
+        );
     }
 
     // The rules: a domain needs its certificate, and excludes a second base URL.
-    let no_certificate = render("domain-without-certificate", &parameters(json!({"DomainName": "chat-id.example.com"})));
+    let no_certificate = render(
+        "domain-without-certificate",
+        &parameters(json!({"DomainName": "chat-id.example.com"})),
+    );
     let failed = no_certificate["rules"].to_string();
     assert!(failed.contains("DomainNeedsCertificate"), "{failed}");
     let mut both = domain;
     both["ProviderIssuer"] = json!("https://other.example.com");
     let refused = render("domain-and-issuer", &parameters(both));
-    assert!(refused["rules"].to_string().contains("DomainOrProviderIssuer"), "{}", refused["rules"]);
+    assert!(
+        refused["rules"].to_string().contains("DomainOrProviderIssuer"),
+        "{}",
+        refused["rules"]
+    );
     // Control: without a domain the execute-api deployment needs neither.
     let plain = render("no-domain", &parameters(json!({})));
     assert_eq!(plain["rules"], json!([]));

@@ -14,11 +14,13 @@ fn decode(text: &str) -> Result<lambda_http::Request, String> {
 
 #[test]
 fn upgrade_detector_lambda_http_decoder_refuses_malformed_events() {
-    let host = std::fs::read_to_string(workspace_root().join("tests/fixtures/upstream-decoder-panic-host.json")).unwrap();
+    let host =
+        std::fs::read_to_string(workspace_root().join("tests/fixtures/upstream-decoder-panic-host.json")).unwrap();
     assert!(decode(&host).is_err(), "a Host that is not a URL host");
-    let mut event: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(workspace_root().join("events/mint-token/valid-authorizer-post.json")).unwrap())
-            .unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace_root().join("events/mint-token/valid-authorizer-post.json")).unwrap(),
+    )
+    .unwrap();
     event["isBase64Encoded"] = serde_json::json!(true);
     event["body"] = serde_json::json!("not base64 !!!");
     assert!(decode(&event.to_string()).is_err(), "a body marked base64 that is not");

@@ -16,13 +16,24 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use whoscalling::mapping::DEFAULT_MASKED_CLAIMS;
 use whoscalling_local::{LocalServer, Options, serve};
-use whoscalling_tests::{CapturedLogs, Peer, log_in_at_provider, node, random_token, verify_independently, workspace_root};
+use whoscalling_tests::{
+    CapturedLogs, Peer, log_in_at_provider, node, random_token, verify_independently, workspace_root,
+};
 
 /// Runs tests/peers/oidc-rp.mjs (npm openid-client) with `input`; its one JSON line.
 fn relying_party(input: &Value) -> Value {
-    let output = Command::new(node()).arg(workspace_root().join("tests/peers/oidc-rp.mjs")).arg(input.to_string()).output().expect("openid-client peer");
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|_| panic!("oidc-rp.mjs said: {} {}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)))
+    let output = Command::new(node())
+        .arg(workspace_root().join("tests/peers/oidc-rp.mjs"))
+        .arg(input.to_string())
+        .output()
+        .expect("openid-client peer");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "oidc-rp.mjs said: {} {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
 }
 
 const ALICE_NIN: &str = "01129954321";
@@ -44,7 +55,14 @@ fn national_id_visitors() -> Vec<(String, &'static str, String, String)> {
     DEFAULT_MASKED_CLAIMS
         .iter()
         .enumerate()
-        .map(|(i, claim)| (format!("nid-{i}"), *claim, format!("{}0190{:05}", 11 + i, 43210 + 1111 * i), format!("{}0190*****", 11 + i)))
+        .map(|(i, claim)| {
+            (
+                format!("nid-{i}"),
+                *claim,
+                format!("{}0190{:05}", 11 + i, 43210 + 1111 * i),
+                format!("{}0190*****", 11 + i),
+            )
+        })
         .collect()
 }
 
@@ -56,8 +74,24 @@ fn id_attribute(claim: &str) -> String {
 /// One of each class of forbidden character (the shared crate's unit tests walk every one):
 /// C0 (NUL, CR, LF, TAB, ESC), DEL, C1 (NEL, CSI), zero-width space, LRM, Arabic letter mark,
 /// RLO, LRI, line separator, BOM, a tag character.
-const FORBIDDEN_SAMPLES: [char; 16] =
-    ['\0', '\r', '\n', '\t', '\u{1B}', '\u{7F}', '\u{85}', '\u{9B}', '\u{200B}', '\u{200E}', '\u{061C}', '\u{202E}', '\u{2066}', '\u{2028}', '\u{FEFF}', '\u{E0041}'];
+const FORBIDDEN_SAMPLES: [char; 16] = [
+    '\0',
+    '\r',
+    '\n',
+    '\t',
+    '\u{1B}',
+    '\u{7F}',
+    '\u{85}',
+    '\u{9B}',
+    '\u{200B}',
+    '\u{200E}',
+    '\u{061C}',
+    '\u{202E}',
+    '\u{2066}',
+    '\u{2028}',
+    '\u{FEFF}',
+    '\u{E0041}',
+];
 
 /// A generated visitor at the provider: the account's claims and the Connect attributes (profile
 /// `connect`) its login must yield; `None`: the login itself is refused.
@@ -77,19 +111,37 @@ struct HostileVisitor {
 /// letter check character), accented names, an address with `\r\n` lines.
 fn hostile_claim_visitors() -> Vec<HostileVisitor> {
     let mut visitors = Vec::new();
-    let mut nins: Vec<Value> = [0, 1, 5, 15, 40, 500, 599].iter().map(|n| json!("9".repeat(*n))).collect();
+    let mut nins: Vec<Value> = [0, 1, 5, 15, 40, 500, 599]
+        .iter()
+        .map(|n| json!("9".repeat(*n)))
+        .collect();
     for zero in ['\u{0660}', '\u{06F0}', '\u{0966}', '\u{FF10}'] {
-        nins.push(json!(ALICE_NIN.chars().map(|d| char::from_u32(zero as u32 + d.to_digit(10).unwrap()).unwrap()).collect::<String>()));
+        nins.push(json!(
+            ALICE_NIN
+                .chars()
+                .map(|d| char::from_u32(zero as u32 + d.to_digit(10).unwrap()).unwrap())
+                .collect::<String>()
+        ));
     }
     for bad in ["\r\n", "\u{0}", "\u{202E}", "\u{85}"] {
         nins.push(json!(format!("011299{bad}54321")));
     }
-    for shape in ["01129954321ABC", "abcdefghijk", "0-1-1-2-9-9-54321", "011299_54321", "-01129954321", "01129954321-"] {
+    for shape in [
+        "01129954321ABC",
+        "abcdefghijk",
+        "0-1-1-2-9-9-54321",
+        "011299_54321",
+        "-01129954321",
+        "01129954321-",
+    ] {
         nins.push(json!(shape));
     }
     nins.push(json!(-1129954321i64));
     for (i, nin) in nins.into_iter().enumerate() {
-        let secret = nin.as_str().filter(|v| v.chars().filter(char::is_ascii_digit).count() >= 6).map(str::to_string);
+        let secret = nin
+            .as_str()
+            .filter(|v| v.chars().filter(char::is_ascii_digit).count() >= 6)
+            .map(str::to_string);
         visitors.push(HostileVisitor {
             account: format!("bad-nin-{i}"),
             claims: json!({"given_name": "Nid", "name": "Nid Hostile", "nin": nin}),
@@ -113,7 +165,12 @@ fn hostile_claim_visitors() -> Vec<HostileVisitor> {
         });
     }
     for (i, bad) in ['\u{202E}', '\u{85}', '\u{200B}'].iter().enumerate() {
-        visitors.push(HostileVisitor { account: format!("bad-sub-{i}{bad}x"), claims: json!({"given_name": "Sub"}), attributes: None, secret: None });
+        visitors.push(HostileVisitor {
+            account: format!("bad-sub-{i}{bad}x"),
+            claims: json!({"given_name": "Sub"}),
+            attributes: None,
+            secret: None,
+        });
     }
     let controls = [
         ("01129954321", "011299*****", "Åse Ødegård"),
@@ -141,13 +198,19 @@ fn carries_forbidden(value: &Value) -> bool {
     match value {
         Value::String(text) => whoscalling::values::hygiene::has_forbidden_char(text),
         Value::Array(items) => items.iter().any(carries_forbidden),
-        Value::Object(members) => members.iter().any(|(k, v)| whoscalling::values::hygiene::has_forbidden_char(k) || carries_forbidden(v)),
+        Value::Object(members) => members
+            .iter()
+            .any(|(k, v)| whoscalling::values::hygiene::has_forbidden_char(k) || carries_forbidden(v)),
         _ => false,
     }
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct World {
@@ -213,8 +276,10 @@ async fn world_with(id_token_claims: Option<&str>) -> World {
                "redirect_uri": format!("{base}/callback/{name}"), "scopes": ["openid", "profile", "email", "address", "nin"],
                "algorithms": ["RS256", "ES256"], "use_userinfo": true, "leeway_seconds": 30, "http_timeout_seconds": 2})
     };
-    let id_attributes: serde_json::Map<String, Value> =
-        DEFAULT_MASKED_CLAIMS.iter().map(|claim| (id_attribute(claim), json!({"claim": claim}))).collect();
+    let id_attributes: serde_json::Map<String, Value> = DEFAULT_MASKED_CLAIMS
+        .iter()
+        .map(|claim| (id_attribute(claim), json!({"claim": claim})))
+        .collect();
     let mut provider_claims = json!({"name": {"claim": "name"}});
     for claim in DEFAULT_MASKED_CLAIMS {
         provider_claims[claim] = json!({"claim": claim});
@@ -257,10 +322,20 @@ async fn world_with(id_token_claims: Option<&str>) -> World {
     });
     std::fs::write(state_dir.join("secrets.json"), secrets.to_string()).unwrap();
     std::fs::write(state_dir.join("config.json"), config.to_string()).unwrap();
-    let server = serve(Options { port, state_dir: state_dir.clone(), config_file: Some(state_dir.join("config.json")), stores: None })
-        .await
-        .expect("serve");
-    World { server, _bankid: bankid, hostile, state_dir }
+    let server = serve(Options {
+        port,
+        state_dir: state_dir.clone(),
+        config_file: Some(state_dir.join("config.json")),
+        stores: None,
+    })
+    .await
+    .expect("serve");
+    World {
+        server,
+        _bankid: bankid,
+        hostile,
+        state_dir,
+    }
 }
 
 /// A browser's cookie jar, enough for loopback (cookies by name; `Max-Age=0` deletes).
@@ -269,13 +344,19 @@ struct Jar(BTreeMap<String, String>);
 
 impl Jar {
     fn header(&self) -> String {
-        self.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     fn take(&mut self, response: &reqwest::Response) {
         for set_cookie in response.headers().get_all("set-cookie") {
             let text = set_cookie.to_str().unwrap_or_default();
-            let Some((name, value)) = text.split(';').next().and_then(|p| p.split_once('=')) else { continue };
+            let Some((name, value)) = text.split(';').next().and_then(|p| p.split_once('=')) else {
+                continue;
+            };
             if text.contains("Max-Age=0") || value.is_empty() {
                 self.0.remove(name.trim());
             } else {
@@ -286,12 +367,21 @@ impl Jar {
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// GET with the jar; returns the response (cookies taken).
 async fn get(jar: &mut Jar, url: &str) -> reqwest::Response {
-    let response = http().get(url).header("cookie", jar.header()).header("accept", "application/json").send().await.unwrap();
+    let response = http()
+        .get(url)
+        .header("cookie", jar.header())
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
     jar.take(&response);
     response
 }
@@ -324,7 +414,11 @@ async fn to_callback_as(world: &World, jar: &mut Jar, provider: &str, account: O
             return next;
         }
         let response = get(jar, &next).await;
-        assert!(response.status().is_redirection(), "provider stopped at {next} with {}", response.status());
+        assert!(
+            response.status().is_redirection(),
+            "provider stopped at {next} with {}",
+            response.status()
+        );
         next = location(&response, &next);
     }
     panic!("no callback after 10 redirects");
@@ -351,17 +445,33 @@ async fn mint(world: &World, jar: &Jar, profile: &str) -> (u16, Value) {
         .await
         .unwrap();
     let status = response.status().as_u16();
-    assert_eq!(response.headers().get("access-control-allow-credentials").map(|v| v.to_str().unwrap()), Some("true"));
+    assert_eq!(
+        response
+            .headers()
+            .get("access-control-allow-credentials")
+            .map(|v| v.to_str().unwrap()),
+        Some("true")
+    );
     (status, response.json().await.unwrap())
 }
 
 async fn defect(world: &World, name: Option<&str>) {
-    let response = reqwest::Client::new().post(format!("{}/control", world.hostile.url)).json(&json!({"defect": name})).send().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{}/control", world.hostile.url))
+        .json(&json!({"defect": name}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200, "defect {name:?}");
 }
 
 async fn hostile_counters(world: &World) -> Value {
-    reqwest::get(format!("{}/control/requests", world.hostile.url)).await.unwrap().json().await.unwrap()
+    reqwest::get(format!("{}/control/requests", world.hostile.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// The claims of an ID token from the peer (its signature is the relying party's business).
@@ -381,14 +491,31 @@ async fn bankid_login_gives_a_session_that_mints_masked_tokens() {
     let id_token = log_in_at_provider(&world._bankid.url, "alice").await;
     let names = id_token_claim_names(&id_token);
     assert!(names.contains(&"sub".to_string()), "{names:?}");
-    for person in ["name", "given_name", "family_name", "birthdate", "email", "email_verified", "address", "nin", "nin_type"] {
-        assert!(!names.contains(&person.to_string()), "the ID token carries {person}: {names:?}");
+    for person in [
+        "name",
+        "given_name",
+        "family_name",
+        "birthdate",
+        "email",
+        "email_verified",
+        "address",
+        "nin",
+        "nin_type",
+    ] {
+        assert!(
+            !names.contains(&person.to_string()),
+            "the ID token carries {person}: {names:?}"
+        );
     }
 
     let mut jar = Jar::default();
     let callback = to_callback(&world, &mut jar, "bankid").await;
     let query: BTreeMap<_, _> = url::Url::parse(&callback).unwrap().query_pairs().into_owned().collect();
-    assert_eq!(query.get("iss"), Some(&world._bankid.url), "RFC 9207 iss from the provider");
+    assert_eq!(
+        query.get("iss"),
+        Some(&world._bankid.url),
+        "RFC 9207 iss from the provider"
+    );
     let (status, to) = finish(&world, &mut jar, &callback).await;
     assert_eq!((status, to.as_str()), (302, format!("{}/", world.base()).as_str()));
     assert!(jar.0.contains_key("whoscalling_session") && !jar.0.contains_key("whoscalling_login"));
@@ -397,27 +524,60 @@ async fn bankid_login_gives_a_session_that_mints_masked_tokens() {
     let secrets = world.secrets();
     let (status, body) = mint(&world, &jar, "connect").await;
     assert_eq!(status, 200, "{body}");
-    let verdict = verify_independently(&json!({"token": body["data"], "key": {"hmac_utf8": secrets["whoscalling/connect-widget-key"]},
-        "rules": "amazon-connect", "expect": {"sub": "w-1", "customerId": "alice"}, "expect_absent": [ALICE_NIN]}));
+    let verdict = verify_independently(
+        &json!({"token": body["data"], "key": {"hmac_utf8": secrets["whoscalling/connect-widget-key"]},
+        "rules": "amazon-connect", "expect": {"sub": "w-1", "customerId": "alice"}, "expect_absent": [ALICE_NIN]}),
+    );
     assert_eq!(verdict["ok"], true, "{verdict}");
     // Every person claim came from userinfo (the ID token had only `sub`), each in its type.
     let mut attributes = verdict["claims"]["attributes"].clone();
     let address: Value = serde_json::from_str(attributes["address"].as_str().unwrap()).unwrap();
-    assert_eq!(address, json!({"street_address": "Storgata 1", "locality": "Oslo", "postal_code": "0155", "country": "NO"}), "an object");
+    assert_eq!(
+        address,
+        json!({"street_address": "Storgata 1", "locality": "Oslo", "postal_code": "0155", "country": "NO"}),
+        "an object"
+    );
     attributes.as_object_mut().unwrap().remove("address");
-    assert_eq!(attributes, json!({"firstName": "Alice", "fullName": "Alice Nordmann", "birthdate": "1985-04-12",
-        "emailVerified": "true", "nationalId": ALICE_NIN_MASKED, "nationalIdType": "BIRTH", "nationalIdCountry": "NO"}));
+    assert_eq!(
+        attributes,
+        json!({"firstName": "Alice", "fullName": "Alice Nordmann", "birthdate": "1985-04-12",
+        "emailVerified": "true", "nationalId": ALICE_NIN_MASKED, "nationalIdType": "BIRTH", "nationalIdCountry": "NO"})
+    );
     let (status, body) = mint(&world, &jar, "liveperson").await;
     assert_eq!(status, 200, "{body}");
-    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", world.base())).await.unwrap().json().await.unwrap();
-    let verdict = verify_independently(&json!({"token": body["token"], "key": {"jwks": jwks}, "rules": "liveperson",
-        "expect": {"sub": "alice"}, "expect_absent": [ALICE_NIN]}));
+    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", world.base()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let verdict = verify_independently(
+        &json!({"token": body["token"], "key": {"jwks": jwks}, "rules": "liveperson",
+        "expect": {"sub": "alice"}, "expect_absent": [ALICE_NIN]}),
+    );
     assert_eq!(verdict["ok"], true, "{verdict}");
     assert_eq!(verdict["claims"]["lp_sdes"][0]["info"]["socialId"], ALICE_NIN_MASKED);
-    assert_eq!((verdict["claims"]["given_name"].as_str(), verdict["claims"]["family_name"].as_str()), (Some("Alice"), Some("Nordmann")));
+    assert_eq!(
+        (
+            verdict["claims"]["given_name"].as_str(),
+            verdict["claims"]["family_name"].as_str()
+        ),
+        (Some("Alice"), Some("Nordmann"))
+    );
     let personal = &verdict["claims"]["lp_sdes"][1]["personal"];
-    assert_eq!((personal["firstname"].as_str(), personal["lastname"].as_str()), (Some("Alice"), Some("Nordmann")), "{personal}");
-    assert_eq!((&personal["age"]["year"], &personal["age"]["month"], &personal["age"]["day"]), (&json!(1985), &json!(4), &json!(12)));
+    assert_eq!(
+        (personal["firstname"].as_str(), personal["lastname"].as_str()),
+        (Some("Alice"), Some("Nordmann")),
+        "{personal}"
+    );
+    assert_eq!(
+        (
+            &personal["age"]["year"],
+            &personal["age"]["month"],
+            &personal["age"]["day"]
+        ),
+        (&json!(1985), &json!(4), &json!(12))
+    );
 
     // The session is a verified identity for the OpenID provider too (Puzzel's redirect flow).
     let authorize = format!(
@@ -427,7 +587,10 @@ async fn bankid_login_gives_a_session_that_mints_masked_tokens() {
     );
     let response = get(&mut jar, &authorize).await;
     assert_eq!(response.status(), 302);
-    assert!(location(&response, world.base()).contains("code="), "a code for the logged-in visitor");
+    assert!(
+        location(&response, world.base()).contains("code="),
+        "a code for the logged-in visitor"
+    );
 
     // A tampered session cookie is refused; logout clears the session.
     let mut forged = jar.clone();
@@ -435,14 +598,28 @@ async fn bankid_login_gives_a_session_that_mints_masked_tokens() {
     let flipped = if value.ends_with('A') { "B" } else { "A" };
     value.replace_range(value.len() - 1.., flipped);
     let (status, body) = mint(&world, &forged, "connect").await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_token")), "tampered session: {body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token")),
+        "tampered session: {body}"
+    );
     let response = get(&mut jar, &format!("{}/logout", world.base())).await;
     assert_eq!(response.status(), 302);
     assert!(!jar.0.contains_key("whoscalling_session"));
     let (status, body) = mint(&world, &jar, "connect").await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("missing_token")), "logged out: {body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("missing_token")),
+        "logged out: {body}"
+    );
 
-    logs.assert_free_of(&[ALICE_NIN, "alice@example.com", &query["code"], &secrets["whoscalling/session-key"], LOGIN_CLIENT_SECRET]);
+    logs.assert_free_of(&[
+        ALICE_NIN,
+        "alice@example.com",
+        &query["code"],
+        &secrets["whoscalling/session-key"],
+        LOGIN_CLIENT_SECRET,
+    ]);
 }
 
 /// The first name and name a login as `account` yields, as a Connect token from its session shows them.
@@ -452,25 +629,39 @@ async fn connect_names_of(world: &World, account: &str) -> (String, String) {
     assert_eq!(finish(world, &mut jar, &callback).await.0, 302);
     let (status, body) = mint(world, &jar, "connect").await;
     assert_eq!(status, 200, "{body}");
-    let verdict = verify_independently(&json!({"token": body["data"], "key": {"hmac_utf8": world.secrets()["whoscalling/connect-widget-key"]},
-        "rules": "amazon-connect", "expect": {"sub": "w-1", "customerId": account}}));
+    let verdict = verify_independently(
+        &json!({"token": body["data"], "key": {"hmac_utf8": world.secrets()["whoscalling/connect-widget-key"]},
+        "rules": "amazon-connect", "expect": {"sub": "w-1", "customerId": account}}),
+    );
     assert_eq!(verdict["ok"], true, "{verdict}");
     let attributes = &verdict["claims"]["attributes"];
-    (attributes["firstName"].as_str().unwrap().to_string(), attributes["fullName"].as_str().unwrap().to_string())
+    (
+        attributes["firstName"].as_str().unwrap().to_string(),
+        attributes["fullName"].as_str().unwrap().to_string(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn where_id_token_and_userinfo_disagree_the_signed_id_token_wins() {
     // The control: with only `sub` in the ID token, carol's names are userinfo's.
     let world = world().await;
-    assert_eq!(connect_names_of(&world, "carol").await, (CAROL_USERINFO_GIVEN_NAME.to_string(), "Caroline Berg".to_string()));
+    assert_eq!(
+        connect_names_of(&world, "carol").await,
+        (CAROL_USERINFO_GIVEN_NAME.to_string(), "Caroline Berg".to_string())
+    );
     drop(world);
 
     // The provider puts the person in the ID token too, with other values than userinfo's.
     let world = world_with(Some("all")).await;
     let id_token = log_in_at_provider(&world._bankid.url, "carol").await;
-    assert!(id_token_claim_names(&id_token).contains(&"given_name".to_string()), "the premise: the ID token carries the name");
-    assert_eq!(connect_names_of(&world, "carol").await, (CAROL_TOKEN_GIVEN_NAME.to_string(), "Carol Berg".to_string()));
+    assert!(
+        id_token_claim_names(&id_token).contains(&"given_name".to_string()),
+        "the premise: the ID token carries the name"
+    );
+    assert_eq!(
+        connect_names_of(&world, "carol").await,
+        (CAROL_TOKEN_GIVEN_NAME.to_string(), "Carol Berg".to_string())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -478,7 +669,12 @@ async fn every_default_national_id_name_leaves_only_masked() {
     let logs = CapturedLogs::install();
     let world = world().await;
     let secrets = world.secrets();
-    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", world.base())).await.unwrap().json().await.unwrap();
+    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", world.base()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let visitors = national_id_visitors();
     assert_eq!(visitors.len(), DEFAULT_MASKED_CLAIMS.len());
     for (account, claim, value, masked) in &visitors {
@@ -489,10 +685,16 @@ async fn every_default_national_id_name_leaves_only_masked() {
         // A platform token (Connect) from the session.
         let (status, body) = mint(&world, &jar, "connect-ids").await;
         assert_eq!(status, 200, "{claim}: {body}");
-        let verdict = verify_independently(&json!({"token": body["data"], "key": {"hmac_utf8": secrets["whoscalling/connect-widget-key"]},
-            "rules": "amazon-connect", "expect": {"sub": "w-ids", "customerId": account}, "expect_absent": [value]}));
+        let verdict = verify_independently(
+            &json!({"token": body["data"], "key": {"hmac_utf8": secrets["whoscalling/connect-widget-key"]},
+            "rules": "amazon-connect", "expect": {"sub": "w-ids", "customerId": account}, "expect_absent": [value]}),
+        );
         assert_eq!(verdict["ok"], true, "{claim}: {verdict}");
-        assert_eq!(verdict["claims"]["attributes"], json!({id_attribute(claim): masked}), "{claim}");
+        assert_eq!(
+            verdict["claims"]["attributes"],
+            json!({id_attribute(claim): masked}),
+            "{claim}"
+        );
 
         // The OpenID provider's id_token and userinfo for a chat platform (Puzzel's client).
         let authorize = format!(
@@ -503,20 +705,34 @@ async fn every_default_national_id_name_leaves_only_masked() {
         let response = get(&mut jar, &authorize).await;
         assert_eq!(response.status(), 302, "{claim}");
         let redirect = url::Url::parse(&location(&response, world.base())).unwrap();
-        let code = redirect.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.to_string()).expect("a code");
+        let code = redirect
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.to_string())
+            .expect("a code");
         let response = http()
             .post(format!("{}/oauth2/token", world.base()))
             .basic_auth("puzzel", Some("puzzel-secret"))
-            .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://chat.puzzel.example/v1/auth/redirect")])
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "https://chat.puzzel.example/v1/auth/redirect"),
+            ])
             .send()
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "{claim}");
         let tokens: Value = response.json().await.unwrap();
-        let verdict = verify_independently(&json!({"token": tokens["id_token"], "key": {"jwks": jwks}, "rules": "none",
-            "expect": {"sub": account, "aud": "puzzel"}, "expect_absent": [value]}));
+        let verdict = verify_independently(
+            &json!({"token": tokens["id_token"], "key": {"jwks": jwks}, "rules": "none",
+            "expect": {"sub": account, "aud": "puzzel"}, "expect_absent": [value]}),
+        );
         assert_eq!(verdict["ok"], true, "{claim}: {verdict}");
-        assert_eq!(verdict["claims"][claim], json!(masked), "{claim}: the provider's id_token");
+        assert_eq!(
+            verdict["claims"][claim],
+            json!(masked),
+            "{claim}: the provider's id_token"
+        );
         let userinfo = http()
             .get(format!("{}/oauth2/userinfo", world.base()))
             .bearer_auth(tokens["access_token"].as_str().unwrap())
@@ -525,8 +741,15 @@ async fn every_default_national_id_name_leaves_only_masked() {
             .unwrap();
         assert_eq!(userinfo.status(), 200, "{claim}");
         let text = userinfo.text().await.unwrap();
-        assert!(!text.contains(value.as_str()), "{claim}: userinfo carries the full national id");
-        assert_eq!(serde_json::from_str::<Value>(&text).unwrap()[claim], json!(masked), "{claim}: userinfo");
+        assert!(
+            !text.contains(value.as_str()),
+            "{claim}: userinfo carries the full national id"
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap()[claim],
+            json!(masked),
+            "{claim}: userinfo"
+        );
     }
     let values: Vec<&str> = visitors.iter().map(|(_, _, value, _)| value.as_str()).collect();
     logs.assert_free_of(&values);
@@ -544,11 +767,19 @@ async fn puzzel_claims(world: &World, jar: &mut Jar) -> (Value, Value) {
     let response = get(jar, &authorize).await;
     assert_eq!(response.status(), 302);
     let redirect = url::Url::parse(&location(&response, world.base())).unwrap();
-    let code = redirect.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.to_string()).expect("a code");
+    let code = redirect
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.to_string())
+        .expect("a code");
     let response = http()
         .post(format!("{}/oauth2/token", world.base()))
         .basic_auth("puzzel", Some(PUZZEL_SECRET))
-        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", PUZZEL_REDIRECT)])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", PUZZEL_REDIRECT),
+        ])
         .send()
         .await
         .unwrap();
@@ -556,7 +787,12 @@ async fn puzzel_claims(world: &World, jar: &mut Jar) -> (Value, Value) {
     let tokens: Value = response.json().await.unwrap();
     let payload = tokens["id_token"].as_str().unwrap().split('.').nth(1).unwrap();
     let id_token: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-    let userinfo = http().get(format!("{}/oauth2/userinfo", world.base())).bearer_auth(tokens["access_token"].as_str().unwrap()).send().await.unwrap();
+    let userinfo = http()
+        .get(format!("{}/oauth2/userinfo", world.base()))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(userinfo.status(), 200);
     (id_token, userinfo.json().await.unwrap())
 }
@@ -584,32 +820,54 @@ async fn hostile_national_ids_and_control_characters_reach_no_token_session_or_u
         let (status, body) = mint(&world, &jar, "connect").await;
         assert_eq!(status, 200, "{account}: {body}");
         let absent: Vec<&str> = visitor.secret.iter().map(String::as_str).collect();
-        let verdict = verify_independently(&json!({"token": body["data"], "key": {"hmac_utf8": secrets["whoscalling/connect-widget-key"]},
-            "rules": "amazon-connect", "expect": {"sub": "w-1", "customerId": account}, "expect_absent": absent}));
+        let verdict = verify_independently(
+            &json!({"token": body["data"], "key": {"hmac_utf8": secrets["whoscalling/connect-widget-key"]},
+            "rules": "amazon-connect", "expect": {"sub": "w-1", "customerId": account}, "expect_absent": absent}),
+        );
         assert_eq!(verdict["ok"], true, "{account}: {verdict}");
         let mut attributes = verdict["claims"]["attributes"].clone();
         if let Some(address) = attributes.get_mut("address") {
             *address = serde_json::from_str(address.as_str().unwrap()).unwrap();
         }
         assert_eq!(&attributes, expected, "{account}");
-        assert!(!carries_forbidden(&verdict["claims"]), "{account}: a forbidden character in the Connect token");
+        assert!(
+            !carries_forbidden(&verdict["claims"]),
+            "{account}: a forbidden character in the Connect token"
+        );
 
         // Our OpenID provider's id_token and userinfo, built from the same session.
         let (id_token, userinfo) = puzzel_claims(&world, &mut jar).await;
         for (what, claims) in [("id_token", &id_token), ("userinfo", &userinfo)] {
-            assert!(!carries_forbidden(claims), "{account}: a forbidden character in the {what}");
+            assert!(
+                !carries_forbidden(claims),
+                "{account}: a forbidden character in the {what}"
+            );
             assert_eq!(claims.get("nin"), expected.get("nationalId"), "{account}: {what} nin");
             assert_eq!(claims.get("name"), expected.get("fullName"), "{account}: {what} name");
             if let Some(secret) = &visitor.secret {
-                assert!(!claims.to_string().contains(secret.as_str()), "{account}: the {what} carries the hostile national id");
+                assert!(
+                    !claims.to_string().contains(secret.as_str()),
+                    "{account}: the {what} carries the hostile national id"
+                );
             }
         }
     }
     // The drops are logged by claim name, never by value.
     let text = logs.text();
-    assert!(text.contains(r#""claim":"nin""#) && text.contains("national id dropped"), "no log line for a dropped national id");
-    assert!(text.contains(r#""claim":"name""#) && text.contains("claim dropped"), "no log line for a dropped name");
-    assert!(!text.chars().any(|c| c != '\n' && whoscalling::values::hygiene::is_forbidden_char(c)), "a raw forbidden character in the logs");
+    assert!(
+        text.contains(r#""claim":"nin""#) && text.contains("national id dropped"),
+        "no log line for a dropped national id"
+    );
+    assert!(
+        text.contains(r#""claim":"name""#) && text.contains("claim dropped"),
+        "no log line for a dropped name"
+    );
+    assert!(
+        !text
+            .chars()
+            .any(|c| c != '\n' && whoscalling::values::hygiene::is_forbidden_char(c)),
+        "a raw forbidden character in the logs"
+    );
     let secrets: Vec<&str> = visitors.iter().filter_map(|v| v.secret.as_deref()).collect();
     assert!(secrets.len() >= 8, "{}", secrets.len());
     logs.assert_free_of(&secrets);
@@ -620,7 +878,12 @@ async fn state_problems_and_replays_are_refused() {
     let world = world().await;
     // No login-state cookie at all.
     let mut empty = Jar::default();
-    let (status, error) = finish(&world, &mut empty, &format!("{}/callback/bankid?code=abc&state=xyz", world.base())).await;
+    let (status, error) = finish(
+        &world,
+        &mut empty,
+        &format!("{}/callback/bankid?code=abc&state=xyz", world.base()),
+    )
+    .await;
     assert_eq!((status, error.as_str()), (400, "invalid_state"));
 
     // Another login's state: A's browser, B's callback.
@@ -641,40 +904,78 @@ async fn state_problems_and_replays_are_refused() {
     assert_eq!(finish(&world, &mut c, &callback_c).await.0, 302);
     let mut again = c.clone();
     again.0.remove("whoscalling_session");
-    assert_eq!(finish(&world, &mut again, &callback_c).await, (400, "invalid_state".to_string()));
+    assert_eq!(
+        finish(&world, &mut again, &callback_c).await,
+        (400, "invalid_state".to_string())
+    );
     let mut attacker = copied;
     let (status, error) = finish(&world, &mut attacker, &callback_c).await;
     assert_eq!((status, error.as_str()), (400, "state_used"));
     assert!(!attacker.0.contains_key("whoscalling_session"));
 
     // return_to must be allowed.
-    let response = get(&mut Jar::default(), &format!("{}/login/bankid?return_to=https%3A%2F%2Fevil.example%2F", world.base())).await;
+    let response = get(
+        &mut Jar::default(),
+        &format!("{}/login/bankid?return_to=https%3A%2F%2Fevil.example%2F", world.base()),
+    )
+    .await;
     let status = response.status().as_u16();
-    assert_eq!((status, response.json::<Value>().await.unwrap()["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (status, response.json::<Value>().await.unwrap()["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
     let response = get(&mut Jar::default(), &format!("{}/login/nobody", world.base())).await;
     let status = response.status().as_u16();
-    assert_eq!((status, response.json::<Value>().await.unwrap()["error"].as_str()), (404, Some("unknown_provider")));
+    assert_eq!(
+        (status, response.json::<Value>().await.unwrap()["error"].as_str()),
+        (404, Some("unknown_provider"))
+    );
 
     // A fresh login (our authorization endpoint's prompt=login, select_account or max_age) is
     // asked of the provider as prompt=login, the one value every provider must honour (this peer,
     // like many, refuses select_account); nothing else is passed on.
     for prompt in ["login"] {
         let mut jar = Jar::default();
-        let (status, to_provider) = finish(&world, &mut jar, &format!("{}/login/bankid?prompt={prompt}", world.base())).await;
+        let (status, to_provider) = finish(
+            &world,
+            &mut jar,
+            &format!("{}/login/bankid?prompt={prompt}", world.base()),
+        )
+        .await;
         assert_eq!(status, 302, "{prompt}");
         assert!(!to_provider.starts_with(world.base()), "{to_provider}");
         assert_eq!(query_value(&to_provider, "prompt"), prompt, "{to_provider}");
         // The real provider takes the request (its interaction, not an error redirect).
         let answer = get(&mut jar, &to_provider).await;
         assert!(answer.status().is_redirection(), "{prompt}: {}", answer.status());
-        assert!(!location(&answer, &to_provider).contains("error="), "{prompt}: {}", location(&answer, &to_provider));
+        assert!(
+            !location(&answer, &to_provider).contains("error="),
+            "{prompt}: {}",
+            location(&answer, &to_provider)
+        );
     }
     let (status, to_provider) = finish(&world, &mut Jar::default(), &format!("{}/login/bankid", world.base())).await;
     assert_eq!(status, 302);
-    assert!(!to_provider.contains("prompt="), "control: no prompt unless asked: {to_provider}");
+    assert!(
+        !to_provider.contains("prompt="),
+        "control: no prompt unless asked: {to_provider}"
+    );
     // (An empty `prompt=` is no prompt, as for every parameter here.)
-    for prompt in ["none", "consent", "select_account", "login%20consent", "LOGIN", "login%0A", "login%00"] {
-        let refused = finish(&world, &mut Jar::default(), &format!("{}/login/bankid?prompt={prompt}", world.base())).await;
+    for prompt in [
+        "none",
+        "consent",
+        "select_account",
+        "login%20consent",
+        "LOGIN",
+        "login%0A",
+        "login%00",
+    ] {
+        let refused = finish(
+            &world,
+            &mut Jar::default(),
+            &format!("{}/login/bankid?prompt={prompt}", world.base()),
+        )
+        .await;
         assert_eq!(refused, (400, "invalid_request".to_string()), "{prompt}");
     }
 }
@@ -687,7 +988,11 @@ async fn a_hostile_provider_gets_nothing_minted() {
     defect(&world, None).await;
     let mut jar = Jar::default();
     let callback = to_callback(&world, &mut jar, "hostile").await;
-    assert_eq!(finish(&world, &mut jar, &callback).await.0, 302, "the control must pass");
+    assert_eq!(
+        finish(&world, &mut jar, &callback).await.0,
+        302,
+        "the control must pass"
+    );
     assert_eq!(mint(&world, &jar, "connect").await.0, 200);
 
     // A key the provider starts publishing later: exactly one JWKS refetch, then accepted (first,
@@ -697,13 +1002,24 @@ async fn a_hostile_provider_gets_nothing_minted() {
     let mut jar = Jar::default();
     let callback = to_callback(&world, &mut jar, "hostile").await;
     assert_eq!(finish(&world, &mut jar, &callback).await.0, 302);
-    assert_eq!(hostile_counters(&world).await["jwks"].as_u64().unwrap(), before + 1, "one refetch");
+    assert_eq!(
+        hostile_counters(&world).await["jwks"].as_u64().unwrap(),
+        before + 1,
+        "one refetch"
+    );
     // An unknown key right after: no second refetch within the interval.
     defect(&world, Some("unknown_kid")).await;
     let mut jar = Jar::default();
     let callback = to_callback(&world, &mut jar, "hostile").await;
-    assert_eq!(finish(&world, &mut jar, &callback).await, (401, "invalid_id_token".to_string()));
-    assert_eq!(hostile_counters(&world).await["jwks"].as_u64().unwrap(), before + 1, "no refetch storm");
+    assert_eq!(
+        finish(&world, &mut jar, &callback).await,
+        (401, "invalid_id_token".to_string())
+    );
+    assert_eq!(
+        hostile_counters(&world).await["jwks"].as_u64().unwrap(),
+        before + 1,
+        "no refetch storm"
+    );
 
     let cases: [(&str, u16, &str); 19] = [
         ("wrong_nonce", 401, "invalid_id_token"),
@@ -734,7 +1050,11 @@ async fn a_hostile_provider_gets_nothing_minted() {
         assert_eq!(got, (status, code.to_string()), "{name}");
         assert!(!jar.0.contains_key("whoscalling_session"), "{name}: no session");
         let (status, body) = mint(&world, &jar, "connect").await;
-        assert_eq!((status, body["error"].as_str()), (401, Some("missing_token")), "{name}: nothing minted");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("missing_token")),
+            "{name}: nothing minted"
+        );
     }
 
     // A provider that does not answer in time: 504 within the bounded time.
@@ -742,8 +1062,14 @@ async fn a_hostile_provider_gets_nothing_minted() {
     let mut jar = Jar::default();
     let callback = to_callback(&world, &mut jar, "hostile").await;
     let started = Instant::now();
-    assert_eq!(finish(&world, &mut jar, &callback).await, (504, "upstream_timeout".to_string()));
-    assert!(started.elapsed() < Duration::from_secs(10), "bounded by the 2 s timeout (plus the connect)");
+    assert_eq!(
+        finish(&world, &mut jar, &callback).await,
+        (504, "upstream_timeout".to_string())
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bounded by the 2 s timeout (plus the connect)"
+    );
 
     // The provider down: the token endpoint is unreachable.
     defect(&world, None).await;
@@ -766,7 +1092,11 @@ async fn a_replayed_callback_is_refused_even_where_the_provider_accepts_the_code
     let mut jar = Jar::default();
     let callback = to_callback(&world, &mut jar, "hostile").await;
     let copied = jar.clone();
-    assert_eq!(finish(&world, &mut jar, &callback).await.0, 302, "the control: the first callback logs in");
+    assert_eq!(
+        finish(&world, &mut jar, &callback).await.0,
+        302,
+        "the control: the first callback logs in"
+    );
     assert_eq!(mint(&world, &jar, "connect").await.0, 200);
     let tokens = hostile_counters(&world).await["token"].as_u64().unwrap();
 
@@ -774,11 +1104,22 @@ async fn a_replayed_callback_is_refused_even_where_the_provider_accepts_the_code
         let mut replay = copied.clone();
         let (status, error) = finish(&world, &mut replay, &callback).await;
         assert_eq!((status, error.as_str()), (400, "state_used"), "replay {attempt}");
-        assert!(!replay.0.contains_key("whoscalling_session"), "replay {attempt}: no session");
+        assert!(
+            !replay.0.contains_key("whoscalling_session"),
+            "replay {attempt}: no session"
+        );
         let (status, body) = mint(&world, &replay, "connect").await;
-        assert_eq!((status, body["error"].as_str()), (401, Some("missing_token")), "replay {attempt}: nothing minted");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("missing_token")),
+            "replay {attempt}: nothing minted"
+        );
     }
-    assert_eq!(hostile_counters(&world).await["token"].as_u64().unwrap(), tokens, "no replay reached the token endpoint");
+    assert_eq!(
+        hostile_counters(&world).await["token"].as_u64().unwrap(),
+        tokens,
+        "no replay reached the token endpoint"
+    );
     defect(&world, None).await;
 }
 
@@ -795,8 +1136,23 @@ async fn injected_callback_parameters_are_refused_before_the_provider_is_called(
     let before = hostile_counters(&world).await;
 
     let mut hostile: Vec<String> = Vec::new();
-    for name in ["redirect_uri", "client_id", "client_secret", "code_verifier", "nonce", "response_type", "grant_type", "return_to",
-                 "request_uri", "id_token", "redirect%5Furi", "Code", "STATE", "code%00", "%EF%BB%BFstate"] {
+    for name in [
+        "redirect_uri",
+        "client_id",
+        "client_secret",
+        "code_verifier",
+        "nonce",
+        "response_type",
+        "grant_type",
+        "return_to",
+        "request_uri",
+        "id_token",
+        "redirect%5Furi",
+        "Code",
+        "STATE",
+        "code%00",
+        "%EF%BB%BFstate",
+    ] {
         for value in ["x", "", "https%3A%2F%2Fevil.example%2Fcallback"] {
             hostile.push(format!("{callback}&{name}={value}"));
         }
@@ -819,11 +1175,19 @@ async fn injected_callback_parameters_are_refused_before_the_provider_is_called(
         assert!(!attempt.0.contains_key("whoscalling_session"), "{url}");
     }
     let after = hostile_counters(&world).await;
-    assert_eq!(after["token"], before["token"], "no refused callback reached the token endpoint");
+    assert_eq!(
+        after["token"], before["token"],
+        "no refused callback reached the token endpoint"
+    );
     assert_eq!(after["userinfo"], before["userinfo"]);
 
     // The control: the same login, with what providers add themselves, completes.
-    let (status, _) = finish(&world, &mut jar, &format!("{callback}&session_state=abc.123&scope=openid&authuser=0&prompt=none&hd=example.com")).await;
+    let (status, _) = finish(
+        &world,
+        &mut jar,
+        &format!("{callback}&session_state=abc.123&scope=openid&authuser=0&prompt=none&hd=example.com"),
+    )
+    .await;
     assert_eq!(status, 302, "the control must pass");
     assert_eq!(mint(&world, &jar, "connect").await.0, 200);
 }
@@ -851,38 +1215,89 @@ async fn puzzel_starting_from_nothing_logs_the_visitor_in_and_gets_a_code() {
         .unwrap()
         .iter()
         .map(|h| {
-            let cookies = h["set_cookies"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
-            (h["status"].as_u64().unwrap(), h["origin"] == base.as_str(), h["path"].as_str().unwrap().to_string(), cookies)
+            let cookies = h["set_cookies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_string())
+                .collect();
+            (
+                h["status"].as_u64().unwrap(),
+                h["origin"] == base.as_str(),
+                h["path"].as_str().unwrap().to_string(),
+                cookies,
+            )
         })
         .collect();
     let first = &hops[0];
-    assert_eq!((first.0, first.1, first.2.as_str()), (302, true, "/oauth2/authorize"), "{hops:?}");
-    assert!(first.3.contains(&"whoscalling_authorize".to_string()), "the request waits in a cookie: {hops:?}");
+    assert_eq!(
+        (first.0, first.1, first.2.as_str()),
+        (302, true, "/oauth2/authorize"),
+        "{hops:?}"
+    );
+    assert!(
+        first.3.contains(&"whoscalling_authorize".to_string()),
+        "the request waits in a cookie: {hops:?}"
+    );
     let ours: Vec<&str> = hops.iter().filter(|h| h.1).map(|h| h.2.as_str()).collect();
-    assert_eq!(ours, ["/oauth2/authorize", "/login/bankid", "/callback/bankid", "/oauth2/authorize"], "{hops:?}");
-    assert!(hops.iter().any(|h| !h.1), "the visitor logged in at the provider: {hops:?}");
+    assert_eq!(
+        ours,
+        [
+            "/oauth2/authorize",
+            "/login/bankid",
+            "/callback/bankid",
+            "/oauth2/authorize"
+        ],
+        "{hops:?}"
+    );
+    assert!(
+        hops.iter().any(|h| !h.1),
+        "the visitor logged in at the provider: {hops:?}"
+    );
     let callback = hops.iter().find(|h| h.2 == "/callback/bankid").unwrap();
     assert!(callback.3.contains(&"whoscalling_session".to_string()));
     let last = hops.last().unwrap();
-    assert!(last.3.contains(&"whoscalling_authorize".to_string()), "the resumed answer clears the waiting request");
-    let cookies_left: Vec<&str> = result["cookies_left"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert!(
+        last.3.contains(&"whoscalling_authorize".to_string()),
+        "the resumed answer clears the waiting request"
+    );
+    let cookies_left: Vec<&str> = result["cookies_left"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
     assert!(cookies_left.contains(&"whoscalling_session"));
-    assert!(!cookies_left.contains(&"whoscalling_authorize") && !cookies_left.contains(&"whoscalling_login"), "{cookies_left:?}");
+    assert!(
+        !cookies_left.contains(&"whoscalling_authorize") && !cookies_left.contains(&"whoscalling_login"),
+        "{cookies_left:?}"
+    );
 
     let location = result["authorize_response"]["location"].as_str().unwrap();
     assert!(location.starts_with(&format!("{PUZZEL_REDIRECT}?code=")), "{location}");
     let claims = &result["id_token_claims"];
-    assert_eq!((claims["iss"].as_str(), claims["aud"].as_str(), claims["sub"].as_str()), (Some(world.base()), Some("puzzel"), Some("alice")));
+    assert_eq!(
+        (claims["iss"].as_str(), claims["aud"].as_str(), claims["sub"].as_str()),
+        (Some(world.base()), Some("puzzel"), Some("alice"))
+    );
     assert_eq!(claims["nonce"], result["request"]["nonce"]);
     assert_eq!(result["at_hash_matches"], true);
-    assert_eq!(result["userinfo"], json!({"sub": "alice", "name": "Alice Nordmann", "nin": ALICE_NIN_MASKED}));
+    assert_eq!(
+        result["userinfo"],
+        json!({"sub": "alice", "name": "Alice Nordmann", "nin": ALICE_NIN_MASKED})
+    );
 
     let code = query_value(location, "code");
     logs.assert_free_of(&[ALICE_NIN, &code, PUZZEL_SECRET, LOGIN_CLIENT_SECRET]);
 }
 
 fn query_value(url: &str, name: &str) -> String {
-    url::Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap_or_default()
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
 
 /// The same flow by hand, and what goes wrong on the way back: the return address resumes only
@@ -900,7 +1315,10 @@ async fn the_return_to_authorize_resumes_only_this_browsers_request() {
     let mut jar = Jar::default();
     let response = get(&mut jar, &format!("{authorize}&prompt=none")).await;
     assert_eq!(response.status(), 302);
-    assert_eq!(query_value(&location(&response, world.base()), "error"), "login_required");
+    assert_eq!(
+        query_value(&location(&response, world.base()), "error"),
+        "login_required"
+    );
     assert!(jar.0.is_empty());
 
     // Visitor A starts at authorize and logs in; visitor B logs in directly (no waiting request).
@@ -908,7 +1326,10 @@ async fn the_return_to_authorize_resumes_only_this_browsers_request() {
     let start = get(&mut a, &authorize).await;
     assert_eq!(start.status(), 302);
     let to_login = location(&start, world.base());
-    assert!(to_login.starts_with(&format!("{}/login/bankid?return_to=", world.base())), "{to_login}");
+    assert!(
+        to_login.starts_with(&format!("{}/login/bankid?return_to=", world.base())),
+        "{to_login}"
+    );
     assert!(a.0.contains_key("whoscalling_authorize"));
     let mut next = to_login;
     for _ in 0..10 {
@@ -919,7 +1340,10 @@ async fn the_return_to_authorize_resumes_only_this_browsers_request() {
         next = location(&response, &next);
     }
     let (status, back) = finish(&world, &mut a, &next).await;
-    assert_eq!((status, back.as_str()), (302, format!("{}/oauth2/authorize", world.base()).as_str()));
+    assert_eq!(
+        (status, back.as_str()),
+        (302, format!("{}/oauth2/authorize", world.base()).as_str())
+    );
 
     let mut b = Jar::default();
     let callback_b = to_callback(&world, &mut b, "bankid").await;
@@ -939,7 +1363,10 @@ async fn the_return_to_authorize_resumes_only_this_browsers_request() {
     let response = get(&mut a, &back).await;
     assert_eq!(response.status(), 302);
     let to = location(&response, world.base());
-    assert!(to.starts_with(&format!("{PUZZEL_REDIRECT}?code=")) && query_value(&to, "state") == "s-1", "{to}");
+    assert!(
+        to.starts_with(&format!("{PUZZEL_REDIRECT}?code=")) && query_value(&to, "state") == "s-1",
+        "{to}"
+    );
     assert!(!a.0.contains_key("whoscalling_authorize"));
     let (status, code) = page_error(get(&mut a, &back).await).await;
     assert_eq!((status, code.as_str()), (400, "invalid_request"), "resumed twice");
@@ -950,6 +1377,11 @@ async fn page_error(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     assert!(response.headers().get("location").is_none(), "never a redirect");
     let html = response.text().await.unwrap();
-    let code = html.split("<code>").nth(1).and_then(|rest| rest.split("</code>").next()).unwrap_or_default().to_string();
+    let code = html
+        .split("<code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .unwrap_or_default()
+        .to_string();
     (status, code)
 }

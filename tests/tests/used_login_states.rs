@@ -19,17 +19,37 @@ async fn each_state_is_used_once_across_containers() {
         .create_table()
         .table_name(TABLE)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(AttributeDefinition::builder().attribute_name("state_hash").attribute_type(ScalarAttributeType::S).build().unwrap())
-        .key_schema(KeySchemaElement::builder().attribute_name("state_hash").key_type(KeyType::Hash).build().unwrap())
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("state_hash")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("state_hash")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .expect("create table");
 
     let now = 1_800_000_000;
     let store = DynamoUsedStates::new(dynamodb_config(&moto.url), TABLE);
-    assert_eq!(store.first_use("state-a", now + 600, now).await, Ok(true), "the control: a first use");
+    assert_eq!(
+        store.first_use("state-a", now + 600, now).await,
+        Ok(true),
+        "the control: a first use"
+    );
     assert_eq!(store.first_use("state-a", now + 600, now + 1).await, Ok(false));
-    assert_eq!(store.first_use("state-b", now + 600, now + 1).await, Ok(true), "another state is its own");
+    assert_eq!(
+        store.first_use("state-b", now + 600, now + 1).await,
+        Ok(true),
+        "another state is its own"
+    );
 
     // Twenty containers (each its own client) race with one state: exactly one wins.
     let racers = (0..20).map(|_| {
@@ -50,7 +70,17 @@ async fn each_state_is_used_once_across_containers() {
     assert_eq!(store.first_use("state-a", now + 1200, now + 601).await, Ok(false));
 
     // Only hashes are stored: the item holds exactly the key and the expiry.
-    let item = dynamodb.scan().table_name(TABLE).send().await.unwrap().items.unwrap_or_default().into_iter().next().unwrap();
+    let item = dynamodb
+        .scan()
+        .table_name(TABLE)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .unwrap();
     let mut names: Vec<&String> = item.keys().collect();
     names.sort();
     assert_eq!(names, ["expires_at", "state_hash"]);

@@ -18,11 +18,13 @@ use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::Value;
-use whoscalling::values::IdentitySource;
 use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck, Reply, oauth};
 use whoscalling::metrics::RequestMetrics;
 use whoscalling::openid_provider::login::AuthorizeLogin;
-use whoscalling::openid_provider::{AuthorizeInput, Authorized, GrantStore, OAuthErrorCode, OpenIdProvider, ProviderService};
+use whoscalling::openid_provider::{
+    AuthorizeInput, Authorized, GrantStore, OAuthErrorCode, OpenIdProvider, ProviderService,
+};
+use whoscalling::values::IdentitySource;
 use whoscalling::{Clock, ConfigError, IdentityVerifier, SecretStore, ServiceConfig};
 
 /// Everything a request needs, built once per container.
@@ -71,10 +73,14 @@ impl Deps {
 /// The grants table the Lambda keeps codes and access tokens in; required at cold start (the
 /// local run keeps grants in memory and needs none).
 pub fn grants_table(config: &ServiceConfig) -> Result<String, ConfigError> {
-    config.provider.as_ref().and_then(|p| p.grants_table.clone()).ok_or(ConfigError::Setting {
-        setting: "provider.grants_table".into(),
-        reason: "the Lambda keeps grants in DynamoDB: name the table (\"${WHOSCALLING_GRANTS_TABLE}\")".into(),
-    })
+    config
+        .provider
+        .as_ref()
+        .and_then(|p| p.grants_table.clone())
+        .ok_or(ConfigError::Setting {
+            setting: "provider.grants_table".into(),
+            reason: "the Lambda keeps grants in DynamoDB: name the table (\"${WHOSCALLING_GRANTS_TABLE}\")".into(),
+        })
 }
 
 /// The endpoints, by the path's ending (a stage prefix may come before it).
@@ -153,11 +159,16 @@ async fn handle<'r>(deps: &'r Deps, request: &'r Request) -> (Reply, RequestMetr
     let reply = match route {
         None => Reply::error(&ApiError::new(ErrorCode::UnknownEndpoint, "no such endpoint")),
         Some(route) if !route.allows(request.method()) => {
-            Reply::error(&ApiError::new(ErrorCode::MethodNotSupported, "method not allowed")).header(header::ALLOW, route.allow_header())
+            Reply::error(&ApiError::new(ErrorCode::MethodNotSupported, "method not allowed"))
+                .header(header::ALLOW, route.allow_header())
         }
         Some(Route::Discovery) => {
             // Public metadata that changes only with a deployment.
-            Reply::public("application/json", deps.discovery_body.clone(), HeaderValue::from_static("public, max-age=300"))
+            Reply::public(
+                "application/json",
+                deps.discovery_body.clone(),
+                HeaderValue::from_static("public, max-age=300"),
+            )
         }
         Some(Route::Authorize) => authorize(deps, request, &mut outcome).await,
         Some(Route::PageCode) => page_code(deps, request, &mut outcome).await,
@@ -167,17 +178,48 @@ async fn handle<'r>(deps: &'r Deps, request: &'r Request) -> (Reply, RequestMetr
     let status = reply.status();
     let request_id = http::request_id(request).unwrap_or("-");
     let route_name = route.map_or("(none)", Route::name);
-    let Outcome { client, error, grant_id, kid } = outcome;
+    let Outcome {
+        client,
+        error,
+        grant_id,
+        kid,
+    } = outcome;
     // An id_token is signed only by a successful token request (its kid is recorded).
     let tokens_minted = u32::from(matches!(route, Some(Route::Token)) && kid.is_some());
     if status >= 500 {
-        tracing::error!(request_id, route = route_name, client, status, error, "provider request failed");
+        tracing::error!(
+            request_id,
+            route = route_name,
+            client,
+            status,
+            error,
+            "provider request failed"
+        );
     } else {
-        tracing::info!(request_id, route = route_name, client, status, error, grant_id, kid, "provider request");
+        tracing::info!(
+            request_id,
+            route = route_name,
+            client,
+            status,
+            error,
+            grant_id,
+            kid,
+            "provider request"
+        );
     }
     // Only token requests count per profile: the dimension stays off every other route.
-    let profile = client.filter(|_| matches!(route, Some(Route::Token))).and_then(|c| deps.provider.service.client_profile(c));
-    (reply, RequestMetrics { profile, error, tokens_minted, ..http::request_metrics(request, FUNCTION) })
+    let profile = client
+        .filter(|_| matches!(route, Some(Route::Token)))
+        .and_then(|c| deps.provider.service.client_profile(c));
+    (
+        reply,
+        RequestMetrics {
+            profile,
+            error,
+            tokens_minted,
+            ..http::request_metrics(request, FUNCTION)
+        },
+    )
 }
 
 /// Records the error's code for the log line and renders it.
@@ -213,7 +255,10 @@ async fn authorize<'a>(deps: &'a Deps, request: &'a Request, outcome: &mut Outco
             Reply::redirect(&location, [])
         }
     };
-    authorization.set_cookies.iter().fold(reply, |reply, cookie| reply.cookie(cookie))
+    authorization
+        .set_cookies
+        .iter()
+        .fold(reply, |reply, cookie| reply.cookie(cookie))
 }
 
 /// `POST /oauth2/code`: the code as JSON for page JavaScript, which hands it to the chat
@@ -222,7 +267,10 @@ async fn page_code<'a>(deps: &'a Deps, request: &Request, outcome: &mut Outcome<
     let origin = deps.cors.check(request.headers());
     let cors_error = |error: &ApiError| deps.cors.error(error, &origin);
     if origin == OriginCheck::Denied {
-        let error = ApiError::new(ErrorCode::OriginNotAllowed, "this origin may not call the code endpoint");
+        let error = ApiError::new(
+            ErrorCode::OriginNotAllowed,
+            "this origin may not call the code endpoint",
+        );
         return fail(outcome, error, cors_error);
     }
     if request.method() == Method::OPTIONS {
@@ -232,8 +280,16 @@ async fn page_code<'a>(deps: &'a Deps, request: &Request, outcome: &mut Outcome<
         Ok(params) => params,
         Err(error) => return fail(outcome, error, cors_error),
     };
-    outcome.client = deps.provider.service.registered_client(params.get("client_id")).map(|id| id.as_str());
-    match deps.provider.page_code(&params, http::credentials(request), origin != OriginCheck::Absent).await {
+    outcome.client = deps
+        .provider
+        .service
+        .registered_client(params.get("client_id"))
+        .map(|id| id.as_str());
+    match deps
+        .provider
+        .page_code(&params, http::credentials(request), origin != OriginCheck::Absent)
+        .await
+    {
         Ok(issued) => deps.cors.json(StatusCode::OK, &issued.body(), &origin),
         Err(error) => fail(outcome, error.into(), cors_error),
     }
@@ -244,7 +300,11 @@ async fn token<'a>(deps: &'a Deps, request: &Request, outcome: &mut Outcome<'a>)
     let result = async {
         let authorization = oauth::client_authorization(request)?;
         let params = oauth::form_params(request, deps.max_body_bytes)?;
-        outcome.client = deps.provider.service.registered_client(params.get("client_id")).map(|id| id.as_str());
+        outcome.client = deps
+            .provider
+            .service
+            .registered_client(params.get("client_id"))
+            .map(|id| id.as_str());
         deps.provider.token(authorization, &params).await
     }
     .await;
@@ -273,7 +333,8 @@ async fn userinfo<'a>(deps: &'a Deps, request: &Request, outcome: &mut Outcome<'
             // error code (it is not an error to have to authenticate).
             outcome.error = Some("no_token");
             let body = serde_json::json!({"error_description": "send the access token as `Authorization: Bearer`"});
-            return Reply::json(StatusCode::UNAUTHORIZED, &body).header(header::WWW_AUTHENTICATE, "Bearer realm=\"whoscalling\"");
+            return Reply::json(StatusCode::UNAUTHORIZED, &body)
+                .header(header::WWW_AUTHENTICATE, "Bearer realm=\"whoscalling\"");
         }
         Err(error) => Err(error),
     };
@@ -287,7 +348,11 @@ async fn userinfo<'a>(deps: &'a Deps, request: &Request, outcome: &mut Outcome<'
             };
             let invalid_request = error.code == OAuthErrorCode::InvalidRequest;
             let reply = fail(outcome, error.into(), Reply::error);
-            if reply.status() == 401 || invalid_request { reply.header(header::WWW_AUTHENTICATE, challenge) } else { reply }
+            if reply.status() == 401 || invalid_request {
+                reply.header(header::WWW_AUTHENTICATE, challenge)
+            } else {
+                reply
+            }
         }
     }
 }

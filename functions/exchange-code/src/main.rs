@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use exchange_code::{Deps, function_handler};
 use lambda_http::{Error, run, service_fn};
-use whoscalling::bootstrap::{REQUEST_PATH_CONNECT_TIMEOUT, REQUEST_PATH_OPERATION_TIMEOUT, aws_sdk_config};
 use whoscalling::adapters::DynamoGrantStore;
 use whoscalling::adapters::SecretsManagerStore;
+use whoscalling::bootstrap::{REQUEST_PATH_CONNECT_TIMEOUT, REQUEST_PATH_OPERATION_TIMEOUT, aws_sdk_config};
 use whoscalling::{ServiceConfig, SystemClock};
 
 #[tokio::main]
@@ -16,8 +16,11 @@ async fn main() -> Result<(), Error> {
     let table = exchange_code::grants_table(&config)?;
 
     let sdk = aws_sdk_config(REQUEST_PATH_CONNECT_TIMEOUT, REQUEST_PATH_OPERATION_TIMEOUT).await;
-    let secrets =
-        SecretsManagerStore::new(aws_sdk_secretsmanager::config::Builder::from(&sdk), config.secret_cache_settings()).await?;
+    let secrets = SecretsManagerStore::new(
+        aws_sdk_secretsmanager::config::Builder::from(&sdk),
+        config.secret_cache_settings(),
+    )
+    .await?;
     let grants = DynamoGrantStore::new(aws_sdk_dynamodb::config::Builder::from(&sdk).build(), table);
     let deps = Deps::from_config(&config, Arc::new(grants), Arc::new(secrets), Arc::new(SystemClock))?;
 

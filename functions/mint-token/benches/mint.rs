@@ -20,9 +20,9 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use mint_token::{Deps, function_handler};
 use serde_json::{Value, json};
 use std::hint::black_box;
+use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::identity::{JwksError, JwksSource};
 use whoscalling::keys::{KeyRing, KeySetDocument};
-use whoscalling::adapters::InMemorySecretStore;
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling::{IdentityVerifier, MintService, ServiceConfig, SystemClock, VerifiedClaims};
 
@@ -44,11 +44,18 @@ fn visitor_token_and_jwks() -> (String, Value) {
     let jwks = json!({"keys": [{"kty": "RSA", "kid": "idp-1", "alg": "RS256", "use": "sig",
         "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
         "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero())}]});
-    let signer = whoscalling::signing::JwsSigner::from_pkcs8(SigningAlgorithm::RS256, "idp-1", pair.as_der().unwrap().as_ref()).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let signer =
+        whoscalling::signing::JwsSigner::from_pkcs8(SigningAlgorithm::RS256, "idp-1", pair.as_der().unwrap().as_ref())
+            .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let token = signer
-        .sign_jwt(&json!({"iss": ISSUER, "aud": "web", "sub": "alice", "iat": now, "exp": now + 3600,
-            "given_name": "Alice", "family_name": "Nordmann", "email": "alice@example.com", "nin": "12345678901"}))
+        .sign_jwt(
+            &json!({"iss": ISSUER, "aud": "web", "sub": "alice", "iat": now, "exp": now + 3600,
+            "given_name": "Alice", "family_name": "Nordmann", "email": "alice@example.com", "nin": "12345678901"}),
+        )
         .unwrap();
     (token, jwks)
 }
@@ -85,7 +92,9 @@ fn config() -> ServiceConfig {
 fn api_gateway_response(response: lambda_http::Response<lambda_http::Body>) -> Vec<u8> {
     assert_eq!(response.status(), 200);
     let (parts, body) = response.into_parts();
-    let lambda_http::Body::Text(text) = body else { unreachable!() };
+    let lambda_http::Body::Text(text) = body else {
+        unreachable!()
+    };
     let mut out = ApiGatewayV2httpResponse::default();
     out.status_code = i64::from(parts.status.as_u16());
     out.headers = parts.headers;
@@ -94,11 +103,17 @@ fn api_gateway_response(response: lambda_http::Response<lambda_http::Body>) -> V
 }
 
 fn paths(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (token, jwks) = visitor_token_and_jwks();
     let config = config();
     let key_set = KeySetDocument::generate(&[SigningAlgorithm::RS256, SigningAlgorithm::ES256], 0).unwrap();
-    let store = Arc::new(InMemorySecretStore::with("connect-key", "c2FtcGxlLWNvbm5lY3Qtd2lkZ2V0LXNlY3VyaXR5LWtleQ"));
+    let store = Arc::new(InMemorySecretStore::with(
+        "connect-key",
+        "c2FtcGxlLWNvbm5lY3Qtd2lkZ2V0LXNlY3VyaXR5LWtleQ",
+    ));
     store.put("keys", key_set.to_secret_string().expose());
     let clock = Arc::new(SystemClock);
     let source: Arc<dyn JwksSource> = Arc::new(StaticJwks(jwks));
@@ -111,15 +126,23 @@ fn paths(c: &mut Criterion) {
         api_gateway_response(function_handler(&deps, request).await.unwrap())
     };
     runtime.block_on(mint_connect()); // warm: JWKS fetched, secret cached
-    c.bench_function("path/connect_warm_mint", |b| b.iter(|| runtime.block_on(mint_connect())));
+    c.bench_function("path/connect_warm_mint", |b| {
+        b.iter(|| runtime.block_on(mint_connect()))
+    });
 
     // The same work as the Python and Node references do per request: the sample event with API
     // Gateway authorizer claims (no bearer verification), the events/env.json configuration.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let env: Value = serde_json::from_str(&std::fs::read_to_string(root.join("events/env.json")).unwrap()).unwrap();
-    let document = env["MintTokenFunction"]["WHOSCALLING_CONFIG"].as_str().unwrap().to_string();
+    let document = env["MintTokenFunction"]["WHOSCALLING_CONFIG"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let events_config = ServiceConfig::from_json("events/env.json", &document).unwrap();
-    let events_store = Arc::new(InMemorySecretStore::with("whoscalling/connect-widget-key", "c2FtcGxlLWNvbm5lY3Qtd2lkZ2V0LXNlY3VyaXR5LWtleQ"));
+    let events_store = Arc::new(InMemorySecretStore::with(
+        "whoscalling/connect-widget-key",
+        "c2FtcGxlLWNvbm5lY3Qtd2lkZ2V0LXNlY3VyaXR5LWtleQ",
+    ));
     let events_identity = IdentityVerifier::with_jwks_source(&events_config, None, clock.clone()).unwrap();
     let events_deps = Deps::new(&events_config, events_identity, events_store, clock.clone()).unwrap();
     let sample = std::fs::read_to_string(root.join("events/mint-token/valid-authorizer-get.json")).unwrap();
@@ -128,7 +151,9 @@ fn paths(c: &mut Criterion) {
         api_gateway_response(function_handler(&events_deps, request).await.unwrap())
     };
     runtime.block_on(mint_sample());
-    c.bench_function("path/connect_warm_mint_authorizer", |b| b.iter(|| runtime.block_on(mint_sample())));
+    c.bench_function("path/connect_warm_mint_authorizer", |b| {
+        b.iter(|| runtime.block_on(mint_sample()))
+    });
     // The part of that path that is lambda_http decoding the event (the runtime's work, not ours).
     c.bench_function("path/decode_api_gateway_event", |b| {
         b.iter(|| lambda_http::request::from_str(black_box(&sample)).unwrap())
@@ -136,10 +161,17 @@ fn paths(c: &mut Criterion) {
 
     let minter = MintService::new(&config, store, clock).unwrap();
     let visitor = VerifiedClaims::from_json(json!({"sub": "alice", "given_name": "Alice", "family_name": "Nordmann",
-        "email": "alice@example.com", "nin": "12345678901"})).unwrap();
-    runtime.block_on(minter.mint_named("liveperson", visitor.clone())).unwrap();
+        "email": "alice@example.com", "nin": "12345678901"}))
+    .unwrap();
+    runtime
+        .block_on(minter.mint_named("liveperson", visitor.clone()))
+        .unwrap();
     c.bench_function("path/liveperson_rs256_mint", |b| {
-        b.iter(|| runtime.block_on(minter.mint_named("liveperson", black_box(visitor.clone()))).unwrap())
+        b.iter(|| {
+            runtime
+                .block_on(minter.mint_named("liveperson", black_box(visitor.clone())))
+                .unwrap()
+        })
     });
 
     let ring = KeyRing::from_document(&key_set).unwrap();
@@ -153,9 +185,13 @@ fn paths(c: &mut Criterion) {
     )
     .unwrap();
     let es256 = ring.signer(SigningAlgorithm::ES256).unwrap();
-    c.bench_function("path/liveperson_es256_sign", |b| b.iter(|| es256.sign_jwt(black_box(&claims)).unwrap()));
+    c.bench_function("path/liveperson_es256_sign", |b| {
+        b.iter(|| es256.sign_jwt(black_box(&claims)).unwrap())
+    });
     let rs256 = ring.signer(SigningAlgorithm::RS256).unwrap();
-    c.bench_function("path/liveperson_rs256_sign", |b| b.iter(|| rs256.sign_jwt(black_box(&claims)).unwrap()));
+    c.bench_function("path/liveperson_rs256_sign", |b| {
+        b.iter(|| rs256.sign_jwt(black_box(&claims)).unwrap())
+    });
 
     // jsonwebtoken::encode for comparison: it re-parses the private key on every call.
     let pkcs1 = {

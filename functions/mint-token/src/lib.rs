@@ -10,8 +10,8 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck, Reply};
 use whoscalling::metrics::RequestMetrics;
-use whoscalling::values::IdentitySource;
 use whoscalling::mint::MintProfile;
+use whoscalling::values::IdentitySource;
 use whoscalling::{Clock, ConfigError, IdentityVerifier, MintService, SecretStore, ServiceConfig};
 
 /// Everything a request needs, built once per container.
@@ -41,7 +41,11 @@ impl Deps {
     }
 
     /// The production wiring: JWKS over HTTPS as configured.
-    pub fn from_config(config: &ServiceConfig, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
+    pub fn from_config(
+        config: &ServiceConfig,
+        secrets: Arc<dyn SecretStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
         let identity = IdentityVerifier::from_config(config, clock.clone())?;
         Self::new(config, identity, secrets, clock)
     }
@@ -81,9 +85,22 @@ async fn handle<'r>(deps: &'r Deps, request: &'r Request) -> (Reply, RequestMetr
     if status >= 500 {
         tracing::error!(request_id, profile = logged, status, error, "token request failed");
     } else {
-        tracing::info!(request_id, profile = logged, status, error, key_version, expires_at, "token request");
+        tracing::info!(
+            request_id,
+            profile = logged,
+            status,
+            error,
+            key_version,
+            expires_at,
+            "token request"
+        );
     }
-    let record = RequestMetrics { profile: known, error, tokens_minted, ..http::request_metrics(request, FUNCTION) };
+    let record = RequestMetrics {
+        profile: known,
+        error,
+        tokens_minted,
+        ..http::request_metrics(request, FUNCTION)
+    };
     (response, record)
 }
 
@@ -94,7 +111,10 @@ async fn respond(
     profile: Option<&MintProfile>,
 ) -> Result<(Reply, Option<Minted>), ApiError> {
     if *origin == OriginCheck::Denied {
-        return Err(ApiError::new(ErrorCode::OriginNotAllowed, "this origin may not call the token endpoint"));
+        return Err(ApiError::new(
+            ErrorCode::OriginNotAllowed,
+            "this origin may not call the token endpoint",
+        ));
     }
     if request.method() == Method::OPTIONS {
         return Ok((deps.cors.preflight(origin), None));
@@ -121,5 +141,11 @@ async fn respond(
         tracing::warn!(error = %error, "mint refused or failed");
     })?;
     let response = deps.cors.json(StatusCode::OK, &minted.response_body(), origin);
-    Ok((response, Some(Minted { key_version: minted.key_version, expires_at: minted.expires_at })))
+    Ok((
+        response,
+        Some(Minted {
+            key_version: minted.key_version,
+            expires_at: minted.expires_at,
+        }),
+    ))
 }

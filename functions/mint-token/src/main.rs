@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use lambda_http::{Error, run, service_fn};
 use mint_token::{Deps, function_handler};
-use whoscalling::bootstrap::{REQUEST_PATH_CONNECT_TIMEOUT, REQUEST_PATH_OPERATION_TIMEOUT, aws_sdk_config};
 use whoscalling::adapters::SecretsManagerStore;
+use whoscalling::bootstrap::{REQUEST_PATH_CONNECT_TIMEOUT, REQUEST_PATH_OPERATION_TIMEOUT, aws_sdk_config};
 use whoscalling::{ServiceConfig, SystemClock};
 
 #[tokio::main]

@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use lambda_http::http::{HeaderValue, Method};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use whoscalling::config::{ConfigError, ProfileName, ServiceConfig};
-use whoscalling::platforms::ProfileConfig;
-use whoscalling::http::{self, ApiError, ErrorCode, Reply};
-use whoscalling::metrics::RequestMetrics;
-use whoscalling::keys::{KeyChoice, KeyStatus, SigningKeys};
 use whoscalling::SecretStore;
+use whoscalling::config::{ConfigError, ProfileName, ServiceConfig};
+use whoscalling::http::{self, ApiError, ErrorCode, Reply};
+use whoscalling::keys::{KeyChoice, KeyStatus, SigningKeys};
+use whoscalling::metrics::RequestMetrics;
+use whoscalling::platforms::ProfileConfig;
 
 /// Built once per container.
 pub struct Deps {
@@ -39,10 +39,15 @@ impl Deps {
         let profiles = config
             .profiles
             .iter()
-            .filter_map(|(name, profile): (&ProfileName, &ProfileConfig)| Some((name.clone(), profile.key_choice(name)?)))
+            .filter_map(|(name, profile): (&ProfileName, &ProfileConfig)| {
+                Some((name.clone(), profile.key_choice(name)?))
+            })
             .collect();
         let cache_control = HeaderValue::from_str(&format!("public, max-age={}", keys_config.jwks_max_age_seconds))
-            .map_err(|_| ConfigError::Setting { setting: "signing_keys.jwks_max_age_seconds".into(), reason: "invalid".into() })?;
+            .map_err(|_| ConfigError::Setting {
+                setting: "signing_keys.jwks_max_age_seconds".into(),
+                reason: "invalid".into(),
+            })?;
         Ok(Self {
             keys: SigningKeys::new(secrets, keys_config.secret.clone()),
             profiles,
@@ -67,13 +72,23 @@ async fn handle<'r>(deps: &Deps, request: &'r Request) -> (Reply, RequestMetrics
     let response = match outcome {
         Ok(response) => response,
         Err(refusal) => {
-            tracing::info!(request_id, error = refusal.code.as_str(), "public key request refused or failed");
+            tracing::info!(
+                request_id,
+                error = refusal.code.as_str(),
+                "public key request refused or failed"
+            );
             error = Some(refusal.code.as_str());
             deps.errors.error(&refusal, &http::OriginCheck::Absent)
         }
     };
     tracing::info!(request_id, status = response.status(), "public key request");
-    (response, RequestMetrics { error, ..http::request_metrics(request, FUNCTION) })
+    (
+        response,
+        RequestMetrics {
+            error,
+            ..http::request_metrics(request, FUNCTION)
+        },
+    )
 }
 
 async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Reply, ApiError> {
@@ -85,24 +100,53 @@ async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Reply, Ap
         ApiError::from(&error)
     })?;
     if path.ends_with("/.well-known/jwks.json") {
-        return Ok(Reply::public("application/jwk-set+json", ring.jwks().to_string(), deps.cache_control.clone()));
+        return Ok(Reply::public(
+            "application/jwk-set+json",
+            ring.jwks().to_string(),
+            deps.cache_control.clone(),
+        ));
     }
-    let profile = request.path_parameters_ref().and_then(|p| p.first("profile")).unwrap_or_default();
+    let profile = request
+        .path_parameters_ref()
+        .and_then(|p| p.first("profile"))
+        .unwrap_or_default();
     let choice = ProfileName::parse(profile)
         .and_then(|name| deps.profiles.get(&name))
-        .ok_or_else(|| ApiError::new(ErrorCode::UnknownProfile, "no profile that signs with our keys has this name"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownProfile,
+                "no profile that signs with our keys has this name",
+            )
+        })?;
     let status = match request.query_string_parameters_ref().and_then(|q| q.first("key")) {
         None | Some("current") => KeyStatus::Current,
         Some("next") => KeyStatus::Next,
-        Some(_) => return Err(ApiError::new(ErrorCode::InvalidRequest, "key is `current` (the default) or `next`")),
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "key is `current` (the default) or `next`",
+            ));
+        }
     };
     let spki = match (ring.public_key_spki(choice, status), status) {
         (Some(spki), _) => spki,
-        (None, KeyStatus::Next) => return Err(ApiError::new(ErrorCode::NoStagedKey, "no key is staged to follow this profile's key")),
+        (None, KeyStatus::Next) => {
+            return Err(ApiError::new(
+                ErrorCode::NoStagedKey,
+                "no key is staged to follow this profile's key",
+            ));
+        }
         (None, _) => {
             tracing::error!(profile, key = ?choice, "the profile's key is missing from the signing-key secret");
-            return Err(ApiError::new(ErrorCode::ServerError, "the service could not complete the request"));
+            return Err(ApiError::new(
+                ErrorCode::ServerError,
+                "the service could not complete the request",
+            ));
         }
     };
-    Ok(Reply::public("text/plain; charset=utf-8", spki.to_string(), deps.cache_control.clone()))
+    Ok(Reply::public(
+        "text/plain; charset=utf-8",
+        spki.to_string(),
+        deps.cache_control.clone(),
+    ))
 }

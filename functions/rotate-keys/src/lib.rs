@@ -10,14 +10,15 @@ use std::sync::Arc;
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Deserialize;
+use whoscalling::Clock;
 use whoscalling::keys::PinName;
 use whoscalling::metrics::{self, RequestMetrics};
 use whoscalling::rotation::{
-    KeyEvent, KeyEventSink, KeyRotator, PinnedKeyCommand, RotationError, RotationEvent, RotationSettings, RotationTarget,
+    KeyEvent, KeyEventSink, KeyRotator, PinnedKeyCommand, RotationError, RotationEvent, RotationSettings,
+    RotationTarget,
 };
 use whoscalling::session_rotation::{SessionKeyRotator, same_secret};
 use whoscalling::signing::SigningAlgorithm;
-use whoscalling::Clock;
 
 /// Settings, read once at cold start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,15 +60,24 @@ impl Config {
             .map(|name| match name.trim() {
                 "RS256" => Ok(SigningAlgorithm::RS256),
                 "ES256" => Ok(SigningAlgorithm::ES256),
-                other => Err(ConfigError::Invalid { variable: ALGORITHMS_VARIABLE, reason: format!("`{other}` is not RS256 or ES256") }),
+                other => Err(ConfigError::Invalid {
+                    variable: ALGORITHMS_VARIABLE,
+                    reason: format!("`{other}` is not RS256 or ES256"),
+                }),
             })
             .collect::<Result<Vec<_>, _>>()?;
         if !algorithms.contains(&SigningAlgorithm::RS256) {
-            return Err(ConfigError::Invalid { variable: ALGORITHMS_VARIABLE, reason: "RS256 is required (LivePerson, Live Assist)".into() });
+            return Err(ConfigError::Invalid {
+                variable: ALGORITHMS_VARIABLE,
+                reason: "RS256 is required (LivePerson, Live Assist)".into(),
+            });
         }
         let retention_seconds = match lookup(RETENTION_VARIABLE) {
             None => 14_400,
-            Some(text) => text.trim().parse().map_err(|_| ConfigError::Invalid { variable: RETENTION_VARIABLE, reason: "not a number".into() })?,
+            Some(text) => text.trim().parse().map_err(|_| ConfigError::Invalid {
+                variable: RETENTION_VARIABLE,
+                reason: "not a number".into(),
+            })?,
         };
         if retention_seconds < MIN_RETENTION_SECONDS {
             return Err(ConfigError::Invalid {
@@ -80,10 +90,19 @@ impl Config {
             // The template gives no list: the pins are those of the document's pasted-key
             // profiles, read from the same configuration the signing functions read, so the two
             // can never disagree.
-            None if lookup(whoscalling::config::CONFIG_FILE_VARIABLE).is_some() || lookup(whoscalling::config::CONFIG_VARIABLE).is_some() => {
-                let shared = whoscalling::ServiceConfig::from_lookup(&lookup)
-                    .map_err(|e| ConfigError::Invalid { variable: whoscalling::config::CONFIG_FILE_VARIABLE, reason: e.to_string() })?;
-                shared.pinned_keys().iter().map(PinName::as_str).collect::<Vec<_>>().join(",")
+            None if lookup(whoscalling::config::CONFIG_FILE_VARIABLE).is_some()
+                || lookup(whoscalling::config::CONFIG_VARIABLE).is_some() =>
+            {
+                let shared = whoscalling::ServiceConfig::from_lookup(&lookup).map_err(|e| ConfigError::Invalid {
+                    variable: whoscalling::config::CONFIG_FILE_VARIABLE,
+                    reason: e.to_string(),
+                })?;
+                shared
+                    .pinned_keys()
+                    .iter()
+                    .map(PinName::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
             }
             None => String::new(),
         };
@@ -103,13 +122,26 @@ impl Config {
         if let Some(topic) = &key_events_topic
             && !topic.starts_with("arn:")
         {
-            return Err(ConfigError::Invalid { variable: TOPIC_VARIABLE, reason: "an SNS topic ARN".into() });
+            return Err(ConfigError::Invalid {
+                variable: TOPIC_VARIABLE,
+                reason: "an SNS topic ARN".into(),
+            });
         }
         let session_key_secret = non_empty(SESSION_KEY_SECRET_VARIABLE);
         if session_key_secret.is_some() && session_key_secret == non_empty(SECRET_VARIABLE) {
-            return Err(ConfigError::Invalid { variable: SESSION_KEY_SECRET_VARIABLE, reason: "must not be the signing-key secret".into() });
+            return Err(ConfigError::Invalid {
+                variable: SESSION_KEY_SECRET_VARIABLE,
+                reason: "must not be the signing-key secret".into(),
+            });
         }
-        Ok(Self { algorithms, retention_seconds, pinned_keys, secret_id: non_empty(SECRET_VARIABLE), key_events_topic, session_key_secret })
+        Ok(Self {
+            algorithms,
+            retention_seconds,
+            pinned_keys,
+            secret_id: non_empty(SECRET_VARIABLE),
+            key_events_topic,
+            session_key_secret,
+        })
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -123,7 +155,10 @@ pub struct RotationFailure(pub RotationError);
 
 impl From<RotationFailure> for Diagnostic {
     fn from(failure: RotationFailure) -> Self {
-        Diagnostic { error_type: failure.0.name().to_string(), error_message: failure.0.to_string() }
+        Diagnostic {
+            error_type: failure.0.name().to_string(),
+            error_message: failure.0.to_string(),
+        }
     }
 }
 
@@ -134,15 +169,26 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub fn new(config: &Config, target: Arc<dyn RotationTarget>, clock: Arc<dyn Clock>, events: Arc<dyn KeyEventSink>) -> Self {
+    pub fn new(
+        config: &Config,
+        target: Arc<dyn RotationTarget>,
+        clock: Arc<dyn Clock>,
+        events: Arc<dyn KeyEventSink>,
+    ) -> Self {
         let settings = RotationSettings {
             algorithms: config.algorithms.clone(),
             retention_seconds: config.retention_seconds,
             pinned_keys: config.pinned_keys.clone(),
             secret_id: config.secret_id.clone(),
         };
-        let session = config.session_key_secret.clone().map(|secret| (secret, SessionKeyRotator::new(target.clone(), clock.clone())));
-        Self { rotator: KeyRotator::new(target, clock, settings, events), session }
+        let session = config
+            .session_key_secret
+            .clone()
+            .map(|secret| (secret, SessionKeyRotator::new(target.clone(), clock.clone())));
+        Self {
+            rotator: KeyRotator::new(target, clock, settings, events),
+            session,
+        }
     }
 }
 
@@ -164,7 +210,10 @@ async fn rotate(deps: &Deps, rotation: &RotationEvent) -> Result<(), RotationErr
 }
 
 /// A rotation step answers nothing; a command answers the key event it published.
-pub async fn function_handler(deps: &Deps, event: LambdaEvent<Invocation>) -> Result<Option<KeyEvent>, RotationFailure> {
+pub async fn function_handler(
+    deps: &Deps,
+    event: LambdaEvent<Invocation>,
+) -> Result<Option<KeyEvent>, RotationFailure> {
     let request_id = event.context.request_id.clone();
     let trace_id = event.context.xray_trace_id.clone();
     // Lambda's runtime already logs each invocation in a span with both ids; the metric record
@@ -215,7 +264,8 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: std::collections::HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -232,16 +282,54 @@ mod tests {
                 session_key_secret: None,
             }
         );
-        let both = config(&[(SECRET_VARIABLE, "arn:aws:secretsmanager:eu-west-1:1:secret:s-AbCdEf"), (SESSION_KEY_SECRET_VARIABLE, "arn:aws:secretsmanager:eu-west-1:1:secret:s-AbCdEf")]);
+        let both = config(&[
+            (SECRET_VARIABLE, "arn:aws:secretsmanager:eu-west-1:1:secret:s-AbCdEf"),
+            (
+                SESSION_KEY_SECRET_VARIABLE,
+                "arn:aws:secretsmanager:eu-west-1:1:secret:s-AbCdEf",
+            ),
+        ]);
         assert!(both.unwrap_err().to_string().contains(SESSION_KEY_SECRET_VARIABLE));
-        let pinned = config(&[(PINNED_KEYS_VARIABLE, "live-assist, liveperson,"), (TOPIC_VARIABLE, "arn:aws:sns:eu-west-1:123456789012:k")]).unwrap();
-        assert_eq!(pinned.pinned_keys.iter().map(PinName::as_str).collect::<Vec<_>>(), ["live-assist", "liveperson"]);
-        assert!(config(&[(PINNED_KEYS_VARIABLE, "Live Assist")]).unwrap_err().to_string().contains(PINNED_KEYS_VARIABLE));
-        assert!(config(&[(TOPIC_VARIABLE, "my-topic")]).unwrap_err().to_string().contains(TOPIC_VARIABLE));
-        assert!(config(&[(ALGORITHMS_VARIABLE, "ES256")]).unwrap_err().to_string().contains(ALGORITHMS_VARIABLE));
+        let pinned = config(&[
+            (PINNED_KEYS_VARIABLE, "live-assist, liveperson,"),
+            (TOPIC_VARIABLE, "arn:aws:sns:eu-west-1:123456789012:k"),
+        ])
+        .unwrap();
+        assert_eq!(
+            pinned.pinned_keys.iter().map(PinName::as_str).collect::<Vec<_>>(),
+            ["live-assist", "liveperson"]
+        );
+        assert!(
+            config(&[(PINNED_KEYS_VARIABLE, "Live Assist")])
+                .unwrap_err()
+                .to_string()
+                .contains(PINNED_KEYS_VARIABLE)
+        );
+        assert!(
+            config(&[(TOPIC_VARIABLE, "my-topic")])
+                .unwrap_err()
+                .to_string()
+                .contains(TOPIC_VARIABLE)
+        );
+        assert!(
+            config(&[(ALGORITHMS_VARIABLE, "ES256")])
+                .unwrap_err()
+                .to_string()
+                .contains(ALGORITHMS_VARIABLE)
+        );
         assert!(config(&[(ALGORITHMS_VARIABLE, "RS256,HS256")]).is_err());
-        assert!(config(&[(RETENTION_VARIABLE, "60")]).unwrap_err().to_string().contains(RETENTION_VARIABLE));
-        assert_eq!(config(&[(RETENTION_VARIABLE, "86400"), (ALGORITHMS_VARIABLE, "RS256")]).unwrap().retention_seconds, 86_400);
+        assert!(
+            config(&[(RETENTION_VARIABLE, "60")])
+                .unwrap_err()
+                .to_string()
+                .contains(RETENTION_VARIABLE)
+        );
+        assert_eq!(
+            config(&[(RETENTION_VARIABLE, "86400"), (ALGORITHMS_VARIABLE, "RS256")])
+                .unwrap()
+                .retention_seconds,
+            86_400
+        );
     }
 
     #[test]
@@ -259,16 +347,24 @@ mod tests {
         })
         .to_string();
         let pins = |extra: &[(&str, &str)]| {
-            let mut pairs = vec![(whoscalling::config::CONFIG_VARIABLE, document.as_str()), ("WHOSCALLING_SECRET_PREFIX", "whoscalling/prod")];
+            let mut pairs = vec![
+                (whoscalling::config::CONFIG_VARIABLE, document.as_str()),
+                ("WHOSCALLING_SECRET_PREFIX", "whoscalling/prod"),
+            ];
             pairs.extend_from_slice(extra);
             config(&pairs).map(|c| c.pinned_keys.iter().map(|p| p.as_str().to_string()).collect::<Vec<_>>())
         };
         // Live Assist always signs with a pin; this LivePerson profile with the rotating key.
         assert_eq!(pins(&[]).unwrap(), ["live-assist"]);
         // An explicit list still wins (events/env.json).
-        assert_eq!(pins(&[(PINNED_KEYS_VARIABLE, "live-assist,liveperson")]).unwrap(), ["live-assist", "liveperson"]);
+        assert_eq!(
+            pins(&[(PINNED_KEYS_VARIABLE, "live-assist,liveperson")]).unwrap(),
+            ["live-assist", "liveperson"]
+        );
         // A document the signing functions would refuse stops this one too, naming the setting.
-        let broken = config(&[(whoscalling::config::CONFIG_VARIABLE, document.as_str())]).unwrap_err().to_string();
+        let broken = config(&[(whoscalling::config::CONFIG_VARIABLE, document.as_str())])
+            .unwrap_err()
+            .to_string();
         assert!(broken.contains("WHOSCALLING_SECRET_PREFIX"), "{broken}");
     }
 

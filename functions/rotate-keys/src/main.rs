@@ -6,8 +6,8 @@ use std::time::Duration;
 use lambda_runtime::{Error, run, service_fn};
 use rotate_keys::{Config, Deps, function_handler};
 use whoscalling::SystemClock;
-use whoscalling::rotation::{KeyEventSink, LogKeyEvents};
 use whoscalling::adapters::{SecretsManagerRotationTarget, SnsKeyEvents};
+use whoscalling::rotation::{KeyEventSink, LogKeyEvents};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

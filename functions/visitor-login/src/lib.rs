@@ -26,8 +26,14 @@ pub struct Deps {
 
 impl Deps {
     /// With a per-process used-state store (tests, the local run).
-    pub fn new(config: &ServiceConfig, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
-        Ok(Self { login: UpstreamLogin::new(config, secrets, clock)? })
+    pub fn new(
+        config: &ServiceConfig,
+        secrets: Arc<dyn SecretStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            login: UpstreamLogin::new(config, secrets, clock)?,
+        })
     }
 
     /// With the store shared by every container (the Lambda function: DynamoDB).
@@ -37,7 +43,9 @@ impl Deps {
         clock: Arc<dyn Clock>,
         used_states: Arc<dyn UsedStates>,
     ) -> Result<Self, ConfigError> {
-        Ok(Self { login: UpstreamLogin::new(config, secrets, clock)?.with_used_states(used_states) })
+        Ok(Self {
+            login: UpstreamLogin::new(config, secrets, clock)?.with_used_states(used_states),
+        })
     }
 }
 
@@ -48,10 +56,12 @@ pub const USED_STATES_TABLE: &str = "WHOSCALLING_USED_STATES_TABLE";
 /// The used-state table's name from the environment; required at cold start, because every
 /// container must share one record of used states (a replay could land on another container).
 pub fn used_states_table(lookup: impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
-    lookup(USED_STATES_TABLE).filter(|t| valid_table_name(t)).ok_or(ConfigError::Setting {
-        setting: USED_STATES_TABLE.into(),
-        reason: "the Lambda records used login states in DynamoDB: name the table".into(),
-    })
+    lookup(USED_STATES_TABLE)
+        .filter(|t| valid_table_name(t))
+        .ok_or(ConfigError::Setting {
+            setting: USED_STATES_TABLE.into(),
+            reason: "the Lambda records used login states in DynamoDB: name the table".into(),
+        })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +75,10 @@ enum Route {
 /// local run).
 fn route(request: &Request) -> Option<(Route, String)> {
     let path = request.uri().path();
-    let parameter = request.path_parameters_ref().and_then(|p| p.first("provider")).map(String::from);
+    let parameter = request
+        .path_parameters_ref()
+        .and_then(|p| p.first("provider"))
+        .map(String::from);
     let segment = |prefix: &str| path.rsplit_once(prefix).map(|(_, rest)| rest.to_string());
     if path.ends_with("/logout") {
         return Some((Route::Logout, String::new()));
@@ -119,13 +132,23 @@ async fn handle<'r>(deps: &Deps, request: &'r Request) -> (Reply, RequestMetrics
         Route::Callback => "callback",
         Route::Logout => "logout",
     });
-    let provider = if deps.login.has_provider(&provider) { provider.as_str() } else { "(unknown)" };
+    let provider = if deps.login.has_provider(&provider) {
+        provider.as_str()
+    } else {
+        "(unknown)"
+    };
     if status >= 500 {
         tracing::error!(request_id, route, provider, status, "login request failed");
     } else {
         tracing::info!(request_id, route, provider, status, "login request");
     }
-    (response, RequestMetrics { error: code, ..http::request_metrics(request, FUNCTION) })
+    (
+        response,
+        RequestMetrics {
+            error: code,
+            ..http::request_metrics(request, FUNCTION)
+        },
+    )
 }
 
 async fn respond(deps: &Deps, request: &Request, route: Route, provider: &str) -> Result<Redirect, LoginError> {
@@ -139,7 +162,11 @@ async fn respond(deps: &Deps, request: &Request, route: Route, provider: &str) -
     let query = Params::from_form(raw_query.as_bytes())
         .map_err(|_| LoginError::InvalidCallback("repeated or oversized query parameters"))?;
     match route {
-        Route::Login if method == Method::GET => deps.login.start(provider, query.get("return_to"), query.get("prompt")).await,
+        Route::Login if method == Method::GET => {
+            deps.login
+                .start(provider, query.get("return_to"), query.get("prompt"))
+                .await
+        }
         Route::Logout if method == Method::GET || method == Method::POST => deps.login.logout(query.get("return_to")),
         _ => Err(LoginError::InvalidCallback("method not allowed")),
     }
@@ -152,5 +179,9 @@ fn error_response(request: &Request, error: &ApiError) -> Reply {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("application/json"));
-    if wants_json { Reply::error(error) } else { Reply::error_page(error, "The login could not be completed") }
+    if wants_json {
+        Reply::error(error)
+    } else {
+        Reply::error_page(error, "The login could not be completed")
+    }
 }

@@ -36,7 +36,9 @@ fn run(args: Vec<String>) -> Result<String, String> {
             "--stack-name" => stack_name = args.next().ok_or(USAGE)?,
             "--set" => {
                 let pair = args.next().ok_or(USAGE)?;
-                let (name, value) = pair.split_once('=').ok_or_else(|| format!("--set {pair}: write NAME=VALUE"))?;
+                let (name, value) = pair
+                    .split_once('=')
+                    .ok_or_else(|| format!("--set {pair}: write NAME=VALUE"))?;
                 set.insert(name.to_string(), value.to_string());
             }
             "-h" | "--help" => return Err(USAGE.into()),
@@ -55,7 +57,10 @@ fn run(args: Vec<String>) -> Result<String, String> {
         if name == whoscalling::config::CONFIG_VARIABLE {
             return None;
         }
-        set.get(name).cloned().or_else(|| std::env::var(name).ok()).or_else(|| stand_ins.get(name).cloned())
+        set.get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+            .or_else(|| stand_ins.get(name).cloned())
     };
     let config = ServiceConfig::from_lookup(lookup).map_err(|e| e.to_string())?;
     let functions = functions_for(&config);
@@ -63,13 +68,31 @@ fn run(args: Vec<String>) -> Result<String, String> {
         cold_start(*function, lookup).map_err(|e| format!("{} would not start: {e}", function.logical_id()))?;
     }
     let bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or_default();
-    let names = |keys: Vec<&str>| if keys.is_empty() { "none".to_string() } else { keys.join(", ") };
+    let names = |keys: Vec<&str>| {
+        if keys.is_empty() {
+            "none".to_string()
+        } else {
+            keys.join(", ")
+        }
+    };
     Ok(format!(
         "{file}: valid ({bytes} bytes)\n  origins: {}\n  profiles: {}\n  provider clients: {}\n  upstream providers: {}\n  pinned keys: {}\n  functions checked: {}",
         config.allowed_origins.len(),
         names(config.profiles.keys().map(|p| p.as_str()).collect()),
-        names(config.provider.iter().flat_map(|p| p.clients.keys().map(|c| c.as_str())).collect()),
-        names(config.upstream.iter().flat_map(|u| u.providers.keys().map(|p| p.as_str())).collect()),
+        names(
+            config
+                .provider
+                .iter()
+                .flat_map(|p| p.clients.keys().map(|c| c.as_str()))
+                .collect()
+        ),
+        names(
+            config
+                .upstream
+                .iter()
+                .flat_map(|u| u.providers.keys().map(|p| p.as_str()))
+                .collect()
+        ),
         names(config.pinned_keys().iter().map(|p| p.as_str()).collect()),
         functions.iter().map(|f| f.logical_id()).collect::<Vec<_>>().join(", "),
     ))

@@ -21,7 +21,10 @@ pub struct DynamoGrantStore {
 
 impl DynamoGrantStore {
     pub fn new(config: aws_sdk_dynamodb::Config, table: impl Into<String>) -> Self {
-        Self { client: Client::from_conf(config), table: table.into() }
+        Self {
+            client: Client::from_conf(config),
+            table: table.into(),
+        }
     }
 }
 
@@ -35,7 +38,9 @@ fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(error: SdkErr
         SdkError::ServiceError(_) => "service error",
         _ => "request failed",
     };
-    let detail = std::error::Error::source(&error).map(ToString::to_string).unwrap_or_default();
+    let detail = std::error::Error::source(&error)
+        .map(ToString::to_string)
+        .unwrap_or_default();
     GrantStoreError::Unavailable(format!("{kind}: {detail}"))
 }
 
@@ -47,17 +52,29 @@ fn n(value: u64) -> AttributeValue {
 }
 
 fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &'static str) -> Result<&'a str, GrantStoreError> {
-    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str).ok_or(GrantStoreError::Corrupt(name))
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or(GrantStoreError::Corrupt(name))
 }
 fn get_n(item: &HashMap<String, AttributeValue>, name: &'static str) -> Result<u64, GrantStoreError> {
-    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).ok_or(GrantStoreError::Corrupt(name))
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or(GrantStoreError::Corrupt(name))
 }
 
 fn from_item(item: &HashMap<String, AttributeValue>) -> Result<StoredGrant, GrantStoreError> {
     let grant: Grant = serde_json::from_str(get_s(item, "grant")?).map_err(|_| GrantStoreError::Corrupt("grant"))?;
     let status = GrantStatus::parse(get_s(item, "status")?).ok_or(GrantStoreError::Corrupt("status"))?;
-    let access_hash = item.contains_key("access_hash").then(|| get_s(item, "access_hash").map(str::to_string)).transpose()?;
-    let access_expires_at = item.contains_key("access_expires_at").then(|| get_n(item, "access_expires_at")).transpose()?;
+    let access_hash = item
+        .contains_key("access_hash")
+        .then(|| get_s(item, "access_hash").map(str::to_string))
+        .transpose()?;
+    let access_expires_at = item
+        .contains_key("access_expires_at")
+        .then(|| get_n(item, "access_expires_at"))
+        .transpose()?;
     Ok(StoredGrant {
         grant,
         status,
@@ -70,7 +87,13 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<StoredGrant, Gran
 
 #[async_trait]
 impl GrantStore for DynamoGrantStore {
-    async fn create(&self, grant_id: &str, grant: &Grant, code_hash: &str, code_expires_at: u64) -> Result<(), GrantStoreError> {
+    async fn create(
+        &self,
+        grant_id: &str,
+        grant: &Grant,
+        code_hash: &str,
+        code_expires_at: u64,
+    ) -> Result<(), GrantStoreError> {
         let grant_json = serde_json::to_string(grant).map_err(|_| GrantStoreError::Corrupt("grant"))?;
         let result = self
             .client
@@ -87,7 +110,11 @@ impl GrantStore for DynamoGrantStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
                 Err(GrantStoreError::Collision)
             }
             Err(error) => Err(unavailable(error)),
@@ -133,7 +160,13 @@ impl GrantStore for DynamoGrantStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(error) => Err(unavailable(error)),
         }
     }
@@ -153,7 +186,13 @@ impl GrantStore for DynamoGrantStore {
             .await;
         match result {
             // Already revoked (or gone): the outcome the caller wants.
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
             Err(error) => Err(unavailable(error)),
             Ok(_) => Ok(()),
         }

@@ -16,7 +16,10 @@ pub struct DynamoUsedStates {
 
 impl DynamoUsedStates {
     pub fn new(config: aws_sdk_dynamodb::Config, table: impl Into<String>) -> Self {
-        Self { client: Client::from_conf(config), table: table.into() }
+        Self {
+            client: Client::from_conf(config),
+            table: table.into(),
+        }
     }
 }
 
@@ -37,7 +40,13 @@ impl UsedStates for DynamoUsedStates {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(error) => {
                 // The SDK's text names the operation and cause, never item values.
                 let kind = match &error {
@@ -46,7 +55,9 @@ impl UsedStates for DynamoUsedStates {
                     SdkError::ServiceError(_) => "service error",
                     _ => "request failed",
                 };
-                let detail = std::error::Error::source(&error).map(ToString::to_string).unwrap_or_default();
+                let detail = std::error::Error::source(&error)
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
                 Err(UsedStatesUnavailable(format!("{kind}: {detail}")))
             }
         }

@@ -21,7 +21,10 @@ pub struct FileSecretStore {
 
 impl FileSecretStore {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), loaded: Mutex::new(None) }
+        Self {
+            path: path.into(),
+            loaded: Mutex::new(None),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -29,26 +32,41 @@ impl FileSecretStore {
     }
 
     fn load(&self) -> Result<HashMap<String, Arc<SecretValue>>, SecretError> {
-        let modified = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .map_err(|e| SecretError::LocalFile { reason: format!("{}: {e}", self.path.display()) })?;
+        let modified =
+            std::fs::metadata(&self.path)
+                .and_then(|m| m.modified())
+                .map_err(|e| SecretError::LocalFile {
+                    reason: format!("{}: {e}", self.path.display()),
+                })?;
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((at, values)) = loaded.as_ref()
             && *at == modified
         {
             return Ok(values.clone());
         }
-        let text = std::fs::read_to_string(&self.path)
-            .map_err(|e| SecretError::LocalFile { reason: format!("{}: {e}", self.path.display()) })?;
+        let text = std::fs::read_to_string(&self.path).map_err(|e| SecretError::LocalFile {
+            reason: format!("{}: {e}", self.path.display()),
+        })?;
         // The parse error is not shown: serde's messages can quote the file's contents.
         let raw: HashMap<String, String> = serde_json::from_str(&text).map_err(|_| SecretError::LocalFile {
             reason: format!("{} is not a JSON object of secret name to string", self.path.display()),
         })?;
-        let seconds = modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let seconds = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let version = format!("file-{seconds}");
         let values: HashMap<_, _> = raw
             .into_iter()
-            .map(|(k, v)| (k, Arc::new(SecretValue { value: SecretString::new(v), version: Some(version.clone()) })))
+            .map(|(k, v)| {
+                (
+                    k,
+                    Arc::new(SecretValue {
+                        value: SecretString::new(v),
+                        version: Some(version.clone()),
+                    }),
+                )
+            })
             .collect();
         *loaded = Some((modified, values.clone()));
         Ok(values)
@@ -58,6 +76,9 @@ impl FileSecretStore {
 #[async_trait]
 impl SecretStore for FileSecretStore {
     async fn get(&self, name: &SecretName) -> Result<Arc<SecretValue>, SecretError> {
-        self.load()?.get(name.as_str()).cloned().ok_or_else(|| SecretError::NotFound { name: name.clone() })
+        self.load()?
+            .get(name.as_str())
+            .cloned()
+            .ok_or_else(|| SecretError::NotFound { name: name.clone() })
     }
 }

@@ -23,7 +23,11 @@ pub enum FetchError {
 impl From<reqwest::Error> for FetchError {
     fn from(error: reqwest::Error) -> Self {
         // Without the URL: it may carry a query the provider considers private.
-        if error.is_timeout() { FetchError::Timeout } else { FetchError::Transport(error.without_url().to_string()) }
+        if error.is_timeout() {
+            FetchError::Timeout
+        } else {
+            FetchError::Transport(error.without_url().to_string())
+        }
     }
 }
 

@@ -66,11 +66,19 @@ impl HttpJwksSource {
     }
 
     async fn client(&self) -> Result<&reqwest::Client, JwksError> {
-        self.client.get_or_try_init(|| async { http_client::client(self.timeout, self.timeout).map_err(fetch_error) }).await
+        self.client
+            .get_or_try_init(|| async { http_client::client(self.timeout, self.timeout).map_err(fetch_error) })
+            .await
     }
 
     async fn get_json(&self, url: &Url) -> Result<serde_json::Value, JwksError> {
-        let response = self.client().await?.get(url.clone()).send().await.map_err(|e| fetch_error(e.into()))?;
+        let response = self
+            .client()
+            .await?
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| fetch_error(e.into()))?;
         if !response.status().is_success() {
             return Err(JwksError::Status(response.status().as_u16()));
         }
@@ -106,8 +114,11 @@ impl HttpJwksSource {
 
 /// OIDC Discovery 4: the issuer with any trailing `/` removed, then the well-known path.
 fn discovery_url(issuer: &str) -> Result<Url, JwksError> {
-    Url::parse(&format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')))
-        .map_err(|_| JwksError::InvalidDocument("issuer is not a URL"))
+    Url::parse(&format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    ))
+    .map_err(|_| JwksError::InvalidDocument("issuer is not a URL"))
 }
 
 #[async_trait]
@@ -139,7 +150,10 @@ pub struct JwksCacheSettings {
 
 impl Default for JwksCacheSettings {
     fn default() -> Self {
-        Self { max_age_seconds: 3600, min_refetch_interval_seconds: 60 }
+        Self {
+            max_age_seconds: 3600,
+            min_refetch_interval_seconds: 60,
+        }
     }
 }
 
@@ -155,7 +169,12 @@ pub struct JwksCache {
 }
 
 impl JwksCache {
-    pub fn new(source: Arc<dyn JwksSource>, clock: Arc<dyn Clock>, allowed: Vec<JwsAlgorithm>, settings: JwksCacheSettings) -> Self {
+    pub fn new(
+        source: Arc<dyn JwksSource>,
+        clock: Arc<dyn Clock>,
+        allowed: Vec<JwsAlgorithm>,
+        settings: JwksCacheSettings,
+    ) -> Self {
         Self {
             source,
             clock,
@@ -180,7 +199,12 @@ impl JwksCache {
         if snapshot.fetched_at.is_none()
             && let Ok((by_kid, without_kid)) = parse_key_set(&document, &self.allowed)
         {
-            *snapshot = Arc::new(KeySnapshot { by_kid, without_kid, fetched_at: Some(now), document: Some(Arc::new(document)) });
+            *snapshot = Arc::new(KeySnapshot {
+                by_kid,
+                without_kid,
+                fetched_at: Some(now),
+                document: Some(Arc::new(document)),
+            });
         }
     }
 
@@ -189,8 +213,14 @@ impl JwksCache {
     pub async fn document(&self) -> Option<Arc<serde_json::Value>> {
         let now = self.clock.now_unix();
         let snapshot = self.current();
-        let stale = snapshot.fetched_at.is_none_or(|at| now.saturating_sub(at) >= self.settings.max_age_seconds);
-        let snapshot = if stale { self.refresh(now).await.unwrap_or(snapshot) } else { snapshot };
+        let stale = snapshot
+            .fetched_at
+            .is_none_or(|at| now.saturating_sub(at) >= self.settings.max_age_seconds);
+        let snapshot = if stale {
+            self.refresh(now).await.unwrap_or(snapshot)
+        } else {
+            snapshot
+        };
         snapshot.document.clone()
     }
 
@@ -209,8 +239,14 @@ impl JwksCache {
     async fn key_for_now(&self, kid: Option<&str>, algorithm: JwsAlgorithm) -> Result<VerificationKey, IdentityError> {
         let now = self.clock.now_unix();
         let snapshot = self.current();
-        let stale = snapshot.fetched_at.is_none_or(|at| now.saturating_sub(at) >= self.settings.max_age_seconds);
-        let snapshot = if stale { self.refresh(now).await.unwrap_or(snapshot) } else { snapshot };
+        let stale = snapshot
+            .fetched_at
+            .is_none_or(|at| now.saturating_sub(at) >= self.settings.max_age_seconds);
+        let snapshot = if stale {
+            self.refresh(now).await.unwrap_or(snapshot)
+        } else {
+            snapshot
+        };
         if let Some(key) = lookup(&snapshot, kid, algorithm) {
             return Ok(key);
         }
@@ -222,7 +258,11 @@ impl JwksCache {
         if let Some(key) = lookup(&snapshot, kid, algorithm) {
             return Ok(key);
         }
-        if snapshot.fetched_at.is_none() { Err(IdentityError::KeysUnavailable) } else { Err(IdentityError::UnknownKey) }
+        if snapshot.fetched_at.is_none() {
+            Err(IdentityError::KeysUnavailable)
+        } else {
+            Err(IdentityError::UnknownKey)
+        }
     }
 
     /// Fetches unless a fetch started within the minimum interval; `None` when nothing new.
@@ -239,9 +279,17 @@ impl JwksCache {
             Ok(document) => match parse_key_set(&document, &self.allowed) {
                 Ok((by_kid, without_kid)) => {
                     let document = Some(Arc::new(document));
-                    let fresh = Arc::new(KeySnapshot { by_kid, without_kid, fetched_at: Some(now), document });
+                    let fresh = Arc::new(KeySnapshot {
+                        by_kid,
+                        without_kid,
+                        fetched_at: Some(now),
+                        document,
+                    });
                     *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
-                    tracing::info!(keys = fresh.by_kid.len() + fresh.without_kid.len(), "identity provider keys refreshed");
+                    tracing::info!(
+                        keys = fresh.by_kid.len() + fresh.without_kid.len(),
+                        "identity provider keys refreshed"
+                    );
                     Some(fresh)
                 }
                 Err(error) => {
@@ -282,11 +330,16 @@ type ParsedKeys = (HashMap<String, VerificationKey>, Vec<VerificationKey>);
 /// Keeps the signing keys of allowed algorithms; skips (rather than fails on) keys we cannot use,
 /// so one exotic key in the provider's set does not lock every visitor out.
 fn parse_key_set(document: &serde_json::Value, allowed: &[JwsAlgorithm]) -> Result<ParsedKeys, JwksError> {
-    let keys = document.get("keys").and_then(|k| k.as_array()).ok_or(JwksError::InvalidDocument("no `keys` array"))?;
+    let keys = document
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .ok_or(JwksError::InvalidDocument("no `keys` array"))?;
     let mut by_kid = HashMap::new();
     let mut without_kid = Vec::new();
     for raw in keys {
-        let Ok(jwk) = serde_json::from_value::<Jwk>(raw.clone()) else { continue };
+        let Ok(jwk) = serde_json::from_value::<Jwk>(raw.clone()) else {
+            continue;
+        };
         if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
             continue;
         }
@@ -372,7 +425,16 @@ mod tests {
         async fn fetch(&self) -> Result<serde_json::Value, JwksError> {
             self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let mut docs = self.documents.lock().unwrap();
-            if docs.len() > 1 { docs.remove(0) } else { docs.first().map(|d| match d { Ok(v) => Ok(v.clone()), Err(_) => Err(JwksError::Status(503)) }).unwrap_or(Err(JwksError::Status(503))) }
+            if docs.len() > 1 {
+                docs.remove(0)
+            } else {
+                docs.first()
+                    .map(|d| match d {
+                        Ok(v) => Ok(v.clone()),
+                        Err(_) => Err(JwksError::Status(503)),
+                    })
+                    .unwrap_or(Err(JwksError::Status(503)))
+            }
         }
     }
 
@@ -383,9 +445,20 @@ mod tests {
                "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"})
     }
 
-    fn cache(docs: Vec<Result<serde_json::Value, JwksError>>, clock: Arc<FixedClock>) -> (JwksCache, Arc<ScriptedSource>) {
-        let source = Arc::new(ScriptedSource { documents: Mutex::new(docs), calls: Default::default() });
-        let cache = JwksCache::new(source.clone(), clock, vec![JwsAlgorithm::ES256, JwsAlgorithm::RS256], JwksCacheSettings::default());
+    fn cache(
+        docs: Vec<Result<serde_json::Value, JwksError>>,
+        clock: Arc<FixedClock>,
+    ) -> (JwksCache, Arc<ScriptedSource>) {
+        let source = Arc::new(ScriptedSource {
+            documents: Mutex::new(docs),
+            calls: Default::default(),
+        });
+        let cache = JwksCache::new(
+            source.clone(),
+            clock,
+            vec![JwsAlgorithm::ES256, JwsAlgorithm::RS256],
+            JwksCacheSettings::default(),
+        );
         (cache, source)
     }
 
@@ -395,7 +468,10 @@ mod tests {
         let (cache, source) = cache(vec![Ok(json!({"keys": [ec_jwk("a")]}))], clock.clone());
         assert!(cache.key_for(Some("a"), JwsAlgorithm::ES256).await.is_ok());
         for _ in 0..50 {
-            assert_eq!(cache.key_for(Some("nope"), JwsAlgorithm::ES256).await.err(), Some(IdentityError::UnknownKey));
+            assert_eq!(
+                cache.key_for(Some("nope"), JwsAlgorithm::ES256).await.err(),
+                Some(IdentityError::UnknownKey)
+            );
         }
         assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
         clock.advance(61);
@@ -407,7 +483,10 @@ mod tests {
     async fn the_document_view_seeds_without_a_fetch_refetches_once_per_interval_and_survives_an_outage() {
         let calls = |source: &ScriptedSource| source.calls.load(std::sync::atomic::Ordering::SeqCst);
         let clock = Arc::new(FixedClock::at(1_000));
-        let (cache, source) = cache(vec![Ok(json!({"keys": [ec_jwk("b")]})), Err(JwksError::Status(503))], clock.clone());
+        let (cache, source) = cache(
+            vec![Ok(json!({"keys": [ec_jwk("b")]})), Err(JwksError::Status(503))],
+            clock.clone(),
+        );
         cache.seed(json!({"keys": [ec_jwk("a")]}));
         let seeded = cache.document().await.expect("the seeded set serves");
         assert_eq!(seeded["keys"][0]["kid"], "a");
@@ -415,7 +494,10 @@ mod tests {
         // The seed did not spend the allowance: the first unknown kid refetches at once.
         let fresh = cache.refetched_document(&seeded).await.expect("a newer set");
         assert_eq!((fresh["keys"][0]["kid"].clone(), calls(&source)), (json!("b"), 1));
-        assert!(cache.refetched_document(&fresh).await.is_none(), "nothing newer within the interval");
+        assert!(
+            cache.refetched_document(&fresh).await.is_none(),
+            "nothing newer within the interval"
+        );
         assert_eq!(calls(&source), 1);
         // Past the interval the provider is down: nothing newer, and the last set still serves.
         clock.advance(61);
@@ -430,7 +512,13 @@ mod tests {
     #[tokio::test]
     async fn rotated_key_is_found_by_refetch() {
         let clock = Arc::new(FixedClock::at(1_000));
-        let (cache, _) = cache(vec![Ok(json!({"keys": [ec_jwk("a")]})), Ok(json!({"keys": [ec_jwk("a"), ec_jwk("b")]}))], clock.clone());
+        let (cache, _) = cache(
+            vec![
+                Ok(json!({"keys": [ec_jwk("a")]})),
+                Ok(json!({"keys": [ec_jwk("a"), ec_jwk("b")]})),
+            ],
+            clock.clone(),
+        );
         assert!(cache.key_for(Some("a"), JwsAlgorithm::ES256).await.is_ok());
         clock.advance(61);
         assert!(cache.key_for(Some("b"), JwsAlgorithm::ES256).await.is_ok());
@@ -443,13 +531,19 @@ mod tests {
     #[tokio::test]
     async fn cached_keys_survive_a_provider_outage() {
         let clock = Arc::new(FixedClock::at(1_000));
-        let (cache, source) = cache(vec![Ok(json!({"keys": [ec_jwk("a")]})), Err(JwksError::Status(503))], clock.clone());
+        let (cache, source) = cache(
+            vec![Ok(json!({"keys": [ec_jwk("a")]})), Err(JwksError::Status(503))],
+            clock.clone(),
+        );
         assert!(cache.key_for(Some("a"), JwsAlgorithm::ES256).await.is_ok());
         assert_eq!(calls(&source), 1);
         // Past the minimum interval: an unknown kid makes the cache ask, the provider is down, the
         // kid stays unknown (not "keys unavailable") and the cached key still serves.
         clock.advance(61);
-        assert_eq!(cache.key_for(Some("rotated"), JwsAlgorithm::ES256).await.err(), Some(IdentityError::UnknownKey));
+        assert_eq!(
+            cache.key_for(Some("rotated"), JwsAlgorithm::ES256).await.err(),
+            Some(IdentityError::UnknownKey)
+        );
         assert_eq!(calls(&source), 2, "the refetch was attempted");
         assert!(cache.key_for(Some("a"), JwsAlgorithm::ES256).await.is_ok());
         assert_eq!(calls(&source), 2, "a known kid inside max age asks nobody");
@@ -464,23 +558,45 @@ mod tests {
     #[tokio::test]
     async fn a_key_the_provider_removes_stops_verifying_after_max_age() {
         let clock = Arc::new(FixedClock::at(1_000));
-        let (cache, source) =
-            cache(vec![Ok(json!({"keys": [ec_jwk("a"), ec_jwk("b")]})), Ok(json!({"keys": [ec_jwk("b")]}))], clock.clone());
+        let (cache, source) = cache(
+            vec![
+                Ok(json!({"keys": [ec_jwk("a"), ec_jwk("b")]})),
+                Ok(json!({"keys": [ec_jwk("b")]})),
+            ],
+            clock.clone(),
+        );
         assert!(cache.key_for(Some("a"), JwsAlgorithm::ES256).await.is_ok());
         clock.advance(JwksCacheSettings::default().max_age_seconds - 1);
-        assert!(cache.key_for(Some("a"), JwsAlgorithm::ES256).await.is_ok(), "inside max age the cached key serves");
+        assert!(
+            cache.key_for(Some("a"), JwsAlgorithm::ES256).await.is_ok(),
+            "inside max age the cached key serves"
+        );
         assert_eq!(calls(&source), 1);
         clock.advance(1);
-        assert_eq!(cache.key_for(Some("a"), JwsAlgorithm::ES256).await.err(), Some(IdentityError::UnknownKey), "revoked at max age");
-        assert_eq!(calls(&source), 2, "one refresh, and the unknown kid did not trigger a second inside the interval");
-        assert!(cache.key_for(Some("b"), JwsAlgorithm::ES256).await.is_ok(), "control: the key still published serves");
+        assert_eq!(
+            cache.key_for(Some("a"), JwsAlgorithm::ES256).await.err(),
+            Some(IdentityError::UnknownKey),
+            "revoked at max age"
+        );
+        assert_eq!(
+            calls(&source),
+            2,
+            "one refresh, and the unknown kid did not trigger a second inside the interval"
+        );
+        assert!(
+            cache.key_for(Some("b"), JwsAlgorithm::ES256).await.is_ok(),
+            "control: the key still published serves"
+        );
     }
 
     #[tokio::test]
     async fn provider_down_from_the_start_is_keys_unavailable() {
         let clock = Arc::new(FixedClock::at(1_000));
         let (cache, _) = cache(vec![Err(JwksError::Status(503))], clock);
-        assert_eq!(cache.key_for(Some("a"), JwsAlgorithm::ES256).await.err(), Some(IdentityError::KeysUnavailable));
+        assert_eq!(
+            cache.key_for(Some("a"), JwsAlgorithm::ES256).await.err(),
+            Some(IdentityError::KeysUnavailable)
+        );
     }
 
     #[tokio::test]
@@ -494,11 +610,21 @@ mod tests {
         ]});
         let (cache, _) = cache(vec![Ok(doc)], clock);
         assert!(cache.key_for(Some("a"), JwsAlgorithm::ES256).await.is_ok());
-        assert_eq!(cache.key_for(Some("a"), JwsAlgorithm::RS256).await.err(), Some(IdentityError::UnknownKey));
+        assert_eq!(
+            cache.key_for(Some("a"), JwsAlgorithm::RS256).await.err(),
+            Some(IdentityError::UnknownKey)
+        );
         for algorithm in JwsAlgorithm::ALL {
-            assert_eq!(cache.key_for(Some("hmac"), algorithm).await.err(), Some(IdentityError::UnknownKey), "{algorithm}");
+            assert_eq!(
+                cache.key_for(Some("hmac"), algorithm).await.err(),
+                Some(IdentityError::UnknownKey),
+                "{algorithm}"
+            );
         }
-        assert_eq!(cache.key_for(Some("enc"), JwsAlgorithm::ES256).await.err(), Some(IdentityError::UnknownKey));
+        assert_eq!(
+            cache.key_for(Some("enc"), JwsAlgorithm::ES256).await.err(),
+            Some(IdentityError::UnknownKey)
+        );
         // No kid: the single ES256 key is unambiguous.
         assert!(cache.key_for(None, JwsAlgorithm::ES256).await.is_ok());
     }

@@ -29,7 +29,10 @@ impl InMemorySecretStore {
         let version = format!("v{}", self.puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1);
         values.insert(
             name.to_string(),
-            Arc::new(SecretValue { value: SecretString::new(value.to_string()), version: Some(version) }),
+            Arc::new(SecretValue {
+                value: SecretString::new(value.to_string()),
+                version: Some(version),
+            }),
         );
     }
 
@@ -47,9 +50,15 @@ impl SecretStore for InMemorySecretStore {
     async fn get(&self, name: &SecretName) -> Result<Arc<SecretValue>, SecretError> {
         self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(SecretError::Unavailable { name: name.clone(), detail: "simulated outage".into() });
+            return Err(SecretError::Unavailable {
+                name: name.clone(),
+                detail: "simulated outage".into(),
+            });
         }
         let values = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        values.get(name.as_str()).cloned().ok_or_else(|| SecretError::NotFound { name: name.clone() })
+        values
+            .get(name.as_str())
+            .cloned()
+            .ok_or_else(|| SecretError::NotFound { name: name.clone() })
     }
 }

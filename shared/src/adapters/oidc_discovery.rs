@@ -46,7 +46,14 @@ pub struct DiscoveryCache {
 
 impl DiscoveryCache {
     pub fn new(name: String, issuer: IssuerUrl, http: reqwest::Client, clock: Arc<dyn Clock>) -> Self {
-        Self { name, issuer, http, clock, metadata: tokio::sync::OnceCell::new(), failure: std::sync::Mutex::new(None) }
+        Self {
+            name,
+            issuer,
+            http,
+            clock,
+            metadata: tokio::sync::OnceCell::new(),
+            failure: std::sync::Mutex::new(None),
+        }
     }
 
     pub fn issuer(&self) -> &IssuerUrl {

@@ -28,8 +28,8 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::secrets::{SecretCacheSettings, SecretError, SecretName, SecretStore, SecretString, SecretValue};
 use crate::clock::{Clock, SystemClock};
+use crate::secrets::{SecretCacheSettings, SecretError, SecretName, SecretStore, SecretString, SecretValue};
 
 /// One cached secret. Times are [`Clock::now`] readings.
 struct Entry {
@@ -73,7 +73,9 @@ impl Intercept for CallCounter {
         _: &RuntimeComponents,
         config: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        use aws_sdk_secretsmanager::operation::{describe_secret::DescribeSecretInput, get_secret_value::GetSecretValueInput};
+        use aws_sdk_secretsmanager::operation::{
+            describe_secret::DescribeSecretInput, get_secret_value::GetSecretValueInput,
+        };
         let input = context.input();
         let operation = match config.load::<Metadata>() {
             Some(metadata) => metadata.name().to_string(),
@@ -81,7 +83,12 @@ impl Intercept for CallCounter {
             None if input.downcast_ref::<DescribeSecretInput>().is_some() => "DescribeSecret".into(),
             None => "other".into(),
         };
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()).entry(operation).or_default() += 1;
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(operation)
+            .or_default() += 1;
         // Every call is one the cache could not answer alone: the request's SecretCacheMisses.
         crate::metrics::secret_cache_miss();
         Ok(())
@@ -135,9 +142,9 @@ impl SecretsManagerStore {
         let map = self.entries();
         let entry = map.get(name.as_str())?;
         let fresh = now.saturating_sub(entry.confirmed_at) < self.settings.ttl;
-        let backing_off = entry
-            .failed_at
-            .is_some_and(|failed| now.saturating_sub(failed) < self.settings.retry_after_failure && self.within_max_stale(entry, now));
+        let backing_off = entry.failed_at.is_some_and(|failed| {
+            now.saturating_sub(failed) < self.settings.retry_after_failure && self.within_max_stale(entry, now)
+        });
         (fresh || backing_off).then(|| entry.value.clone())
     }
 
@@ -148,12 +155,26 @@ impl SecretsManagerStore {
 
     /// Asks Secrets Manager for the current version: `None` if it is still `known` (the cached
     /// one), else the new value and its version id.
-    async fn fetch(&self, name: &SecretName, known: Option<String>) -> Result<Option<(String, Option<String>)>, Failure> {
+    async fn fetch(
+        &self,
+        name: &SecretName,
+        known: Option<String>,
+    ) -> Result<Option<(String, Option<String>)>, Failure> {
         if let Some(known) = known {
-            let described = self.client.describe_secret().secret_id(name.as_str()).send().await.map_err(classify)?;
+            let described = self
+                .client
+                .describe_secret()
+                .secret_id(name.as_str())
+                .send()
+                .await
+                .map_err(classify)?;
             let current = described
                 .version_ids_to_stages()
-                .and_then(|versions| versions.iter().find(|(_, stages)| stages.iter().any(|s| s == AWSCURRENT)))
+                .and_then(|versions| {
+                    versions
+                        .iter()
+                        .find(|(_, stages)| stages.iter().any(|s| s == AWSCURRENT))
+                })
                 .map(|(id, _)| id.as_str());
             if current == Some(known.as_str()) {
                 return Ok(None);
@@ -181,10 +202,22 @@ impl SecretsManagerStore {
             // Unchanged: keep the same Arc so anything derived from it stays valid.
             (None, Some(entry)) => entry.value.clone(),
             (None, None) => return None,
-            (Some((_, version)), Some(entry)) if version.is_some() && entry.value.version == version => entry.value.clone(),
-            (Some((secret, version)), _) => Arc::new(SecretValue { value: SecretString::new(secret), version }),
+            (Some((_, version)), Some(entry)) if version.is_some() && entry.value.version == version => {
+                entry.value.clone()
+            }
+            (Some((secret, version)), _) => Arc::new(SecretValue {
+                value: SecretString::new(secret),
+                version,
+            }),
         };
-        map.insert(name.as_str().to_string(), Entry { value: value.clone(), confirmed_at: now, failed_at: None });
+        map.insert(
+            name.as_str().to_string(),
+            Entry {
+                value: value.clone(),
+                confirmed_at: now,
+                failed_at: None,
+            },
+        );
         Some(value)
     }
 
@@ -205,7 +238,10 @@ impl SecretsManagerStore {
                 "secret store unavailable: serving the cached value");
             return Ok(entry.value.clone());
         }
-        Err(SecretError::Unavailable { name: name.clone(), detail })
+        Err(SecretError::Unavailable {
+            name: name.clone(),
+            detail,
+        })
     }
 }
 
@@ -230,7 +266,10 @@ fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(error: SdkErr
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => "transient",
         _ => "unexpected",
     };
-    Failure::Transient(format!("{kind} error from Secrets Manager: {}", error.code().unwrap_or("no error code")))
+    Failure::Transient(format!(
+        "{kind} error from Secrets Manager: {}",
+        error.code().unwrap_or("no error code")
+    ))
 }
 
 #[async_trait]
@@ -245,12 +284,18 @@ impl SecretStore for SecretsManagerStore {
         if let Some(value) = self.servable(name) {
             return Ok(value);
         }
-        let known = self.entries().get(name.as_str()).and_then(|entry| entry.value.version.clone());
+        let known = self
+            .entries()
+            .get(name.as_str())
+            .and_then(|entry| entry.value.version.clone());
         match self.fetch(name, known).await {
             Ok(fetched) => match self.remember(name, fetched) {
                 Some(value) => Ok(value),
                 // Only if the entry vanished under us, which nothing does; read it afresh.
-                None => Err(SecretError::Unavailable { name: name.clone(), detail: "cache entry lost".into() }),
+                None => Err(SecretError::Unavailable {
+                    name: name.clone(),
+                    detail: "cache entry lost".into(),
+                }),
             },
             Err(failure) => self.fall_back(name, failure),
         }

@@ -5,7 +5,10 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 
 use crate::keys::PinName;
-use crate::rotation::{AWSCURRENT, AWSPENDING, KeyEvent, KeyEventKind, KeyEventSink, OPERATOR_CHANGE, RotationError, RotationTarget, SecretMetadata};
+use crate::rotation::{
+    AWSCURRENT, AWSPENDING, KeyEvent, KeyEventKind, KeyEventSink, OPERATOR_CHANGE, RotationError, RotationTarget,
+    SecretMetadata,
+};
 use crate::secrets::SecretString;
 
 /// The Secrets Manager rotation target.
@@ -19,22 +22,42 @@ impl SecretsManagerRotationTarget {
     }
 }
 
-fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(error: SdkError<E, R>) -> RotationError {
+fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    error: SdkError<E, R>,
+) -> RotationError {
     RotationError::SecretsManager(error.code().unwrap_or("no error code").to_string())
 }
 
 #[async_trait]
 impl RotationTarget for SecretsManagerRotationTarget {
     async fn describe(&self, secret_id: &str) -> Result<SecretMetadata, RotationError> {
-        let output = self.client.describe_secret().secret_id(secret_id).send().await.map_err(sdk_error)?;
+        let output = self
+            .client
+            .describe_secret()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(sdk_error)?;
         Ok(SecretMetadata {
             rotation_enabled: output.rotation_enabled().unwrap_or(false),
             versions: output.version_ids_to_stages().cloned().unwrap_or_default(),
         })
     }
 
-    async fn value_of_version(&self, secret_id: &str, version_id: &str, stage: Option<&str>) -> Result<Option<SecretString>, RotationError> {
-        let result = self.client.get_secret_value().secret_id(secret_id).version_id(version_id).set_version_stage(stage.map(String::from)).send().await;
+    async fn value_of_version(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        stage: Option<&str>,
+    ) -> Result<Option<SecretString>, RotationError> {
+        let result = self
+            .client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .version_id(version_id)
+            .set_version_stage(stage.map(String::from))
+            .send()
+            .await;
         match result {
             Ok(output) => Ok(output.secret_string.map(SecretString::new)),
             Err(SdkError::ServiceError(e)) if e.err().is_resource_not_found_exception() => Ok(None),
@@ -80,7 +103,13 @@ impl RotationTarget for SecretsManagerRotationTarget {
         Ok(())
     }
 
-    async fn put_current(&self, secret_id: &str, token: &str, value: &SecretString, replacing: &str) -> Result<(), RotationError> {
+    async fn put_current(
+        &self,
+        secret_id: &str,
+        token: &str,
+        value: &SecretString,
+        replacing: &str,
+    ) -> Result<(), RotationError> {
         // Written under a label of its own, then AWSCURRENT moved explicitly, as finishSecret
         // does: a version with no label could be cleaned up by Secrets Manager, and the explicit
         // move keeps exactly one AWSCURRENT (moto's PutSecretValue with AWSCURRENT leaves the
@@ -124,10 +153,17 @@ impl KeyEventSink for SnsKeyEvents {
     async fn publish(&self, event: &KeyEvent) -> Result<(), RotationError> {
         let subject = match event.event {
             KeyEventKind::ScheduledRotation => "whoscalling: signing keys rotated (pinned keys unchanged)".to_string(),
-            KeyEventKind::PinnedKeyStaged => format!("whoscalling: a successor is staged for pinned key {}", event.pinned_key.as_ref().map(PinName::as_str).unwrap_or("-")),
-            KeyEventKind::PinnedKeySwitched => format!("whoscalling: pinned key {} switched: paste the new key now", event.pinned_key.as_ref().map(PinName::as_str).unwrap_or("-")),
+            KeyEventKind::PinnedKeyStaged => format!(
+                "whoscalling: a successor is staged for pinned key {}",
+                event.pinned_key.as_ref().map(PinName::as_str).unwrap_or("-")
+            ),
+            KeyEventKind::PinnedKeySwitched => format!(
+                "whoscalling: pinned key {} switched: paste the new key now",
+                event.pinned_key.as_ref().map(PinName::as_str).unwrap_or("-")
+            ),
         };
-        let message = serde_json::to_string_pretty(event).map_err(|_| RotationError::Notification("unserializable event".into()))?;
+        let message = serde_json::to_string_pretty(event)
+            .map_err(|_| RotationError::Notification("unserializable event".into()))?;
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
@@ -139,4 +175,3 @@ impl KeyEventSink for SnsKeyEvents {
         Ok(())
     }
 }
-

@@ -43,7 +43,11 @@ impl IdentityVerifier {
         let source = match config.accepts(IdentitySource::BearerToken) {
             true => {
                 let settings = bearer_settings(config)?;
-                let source = HttpJwksSource::new(settings.http_timeout, settings.issuer.clone(), settings.jwks_uri.clone());
+                let source = HttpJwksSource::new(
+                    settings.http_timeout,
+                    settings.issuer.clone(),
+                    settings.jwks_uri.clone(),
+                );
                 Some(Arc::new(source) as Arc<dyn JwksSource>)
             }
             false => None,
@@ -80,14 +84,23 @@ impl IdentityVerifier {
             }
             _ => None,
         };
-        Ok(Self::new(config.accepts(IdentitySource::ApiGatewayAuthorizer), bearer, config.visitor_policy()))
+        Ok(Self::new(
+            config.accepts(IdentitySource::ApiGatewayAuthorizer),
+            bearer,
+            config.visitor_policy(),
+        ))
     }
 }
 
 impl SessionKeys {
     /// For a service: the grace is one session lifetime, plus the secret cache's TTL (a container
     /// may seal with the old key that long after the switch) and the rotation's slack.
-    pub fn from_config(store: Arc<dyn SecretStore>, config: &ServiceConfig, session: &SessionConfig, clock: Arc<dyn Clock>) -> Self {
+    pub fn from_config(
+        store: Arc<dyn SecretStore>,
+        config: &ServiceConfig,
+        session: &SessionConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let grace = session.lifetime_seconds + config.secret_cache.ttl_seconds + ROTATION_STEPS_SLACK_SECONDS;
         Self::new(store, session.key_secret.clone()).with_grace(clock, grace)
     }

@@ -9,8 +9,8 @@ use lambda_http::http::StatusCode;
 use crate::identity::IdentityError;
 use crate::keys::KeyError;
 use crate::mint::MintError;
-use crate::platforms::ClaimsError;
 use crate::openid_provider::{OAuthError, OAuthErrorCode, PageCodeError};
+use crate::platforms::ClaimsError;
 use crate::secrets::SecretError;
 use crate::upstream_login::LoginError;
 
@@ -103,13 +103,17 @@ impl ErrorCode {
             | ErrorCode::InvalidCallback
             | ErrorCode::StateUsed
             | ErrorCode::CodeRejected => StatusCode::BAD_REQUEST,
-            ErrorCode::MissingToken | ErrorCode::InvalidToken | ErrorCode::InvalidIdToken | ErrorCode::UserinfoMismatch => {
-                StatusCode::UNAUTHORIZED
+            ErrorCode::MissingToken
+            | ErrorCode::InvalidToken
+            | ErrorCode::InvalidIdToken
+            | ErrorCode::UserinfoMismatch => StatusCode::UNAUTHORIZED,
+            ErrorCode::OriginNotAllowed | ErrorCode::OriginRequired | ErrorCode::InsufficientClaims => {
+                StatusCode::FORBIDDEN
             }
-            ErrorCode::OriginNotAllowed | ErrorCode::OriginRequired | ErrorCode::InsufficientClaims => StatusCode::FORBIDDEN,
-            ErrorCode::UnknownProfile | ErrorCode::NoStagedKey | ErrorCode::UnknownEndpoint | ErrorCode::UnknownProvider => {
-                StatusCode::NOT_FOUND
-            }
+            ErrorCode::UnknownProfile
+            | ErrorCode::NoStagedKey
+            | ErrorCode::UnknownEndpoint
+            | ErrorCode::UnknownProvider => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed | ErrorCode::MethodNotSupported => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -153,7 +157,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, description: description.into() }
+        Self {
+            code,
+            description: description.into(),
+        }
     }
 
     pub(crate) fn server_error() -> Self {
@@ -161,7 +168,10 @@ impl ApiError {
     }
 
     pub(crate) fn unavailable() -> Self {
-        Self::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable; retry shortly")
+        Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the service is temporarily unavailable; retry shortly",
+        )
     }
 
     pub fn status(&self) -> StatusCode {
@@ -178,7 +188,9 @@ impl From<IdentityError> for ApiError {
     fn from(error: IdentityError) -> Self {
         let code = match &error {
             IdentityError::MissingCredentials => ErrorCode::MissingToken,
-            IdentityError::TokenInQueryString | IdentityError::MalformedAuthorization => ErrorCode::MalformedCredentials,
+            IdentityError::TokenInQueryString | IdentityError::MalformedAuthorization => {
+                ErrorCode::MalformedCredentials
+            }
             IdentityError::KeysUnavailable => return Self::unavailable(),
             IdentityError::Malformed(_)
             | IdentityError::AlgorithmNotAllowed
@@ -222,17 +234,28 @@ impl From<&KeyError> for ApiError {
     /// An empty key set (first rotation pending) or a store outage is retried; anything else
     /// needs an operator, and says nothing internal.
     fn from(error: &KeyError) -> Self {
-        if error.is_transient() { Self::unavailable() } else { Self::server_error() }
+        if error.is_transient() {
+            Self::unavailable()
+        } else {
+            Self::server_error()
+        }
     }
 }
 
 fn secret_error(error: &SecretError) -> ApiError {
-    if error.is_transient() { ApiError::unavailable() } else { ApiError::server_error() }
+    if error.is_transient() {
+        ApiError::unavailable()
+    } else {
+        ApiError::server_error()
+    }
 }
 
 impl From<OAuthError> for ApiError {
     fn from(error: OAuthError) -> Self {
-        Self { code: ErrorCode::OAuth(error.code), description: error.description }
+        Self {
+            code: ErrorCode::OAuth(error.code),
+            description: error.description,
+        }
     }
 }
 
@@ -285,7 +308,11 @@ mod tests {
             (LoginError::ReturnNotAllowed, 400, "invalid_request"),
             (LoginError::InvalidPrompt, 400, "invalid_request"),
             (LoginError::InvalidState, 400, "invalid_state"),
-            (LoginError::ProviderRefused("access_denied".into()), 400, "upstream_error"),
+            (
+                LoginError::ProviderRefused("access_denied".into()),
+                400,
+                "upstream_error",
+            ),
             (LoginError::InvalidCallback("x"), 400, "invalid_callback"),
             (LoginError::StateUsed, 400, "state_used"),
             (LoginError::CodeRejected, 400, "code_rejected"),
@@ -299,7 +326,11 @@ mod tests {
         ];
         for (error, status, code) in cases {
             let answer = ApiError::from(&error);
-            assert_eq!((answer.status().as_u16(), answer.code.as_str()), (status, code), "{error:?}");
+            assert_eq!(
+                (answer.status().as_u16(), answer.code.as_str()),
+                (status, code),
+                "{error:?}"
+            );
         }
     }
 
@@ -312,11 +343,19 @@ mod tests {
             (OAuthErrorCode::UnauthorizedClient, 403, "unauthorized_client"),
             (OAuthErrorCode::UnsupportedGrantType, 400, "unsupported_grant_type"),
             (OAuthErrorCode::InvalidScope, 400, "invalid_scope"),
-            (OAuthErrorCode::UnsupportedResponseType, 400, "unsupported_response_type"),
+            (
+                OAuthErrorCode::UnsupportedResponseType,
+                400,
+                "unsupported_response_type",
+            ),
             (OAuthErrorCode::AccessDenied, 403, "access_denied"),
             (OAuthErrorCode::LoginRequired, 401, "login_required"),
             (OAuthErrorCode::ConsentRequired, 400, "consent_required"),
-            (OAuthErrorCode::AccountSelectionRequired, 400, "account_selection_required"),
+            (
+                OAuthErrorCode::AccountSelectionRequired,
+                400,
+                "account_selection_required",
+            ),
             (OAuthErrorCode::RequestNotSupported, 400, "request_not_supported"),
             (OAuthErrorCode::RequestUriNotSupported, 400, "request_uri_not_supported"),
             (OAuthErrorCode::InvalidToken, 401, "invalid_token"),
@@ -325,9 +364,25 @@ mod tests {
         ];
         for (code, status, wire) in cases {
             let answer = ApiError::from(OAuthError::new(code, "d"));
-            assert_eq!((answer.status().as_u16(), answer.code.as_str()), (status, wire), "{code:?}");
+            assert_eq!(
+                (answer.status().as_u16(), answer.code.as_str()),
+                (status, wire),
+                "{code:?}"
+            );
         }
-        assert_eq!((ErrorCode::UnknownEndpoint.status().as_u16(), ErrorCode::UnknownEndpoint.as_str()), (404, "invalid_request"));
-        assert_eq!((ErrorCode::MethodNotSupported.status().as_u16(), ErrorCode::MethodNotSupported.as_str()), (405, "invalid_request"));
+        assert_eq!(
+            (
+                ErrorCode::UnknownEndpoint.status().as_u16(),
+                ErrorCode::UnknownEndpoint.as_str()
+            ),
+            (404, "invalid_request")
+        );
+        assert_eq!(
+            (
+                ErrorCode::MethodNotSupported.status().as_u16(),
+                ErrorCode::MethodNotSupported.as_str()
+            ),
+            (405, "invalid_request")
+        );
     }
 }

@@ -41,7 +41,11 @@ pub enum OriginCheck {
 
 impl Cors {
     pub fn new(allowed: Vec<Origin>, methods: &'static str) -> Self {
-        Self { allowed, methods, credentials: false }
+        Self {
+            allowed,
+            methods,
+            credentials: false,
+        }
     }
 
     /// Allows credentialed requests (the session cookie) from the allowed origins.
@@ -67,7 +71,10 @@ impl Cors {
         if let OriginCheck::Allowed(origin) = origin {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
             if self.credentials {
-                headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+                headers.insert(
+                    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                    HeaderValue::from_static("true"),
+                );
             }
         }
     }
@@ -76,7 +83,9 @@ impl Cors {
     pub fn preflight(&self, origin: &OriginCheck) -> Reply {
         let reply = Reply::empty(StatusCode::NO_CONTENT).cors(self, origin);
         let reply = reply.header(header::ACCESS_CONTROL_ALLOW_METHODS, self.methods);
-        reply.header(header::ACCESS_CONTROL_ALLOW_HEADERS, "authorization, content-type").header(header::ACCESS_CONTROL_MAX_AGE, "600")
+        reply
+            .header(header::ACCESS_CONTROL_ALLOW_HEADERS, "authorization, content-type")
+            .header(header::ACCESS_CONTROL_MAX_AGE, "600")
     }
 
     /// A JSON answer that must not be cached (tokens, errors).
@@ -92,7 +101,9 @@ impl Cors {
         match error.code {
             ErrorCode::MissingToken => reply.header(header::WWW_AUTHENTICATE, "Bearer"),
             ErrorCode::InvalidToken => reply.header(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""),
-            ErrorCode::MalformedCredentials => reply.header(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_request\""),
+            ErrorCode::MalformedCredentials => {
+                reply.header(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_request\"")
+            }
             ErrorCode::MethodNotAllowed => reply.header(header::ALLOW, self.methods),
             _ => reply,
         }
@@ -103,13 +114,19 @@ impl Cors {
 /// token. A token in the query string is refused outright (it would end up in access logs).
 pub fn credentials(request: &Request) -> Result<Credentials<'_>, IdentityError> {
     let query = request.query_string_parameters_ref();
-    if query.is_some_and(|q| ["access_token", "id_token", "token"].iter().any(|name| q.first(name).is_some())) {
+    if query.is_some_and(|q| {
+        ["access_token", "id_token", "token"]
+            .iter()
+            .any(|name| q.first(name).is_some())
+    }) {
         return Err(IdentityError::TokenInQueryString);
     }
     let authorizer_claims = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(context)) => {
-            context.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| &jwt.claims)
-        }
+        Some(RequestContext::ApiGatewayV2(context)) => context
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|jwt| &jwt.claims),
         _ => None,
     };
     let mut values = request.headers().get_all(header::AUTHORIZATION).iter();
@@ -118,15 +135,25 @@ pub fn credentials(request: &Request) -> Result<Credentials<'_>, IdentityError> 
         (Some(value), None) => Some(parse_bearer(value)?),
         _ => return Err(IdentityError::MalformedAuthorization),
     };
-    Ok(Credentials { authorizer_claims, bearer, cookies: cookies(request) })
+    Ok(Credentials {
+        authorizer_claims,
+        bearer,
+        cookies: cookies(request),
+    })
 }
 
 fn parse_bearer(value: &HeaderValue) -> Result<&str, IdentityError> {
     let text = value.to_str().map_err(|_| IdentityError::MalformedAuthorization)?;
     let (scheme, token) = text.split_once(' ').ok_or(IdentityError::MalformedAuthorization)?;
     let token_chars_ok = !token.is_empty()
-        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b));
-    if scheme.eq_ignore_ascii_case("bearer") && token_chars_ok { Ok(token) } else { Err(IdentityError::MalformedAuthorization) }
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b));
+    if scheme.eq_ignore_ascii_case("bearer") && token_chars_ok {
+        Ok(token)
+    } else {
+        Err(IdentityError::MalformedAuthorization)
+    }
 }
 
 /// The request body is not used for identity; a POST may carry a small JSON object (reserved for
@@ -134,17 +161,26 @@ fn parse_bearer(value: &HeaderValue) -> Result<&str, IdentityError> {
 pub fn check_body(request: &Request, max_bytes: usize) -> Result<(), ApiError> {
     let body = body(request).ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "unreadable request body"))?;
     if body.len() > max_bytes {
-        return Err(ApiError::new(ErrorCode::RequestTooLarge, format!("the request body exceeds {max_bytes} bytes")));
+        return Err(ApiError::new(
+            ErrorCode::RequestTooLarge,
+            format!("the request body exceeds {max_bytes} bytes"),
+        ));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(());
     }
     if !content_type_is(request, "application/json") {
-        return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send no body, or an application/json object"));
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send no body, or an application/json object",
+        ));
     }
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(_)) => Ok(()),
-        _ => Err(ApiError::new(ErrorCode::InvalidRequest, "the request body must be a JSON object")),
+        _ => Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "the request body must be a JSON object",
+        )),
     }
 }
 
@@ -160,8 +196,17 @@ pub fn body(request: &Request) -> Option<&[u8]> {
 
 /// Whether the `Content-Type`'s essence (before any `;`) is `expected`, case-insensitively.
 pub fn content_type_is(request: &Request, expected: &str) -> bool {
-    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(expected)
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case(expected)
 }
 
 /// The `Cookie` header, if it is text.
@@ -201,13 +246,25 @@ pub fn lambda_ids(request: &Request) -> (Option<&str>, Option<&str>) {
 /// X-Ray trace id, so a line found by any of them leads to the others.
 pub fn invocation_span(request: &Request, function: &'static str) -> tracing::Span {
     let (lambda_request_id, trace_id) = lambda_ids(request);
-    tracing::info_span!("invocation", function, api_request_id = request_id(request), lambda_request_id, trace_id)
+    tracing::info_span!(
+        "invocation",
+        function,
+        api_request_id = request_id(request),
+        lambda_request_id,
+        trace_id
+    )
 }
 
 /// The metric record of one request, with its ids filled in (the handler adds the rest).
 pub fn request_metrics<'a>(request: &'a Request, function: &'static str) -> crate::metrics::RequestMetrics<'a> {
     let (lambda_request_id, trace_id) = lambda_ids(request);
-    crate::metrics::RequestMetrics { function, api_request_id: request_id(request), lambda_request_id, trace_id, ..Default::default() }
+    crate::metrics::RequestMetrics {
+        function,
+        api_request_id: request_id(request),
+        lambda_request_id,
+        trace_id,
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]
@@ -215,7 +272,10 @@ mod tests {
     use super::*;
 
     fn cors() -> Cors {
-        Cors::new(vec![Origin::try_from("https://www.example.com".to_string()).unwrap()], "GET, POST, OPTIONS")
+        Cors::new(
+            vec![Origin::try_from("https://www.example.com".to_string()).unwrap()],
+            "GET, POST, OPTIONS",
+        )
     }
 
     fn headers(origins: &[&str]) -> HeaderMap {
@@ -229,7 +289,10 @@ mod tests {
     #[test]
     fn only_exact_origins_are_allowed() {
         let cors = cors();
-        assert!(matches!(cors.check(&headers(&["https://www.example.com"])), OriginCheck::Allowed(_)));
+        assert!(matches!(
+            cors.check(&headers(&["https://www.example.com"])),
+            OriginCheck::Allowed(_)
+        ));
         assert_eq!(cors.check(&headers(&[])), OriginCheck::Absent);
         for hostile in [
             "null",
@@ -242,17 +305,28 @@ mod tests {
         ] {
             assert_eq!(cors.check(&headers(&[hostile])), OriginCheck::Denied, "{hostile}");
         }
-        assert_eq!(cors.check(&headers(&["https://www.example.com", "https://www.example.com"])), OriginCheck::Denied);
+        assert_eq!(
+            cors.check(&headers(&["https://www.example.com", "https://www.example.com"])),
+            OriginCheck::Denied
+        );
     }
 
     #[test]
     fn errors_carry_cors_and_protocol_headers() {
         let cors = cors();
         let origin = cors.check(&headers(&["https://www.example.com"]));
-        let response = cors.error(&ApiError::new(ErrorCode::InvalidToken, "bad"), &origin).into_response();
+        let response = cors
+            .error(&ApiError::new(ErrorCode::InvalidToken, "bad"), &origin)
+            .into_response();
         assert_eq!(response.status(), 401);
-        assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://www.example.com");
-        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer error=\"invalid_token\"");
+        assert_eq!(
+            response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://www.example.com"
+        );
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"invalid_token\""
+        );
         let unavailable = cors.error(&ApiError::unavailable(), &origin).into_response();
         assert_eq!(unavailable.status(), 503);
         assert_eq!(unavailable.headers()[header::RETRY_AFTER], "5");
@@ -270,15 +344,33 @@ mod tests {
         for error in [IdentityError::MalformedAuthorization, IdentityError::TokenInQueryString] {
             let response = cors.error(&ApiError::from(error), &origin).into_response();
             assert_eq!(response.status(), 400);
-            assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer error=\"invalid_request\"");
-            assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://www.example.com");
+            assert_eq!(
+                response.headers()[header::WWW_AUTHENTICATE],
+                "Bearer error=\"invalid_request\""
+            );
+            assert_eq!(
+                response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+                "https://www.example.com"
+            );
         }
-        let body_error =
-            cors.error(&ApiError::new(ErrorCode::InvalidRequest, "the request body must be a JSON object"), &origin).into_response();
+        let body_error = cors
+            .error(
+                &ApiError::new(ErrorCode::InvalidRequest, "the request body must be a JSON object"),
+                &origin,
+            )
+            .into_response();
         assert_eq!(body_error.status(), 400);
-        assert!(!body_error.headers().contains_key(header::WWW_AUTHENTICATE), "control: not about credentials");
-        let required = cors.error(&ApiError::new(ErrorCode::OriginRequired, "x"), &OriginCheck::Absent).into_response();
-        assert_eq!((required.status().as_u16(), ErrorCode::OriginRequired.as_str()), (403, "origin_required"));
+        assert!(
+            !body_error.headers().contains_key(header::WWW_AUTHENTICATE),
+            "control: not about credentials"
+        );
+        let required = cors
+            .error(&ApiError::new(ErrorCode::OriginRequired, "x"), &OriginCheck::Absent)
+            .into_response();
+        assert_eq!(
+            (required.status().as_u16(), ErrorCode::OriginRequired.as_str()),
+            (403, "origin_required")
+        );
     }
 
     #[test]
@@ -286,7 +378,14 @@ mod tests {
         let ok = HeaderValue::from_static("Bearer abc.def.ghi");
         assert_eq!(parse_bearer(&ok), Ok("abc.def.ghi"));
         assert_eq!(parse_bearer(&HeaderValue::from_static("bearer abc")), Ok("abc"));
-        for bad in ["Basic abc", "Bearer", "Bearer ", "Bearer a b", "Bearer a\"b", "Bearerabc"] {
+        for bad in [
+            "Basic abc",
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a\"b",
+            "Bearerabc",
+        ] {
             assert!(parse_bearer(&HeaderValue::from_static(bad)).is_err(), "{bad}");
         }
     }
@@ -352,11 +451,19 @@ mod tests {
             IdentityError::KeysUnavailable,
         ];
         let rows: std::collections::BTreeSet<usize> = every_variant.iter().map(|e| expected_answer(e).0).collect();
-        assert_eq!(rows, (0..IDENTITY_ERROR_ROWS).collect(), "one instance of every variant");
+        assert_eq!(
+            rows,
+            (0..IDENTITY_ERROR_ROWS).collect(),
+            "one instance of every variant"
+        );
         for error in every_variant {
             let (_, status, code) = expected_answer(&error);
             let answer = ApiError::from(error.clone());
-            assert_eq!((answer.code.status().as_u16(), answer.code.as_str()), (status, code), "{error:?}");
+            assert_eq!(
+                (answer.code.status().as_u16(), answer.code.as_str()),
+                (status, code),
+                "{error:?}"
+            );
         }
     }
 }

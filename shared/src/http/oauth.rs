@@ -5,9 +5,9 @@
 
 use std::borrow::Cow;
 
+use lambda_http::Request;
 use lambda_http::http::Method;
 use lambda_http::http::header;
-use lambda_http::Request;
 use serde_json::Value;
 
 use super::error::{ApiError, ErrorCode};
@@ -21,7 +21,9 @@ const FORM: &str = "application/x-www-form-urlencoded";
 fn bounded_body(request: &Request, max_bytes: usize) -> Result<&[u8], OAuthError> {
     let body = body(request).ok_or_else(|| OAuthError::invalid_request("unreadable request body"))?;
     if body.len() > max_bytes {
-        return Err(OAuthError::invalid_request(format!("the request body exceeds {max_bytes} bytes")));
+        return Err(OAuthError::invalid_request(format!(
+            "the request body exceeds {max_bytes} bytes"
+        )));
     }
     Ok(body)
 }
@@ -36,10 +38,14 @@ pub fn authorize_form(request: &Request, max_bytes: usize) -> Result<&str, OAuth
     }
     let body = bounded_body(request, max_bytes)?;
     if !content_type_is(request, FORM) {
-        return Err(OAuthError::invalid_request("send the authorization request as an application/x-www-form-urlencoded body"));
+        return Err(OAuthError::invalid_request(
+            "send the authorization request as an application/x-www-form-urlencoded body",
+        ));
     }
     if !query.is_empty() {
-        return Err(OAuthError::invalid_request("send the parameters in the body or the query string, not both"));
+        return Err(OAuthError::invalid_request(
+            "send the parameters in the body or the query string, not both",
+        ));
     }
     std::str::from_utf8(body).map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))
 }
@@ -48,10 +54,14 @@ pub fn authorize_form(request: &Request, max_bytes: usize) -> Result<&str, OAuth
 pub fn form_params(request: &Request, max_bytes: usize) -> Result<Params, OAuthError> {
     let body = bounded_body(request, max_bytes)?;
     if !content_type_is(request, FORM) {
-        return Err(OAuthError::invalid_request("send an application/x-www-form-urlencoded body"));
+        return Err(OAuthError::invalid_request(
+            "send an application/x-www-form-urlencoded body",
+        ));
     }
     if request.uri().query().is_some_and(|q| !q.is_empty()) {
-        return Err(OAuthError::invalid_request("send the parameters in the body, not the query string"));
+        return Err(OAuthError::invalid_request(
+            "send the parameters in the body, not the query string",
+        ));
     }
     Params::from_form(body)
 }
@@ -60,13 +70,24 @@ pub fn form_params(request: &Request, max_bytes: usize) -> Result<Params, OAuthE
 pub fn json_params(request: &Request, max_bytes: usize) -> Result<Params, ApiError> {
     let body = bounded_body(request, max_bytes)?;
     if !content_type_is(request, "application/json") {
-        return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send an application/json object"));
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send an application/json object",
+        ));
     }
-    let invalid = || ApiError::from(OAuthError::invalid_request("the body must be a JSON object of string members"));
-    let Ok(Value::Object(members)) = serde_json::from_slice::<Value>(body) else { return Err(invalid()) };
+    let invalid = || {
+        ApiError::from(OAuthError::invalid_request(
+            "the body must be a JSON object of string members",
+        ))
+    };
+    let Ok(Value::Object(members)) = serde_json::from_slice::<Value>(body) else {
+        return Err(invalid());
+    };
     let mut pairs = Vec::with_capacity(members.len());
     for (name, value) in members {
-        let Value::String(value) = value else { return Err(invalid()) };
+        let Value::String(value) = value else {
+            return Err(invalid());
+        };
         pairs.push((Cow::Owned(name), Cow::Owned(value)));
     }
     Ok(Params::from_pairs(pairs)?)
@@ -89,10 +110,14 @@ pub fn access_token(request: &Request, max_bytes: usize) -> Result<Option<String
     // From the raw URI too: API Gateway's decoded parameters are not there for every caller.
     let query = request.uri().query().unwrap_or("");
     if form_urlencoded::parse(query.as_bytes()).any(|(name, _)| name == "access_token") {
-        return Err(OAuthError::invalid_request("send the access token as `Authorization: Bearer` or in a form body, never in the URL"));
+        return Err(OAuthError::invalid_request(
+            "send the access token as `Authorization: Bearer` or in a form body, never in the URL",
+        ));
     }
     let Ok(Credentials { bearer, .. }) = credentials(request) else {
-        return Err(OAuthError::invalid_request("send the access token once, as `Authorization: Bearer` or in a form body"));
+        return Err(OAuthError::invalid_request(
+            "send the access token once, as `Authorization: Bearer` or in a form body",
+        ));
     };
     match (bearer, form_token(request, max_bytes)?) {
         (Some(_), Some(_)) => Err(OAuthError::invalid_request("send the access token one way, not two")),

@@ -22,7 +22,9 @@ pub struct Reply(Response<Body>);
 impl std::fmt::Debug for Reply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Bodies carry tokens and codes, headers cookies and locations: the status only.
-        f.debug_struct("Reply").field("status", &self.0.status().as_u16()).finish_non_exhaustive()
+        f.debug_struct("Reply")
+            .field("status", &self.0.status().as_u16())
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,7 +50,9 @@ impl Reply {
 
     /// A public document that caches may keep (`cache_control` says how long).
     pub fn public(content_type: &'static str, body: String, cache_control: HeaderValue) -> Self {
-        Self::new(StatusCode::OK, Body::Text(body)).header(header::CONTENT_TYPE, content_type).value(header::CACHE_CONTROL, cache_control)
+        Self::new(StatusCode::OK, Body::Text(body))
+            .header(header::CONTENT_TYPE, content_type)
+            .value(header::CACHE_CONTROL, cache_control)
     }
 
     /// `302 Found` to `location` with the cookies to set. The location may carry a code: it is
@@ -58,7 +62,9 @@ impl Reply {
         if let Ok(value) = HeaderValue::from_str(location) {
             reply.0.headers_mut().insert(header::LOCATION, value);
         }
-        let reply = reply.header(header::CACHE_CONTROL, "no-store").header(header::REFERRER_POLICY, "no-referrer");
+        let reply = reply
+            .header(header::CACHE_CONTROL, "no-store")
+            .header(header::REFERRER_POLICY, "no-referrer");
         set_cookies.into_iter().fold(reply, Self::cookie)
     }
 
@@ -66,7 +72,12 @@ impl Reply {
     /// continue): the title, the description and the machine-readable code; nothing loads,
     /// nothing frames it. `Retry-After` on 503.
     pub fn error_page(error: &ApiError, title: &str) -> Self {
-        let escape = |text: &str| text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+        let escape = |text: &str| {
+            text.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+        };
         let html = format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
              <body><h1>{title}</h1><p>{}</p><p>Error code: <code>{}</code></p></body></html>",
@@ -113,7 +124,8 @@ impl Reply {
 
     fn retry_after_if_unavailable(self, code: ErrorCode) -> Self {
         match code {
-            ErrorCode::TemporarilyUnavailable | ErrorCode::OAuth(crate::openid_provider::OAuthErrorCode::TemporarilyUnavailable) => {
+            ErrorCode::TemporarilyUnavailable
+            | ErrorCode::OAuth(crate::openid_provider::OAuthErrorCode::TemporarilyUnavailable) => {
                 self.value(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS))
             }
             _ => self,
@@ -156,7 +168,10 @@ mod tests {
 
     #[test]
     fn debug_of_a_reply_names_no_location_cookie_or_body() {
-        let reply = Reply::redirect("https://chat.example.com/cb?code=SECRETCODE&state=STATEVALUE", ["sid=COOKIEVALUE; HttpOnly"]);
+        let reply = Reply::redirect(
+            "https://chat.example.com/cb?code=SECRETCODE&state=STATEVALUE",
+            ["sid=COOKIEVALUE; HttpOnly"],
+        );
         let printed = format!("{reply:?}");
         for secret in ["SECRETCODE", "STATEVALUE", "COOKIEVALUE", "chat.example.com"] {
             assert!(!printed.contains(secret), "{printed}");
@@ -167,11 +182,17 @@ mod tests {
     #[test]
     fn unavailable_errors_say_when_to_retry_and_others_do_not() {
         let page = Reply::error_page(&ApiError::unavailable(), "t").into_response();
-        assert_eq!((page.status().as_u16(), &page.headers()[header::RETRY_AFTER]), (503, &HeaderValue::from(5u32)));
+        assert_eq!(
+            (page.status().as_u16(), &page.headers()[header::RETRY_AFTER]),
+            (503, &HeaderValue::from(5u32))
+        );
         let oauth = ApiError::from(crate::openid_provider::OAuthError::unavailable());
         assert_eq!(Reply::error(&oauth).into_response().headers()[header::RETRY_AFTER], "5");
         let control = Reply::error(&ApiError::server_error()).into_response();
         assert_eq!(control.status().as_u16(), 500);
-        assert!(!control.headers().contains_key(header::RETRY_AFTER), "control: a 500 is not retried");
+        assert!(
+            !control.headers().contains_key(header::RETRY_AFTER),
+            "control: a 500 is not retried"
+        );
     }
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::Validation;
+use jsonwebtoken::errors::ErrorKind;
 use serde_json::{Map, Value};
 
 use super::jwks::KeySource;
@@ -59,7 +59,8 @@ impl BearerVerifier {
         // a logout token...) is not a login, even when the same key signed it.
         match header.get("typ") {
             None => {}
-            Some(Value::String(typ)) if typ.eq_ignore_ascii_case("JWT") || typ.eq_ignore_ascii_case("application/jwt") => {}
+            Some(Value::String(typ))
+                if typ.eq_ignore_ascii_case("JWT") || typ.eq_ignore_ascii_case("application/jwt") => {}
             Some(_) => return Err(IdentityError::ForbiddenHeader("typ (not an ID token)")),
         }
         // The payload must mean one thing to every JSON parser before anything trusts it.
@@ -84,7 +85,8 @@ impl BearerVerifier {
         validation.leeway = 0;
         // `exp` and `iat` presence and type are checked in `check_time`.
         validation.set_required_spec_claims(&["iss", "aud", "sub"]);
-        let decoded = jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation).map_err(map_jwt_error)?;
+        let decoded =
+            jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation).map_err(map_jwt_error)?;
         let claims = decoded.claims;
         // RFC 7519 4.1.1: `iss` is one string; jsonwebtoken also accepts an array containing it.
         match claims.get("iss") {
@@ -107,7 +109,11 @@ impl BearerVerifier {
         };
         // Exact, case-sensitive names: "none", "None", "hs256" never parse into an allowed one.
         let algorithm = JwsAlgorithm::parse(name).ok_or(IdentityError::AlgorithmNotAllowed)?;
-        if self.policy.algorithms.contains(&algorithm) { Ok(algorithm) } else { Err(IdentityError::AlgorithmNotAllowed) }
+        if self.policy.algorithms.contains(&algorithm) {
+            Ok(algorithm)
+        } else {
+            Err(IdentityError::AlgorithmNotAllowed)
+        }
     }
 
     /// OIDC Core 3.1.3.7: an audience we do not trust, next to one we do, is a refusal too.
@@ -158,12 +164,16 @@ fn parse_protected_header(token: &str) -> Result<Map<String, Value>, IdentityErr
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(IdentityError::Malformed("not a compact JWS (three dot-separated parts)"));
+        return Err(IdentityError::Malformed(
+            "not a compact JWS (three dot-separated parts)",
+        ));
     };
     if header.is_empty() || payload.is_empty() || signature.is_empty() {
         return Err(IdentityError::Malformed("empty part"));
     }
-    let bytes = URL_SAFE_NO_PAD.decode(header).map_err(|_| IdentityError::Malformed("header is not base64url"))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| IdentityError::Malformed("header is not base64url"))?;
     let header: Map<String, Value> =
         serde_json::from_slice(&bytes).map_err(|_| IdentityError::Malformed("header is not a JSON object"))?;
     // RFC 7515 4.1.11: we understand no extension, so any `crit` is a refusal; `b64: false`
@@ -189,7 +199,9 @@ fn parse_protected_header(token: &str) -> Result<Map<String, Value>, IdentityErr
 /// first and one keeping the last would read different identities from the same signed bytes).
 fn reject_duplicate_members(token: &str) -> Result<(), IdentityError> {
     let payload = token.split('.').nth(1).ok_or(IdentityError::Malformed("no payload"))?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| IdentityError::Malformed("payload is not base64url"))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| IdentityError::Malformed("payload is not base64url"))?;
     let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
     serde::Deserializer::deserialize_any(&mut deserializer, UniqueMembers)
         .map_err(|_| IdentityError::Malformed("duplicate claim names"))
@@ -272,13 +284,13 @@ fn map_jwt_error(error: jsonwebtoken::errors::Error) -> IdentityError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::FixedClock;
     use crate::adapters::jwks::{JwksCache, JwksCacheSettings};
+    use crate::clock::FixedClock;
     use crate::identity::jwks::{JwksError, JwksSource};
-    use jsonwebtoken::Algorithm;
     use async_trait::async_trait;
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use jsonwebtoken::Algorithm;
     use jsonwebtoken::{EncodingKey, Header};
     use serde_json::json;
 
@@ -316,9 +328,15 @@ mod tests {
             audiences: vec!["web".into()],
             algorithms: vec![JwsAlgorithm::ES256, JwsAlgorithm::RS256],
             leeway_seconds: 30,
-            visitor: VisitorPolicy { max_token_age_seconds: 43_200, required_claim: None },
+            visitor: VisitorPolicy {
+                max_token_age_seconds: 43_200,
+                required_claim: None,
+            },
         };
-        TestIdp { signing: EncodingKey::from_ec_der(pkcs8.as_ref()), verifier: BearerVerifier::new(policy, keys, clock) }
+        TestIdp {
+            signing: EncodingKey::from_ec_der(pkcs8.as_ref()),
+            verifier: BearerVerifier::new(policy, keys, clock),
+        }
     }
 
     fn good_claims() -> Value {
@@ -353,22 +371,43 @@ mod tests {
             (with_claim("exp", json!(NOW - 30)), IdentityError::Expired),
             (with_claim("iat", json!(NOW + 31)), IdentityError::IssuedInFuture),
             (with_claim("nbf", json!(NOW + 31)), IdentityError::NotYetValid),
-            (with_claim("exp", json!("1900000000")), IdentityError::InvalidClaim("exp")),
-            (with_claim("exp", json!(1_900_000_000.5)), IdentityError::InvalidClaim("exp")),
+            (
+                with_claim("exp", json!("1900000000")),
+                IdentityError::InvalidClaim("exp"),
+            ),
+            (
+                with_claim("exp", json!(1_900_000_000.5)),
+                IdentityError::InvalidClaim("exp"),
+            ),
             (with_claim("iat", json!(true)), IdentityError::InvalidClaim("iat")),
             // Never expiring, or meant to live longer than a login session: not a visitor's login.
             (with_claim("exp", json!(u64::MAX)), IdentityError::LifetimeTooLong),
             (with_claim("exp", json!(NOW + 86_401)), IdentityError::LifetimeTooLong),
             // Issued two days ago, `exp` five minutes ahead: too old, whatever `exp` says.
-            (json!({"iss": ISSUER, "aud": "web", "sub": "alice", "iat": NOW - 172_800, "exp": NOW + 300}), IdentityError::LifetimeTooLong),
+            (
+                json!({"iss": ISSUER, "aud": "web", "sub": "alice", "iat": NOW - 172_800, "exp": NOW + 300}),
+                IdentityError::LifetimeTooLong,
+            ),
             // Old but with a plausible span (exp already passed): expired first.
-            (json!({"iss": ISSUER, "aud": "web", "sub": "alice", "iat": NOW - 172_800, "exp": NOW - 169_200}), IdentityError::Expired),
+            (
+                json!({"iss": ISSUER, "aud": "web", "sub": "alice", "iat": NOW - 172_800, "exp": NOW - 169_200}),
+                IdentityError::Expired,
+            ),
         ];
         for (claims, expected) in cases {
-            assert_eq!(idp.verifier.verify(&sign(&idp, &claims)).await.err(), Some(expected), "{claims}");
+            assert_eq!(
+                idp.verifier.verify(&sign(&idp, &claims)).await.err(),
+                Some(expected),
+                "{claims}"
+            );
         }
         // Within leeway: accepted. At the bounds of age and lifetime: accepted.
-        assert!(idp.verifier.verify(&sign(&idp, &with_claim("exp", json!(NOW - 29)))).await.is_ok());
+        assert!(
+            idp.verifier
+                .verify(&sign(&idp, &with_claim("exp", json!(NOW - 29))))
+                .await
+                .is_ok()
+        );
         let edge = json!({"iss": ISSUER, "aud": "web", "sub": "alice", "iat": NOW - 43_000, "exp": NOW + 200});
         assert!(idp.verifier.verify(&sign(&idp, &edge)).await.is_ok());
     }
@@ -376,31 +415,55 @@ mod tests {
     #[tokio::test]
     async fn client_tokens_are_not_visitors() {
         let idp = idp();
-        let machine = json!({"iss": ISSUER, "aud": "web", "sub": "svc", "client_id": "svc", "iat": NOW - 10, "exp": NOW + 300});
-        assert_eq!(idp.verifier.verify(&sign(&idp, &machine)).await.err(), Some(IdentityError::NotAPerson("client_id")));
-        let user_access = json!({"iss": ISSUER, "aud": "web", "sub": "alice", "client_id": "svc", "iat": NOW - 10, "exp": NOW + 300});
-        assert!(idp.verifier.verify(&sign(&idp, &user_access)).await.is_ok(), "control: a user's access token");
+        let machine =
+            json!({"iss": ISSUER, "aud": "web", "sub": "svc", "client_id": "svc", "iat": NOW - 10, "exp": NOW + 300});
+        assert_eq!(
+            idp.verifier.verify(&sign(&idp, &machine)).await.err(),
+            Some(IdentityError::NotAPerson("client_id"))
+        );
+        let user_access =
+            json!({"iss": ISSUER, "aud": "web", "sub": "alice", "client_id": "svc", "iat": NOW - 10, "exp": NOW + 300});
+        assert!(
+            idp.verifier.verify(&sign(&idp, &user_access)).await.is_ok(),
+            "control: a user's access token"
+        );
     }
 
     #[tokio::test]
     async fn issuer_audience_and_subject_are_enforced() {
         let idp = idp();
         let cases = [
-            (with_claim("iss", json!("https://idp.example.com/")), IdentityError::WrongIssuer),
-            (with_claim("iss", json!("https://idp.example.com.evil")), IdentityError::WrongIssuer),
+            (
+                with_claim("iss", json!("https://idp.example.com/")),
+                IdentityError::WrongIssuer,
+            ),
+            (
+                with_claim("iss", json!("https://idp.example.com.evil")),
+                IdentityError::WrongIssuer,
+            ),
             // jsonwebtoken alone would accept an array containing the issuer.
             (with_claim("iss", json!([ISSUER])), IdentityError::WrongIssuer),
-            (with_claim("iss", json!(["https://evil.example", ISSUER])), IdentityError::WrongIssuer),
+            (
+                with_claim("iss", json!(["https://evil.example", ISSUER])),
+                IdentityError::WrongIssuer,
+            ),
             (with_claim("aud", json!("other")), IdentityError::WrongAudience),
             (with_claim("sub", json!("")), IdentityError::InvalidClaim("sub")),
             (with_claim("sub", json!("al\nice")), IdentityError::InvalidClaim("sub")),
         ];
         for (claims, expected) in cases {
-            assert_eq!(idp.verifier.verify(&sign(&idp, &claims)).await.err(), Some(expected), "{claims}");
+            assert_eq!(
+                idp.verifier.verify(&sign(&idp, &claims)).await.err(),
+                Some(expected),
+                "{claims}"
+            );
         }
         let mut no_sub = good_claims();
         no_sub.as_object_mut().unwrap().remove("sub");
-        assert_eq!(idp.verifier.verify(&sign(&idp, &no_sub)).await.err(), Some(IdentityError::MissingClaim("sub")));
+        assert_eq!(
+            idp.verifier.verify(&sign(&idp, &no_sub)).await.err(),
+            Some(IdentityError::MissingClaim("sub"))
+        );
     }
 
     fn forge(header: Value, claims: &Value, signature: &str) -> String {
@@ -420,27 +483,60 @@ mod tests {
             (json!({"alg": "none"}), IdentityError::AlgorithmNotAllowed),
             (json!({"alg": "HS256", "kid": "k1"}), IdentityError::AlgorithmNotAllowed),
             (json!({"alg": "es256", "kid": "k1"}), IdentityError::AlgorithmNotAllowed),
-            (json!({"alg": "ES256", "kid": "k1", "crit": ["exp"]}), IdentityError::ForbiddenHeader("crit")),
-            (json!({"alg": "ES256", "kid": "k1", "jku": "https://evil/jwks"}), IdentityError::ForbiddenHeader("jku")),
+            (
+                json!({"alg": "ES256", "kid": "k1", "crit": ["exp"]}),
+                IdentityError::ForbiddenHeader("crit"),
+            ),
+            (
+                json!({"alg": "ES256", "kid": "k1", "jku": "https://evil/jwks"}),
+                IdentityError::ForbiddenHeader("jku"),
+            ),
             (json!({"alg": "ES256", "kid": "other"}), IdentityError::UnknownKey),
-            (json!({"alg": "ES256", "kid": 7}), IdentityError::Malformed("unusable `kid`")),
-            (json!({"alg": "ES256", "kid": "k1", "typ": "at+jwt"}), IdentityError::ForbiddenHeader("typ (not an ID token)")),
-            (json!({"alg": "ES256", "kid": "k1", "typ": "logout+jwt"}), IdentityError::ForbiddenHeader("typ (not an ID token)")),
+            (
+                json!({"alg": "ES256", "kid": 7}),
+                IdentityError::Malformed("unusable `kid`"),
+            ),
+            (
+                json!({"alg": "ES256", "kid": "k1", "typ": "at+jwt"}),
+                IdentityError::ForbiddenHeader("typ (not an ID token)"),
+            ),
+            (
+                json!({"alg": "ES256", "kid": "k1", "typ": "logout+jwt"}),
+                IdentityError::ForbiddenHeader("typ (not an ID token)"),
+            ),
         ];
         for (header, expected) in cases {
-            assert_eq!(idp.verifier.verify(&forge(header.clone(), &claims, "c2ln")).await.err(), Some(expected), "{header}");
+            assert_eq!(
+                idp.verifier.verify(&forge(header.clone(), &claims, "c2ln")).await.err(),
+                Some(expected),
+                "{header}"
+            );
         }
     }
 
     #[tokio::test]
     async fn untrusted_extra_audiences_and_duplicate_claims_are_refused() {
         let idp = idp();
-        assert!(idp.verifier.verify(&sign(&idp, &with_claim("aud", json!(["web"])))).await.is_ok());
+        assert!(
+            idp.verifier
+                .verify(&sign(&idp, &with_claim("aud", json!(["web"]))))
+                .await
+                .is_ok()
+        );
         assert_eq!(
-            idp.verifier.verify(&sign(&idp, &with_claim("aud", json!(["web", "evil"])))).await.err(),
+            idp.verifier
+                .verify(&sign(&idp, &with_claim("aud", json!(["web", "evil"]))))
+                .await
+                .err(),
             Some(IdentityError::WrongAudience)
         );
-        assert_eq!(idp.verifier.verify(&sign(&idp, &with_claim("aud", json!([])))).await.err(), Some(IdentityError::WrongAudience));
+        assert_eq!(
+            idp.verifier
+                .verify(&sign(&idp, &with_claim("aud", json!([]))))
+                .await
+                .err(),
+            Some(IdentityError::WrongAudience)
+        );
         // A validly signed payload naming `sub` twice.
         let payload = format!(
             r#"{{"iss":"{ISSUER}","aud":"web","sub":"alice","sub":"mallory","iat":{},"exp":{}}}"#,
@@ -454,7 +550,10 @@ mod tests {
         );
         let signature = jsonwebtoken::crypto::sign(signing_input.as_bytes(), &idp.signing, Algorithm::ES256).unwrap();
         let token = format!("{signing_input}.{signature}");
-        assert_eq!(idp.verifier.verify(&token).await.err(), Some(IdentityError::Malformed("duplicate claim names")));
+        assert_eq!(
+            idp.verifier.verify(&token).await.err(),
+            Some(IdentityError::Malformed("duplicate claim names"))
+        );
     }
 
     #[tokio::test]
@@ -472,7 +571,10 @@ mod tests {
         let order_twice = URL_SAFE_NO_PAD.encode([order, order].concat());
         for signature in [zero, order_twice] {
             let forged = format!("{signing_input}.{signature}");
-            assert_eq!(idp.verifier.verify(&forged).await.err(), Some(IdentityError::BadSignature));
+            assert_eq!(
+                idp.verifier.verify(&forged).await.err(),
+                Some(IdentityError::BadSignature)
+            );
         }
         // A genuine signature by the right key, but DER-encoded instead of JWS's r || s.
         let rng = SystemRandom::new();
@@ -483,9 +585,22 @@ mod tests {
         let jwk = json!({"kty": "EC", "crv": "P-256", "kid": "k2", "alg": "ES256",
             "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])});
         let clock = Arc::new(FixedClock::at(NOW));
-        let keys = Arc::new(JwksCache::new(Arc::new(StaticJwks(json!({"keys": [jwk]}))), clock.clone(), vec![JwsAlgorithm::ES256], JwksCacheSettings::default()));
-        let policy = BearerPolicy { issuer: ISSUER.into(), audiences: vec!["web".into()], algorithms: vec![JwsAlgorithm::ES256], leeway_seconds: 30,
-            visitor: VisitorPolicy { max_token_age_seconds: 43_200, required_claim: None } };
+        let keys = Arc::new(JwksCache::new(
+            Arc::new(StaticJwks(json!({"keys": [jwk]}))),
+            clock.clone(),
+            vec![JwsAlgorithm::ES256],
+            JwksCacheSettings::default(),
+        ));
+        let policy = BearerPolicy {
+            issuer: ISSUER.into(),
+            audiences: vec!["web".into()],
+            algorithms: vec![JwsAlgorithm::ES256],
+            leeway_seconds: 30,
+            visitor: VisitorPolicy {
+                max_token_age_seconds: 43_200,
+                required_claim: None,
+            },
+        };
         let verifier = BearerVerifier::new(policy, keys, clock);
         let input = format!(
             "{}.{}",
@@ -494,8 +609,19 @@ mod tests {
         );
         let der = der_signer.sign(&rng, input.as_bytes()).unwrap();
         let raw = fixed.sign(&rng, input.as_bytes()).unwrap();
-        assert!(verifier.verify(&format!("{input}.{}", URL_SAFE_NO_PAD.encode(raw.as_ref()))).await.is_ok(), "control");
-        assert!(verifier.verify(&format!("{input}.{}", URL_SAFE_NO_PAD.encode(der.as_ref()))).await.is_err());
+        assert!(
+            verifier
+                .verify(&format!("{input}.{}", URL_SAFE_NO_PAD.encode(raw.as_ref())))
+                .await
+                .is_ok(),
+            "control"
+        );
+        assert!(
+            verifier
+                .verify(&format!("{input}.{}", URL_SAFE_NO_PAD.encode(der.as_ref())))
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test]
@@ -506,10 +632,25 @@ mod tests {
         let other = sign(&idp, &with_claim("sub", json!("mallory")));
         let (_, other_signature) = other.rsplit_once('.').unwrap();
         let swapped = format!("{signing_input}.{other_signature}");
-        assert_eq!(idp.verifier.verify(&swapped).await.err(), Some(IdentityError::BadSignature));
-        assert!(matches!(idp.verifier.verify(signing_input).await, Err(IdentityError::Malformed(_))));
-        assert!(matches!(idp.verifier.verify(&format!("{signing_input}.")).await, Err(IdentityError::Malformed(_))));
-        assert!(matches!(idp.verifier.verify(&format!("{token}.x.y")).await, Err(IdentityError::Malformed(_))));
-        assert!(matches!(idp.verifier.verify(&"a".repeat(MAX_TOKEN_BYTES + 1)).await, Err(IdentityError::Malformed(_))));
+        assert_eq!(
+            idp.verifier.verify(&swapped).await.err(),
+            Some(IdentityError::BadSignature)
+        );
+        assert!(matches!(
+            idp.verifier.verify(signing_input).await,
+            Err(IdentityError::Malformed(_))
+        ));
+        assert!(matches!(
+            idp.verifier.verify(&format!("{signing_input}.")).await,
+            Err(IdentityError::Malformed(_))
+        ));
+        assert!(matches!(
+            idp.verifier.verify(&format!("{token}.x.y")).await,
+            Err(IdentityError::Malformed(_))
+        ));
+        assert!(matches!(
+            idp.verifier.verify(&"a".repeat(MAX_TOKEN_BYTES + 1)).await,
+            Err(IdentityError::Malformed(_))
+        ));
     }
 }

@@ -29,14 +29,12 @@ pub enum JwksError {
     IssuerMismatch,
 }
 
-
 /// A key we may verify with, and the one algorithm it is for.
 #[derive(Clone)]
 pub struct VerificationKey {
     pub key: DecodingKey,
     pub algorithm: JwsAlgorithm,
 }
-
 
 /// Looks up the key a token's header names. `kid` is only ever a key into the set the source
 /// published: `jku`, `x5u`, `jwk` and `x5c` headers are never followed.

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-pub use bearer::{BearerPolicy, BearerVerifier};
 use crate::values::IdentitySource;
 use crate::values::VerifiedClaims;
+pub use bearer::{BearerPolicy, BearerVerifier};
 pub use jwks::{JwksError, JwksSource, KeySource, VerificationKey};
 pub use visitor::{VisitorPolicy, refuse_client_tokens};
 
@@ -106,7 +106,12 @@ pub struct IdentityVerifier {
 impl IdentityVerifier {
     /// `visitor` applies to authorizer claims (the bearer verifier carries its own copy).
     pub fn new(accept_authorizer: bool, bearer: Option<BearerVerifier>, visitor: VisitorPolicy) -> Self {
-        Self { accept_authorizer, bearer, sessions: None, visitor }
+        Self {
+            accept_authorizer,
+            bearer,
+            sessions: None,
+            visitor,
+        }
     }
 
     /// Adds the session cookie as a source (see `SessionKeys`; wired from the configuration by
@@ -137,7 +142,10 @@ impl IdentityVerifier {
         {
             // API Gateway already checked signature, issuer, audience and expiry; it passes
             // every claim as a string. The visitor rules (lifetime, kind) are ours to apply.
-            let map: Map<String, Value> = claims.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+            let map: Map<String, Value> = claims
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
             self.visitor.check_authorizer_claims(&map)?;
             let claims = VerifiedClaims::from_json(Value::Object(map)).ok_or(IdentityError::InvalidClaim("sub"))?;
             return Ok((claims, IdentitySource::ApiGatewayAuthorizer));
@@ -150,7 +158,10 @@ impl IdentityVerifier {
         }
         match &self.sessions {
             Some(sessions) => {
-                let claims = sessions.verify(credentials.cookies).await?.ok_or(IdentityError::MissingCredentials)?;
+                let claims = sessions
+                    .verify(credentials.cookies)
+                    .await?
+                    .ok_or(IdentityError::MissingCredentials)?;
                 Ok((claims, IdentitySource::Session))
             }
             None => Err(IdentityError::MissingCredentials),
@@ -182,11 +193,17 @@ mod tests {
     }
 
     fn visitor() -> VisitorPolicy {
-        VisitorPolicy { max_token_age_seconds: 43_200, required_claim: None }
+        VisitorPolicy {
+            max_token_age_seconds: 43_200,
+            required_claim: None,
+        }
     }
 
     fn authorizer(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        let mut claims = HashMap::from([("iat".to_string(), "1800000000".to_string()), ("exp".to_string(), "1800003600".to_string())]);
+        let mut claims = HashMap::from([
+            ("iat".to_string(), "1800000000".to_string()),
+            ("exp".to_string(), "1800003600".to_string()),
+        ]);
         claims.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         claims
     }
@@ -194,10 +211,17 @@ mod tests {
     #[tokio::test]
     async fn authorizer_claims_are_used_only_when_enabled() {
         let claims = authorizer(&[("sub", "alice")]);
-        let credentials = Credentials { authorizer_claims: Some(&claims), bearer: None, cookies: None };
+        let credentials = Credentials {
+            authorizer_claims: Some(&claims),
+            bearer: None,
+            cookies: None,
+        };
         let on = IdentityVerifier::new(true, None, visitor());
         let (verified, source) = on.verify_with_source(credentials).await.unwrap();
-        assert_eq!((verified.subject(), source), ("alice", IdentitySource::ApiGatewayAuthorizer));
+        assert_eq!(
+            (verified.subject(), source),
+            ("alice", IdentitySource::ApiGatewayAuthorizer)
+        );
         let off = IdentityVerifier::new(false, None, visitor());
         assert_eq!(off.verify(credentials).await, Err(IdentityError::MissingCredentials));
     }
@@ -207,8 +231,17 @@ mod tests {
         let verifier = IdentityVerifier::new(true, None, visitor());
         let two_days = authorizer(&[("sub", "alice"), ("iat", "1799827200")]);
         let machine = authorizer(&[("sub", "svc"), ("client_id", "svc")]);
-        for (claims, expected) in [(two_days, IdentityError::LifetimeTooLong), (machine, IdentityError::NotAPerson("client_id"))] {
-            let result = verifier.verify(Credentials { authorizer_claims: Some(&claims), bearer: None, cookies: None }).await;
+        for (claims, expected) in [
+            (two_days, IdentityError::LifetimeTooLong),
+            (machine, IdentityError::NotAPerson("client_id")),
+        ] {
+            let result = verifier
+                .verify(Credentials {
+                    authorizer_claims: Some(&claims),
+                    bearer: None,
+                    cookies: None,
+                })
+                .await;
             assert_eq!(result, Err(expected));
         }
     }
@@ -217,7 +250,13 @@ mod tests {
     async fn authorizer_claims_without_subject_are_refused() {
         let claims = authorizer(&[("email", "x@example.com")]);
         let verifier = IdentityVerifier::new(true, None, visitor());
-        let result = verifier.verify(Credentials { authorizer_claims: Some(&claims), bearer: None, cookies: None }).await;
+        let result = verifier
+            .verify(Credentials {
+                authorizer_claims: Some(&claims),
+                bearer: None,
+                cookies: None,
+            })
+            .await;
         assert_eq!(result, Err(IdentityError::InvalidClaim("sub")));
     }
 }

@@ -82,7 +82,9 @@ impl VisitorPolicy {
     pub fn check_kind(&self, claims: &Map<String, Value>, as_strings: bool) -> Result<(), IdentityError> {
         refuse_client_tokens(claims)?;
         if let Some(name) = &self.required_claim
-            && !claims.get(name).is_some_and(|value| required_value_ok(name, value, as_strings))
+            && !claims
+                .get(name)
+                .is_some_and(|value| required_value_ok(name, value, as_strings))
         {
             return Err(IdentityError::MissingRequiredClaim);
         }
@@ -92,7 +94,11 @@ impl VisitorPolicy {
     /// `exp - iat` within the bound: a token meant to live longer than a login session is not a
     /// visitor's login (and `now - iat < exp - iat` whenever `exp` is still ahead).
     pub fn check_lifetime(&self, iat: u64, exp: u64) -> Result<(), IdentityError> {
-        if exp.saturating_sub(iat) > self.max_token_age_seconds { Err(IdentityError::LifetimeTooLong) } else { Ok(()) }
+        if exp.saturating_sub(iat) > self.max_token_age_seconds {
+            Err(IdentityError::LifetimeTooLong)
+        } else {
+            Ok(())
+        }
     }
 
     /// `now - iat` within the bound (plus the clock-skew leeway).
@@ -152,7 +158,10 @@ mod tests {
     use serde_json::json;
 
     fn policy(required: Option<&str>) -> VisitorPolicy {
-        VisitorPolicy { max_token_age_seconds: 43_200, required_claim: required.map(String::from) }
+        VisitorPolicy {
+            max_token_age_seconds: 43_200,
+            required_claim: required.map(String::from),
+        }
     }
 
     fn policy_for(claim: &str) -> VisitorPolicy {
@@ -171,16 +180,29 @@ mod tests {
         let refused = [
             (json!({"sub": "app-1", "client_id": "app-1", "aud": "api"}), "client_id"),
             (json!({"sub": "0oa1", "cid": "0oa1", "aud": "api://default"}), "cid"),
-            (json!({"sub": "abc@clients", "azp": "abc", "gty": "client-credentials", "aud": "api"}), "gty"),
+            (
+                json!({"sub": "abc@clients", "azp": "abc", "gty": "client-credentials", "aud": "api"}),
+                "gty",
+            ),
             (json!({"sub": "abc@clients", "azp": "abc", "aud": "api"}), "azp"),
-            (json!({"sub": "sp-oid", "oid": "sp-oid", "azp": "app-id", "roles": ["Read"], "aud": "api"}), "oid"),
-            (json!({"sub": "sp-oid", "oid": "sp-oid", "appid": "app-id", "idtyp": "app", "aud": "api"}), "idtyp"),
+            (
+                json!({"sub": "sp-oid", "oid": "sp-oid", "azp": "app-id", "roles": ["Read"], "aud": "api"}),
+                "oid",
+            ),
+            (
+                json!({"sub": "sp-oid", "oid": "sp-oid", "appid": "app-id", "idtyp": "app", "aud": "api"}),
+                "idtyp",
+            ),
             (json!({"sub": "web", "aud": "web"}), "aud"),
             (json!({"sub": "web", "aud": ["web", "api"]}), "aud"),
             (json!({"sub": "web", "aud": "[api web]"}), "aud"),
         ];
         for (claims, rule) in refused {
-            assert_eq!(refuse_client_tokens(&map(claims.clone())), Err(IdentityError::NotAPerson(rule)), "{claims}");
+            assert_eq!(
+                refuse_client_tokens(&map(claims.clone())),
+                Err(IdentityError::NotAPerson(rule)),
+                "{claims}"
+            );
         }
         let people = [
             json!({"sub": "alice", "aud": "web", "azp": "web", "nonce": "n"}),
@@ -196,21 +218,57 @@ mod tests {
     #[test]
     fn the_required_claim_must_say_something() {
         let policy = policy(Some("auth_time"));
-        for value in [json!(null), json!(false), json!(""), json!(" "), json!([]), json!({}), json!("1800000000"), json!(1.5), json!(-1)] {
+        for value in [
+            json!(null),
+            json!(false),
+            json!(""),
+            json!(" "),
+            json!([]),
+            json!({}),
+            json!("1800000000"),
+            json!(1.5),
+            json!(-1),
+        ] {
             let claims = map(json!({"sub": "alice", "auth_time": value}));
-            assert_eq!(policy.check_kind(&claims, false), Err(IdentityError::MissingRequiredClaim), "{value}");
+            assert_eq!(
+                policy.check_kind(&claims, false),
+                Err(IdentityError::MissingRequiredClaim),
+                "{value}"
+            );
         }
-        assert_eq!(policy.check_kind(&map(json!({"sub": "alice"})), false), Err(IdentityError::MissingRequiredClaim));
-        assert_eq!(policy.check_kind(&map(json!({"sub": "alice", "auth_time": 1_800_000_000})), false), Ok(()));
+        assert_eq!(
+            policy.check_kind(&map(json!({"sub": "alice"})), false),
+            Err(IdentityError::MissingRequiredClaim)
+        );
+        assert_eq!(
+            policy.check_kind(&map(json!({"sub": "alice", "auth_time": 1_800_000_000})), false),
+            Ok(())
+        );
         // From the authorizer every value is a string; an integer string is the NumericDate.
-        assert_eq!(policy.check_kind(&map(json!({"sub": "alice", "auth_time": "1800000000"})), true), Ok(()));
-        assert_eq!(policy.check_kind(&map(json!({"sub": "alice", "auth_time": "soon"})), true), Err(IdentityError::MissingRequiredClaim));
+        assert_eq!(
+            policy.check_kind(&map(json!({"sub": "alice", "auth_time": "1800000000"})), true),
+            Ok(())
+        );
+        assert_eq!(
+            policy.check_kind(&map(json!({"sub": "alice", "auth_time": "soon"})), true),
+            Err(IdentityError::MissingRequiredClaim)
+        );
         let scope = policy_for("scp");
         for value in [json!(null), json!(false), json!(""), json!([]), json!({})] {
-            assert_eq!(scope.check_kind(&map(json!({"sub": "alice", "scp": value})), false), Err(IdentityError::MissingRequiredClaim), "{value}");
+            assert_eq!(
+                scope.check_kind(&map(json!({"sub": "alice", "scp": value})), false),
+                Err(IdentityError::MissingRequiredClaim),
+                "{value}"
+            );
         }
-        assert_eq!(scope.check_kind(&map(json!({"sub": "alice", "scp": ["chat"]})), false), Ok(()));
-        assert_eq!(policy_for("nonce").check_kind(&map(json!({"sub": "alice", "nonce": 7})), false), Err(IdentityError::MissingRequiredClaim));
+        assert_eq!(
+            scope.check_kind(&map(json!({"sub": "alice", "scp": ["chat"]})), false),
+            Ok(())
+        );
+        assert_eq!(
+            policy_for("nonce").check_kind(&map(json!({"sub": "alice", "nonce": 7})), false),
+            Err(IdentityError::MissingRequiredClaim)
+        );
     }
 
     #[test]
@@ -221,8 +279,14 @@ mod tests {
         assert_eq!(policy.check_age(now - 43_230, now, 30), Ok(()));
         assert_eq!(policy.check_age(now - 43_231, now, 30), Err(IdentityError::TooOld));
         assert_eq!(policy.check_lifetime(now, now + 43_200), Ok(()));
-        assert_eq!(policy.check_lifetime(now, now + 43_201), Err(IdentityError::LifetimeTooLong));
-        assert_eq!(policy.check_lifetime(now, u64::MAX), Err(IdentityError::LifetimeTooLong));
+        assert_eq!(
+            policy.check_lifetime(now, now + 43_201),
+            Err(IdentityError::LifetimeTooLong)
+        );
+        assert_eq!(
+            policy.check_lifetime(now, u64::MAX),
+            Err(IdentityError::LifetimeTooLong)
+        );
     }
 
     #[test]
@@ -231,15 +295,37 @@ mod tests {
         let ok = json!({"sub": "alice", "aud": "web", "iat": "1800000000", "exp": "1800003600"});
         assert_eq!(policy.check_authorizer_claims(&map(ok)), Ok(()));
         let cases = [
-            (json!({"sub": "alice", "iat": "1800000000", "exp": "1800172800"}), IdentityError::LifetimeTooLong),
-            (json!({"sub": "alice", "exp": "1800003600"}), IdentityError::MissingClaim("iat")),
-            (json!({"sub": "alice", "iat": "1.8e9", "exp": "1800003600"}), IdentityError::InvalidClaim("iat")),
-            (json!({"sub": "alice", "iat": "-1", "exp": "1800003600"}), IdentityError::InvalidClaim("iat")),
-            (json!({"sub": "alice", "iat": "1800000000", "exp": "99999999999999999999999"}), IdentityError::InvalidClaim("exp")),
-            (json!({"sub": "c", "client_id": "c", "iat": "1800000000", "exp": "1800003600"}), IdentityError::NotAPerson("client_id")),
+            (
+                json!({"sub": "alice", "iat": "1800000000", "exp": "1800172800"}),
+                IdentityError::LifetimeTooLong,
+            ),
+            (
+                json!({"sub": "alice", "exp": "1800003600"}),
+                IdentityError::MissingClaim("iat"),
+            ),
+            (
+                json!({"sub": "alice", "iat": "1.8e9", "exp": "1800003600"}),
+                IdentityError::InvalidClaim("iat"),
+            ),
+            (
+                json!({"sub": "alice", "iat": "-1", "exp": "1800003600"}),
+                IdentityError::InvalidClaim("iat"),
+            ),
+            (
+                json!({"sub": "alice", "iat": "1800000000", "exp": "99999999999999999999999"}),
+                IdentityError::InvalidClaim("exp"),
+            ),
+            (
+                json!({"sub": "c", "client_id": "c", "iat": "1800000000", "exp": "1800003600"}),
+                IdentityError::NotAPerson("client_id"),
+            ),
         ];
         for (claims, expected) in cases {
-            assert_eq!(policy.check_authorizer_claims(&map(claims.clone())), Err(expected), "{claims}");
+            assert_eq!(
+                policy.check_authorizer_claims(&map(claims.clone())),
+                Err(expected),
+                "{claims}"
+            );
         }
     }
 }

@@ -44,7 +44,13 @@ pub fn auth_mapping(config: &ServiceConfig, client_id: Option<&str>) -> Result<A
         .filter(|(_, client)| carried(config, &client.profile).is_some())
         .map(|(id, _)| id)
         .collect();
-    let listed = || openid_clients.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(", ");
+    let listed = || {
+        openid_clients
+            .iter()
+            .map(|id| id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let (id, client) = match client_id {
         Some(wanted) => provider
             .clients
@@ -52,18 +58,30 @@ pub fn auth_mapping(config: &ServiceConfig, client_id: Option<&str>) -> Result<A
             .find(|(id, _)| id.as_str() == wanted)
             .ok_or_else(|| AuthMappingError::UnknownClient(listed()))?,
         None => match openid_clients.as_slice() {
-            [only] => provider.clients.get_key_value(*only).ok_or_else(|| AuthMappingError::ChooseClient(listed()))?,
+            [only] => provider
+                .clients
+                .get_key_value(*only)
+                .ok_or_else(|| AuthMappingError::ChooseClient(listed()))?,
             _ => return Err(AuthMappingError::ChooseClient(listed())),
         },
     };
     let carried = carried(config, &client.profile).ok_or(AuthMappingError::NotOpenIdConnect)?;
     let (auth_mapping, unmapped_roles) = config.claim_policy.auth_mapping(&carried);
-    Ok(AuthMapping { client_id: id.as_str().to_string(), auth_mapping, unmapped_roles })
+    Ok(AuthMapping {
+        client_id: id.as_str().to_string(),
+        auth_mapping,
+        unmapped_roles,
+    })
 }
 
 /// `(output claim, login claim)` pairs of the profile `name`, when its platform has an authMapping.
 fn carried<'c>(config: &'c ServiceConfig, name: &crate::config::ProfileName) -> Option<Vec<(&'c str, &'c str)>> {
-    config.profiles.get(name)?.platform().provider_client()?.carried_claims()
+    config
+        .profiles
+        .get(name)?
+        .platform()
+        .provider_client()?
+        .carried_claims()
 }
 
 #[cfg(test)]
@@ -118,8 +136,17 @@ mod tests {
     #[test]
     fn clients_without_an_authmapping_are_named_as_such() {
         let config = config(json!({}));
-        assert_eq!(auth_mapping(&config, Some("liveperson")), Err(AuthMappingError::NotOpenIdConnect));
-        assert_eq!(auth_mapping(&config, Some("nobody")), Err(AuthMappingError::UnknownClient("puzzel".into())));
-        assert!(auth_mapping(&config, None).unwrap().auth_mapping.is_empty(), "no roles, an empty mapping");
+        assert_eq!(
+            auth_mapping(&config, Some("liveperson")),
+            Err(AuthMappingError::NotOpenIdConnect)
+        );
+        assert_eq!(
+            auth_mapping(&config, Some("nobody")),
+            Err(AuthMappingError::UnknownClient("puzzel".into()))
+        );
+        assert!(
+            auth_mapping(&config, None).unwrap().auth_mapping.is_empty(),
+            "no roles, an empty mapping"
+        );
     }
 }

@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 
 use super::login::AuthorizeLogin;
 use super::{Channel, ClientId, OAuthError, OAuthErrorCode, Params, ProviderService, TokenResponse, TrustedRedirect};
-use crate::values::IdentitySource;
 use crate::identity::{Credentials, IdentityError, IdentityVerifier};
+use crate::values::IdentitySource;
 
 /// The provider service with what its flows need besides: the verifier of the visitor's
 /// identity and the upstream login a visitor without one is sent to (`None`: `login_required`).
@@ -37,7 +37,10 @@ pub enum Authorized {
     Page(OAuthError),
     /// A redirect: to the client with `code` or `error` (`error` says which, for the log), or to
     /// the upstream login.
-    Redirect { location: String, error: Option<OAuthErrorCode> },
+    Redirect {
+        location: String,
+        error: Option<OAuthErrorCode>,
+    },
 }
 
 /// The authorization endpoint's answer and the cookies to set with it, whichever it is.
@@ -94,7 +97,9 @@ impl PageCode {
 
 impl std::fmt::Debug for PageCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PageCode").field("expires_in", &self.expires_in).finish_non_exhaustive()
+        f.debug_struct("PageCode")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
     }
 }
 
@@ -109,7 +114,11 @@ const MAX_ECHOED_STATE: usize = 1024;
 
 impl OpenIdProvider {
     pub fn new(service: ProviderService, identity: IdentityVerifier, login: Option<AuthorizeLogin>) -> Self {
-        Self { service, identity, login }
+        Self {
+            service,
+            identity,
+            login,
+        }
     }
 
     /// `GET|POST /oauth2/authorize`. Until the client and redirect URI are trusted, errors are a
@@ -125,8 +134,16 @@ impl OpenIdProvider {
         authorization
     }
 
-    async fn authorize_request(&self, input: AuthorizeInput<'_>, resuming: Option<&AuthorizeLogin>) -> Authorization<'_> {
-        let page = |error, client| Authorization { answer: Authorized::Page(error), set_cookies: Vec::new(), client };
+    async fn authorize_request(
+        &self,
+        input: AuthorizeInput<'_>,
+        resuming: Option<&AuthorizeLogin>,
+    ) -> Authorization<'_> {
+        let page = |error, client| Authorization {
+            answer: Authorized::Page(error),
+            set_cookies: Vec::new(),
+            client,
+        };
         let (params, sent_to_login_at) = match resuming {
             Some(login) => match login.resume_pending(input.cookies).await {
                 Ok(resumed) => (Ok(resumed.params), Some(resumed.sent_to_login_at)),
@@ -144,19 +161,41 @@ impl OpenIdProvider {
             Ok(target) => target,
             Err(error) => return page(error, client),
         };
-        let result = self.authorize_trusted(&target, &params, input, resuming, sent_to_login_at).await;
+        let result = self
+            .authorize_trusted(&target, &params, input, resuming, sent_to_login_at)
+            .await;
         let state = params.get("state").filter(|s| s.len() <= MAX_ECHOED_STATE);
         let (answer, set_cookies) = match result {
-            Ok(Next::Code(issued)) => {
-                (Authorized::Redirect { location: self.service.redirect_location(&target, Ok(&issued), state), error: None }, Vec::new())
-            }
-            Ok(Next::Login(login)) => (Authorized::Redirect { location: login.location, error: None }, vec![login.set_cookie]),
+            Ok(Next::Code(issued)) => (
+                Authorized::Redirect {
+                    location: self.service.redirect_location(&target, Ok(&issued), state),
+                    error: None,
+                },
+                Vec::new(),
+            ),
+            Ok(Next::Login(login)) => (
+                Authorized::Redirect {
+                    location: login.location,
+                    error: None,
+                },
+                vec![login.set_cookie],
+            ),
             Err(error) => {
                 let location = self.service.redirect_location(&target, Err(&error), state);
-                (Authorized::Redirect { location, error: Some(error.code) }, Vec::new())
+                (
+                    Authorized::Redirect {
+                        location,
+                        error: Some(error.code),
+                    },
+                    Vec::new(),
+                )
             }
         };
-        Authorization { answer, set_cookies, client }
+        Authorization {
+            answer,
+            set_cookies,
+            client,
+        }
     }
 
     /// A trusted target: the request's own checks, then the visitor (a code, or a login first).
@@ -170,7 +209,10 @@ impl OpenIdProvider {
     ) -> Result<Next, OAuthError> {
         let checked = self.service.check_request(target.clone(), params, Channel::Redirect)?;
         // A resumed request never starts a second login, and `prompt=none` forbids any.
-        let login = self.login.as_ref().filter(|_| resuming.is_none() && !checked.prompt.none);
+        let login = self
+            .login
+            .as_ref()
+            .filter(|_| resuming.is_none() && !checked.prompt.none);
         let visitor = match input.credentials {
             Ok(credentials) => self.identity.verify(credentials).await,
             Err(error) => Err(error),
@@ -179,7 +221,12 @@ impl OpenIdProvider {
             Ok(identity) => match self.service.check_login(&checked, &identity, sent_to_login_at) {
                 Ok(()) => self.service.issue_code(&checked, identity).await.map(Next::Code),
                 // `prompt=login`, `select_account` or an exceeded `max_age`: a fresh login cures it.
-                Err(error) if matches!(error.code, OAuthErrorCode::LoginRequired | OAuthErrorCode::AccountSelectionRequired) => {
+                Err(error)
+                    if matches!(
+                        error.code,
+                        OAuthErrorCode::LoginRequired | OAuthErrorCode::AccountSelectionRequired
+                    ) =>
+                {
                     match login {
                         Some(login) => login.start(input.form, true).await.map(Next::Login),
                         None => Err(error),
@@ -191,7 +238,10 @@ impl OpenIdProvider {
             Err(error) if error.is_transient() => Err(OAuthError::unavailable()),
             Err(_) => match login {
                 Some(login) => login.start(input.form, false).await.map(Next::Login),
-                None => Err(OAuthError::new(OAuthErrorCode::LoginRequired, "the visitor has no valid login")),
+                None => Err(OAuthError::new(
+                    OAuthErrorCode::LoginRequired,
+                    "the visitor has no valid login",
+                )),
             },
         }
     }
@@ -217,7 +267,11 @@ impl OpenIdProvider {
         let target = self.service.trusted_redirect(params, Channel::PageScript)?;
         let checked = self.service.check_request(target, params, Channel::PageScript)?;
         let issued = self.service.issue_code(&checked, identity).await?;
-        Ok(PageCode { code: issued.code, redirect_uri: checked.target.redirect_uri, expires_in: issued.expires_in })
+        Ok(PageCode {
+            code: issued.code,
+            redirect_uri: checked.target.redirect_uri,
+            expires_in: issued.expires_in,
+        })
     }
 
     /// `POST /oauth2/token` (RFC 6749 4.1.3): `authorization` is the raw `Authorization` header.
@@ -238,11 +292,18 @@ mod tests {
     #[test]
     fn debug_of_flow_answers_names_no_code_location_or_cookie() {
         let authorization = Authorization {
-            answer: Authorized::Redirect { location: "https://chat.example.com/cb?code=SECRETCODE&state=STATEVALUE".into(), error: None },
+            answer: Authorized::Redirect {
+                location: "https://chat.example.com/cb?code=SECRETCODE&state=STATEVALUE".into(),
+                error: None,
+            },
             set_cookies: vec!["whoscalling_authorize=SEALEDREQUEST".into()],
             client: None,
         };
-        let page_code = PageCode { code: "SECRETCODE".into(), redirect_uri: "https://chat.example.com/cb".into(), expires_in: 60 };
+        let page_code = PageCode {
+            code: "SECRETCODE".into(),
+            redirect_uri: "https://chat.example.com/cb".into(),
+            expires_in: 60,
+        };
         for printed in [format!("{authorization:?}"), format!("{page_code:?}")] {
             for secret in ["SECRETCODE", "STATEVALUE", "SEALEDREQUEST", "chat.example.com"] {
                 assert!(!printed.contains(secret), "{printed}");

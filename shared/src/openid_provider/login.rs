@@ -42,7 +42,10 @@ pub struct LoginRedirect {
 impl std::fmt::Debug for LoginRedirect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The cookie seals the pending request: its shape only.
-        f.debug_struct("LoginRedirect").field("location", &"[redacted]").field("set_cookie", &"[redacted]").finish()
+        f.debug_struct("LoginRedirect")
+            .field("location", &"[redacted]")
+            .field("set_cookie", &"[redacted]")
+            .finish()
     }
 }
 
@@ -63,18 +66,34 @@ pub struct AuthorizeLogin {
 
 impl AuthorizeLogin {
     /// `None` when the configuration names no login for the authorization endpoint.
-    pub fn from_config(config: &ServiceConfig, secrets: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Result<Option<Self>, ConfigError> {
-        let Some(name) = config.authorize_login() else { return Ok(None) };
-        let missing = |setting: &str| ConfigError::Setting { setting: setting.into(), reason: "required for provider.login_with".into() };
+    pub fn from_config(
+        config: &ServiceConfig,
+        secrets: Arc<dyn SecretStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Option<Self>, ConfigError> {
+        let Some(name) = config.authorize_login() else {
+            return Ok(None);
+        };
+        let missing = |setting: &str| ConfigError::Setting {
+            setting: setting.into(),
+            reason: "required for provider.login_with".into(),
+        };
         let provider = config.provider.as_ref().ok_or_else(|| missing("provider"))?;
         let session = config.session.as_ref().ok_or_else(|| missing("session"))?;
-        let bad_issuer = || ConfigError::Setting { setting: "provider.issuer".into(), reason: "must be a URL".into() };
+        let bad_issuer = || ConfigError::Setting {
+            setting: "provider.issuer".into(),
+            reason: "must be a URL".into(),
+        };
         let authorize = Url::parse(&format!("{}/oauth2/authorize", provider.issuer)).map_err(|_| bad_issuer())?;
-        let mut login = Url::parse(&format!("{}/login/{}", provider.issuer, name.as_str())).map_err(|_| bad_issuer())?;
+        let mut login =
+            Url::parse(&format!("{}/login/{}", provider.issuer, name.as_str())).map_err(|_| bad_issuer())?;
         login.query_pairs_mut().append_pair("return_to", authorize.as_str());
         Ok(Some(Self {
             keys: SessionKeys::from_config(secrets, config, session, clock.clone()),
-            cookies: CookieSettings { name: PENDING_COOKIE.into(), secure: session.secure_cookies },
+            cookies: CookieSettings {
+                name: PENDING_COOKIE.into(),
+                secure: session.secure_cookies,
+            },
             login_url: login.into(),
             cookie_path: authorize.path().to_string(),
             clock,
@@ -85,15 +104,30 @@ impl AuthorizeLogin {
     /// `fresh_login`, `prompt=login` travels on to the upstream provider, so the provider's own
     /// single sign-on does not answer with the old login.
     pub async fn start(&self, query: &str, fresh_login: bool) -> Result<LoginRedirect, OAuthError> {
-        let pending = Pending { query: query.to_string(), exp: self.clock.now_unix() + PENDING_SECONDS };
-        let sealed = self.keys.seal_json(Purpose::PendingAuthorization, &pending).await.map_err(|error| match error {
-            SessionError::TooLarge(_) => OAuthError::invalid_request("the authorization request is too large to resume after a login"),
-            other => key_error(&other),
-        })?;
-        let location = if fresh_login { format!("{}&prompt=login", self.login_url) } else { self.login_url.clone() };
+        let pending = Pending {
+            query: query.to_string(),
+            exp: self.clock.now_unix() + PENDING_SECONDS,
+        };
+        let sealed = self
+            .keys
+            .seal_json(Purpose::PendingAuthorization, &pending)
+            .await
+            .map_err(|error| match error {
+                SessionError::TooLarge(_) => {
+                    OAuthError::invalid_request("the authorization request is too large to resume after a login")
+                }
+                other => key_error(&other),
+            })?;
+        let location = if fresh_login {
+            format!("{}&prompt=login", self.login_url)
+        } else {
+            self.login_url.clone()
+        };
         Ok(LoginRedirect {
             location,
-            set_cookie: self.cookies.set(PENDING_COOKIE, &sealed, &self.cookie_path, PENDING_SECONDS),
+            set_cookie: self
+                .cookies
+                .set(PENDING_COOKIE, &sealed, &self.cookie_path, PENDING_SECONDS),
         })
     }
 
@@ -107,20 +141,31 @@ impl AuthorizeLogin {
     /// As [`Self::resume`], with when the visitor was sent to the login (so a login since then
     /// counts as the fresh one `prompt=login` or `max_age` asked for).
     pub async fn resume_pending(&self, cookie_header: Option<&str>) -> Result<Resumed, OAuthError> {
-        let refused = || OAuthError::invalid_request("no sign-in request to resume: it expired, or was started in another browser; start again from the chat");
+        let refused = || {
+            OAuthError::invalid_request(
+                "no sign-in request to resume: it expired, or was started in another browser; start again from the chat",
+            )
+        };
         let sealed = match cookie_header.map(|header| cookie_value(header, PENDING_COOKIE)) {
             Some(Ok(Some(value))) if !value.is_empty() => value,
             Some(Err(DuplicateCookie)) | Some(Ok(_)) | None => return Err(refused()),
         };
-        let pending: Pending = self.keys.open_json(Purpose::PendingAuthorization, sealed).await.map_err(|error| match error {
-            SessionError::Secret(_) | SessionError::WeakKey | SessionError::Randomness => key_error(&error),
-            _ => refused(),
-        })?;
+        let pending: Pending = self
+            .keys
+            .open_json(Purpose::PendingAuthorization, sealed)
+            .await
+            .map_err(|error| match error {
+                SessionError::Secret(_) | SessionError::WeakKey | SessionError::Randomness => key_error(&error),
+                _ => refused(),
+            })?;
         if pending.exp <= self.clock.now_unix() {
             return Err(refused());
         }
         let params = Params::from_form(pending.query.as_bytes())?;
-        Ok(Resumed { params, sent_to_login_at: pending.exp.saturating_sub(PENDING_SECONDS) })
+        Ok(Resumed {
+            params,
+            sent_to_login_at: pending.exp.saturating_sub(PENDING_SECONDS),
+        })
     }
 
     /// The `Set-Cookie` that removes the pending request (sent with every resumed answer, so a
@@ -135,7 +180,10 @@ fn key_error(error: &SessionError) -> OAuthError {
         SessionError::Secret(secret) if secret.is_transient() => OAuthError::unavailable(),
         _ => {
             tracing::error!(error = %error, "session key unavailable for a pending authorization");
-            OAuthError::new(OAuthErrorCode::ServerError, "the service could not complete the request")
+            OAuthError::new(
+                OAuthErrorCode::ServerError,
+                "the service could not complete the request",
+            )
         }
     }
 }
@@ -143,8 +191,8 @@ fn key_error(error: &SessionError) -> OAuthError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::FixedClock;
     use crate::adapters::InMemorySecretStore;
+    use crate::clock::FixedClock;
     use serde_json::json;
 
     const QUERY: &str = "response_type=code&client_id=puzzel&state=s%201&nonce=n&code_challenge=abc&code_challenge_method=S256&redirect_uri=https%3A%2F%2Fchat.example.com%2Fcb";
@@ -165,7 +213,12 @@ mod tests {
     fn login(issuer: &str, key: &str) -> (AuthorizeLogin, Arc<FixedClock>) {
         let clock = Arc::new(FixedClock::at(1_000));
         let secrets = Arc::new(InMemorySecretStore::with("session", key));
-        (AuthorizeLogin::from_config(&config(issuer, true), secrets, clock.clone()).unwrap().unwrap(), clock)
+        (
+            AuthorizeLogin::from_config(&config(issuer, true), secrets, clock.clone())
+                .unwrap()
+                .unwrap(),
+            clock,
+        )
     }
 
     fn cookie_of(set_cookie: &str) -> String {
@@ -176,16 +229,38 @@ mod tests {
     async fn the_request_resumes_once_in_the_same_browser() {
         let (login, _) = login("https://id.example.com/prod", &"k".repeat(64));
         let redirect = login.start(QUERY, false).await.unwrap();
-        assert_eq!(redirect.location, "https://id.example.com/prod/login/bankid?return_to=https%3A%2F%2Fid.example.com%2Fprod%2Foauth2%2Fauthorize");
+        assert_eq!(
+            redirect.location,
+            "https://id.example.com/prod/login/bankid?return_to=https%3A%2F%2Fid.example.com%2Fprod%2Foauth2%2Fauthorize"
+        );
         assert!(redirect.set_cookie.starts_with("whoscalling_authorize="));
         // A request that needs a fresh login says so to the visitor login, which tells the provider.
         let fresh = login.start(QUERY, true).await.unwrap();
         assert_eq!(fresh.location, format!("{}&prompt=login", redirect.location));
-        assert!(redirect.set_cookie.ends_with("; Path=/prod/oauth2/authorize; Max-Age=600; HttpOnly; Secure; SameSite=Lax"), "{}", redirect.set_cookie);
+        assert!(
+            redirect
+                .set_cookie
+                .ends_with("; Path=/prod/oauth2/authorize; Max-Age=600; HttpOnly; Secure; SameSite=Lax"),
+            "{}",
+            redirect.set_cookie
+        );
         assert!(!redirect.set_cookie.contains("puzzel"), "sealed, not readable");
-        let params = login.resume(Some(&format!("other=1; {}", cookie_of(&redirect.set_cookie)))).await.unwrap();
-        assert_eq!((params.get("client_id"), params.get("state"), params.get("code_challenge")), (Some("puzzel"), Some("s 1"), Some("abc")));
-        assert_eq!(login.clear_cookie(), "whoscalling_authorize=; Path=/prod/oauth2/authorize; Max-Age=0; HttpOnly; Secure; SameSite=Lax");
+        let params = login
+            .resume(Some(&format!("other=1; {}", cookie_of(&redirect.set_cookie))))
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                params.get("client_id"),
+                params.get("state"),
+                params.get("code_challenge")
+            ),
+            (Some("puzzel"), Some("s 1"), Some("abc"))
+        );
+        assert_eq!(
+            login.clear_cookie(),
+            "whoscalling_authorize=; Path=/prod/oauth2/authorize; Max-Age=0; HttpOnly; Secure; SameSite=Lax"
+        );
     }
 
     #[tokio::test]
@@ -198,8 +273,20 @@ mod tests {
         altered.replace_range(altered.len() - 1.., flipped);
         let (other_browser, _) = login_with_key(&"j".repeat(64));
         let foreign = cookie_of(&other_browser.start(QUERY, false).await.unwrap().set_cookie);
-        let keys = SessionKeys::new(Arc::new(InMemorySecretStore::with("session", &"k".repeat(64))), "session".to_string().try_into().unwrap());
-        let other_purpose = keys.seal_json(Purpose::LoginState, &Pending { query: QUERY.into(), exp: 5_000 }).await.unwrap();
+        let keys = SessionKeys::new(
+            Arc::new(InMemorySecretStore::with("session", &"k".repeat(64))),
+            "session".to_string().try_into().unwrap(),
+        );
+        let other_purpose = keys
+            .seal_json(
+                Purpose::LoginState,
+                &Pending {
+                    query: QUERY.into(),
+                    exp: 5_000,
+                },
+            )
+            .await
+            .unwrap();
         let headers = [
             None,
             Some(String::new()),
@@ -218,7 +305,10 @@ mod tests {
         clock.advance(PENDING_SECONDS - 1);
         assert!(login.resume(Some(&cookie)).await.is_ok());
         clock.advance(1);
-        assert_eq!(login.resume(Some(&cookie)).await.unwrap_err().code, OAuthErrorCode::InvalidRequest);
+        assert_eq!(
+            login.resume(Some(&cookie)).await.unwrap_err().code,
+            OAuthErrorCode::InvalidRequest
+        );
     }
 
     fn login_with_key(key: &str) -> (AuthorizeLogin, Arc<FixedClock>) {
@@ -229,7 +319,10 @@ mod tests {
     async fn an_oversized_request_is_refused_before_the_login() {
         let (login, _) = login("https://id.example.com", &"k".repeat(64));
         let huge = format!("{QUERY}&state={}", "s".repeat(4000));
-        assert_eq!(login.start(&huge, false).await.unwrap_err().code, OAuthErrorCode::InvalidRequest);
+        assert_eq!(
+            login.start(&huge, false).await.unwrap_err().code,
+            OAuthErrorCode::InvalidRequest
+        );
     }
 
     #[test]
@@ -245,7 +338,11 @@ mod tests {
         });
         let config = ServiceConfig::from_json("test", &document.to_string()).unwrap();
         let secrets = Arc::new(InMemorySecretStore::with("session", &"k".repeat(64)));
-        assert!(AuthorizeLogin::from_config(&config, secrets, Arc::new(FixedClock::at(0))).unwrap().is_none());
+        assert!(
+            AuthorizeLogin::from_config(&config, secrets, Arc::new(FixedClock::at(0)))
+                .unwrap()
+                .is_none()
+        );
         document["provider"]["login_with"] = json!("bankid");
         assert!(ServiceConfig::from_json("test", &document.to_string()).is_ok());
     }

@@ -21,18 +21,18 @@ use url::Url;
 
 use crate::clock::Clock;
 use crate::config::{ClientConfig, ClientId, ConfigError, ServiceConfig};
-use crate::platforms::ProfileConfig;
-use crate::values::VerifiedClaims;
+use crate::jwe::JweRecipient;
 use crate::keys::{KeyChoice, KeyError, SigningKeys};
 use crate::mapping::ClaimPolicy;
-use crate::jwe::JweRecipient;
 use crate::mint::recipient;
+use crate::platforms::ProfileConfig;
 use crate::platforms::{ClaimsError, ProviderClient};
 use crate::secrets::SecretStore;
 use crate::signing::SigningAlgorithm;
+use crate::values::VerifiedClaims;
 
-pub use flows::{AuthorizeInput, Authorization, Authorized, OpenIdProvider, PageCode, PageCodeError};
 pub use crate::grants::{GrantStore, GrantStoreError, MemoryGrantStore};
+pub use flows::{Authorization, AuthorizeInput, Authorized, OpenIdProvider, PageCode, PageCodeError};
 pub use oauth::{OAuthError, OAuthErrorCode, Params};
 
 use crate::grants::{Grant, GrantStatus, hashes_match, new_grant_id, new_secret, parse_presented};
@@ -93,7 +93,9 @@ impl Prompt {
             }
         }
         if prompt.none && values.len() > 1 {
-            return Err(OAuthError::invalid_request("prompt=none cannot be combined with other values"));
+            return Err(OAuthError::invalid_request(
+                "prompt=none cannot be combined with other values",
+            ));
         }
         Ok(prompt)
     }
@@ -119,7 +121,10 @@ pub struct TokenResponse {
 
 impl std::fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenResponse").field("grant_id", &self.grant_id).field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("TokenResponse")
+            .field("grant_id", &self.grant_id)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -135,8 +140,8 @@ pub fn same_redirect_uri(registered: &str, presented: &str) -> bool {
 /// non-standard and is released only when the client's `claims_without_scope` names it.
 pub fn scope_of_claim(claim: &str) -> Option<&'static str> {
     match claim {
-        "name" | "family_name" | "given_name" | "middle_name" | "nickname" | "preferred_username" | "profile" | "picture"
-        | "website" | "gender" | "birthdate" | "zoneinfo" | "locale" | "updated_at" => Some("profile"),
+        "name" | "family_name" | "given_name" | "middle_name" | "nickname" | "preferred_username" | "profile"
+        | "picture" | "website" | "gender" | "birthdate" | "zoneinfo" | "locale" | "updated_at" => Some("profile"),
         "email" | "email_verified" => Some("email"),
         "address" => Some("address"),
         "phone_number" | "phone_number_verified" => Some("phone"),
@@ -177,7 +182,10 @@ impl ProviderService {
         secrets: Arc<dyn SecretStore>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ConfigError> {
-        let missing = |setting: &str| ConfigError::Setting { setting: setting.into(), reason: "required for the OpenID provider".into() };
+        let missing = |setting: &str| ConfigError::Setting {
+            setting: setting.into(),
+            reason: "required for the OpenID provider".into(),
+        };
         let provider = config.provider.as_ref().ok_or_else(|| missing("provider"))?;
         let keys = config.signing_keys.as_ref().ok_or_else(|| missing("signing_keys"))?;
         let mut clients = BTreeMap::new();
@@ -189,9 +197,19 @@ impl ProviderService {
                 .filter(|profile| profile.platform().provider_client().is_some())
                 .ok_or_else(|| missing(&format!("provider.clients.{id}.profile")))?;
             let encryption = recipient(&client.profile, profile.platform())?;
-            let key = profile.key_choice(&client.profile).unwrap_or(KeyChoice::Rotating(SigningAlgorithm::RS256));
+            let key = profile
+                .key_choice(&client.profile)
+                .unwrap_or(KeyChoice::Rotating(SigningAlgorithm::RS256));
             let profile = profile.clone();
-            clients.insert(id.clone(), Client { config: client.clone(), profile, encryption, key });
+            clients.insert(
+                id.clone(),
+                Client {
+                    config: client.clone(),
+                    profile,
+                    encryption,
+                    key,
+                },
+            );
         }
         let discovery = discovery_document(&provider.issuer, &clients);
         Ok(Self {
@@ -246,53 +264,94 @@ impl ProviderService {
             (None, _) => return Err(OAuthError::invalid_request("the `redirect_uri` parameter is required")),
         }
         .ok_or_else(|| OAuthError::invalid_request("redirect_uri is not registered for this client"))?;
-        Ok(TrustedRedirect { client_id: client_id.clone(), redirect_uri: redirect_uri.clone() })
+        Ok(TrustedRedirect {
+            client_id: client_id.clone(),
+            redirect_uri: redirect_uri.clone(),
+        })
     }
 
     /// Step two: the rest of the request (OIDC Core 3.1.2.1, RFC 7636). Errors here may be
     /// redirected to the trusted target.
-    pub fn check_request(&self, target: TrustedRedirect, params: &Params, channel: Channel) -> Result<AuthorizationRequest, OAuthError> {
+    pub fn check_request(
+        &self,
+        target: TrustedRedirect,
+        params: &Params,
+        channel: Channel,
+    ) -> Result<AuthorizationRequest, OAuthError> {
         let client = self.client(&target.client_id)?;
         if params.get("request").is_some() {
-            return Err(OAuthError::new(OAuthErrorCode::RequestNotSupported, "request objects are not supported"));
+            return Err(OAuthError::new(
+                OAuthErrorCode::RequestNotSupported,
+                "request objects are not supported",
+            ));
         }
         if params.get("request_uri").is_some() {
-            return Err(OAuthError::new(OAuthErrorCode::RequestUriNotSupported, "request_uri is not supported"));
+            return Err(OAuthError::new(
+                OAuthErrorCode::RequestUriNotSupported,
+                "request_uri is not supported",
+            ));
         }
         match (params.get("response_type"), channel) {
             (Some("code"), _) | (None, Channel::PageScript) => {}
-            (None, Channel::Redirect) => return Err(OAuthError::invalid_request("the `response_type` parameter is required")),
+            (None, Channel::Redirect) => {
+                return Err(OAuthError::invalid_request("the `response_type` parameter is required"));
+            }
             (Some(_), _) => {
-                return Err(OAuthError::new(OAuthErrorCode::UnsupportedResponseType, "only response_type=code is supported"));
+                return Err(OAuthError::new(
+                    OAuthErrorCode::UnsupportedResponseType,
+                    "only response_type=code is supported",
+                ));
             }
         }
         let scope = match (params.get("scope"), channel) {
             (Some(scope), _) => scope,
             (None, Channel::PageScript) => "openid",
-            (None, Channel::Redirect) => return Err(OAuthError::new(OAuthErrorCode::InvalidScope, "the `scope` parameter is required")),
+            (None, Channel::Redirect) => {
+                return Err(OAuthError::new(
+                    OAuthErrorCode::InvalidScope,
+                    "the `scope` parameter is required",
+                ));
+            }
         };
         let requested: BTreeSet<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
         if !requested.contains("openid") {
-            return Err(OAuthError::new(OAuthErrorCode::InvalidScope, "the scope must include openid"));
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidScope,
+                "the scope must include openid",
+            ));
         }
         // OIDC Core 3.1.2.1: unknown scope values SHOULD be ignored; so is any value this client is
         // not registered for (never granted). The token response's `scope` says what was granted.
-        let requested: BTreeSet<&str> = requested.into_iter().filter(|s| client.config.scopes.iter().any(|allowed| allowed == s)).collect();
+        let requested: BTreeSet<&str> = requested
+            .into_iter()
+            .filter(|s| client.config.scopes.iter().any(|allowed| allowed == s))
+            .collect();
         let state = params.get("state").map(str::to_string);
         if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_BYTES) {
             return Err(OAuthError::invalid_request("state is too long"));
         }
         let nonce = params.get("nonce").map(str::to_string);
         // The nonce is echoed into the id_token: held to the same rule as every claim.
-        if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_BYTES || crate::values::hygiene::has_forbidden_char(n)) {
-            return Err(OAuthError::invalid_request("nonce is too long or has control or invisible formatting characters"));
+        if nonce
+            .as_ref()
+            .is_some_and(|n| n.len() > MAX_NONCE_BYTES || crate::values::hygiene::has_forbidden_char(n))
+        {
+            return Err(OAuthError::invalid_request(
+                "nonce is too long or has control or invisible formatting characters",
+            ));
         }
         let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
             (None, None) if client.config.require_pkce => {
-                return Err(OAuthError::invalid_request("this client must use PKCE (code_challenge with S256)"));
+                return Err(OAuthError::invalid_request(
+                    "this client must use PKCE (code_challenge with S256)",
+                ));
             }
             (None, None) => None,
-            (None, Some(_)) => return Err(OAuthError::invalid_request("code_challenge_method without code_challenge")),
+            (None, Some(_)) => {
+                return Err(OAuthError::invalid_request(
+                    "code_challenge_method without code_challenge",
+                ));
+            }
             // Only S256: `plain` (and a missing method, which means plain) protects nothing.
             (Some(_), None | Some("plain")) => {
                 return Err(OAuthError::invalid_request("code_challenge_method must be S256"));
@@ -300,7 +359,9 @@ impl ProviderService {
             (Some(challenge), Some("S256")) if oauth::valid_pkce_value(challenge) && challenge.len() == 43 => {
                 Some(challenge.to_string())
             }
-            (Some(_), Some("S256")) => return Err(OAuthError::invalid_request("code_challenge is not an S256 challenge")),
+            (Some(_), Some("S256")) => {
+                return Err(OAuthError::invalid_request("code_challenge is not an S256 challenge"));
+            }
             (Some(_), Some(_)) => return Err(OAuthError::invalid_request("code_challenge_method must be S256")),
         };
         let prompt = Prompt::parse(params.get("prompt"))?;
@@ -312,7 +373,15 @@ impl ProviderService {
             },
         };
         let scope = requested.into_iter().collect::<Vec<_>>().join(" ");
-        Ok(AuthorizationRequest { target, scope, state, nonce, code_challenge, prompt, max_age })
+        Ok(AuthorizationRequest {
+            target,
+            scope,
+            state,
+            nonce,
+            code_challenge,
+            prompt,
+            max_age,
+        })
     }
 
     /// When the visitor logged in (`auth_time`, else the login token's `iat`; never in the future).
@@ -324,7 +393,11 @@ impl ProviderService {
             Value::String(s) => s.parse::<u64>().ok().filter(|n| n.to_string() == *s),
             other => other.as_u64(),
         };
-        ["auth_time", "iat"].iter().find_map(|name| identity.get(name).and_then(seconds)).filter(|t| *t <= now).unwrap_or(now)
+        ["auth_time", "iat"]
+            .iter()
+            .find_map(|name| identity.get(name).and_then(seconds))
+            .filter(|t| *t <= now)
+            .unwrap_or(now)
     }
 
     /// Whether this login satisfies the request's `prompt` and `max_age` (OIDC Core 3.1.2.1).
@@ -332,29 +405,50 @@ impl ProviderService {
     /// request): a login since then satisfies `prompt=login` and `select_account`, so the resumed
     /// request never loops. The error says what is missing: `login_required`,
     /// `account_selection_required` (both curable by a fresh login) or `consent_required`.
-    pub fn check_login(&self, request: &AuthorizationRequest, identity: &VerifiedClaims, sent_to_login_at: Option<u64>) -> Result<(), OAuthError> {
+    pub fn check_login(
+        &self,
+        request: &AuthorizationRequest,
+        identity: &VerifiedClaims,
+        sent_to_login_at: Option<u64>,
+    ) -> Result<(), OAuthError> {
         let auth_time = self.auth_time(identity);
         let fresh = sent_to_login_at.is_some_and(|sent| auth_time + FRESH_LOGIN_LEEWAY >= sent);
         if request.prompt.consent {
             // We have no consent screen; the client's registration is the consent.
-            return Err(OAuthError::new(OAuthErrorCode::ConsentRequired, "this provider cannot prompt for consent"));
+            return Err(OAuthError::new(
+                OAuthErrorCode::ConsentRequired,
+                "this provider cannot prompt for consent",
+            ));
         }
         if request.prompt.login && !fresh {
-            return Err(OAuthError::new(OAuthErrorCode::LoginRequired, "prompt=login asks for a fresh login"));
+            return Err(OAuthError::new(
+                OAuthErrorCode::LoginRequired,
+                "prompt=login asks for a fresh login",
+            ));
         }
         if request.prompt.select_account && !fresh {
-            return Err(OAuthError::new(OAuthErrorCode::AccountSelectionRequired, "prompt=select_account asks for a fresh login"));
+            return Err(OAuthError::new(
+                OAuthErrorCode::AccountSelectionRequired,
+                "prompt=select_account asks for a fresh login",
+            ));
         }
         if let Some(max_age) = request.max_age
             && self.clock.now_unix().saturating_sub(auth_time) > max_age
         {
-            return Err(OAuthError::new(OAuthErrorCode::LoginRequired, "the login is older than max_age"));
+            return Err(OAuthError::new(
+                OAuthErrorCode::LoginRequired,
+                "the login is older than max_age",
+            ));
         }
         Ok(())
     }
 
     /// Maps the verified visitor for the client and stores a single-use code bound to the request.
-    pub async fn issue_code(&self, request: &AuthorizationRequest, identity: VerifiedClaims) -> Result<IssuedCode, OAuthError> {
+    pub async fn issue_code(
+        &self,
+        request: &AuthorizationRequest,
+        identity: VerifiedClaims,
+    ) -> Result<IssuedCode, OAuthError> {
         let client = self.client(&request.target.client_id)?;
         let now = self.clock.now_unix();
         let identity = self.policy.apply(identity);
@@ -365,7 +459,9 @@ impl ProviderService {
             let granted: BTreeSet<&str> = request.scope.split(' ').collect();
             let always = &client.config.claims_without_scope;
             claims.retain(|name, _| {
-                name == "sub" || always.iter().any(|a| a == name) || scope_of_claim(name).is_some_and(|scope| granted.contains(scope))
+                name == "sub"
+                    || always.iter().any(|a| a == name)
+                    || scope_of_claim(name).is_some_and(|scope| granted.contains(scope))
             });
         }
         let grant = Grant {
@@ -379,12 +475,23 @@ impl ProviderService {
         };
         let grant_id = new_grant_id().map_err(store_error)?;
         let code = new_secret(&grant_id).map_err(store_error)?;
-        self.grants.create(&grant_id, &grant, &code.hash, now + self.code_lifetime).await.map_err(store_error)?;
-        Ok(IssuedCode { code: code.value, expires_in: self.code_lifetime })
+        self.grants
+            .create(&grant_id, &grant, &code.hash, now + self.code_lifetime)
+            .await
+            .map_err(store_error)?;
+        Ok(IssuedCode {
+            code: code.value,
+            expires_in: self.code_lifetime,
+        })
     }
 
     /// The redirect for an outcome: `code` or `error`, with `state` and RFC 9207 `iss`.
-    pub fn redirect_location(&self, target: &TrustedRedirect, outcome: Result<&IssuedCode, &OAuthError>, state: Option<&str>) -> String {
+    pub fn redirect_location(
+        &self,
+        target: &TrustedRedirect,
+        outcome: Result<&IssuedCode, &OAuthError>,
+        state: Option<&str>,
+    ) -> String {
         let Ok(mut url) = Url::parse(&target.redirect_uri) else {
             // Registered URIs were parsed at cold start; this cannot fail.
             return target.redirect_uri.clone();
@@ -416,7 +523,10 @@ impl ProviderService {
         match params.get("grant_type") {
             Some("authorization_code") => {}
             Some(_) => {
-                return Err(OAuthError::new(OAuthErrorCode::UnsupportedGrantType, "only authorization_code is supported"));
+                return Err(OAuthError::new(
+                    OAuthErrorCode::UnsupportedGrantType,
+                    "only authorization_code is supported",
+                ));
             }
             None => return Err(OAuthError::invalid_request("the `grant_type` parameter is required")),
         }
@@ -424,11 +534,18 @@ impl ProviderService {
         let redirect_uri = params.require("redirect_uri")?;
         let verifier = params.get("code_verifier");
         if verifier.is_some_and(|v| !oauth::valid_pkce_value(v)) {
-            return Err(OAuthError::invalid_request("code_verifier must be 43-128 unreserved characters"));
+            return Err(OAuthError::invalid_request(
+                "code_verifier must be 43-128 unreserved characters",
+            ));
         }
         let invalid_code = || OAuthError::invalid_grant("the code is invalid, expired or already used");
         let (grant_id, code_hash) = parse_presented(code).ok_or_else(invalid_code)?;
-        let stored = self.grants.load(grant_id).await.map_err(store_error)?.ok_or_else(invalid_code)?;
+        let stored = self
+            .grants
+            .load(grant_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(invalid_code)?;
         if !hashes_match(&stored.code_hash, &code_hash) {
             return Err(invalid_code());
         }
@@ -447,14 +564,24 @@ impl ProviderService {
             return Err(OAuthError::invalid_grant("the code was issued to another client"));
         }
         if !same_redirect_uri(&grant.redirect_uri, redirect_uri) {
-            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
         }
         match (&grant.code_challenge, verifier) {
             (Some(challenge), Some(verifier)) if oauth::pkce_s256_matches(verifier, challenge) => {}
-            (Some(_), Some(_)) => return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge")),
+            (Some(_), Some(_)) => {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
+            }
             (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required for this code")),
             // RFC 9700 2.1.1: a verifier for a code issued without a challenge is a downgrade attempt.
-            (None, Some(_)) => return Err(OAuthError::invalid_grant("this code was issued without a code_challenge")),
+            (None, Some(_)) => {
+                return Err(OAuthError::invalid_grant(
+                    "this code was issued without a code_challenge",
+                ));
+            }
             (None, None) => {}
         }
         let access = new_secret(grant_id).map_err(store_error)?;
@@ -462,7 +589,12 @@ impl ProviderService {
         let client = self.client(&client_id).map_err(|_| OAuthError::server_error())?;
         let (id_token, kid) = self.id_token(client, grant, &access.value, now).await?;
         let access_expires_at = now + self.access_token_lifetime;
-        if !self.grants.redeem(grant_id, &code_hash, now, &access.hash, access_expires_at).await.map_err(store_error)? {
+        if !self
+            .grants
+            .redeem(grant_id, &code_hash, now, &access.hash, access_expires_at)
+            .await
+            .map_err(store_error)?
+        {
             // Lost a race with another redemption of the same code (or it expired meanwhile).
             self.grants.revoke(grant_id).await.map_err(store_error)?;
             return Err(invalid_code());
@@ -474,22 +606,41 @@ impl ProviderService {
             "id_token": id_token,
             "scope": grant.scope,
         });
-        Ok(TokenResponse { body, grant_id: grant_id.to_string(), kid })
+        Ok(TokenResponse {
+            body,
+            grant_id: grant_id.to_string(),
+            kid,
+        })
     }
 
     /// The userinfo endpoint: the grant's claims while its access token is valid and not revoked.
     pub async fn userinfo(&self, access_token: &str) -> Result<Map<String, Value>, OAuthError> {
-        let invalid = || OAuthError::new(OAuthErrorCode::InvalidToken, "the access token is invalid, expired or revoked");
+        let invalid = || {
+            OAuthError::new(
+                OAuthErrorCode::InvalidToken,
+                "the access token is invalid, expired or revoked",
+            )
+        };
         let (grant_id, hash) = parse_presented(access_token).ok_or_else(invalid)?;
-        let stored = self.grants.load(grant_id).await.map_err(store_error)?.ok_or_else(invalid)?;
+        let stored = self
+            .grants
+            .load(grant_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(invalid)?;
         let valid = stored.status == GrantStatus::Redeemed
-            && stored.access_hash.as_deref().is_some_and(|stored| hashes_match(stored, &hash))
+            && stored
+                .access_hash
+                .as_deref()
+                .is_some_and(|stored| hashes_match(stored, &hash))
             && stored.access_expires_at.is_some_and(|exp| exp > self.clock.now_unix());
         if valid { Ok(stored.grant.claims) } else { Err(invalid()) }
     }
 
     fn client(&self, id: &ClientId) -> Result<&Client, OAuthError> {
-        self.clients.get(id).ok_or_else(|| OAuthError::invalid_request("unknown client_id"))
+        self.clients
+            .get(id)
+            .ok_or_else(|| OAuthError::invalid_request("unknown client_id"))
     }
 
     async fn authenticate(&self, presented: &oauth::PresentedClient) -> Result<ClientId, OAuthError> {
@@ -498,17 +649,41 @@ impl ProviderService {
             .ok_or_else(OAuthError::invalid_client)?;
         let expected = self.secrets.get(&client.config.secret).await.map_err(|error| {
             tracing::error!(error = %error, "client secret unavailable");
-            if error.is_transient() { OAuthError::unavailable() } else { OAuthError::server_error() }
+            if error.is_transient() {
+                OAuthError::unavailable()
+            } else {
+                OAuthError::server_error()
+            }
         })?;
-        if expected.value.ct_eq(presented.secret.expose().as_bytes()) { Ok(id.clone()) } else { Err(OAuthError::invalid_client()) }
+        if expected.value.ct_eq(presented.secret.expose().as_bytes()) {
+            Ok(id.clone())
+        } else {
+            Err(OAuthError::invalid_client())
+        }
     }
 
-    async fn id_token(&self, client: &Client, grant: &Grant, access_token: &str, now: u64) -> Result<(String, String), OAuthError> {
+    async fn id_token(
+        &self,
+        client: &Client,
+        grant: &Grant,
+        access_token: &str,
+        now: u64,
+    ) -> Result<(String, String), OAuthError> {
         let key_error = |error: KeyError| {
             tracing::error!(error = %error, "signing key unavailable");
-            if error.is_transient() { OAuthError::unavailable() } else { OAuthError::server_error() }
+            if error.is_transient() {
+                OAuthError::unavailable()
+            } else {
+                OAuthError::server_error()
+            }
         };
-        let signer = self.keys.ring().await.map_err(key_error)?.signer_for(&client.key).map_err(key_error)?;
+        let signer = self
+            .keys
+            .ring()
+            .await
+            .map_err(key_error)?
+            .signer_for(&client.key)
+            .map_err(key_error)?;
         let mut claims = grant.claims.clone();
         claims.insert("iss".into(), json!(self.issuer));
         claims.insert("aud".into(), json!(grant.client_id));
@@ -545,23 +720,36 @@ fn store_error(error: GrantStoreError) -> OAuthError {
 impl Client {
     fn provider_client(&self) -> Result<&dyn ProviderClient, OAuthError> {
         // Only profiles with a provider view become clients (see `ProviderService::new`).
-        self.profile.platform().provider_client().ok_or_else(OAuthError::server_error)
+        self.profile
+            .platform()
+            .provider_client()
+            .ok_or_else(OAuthError::server_error)
     }
 }
 
 /// `sub` and the profile's claims for one client, from the (already masked) identity.
-fn client_claims(profile: &dyn ProviderClient, identity: &VerifiedClaims, now: u64) -> Result<Map<String, Value>, OAuthError> {
+fn client_claims(
+    profile: &dyn ProviderClient,
+    identity: &VerifiedClaims,
+    now: u64,
+) -> Result<Map<String, Value>, OAuthError> {
     profile.claims(identity, now).map_err(|error| match error {
         ClaimsError::Mapping(_) => {
             tracing::warn!(error = %error, "login lacks claims the client's profile needs");
-            OAuthError::new(OAuthErrorCode::AccessDenied, "the visitor's login lacks claims this client needs")
+            OAuthError::new(
+                OAuthErrorCode::AccessDenied,
+                "the visitor's login lacks claims this client needs",
+            )
         }
         _ => OAuthError::server_error(),
     })
 }
 
 fn discovery_document(issuer: &str, clients: &BTreeMap<ClientId, Client>) -> Value {
-    let scopes: BTreeSet<&str> = clients.values().flat_map(|c| c.config.scopes.iter().map(String::as_str)).collect();
+    let scopes: BTreeSet<&str> = clients
+        .values()
+        .flat_map(|c| c.config.scopes.iter().map(String::as_str))
+        .collect();
     let mut claims: BTreeSet<&str> = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash"].into();
     for client in clients.values() {
         if let Some(profile) = client.profile.platform().provider_client() {
@@ -606,9 +794,9 @@ fn discovery_document(issuer: &str, clients: &BTreeMap<ClientId, Client>) -> Val
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::InMemorySecretStore;
     use crate::clock::FixedClock;
     use crate::keys::KeySetDocument;
-    use crate::adapters::InMemorySecretStore;
     use base64::Engine;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
@@ -628,37 +816,47 @@ mod tests {
 
     fn fixture_with(edit: impl FnOnce(&mut Value)) -> Fixture {
         let mut document = json!({
-                "allowed_origins": [], "identity": {"sources": ["api_gateway_authorizer"]},
-                "signing_keys": {"secret": "keys"},
-                "profiles": {
-                    "claims": {"platform": "openid-connect", "claims": {"name": {"claim": "name"}, "nin": {"claim": "nin"},
-                        "email_verified": {"claim": "email_verified"}, "phone_number_verified": {"claim": "phone_number_verified"},
-                        "updated_at": {"claim": "updated_at"}, "address": {"claim": "address"},
-                        "verified_national_id": {"claim": "national_id", "mask": "national_id"}}},
-                    "lp": {"platform": "liveperson", "issuer": "ignored", "token_lifetime_seconds": 300,
-                           "customer_info": {"customerId": {"claim": "sub"}}}
-                },
-                "provider": {"issuer": "https://id.example.com", "clients": {
-                    "puzzel": {"secret": "puzzel-secret", "redirect_uris": ["https://chat.example.com/cb?x=1"],
-                               "scopes": ["openid", "profile", "email", "phone", "address"], "profile": "claims",
-                               "claims_without_scope": ["nin", "verified_national_id"]},
-                    "genesys": {"secret": "genesys-secret", "redirect_uris": ["https://g.example.com/cb"],
-                                "scopes": ["openid"], "profile": "claims", "require_pkce": true},
-                    "liveperson": {"secret": "lp-secret", "redirect_uris": ["https://liveperson.net"],
-                                   "scopes": ["openid"], "profile": "lp"}
-                }}
-            });
+            "allowed_origins": [], "identity": {"sources": ["api_gateway_authorizer"]},
+            "signing_keys": {"secret": "keys"},
+            "profiles": {
+                "claims": {"platform": "openid-connect", "claims": {"name": {"claim": "name"}, "nin": {"claim": "nin"},
+                    "email_verified": {"claim": "email_verified"}, "phone_number_verified": {"claim": "phone_number_verified"},
+                    "updated_at": {"claim": "updated_at"}, "address": {"claim": "address"},
+                    "verified_national_id": {"claim": "national_id", "mask": "national_id"}}},
+                "lp": {"platform": "liveperson", "issuer": "ignored", "token_lifetime_seconds": 300,
+                       "customer_info": {"customerId": {"claim": "sub"}}}
+            },
+            "provider": {"issuer": "https://id.example.com", "clients": {
+                "puzzel": {"secret": "puzzel-secret", "redirect_uris": ["https://chat.example.com/cb?x=1"],
+                           "scopes": ["openid", "profile", "email", "phone", "address"], "profile": "claims",
+                           "claims_without_scope": ["nin", "verified_national_id"]},
+                "genesys": {"secret": "genesys-secret", "redirect_uris": ["https://g.example.com/cb"],
+                            "scopes": ["openid"], "profile": "claims", "require_pkce": true},
+                "liveperson": {"secret": "lp-secret", "redirect_uris": ["https://liveperson.net"],
+                               "scopes": ["openid"], "profile": "lp"}
+            }}
+        });
         edit(&mut document);
         let config = ServiceConfig::from_json("test", &document.to_string()).unwrap();
         let secrets = Arc::new(InMemorySecretStore::default());
-        secrets.put("keys", KeySetDocument::generate(&[SigningAlgorithm::RS256], NOW - 10_000).unwrap().to_secret_string().expose());
+        secrets.put(
+            "keys",
+            KeySetDocument::generate(&[SigningAlgorithm::RS256], NOW - 10_000)
+                .unwrap()
+                .to_secret_string()
+                .expose(),
+        );
         secrets.put("puzzel-secret", "puzzel-pw");
         secrets.put("genesys-secret", "genesys-pw");
         secrets.put("lp-secret", "lp-pw");
         let clock = Arc::new(FixedClock::at(NOW));
         let grants = Arc::new(MemoryGrantStore::new());
         let provider = ProviderService::new(&config, grants.clone(), secrets, clock.clone()).unwrap();
-        Fixture { provider, clock, grants }
+        Fixture {
+            provider,
+            clock,
+            grants,
+        }
     }
 
     fn params(pairs: &[(&str, &str)]) -> Params {
@@ -666,7 +864,10 @@ mod tests {
     }
 
     fn alice() -> VerifiedClaims {
-        VerifiedClaims::from_json(json!({"sub": "alice", "name": "Alice A", "nin": "01129954321", "auth_time": NOW - 60})).unwrap()
+        VerifiedClaims::from_json(
+            json!({"sub": "alice", "name": "Alice A", "nin": "01129954321", "auth_time": NOW - 60}),
+        )
+        .unwrap()
     }
 
     fn basic(id: &str, secret: &str) -> Vec<u8> {
@@ -690,7 +891,11 @@ mod tests {
     }
 
     fn token_params<'a>(code: &'a str, extra: &[(&'a str, &'a str)]) -> Params {
-        let mut pairs = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", "https://chat.example.com/cb?x=1")];
+        let mut pairs = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", "https://chat.example.com/cb?x=1"),
+        ];
         pairs.extend_from_slice(extra);
         params(&pairs)
     }
@@ -704,14 +909,38 @@ mod tests {
     fn a_nonce_with_a_control_or_invisible_character_is_refused() {
         let f = fixture();
         let check = |nonce: &str| {
-            let p = params(&[("client_id", "puzzel"), ("redirect_uri", "https://chat.example.com/cb?x=1"), ("response_type", "code"),
-                ("scope", "openid"), ("nonce", nonce)]);
+            let p = params(&[
+                ("client_id", "puzzel"),
+                ("redirect_uri", "https://chat.example.com/cb?x=1"),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("nonce", nonce),
+            ]);
             let target = f.provider.trusted_redirect(&p, Channel::Redirect).unwrap();
-            f.provider.check_request(target, &p, Channel::Redirect).map(|r| r.nonce).map_err(|e| e.code)
+            f.provider
+                .check_request(target, &p, Channel::Redirect)
+                .map(|r| r.nonce)
+                .map_err(|e| e.code)
         };
         assert_eq!(check("n-1 é"), Ok(Some("n-1 é".to_string())), "control");
-        for bad in ['\0', '\n', '\u{7F}', '\u{85}', '\u{200E}', '\u{202E}', '\u{2066}', '\u{2028}', '\u{FEFF}', '\u{E0041}'] {
-            assert_eq!(check(&format!("n{bad}1")), Err(OAuthErrorCode::InvalidRequest), "U+{:04X}", bad as u32);
+        for bad in [
+            '\0',
+            '\n',
+            '\u{7F}',
+            '\u{85}',
+            '\u{200E}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2028}',
+            '\u{FEFF}',
+            '\u{E0041}',
+        ] {
+            assert_eq!(
+                check(&format!("n{bad}1")),
+                Err(OAuthErrorCode::InvalidRequest),
+                "U+{:04X}",
+                bad as u32
+            );
         }
     }
 
@@ -719,9 +948,16 @@ mod tests {
     async fn code_exchange_issues_a_bound_id_token_and_userinfo() {
         let f = fixture();
         let code = code_for(&f, &[]).await;
-        let response = f.provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap();
+        let response = f
+            .provider
+            .exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[]))
+            .await
+            .unwrap();
         let body = &response.body;
-        assert_eq!((body["token_type"].as_str(), body["expires_in"].as_u64()), (Some("Bearer"), Some(300)));
+        assert_eq!(
+            (body["token_type"].as_str(), body["expires_in"].as_u64()),
+            (Some("Bearer"), Some(300))
+        );
         let access = body["access_token"].as_str().unwrap();
         let claims = payload(body["id_token"].as_str().unwrap());
         assert_eq!(claims["iss"], "https://id.example.com");
@@ -729,11 +965,17 @@ mod tests {
         assert_eq!(claims["sub"], "alice");
         assert_eq!(claims["nonce"], "n-1");
         assert_eq!(claims["auth_time"], NOW - 60);
-        assert_eq!((claims["iat"].as_u64(), claims["exp"].as_u64()), (Some(NOW), Some(NOW + 300)));
+        assert_eq!(
+            (claims["iat"].as_u64(), claims["exp"].as_u64()),
+            (Some(NOW), Some(NOW + 300))
+        );
         assert_eq!(claims["at_hash"], oauth::at_hash(access));
         assert_eq!(claims["nin"], "011299*****", "masked by the default claim policy");
         let userinfo = f.provider.userinfo(access).await.unwrap();
-        assert_eq!(Value::Object(userinfo), json!({"sub": "alice", "name": "Alice A", "nin": "011299*****"}));
+        assert_eq!(
+            Value::Object(userinfo),
+            json!({"sub": "alice", "name": "Alice A", "nin": "011299*****"})
+        );
     }
 
     /// LivePerson's encryption key wraps the code flow's id_token too (the spec's "JWT as
@@ -746,53 +988,102 @@ mod tests {
             document["profiles"]["lp"]["encryption"] = json!({"public_key": PUBLIC_SPKI.trim(), "kid": "lp-key-1"});
         });
         let discovery = f.provider.discovery();
-        assert_eq!(discovery["id_token_encryption_alg_values_supported"], json!(["RSA-OAEP-256"]));
-        assert_eq!(discovery["id_token_encryption_enc_values_supported"], json!(["A256GCM"]));
+        assert_eq!(
+            discovery["id_token_encryption_alg_values_supported"],
+            json!(["RSA-OAEP-256"])
+        );
+        assert_eq!(
+            discovery["id_token_encryption_enc_values_supported"],
+            json!(["A256GCM"])
+        );
 
-        let p = params(&[("client_id", "liveperson"), ("redirect_uri", "https://liveperson.net"), ("scope", "openid")]);
+        let p = params(&[
+            ("client_id", "liveperson"),
+            ("redirect_uri", "https://liveperson.net"),
+            ("scope", "openid"),
+        ]);
         let target = f.provider.trusted_redirect(&p, Channel::PageScript).unwrap();
         let request = f.provider.check_request(target, &p, Channel::PageScript).unwrap();
         let code = f.provider.issue_code(&request, alice()).await.unwrap().code;
-        let token_request =
-            params(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://liveperson.net")]);
-        let response = f.provider.exchange(Some(&basic("liveperson", "lp-pw")), &token_request).await.unwrap();
+        let token_request = params(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://liveperson.net"),
+        ]);
+        let response = f
+            .provider
+            .exchange(Some(&basic("liveperson", "lp-pw")), &token_request)
+            .await
+            .unwrap();
         let id_token = response.body["id_token"].as_str().unwrap();
         assert_eq!(id_token.split('.').count(), 5, "a compact JWE");
 
         let private = STANDARD.decode(PRIVATE_PKCS8.trim()).unwrap();
         let (header, plaintext) = crate::jwe::decrypt_compact(id_token, &private).unwrap();
-        assert_eq!((header["alg"].as_str(), header["enc"].as_str()), (Some("RSA-OAEP-256"), Some("A256GCM")));
-        assert_eq!((header["cty"].as_str(), header["kid"].as_str()), (Some("JWT"), Some("lp-key-1")));
+        assert_eq!(
+            (header["alg"].as_str(), header["enc"].as_str()),
+            (Some("RSA-OAEP-256"), Some("A256GCM"))
+        );
+        assert_eq!(
+            (header["cty"].as_str(), header["kid"].as_str()),
+            (Some("JWT"), Some("lp-key-1"))
+        );
         let signed = String::from_utf8(plaintext).unwrap();
         assert_eq!(signed.split('.').count(), 3, "a signed JWT inside");
         let claims = payload(&signed);
-        assert_eq!((claims["iss"].as_str(), claims["aud"].as_str(), claims["sub"].as_str()), (Some("https://id.example.com"), Some("liveperson"), Some("alice")));
-        assert_eq!(claims["at_hash"], oauth::at_hash(response.body["access_token"].as_str().unwrap()));
+        assert_eq!(
+            (claims["iss"].as_str(), claims["aud"].as_str(), claims["sub"].as_str()),
+            (Some("https://id.example.com"), Some("liveperson"), Some("alice"))
+        );
+        assert_eq!(
+            claims["at_hash"],
+            oauth::at_hash(response.body["access_token"].as_str().unwrap())
+        );
         assert_eq!(claims["lp_sdes"][0]["info"]["customerId"], "alice");
 
         // Clients of profiles without a key still get a plain signed id_token from the same provider.
         let code = code_for(&f, &[]).await;
-        let plain = f.provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap();
+        let plain = f
+            .provider
+            .exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[]))
+            .await
+            .unwrap();
         assert_eq!(plain.body["id_token"].as_str().unwrap().split('.').count(), 3);
     }
 
     /// The id_token and userinfo of one code for `identity` (client `puzzel`).
     async fn id_token_and_userinfo(f: &Fixture, identity: VerifiedClaims) -> (Value, Value) {
-        let p = params(&[("client_id", "puzzel"), ("redirect_uri", "https://chat.example.com/cb?x=1"), ("response_type", "code"),
-            ("scope", "openid profile email phone address")]);
+        let p = params(&[
+            ("client_id", "puzzel"),
+            ("redirect_uri", "https://chat.example.com/cb?x=1"),
+            ("response_type", "code"),
+            ("scope", "openid profile email phone address"),
+        ]);
         let target = f.provider.trusted_redirect(&p, Channel::Redirect).unwrap();
         let request = f.provider.check_request(target, &p, Channel::Redirect).unwrap();
         let code = f.provider.issue_code(&request, identity).await.unwrap().code;
-        let response = f.provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap();
-        let userinfo = f.provider.userinfo(response.body["access_token"].as_str().unwrap()).await.unwrap();
-        (payload(response.body["id_token"].as_str().unwrap()), Value::Object(userinfo))
+        let response = f
+            .provider
+            .exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[]))
+            .await
+            .unwrap();
+        let userinfo = f
+            .provider
+            .userinfo(response.body["access_token"].as_str().unwrap())
+            .await
+            .unwrap();
+        (
+            payload(response.body["id_token"].as_str().unwrap()),
+            Value::Object(userinfo),
+        )
     }
 
     /// OIDC Core 5.1 types reach the id_token and userinfo as the verified login had them.
     #[tokio::test]
     async fn standard_claims_keep_their_openid_types() {
         let f = fixture();
-        let address = json!({"street_address": "Storgata 1", "locality": "Oslo", "postal_code": "0155", "country": "NO"});
+        let address =
+            json!({"street_address": "Storgata 1", "locality": "Oslo", "postal_code": "0155", "country": "NO"});
         let identity = VerifiedClaims::from_json(json!({"sub": "alice", "name": "Alice A", "nin": "01129954321", "national_id": "01129954321",
             "email_verified": true, "phone_number_verified": false, "updated_at": 1_767_225_600u64, "address": address})).unwrap();
         let (id_token, userinfo) = id_token_and_userinfo(&f, identity).await;
@@ -802,7 +1093,10 @@ mod tests {
             assert_eq!(claims["updated_at"], json!(1_767_225_600u64), "{claims}");
             assert_eq!(claims["address"], address, "an object, not its JSON text");
             // Masked claims stay strings, whatever their name.
-            assert_eq!((claims["nin"].as_str(), claims["verified_national_id"].as_str()), (Some("011299*****"), Some("011299*****")));
+            assert_eq!(
+                (claims["nin"].as_str(), claims["verified_national_id"].as_str()),
+                (Some("011299*****"), Some("011299*****"))
+            );
         }
         assert_eq!(userinfo.as_object().unwrap().len(), 8, "{userinfo}");
     }
@@ -812,16 +1106,30 @@ mod tests {
     #[tokio::test]
     async fn wrongly_typed_standard_claims_are_left_out() {
         let f = fixture();
-        let identity = VerifiedClaims::from_json(json!({"sub": "alice", "email_verified": "true", "phone_number_verified": "false",
-            "updated_at": "1767225600", "address": "Storgata 1, 0155 Oslo"})).unwrap();
+        let identity = VerifiedClaims::from_json(
+            json!({"sub": "alice", "email_verified": "true", "phone_number_verified": "false",
+            "updated_at": "1767225600", "address": "Storgata 1, 0155 Oslo"}),
+        )
+        .unwrap();
         let (_, userinfo) = id_token_and_userinfo(&f, identity).await;
-        assert_eq!(userinfo, json!({"sub": "alice", "email_verified": true, "phone_number_verified": false, "updated_at": 1_767_225_600u64}));
+        assert_eq!(
+            userinfo,
+            json!({"sub": "alice", "email_verified": true, "phone_number_verified": false, "updated_at": 1_767_225_600u64})
+        );
 
         for (claim, wrong) in [
-            ("email_verified", json!("True")), ("email_verified", json!("yes")), ("email_verified", json!(1)),
-            ("phone_number_verified", json!("0")), ("phone_number_verified", json!(null)),
-            ("updated_at", json!("soon")), ("updated_at", json!(-1)), ("updated_at", json!(1.5)), ("updated_at", json!(true)),
-            ("address", json!(r#"{"country":"NO"}"#)), ("address", json!(["Oslo"])), ("address", json!({"planet": "Earth"})),
+            ("email_verified", json!("True")),
+            ("email_verified", json!("yes")),
+            ("email_verified", json!(1)),
+            ("phone_number_verified", json!("0")),
+            ("phone_number_verified", json!(null)),
+            ("updated_at", json!("soon")),
+            ("updated_at", json!(-1)),
+            ("updated_at", json!(1.5)),
+            ("updated_at", json!(true)),
+            ("address", json!(r#"{"country":"NO"}"#)),
+            ("address", json!(["Oslo"])),
+            ("address", json!({"planet": "Earth"})),
         ] {
             let identity = VerifiedClaims::from_json(json!({"sub": "alice", claim: wrong})).unwrap();
             let (id_token, userinfo) = id_token_and_userinfo(&f, identity).await;
@@ -829,15 +1137,25 @@ mod tests {
             assert_eq!(userinfo, json!({"sub": "alice"}), "{claim} = {wrong}");
         }
         // An address keeps only its standard string members.
-        let identity = VerifiedClaims::from_json(json!({"sub": "alice", "address": {"country": "NO", "postal_code": 155, "x": "y"}})).unwrap();
-        assert_eq!(id_token_and_userinfo(&f, identity).await.1["address"], json!({"country": "NO"}));
+        let identity = VerifiedClaims::from_json(
+            json!({"sub": "alice", "address": {"country": "NO", "postal_code": 155, "x": "y"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            id_token_and_userinfo(&f, identity).await.1["address"],
+            json!({"country": "NO"})
+        );
 
         // A masked claim is a string whatever its output name.
         let f = fixture_with(|document| {
-            document["profiles"]["claims"]["claims"]["phone_number_verified"] = json!({"claim": "nin", "mask": "national_id"});
+            document["profiles"]["claims"]["claims"]["phone_number_verified"] =
+                json!({"claim": "nin", "mask": "national_id"});
         });
         let identity = VerifiedClaims::from_json(json!({"sub": "alice", "nin": "01129954321"})).unwrap();
-        assert_eq!(id_token_and_userinfo(&f, identity).await.1["phone_number_verified"], "011299*****");
+        assert_eq!(
+            id_token_and_userinfo(&f, identity).await.1["phone_number_verified"],
+            "011299*****"
+        );
     }
 
     #[tokio::test]
@@ -845,12 +1163,23 @@ mod tests {
         let f = fixture();
         let code = code_for(&f, &[]).await;
         let auth = basic("puzzel", "puzzel-pw");
-        let first = f.provider.exchange(Some(&auth), &token_params(&code, &[])).await.unwrap();
+        let first = f
+            .provider
+            .exchange(Some(&auth), &token_params(&code, &[]))
+            .await
+            .unwrap();
         let access = first.body["access_token"].as_str().unwrap().to_string();
         assert!(f.provider.userinfo(&access).await.is_ok());
-        let replay = f.provider.exchange(Some(&auth), &token_params(&code, &[])).await.unwrap_err();
+        let replay = f
+            .provider
+            .exchange(Some(&auth), &token_params(&code, &[]))
+            .await
+            .unwrap_err();
         assert_eq!(replay.code, OAuthErrorCode::InvalidGrant);
-        assert_eq!(f.provider.userinfo(&access).await.unwrap_err().code, OAuthErrorCode::InvalidToken);
+        assert_eq!(
+            f.provider.userinfo(&access).await.unwrap_err().code,
+            OAuthErrorCode::InvalidToken
+        );
     }
 
     #[tokio::test]
@@ -859,28 +1188,75 @@ mod tests {
         let code = code_for(&f, &[]).await;
         let auth = basic("puzzel", "puzzel-pw");
         let cases: Vec<(Option<Vec<u8>>, Params, OAuthErrorCode)> = vec![
-            (Some(basic("puzzel", "wrong")), token_params(&code, &[]), OAuthErrorCode::InvalidClient),
+            (
+                Some(basic("puzzel", "wrong")),
+                token_params(&code, &[]),
+                OAuthErrorCode::InvalidClient,
+            ),
             (None, token_params(&code, &[]), OAuthErrorCode::InvalidClient),
-            (Some(basic("genesys", "genesys-pw")), token_params(&code, &[]), OAuthErrorCode::InvalidGrant),
-            (Some(auth.clone()), params(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://chat.example.com/cb")]), OAuthErrorCode::InvalidGrant),
-            (Some(auth.clone()), params(&[("grant_type", "authorization_code"), ("code", &code)]), OAuthErrorCode::InvalidRequest),
-            (Some(auth.clone()), params(&[("grant_type", "password"), ("code", &code)]), OAuthErrorCode::UnsupportedGrantType),
-            (Some(auth.clone()), token_params(&code, &[("code_verifier", VERIFIER)]), OAuthErrorCode::InvalidGrant),
-            (Some(auth.clone()), token_params("not-a-code", &[]), OAuthErrorCode::InvalidGrant),
-            (Some(auth.clone()), token_params(&format!("{}x", &code[..code.len() - 1]), &[]), OAuthErrorCode::InvalidGrant),
+            (
+                Some(basic("genesys", "genesys-pw")),
+                token_params(&code, &[]),
+                OAuthErrorCode::InvalidGrant,
+            ),
+            (
+                Some(auth.clone()),
+                params(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", "https://chat.example.com/cb"),
+                ]),
+                OAuthErrorCode::InvalidGrant,
+            ),
+            (
+                Some(auth.clone()),
+                params(&[("grant_type", "authorization_code"), ("code", &code)]),
+                OAuthErrorCode::InvalidRequest,
+            ),
+            (
+                Some(auth.clone()),
+                params(&[("grant_type", "password"), ("code", &code)]),
+                OAuthErrorCode::UnsupportedGrantType,
+            ),
+            (
+                Some(auth.clone()),
+                token_params(&code, &[("code_verifier", VERIFIER)]),
+                OAuthErrorCode::InvalidGrant,
+            ),
+            (
+                Some(auth.clone()),
+                token_params("not-a-code", &[]),
+                OAuthErrorCode::InvalidGrant,
+            ),
+            (
+                Some(auth.clone()),
+                token_params(&format!("{}x", &code[..code.len() - 1]), &[]),
+                OAuthErrorCode::InvalidGrant,
+            ),
         ];
         for (i, (authorization, p, expected)) in cases.into_iter().enumerate() {
             let error = f.provider.exchange(authorization.as_deref(), &p).await.unwrap_err();
             assert_eq!(error.code, expected, "case {i}: {error:?}");
         }
         // None of the refusals consumed the code.
-        assert!(f.provider.exchange(Some(&auth), &token_params(&code, &[])).await.is_ok());
+        assert!(
+            f.provider
+                .exchange(Some(&auth), &token_params(&code, &[]))
+                .await
+                .is_ok()
+        );
     }
 
     #[test]
     fn redirect_uris_match_byte_for_byte_never_after_normalisation() {
-        assert!(same_redirect_uri("https://liveperson.net", "https://liveperson.net"), "control");
-        assert!(same_redirect_uri("http://127.0.0.1:8765/callback", "http://127.0.0.1:8765/callback"), "control");
+        assert!(
+            same_redirect_uri("https://liveperson.net", "https://liveperson.net"),
+            "control"
+        );
+        assert!(
+            same_redirect_uri("http://127.0.0.1:8765/callback", "http://127.0.0.1:8765/callback"),
+            "control"
+        );
         // Each class of spelling that URL parsing would make equal: all refused (RFC 6749 3.1.2.3).
         for other in [
             "HTTP://127.0.0.1:8765/callback",
@@ -917,7 +1293,11 @@ mod tests {
         let f = fixture();
         let code = code_for(&f, &[]).await;
         f.clock.advance(60);
-        let error = f.provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap_err();
+        let error = f
+            .provider
+            .exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[]))
+            .await
+            .unwrap_err();
         assert_eq!(error.code, OAuthErrorCode::InvalidGrant);
     }
 
@@ -928,21 +1308,45 @@ mod tests {
         let auth = basic("puzzel", "puzzel-pw");
         for verifier in [None, Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX")] {
             let extra: Vec<(&str, &str)> = verifier.map(|v| ("code_verifier", v)).into_iter().collect();
-            let error = f.provider.exchange(Some(&auth), &token_params(&code, &extra)).await.unwrap_err();
+            let error = f
+                .provider
+                .exchange(Some(&auth), &token_params(&code, &extra))
+                .await
+                .unwrap_err();
             assert_eq!(error.code, OAuthErrorCode::InvalidGrant);
         }
-        assert!(f.provider.exchange(Some(&auth), &token_params(&code, &[("code_verifier", VERIFIER)])).await.is_ok());
+        assert!(
+            f.provider
+                .exchange(Some(&auth), &token_params(&code, &[("code_verifier", VERIFIER)]))
+                .await
+                .is_ok()
+        );
 
         // A client that must use PKCE cannot start without it, and `plain` is refused.
         let genesys = |extra: &[(&'static str, &'static str)]| {
-            let mut pairs = vec![("client_id", "genesys"), ("redirect_uri", "https://g.example.com/cb"), ("response_type", "code"), ("scope", "openid")];
+            let mut pairs = vec![
+                ("client_id", "genesys"),
+                ("redirect_uri", "https://g.example.com/cb"),
+                ("response_type", "code"),
+                ("scope", "openid"),
+            ];
             pairs.extend_from_slice(extra);
             params(&pairs)
         };
-        for extra in [&[][..], &[("code_challenge", CHALLENGE), ("code_challenge_method", "plain")][..], &[("code_challenge", CHALLENGE)][..]] {
+        for extra in [
+            &[][..],
+            &[("code_challenge", CHALLENGE), ("code_challenge_method", "plain")][..],
+            &[("code_challenge", CHALLENGE)][..],
+        ] {
             let p = genesys(extra);
             let target = f.provider.trusted_redirect(&p, Channel::Redirect).unwrap();
-            assert_eq!(f.provider.check_request(target, &p, Channel::Redirect).unwrap_err().code, OAuthErrorCode::InvalidRequest);
+            assert_eq!(
+                f.provider
+                    .check_request(target, &p, Channel::Redirect)
+                    .unwrap_err()
+                    .code,
+                OAuthErrorCode::InvalidRequest
+            );
         }
     }
 
@@ -950,32 +1354,71 @@ mod tests {
     async fn untrusted_redirects_are_never_targets_and_request_errors_are() {
         let f = fixture();
         for p in [
-            params(&[("client_id", "nobody"), ("redirect_uri", "https://chat.example.com/cb?x=1")]),
-            params(&[("client_id", "puzzel"), ("redirect_uri", "https://chat.example.com/cb?x=1&y=2")]),
+            params(&[
+                ("client_id", "nobody"),
+                ("redirect_uri", "https://chat.example.com/cb?x=1"),
+            ]),
+            params(&[
+                ("client_id", "puzzel"),
+                ("redirect_uri", "https://chat.example.com/cb?x=1&y=2"),
+            ]),
             params(&[("client_id", "puzzel"), ("redirect_uri", "https://chat.example.com/cb")]),
             params(&[("client_id", "puzzel")]),
         ] {
             assert!(f.provider.trusted_redirect(&p, Channel::Redirect).is_err());
         }
-        let base = [("client_id", "puzzel"), ("redirect_uri", "https://chat.example.com/cb?x=1")];
+        let base = [
+            ("client_id", "puzzel"),
+            ("redirect_uri", "https://chat.example.com/cb?x=1"),
+        ];
         for (extra, expected) in [
-            (vec![("response_type", "token"), ("scope", "openid")], OAuthErrorCode::UnsupportedResponseType),
-            (vec![("response_type", "code"), ("scope", "profile")], OAuthErrorCode::InvalidScope),
-            (vec![("response_type", "code"), ("scope", "email address")], OAuthErrorCode::InvalidScope),
-            (vec![("response_type", "code"), ("scope", "openid"), ("prompt", "none login")], OAuthErrorCode::InvalidRequest),
-            (vec![("response_type", "code"), ("scope", "openid"), ("max_age", "-1")], OAuthErrorCode::InvalidRequest),
-            (vec![("response_type", "code"), ("scope", "openid"), ("max_age", "1.5")], OAuthErrorCode::InvalidRequest),
-            (vec![("response_type", "code"), ("scope", "openid"), ("request", "x.y.z")], OAuthErrorCode::RequestNotSupported),
+            (
+                vec![("response_type", "token"), ("scope", "openid")],
+                OAuthErrorCode::UnsupportedResponseType,
+            ),
+            (
+                vec![("response_type", "code"), ("scope", "profile")],
+                OAuthErrorCode::InvalidScope,
+            ),
+            (
+                vec![("response_type", "code"), ("scope", "email address")],
+                OAuthErrorCode::InvalidScope,
+            ),
+            (
+                vec![("response_type", "code"), ("scope", "openid"), ("prompt", "none login")],
+                OAuthErrorCode::InvalidRequest,
+            ),
+            (
+                vec![("response_type", "code"), ("scope", "openid"), ("max_age", "-1")],
+                OAuthErrorCode::InvalidRequest,
+            ),
+            (
+                vec![("response_type", "code"), ("scope", "openid"), ("max_age", "1.5")],
+                OAuthErrorCode::InvalidRequest,
+            ),
+            (
+                vec![("response_type", "code"), ("scope", "openid"), ("request", "x.y.z")],
+                OAuthErrorCode::RequestNotSupported,
+            ),
         ] {
             let mut pairs = base.to_vec();
             pairs.extend(extra);
             let p = params(&pairs);
             let target = f.provider.trusted_redirect(&p, Channel::Redirect).unwrap();
-            let error = f.provider.check_request(target.clone(), &p, Channel::Redirect).unwrap_err();
+            let error = f
+                .provider
+                .check_request(target.clone(), &p, Channel::Redirect)
+                .unwrap_err();
             assert_eq!(error.code, expected);
             let location = f.provider.redirect_location(&target, Err(&error), Some("st"));
-            assert!(location.starts_with("https://chat.example.com/cb?x=1&error="), "{location}");
-            assert!(location.contains("&state=st&iss=https%3A%2F%2Fid.example.com"), "{location}");
+            assert!(
+                location.starts_with("https://chat.example.com/cb?x=1&error="),
+                "{location}"
+            );
+            assert!(
+                location.contains("&state=st&iss=https%3A%2F%2Fid.example.com"),
+                "{location}"
+            );
         }
     }
 
@@ -987,12 +1430,23 @@ mod tests {
         assert_eq!(target.redirect_uri, "https://liveperson.net");
         let request = f.provider.check_request(target, &p, Channel::PageScript).unwrap();
         let code = f.provider.issue_code(&request, alice()).await.unwrap().code;
-        let form = params(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://liveperson.net"),
-                            ("client_id", "liveperson"), ("client_secret", "lp-pw")]);
+        let form = params(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://liveperson.net"),
+            ("client_id", "liveperson"),
+            ("client_secret", "lp-pw"),
+        ]);
         let response = f.provider.exchange(None, &form).await.unwrap();
         let claims = payload(response.body["id_token"].as_str().unwrap());
-        assert_eq!(claims["lp_sdes"], json!([{"type": "ctmrinfo", "info": {"customerId": "alice"}}]));
-        assert_eq!((claims["iss"].as_str(), claims["aud"].as_str()), (Some("https://id.example.com"), Some("liveperson")));
+        assert_eq!(
+            claims["lp_sdes"],
+            json!([{"type": "ctmrinfo", "info": {"customerId": "alice"}}])
+        );
+        assert_eq!(
+            (claims["iss"].as_str(), claims["aud"].as_str()),
+            (Some("https://id.example.com"), Some("liveperson"))
+        );
         assert!(claims.get("nonce").is_none());
     }
 
@@ -1016,10 +1470,24 @@ mod tests {
         }
         let f = fixture();
         let code = code_for(&f, &[]).await;
-        let provider = ProviderService { grants: Arc::new(Down), ..f.provider };
-        let error = provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap_err();
+        let provider = ProviderService {
+            grants: Arc::new(Down),
+            ..f.provider
+        };
+        let error = provider
+            .exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[]))
+            .await
+            .unwrap_err();
         assert_eq!(error.code, OAuthErrorCode::TemporarilyUnavailable);
-        assert_eq!(f.grants.load(code.split('.').next().unwrap()).await.unwrap().unwrap().status, GrantStatus::Issued);
+        assert_eq!(
+            f.grants
+                .load(code.split('.').next().unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            GrantStatus::Issued
+        );
     }
 
     #[test]
@@ -1029,12 +1497,25 @@ mod tests {
         assert_eq!(d["token_endpoint"], "https://id.example.com/oauth2/token");
         assert_eq!(d["jwks_uri"], "https://id.example.com/.well-known/jwks.json");
         assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
-        assert_eq!(d["scopes_supported"], json!(["address", "email", "openid", "phone", "profile"]));
-        assert_eq!(d["prompt_values_supported"], json!(["none", "login", "consent", "select_account"]));
+        assert_eq!(
+            d["scopes_supported"],
+            json!(["address", "email", "openid", "phone", "profile"])
+        );
+        assert_eq!(
+            d["prompt_values_supported"],
+            json!(["none", "login", "consent", "select_account"])
+        );
         assert_eq!(d["claims_parameter_supported"], json!(false));
         // OpenID Connect Discovery 1.0 section 3's required members.
-        for required in ["issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "response_types_supported",
-            "subject_types_supported", "id_token_signing_alg_values_supported"] {
+        for required in [
+            "issuer",
+            "authorization_endpoint",
+            "token_endpoint",
+            "jwks_uri",
+            "response_types_supported",
+            "subject_types_supported",
+            "id_token_signing_alg_values_supported",
+        ] {
             assert!(d.get(required).is_some_and(|v| !v.is_null()), "{required}");
         }
         assert!(d["claims_supported"].as_array().unwrap().contains(&json!("lp_sdes")));
@@ -1043,7 +1524,11 @@ mod tests {
 
     /// A request for `scope` from client `puzzel` (with the fixture's registered redirect URI).
     fn request_with(f: &Fixture, extra: &[(&str, &str)]) -> Result<AuthorizationRequest, OAuthError> {
-        let mut pairs = vec![("client_id", "puzzel"), ("redirect_uri", "https://chat.example.com/cb?x=1"), ("response_type", "code")];
+        let mut pairs = vec![
+            ("client_id", "puzzel"),
+            ("redirect_uri", "https://chat.example.com/cb?x=1"),
+            ("response_type", "code"),
+        ];
         pairs.extend_from_slice(extra);
         let p = params(&pairs);
         let target = f.provider.trusted_redirect(&p, Channel::Redirect)?;
@@ -1058,26 +1543,48 @@ mod tests {
         for (asked, granted) in [
             ("openid", "openid"),
             ("openid offline_access", "openid"),
-            ("openid profile address offline_access x-custom", "address openid profile"),
+            (
+                "openid profile address offline_access x-custom",
+                "address openid profile",
+            ),
             ("profile openid openid", "openid profile"),
         ] {
             assert_eq!(request_with(&f, &[("scope", asked)]).unwrap().scope, granted, "{asked}");
         }
         // genesys is registered for openid only: profile is not granted to it.
-        let p = params(&[("client_id", "genesys"), ("redirect_uri", "https://g.example.com/cb"), ("response_type", "code"),
-            ("scope", "openid profile email"), ("code_challenge", CHALLENGE), ("code_challenge_method", "S256")]);
+        let p = params(&[
+            ("client_id", "genesys"),
+            ("redirect_uri", "https://g.example.com/cb"),
+            ("response_type", "code"),
+            ("scope", "openid profile email"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ]);
         let target = f.provider.trusted_redirect(&p, Channel::Redirect).unwrap();
         let request = f.provider.check_request(target, &p, Channel::Redirect).unwrap();
         assert_eq!(request.scope, "openid");
         let code = f.provider.issue_code(&request, alice()).await.unwrap().code;
-        let form = params(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", "https://g.example.com/cb"),
-            ("code_verifier", VERIFIER)]);
-        let response = f.provider.exchange(Some(&basic("genesys", "genesys-pw")), &form).await.unwrap();
+        let form = params(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://g.example.com/cb"),
+            ("code_verifier", VERIFIER),
+        ]);
+        let response = f
+            .provider
+            .exchange(Some(&basic("genesys", "genesys-pw")), &form)
+            .await
+            .unwrap();
         assert_eq!(response.body["scope"], "openid");
         let claims = payload(response.body["id_token"].as_str().unwrap());
         assert!(claims.get("name").is_none(), "profile was not granted: {claims}");
         // Without openid it is not an OpenID request at all.
-        assert_eq!(request_with(&f, &[("scope", "profile offline_access")]).unwrap_err().code, OAuthErrorCode::InvalidScope);
+        assert_eq!(
+            request_with(&f, &[("scope", "profile offline_access")])
+                .unwrap_err()
+                .code,
+            OAuthErrorCode::InvalidScope
+        );
     }
 
     /// OIDC Core 5.4: standard claims follow the granted scopes, in the id_token and userinfo
@@ -1085,9 +1592,14 @@ mod tests {
     #[tokio::test]
     async fn claims_follow_the_granted_scopes() {
         let f = fixture();
-        let identity = || VerifiedClaims::from_json(json!({"sub": "alice", "name": "Alice A", "nin": "01129954321", "national_id": "01129954321",
+        let identity = || {
+            VerifiedClaims::from_json(
+                json!({"sub": "alice", "name": "Alice A", "nin": "01129954321", "national_id": "01129954321",
             "email_verified": true, "phone_number_verified": false, "updated_at": 1_767_225_600u64,
-            "address": {"country": "NO"}})).unwrap();
+            "address": {"country": "NO"}}),
+            )
+            .unwrap()
+        };
         let always = ["sub", "nin", "verified_national_id"];
         for (scope, extra) in [
             ("openid", vec![]),
@@ -1095,18 +1607,50 @@ mod tests {
             ("openid email", vec!["email_verified"]),
             ("openid phone", vec!["phone_number_verified"]),
             ("openid address", vec!["address"]),
-            ("openid profile email phone address", vec!["name", "updated_at", "email_verified", "phone_number_verified", "address"]),
+            (
+                "openid profile email phone address",
+                vec![
+                    "name",
+                    "updated_at",
+                    "email_verified",
+                    "phone_number_verified",
+                    "address",
+                ],
+            ),
         ] {
             let request = request_with(&f, &[("scope", scope)]).unwrap();
             let code = f.provider.issue_code(&request, identity()).await.unwrap().code;
-            let response = f.provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap();
-            let userinfo = f.provider.userinfo(response.body["access_token"].as_str().unwrap()).await.unwrap();
+            let response = f
+                .provider
+                .exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[]))
+                .await
+                .unwrap();
+            let userinfo = f
+                .provider
+                .userinfo(response.body["access_token"].as_str().unwrap())
+                .await
+                .unwrap();
             let mut expected: Vec<&str> = always.iter().copied().chain(extra).collect();
             expected.sort_unstable();
-            assert_eq!(userinfo.keys().map(String::as_str).collect::<Vec<_>>(), expected, "{scope}: userinfo");
+            assert_eq!(
+                userinfo.keys().map(String::as_str).collect::<Vec<_>>(),
+                expected,
+                "{scope}: userinfo"
+            );
             let id_token = payload(response.body["id_token"].as_str().unwrap());
-            for claim in ["name", "updated_at", "email_verified", "phone_number_verified", "address", "nin"] {
-                assert_eq!(id_token.get(claim).is_some(), expected.contains(&claim), "{scope}: id_token {claim}");
+            for claim in [
+                "name",
+                "updated_at",
+                "email_verified",
+                "phone_number_verified",
+                "address",
+                "nin",
+            ] {
+                assert_eq!(
+                    id_token.get(claim).is_some(),
+                    expected.contains(&claim),
+                    "{scope}: id_token {claim}"
+                );
             }
         }
         // Without the client's list, a non-standard claim is never released.
@@ -1115,9 +1659,20 @@ mod tests {
         });
         let request = request_with(&f, &[("scope", "openid profile email phone address")]).unwrap();
         let code = f.provider.issue_code(&request, identity()).await.unwrap().code;
-        let response = f.provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap();
-        let userinfo = f.provider.userinfo(response.body["access_token"].as_str().unwrap()).await.unwrap();
-        assert!(userinfo.get("nin").is_none() && userinfo.get("verified_national_id").is_none(), "{userinfo:?}");
+        let response = f
+            .provider
+            .exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[]))
+            .await
+            .unwrap();
+        let userinfo = f
+            .provider
+            .userinfo(response.body["access_token"].as_str().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            userinfo.get("nin").is_none() && userinfo.get("verified_national_id").is_none(),
+            "{userinfo:?}"
+        );
         assert!(userinfo.get("name").is_some(), "control: {userinfo:?}");
     }
 
@@ -1133,7 +1688,10 @@ mod tests {
             d["provider"]["clients"]["puzzel"]["claims_without_scope"] = list;
             d.to_string()
         };
-        assert!(ServiceConfig::from_json("test", &document(json!(["nin"]))).is_ok(), "control");
+        assert!(
+            ServiceConfig::from_json("test", &document(json!(["nin"]))).is_ok(),
+            "control"
+        );
         assert!(ServiceConfig::from_json("test", &document(json!(["email"]))).is_err());
         assert!(ServiceConfig::from_json("test", &document(json!("nin"))).is_err());
         let mut lp: Value = serde_json::from_str(&document(json!([]))).unwrap();
@@ -1172,10 +1730,20 @@ mod tests {
         assert_eq!(check(&[("prompt", "login")], Some(NOW - 60)), Ok(()));
         assert_eq!(check(&[("prompt", "select_account")], Some(NOW - 60)), Ok(()));
         assert_eq!(check(&[("prompt", "login")], Some(NOW)), Err(LoginRequired));
-        assert_eq!(check(&[("max_age", "10")], Some(NOW - 60)), Err(LoginRequired), "still older than max_age");
+        assert_eq!(
+            check(&[("max_age", "10")], Some(NOW - 60)),
+            Err(LoginRequired),
+            "still older than max_age"
+        );
         // `none` with anything else is a contradiction.
         for prompt in ["none login", "login none", "none consent", "none select_account"] {
-            assert_eq!(request_with(&f, &[("scope", "openid"), ("prompt", prompt)]).unwrap_err().code, InvalidRequest, "{prompt}");
+            assert_eq!(
+                request_with(&f, &[("scope", "openid"), ("prompt", prompt)])
+                    .unwrap_err()
+                    .code,
+                InvalidRequest,
+                "{prompt}"
+            );
         }
     }
 
@@ -1185,17 +1753,29 @@ mod tests {
         let f = fixture();
         let request = request_with(&f, &[("scope", "openid"), ("max_age", "600")]).unwrap();
         let code = f.provider.issue_code(&request, alice()).await.unwrap().code;
-        let response = f.provider.exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[])).await.unwrap();
-        assert_eq!(payload(response.body["id_token"].as_str().unwrap())["auth_time"], NOW - 60);
+        let response = f
+            .provider
+            .exchange(Some(&basic("puzzel", "puzzel-pw")), &token_params(&code, &[]))
+            .await
+            .unwrap();
+        assert_eq!(
+            payload(response.body["id_token"].as_str().unwrap())["auth_time"],
+            NOW - 60
+        );
         // Without auth_time, the login token's iat.
         let identity = VerifiedClaims::from_json(json!({"sub": "alice", "iat": NOW - 90})).unwrap();
         assert_eq!(f.provider.auth_time(&identity), NOW - 90);
         // API Gateway's authorizer claims are strings; only canonical digits are a time.
-        let identity = VerifiedClaims::from_json(json!({"sub": "alice", "auth_time": (NOW - 120).to_string()})).unwrap();
+        let identity =
+            VerifiedClaims::from_json(json!({"sub": "alice", "auth_time": (NOW - 120).to_string()})).unwrap();
         assert_eq!(f.provider.auth_time(&identity), NOW - 120);
         for odd in [json!("0x10"), json!("+100"), json!(" 100"), json!(NOW + 10), json!(-5)] {
             let identity = VerifiedClaims::from_json(json!({"sub": "alice", "auth_time": odd})).unwrap();
-            assert_eq!(f.provider.auth_time(&identity), NOW, "{odd}: not a past login time, so now");
+            assert_eq!(
+                f.provider.auth_time(&identity),
+                NOW,
+                "{odd}: not a past login time, so now"
+            );
         }
     }
 }

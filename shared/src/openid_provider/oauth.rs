@@ -66,7 +66,10 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: OAuthErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, description: description.into() }
+        Self {
+            code,
+            description: description.into(),
+        }
     }
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(OAuthErrorCode::InvalidRequest, description)
@@ -78,10 +81,16 @@ impl OAuthError {
         Self::new(OAuthErrorCode::InvalidClient, "client authentication failed")
     }
     pub fn unavailable() -> Self {
-        Self::new(OAuthErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable; retry shortly")
+        Self::new(
+            OAuthErrorCode::TemporarilyUnavailable,
+            "the service is temporarily unavailable; retry shortly",
+        )
     }
     pub fn server_error() -> Self {
-        Self::new(OAuthErrorCode::ServerError, "the service could not complete the request")
+        Self::new(
+            OAuthErrorCode::ServerError,
+            "the service could not complete the request",
+        )
     }
 
     pub fn body(&self) -> serde_json::Value {
@@ -100,7 +109,9 @@ pub struct Params(BTreeMap<String, String>);
 impl std::fmt::Debug for Params {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Values include codes, secrets and verifiers: names only.
-        f.debug_tuple("Params").field(&self.0.keys().collect::<Vec<_>>()).finish()
+        f.debug_tuple("Params")
+            .field(&self.0.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -136,7 +147,8 @@ impl Params {
     }
 
     pub fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
-        self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("the `{name}` parameter is required")))
+        self.get(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("the `{name}` parameter is required")))
     }
 }
 
@@ -175,7 +187,10 @@ pub struct PresentedClient {
 
 impl std::fmt::Debug for PresentedClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PresentedClient").field("client_id", &self.client_id).field("basic", &self.basic).finish_non_exhaustive()
+        f.debug_struct("PresentedClient")
+            .field("client_id", &self.client_id)
+            .field("basic", &self.basic)
+            .finish_non_exhaustive()
     }
 }
 
@@ -186,21 +201,37 @@ pub fn presented_client(authorization: Option<&[u8]>, params: &Params) -> Result
     match authorization {
         Some(header) => {
             if form_secret.is_some() {
-                return Err(OAuthError::invalid_request("use one client authentication method, not two"));
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not two",
+                ));
             }
             let (client_id, secret) = parse_basic(header).ok_or_else(|| {
-                OAuthError::new(OAuthErrorCode::InvalidClient, "the Authorization header is not valid HTTP Basic")
+                OAuthError::new(
+                    OAuthErrorCode::InvalidClient,
+                    "the Authorization header is not valid HTTP Basic",
+                )
             })?;
             if params.get("client_id").is_some_and(|id| id != client_id) {
-                return Err(OAuthError::invalid_request("`client_id` differs from the authenticated client"));
+                return Err(OAuthError::invalid_request(
+                    "`client_id` differs from the authenticated client",
+                ));
             }
-            Ok(PresentedClient { client_id, secret, basic: true })
+            Ok(PresentedClient {
+                client_id,
+                secret,
+                basic: true,
+            })
         }
         None => match (params.get("client_id"), form_secret) {
-            (Some(client_id), Some(secret)) => {
-                Ok(PresentedClient { client_id: client_id.to_string(), secret: SecretString::new(secret.to_string()), basic: false })
-            }
-            _ => Err(OAuthError::new(OAuthErrorCode::InvalidClient, "client authentication is required")),
+            (Some(client_id), Some(secret)) => Ok(PresentedClient {
+                client_id: client_id.to_string(),
+                secret: SecretString::new(secret.to_string()),
+                basic: false,
+            }),
+            _ => Err(OAuthError::new(
+                OAuthErrorCode::InvalidClient,
+                "client authentication is required",
+            )),
         },
     }
 }
@@ -215,7 +246,11 @@ fn parse_basic(header: &[u8]) -> Option<(String, SecretString)> {
     let decoded = zeroize::Zeroizing::new(STANDARD.decode(encoded.trim()).ok()?);
     let decoded = std::str::from_utf8(&decoded).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let decode = |s: &str| form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    let decode = |s: &str| {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
     let id = decode(id)?;
     let secret = SecretString::new(decode(secret)?);
     (!id.is_empty()).then_some((id, secret))
@@ -248,7 +283,10 @@ mod tests {
         assert_eq!(error.code, OAuthErrorCode::InvalidRequest);
         assert!(error.description.contains("`code`"));
         let error = Params::from_form(b"x%3Cscript%3E=a&x%3Cscript%3E=b").unwrap_err();
-        assert_eq!(error.description, "a parameter is repeated", "caller-chosen names are not echoed");
+        assert_eq!(
+            error.description, "a parameter is repeated",
+            "caller-chosen names are not echoed"
+        );
         let params = Params::from_form(b"code=&state=s").unwrap();
         assert_eq!((params.get("code"), params.get("state")), (None, Some("s")));
         assert!(Params::from_form(format!("code={}", "a".repeat(2049)).as_bytes()).is_err());
@@ -264,7 +302,12 @@ mod tests {
         assert_eq!((id.as_str(), secret.expose()), ("my client", "s:cret x"));
         let plain = format!("basic {}", STANDARD.encode("liveperson:abcDEF123"));
         assert_eq!(parse_basic(plain.as_bytes()).unwrap().1.expose(), "abcDEF123");
-        for bad in ["Bearer abc", "Basic !!!", "Basic", &format!("Basic {}", STANDARD.encode("nocolon"))] {
+        for bad in [
+            "Bearer abc",
+            "Basic !!!",
+            "Basic",
+            &format!("Basic {}", STANDARD.encode("nocolon")),
+        ] {
             assert!(parse_basic(bad.as_bytes()).is_none(), "{bad}");
         }
     }
@@ -273,11 +316,20 @@ mod tests {
     fn client_authentication_methods_are_exclusive() {
         let header = format!("Basic {}", STANDARD.encode("puzzel:secret"));
         let both = Params::from_form(b"client_id=puzzel&client_secret=secret").unwrap();
-        assert_eq!(presented_client(Some(header.as_bytes()), &both).unwrap_err().code, OAuthErrorCode::InvalidRequest);
+        assert_eq!(
+            presented_client(Some(header.as_bytes()), &both).unwrap_err().code,
+            OAuthErrorCode::InvalidRequest
+        );
         let other = Params::from_form(b"client_id=genesys").unwrap();
-        assert_eq!(presented_client(Some(header.as_bytes()), &other).unwrap_err().code, OAuthErrorCode::InvalidRequest);
+        assert_eq!(
+            presented_client(Some(header.as_bytes()), &other).unwrap_err().code,
+            OAuthErrorCode::InvalidRequest
+        );
         let none = Params::from_form(b"client_id=puzzel").unwrap();
-        assert_eq!(presented_client(None, &none).unwrap_err().code, OAuthErrorCode::InvalidClient);
+        assert_eq!(
+            presented_client(None, &none).unwrap_err().code,
+            OAuthErrorCode::InvalidClient
+        );
         let post = presented_client(None, &both).unwrap();
         assert!(!post.basic && post.client_id == "puzzel" && post.secret.expose() == "secret");
         assert!(!format!("{post:?}").contains("secret\""));
@@ -286,15 +338,26 @@ mod tests {
     #[test]
     fn pkce_matches_rfc7636_appendix_b() {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        assert!(pkce_s256_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
-        assert!(!pkce_s256_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"));
+        assert!(pkce_s256_matches(
+            verifier,
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!pkce_s256_matches(
+            verifier,
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"
+        ));
         assert!(valid_pkce_value(verifier));
-        assert!(!valid_pkce_value("short") && !valid_pkce_value(&"a".repeat(129)) && !valid_pkce_value(&"a+".repeat(30)));
+        assert!(
+            !valid_pkce_value("short") && !valid_pkce_value(&"a".repeat(129)) && !valid_pkce_value(&"a+".repeat(30))
+        );
     }
 
     #[test]
     fn at_hash_matches_oidc_example() {
         // OpenID Connect Core, Appendix A.3 (id_token token): access token and its at_hash.
-        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+        assert_eq!(
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
     }
 }

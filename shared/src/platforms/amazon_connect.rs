@@ -12,10 +12,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{ClaimsError, KeyKind, Platform, PlatformClaims, ResponseShape, SettingError, TokenEndpoint, redacted_debug};
-use crate::values::VerifiedClaims;
+use super::{
+    ClaimsError, KeyKind, Platform, PlatformClaims, ResponseShape, SettingError, TokenEndpoint, redacted_debug,
+};
 use crate::mapping::ClaimRule;
 use crate::values::SecretName;
+use crate::values::VerifiedClaims;
 
 /// Connect refuses tokens over 6144 bytes of UTF-16; Amazon's guidance is about 3000 characters.
 pub const CONNECT_MAX_TOKEN_CHARS: usize = 3000;
@@ -78,7 +80,11 @@ impl TokenEndpoint for ConnectProfileConfig {
 }
 
 /// Builds the Connect claims from the verified identity through the profile's mapping.
-pub fn connect_claims(profile: &ConnectProfileConfig, identity: &VerifiedClaims, now: u64) -> Result<ConnectClaims, ClaimsError> {
+pub fn connect_claims(
+    profile: &ConnectProfileConfig,
+    identity: &VerifiedClaims,
+    now: u64,
+) -> Result<ConnectClaims, ClaimsError> {
     let mut claims = ConnectClaims::new(&profile.widget_id, now, profile.token_lifetime_seconds);
     for (name, rule) in &profile.attributes {
         if let Some(value) = rule.apply(identity)? {
@@ -98,8 +104,12 @@ fn identifier<const MAX: usize>(
     identity: &VerifiedClaims,
     field: &'static str,
 ) -> Result<Option<BoundedId<MAX>>, ClaimsError> {
-    let Some(value) = rule.map(|r| r.apply(identity)).transpose()?.flatten() else { return Ok(None) };
-    BoundedId::new(value).map(Some).ok_or(ClaimsError::InvalidIdentifier { field, max: MAX })
+    let Some(value) = rule.map(|r| r.apply(identity)).transpose()?.flatten() else {
+        return Ok(None);
+    };
+    BoundedId::new(value)
+        .map(Some)
+        .ok_or(ClaimsError::InvalidIdentifier { field, max: MAX })
 }
 
 impl PlatformClaims for ConnectClaims {
@@ -113,7 +123,10 @@ impl PlatformClaims for ConnectClaims {
 
     fn check_signed(&self, token: &str) -> Result<(), ClaimsError> {
         if token.len() > CONNECT_MAX_TOKEN_CHARS {
-            return Err(ClaimsError::TokenTooLarge { length: token.len(), largest_attributes: self.largest_attributes() });
+            return Err(ClaimsError::TokenTooLarge {
+                length: token.len(),
+                largest_attributes: self.largest_attributes(),
+            });
         }
         Ok(())
     }
@@ -139,7 +152,9 @@ impl TryFrom<String> for AttrKey {
         if valid {
             Ok(Self(value))
         } else {
-            Err(format!("`{value}` is not a Connect attribute name (letters, digits, `-`, `_`; 1-128)"))
+            Err(format!(
+                "`{value}` is not a Connect attribute name (letters, digits, `-`, `_`; 1-128)"
+            ))
         }
     }
 }
@@ -197,7 +212,9 @@ impl TryFrom<u64> for Lifetime {
         if (1..=MAX_LIFETIME_SECONDS).contains(&seconds) {
             Ok(Self(seconds))
         } else {
-            Err(format!("{seconds} s is outside Amazon Connect's 1-{MAX_LIFETIME_SECONDS} s token lifetime"))
+            Err(format!(
+                "{seconds} s is outside Amazon Connect's 1-{MAX_LIFETIME_SECONDS} s token lifetime"
+            ))
         }
     }
 }
@@ -244,12 +261,17 @@ impl ConnectClaims {
     /// (`connect:CustomerAuthentication` with `Status` `AUTHENTICATED`).
     pub fn mark_authenticated(&mut self) {
         let status = BTreeMap::from([("Status".to_string(), SegmentValue::ValueString("AUTHENTICATED".into()))]);
-        self.segment_attributes.insert("connect:CustomerAuthentication".into(), SegmentValue::ValueMap(status));
+        self.segment_attributes
+            .insert("connect:CustomerAuthentication".into(), SegmentValue::ValueMap(status));
     }
 
     /// The attributes that weigh most, by name, for the "too large" error.
     fn largest_attributes(&self) -> Vec<String> {
-        let mut sizes: Vec<_> = self.attributes.iter().map(|(k, v)| (k.as_str().len() + v.len(), k.to_string())).collect();
+        let mut sizes: Vec<_> = self
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.as_str().len() + v.len(), k.to_string()))
+            .collect();
         sizes.sort_by_key(|(size, _)| std::cmp::Reverse(*size));
         sizes.into_iter().take(3).map(|(_, name)| name).collect()
     }
@@ -277,7 +299,10 @@ mod tests {
     #[test]
     fn claims_serialize_with_connect_names_and_omit_empty_parts() {
         let mut claims = ConnectClaims::new("widget-1", 1_000, Lifetime(500));
-        assert_eq!(serde_json::to_string(&claims).unwrap(), r#"{"sub":"widget-1","iat":1000,"exp":1500}"#);
+        assert_eq!(
+            serde_json::to_string(&claims).unwrap(),
+            r#"{"sub":"widget-1","iat":1000,"exp":1500}"#
+        );
         claims.attributes.insert(AttrKey("firstName".into()), "Alice".into());
         claims.customer_id = CustomerId::new("c-1".into());
         claims.mark_authenticated();
@@ -304,22 +329,39 @@ mod tests {
             claims.payload().unwrap().get(),
             r#"{"sub":"widget-1","iat":1000,"exp":1500,"attributes":{"firstName":"Alice"},"customerId":"alice-7","segmentAttributes":{"connect:CustomerAuthentication":{"ValueMap":{"Status":{"ValueString":"AUTHENTICATED"}}}}}"#
         );
-        assert_eq!(profile.key(), KeyKind::Pasted(SecretName::try_from("connect-key".to_string()).unwrap()));
+        assert_eq!(
+            profile.key(),
+            KeyKind::Pasted(SecretName::try_from("connect-key".to_string()).unwrap())
+        );
         assert_eq!(profile.shape(), ResponseShape::Data);
         let long = VerifiedClaims::from_json(serde_json::json!({"sub": "s".repeat(129)})).unwrap();
-        assert!(matches!(connect_claims(&profile, &long, 1), Err(ClaimsError::InvalidIdentifier { field: "customerId", max: 128 })));
+        assert!(matches!(
+            connect_claims(&profile, &long, 1),
+            Err(ClaimsError::InvalidIdentifier {
+                field: "customerId",
+                max: 128
+            })
+        ));
     }
 
     #[test]
     fn debug_names_fields_but_prints_no_value() {
         let mut claims = ConnectClaims::new("widget-1", 1_000, Lifetime(500));
-        claims.attributes.insert(AttrKey("nationalId".into()), "01129954321".into());
+        claims
+            .attributes
+            .insert(AttrKey("nationalId".into()), "01129954321".into());
         claims.customer_id = CustomerId::new("customer-secret-42".into());
         let printed = format!("{claims:?}");
         for value in ["01129954321", "customer-secret-42", "widget-1"] {
             assert!(!printed.contains(value), "{value} in {printed}");
         }
-        for name in ["attributes", "nationalId", "customer_id", "related_contact_id", "iat: 1000"] {
+        for name in [
+            "attributes",
+            "nationalId",
+            "customer_id",
+            "related_contact_id",
+            "iat: 1000",
+        ] {
             assert!(printed.contains(name), "{name} missing from {printed}");
         }
     }

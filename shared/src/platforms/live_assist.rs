@@ -9,9 +9,9 @@ use serde_json::value::RawValue;
 use super::{
     ClaimsError, KeyKind, Platform, PlatformClaims, ResponseShape, SettingError, TokenEndpoint, redacted_debug, text,
 };
-use crate::values::VerifiedClaims;
-use crate::values::PinName;
 use crate::mapping::{ClaimRule, MappingError};
+use crate::values::PinName;
+use crate::values::VerifiedClaims;
 
 fn given_name_rule() -> Option<ClaimRule> {
     Some(ClaimRule::from_claim("given_name"))
@@ -48,7 +48,10 @@ impl Platform for LiveAssistProfileConfig {
             return Err(SettingError::new("token_lifetime_seconds", "must be 1-7200"));
         }
         if self.crm_contact_id_claim.is_empty() {
-            return Err(SettingError::new("crm_contact_id_claim", "name the claim with the CRM contact GUID"));
+            return Err(SettingError::new(
+                "crm_contact_id_claim",
+                "name the claim with the CRM contact GUID",
+            ));
         }
         Ok(())
     }
@@ -73,7 +76,11 @@ impl TokenEndpoint for LiveAssistProfileConfig {
 }
 
 /// Builds Live Assist's claims; refuses a visitor without a CRM contact GUID.
-pub fn live_assist_claims(profile: &LiveAssistProfileConfig, identity: &VerifiedClaims, now: u64) -> Result<LiveAssistClaims, ClaimsError> {
+pub fn live_assist_claims(
+    profile: &LiveAssistProfileConfig,
+    identity: &VerifiedClaims,
+    now: u64,
+) -> Result<LiveAssistClaims, ClaimsError> {
     let claim = &profile.crm_contact_id_claim;
     let raw = match identity.get(claim) {
         Some(serde_json::Value::String(value)) => value,
@@ -152,7 +159,8 @@ mod tests {
             "issuer": "www.example.com", "token_lifetime_seconds": 7200, "crm_contact_id_claim": "crm_id"}))
         .unwrap();
         let visitor = VerifiedClaims::from_json(serde_json::json!({"sub": "alice", "given_name": "Alice",
-            "crm_id": "{3F2504E0-4F89-41D3-9A0C-0305E82C3301}"})).unwrap();
+            "crm_id": "{3F2504E0-4F89-41D3-9A0C-0305E82C3301}"}))
+        .unwrap();
         let claims = live_assist_claims(&profile, &visitor, 1_000).unwrap();
         assert_eq!(
             claims.payload().unwrap().get(),
@@ -161,7 +169,10 @@ mod tests {
         assert_eq!(profile.key(), KeyKind::Pinned(None));
         assert_eq!(profile.shape(), ResponseShape::Token);
         let bob = VerifiedClaims::from_json(serde_json::json!({"sub": "bob", "crm_id": "bob"})).unwrap();
-        assert!(matches!(live_assist_claims(&profile, &bob, 1), Err(ClaimsError::NotACrmContactId { .. })));
+        assert!(matches!(
+            live_assist_claims(&profile, &bob, 1),
+            Err(ClaimsError::NotACrmContactId { .. })
+        ));
     }
 
     #[test]
@@ -176,14 +187,23 @@ mod tests {
         };
         let printed = format!("{claims:?}");
         assert!(!printed.contains("3f2504e0") && !printed.contains("Alice"), "{printed}");
-        assert!(printed.contains("given_name") && printed.contains("family_name: None"), "{printed}");
+        assert!(
+            printed.contains("given_name") && printed.contains("family_name: None"),
+            "{printed}"
+        );
     }
 
     #[test]
     fn crm_contact_ids_are_guids() {
         let id = CrmContactId::parse("{3F2504E0-4F89-41D3-9A0C-0305E82C3301}").unwrap();
         assert_eq!(id.as_str(), "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
-        for bad in ["", "alice", "3f2504e0-4f89-41d3-9a0c-0305e82c330", "3f2504e0-4f89-41d3-9a0c-0305e82c33zz", "3f2504e04f8941d39a0c0305e82c3301"] {
+        for bad in [
+            "",
+            "alice",
+            "3f2504e0-4f89-41d3-9a0c-0305e82c330",
+            "3f2504e0-4f89-41d3-9a0c-0305e82c33zz",
+            "3f2504e04f8941d39a0c0305e82c3301",
+        ] {
             assert!(CrmContactId::parse(bad).is_none(), "{bad}");
         }
     }

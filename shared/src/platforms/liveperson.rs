@@ -18,11 +18,11 @@ use super::{
     redacted_debug, text, typed,
 };
 use crate::clock::civil_date;
+use crate::mapping::{ClaimRule, MappingError};
+use crate::values::PinName;
+use crate::values::SigningAlgorithm;
 use crate::values::VerifiedClaims;
 use crate::values::{ContentEncryption, KeyEncryption};
-use crate::values::PinName;
-use crate::mapping::{ClaimRule, MappingError};
-use crate::values::SigningAlgorithm;
 
 /// The OpenID standard claims LivePerson shows the agent.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -179,7 +179,10 @@ pub struct LivePersonProfileConfig {
 impl Platform for LivePersonProfileConfig {
     fn validate(&self) -> Result<(), SettingError> {
         if self.issuer.trim().is_empty() {
-            return Err(SettingError::new("issuer", "must be the issuer configured in LivePerson"));
+            return Err(SettingError::new(
+                "issuer",
+                "must be the issuer configured in LivePerson",
+            ));
         }
         if !(1..=3600).contains(&self.token_lifetime_seconds) {
             return Err(SettingError::new("token_lifetime_seconds", "must be 1-3600"));
@@ -222,7 +225,11 @@ impl ProviderClient for LivePersonProfileConfig {
         let claims = liveperson_claims(self, identity, now)?;
         let mut map = match serde_json::to_value(&claims).map_err(ClaimsError::Serialize)? {
             Value::Object(map) => map,
-            _ => return Err(ClaimsError::Serialize(serde::ser::Error::custom("the claims are not an object"))),
+            _ => {
+                return Err(ClaimsError::Serialize(serde::ser::Error::custom(
+                    "the claims are not an object",
+                )));
+            }
         };
         // The provider sets these for the id_token itself.
         for registered in ["iss", "iat", "exp"] {
@@ -237,7 +244,11 @@ impl ProviderClient for LivePersonProfileConfig {
 
     fn claim_names(&self) -> Vec<&str> {
         let rules = self.claims.rules();
-        let mut names: Vec<&str> = rules.into_iter().filter(|(_, rule)| rule.is_some()).map(|(name, _)| name).collect();
+        let mut names: Vec<&str> = rules
+            .into_iter()
+            .filter(|(_, rule)| rule.is_some())
+            .map(|(name, _)| name)
+            .collect();
         if self.customer_info.is_some() || self.personal.is_some() {
             names.push("lp_sdes");
         }
@@ -263,11 +274,17 @@ impl PlatformClaims for LivePersonClaims {
 }
 
 /// Builds LivePerson's id_token claims (standard claims and `lp_sdes`).
-pub fn liveperson_claims(profile: &LivePersonProfileConfig, identity: &VerifiedClaims, now: u64) -> Result<LivePersonClaims, ClaimsError> {
+pub fn liveperson_claims(
+    profile: &LivePersonProfileConfig,
+    identity: &VerifiedClaims,
+    now: u64,
+) -> Result<LivePersonClaims, ClaimsError> {
     let sub = profile
         .subject
         .apply(identity)?
-        .ok_or_else(|| MappingError::MissingClaim { claim: profile.subject.claim.clone() })?;
+        .ok_or_else(|| MappingError::MissingClaim {
+            claim: profile.subject.claim.clone(),
+        })?;
     let mut claims = LivePersonClaims::new(&profile.issuer, sub, now, now + profile.token_lifetime_seconds);
     let standard = &profile.claims;
     claims.given_name = text(standard.given_name.as_ref(), identity)?;
@@ -290,18 +307,51 @@ fn customer_info(m: &CustomerInfoMapping, identity: &VerifiedClaims) -> Result<C
         cstatus: text(m.cstatus.as_ref(), identity)?,
         ctype: text(m.ctype.as_ref(), identity)?,
         customer_id: text(m.customer_id.as_ref(), identity)?,
-        balance: number(m.balance.as_ref(), identity, "a finite number", |n| n.as_f64().and_then(Balance::new), Balance::parse)?,
-        currency: typed(m.currency.as_ref(), identity, "an ISO 4217 currency code (three capital letters, e.g. USD)", Currency::parse)?,
+        balance: number(
+            m.balance.as_ref(),
+            identity,
+            "a finite number",
+            |n| n.as_f64().and_then(Balance::new),
+            Balance::parse,
+        )?,
+        currency: typed(
+            m.currency.as_ref(),
+            identity,
+            "an ISO 4217 currency code (three capital letters, e.g. USD)",
+            Currency::parse,
+        )?,
         social_id: text(m.social_id.as_ref(), identity)?,
         imei: text(m.imei.as_ref(), identity)?,
         user_name: text(m.user_name.as_ref(), identity)?,
-        company_size: number(m.company_size.as_ref(), identity, "a whole number", serde_json::Number::as_u64, |s| s.trim().parse().ok())?,
+        company_size: number(
+            m.company_size.as_ref(),
+            identity,
+            "a whole number",
+            serde_json::Number::as_u64,
+            |s| s.trim().parse().ok(),
+        )?,
         company_branch: text(m.company_branch.as_ref(), identity)?,
         account_name: text(m.account_name.as_ref(), identity)?,
         role: text(m.role.as_ref(), identity)?,
-        last_payment_date: typed(m.last_payment_date.as_ref(), identity, "a YYYY-MM-DD date", SdeDate::parse_iso)?,
-        registration_date: typed(m.registration_date.as_ref(), identity, "a YYYY-MM-DD date", SdeDate::parse_iso)?,
-        login_status: number(m.login_status.as_ref(), identity, "an integer", serde_json::Number::as_i64, |s| s.trim().parse().ok())?,
+        last_payment_date: typed(
+            m.last_payment_date.as_ref(),
+            identity,
+            "a YYYY-MM-DD date",
+            SdeDate::parse_iso,
+        )?,
+        registration_date: typed(
+            m.registration_date.as_ref(),
+            identity,
+            "a YYYY-MM-DD date",
+            SdeDate::parse_iso,
+        )?,
+        login_status: number(
+            m.login_status.as_ref(),
+            identity,
+            "an integer",
+            serde_json::Number::as_i64,
+            |s| s.trim().parse().ok(),
+        )?,
     })
 }
 
@@ -309,7 +359,11 @@ fn personal(m: &PersonalMapping, identity: &VerifiedClaims, now: u64) -> Result<
     let today = civil_date(now);
     let email = text(m.email.as_ref(), identity)?;
     let phone = text(m.phone.as_ref(), identity)?;
-    let contacts = if email.is_some() || phone.is_some() { vec![Contact { email, phone }] } else { Vec::new() };
+    let contacts = if email.is_some() || phone.is_some() {
+        vec![Contact { email, phone }]
+    } else {
+        Vec::new()
+    };
     Ok(Personal {
         firstname: text(m.firstname.as_ref(), identity)?,
         lastname: text(m.lastname.as_ref(), identity)?,
@@ -318,9 +372,16 @@ fn personal(m: &PersonalMapping, identity: &VerifiedClaims, now: u64) -> Result<
         })?,
         contacts,
         // Values other than male/female are not sent (LivePerson has no other value).
-        gender: text(m.gender.as_ref(), identity)?.as_deref().and_then(Gender::from_claim),
+        gender: text(m.gender.as_ref(), identity)?
+            .as_deref()
+            .and_then(Gender::from_claim),
         company: text(m.company.as_ref(), identity)?,
-        language: typed(m.language.as_ref(), identity, "a language such as en-US", Language::parse)?,
+        language: typed(
+            m.language.as_ref(),
+            identity,
+            "a language such as en-US",
+            Language::parse,
+        )?,
     })
 }
 
@@ -353,8 +414,11 @@ impl SdeDate {
             return None;
         }
         let (year, month, day) = (year.parse().ok()?, month.parse().ok()?, day.parse().ok()?);
-        ((1..=9999).contains(&year) && (1..=12).contains(&month) && (1..=31).contains(&day))
-            .then_some(Self { day, month, year })
+        ((1..=9999).contains(&year) && (1..=12).contains(&month) && (1..=31).contains(&day)).then_some(Self {
+            day,
+            month,
+            year,
+        })
     }
 }
 
@@ -397,8 +461,21 @@ pub struct CustomerInfo {
 }
 
 redacted_debug!(CustomerInfo {
-    cstatus, ctype, customer_id, balance, currency, social_id, imei, user_name, company_size, company_branch,
-    account_name, role, last_payment_date, registration_date, login_status
+    cstatus,
+    ctype,
+    customer_id,
+    balance,
+    currency,
+    social_id,
+    imei,
+    user_name,
+    company_size,
+    company_branch,
+    account_name,
+    role,
+    last_payment_date,
+    registration_date,
+    login_status
 });
 
 /// A finite number (JSON has no NaN or infinity).
@@ -440,8 +517,13 @@ impl Language {
     pub fn parse(text: &str) -> Option<Self> {
         let (language, country) = text.split_once(['-', '_'])?;
         let letters = |part: &str| part.len() == 2 && part.bytes().all(|b| b.is_ascii_alphabetic());
-        (letters(language) && letters(country))
-            .then(|| Self(format!("{}-{}", language.to_ascii_lowercase(), country.to_ascii_uppercase())))
+        (letters(language) && letters(country)).then(|| {
+            Self(format!(
+                "{}-{}",
+                language.to_ascii_lowercase(),
+                country.to_ascii_uppercase()
+            ))
+        })
     }
 }
 
@@ -460,7 +542,12 @@ impl Age {
         let (year, month, day) = today;
         let had_birthday = (month, day) >= (birth.month, birth.day);
         let age = year.checked_sub(birth.year)?.checked_sub(u16::from(!had_birthday))?;
-        Some(Self { age, year: birth.year, month: birth.month, day: birth.day })
+        Some(Self {
+            age,
+            year: birth.year,
+            month: birth.month,
+            day: birth.day,
+        })
     }
 }
 
@@ -511,7 +598,15 @@ pub struct Personal {
     pub language: Option<Language>,
 }
 
-redacted_debug!(Personal { firstname, lastname, age, contacts, gender, company, language });
+redacted_debug!(Personal {
+    firstname,
+    lastname,
+    age,
+    contacts,
+    gender,
+    company,
+    language
+});
 
 /// One engagement attribute of the authenticated flow: only these two types exist.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -605,7 +700,10 @@ mod tests {
         });
         claims.add_personal(Personal {
             firstname: Some("Alice".into()),
-            contacts: vec![Contact { email: Some("a@example.com".into()), phone: None }],
+            contacts: vec![Contact {
+                email: Some("a@example.com".into()),
+                phone: None,
+            }],
             gender: Gender::from_claim("female"),
             age: Age::from_birthdate(SdeDate::parse_iso("1985-04-12").unwrap(), (2026, 4, 11)),
             language: Language::parse("en-US"),
@@ -633,7 +731,8 @@ mod tests {
             "customer_info": {"customerId": {"claim": "sub"}}, "personal": {"lastname": {"claim": "family_name"}}}))
         .unwrap();
         let visitor = VerifiedClaims::from_json(json!({"sub": "c-9", "given_name": "Alice", "family_name": "Smith",
-                                                       "email": "alice@example.com"})).unwrap();
+                                                       "email": "alice@example.com"}))
+        .unwrap();
         let claims = liveperson_claims(&profile, &visitor, 1_000).unwrap();
         assert_eq!(
             claims.payload().unwrap().get(),
@@ -642,9 +741,15 @@ mod tests {
         assert_eq!(profile.key(), KeyKind::Rotating(SigningAlgorithm::RS256));
         assert_eq!(TokenEndpoint::shape(&profile), ResponseShape::Token);
         let provided = ProviderClient::claims(&profile, &visitor, 1_000).unwrap();
-        assert_eq!(provided.keys().map(String::as_str).collect::<Vec<_>>(), ["email", "given_name", "lp_sdes", "sub"]);
+        assert_eq!(
+            provided.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["email", "given_name", "lp_sdes", "sub"]
+        );
         assert_eq!(profile.claim_names(), ["given_name", "email", "lp_sdes"]);
-        let code_flow_only = LivePersonProfileConfig { implicit_flow: false, ..profile };
+        let code_flow_only = LivePersonProfileConfig {
+            implicit_flow: false,
+            ..profile
+        };
         assert!(code_flow_only.token_endpoint().is_none() && code_flow_only.provider_client().is_some());
     }
 
@@ -652,15 +757,30 @@ mod tests {
     fn debug_names_fields_but_prints_no_value() {
         let mut claims = LivePersonClaims::new("https://www.example.com", "customer-4711".into(), 10, 20);
         claims.email = Some("alice@example.com".into());
-        claims.add_customer_info(CustomerInfo { balance: Balance::parse("1234.5"), social_id: Some("soc-99".into()), ..Default::default() });
+        claims.add_customer_info(CustomerInfo {
+            balance: Balance::parse("1234.5"),
+            social_id: Some("soc-99".into()),
+            ..Default::default()
+        });
         claims.add_personal(Personal {
             firstname: Some("Alice".into()),
             age: Age::from_birthdate(SdeDate::parse_iso("1985-04-12").unwrap(), (2026, 4, 11)),
-            contacts: vec![Contact { email: None, phone: Some("+4712345678".into()) }],
+            contacts: vec![Contact {
+                email: None,
+                phone: Some("+4712345678".into()),
+            }],
             ..Default::default()
         });
         let printed = format!("{claims:?} {:?}", claims.sdes());
-        for value in ["customer-4711", "alice@example.com", "1234.5", "soc-99", "Alice", "1985", "+4712345678"] {
+        for value in [
+            "customer-4711",
+            "alice@example.com",
+            "1234.5",
+            "soc-99",
+            "Alice",
+            "1985",
+            "+4712345678",
+        ] {
             assert!(!printed.contains(value), "{value} in {printed}");
         }
         for name in ["email", "lp_sdes", "social_id", "firstname", "contacts", "iat: 10"] {
@@ -692,7 +812,17 @@ mod tests {
         assert_eq!(Language::parse("en-US"), Some(Language("en-US".into())));
         assert_eq!(Language::parse("fr_CA"), Some(Language("fr-CA".into())));
         assert_eq!(Language::parse("NB-no"), Some(Language("nb-NO".into())));
-        for wrong in ["en", "zh-Hant-TW", "eng-USA", "e1-US", "en-", "-US", "en US", "en-US-x", ""] {
+        for wrong in [
+            "en",
+            "zh-Hant-TW",
+            "eng-USA",
+            "e1-US",
+            "en-",
+            "-US",
+            "en US",
+            "en-US-x",
+            "",
+        ] {
             assert_eq!(Language::parse(wrong), None, "{wrong}");
         }
         assert_eq!(Gender::from_claim("diverse"), None);

@@ -18,11 +18,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::values::VerifiedClaims;
-use crate::values::PinName;
 use crate::mapping::{ClaimRule, MappingError, OnProblem};
+use crate::values::PinName;
 use crate::values::SecretName;
 use crate::values::SigningAlgorithm;
+use crate::values::VerifiedClaims;
 
 pub use liveperson::EncryptionConfig;
 
@@ -176,7 +176,10 @@ pub enum ClaimsError {
     NotACrmContactId { claim: String },
     #[error("the token would be {length} characters, over Connect's {}; largest attributes: {}",
         amazon_connect::CONNECT_MAX_TOKEN_CHARS, largest_attributes.join(", "))]
-    TokenTooLarge { length: usize, largest_attributes: Vec<String> },
+    TokenTooLarge {
+        length: usize,
+        largest_attributes: Vec<String>,
+    },
     /// The typed claims did not serialize (not the visitor's fault: a 500).
     #[error("the claims could not be serialized")]
     Serialize(#[source] serde_json::Error),
@@ -192,7 +195,10 @@ pub struct SettingError {
 
 impl SettingError {
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { field: field.into(), reason: reason.into() }
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -203,7 +209,10 @@ pub(crate) fn payload_of<T: serde::Serialize>(claims: &T) -> Result<Box<RawValue
 
 /// `sub` from the login's `sub`, refused when missing (the default subject rule).
 pub(crate) fn subject_from_sub() -> ClaimRule {
-    ClaimRule { if_missing: OnProblem::Refuse, ..ClaimRule::from_claim("sub") }
+    ClaimRule {
+        if_missing: OnProblem::Refuse,
+        ..ClaimRule::from_claim("sub")
+    }
 }
 
 pub(crate) fn text(rule: Option<&ClaimRule>, identity: &VerifiedClaims) -> Result<Option<String>, MappingError> {
@@ -216,7 +225,9 @@ pub(crate) fn typed<T>(
     expected: &'static str,
     parse: impl FnOnce(&str) -> Option<T>,
 ) -> Result<Option<T>, MappingError> {
-    rule.map(|r| r.apply_as(identity, expected, parse)).transpose().map(Option::flatten)
+    rule.map(|r| r.apply_as(identity, expected, parse))
+        .transpose()
+        .map(Option::flatten)
 }
 
 /// A numeric field: a JSON number as it is, a numeric string only with `convert: scalar`.
@@ -227,7 +238,9 @@ pub(crate) fn number<T>(
     from_number: impl FnOnce(&serde_json::Number) -> Option<T>,
     from_text: impl FnOnce(&str) -> Option<T>,
 ) -> Result<Option<T>, MappingError> {
-    rule.map(|r| r.apply_number(identity, expected, from_number, from_text)).transpose().map(Option::flatten)
+    rule.map(|r| r.apply_number(identity, expected, from_number, from_text))
+        .transpose()
+        .map(Option::flatten)
 }
 
 /// Prints a value's place in `Debug` without the value (claims carry personal data).
@@ -337,7 +350,9 @@ mod tests {
                 ("openid-connect", None, true),
             ]
         );
-        let unknown = serde_json::from_value::<ProfileConfig>(json!({"platform": "zendesk"})).unwrap_err().to_string();
+        let unknown = serde_json::from_value::<ProfileConfig>(json!({"platform": "zendesk"}))
+            .unwrap_err()
+            .to_string();
         assert!(unknown.contains("unknown variant `zendesk`"), "{unknown}");
     }
 

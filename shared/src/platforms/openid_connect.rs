@@ -20,12 +20,24 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{ClaimsError, KeyKind, Platform, ProviderClient, SettingError, TokenEndpoint, redacted_debug};
-use crate::values::VerifiedClaims;
 use crate::mapping::{ClaimRule, MappingError};
+use crate::values::VerifiedClaims;
 
 /// Claim names the provider sets itself; a profile may not map onto them.
-pub const REGISTERED_ID_TOKEN_CLAIMS: [&str; 12] =
-    ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "nonce", "at_hash", "c_hash", "azp"];
+pub const REGISTERED_ID_TOKEN_CLAIMS: [&str; 12] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "c_hash",
+    "azp",
+];
 
 /// Claims an OpenID Connect client (Puzzel, Genesys) receives in its id_token and from userinfo.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,11 +53,25 @@ pub struct OpenIdClaimsProfileConfig {
 
 impl Platform for OpenIdClaimsProfileConfig {
     fn validate(&self) -> Result<(), SettingError> {
-        if let Some(reserved) = self.claims.keys().find(|c| REGISTERED_ID_TOKEN_CLAIMS.contains(&c.as_str())) {
-            return Err(SettingError::new(format!("claims.{reserved}"), "is set by the provider itself"));
+        if let Some(reserved) = self
+            .claims
+            .keys()
+            .find(|c| REGISTERED_ID_TOKEN_CLAIMS.contains(&c.as_str()))
+        {
+            return Err(SettingError::new(
+                format!("claims.{reserved}"),
+                "is set by the provider itself",
+            ));
         }
-        if self.claims.keys().any(|c| c.is_empty() || c.len() > 64 || c.chars().any(char::is_control)) {
-            return Err(SettingError::new("claims", "claim names must be 1-64 printable characters"));
+        if self
+            .claims
+            .keys()
+            .any(|c| c.is_empty() || c.len() > 64 || c.chars().any(char::is_control))
+        {
+            return Err(SettingError::new(
+                "claims",
+                "claim names must be 1-64 printable characters",
+            ));
         }
         Ok(())
     }
@@ -85,7 +111,11 @@ impl ProviderClient for OpenIdClaimsProfileConfig {
 
     fn carried_claims(&self) -> Option<Vec<(&str, &str)>> {
         let mut carried: Vec<(&str, &str)> = vec![("sub", self.subject.claim.as_str())];
-        carried.extend(self.claims.iter().map(|(output, rule)| (output.as_str(), rule.claim.as_str())));
+        carried.extend(
+            self.claims
+                .iter()
+                .map(|(output, rule)| (output.as_str(), rule.claim.as_str())),
+        );
         Some(carried)
     }
 }
@@ -177,12 +207,26 @@ pub struct Address {
     pub street_address: Option<String>,
 }
 
-redacted_debug!(Address { country, formatted, locality, postal_code, region, street_address });
+redacted_debug!(Address {
+    country,
+    formatted,
+    locality,
+    postal_code,
+    region,
+    street_address
+});
 
 impl Address {
     /// The members present, as a JSON object (what `Serialize` writes).
     fn members(self) -> Map<String, Value> {
-        let Address { country, formatted, locality, postal_code, region, street_address } = self;
+        let Address {
+            country,
+            formatted,
+            locality,
+            postal_code,
+            region,
+            street_address,
+        } = self;
         [
             ("country", country),
             ("formatted", formatted),
@@ -198,11 +242,16 @@ impl Address {
 }
 
 /// `sub` and the profile's claims for one client, from the (already masked) identity.
-pub fn openid_claims(profile: &OpenIdClaimsProfileConfig, identity: &VerifiedClaims) -> Result<OpenIdClaims, MappingError> {
+pub fn openid_claims(
+    profile: &OpenIdClaimsProfileConfig,
+    identity: &VerifiedClaims,
+) -> Result<OpenIdClaims, MappingError> {
     let sub = profile
         .subject
         .apply(identity)?
-        .ok_or_else(|| MappingError::MissingClaim { claim: profile.subject.claim.clone() })?;
+        .ok_or_else(|| MappingError::MissingClaim {
+            claim: profile.subject.claim.clone(),
+        })?;
     let mut claims = BTreeMap::new();
     for (name, rule) in &profile.claims {
         // OIDC Core 5.1 types: a masked claim is a string whatever its name.
@@ -240,7 +289,14 @@ pub enum ClaimType {
 }
 
 /// The members of an `address` (OIDC Core 5.1.1); all strings.
-pub const ADDRESS_MEMBERS: [&str; 6] = ["formatted", "street_address", "locality", "region", "postal_code", "country"];
+pub const ADDRESS_MEMBERS: [&str; 6] = [
+    "formatted",
+    "street_address",
+    "locality",
+    "region",
+    "postal_code",
+    "country",
+];
 
 impl ClaimType {
     /// The type of the output claim `name`.
@@ -297,7 +353,15 @@ mod tests {
         assert_eq!(ClaimType::of("phone_number_verified"), ClaimType::Boolean);
         assert_eq!(ClaimType::of("updated_at"), ClaimType::Seconds);
         assert_eq!(ClaimType::of("address"), ClaimType::Address);
-        for name in ["name", "nin", "birthdate", "email", "locale", "zoneinfo", "Email_Verified"] {
+        for name in [
+            "name",
+            "nin",
+            "birthdate",
+            "email",
+            "locale",
+            "zoneinfo",
+            "Email_Verified",
+        ] {
             assert_eq!(ClaimType::of(name), ClaimType::String, "{name}");
         }
     }
@@ -309,7 +373,19 @@ mod tests {
         assert_eq!(b.typed(&json!(false)), Some(json!(false)));
         assert_eq!(b.typed(&json!("true")), Some(json!(true)));
         assert_eq!(b.typed(&json!("false")), Some(json!(false)));
-        for wrong in [json!("True"), json!("TRUE"), json!("1"), json!("yes"), json!(" true"), json!(""), json!(1), json!(0), json!(null), json!([true]), json!({"v": true})] {
+        for wrong in [
+            json!("True"),
+            json!("TRUE"),
+            json!("1"),
+            json!("yes"),
+            json!(" true"),
+            json!(""),
+            json!(1),
+            json!(0),
+            json!(null),
+            json!([true]),
+            json!({"v": true}),
+        ] {
             assert_eq!(b.typed(&wrong), None, "{wrong}");
         }
     }
@@ -320,7 +396,18 @@ mod tests {
         assert_eq!(t.typed(&json!(1_767_225_600u64)), Some(json!(1_767_225_600u64)));
         assert_eq!(t.typed(&json!("1767225600")), Some(json!(1_767_225_600u64)));
         assert_eq!(t.typed(&json!("0")), Some(json!(0)));
-        for wrong in [json!(-5), json!(1.5), json!("01767225600"), json!("+17"), json!(" 17"), json!("1.7e9"), json!(""), json!(true), json!(null), json!({"t": 1})] {
+        for wrong in [
+            json!(-5),
+            json!(1.5),
+            json!("01767225600"),
+            json!("+17"),
+            json!(" 17"),
+            json!("1.7e9"),
+            json!(""),
+            json!(true),
+            json!(null),
+            json!({"t": 1}),
+        ] {
             assert_eq!(t.typed(&wrong), None, "{wrong}");
         }
     }
@@ -336,7 +423,15 @@ mod tests {
             Some(json!({"locality": "Oslo"})),
             "non-string values and unknown members are dropped"
         );
-        for wrong in [json!("Storgata 1, 0155 Oslo"), json!(r#"{"country":"NO"}"#), json!({}), json!({"planet": "Earth"}), json!(["Oslo"]), json!(null), json!(5)] {
+        for wrong in [
+            json!("Storgata 1, 0155 Oslo"),
+            json!(r#"{"country":"NO"}"#),
+            json!({}),
+            json!({"planet": "Earth"}),
+            json!(["Oslo"]),
+            json!(null),
+            json!(5),
+        ] {
             assert_eq!(a.typed(&wrong), None, "{wrong}");
         }
     }
@@ -349,18 +444,25 @@ mod tests {
             "address": {"claim": "address"}, "nin": {"claim": "nin", "mask": "national_id"}, "missing": {"claim": "absent"}}}))
         .unwrap();
         let visitor = VerifiedClaims::from_json(json!({"sub": "alice", "name": "Alice A", "email_verified": "true",
-            "updated_at": "1767225600", "address": {"country": "NO", "planet": "Earth"}, "nin": "01129954321"})).unwrap();
+            "updated_at": "1767225600", "address": {"country": "NO", "planet": "Earth"}, "nin": "01129954321"}))
+        .unwrap();
         let claims = openid_claims(&profile, &visitor).unwrap();
         assert_eq!(
             serde_json::to_string(&claims).unwrap(),
             r#"{"sub":"alice","address":{"country":"NO"},"email_verified":true,"name":"Alice A","nin":"011299*****","updated_at":1767225600}"#
         );
-        assert_eq!(Value::Object(claims.into_map()), json!({"sub": "alice", "address": {"country": "NO"}, "email_verified": true,
-            "name": "Alice A", "nin": "011299*****", "updated_at": 1_767_225_600u64}));
+        assert_eq!(
+            Value::Object(claims.into_map()),
+            json!({"sub": "alice", "address": {"country": "NO"}, "email_verified": true,
+            "name": "Alice A", "nin": "011299*****", "updated_at": 1_767_225_600u64})
+        );
         assert_eq!(profile.key(), KeyKind::Provider);
         assert!(profile.token_endpoint().is_none());
         assert_eq!(profile.check_claims_without_scope(&["nin".into()], "p"), Ok(()));
-        assert_eq!(profile.check_claims_without_scope(&["email".into()], "p"), Err("`email` is not a claim of profile `p`".into()));
+        assert_eq!(
+            profile.check_claims_without_scope(&["email".into()], "p"),
+            Err("`email` is not a claim of profile `p`".into())
+        );
     }
 
     #[test]
@@ -369,10 +471,22 @@ mod tests {
             sub: "alice-sub-1".into(),
             claims: BTreeMap::from([
                 ("nin".to_string(), OpenIdValue::Text("01129954321".into())),
-                ("address".to_string(), OpenIdValue::Address(Address { locality: Some("Oslo".into()), ..Default::default() })),
+                (
+                    "address".to_string(),
+                    OpenIdValue::Address(Address {
+                        locality: Some("Oslo".into()),
+                        ..Default::default()
+                    }),
+                ),
             ]),
         };
-        let printed = format!("{claims:?} {:?}", Address { locality: Some("Oslo".into()), ..Default::default() });
+        let printed = format!(
+            "{claims:?} {:?}",
+            Address {
+                locality: Some("Oslo".into()),
+                ..Default::default()
+            }
+        );
         for value in ["alice-sub-1", "01129954321", "Oslo"] {
             assert!(!printed.contains(value), "{value} in {printed}");
         }

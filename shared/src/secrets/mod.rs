@@ -11,7 +11,6 @@ use async_trait::async_trait;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-
 /// How long values are trusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SecretCacheSettings {
@@ -25,7 +24,11 @@ pub struct SecretCacheSettings {
 
 impl Default for SecretCacheSettings {
     fn default() -> Self {
-        Self { ttl: Duration::from_secs(300), max_stale: Duration::from_secs(3600), retry_after_failure: Duration::from_secs(10) }
+        Self {
+            ttl: Duration::from_secs(300),
+            max_stale: Duration::from_secs(3600),
+            retry_after_failure: Duration::from_secs(10),
+        }
     }
 }
 
@@ -106,7 +109,10 @@ mod tests {
     fn secret_string_debug_is_redacted() {
         let secret = SecretString::new("hunter2-key".into());
         assert_eq!(format!("{secret:?}"), "[redacted]");
-        let value = SecretValue { value: secret, version: Some("v1".into()) };
+        let value = SecretValue {
+            value: secret,
+            version: Some("v1".into()),
+        };
         assert!(!format!("{value:?}").contains("hunter2"));
     }
 
@@ -122,8 +128,7 @@ mod tests {
     fn secret_name_rejects_odd_characters() {
         assert!(SecretName::try_from("whoscalling/connect-widget-key".to_string()).is_ok());
         assert!(
-            SecretName::try_from("arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf".to_string())
-                .is_ok()
+            SecretName::try_from("arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf".to_string()).is_ok()
         );
         assert!(SecretName::try_from(String::new()).is_err());
         assert!(SecretName::try_from("a b".to_string()).is_err());

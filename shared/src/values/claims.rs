@@ -45,7 +45,9 @@ impl VerifiedClaims {
 
 impl fmt::Debug for VerifiedClaims {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifiedClaims").field("claims", &self.0.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("VerifiedClaims")
+            .field("claims", &self.0.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -54,4 +56,3 @@ impl fmt::Debug for VerifiedClaims {
 pub(crate) fn valid_subject(sub: &str) -> bool {
     !sub.is_empty() && sub.chars().count() <= 255 && !hygiene::has_forbidden_char(sub)
 }
-

@@ -24,9 +24,10 @@ impl KeyEncryption {
     }
 
     pub(crate) fn from_name(name: &str) -> Option<Self> {
-        [Self::RsaOaep256, Self::RsaOaep].into_iter().find(|alg| alg.name() == name)
+        [Self::RsaOaep256, Self::RsaOaep]
+            .into_iter()
+            .find(|alg| alg.name() == name)
     }
-
 }
 
 /// JWE content encryption algorithm (`enc`): how the JWT itself is encrypted.
@@ -51,7 +52,9 @@ impl ContentEncryption {
     }
 
     pub(crate) fn from_name(name: &str) -> Option<Self> {
-        [Self::A256Gcm, Self::A128Gcm].into_iter().find(|enc| enc.name() == name)
+        [Self::A256Gcm, Self::A128Gcm]
+            .into_iter()
+            .find(|enc| enc.name() == name)
     }
 
     /// Content-encryption key length in bytes (RFC 7518 5.3).

@@ -71,12 +71,21 @@ pub fn clean_claims(claims: &mut Map<String, Value>) -> Vec<String> {
             }
         }
     }
-    let dirty: Vec<String> = claims.iter().filter(|(name, value)| *name != "sub" && !clean_claim(name, value)).map(|(name, _)| name.clone()).collect();
+    let dirty: Vec<String> = claims
+        .iter()
+        .filter(|(name, value)| *name != "sub" && !clean_claim(name, value))
+        .map(|(name, _)| name.clone())
+        .collect();
     for name in &dirty {
         claims.remove(name);
         match loggable(name) {
-            Some(claim) => tracing::warn!(claim, "claim dropped: it carries control or invisible formatting characters"),
-            None => tracing::warn!("claim dropped: its name carries control or invisible formatting characters, or is too long to log"),
+            Some(claim) => tracing::warn!(
+                claim,
+                "claim dropped: it carries control or invisible formatting characters"
+            ),
+            None => tracing::warn!(
+                "claim dropped: its name carries control or invisible formatting characters, or is too long to log"
+            ),
         }
     }
     dirty
@@ -126,21 +135,44 @@ mod tests {
     use crate::values::VerifiedClaims;
     use serde_json::json;
 
-
     /// Every forbidden class, by range: C0, DEL, C1, and each invisible or bidi block.
     fn forbidden_chars() -> Vec<char> {
         let ranges = [
-            (0x00, 0x1F), (0x7F, 0x9F), (0xAD, 0xAD), (0x061C, 0x061C), (0x115F, 0x1160), (0x180E, 0x180E),
-            (0x200B, 0x200B), (0x200E, 0x200F), (0x2028, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F),
-            (0x3164, 0x3164), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF9, 0xFFFB), (0xE0000, 0xE007F),
+            (0x00, 0x1F),
+            (0x7F, 0x9F),
+            (0xAD, 0xAD),
+            (0x061C, 0x061C),
+            (0x115F, 0x1160),
+            (0x180E, 0x180E),
+            (0x200B, 0x200B),
+            (0x200E, 0x200F),
+            (0x2028, 0x202E),
+            (0x2060, 0x2064),
+            (0x2066, 0x206F),
+            (0x3164, 0x3164),
+            (0xFEFF, 0xFEFF),
+            (0xFFA0, 0xFFA0),
+            (0xFFF9, 0xFFFB),
+            (0xE0000, 0xE007F),
         ];
-        ranges.iter().flat_map(|(a, b)| (*a..=*b).filter_map(char::from_u32)).collect()
+        ranges
+            .iter()
+            .flat_map(|(a, b)| (*a..=*b).filter_map(char::from_u32))
+            .collect()
     }
 
     /// Values a claim legitimately holds: accents, other scripts, ZWNJ in Persian, an emoji
     /// family joined by ZWJ, symbols.
-    const CLEAN: [&str; 8] =
-        ["Ola Nordmann", "Åse Ødegård-Müller", "José Ñúñez", "محمد", "می‌خواهم", "👨‍👩‍👧", "Zoë O'Brien (née Łukasiewicz)", "a+b=c <x> & \"q\""];
+    const CLEAN: [&str; 8] = [
+        "Ola Nordmann",
+        "Åse Ødegård-Müller",
+        "José Ñúñez",
+        "محمد",
+        "می‌خواهم",
+        "👨‍👩‍👧",
+        "Zoë O'Brien (née Łukasiewicz)",
+        "a+b=c <x> & \"q\"",
+    ];
 
     /// `bad` placed in every way a claim can carry it: whole value, start, middle, end, in an
     /// array, nested in an object, as an object key, repeated.
@@ -170,13 +202,19 @@ mod tests {
         for bad in chars {
             assert!(is_forbidden_char(bad), "U+{:04X}", bad as u32);
             for (i, carried) in carriers(bad).into_iter().enumerate() {
-                let login = claims(json!({"sub": "visitor-1", "name": carried, "given_name": "Ola", "nin": "01129954321"})).unwrap();
+                let login =
+                    claims(json!({"sub": "visitor-1", "name": carried, "given_name": "Ola", "nin": "01129954321"}))
+                        .unwrap();
                 assert_eq!(login.get("name"), None, "U+{:04X} carrier {i}", bad as u32);
                 assert_eq!(login.get("given_name"), Some(&json!("Ola")), "control claim kept");
                 assert_eq!(login.get("nin"), Some(&json!("01129954321")), "control claim kept");
                 assert_eq!(login.subject(), "visitor-1");
                 let text = serde_json::to_string(login.as_map()).unwrap();
-                assert!(!text.chars().any(is_forbidden_char), "U+{:04X} carrier {i} left in {text:?}", bad as u32);
+                assert!(
+                    !text.chars().any(is_forbidden_char),
+                    "U+{:04X} carrier {i} left in {text:?}",
+                    bad as u32
+                );
             }
             // In a claim's name.
             let mut map = Map::new();
@@ -190,8 +228,17 @@ mod tests {
     #[test]
     fn a_subject_with_a_forbidden_char_refuses_the_login() {
         for bad in forbidden_chars() {
-            for sub in [format!("{bad}"), format!("alice{bad}"), format!("{bad}alice"), format!("al{bad}ice")] {
-                assert!(claims(json!({"sub": sub, "name": "Ola"})).is_none(), "U+{:04X}", bad as u32);
+            for sub in [
+                format!("{bad}"),
+                format!("alice{bad}"),
+                format!("{bad}alice"),
+                format!("al{bad}ice"),
+            ] {
+                assert!(
+                    claims(json!({"sub": sub, "name": "Ola"})).is_none(),
+                    "U+{:04X}",
+                    bad as u32
+                );
             }
         }
         assert!(claims(json!({"sub": "alice", "name": "Ola"})).is_some(), "control");
@@ -221,12 +268,17 @@ mod tests {
         .unwrap();
         assert_eq!(
             login.get("address"),
-            Some(&json!({"formatted": "Storgata 1\n0155 Oslo\nNorway", "street_address": "c/o Ola\nStorgata 1", "locality": "Oslo", "country": "NO"}))
+            Some(
+                &json!({"formatted": "Storgata 1\n0155 Oslo\nNorway", "street_address": "c/o Ola\nStorgata 1", "locality": "Oslo", "country": "NO"})
+            )
         );
         // Anything else, and a newline anywhere else, drops the address (and only it).
         for bad in forbidden_chars().into_iter().filter(|c| *c != '\n') {
             for member in ["formatted", "street_address", "locality", "postal_code", "country", "x"] {
-                let login = claims(json!({"sub": "a", "name": "Ola", "address": {member: format!("Storgata 1{bad}0155 Oslo")}})).unwrap();
+                let login = claims(
+                    json!({"sub": "a", "name": "Ola", "address": {member: format!("Storgata 1{bad}0155 Oslo")}}),
+                )
+                .unwrap();
                 assert_eq!(login.get("address"), None, "U+{:04X} in {member}", bad as u32);
                 assert_eq!(login.get("name"), Some(&json!("Ola")));
             }
@@ -235,9 +287,13 @@ mod tests {
             let login = claims(json!({"sub": "a", "address": {member: "a\nb"}})).unwrap();
             assert_eq!(login.get("address"), None, "newline in {member}");
         }
-        for elsewhere in [json!({"sub": "a", "name": "a\nb"}), json!({"sub": "a", "formatted": "a\nb"}), json!({"sub": "a", "address": "a\nb"}),
-            json!({"sub": "a", "address": {"formatted": {"x": "a\nb"}}}), json!({"sub": "a", "address": {"formatted\n": "a"}})]
-        {
+        for elsewhere in [
+            json!({"sub": "a", "name": "a\nb"}),
+            json!({"sub": "a", "formatted": "a\nb"}),
+            json!({"sub": "a", "address": "a\nb"}),
+            json!({"sub": "a", "address": {"formatted": {"x": "a\nb"}}}),
+            json!({"sub": "a", "address": {"formatted\n": "a"}}),
+        ] {
             let login = claims(elsewhere.clone()).unwrap();
             assert_eq!(login.as_map().len(), 1, "{elsewhere}");
         }
@@ -258,7 +314,13 @@ mod tests {
         });
         assert_eq!(logs.lines().count(), 3, "{logs}");
         assert!(logs.contains(r#""claim":"name""#), "{logs}");
-        assert!(!logs.contains("Secret") && !logs.contains("Value") && !logs.contains("secret-name") && !logs.contains("yyyy"), "{logs}");
+        assert!(
+            !logs.contains("Secret")
+                && !logs.contains("Value")
+                && !logs.contains("secret-name")
+                && !logs.contains("yyyy"),
+            "{logs}"
+        );
         assert!(!logs.contains("\\u0000") && !logs.contains('\u{202E}'), "{logs}");
     }
 }

@@ -10,8 +10,8 @@ pub mod names;
 pub mod source;
 
 pub use algorithm::{JwsAlgorithm, SigningAlgorithm};
-pub use encryption::{ContentEncryption, KeyEncryption};
-pub use names::{PinName, SecretName};
 pub use claims::VerifiedClaims;
 pub(crate) use claims::valid_subject;
+pub use encryption::{ContentEncryption, KeyEncryption};
+pub use names::{PinName, SecretName};
 pub use source::IdentitySource;

@@ -21,8 +21,14 @@ impl TryFrom<String> for SecretName {
         // Secrets Manager allows 1-512 characters of this set for names and ARNs.
         let valid = !value.is_empty()
             && value.len() <= 2048
-            && value.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-:".contains(c));
-        if valid { Ok(Self(value)) } else { Err(format!("`{value}` is not a valid secret name or ARN")) }
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-:".contains(c));
+        if valid {
+            Ok(Self(value))
+        } else {
+            Err(format!("`{value}` is not a valid secret name or ARN"))
+        }
     }
 }
 
@@ -47,7 +53,9 @@ impl PinName {
     pub fn parse(value: &str) -> Option<Self> {
         let valid = !value.is_empty()
             && value.len() <= 64
-            && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         valid.then(|| Self(value.to_string()))
     }
 
