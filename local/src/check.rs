@@ -70,7 +70,7 @@ pub fn cold_start(function: Function, lookup: impl Fn(&str) -> Option<String>) -
     let wired = match function {
         Function::MintToken => mint_token::Deps::from_config(&config, secrets, clock).map(drop),
         Function::PublishKeys => publish_keys::Deps::new(&config, secrets).map(drop),
-        Function::ExchangeCode => exchange_code::grants_table(&config).and_then(|_| {
+        Function::ExchangeCode => config.grants_table().and_then(|_| {
             exchange_code::Deps::from_config(&config, Arc::new(MemoryGrantStore::new()), secrets, clock).map(drop)
         }),
         Function::VisitorLogin => visitor_login::used_states_table(&lookup)

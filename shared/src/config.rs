@@ -615,6 +615,18 @@ fn default_max_body() -> usize {
 }
 
 impl ServiceConfig {
+    /// The grants table the Lambda keeps codes and access tokens in; required at cold start (the
+    /// local run keeps grants in memory and needs none).
+    pub fn grants_table(&self) -> Result<String, ConfigError> {
+        self.provider
+            .as_ref()
+            .and_then(|p| p.grants_table.clone())
+            .ok_or(ConfigError::Setting {
+                setting: "provider.grants_table".into(),
+                reason: "the Lambda keeps grants in DynamoDB: name the table (\"${WHOSCALLING_GRANTS_TABLE}\")".into(),
+            })
+    }
+
     /// Every pin a profile signs with: the rotation function must be given exactly these
     /// (rotate-keys reads them from this same document), so each exists from the first rotation on.
     pub fn pinned_keys(&self) -> std::collections::BTreeSet<PinName> {

@@ -18,7 +18,8 @@ use lambda_http::http::header::{self, HeaderValue};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::Value;
-use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck, Reply, oauth};
+use whoscalling::http::oauth::{self, ProviderRoute};
+use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck, Reply};
 use whoscalling::metrics::RequestMetrics;
 use whoscalling::openid_provider::login::AuthorizeLogin;
 use whoscalling::openid_provider::{
@@ -70,73 +71,6 @@ impl Deps {
     }
 }
 
-/// The grants table the Lambda keeps codes and access tokens in; required at cold start (the
-/// local run keeps grants in memory and needs none).
-pub fn grants_table(config: &ServiceConfig) -> Result<String, ConfigError> {
-    config
-        .provider
-        .as_ref()
-        .and_then(|p| p.grants_table.clone())
-        .ok_or(ConfigError::Setting {
-            setting: "provider.grants_table".into(),
-            reason: "the Lambda keeps grants in DynamoDB: name the table (\"${WHOSCALLING_GRANTS_TABLE}\")".into(),
-        })
-}
-
-/// The endpoints, by the path's ending (a stage prefix may come before it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    Discovery,
-    Authorize,
-    PageCode,
-    Token,
-    UserInfo,
-}
-
-impl Route {
-    fn of(path: &str) -> Option<Self> {
-        [
-            ("/.well-known/openid-configuration", Route::Discovery),
-            ("/oauth2/authorize", Route::Authorize),
-            ("/oauth2/code", Route::PageCode),
-            ("/oauth2/token", Route::Token),
-            ("/oauth2/userinfo", Route::UserInfo),
-        ]
-        .into_iter()
-        .find_map(|(suffix, route)| path.ends_with(suffix).then_some(route))
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Route::Discovery => "discovery",
-            Route::Authorize => "authorize",
-            Route::PageCode => "code",
-            Route::Token => "token",
-            Route::UserInfo => "userinfo",
-        }
-    }
-
-    fn allows(self, method: &Method) -> bool {
-        match self {
-            Route::Discovery => method == Method::GET,
-            Route::Authorize => method == Method::GET || method == Method::POST,
-            Route::PageCode => method == Method::POST || method == Method::OPTIONS,
-            Route::Token => method == Method::POST,
-            Route::UserInfo => method == Method::GET || method == Method::POST,
-        }
-    }
-
-    fn allow_header(self) -> &'static str {
-        match self {
-            Route::Discovery => "GET",
-            Route::Authorize => "GET, POST",
-            Route::PageCode => "POST, OPTIONS",
-            Route::Token => "POST",
-            Route::UserInfo => "GET, POST",
-        }
-    }
-}
-
 /// What one request did, for its log line (ids and codes only, never values).
 #[derive(Default)]
 struct Outcome<'a> {
@@ -154,7 +88,7 @@ pub async fn function_handler(deps: &Deps, request: Request) -> Result<Response<
 const FUNCTION: &str = "exchange-code";
 
 async fn handle<'r>(deps: &'r Deps, request: &'r Request) -> (Reply, RequestMetrics<'r>) {
-    let route = Route::of(request.uri().path());
+    let route = ProviderRoute::of(request.uri().path());
     let mut outcome = Outcome::default();
     let reply = match route {
         None => Reply::error(&ApiError::new(ErrorCode::UnknownEndpoint, "no such endpoint")),
@@ -162,7 +96,7 @@ async fn handle<'r>(deps: &'r Deps, request: &'r Request) -> (Reply, RequestMetr
             Reply::error(&ApiError::new(ErrorCode::MethodNotSupported, "method not allowed"))
                 .header(header::ALLOW, route.allow_header())
         }
-        Some(Route::Discovery) => {
+        Some(ProviderRoute::Discovery) => {
             // Public metadata that changes only with a deployment.
             Reply::public(
                 "application/json",
@@ -170,14 +104,14 @@ async fn handle<'r>(deps: &'r Deps, request: &'r Request) -> (Reply, RequestMetr
                 HeaderValue::from_static("public, max-age=300"),
             )
         }
-        Some(Route::Authorize) => authorize(deps, request, &mut outcome).await,
-        Some(Route::PageCode) => page_code(deps, request, &mut outcome).await,
-        Some(Route::Token) => token(deps, request, &mut outcome).await,
-        Some(Route::UserInfo) => userinfo(deps, request, &mut outcome).await,
+        Some(ProviderRoute::Authorize) => authorize(deps, request, &mut outcome).await,
+        Some(ProviderRoute::PageCode) => page_code(deps, request, &mut outcome).await,
+        Some(ProviderRoute::Token) => token(deps, request, &mut outcome).await,
+        Some(ProviderRoute::UserInfo) => userinfo(deps, request, &mut outcome).await,
     };
     let status = reply.status();
     let request_id = http::request_id(request).unwrap_or("-");
-    let route_name = route.map_or("(none)", Route::name);
+    let route_name = route.map_or("(none)", ProviderRoute::name);
     let Outcome {
         client,
         error,
@@ -185,7 +119,7 @@ async fn handle<'r>(deps: &'r Deps, request: &'r Request) -> (Reply, RequestMetr
         kid,
     } = outcome;
     // An id_token is signed only by a successful token request (its kid is recorded).
-    let tokens_minted = u32::from(matches!(route, Some(Route::Token)) && kid.is_some());
+    let tokens_minted = u32::from(matches!(route, Some(ProviderRoute::Token)) && kid.is_some());
     if status >= 500 {
         tracing::error!(
             request_id,
@@ -209,7 +143,7 @@ async fn handle<'r>(deps: &'r Deps, request: &'r Request) -> (Reply, RequestMetr
     }
     // Only token requests count per profile: the dimension stays off every other route.
     let profile = client
-        .filter(|_| matches!(route, Some(Route::Token)))
+        .filter(|_| matches!(route, Some(ProviderRoute::Token)))
         .and_then(|c| deps.provider.service.client_profile(c));
     (
         reply,

@@ -13,7 +13,7 @@ use whoscalling::{ServiceConfig, SystemClock};
 async fn main() -> Result<(), Error> {
     whoscalling::logging::init_json_logging();
     let config = ServiceConfig::from_env()?;
-    let table = exchange_code::grants_table(&config)?;
+    let table = config.grants_table()?;
 
     let sdk = aws_sdk_config(REQUEST_PATH_CONNECT_TIMEOUT, REQUEST_PATH_OPERATION_TIMEOUT).await;
     let secrets = SecretsManagerStore::new(

@@ -28,6 +28,60 @@ fn bounded_body(request: &Request, max_bytes: usize) -> Result<&[u8], OAuthError
     Ok(body)
 }
 
+/// The OpenID provider's endpoints, by the path's ending (a stage prefix may come before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderRoute {
+    Discovery,
+    Authorize,
+    PageCode,
+    Token,
+    UserInfo,
+}
+
+impl ProviderRoute {
+    pub fn of(path: &str) -> Option<Self> {
+        [
+            ("/.well-known/openid-configuration", ProviderRoute::Discovery),
+            ("/oauth2/authorize", ProviderRoute::Authorize),
+            ("/oauth2/code", ProviderRoute::PageCode),
+            ("/oauth2/token", ProviderRoute::Token),
+            ("/oauth2/userinfo", ProviderRoute::UserInfo),
+        ]
+        .into_iter()
+        .find_map(|(suffix, route)| path.ends_with(suffix).then_some(route))
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderRoute::Discovery => "discovery",
+            ProviderRoute::Authorize => "authorize",
+            ProviderRoute::PageCode => "code",
+            ProviderRoute::Token => "token",
+            ProviderRoute::UserInfo => "userinfo",
+        }
+    }
+
+    pub fn allows(self, method: &Method) -> bool {
+        match self {
+            ProviderRoute::Discovery => method == Method::GET,
+            ProviderRoute::Authorize => method == Method::GET || method == Method::POST,
+            ProviderRoute::PageCode => method == Method::POST || method == Method::OPTIONS,
+            ProviderRoute::Token => method == Method::POST,
+            ProviderRoute::UserInfo => method == Method::GET || method == Method::POST,
+        }
+    }
+
+    pub fn allow_header(self) -> &'static str {
+        match self {
+            ProviderRoute::Discovery => "GET",
+            ProviderRoute::Authorize => "GET, POST",
+            ProviderRoute::PageCode => "POST, OPTIONS",
+            ProviderRoute::Token => "POST",
+            ProviderRoute::UserInfo => "GET, POST",
+        }
+    }
+}
+
 /// An authorization request's parameters, form-encoded as received: the query of a GET, or
 /// (OIDC Core 3.1.2.1) the form body of a POST. They are taken from one place only: a POST with
 /// a query string as well is ambiguous.
@@ -133,4 +187,56 @@ fn form_token(request: &Request, max_bytes: usize) -> Result<Option<String>, OAu
     }
     let params = Params::from_form(bounded_body(request, max_bytes)?)?;
     Ok(params.get("access_token").map(str::to_string))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTES: [ProviderRoute; 5] = [
+        ProviderRoute::Discovery,
+        ProviderRoute::Authorize,
+        ProviderRoute::PageCode,
+        ProviderRoute::Token,
+        ProviderRoute::UserInfo,
+    ];
+
+    #[test]
+    fn each_route_is_found_behind_a_stage_prefix_and_nothing_else_is() {
+        for (path, route) in [
+            ("/.well-known/openid-configuration", ProviderRoute::Discovery),
+            ("/prod/oauth2/authorize", ProviderRoute::Authorize),
+            ("/oauth2/code", ProviderRoute::PageCode),
+            ("/v1/oauth2/token", ProviderRoute::Token),
+            ("/oauth2/userinfo", ProviderRoute::UserInfo),
+        ] {
+            assert_eq!(ProviderRoute::of(path), Some(route), "{path}");
+        }
+        for path in ["/", "/oauth2", "/oauth2/token/", "/oauth2/tokens", "/token/connect"] {
+            assert_eq!(ProviderRoute::of(path), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn the_allow_header_lists_exactly_the_methods_a_route_takes() {
+        let methods = [
+            Method::GET,
+            Method::POST,
+            Method::OPTIONS,
+            Method::PUT,
+            Method::DELETE,
+            Method::HEAD,
+        ];
+        for route in ROUTES {
+            let listed: Vec<&str> = route.allow_header().split(", ").collect();
+            for method in &methods {
+                assert_eq!(
+                    route.allows(method),
+                    listed.contains(&method.as_str()),
+                    "{} {method}",
+                    route.name()
+                );
+            }
+        }
+    }
 }
