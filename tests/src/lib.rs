@@ -491,3 +491,24 @@ impl Drop for LineVerifier {
         let _ = self.child.wait();
     }
 }
+
+/// Intercom's rules checked by PyJWT (`tests/peers/verify_intercom.py`; request and answer in its
+/// docstring): exact header, the secret's UTF-8 bytes (never base64-decoded), string claims, lifetime.
+pub fn verify_intercom(request: &Value) -> Value {
+    let mut child = Command::new(python())
+        .arg(workspace_root().join("tests/peers/verify_intercom.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("verifier");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(request.to_string().as_bytes())
+        .expect("write");
+    let output = child.wait_with_output().expect("verifier output");
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("verifier said: {}", String::from_utf8_lossy(&output.stderr)))
+}

@@ -16,12 +16,16 @@ use whoscalling::keys::KeySetDocument;
 use whoscalling::signing::SigningAlgorithm;
 use whoscalling::{Clock, IdentityVerifier, SystemClock};
 use whoscalling_tests::{
-    CapturedLogs, event_expectations, events_config, json_body, load_event, verify_independently, workspace_root,
+    CapturedLogs, event_expectations, events_config, json_body, load_event, verify_independently, verify_intercom,
+    workspace_root,
 };
 
 const CONNECT_KEY: &str = "c2FtcGxlLWNvbm5lY3Qtd2lkZ2V0LXNlY3VyaXR5LWtleQ";
 const WIDGET_ID: &str = "0f6b4a35-6f4e-4e38-9c4f-5a3c0d8f7a11";
 const ALICE_NIN: &str = "12345678901";
+/// Hex, as Intercom shows its secrets, and so also valid base64: the verifier checks that the
+/// decoded bytes do not verify.
+const INTERCOM_SECRET: &str = "3f1c9a2b7e4d5f60a1b2c3d4e5f60718293a4b5c";
 
 /// The sample identity provider's JWKS (`https://idp.example.com`, key `idp-rsa-1`), so the
 /// `forged-token-*` samples meet the key they claim and can only fail for the forgery.
@@ -38,6 +42,7 @@ impl JwksSource for SampleIdpJwks {
 
 fn store() -> Arc<InMemorySecretStore> {
     let store = Arc::new(InMemorySecretStore::with("whoscalling/connect-widget-key", CONNECT_KEY));
+    store.put("whoscalling/intercom-secret", INTERCOM_SECRET);
     // As the first rotation leaves it: rotating keys plus a pinned key per pasted-key profile.
     let pins: Vec<_> = events_config().pinned_keys().into_iter().collect();
     let keys = KeySetDocument::generate(&[SigningAlgorithm::RS256, SigningAlgorithm::ES256], 1_795_000_000)
@@ -185,6 +190,19 @@ async fn every_sample_event_gets_its_expected_answer() {
         std::fs::read_to_string(workspace_root().join("tests/fixtures/liveperson-test-key.pk8.b64")).unwrap();
     let mut profiles_seen = Vec::new();
     for (profile, token) in &minted {
+        if profile == "intercom" {
+            // PyJWT under Intercom's rules; the body's `user_id`/`email` never reach the token.
+            let verdict = verify_intercom(&json!({"token": token, "secret": INTERCOM_SECRET, "lifetime": 7200,
+                "expect": {"user_id": "alice", "email": "alice@example.com", "phone": "+4712345678"},
+                "expect_absent": [ALICE_NIN, "mallory", "Nordmann"]}));
+            assert_eq!(verdict["ok"], true, "{profile}: {verdict}");
+            assert_eq!(
+                verdict["claims"]["exp"].as_u64().unwrap() - verdict["claims"]["iat"].as_u64().unwrap(),
+                7200
+            );
+            profiles_seen.push(profile.clone());
+            continue;
+        }
         let request = match profile.as_str() {
             "connect" => json!({"token": token, "key": {"hmac_utf8": CONNECT_KEY}, "rules": "amazon-connect",
                 "expect": {"sub": WIDGET_ID, "customerId": "alice"}}),
@@ -242,12 +260,19 @@ async fn every_sample_event_gets_its_expected_answer() {
     profiles_seen.dedup();
     assert_eq!(
         profiles_seen,
-        ["connect", "live-assist", "liveperson", "liveperson-encrypted"]
+        [
+            "connect",
+            "intercom",
+            "live-assist",
+            "liveperson",
+            "liveperson-encrypted"
+        ]
     );
 
     let mut needles: Vec<&str> = minted.iter().map(|(_, t)| t.as_str()).collect();
     needles.extend([
         CONNECT_KEY,
+        INTERCOM_SECRET,
         "alice@example.com",
         ALICE_NIN,
         "Nordmann",
