@@ -36,6 +36,9 @@ pub const CLIENT_SECRETS: [&str; 4] = [
 pub const DEV_UPSTREAM_CLIENT_SECRET: &str = "whoscalling/dev-upstream-client";
 /// The session cookies' key secret.
 pub const SESSION_KEY_SECRET: &str = "whoscalling/session-key";
+/// Intercom's Messenger API secret the default `intercom` profile signs with (40 hex characters,
+/// the shape Intercom shows).
+pub const INTERCOM_SECRET: &str = "whoscalling/intercom-secret";
 
 /// Creates `secrets.json` if absent and adds any missing default entry; never changes an entry
 /// that is there.
@@ -76,6 +79,10 @@ pub fn ensure_secrets_file(state_dir: &Path) -> Result<std::path::PathBuf, Local
             secrets.insert(name.into(), client_secret()?);
             changed = true;
         }
+    }
+    if !secrets.contains_key(INTERCOM_SECRET) {
+        secrets.insert(INTERCOM_SECRET.into(), intercom_style_secret()?);
+        changed = true;
     }
     if changed {
         write_private(&path, &serde_json::to_string_pretty(&secrets).unwrap_or_default())?;
@@ -126,6 +133,15 @@ fn connect_style_key() -> Result<String, LocalError> {
         .fill(&mut bytes)
         .map_err(|_| LocalError::State("no randomness".into()))?;
     Ok(STANDARD.encode(bytes))
+}
+
+/// 20 random bytes in lowercase hex: 40 characters, the shape of Intercom's Messenger API secret.
+fn intercom_style_secret() -> Result<String, LocalError> {
+    let mut bytes = [0u8; 20];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| LocalError::State("no randomness".into()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// 32 random bytes, base64url: what Secrets Manager's generator gives in the deployment

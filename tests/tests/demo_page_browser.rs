@@ -1,7 +1,8 @@
 //! The local run's demo page in a real browser (Debian's headless Chromium driven by
 //! `playwright-core`): a sample customer logs in at the dev provider, then each platform's page
 //! callback runs as its snippet does (Amazon Connect `authenticate`, LivePerson
-//! `lpGetAuthenticationToken`, plain and encrypted, Live Assist `authoriseChatWithCallback`), and
+//! `lpGetAuthenticationToken`, plain and encrypted, Live Assist `authoriseChatWithCallback`, Intercom
+//! `Intercom('boot', {app_id, intercom_user_jwt})`), and
 //! the page shows the decoded (for the JWE, decrypted) header and claims.
 
 use std::process::Command;
@@ -89,6 +90,14 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert_eq!(live_assist["claims"]["sub"], "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
     assert_eq!(live_assist["claims"]["iss"], "127.0.0.1");
 
+    // Intercom: booted with the signed token only; the user comes from the verified login.
+    let intercom = &alice["intercom"];
+    assert_eq!(intercom["ok"], true, "{intercom}");
+    assert_eq!(intercom["header"], json!({"alg": "HS256", "typ": "JWT"}));
+    assert_eq!(intercom["claims"]["user_id"], "alice");
+    assert_eq!(intercom["claims"]["email"], "alice@example.com");
+    assert_eq!(lifetime(&intercom["claims"]), 7200);
+
     // Bob has no CRM contact: Live Assist's callback gets (null, reason); the others still work.
     let bob = tokio::task::spawn_blocking({
         let base = base.clone();
@@ -101,6 +110,7 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
         json!({"firstName": "Bob", "lastName": "Smith"})
     );
     assert_eq!(bob["liveperson"]["ok"], true);
+    assert_eq!(bob["intercom"]["claims"]["user_id"], "bob");
     assert_eq!(bob["liveAssist"]["ok"], false);
     assert!(
         bob["liveAssist"]["status"]
@@ -119,6 +129,7 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert_eq!(session["connect"]["ok"], true, "{session}");
     assert_eq!(session["connect"]["claims"]["attributes"]["nationalId"], "123456*****");
     assert_eq!(session["liveperson"]["ok"], true, "{session}");
+    assert_eq!(session["intercom"]["ok"], true, "{session}");
 
     server.task.abort();
     let _ = std::fs::remove_dir_all(state_dir);

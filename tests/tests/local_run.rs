@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use whoscalling_local::{CONNECT_KEY_SECRET, Options, serve};
-use whoscalling_tests::{CapturedLogs, verify_independently};
+use whoscalling_tests::{CapturedLogs, verify_independently, verify_intercom};
 
 async fn start() -> (whoscalling_local::LocalServer, std::path::PathBuf) {
     let state_dir = std::env::temp_dir().join(format!("whoscalling-local-test-{}", whoscalling_tests::random_token()));
@@ -599,4 +599,78 @@ async fn the_puzzel_auth_mapping_comes_from_the_configured_roles() {
     assert_eq!(response.status(), 400);
     assert_eq!(response.json::<Value>().await.unwrap()["error"], "invalid_request");
     std::fs::remove_dir_all(&state_dir).ok();
+}
+
+/// The default configuration's `intercom` profile: a token PyJWT verifies under Intercom's rules
+/// with the freshly generated secret from `secrets.json` (UTF-8 bytes, not base64-decoded), the
+/// user from the verified login; an oversized `name` is refused with its code.
+#[tokio::test]
+async fn intercom_profile_mints_from_the_default_configuration() {
+    let (server, state_dir) = start().await;
+    let http = reqwest::Client::new();
+    let base = &server.base_url;
+    let login = |claims: Value| {
+        let http = http.clone();
+        async move {
+            let answer: Value = http
+                .post(format!("{base}/dev/login"))
+                .json(&claims)
+                .send()
+                .await
+                .expect("login")
+                .json()
+                .await
+                .expect("login JSON");
+            answer["id_token"].as_str().expect("id_token").to_string()
+        }
+    };
+    let mint = |id_token: String| {
+        let http = http.clone();
+        async move {
+            let response = http
+                .post(format!("{base}/token/intercom"))
+                .header("origin", base.as_str())
+                .bearer_auth(id_token)
+                .send()
+                .await
+                .expect("token");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("json"))
+        }
+    };
+
+    let alice = login(json!({"sub": "alice", "email": "alice@example.com", "phone_number": "+4712345678"})).await;
+    let (status, body) = mint(alice).await;
+    assert_eq!(status, 200, "{body}");
+    let secrets: BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(state_dir.join("secrets.json")).expect("secrets.json"))
+            .expect("json");
+    let secret = &secrets["whoscalling/intercom-secret"];
+    assert!(
+        secret.len() == 40 && secret.chars().all(|c| c.is_ascii_hexdigit()),
+        "an Intercom-shaped secret is generated on first start"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let verdict = verify_intercom(
+        &json!({"token": body["token"], "secret": secret, "lifetime": 7200, "now": now,
+        "expect": {"user_id": "alice", "email": "alice@example.com", "phone": "+4712345678"}}),
+    );
+    assert_eq!(verdict["ok"], true, "{verdict}");
+
+    let oversized = login(json!({"sub": "bob", "name": "B".repeat(256)})).await;
+    let (status, body) = mint(oversized).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("insufficient_claims")),
+        "{body}"
+    );
+    // Control: the same visitor with a 255-character name gets a token.
+    let (status, _) = mint(login(json!({"sub": "bob", "name": "B".repeat(255)})).await).await;
+    assert_eq!(status, 200);
+
+    server.task.abort();
+    let _ = std::fs::remove_dir_all(state_dir);
 }
