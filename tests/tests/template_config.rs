@@ -168,6 +168,7 @@ fn realistic_parameters() -> Value {
             "KeyEventsEmail": "chat-platform-team@example-brand.com",
             "AlarmTopicArn": "arn:aws:sns:ap-southeast-2:123456789012:contact-centre-alarms",
             "LogLevel": "info,whoscalling=debug",
+            "EnableIntercom": "true",
         }),
     )
 }
@@ -213,8 +214,9 @@ fn named_secrets(config: &ServiceConfig) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     names.extend(config.signing_keys.iter().map(|k| k.secret.as_str().to_string()));
     for profile in config.profiles.values() {
-        if let whoscalling::platforms::ProfileConfig::AmazonConnect(connect) = profile {
-            names.push(connect.security_key_secret.as_str().to_string());
+        // Every pasted vendor secret (Connect's key, Intercom's secret, ...), asked of the platform.
+        if let whoscalling::platforms::KeyKind::Pasted(secret) = profile.platform().key() {
+            names.push(secret.as_str().to_string());
         }
     }
     names.extend(config.session.iter().map(|s| s.key_secret.as_str().to_string()));
@@ -395,12 +397,12 @@ fn the_realistic_configuration_fits_every_function_measured_lambdas_way() {
     );
     let config = &configs["ExchangeCodeFunction"];
     assert_eq!(config.allowed_origins.len(), 50);
-    assert_eq!(config.profiles.len(), 20);
+    assert_eq!(config.profiles.len(), 21);
     assert_eq!(config.provider.as_ref().expect("provider").clients.len(), 10);
     assert_eq!(config.upstream.as_ref().expect("upstream").providers.len(), 5);
     // Every function reads the same document.
     for (name, other) in &configs {
-        assert_eq!(other.profiles.len(), 20, "{name}");
+        assert_eq!(other.profiles.len(), 21, "{name}");
     }
     // The figure that matters, for docs/CONFIGURATION.md: the largest environment.
     let largest = rendered
@@ -598,4 +600,38 @@ fn a_custom_domain_is_the_public_url_the_issuer_and_every_redirect_uri() {
             "{name}"
         );
     }
+}
+
+/// `EnableIntercom` creates Intercom's secret (with the pasted-key placeholder) and nothing else;
+/// off, there is none, and the realistic document's `intercom` profile would name a secret no role
+/// may read.
+#[test]
+fn the_intercom_secret_follows_its_parameter() {
+    let intercom = |enabled: &str| {
+        let rendered = render(
+            "intercom",
+            &with(quick_start(), json!({"EnableIntercom": enabled})),
+            "whoscalling",
+        );
+        assert!(
+            rendered.failed_rules.is_empty() && rendered.parameter_problems.is_empty(),
+            "{enabled}"
+        );
+        let name = "whoscalling/whoscalling/intercom-secret";
+        (
+            rendered.secret_names.iter().any(|n| n == name),
+            secret_is_provided(&rendered, "whoscalling", name),
+        )
+    };
+    assert_eq!(intercom("true"), (true, true));
+    assert_eq!(intercom("false"), (false, false));
+    let refused = render(
+        "intercom-bad",
+        &with(quick_start(), json!({"EnableIntercom": "yes"})),
+        "whoscalling",
+    );
+    assert!(
+        !refused.parameter_problems.is_empty(),
+        "EnableIntercom takes only true/false"
+    );
 }
