@@ -444,3 +444,27 @@ async fn empty_signing_key_secret_is_a_503_until_the_first_rotation() {
         .expect("handler");
     assert_eq!(connect.status(), 200);
 }
+
+/// Intercom's secret still holding the template's placeholder: no token is signed with it (500
+/// `server_error`, as for Connect's key), and the same request mints once the real secret is stored.
+#[tokio::test]
+async fn intercom_placeholder_secret_signs_nothing() {
+    let secrets = store();
+    secrets.put("whoscalling/intercom-secret", whoscalling::secrets::PLACEHOLDER_VALUE);
+    let response = function_handler(
+        &mint_deps(secrets.clone()),
+        load_event("mint-token/intercom-authorizer.json"),
+    )
+    .await
+    .expect("handler");
+    assert_eq!(response.status(), 500);
+    let body = json_body(&response);
+    assert_eq!(body["error"], "server_error");
+    assert!(body.get("token").is_none(), "{body}");
+    // Control: the real secret, a fresh service (no cached placeholder), the same request mints.
+    secrets.put("whoscalling/intercom-secret", INTERCOM_SECRET);
+    let response = function_handler(&mint_deps(secrets), load_event("mint-token/intercom-authorizer.json"))
+        .await
+        .expect("handler");
+    assert_eq!(response.status(), 200);
+}
