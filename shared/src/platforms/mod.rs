@@ -8,6 +8,7 @@
 //! (`docs/ARCHITECTURE.md`, "Platforms").
 
 pub mod amazon_connect;
+pub mod ccai_platform;
 pub mod live_assist;
 pub mod liveperson;
 pub mod openid_connect;
@@ -62,6 +63,7 @@ platforms! {
     "live-assist" => LiveAssist(live_assist::LiveAssistProfileConfig),
     // Only for clients of the OpenID provider (Puzzel, Genesys), not `/token/{profile}`.
     "openid-connect" => OpenIdConnect(openid_connect::OpenIdClaimsProfileConfig),
+    "ccai-platform" => CcaiPlatform(ccai_platform::CcaiProfileConfig),
 }
 
 /// What one platform is: asked by the config loader (cold start), the mint service and the
@@ -331,6 +333,8 @@ mod tests {
             json!({"platform": "live-assist", "issuer": "www.example.com", "token_lifetime_seconds": 600,
                    "crm_contact_id_claim": "crm"}),
             json!({"platform": "openid-connect", "claims": {"name": {"claim": "name"}}}),
+            json!({"platform": "ccai-platform", "company_name": "Example Bank", "company_secret_secret": "k",
+                   "token_lifetime_seconds": 3600}),
         ];
         let mut served = Vec::new();
         for document in profiles {
@@ -348,6 +352,7 @@ mod tests {
                 ("liveperson", Some(ResponseShape::Token), true),
                 ("live-assist", Some(ResponseShape::Token), false),
                 ("openid-connect", None, true),
+                ("ccai-platform", Some(ResponseShape::Token), false),
             ]
         );
         let unknown = serde_json::from_value::<ProfileConfig>(json!({"platform": "zendesk"}))
