@@ -36,6 +36,9 @@ pub const CLIENT_SECRETS: [&str; 4] = [
 pub const DEV_UPSTREAM_CLIENT_SECRET: &str = "whoscalling/dev-upstream-client";
 /// The session cookies' key secret.
 pub const SESSION_KEY_SECRET: &str = "whoscalling/session-key";
+/// The CCAI Platform company secret the default `ccai` profile signs with (a stand-in: base64
+/// text, like the portal's, signed as its UTF-8 bytes).
+pub const CCAI_COMPANY_SECRET: &str = "whoscalling/ccai-company-secret";
 
 /// Creates `secrets.json` if absent and adds any missing default entry; never changes an entry
 /// that is there.
@@ -76,6 +79,10 @@ pub fn ensure_secrets_file(state_dir: &Path) -> Result<std::path::PathBuf, Local
             secrets.insert(name.into(), client_secret()?);
             changed = true;
         }
+    }
+    if !secrets.contains_key(CCAI_COMPANY_SECRET) {
+        secrets.insert(CCAI_COMPANY_SECRET.into(), connect_style_key()?);
+        changed = true;
     }
     if changed {
         write_private(&path, &serde_json::to_string_pretty(&secrets).unwrap_or_default())?;
@@ -166,6 +173,7 @@ mod tests {
         let second: BTreeMap<String, String> = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(second[CONNECT_KEY_SECRET], "pasted-real-key");
         assert!(second.contains_key(DEV_IDP_KEY_SECRET));
+        assert_eq!(second[CCAI_COMPANY_SECRET].len(), 44);
         assert_eq!(second[CLIENT_SECRETS[0]].len(), 43);
         std::fs::remove_dir_all(&dir).unwrap();
     }

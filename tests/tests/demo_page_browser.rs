@@ -89,6 +89,15 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert_eq!(live_assist["claims"]["sub"], "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
     assert_eq!(live_assist["claims"]["iss"], "127.0.0.1");
 
+    // CCAI Platform: the SDK stand-in took `token` from an object with that one member.
+    let ccai = &alice["ccai"];
+    assert_eq!(ccai["ok"], true, "{ccai}");
+    assert_eq!(ccai["header"], json!({"alg": "HS256", "typ": "JWT"}));
+    assert_eq!(ccai["claims"]["iss"], "Local Example");
+    assert_eq!(ccai["claims"]["identifier"], "alice");
+    assert_eq!(ccai["claims"]["email"], "alice@example.com");
+    assert_eq!(lifetime(&ccai["claims"]), 3600);
+
     // Bob has no CRM contact: Live Assist's callback gets (null, reason); the others still work.
     let bob = tokio::task::spawn_blocking({
         let base = base.clone();
