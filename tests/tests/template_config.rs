@@ -213,8 +213,8 @@ fn named_secrets(config: &ServiceConfig) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     names.extend(config.signing_keys.iter().map(|k| k.secret.as_str().to_string()));
     for profile in config.profiles.values() {
-        if let whoscalling::platforms::ProfileConfig::AmazonConnect(connect) = profile {
-            names.push(connect.security_key_secret.as_str().to_string());
+        if let whoscalling::platforms::KeyKind::Pasted(secret) = profile.platform().key() {
+            names.push(secret.as_str().to_string());
         }
     }
     names.extend(config.session.iter().map(|s| s.key_secret.as_str().to_string()));
@@ -598,4 +598,47 @@ fn a_custom_domain_is_the_public_url_the_issuer_and_every_redirect_uri() {
             "{name}"
         );
     }
+}
+
+/// `EnableCcaiPlatform`: the company secret exists only with it, under the name a `ccai-platform`
+/// profile of the document gives through `${WHOSCALLING_SECRET_PREFIX}`, and every function still
+/// starts with that document; without it, the same document names a secret nobody created.
+#[test]
+fn the_ccai_platform_opt_in_creates_the_secret_its_profile_names() {
+    let document = shipped_document()
+        .replace("REPLACE_WITH_CONNECT_WIDGET_ID", "0f6b4a35-6f4e-4e38-9c4f-5a3c0d8f7a11")
+        .replace(
+            "  \"profiles\": {\n",
+            "  \"profiles\": {\n    \"ccai\": {\"platform\": \"ccai-platform\", \"company_name\": \"Example Brand\",\n      \
+             \"company_secret_secret\": \"${WHOSCALLING_SECRET_PREFIX}/ccai-company-secret\", \"token_lifetime_seconds\": 3600},\n",
+        );
+    assert!(document.contains("ccai-platform"), "the profile was inserted");
+    let (rendered, configs) = deployable(
+        "ccai-platform",
+        with(quick_start(), json!({"EnableCcaiPlatform": "true"})),
+        "whoscalling",
+        &document,
+    );
+    assert!(
+        rendered
+            .secret_names
+            .iter()
+            .any(|s| s == "whoscalling/whoscalling/ccai-company-secret"),
+        "{:?}",
+        rendered.secret_names
+    );
+    assert_eq!(
+        configs["MintTokenFunction"]
+            .profiles
+            .keys()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>(),
+        ["ccai", "connect"]
+    );
+    let off = render("ccai-platform-off", &quick_start(), "whoscalling");
+    assert!(!secret_is_provided(
+        &off,
+        "whoscalling",
+        "whoscalling/whoscalling/ccai-company-secret"
+    ));
 }
