@@ -11,7 +11,8 @@ mod state;
 pub use dev_idp::{DEV_AUDIENCE, DevIdentityProvider};
 pub use server::{LocalServer, Options, Stores, serve};
 pub use state::{
-    CONNECT_KEY_SECRET, DEV_IDP_KEY_SECRET, DEV_LIVEPERSON_KEY_SECRET, SIGNING_KEYS_SECRET, ensure_secrets_file,
+    CCAI_COMPANY_SECRET, CONNECT_KEY_SECRET, DEV_IDP_KEY_SECRET, DEV_LIVEPERSON_KEY_SECRET, SIGNING_KEYS_SECRET,
+    ensure_secrets_file,
 };
 
 /// Problems that stop the local run from starting.

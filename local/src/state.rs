@@ -39,6 +39,9 @@ pub const SESSION_KEY_SECRET: &str = "whoscalling/session-key";
 /// Intercom's Messenger API secret the default `intercom` profile signs with (40 hex characters,
 /// the shape Intercom shows).
 pub const INTERCOM_SECRET: &str = "whoscalling/intercom-secret";
+/// The CCAI Platform company secret the default `ccai` profile signs with (a stand-in: base64
+/// text, like the portal's, signed as its UTF-8 bytes).
+pub const CCAI_COMPANY_SECRET: &str = "whoscalling/ccai-company-secret";
 
 /// Creates `secrets.json` if absent and adds any missing default entry; never changes an entry
 /// that is there.
@@ -82,6 +85,10 @@ pub fn ensure_secrets_file(state_dir: &Path) -> Result<std::path::PathBuf, Local
     }
     if !secrets.contains_key(INTERCOM_SECRET) {
         secrets.insert(INTERCOM_SECRET.into(), intercom_style_secret()?);
+        changed = true;
+    }
+    if !secrets.contains_key(CCAI_COMPANY_SECRET) {
+        secrets.insert(CCAI_COMPANY_SECRET.into(), connect_style_key()?);
         changed = true;
     }
     if changed {
@@ -182,6 +189,7 @@ mod tests {
         let second: BTreeMap<String, String> = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(second[CONNECT_KEY_SECRET], "pasted-real-key");
         assert!(second.contains_key(DEV_IDP_KEY_SECRET));
+        assert_eq!(second[CCAI_COMPANY_SECRET].len(), 44);
         assert_eq!(second[CLIENT_SECRETS[0]].len(), 43);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -14,7 +14,8 @@ stdin: one JSON object
                                                 as a PEM body on one line (Live Assist, LivePerson
                                                 "JWT Public Key"); the header's kid is ignored, as
                                                 such a console has nothing to match it against
-      "rules":  "amazon-connect" | "liveperson" | "live-assist" | "none",   default "none";
+      "rules":  "amazon-connect" | "liveperson" | "live-assist" | "ccai-platform" | "none",
+                                                default "none";
                                                 checked after the signature (see below)
       "expect": {"sub": "...", "iss": "...", "aud": "...", ...},   optional; every key must
                                                 equal the claim (a string `aud` may also be a
@@ -81,6 +82,13 @@ Rules "live-assist" (Live Assist for Dynamics 365):
     no scheme, slash, port or spaces (e.g. "www.example.com")
   - iat and exp integer seconds with 0 < exp - iat <= 7200
   - given_name, family_name: strings if present
+
+Rules "ccai-platform" (Google Cloud CCAI Platform web SDK v3 end-user JWT):
+  - protected header is exactly {"alg":"HS256","typ":"JWT"} (no other members)
+  - members only iss, iat, exp, identifier, name, email (no phone: its name is undocumented)
+  - iss a non-empty string (the company name); identifier a string of 1..255 chars that does
+    not look like an email address (local@domain.tld); name, email strings if present
+  - iat and exp integer seconds with 0 < exp - iat <= 3600
 """
 
 import base64
@@ -430,6 +438,31 @@ def live_assist(header: dict, claims: dict) -> None:
     optional_strings(claims, ("given_name", "family_name"))
 
 
+EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+CCAI_MEMBERS = {"iss", "iat", "exp", "identifier", "name", "email"}
+
+
+def ccai_platform(header: dict, claims: dict) -> None:
+    if header != {"alg": "HS256", "typ": "JWT"}:
+        raise Fail(f'header must be exactly {{"alg":"HS256","typ":"JWT"}}, got {compact(header)}')
+    extra = sorted(set(claims) - CCAI_MEMBERS)
+    if extra:
+        raise Fail(f"claims CCAI Platform does not define: {extra}")
+    iss = claims.get("iss")
+    if not isinstance(iss, str) or not iss.strip():
+        raise Fail(f"iss (the company name) missing or not a non-empty string: {compact(iss)}")
+    identifier = claims.get("identifier")
+    if not isinstance(identifier, str) or not 1 <= len(identifier) <= 255:
+        raise Fail(f"identifier must be a string of 1..255 chars, got {compact(identifier)}")
+    if EMAIL_LIKE.fullmatch(identifier):
+        raise Fail("identifier looks like an email address: it must be a stable user id")
+    optional_strings(claims, ("name", "email"))
+    iat, exp = int_seconds(claims, "iat"), int_seconds(claims, "exp")
+    life = exp - iat
+    if not 0 < life <= 3600:
+        raise Fail(f"exp - iat = {life}, must be in 1..3600")
+
+
 def strings_in(value, path: str):
     """Yields (path, text) for every key and every string/number value in a JSON value."""
     if isinstance(value, dict):
@@ -536,6 +569,8 @@ def verify(req) -> dict:
         liveperson(header, claims, jwe_header)
     elif rules == "live-assist":
         live_assist(header, claims)
+    elif rules == "ccai-platform":
+        ccai_platform(header, claims)
     elif rules != "none":
         raise Fail(f"unknown rules {rules!r}")
 

@@ -97,6 +97,14 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert_eq!(intercom["claims"]["user_id"], "alice");
     assert_eq!(intercom["claims"]["email"], "alice@example.com");
     assert_eq!(lifetime(&intercom["claims"]), 7200);
+    // CCAI Platform: the SDK stand-in took `token` from an object with that one member.
+    let ccai = &alice["ccai"];
+    assert_eq!(ccai["ok"], true, "{ccai}");
+    assert_eq!(ccai["header"], json!({"alg": "HS256", "typ": "JWT"}));
+    assert_eq!(ccai["claims"]["iss"], "Local Example");
+    assert_eq!(ccai["claims"]["identifier"], "alice");
+    assert_eq!(ccai["claims"]["email"], "alice@example.com");
+    assert_eq!(lifetime(&ccai["claims"]), 3600);
 
     // Bob has no CRM contact: Live Assist's callback gets (null, reason); the others still work.
     let bob = tokio::task::spawn_blocking({

@@ -26,6 +26,8 @@ const ALICE_NIN: &str = "12345678901";
 /// Hex, as Intercom shows its secrets, and so also valid base64: the verifier checks that the
 /// decoded bytes do not verify.
 const INTERCOM_SECRET: &str = "3f1c9a2b7e4d5f60a1b2c3d4e5f60718293a4b5c";
+/// Base64 text, as the CCAI Platform portal shows a company secret: the key is its UTF-8 bytes.
+const CCAI_SECRET: &str = "Y2NhaS1wbGF0Zm9ybS1jb21wYW55LXNlY3JldC1zYW1wbGU=";
 
 /// The sample identity provider's JWKS (`https://idp.example.com`, key `idp-rsa-1`), so the
 /// `forged-token-*` samples meet the key they claim and can only fail for the forgery.
@@ -50,6 +52,7 @@ fn store() -> Arc<InMemorySecretStore> {
         .with_pins(&pins, 1_795_000_000)
         .unwrap();
     store.put("whoscalling/signing-keys", keys.to_secret_string().expose());
+    store.put("whoscalling/ccai-company-secret", CCAI_SECRET);
     store
 }
 
@@ -162,6 +165,11 @@ async fn every_sample_event_gets_its_expected_answer() {
             Some(_) => check_error_answer(&file, &response, &expectation),
             None if status == 200 => {
                 let body = json_body(&response);
+                if profile == "ccai" {
+                    // The SDK's `authenticate` promise resolves to this object: `token`, nothing else.
+                    let members: Vec<&String> = body.as_object().expect("an object").keys().collect();
+                    assert_eq!(members, ["token"], "{file}: {body}");
+                }
                 let token = body["data"]
                     .as_str()
                     .or(body["token"].as_str())
@@ -212,10 +220,15 @@ async fn every_sample_event_gets_its_expected_answer() {
                 "decrypt": {"pkcs8_b64": liveperson_key.trim()}, "expect": {"sub": "alice"}}),
             "live-assist" => json!({"token": token, "key": {"jwks": jwks}, "rules": "live-assist",
                 "expect": {"iss": "www.example.com", "sub": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"}}),
+            "ccai" => json!({"token": token, "key": {"hmac_utf8": CCAI_SECRET}, "rules": "ccai-platform",
+                "expect": {"iss": "Example Bank", "identifier": "alice", "name": "Alice Nordmann",
+                    "email": "alice@example.com"}, "expect_absent": ["mallory", "Mallory", "Evil Corp"]}),
             other => panic!("unexpected profile {other}"),
         };
         let mut request = request;
-        request["expect_absent"] = json!([ALICE_NIN]);
+        let mut absent = vec![json!(ALICE_NIN)];
+        absent.extend(request["expect_absent"].as_array().cloned().unwrap_or_default());
+        request["expect_absent"] = json!(absent);
         let verdict = verify_independently(&request);
         assert_eq!(verdict["ok"], true, "{profile}: {verdict}");
         let claims = &verdict["claims"];
@@ -252,6 +265,18 @@ async fn every_sample_event_gets_its_expected_answer() {
                 assert_eq!(claims["given_name"], "Alice");
                 assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 3600);
             }
+            "ccai" => {
+                assert_eq!(verdict["header"], json!({"alg": "HS256", "typ": "JWT"}));
+                assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 3600);
+                // The key is the secret's UTF-8 bytes: its base64-decoded bytes must not verify.
+                use base64::Engine as _;
+                let decoded = base64::engine::general_purpose::STANDARD.decode(CCAI_SECRET).unwrap();
+                let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(decoded);
+                let wrong =
+                    verify_independently(&json!({"token": token, "key": {"jwks": {"keys": [{"kty": "oct", "k": k}]}}}));
+                assert_eq!(wrong["ok"], false, "{wrong}");
+                assert!(wrong["error"].as_str().unwrap().contains("signature"), "{wrong}");
+            }
             _ => unreachable!(),
         }
         profiles_seen.push(profile.clone());
@@ -261,6 +286,7 @@ async fn every_sample_event_gets_its_expected_answer() {
     assert_eq!(
         profiles_seen,
         [
+            "ccai",
             "connect",
             "intercom",
             "live-assist",
@@ -273,6 +299,7 @@ async fn every_sample_event_gets_its_expected_answer() {
     needles.extend([
         CONNECT_KEY,
         INTERCOM_SECRET,
+        CCAI_SECRET,
         "alice@example.com",
         ALICE_NIN,
         "Nordmann",

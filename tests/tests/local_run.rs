@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use whoscalling_local::{CONNECT_KEY_SECRET, Options, serve};
+use whoscalling_local::{CCAI_COMPANY_SECRET, CONNECT_KEY_SECRET, Options, serve};
 use whoscalling_tests::{CapturedLogs, verify_independently, verify_intercom};
 
 async fn start() -> (whoscalling_local::LocalServer, std::path::PathBuf) {
@@ -671,6 +671,91 @@ async fn intercom_profile_mints_from_the_default_configuration() {
     let (status, _) = mint(login(json!({"sub": "bob", "name": "B".repeat(255)})).await).await;
     assert_eq!(status, 200);
 
+    server.task.abort();
+    let _ = std::fs::remove_dir_all(state_dir);
+}
+
+/// The default configuration's `ccai` profile: the body is exactly `{"token": jwt}` (what the CCAI
+/// Platform web SDK's `authenticate` promise resolves to), jwcrypto verifies it with the UTF-8
+/// bytes of `secrets.json`'s company secret and not with its base64-decoded bytes, and a login
+/// whose id is an email gets no token.
+#[tokio::test]
+async fn ccai_profile_mints_from_the_default_configuration() {
+    use base64::Engine as _;
+    let logs = CapturedLogs::install();
+    let (server, state_dir) = start().await;
+    let http = reqwest::Client::new();
+    let base = &server.base_url;
+    let login = |claims: Value| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let login: Value = http
+                .post(format!("{base}/dev/login"))
+                .json(&claims)
+                .send()
+                .await
+                .expect("login")
+                .json()
+                .await
+                .expect("login JSON");
+            login["id_token"].as_str().expect("id_token").to_string()
+        }
+    };
+    let mint = |id_token: String| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let response = http
+                .post(format!("{base}/token/ccai"))
+                .header("origin", base.as_str())
+                .bearer_auth(id_token)
+                .send()
+                .await
+                .expect("token");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("json"))
+        }
+    };
+
+    let uuid = "5b0c7f0e-8d1e-4c59-9a57-1d2f3e4a5b6c";
+    let id_token = login(json!({"sub": uuid, "name": "Alice Nordmann", "email": "alice@example.com"})).await;
+    let (status, body) = mint(id_token.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let members: Vec<&String> = body.as_object().expect("object").keys().collect();
+    assert_eq!(members, ["token"], "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+
+    let secrets: BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(state_dir.join("secrets.json")).expect("secrets.json"))
+            .expect("json");
+    let secret = &secrets[CCAI_COMPANY_SECRET];
+    let verdict = verify_independently(
+        &json!({"token": token, "key": {"hmac_utf8": secret}, "rules": "ccai-platform",
+        "expect": {"iss": "Local Example", "identifier": uuid, "name": "Alice Nordmann", "email": "alice@example.com"}}),
+    );
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert_eq!(verdict["header"], json!({"alg": "HS256", "typ": "JWT"}));
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(secret)
+        .expect("base64 text");
+    let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(decoded);
+    let wrong = verify_independently(&json!({"token": token, "key": {"jwks": {"keys": [{"kty": "oct", "k": k}]}}}));
+    assert_eq!(
+        wrong["ok"], false,
+        "the key is the secret's UTF-8 bytes, never its base64-decoded bytes"
+    );
+
+    let email_id = login(json!({"sub": "mallory@example.net", "name": "Mallory"})).await;
+    let (status, body) = mint(email_id).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("insufficient_claims")),
+        "{body}"
+    );
+    assert!(body.get("token").is_none());
+
+    logs.assert_free_of(&[&id_token, &token, secret, "alice@example.com", "mallory@example.net"]);
     server.task.abort();
     let _ = std::fs::remove_dir_all(state_dir);
 }

@@ -635,3 +635,46 @@ fn the_intercom_secret_follows_its_parameter() {
         "EnableIntercom takes only true/false"
     );
 }
+
+/// `EnableCcaiPlatform`: the company secret exists only with it, under the name a `ccai-platform`
+/// profile of the document gives through `${WHOSCALLING_SECRET_PREFIX}`, and every function still
+/// starts with that document; without it, the same document names a secret nobody created.
+#[test]
+fn the_ccai_platform_opt_in_creates_the_secret_its_profile_names() {
+    let document = shipped_document()
+        .replace("REPLACE_WITH_CONNECT_WIDGET_ID", "0f6b4a35-6f4e-4e38-9c4f-5a3c0d8f7a11")
+        .replace(
+            "  \"profiles\": {\n",
+            "  \"profiles\": {\n    \"ccai\": {\"platform\": \"ccai-platform\", \"company_name\": \"Example Brand\",\n      \
+             \"company_secret_secret\": \"${WHOSCALLING_SECRET_PREFIX}/ccai-company-secret\", \"token_lifetime_seconds\": 3600},\n",
+        );
+    assert!(document.contains("ccai-platform"), "the profile was inserted");
+    let (rendered, configs) = deployable(
+        "ccai-platform",
+        with(quick_start(), json!({"EnableCcaiPlatform": "true"})),
+        "whoscalling",
+        &document,
+    );
+    assert!(
+        rendered
+            .secret_names
+            .iter()
+            .any(|s| s == "whoscalling/whoscalling/ccai-company-secret"),
+        "{:?}",
+        rendered.secret_names
+    );
+    assert_eq!(
+        configs["MintTokenFunction"]
+            .profiles
+            .keys()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>(),
+        ["ccai", "connect"]
+    );
+    let off = render("ccai-platform-off", &quick_start(), "whoscalling");
+    assert!(!secret_is_provided(
+        &off,
+        "whoscalling",
+        "whoscalling/whoscalling/ccai-company-secret"
+    ));
+}

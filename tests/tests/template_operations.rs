@@ -360,3 +360,41 @@ fn a_custom_domain_is_the_base_of_every_url_and_the_rules_keep_it_alone() {
     let plain = render("no-domain", &parameters(json!({})));
     assert_eq!(plain["rules"], json!([]));
 }
+
+/// The CCAI Platform opt-in: its secret starts as the placeholder mint-token refuses to sign with,
+/// only mint-token's role may read it (and only under the condition), and the outputs say what to
+/// paste where.
+#[test]
+fn the_ccai_platform_secret_is_read_by_mint_token_only() {
+    let template = template();
+    let secret = &template["Resources"]["CcaiCompanySecret"];
+    assert_eq!(secret["Condition"], "UseCcaiPlatform");
+    assert_eq!(
+        secret["Properties"]["SecretString"],
+        whoscalling::secrets::PLACEHOLDER_VALUE
+    );
+    for (name, resource) in template["Resources"].as_object().expect("resources") {
+        let text = resource["Properties"]["Policies"].to_string();
+        if text.contains("CcaiCompanySecret") {
+            assert_eq!(name, "MintTokenFunction", "{name} may not read the company secret");
+            assert!(text.contains("UseCcaiPlatform"), "the grant follows the opt-in");
+        }
+    }
+    assert!(
+        template["Resources"]["MintTokenFunction"]["Properties"]["Policies"]
+            .to_string()
+            .contains("CcaiCompanySecret")
+    );
+    for output in ["CcaiTokenUrl", "CcaiCompanySecretArn"] {
+        assert_eq!(template["Outputs"][output]["Condition"], "UseCcaiPlatform", "{output}");
+    }
+    let on = render("ccai-on", &parameters(json!({"EnableCcaiPlatform": "true"})));
+    assert_eq!(on["rules"], json!([]));
+    assert!(
+        on["secrets"]["CcaiCompanySecret"]["name"] == "whoscalling/chat-prod/ccai-company-secret",
+        "{}",
+        on["secrets"]
+    );
+    let off = render("ccai-off", &parameters(json!({})));
+    assert!(off["secrets"].get("CcaiCompanySecret").is_none());
+}

@@ -8,6 +8,7 @@
 //! (`docs/ARCHITECTURE.md`, "Platforms").
 
 pub mod amazon_connect;
+pub mod ccai_platform;
 pub mod intercom;
 pub mod live_assist;
 pub mod liveperson;
@@ -64,6 +65,7 @@ platforms! {
     // Only for clients of the OpenID provider (Puzzel, Genesys), not `/token/{profile}`.
     "openid-connect" => OpenIdConnect(openid_connect::OpenIdClaimsProfileConfig),
     "intercom" => Intercom(intercom::IntercomProfileConfig),
+    "ccai-platform" => CcaiPlatform(ccai_platform::CcaiProfileConfig),
 }
 
 /// What one platform is: asked by the config loader (cold start), the mint service and the
@@ -334,6 +336,8 @@ mod tests {
                    "crm_contact_id_claim": "crm"}),
             json!({"platform": "openid-connect", "claims": {"name": {"claim": "name"}}}),
             json!({"platform": "intercom", "api_secret": "k", "token_lifetime_seconds": 7200}),
+            json!({"platform": "ccai-platform", "company_name": "Example Bank", "company_secret_secret": "k",
+                   "token_lifetime_seconds": 3600}),
         ];
         let mut served = Vec::new();
         for document in profiles {
@@ -352,6 +356,7 @@ mod tests {
                 ("live-assist", Some(ResponseShape::Token), false),
                 ("openid-connect", None, true),
                 ("intercom", Some(ResponseShape::Token), false),
+                ("ccai-platform", Some(ResponseShape::Token), false),
             ]
         );
         let unknown = serde_json::from_value::<ProfileConfig>(json!({"platform": "zendesk"}))
