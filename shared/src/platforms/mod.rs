@@ -11,6 +11,7 @@ pub mod amazon_connect;
 pub mod live_assist;
 pub mod liveperson;
 pub mod openid_connect;
+pub mod zendesk;
 
 use std::fmt;
 
@@ -62,6 +63,7 @@ platforms! {
     "live-assist" => LiveAssist(live_assist::LiveAssistProfileConfig),
     // Only for clients of the OpenID provider (Puzzel, Genesys), not `/token/{profile}`.
     "openid-connect" => OpenIdConnect(openid_connect::OpenIdClaimsProfileConfig),
+    "zendesk-messaging" => ZendeskMessaging(zendesk::ZendeskProfileConfig),
 }
 
 /// What one platform is: asked by the config loader (cold start), the mint service and the
@@ -136,6 +138,9 @@ pub enum KeyKind {
     /// A key the vendor issues and the operator pastes into this secret (Connect's security key):
     /// HS256 over the UTF-8 bytes of the value.
     Pasted(SecretName),
+    /// A vendor-issued HMAC secret stored with its key id, as `{"kid": ..., "secret": ...}`
+    /// (Zendesk): HS256 over the UTF-8 bytes of `secret`, with `kid` in the header.
+    PastedWithKid(SecretName),
     /// Our rotating key of this algorithm, which the platform fetches from our JWKS URL.
     Rotating(SigningAlgorithm),
     /// One pasted-key slot of ours (a console that holds one pasted public key); `None`: the
@@ -331,6 +336,7 @@ mod tests {
             json!({"platform": "live-assist", "issuer": "www.example.com", "token_lifetime_seconds": 600,
                    "crm_contact_id_claim": "crm"}),
             json!({"platform": "openid-connect", "claims": {"name": {"claim": "name"}}}),
+            json!({"platform": "zendesk-messaging", "key_secret": "whoscalling/zendesk-key"}),
         ];
         let mut served = Vec::new();
         for document in profiles {
@@ -348,6 +354,7 @@ mod tests {
                 ("liveperson", Some(ResponseShape::Token), true),
                 ("live-assist", Some(ResponseShape::Token), false),
                 ("openid-connect", None, true),
+                ("zendesk-messaging", Some(ResponseShape::Token), false),
             ]
         );
         let unknown = serde_json::from_value::<ProfileConfig>(json!({"platform": "zendesk"}))
