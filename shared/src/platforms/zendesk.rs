@@ -102,10 +102,12 @@ pub fn zendesk_claims(
         });
     }
     let email = text(profile.email.as_ref(), identity)?;
-    // `email_verified` travels only with an email, and is `true` only when the login says so.
-    let email_verified = email
-        .as_ref()
-        .map(|_| matches!(identity.get("email_verified"), Some(serde_json::Value::Bool(true))));
+    // `email_verified` travels only with an email, and is `true` only when the login says so
+    // (API Gateway's JWT authorizer hands every claim on as a string, so `"true"` counts).
+    let email_verified = email.as_ref().map(|_| {
+        matches!(identity.get("email_verified"), Some(serde_json::Value::Bool(true)))
+            || identity.get("email_verified").and_then(|v| v.as_str()) == Some("true")
+    });
     Ok(ZendeskClaims {
         scope: "user",
         external_id,
@@ -215,9 +217,21 @@ mod tests {
             claims.payload().unwrap().get(),
             r#"{"scope":"user","external_id":"alice-7","name":"Alice","email":"a@example.com","email_verified":true,"exp":1120}"#
         );
-        let unverified = visitor(json!({"sub": "bob", "email": "b@example.com", "email_verified": "true"}));
-        let claims = zendesk_claims(&opted_in, &unverified, 1_000).unwrap();
-        assert_eq!(claims.email_verified, Some(false), "only a JSON true counts");
+        for (said, verified) in [
+            (json!(true), true),
+            (json!("true"), true),
+            (json!("yes"), false),
+            (json!(1), false),
+        ] {
+            let bob = visitor(json!({"sub": "bob", "email": "b@example.com", "email_verified": said}));
+            let claims = zendesk_claims(&opted_in, &bob, 1_000).unwrap();
+            assert_eq!(claims.email_verified, Some(verified), "{said}");
+        }
+        let silent = visitor(json!({"sub": "bob", "email": "b@example.com"}));
+        assert_eq!(
+            zendesk_claims(&opted_in, &silent, 1).unwrap().email_verified,
+            Some(false)
+        );
         assert_eq!(
             plain.key(),
             KeyKind::PastedWithKid(SecretName::try_from("whoscalling/zendesk-key".to_string()).unwrap())
