@@ -1,14 +1,14 @@
 // Drives the local run's demo page in headless Chromium (Debian's /usr/bin/chromium, no browser
 // download): logs in as a sample customer, then clicks through every panel so each platform's
 // page callback runs (Amazon Connect `authenticate`, LivePerson `lpGetAuthenticationToken` plain
-// and encrypted, Live Assist `authoriseChatWithCallback`), and prints what the page shows as one
+// and encrypted, Live Assist `authoriseChatWithCallback`, Zendesk `zE('messenger', 'loginUser')`), and prints what the page shows as one
 // JSON line on stdout.
 //
 //   node tests/peers/demo-page.mjs http://127.0.0.1:PORT alice
 //   node tests/peers/demo-page.mjs http://127.0.0.1:PORT session   (the code-flow login: every
 //                                   token call then carries only the session cookie)
 //
-// Exit 0 with {"connect", "liveperson", "livepersonEncrypted", "liveAssist", "consoleErrors"};
+// Exit 0 with {"connect", "liveperson", "livepersonEncrypted", "liveAssist", "zendesk", "consoleErrors"};
 // each panel {status, ok, header, claims[, jweHeader]}. Exit 1 with the reason on stderr.
 import { chromium } from 'playwright-core';
 
@@ -62,8 +62,9 @@ try {
   await page.check('#lp-encrypt');
   const livepersonEncrypted = await panel(page, '#lp-start', '#lp-status', 'lp', true);
   const liveAssist = await panel(page, '#la-start', '#la-status', 'la', false);
+  const zendesk = await panel(page, '#zd-start', '#zd-status', 'zd', false);
   if (process.env.DEMO_SCREENSHOT) await page.screenshot({ path: process.env.DEMO_SCREENSHOT, fullPage: true });
-  console.log(JSON.stringify({ connect, liveperson, livepersonEncrypted, liveAssist, consoleErrors }));
+  console.log(JSON.stringify({ connect, liveperson, livepersonEncrypted, liveAssist, zendesk, consoleErrors }));
 } catch (error) {
   console.error(String(error));
   process.exitCode = 1;

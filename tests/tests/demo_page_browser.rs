@@ -1,7 +1,8 @@
 //! The local run's demo page in a real browser (Debian's headless Chromium driven by
 //! `playwright-core`): a sample customer logs in at the dev provider, then each platform's page
 //! callback runs as its snippet does (Amazon Connect `authenticate`, LivePerson
-//! `lpGetAuthenticationToken`, plain and encrypted, Live Assist `authoriseChatWithCallback`), and
+//! `lpGetAuthenticationToken`, plain and encrypted, Live Assist `authoriseChatWithCallback`, Zendesk
+//! `zE('messenger', 'loginUser', jwtCallback, loginCallback)` against a stand-in `zE`), and
 //! the page shows the decoded (for the JWE, decrypted) header and claims.
 
 use std::process::Command;
@@ -89,6 +90,32 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert_eq!(live_assist["claims"]["sub"], "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
     assert_eq!(live_assist["claims"]["iss"], "127.0.0.1");
 
+    // Zendesk: the stand-in widget got the bare token through jwtCallback and logged in.
+    let zendesk = &alice["zendesk"];
+    assert_eq!(zendesk["ok"], true, "{zendesk}");
+    assert!(
+        zendesk["status"].as_str().unwrap().starts_with("loginCallback(null)"),
+        "{zendesk}"
+    );
+    let kid = zendesk["header"]["kid"].as_str().expect("kid").to_string();
+    assert!(kid.starts_with("app_") && kid.len() == 28, "{kid}");
+    assert_eq!(zendesk["header"], json!({"alg": "HS256", "typ": "JWT", "kid": kid}));
+    assert_eq!(zendesk["claims"]["scope"], "user");
+    assert_eq!(zendesk["claims"]["external_id"], "alice");
+    assert_eq!(zendesk["claims"]["email"], "alice@example.com");
+    assert_eq!(
+        zendesk["claims"]["email_verified"], false,
+        "the dev login does not say it is verified"
+    );
+    let stored: Value =
+        serde_json::from_str(&std::fs::read_to_string(state_dir.join("secrets.json")).unwrap()).unwrap();
+    let zendesk_key: Value = serde_json::from_str(stored["whoscalling/zendesk-key"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        zendesk_key["kid"],
+        kid.as_str(),
+        "the header's kid is the one stored with the secret"
+    );
+
     // Bob has no CRM contact: Live Assist's callback gets (null, reason); the others still work.
     let bob = tokio::task::spawn_blocking({
         let base = base.clone();
@@ -101,6 +128,8 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
         json!({"firstName": "Bob", "lastName": "Smith"})
     );
     assert_eq!(bob["liveperson"]["ok"], true);
+    assert_eq!(bob["zendesk"]["claims"]["external_id"], "bob");
+    assert_eq!(bob["zendesk"]["claims"].get("email"), None, "bob has no email");
     assert_eq!(bob["liveAssist"]["ok"], false);
     assert!(
         bob["liveAssist"]["status"]
