@@ -36,6 +36,8 @@ pub const CLIENT_SECRETS: [&str; 4] = [
 pub const DEV_UPSTREAM_CLIENT_SECRET: &str = "whoscalling/dev-upstream-client";
 /// The session cookies' key secret.
 pub const SESSION_KEY_SECRET: &str = "whoscalling/session-key";
+/// Zendesk messaging's signing key as the `zendesk` profile reads it: `{"kid": ..., "secret": ...}`.
+pub const ZENDESK_KEY_SECRET: &str = "whoscalling/zendesk-key";
 /// Intercom's Messenger API secret the default `intercom` profile signs with (40 hex characters,
 /// the shape Intercom shows).
 pub const INTERCOM_SECRET: &str = "whoscalling/intercom-secret";
@@ -89,6 +91,10 @@ pub fn ensure_secrets_file(state_dir: &Path) -> Result<std::path::PathBuf, Local
     }
     if !secrets.contains_key(CCAI_COMPANY_SECRET) {
         secrets.insert(CCAI_COMPANY_SECRET.into(), connect_style_key()?);
+        changed = true;
+    }
+    if !secrets.contains_key(ZENDESK_KEY_SECRET) {
+        secrets.insert(ZENDESK_KEY_SECRET.into(), zendesk_style_key()?);
         changed = true;
     }
     if changed {
@@ -149,6 +155,17 @@ fn intercom_style_secret() -> Result<String, LocalError> {
         .fill(&mut bytes)
         .map_err(|_| LocalError::State("no randomness".into()))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A key id and secret in the shape Zendesk's Admin Center shows them (`app_` and 24 hex
+/// characters; a base64url secret), stored together as the profile reads them.
+fn zendesk_style_key() -> Result<String, LocalError> {
+    let mut id = [0u8; 12];
+    SystemRandom::new()
+        .fill(&mut id)
+        .map_err(|_| LocalError::State("no randomness".into()))?;
+    let kid: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(serde_json::json!({"kid": format!("app_{kid}"), "secret": client_secret()?}).to_string())
 }
 
 /// 32 random bytes, base64url: what Secrets Manager's generator gives in the deployment

@@ -359,7 +359,7 @@ use crate::platforms::ProfileConfig;
 impl ProfileConfig {
     /// Profiles signed with keys we own rather than a vendor-issued secret.
     pub fn uses_signing_keys(&self) -> bool {
-        !matches!(self.platform().key(), KeyKind::Pasted(_))
+        !matches!(self.platform().key(), KeyKind::Pasted(_) | KeyKind::PastedWithKid(_))
     }
 
     /// Which of our keys the profile `name` signs with (`None`: a vendor-issued secret, or the
@@ -368,7 +368,7 @@ impl ProfileConfig {
         match self.platform().key() {
             KeyKind::Rotating(algorithm) => Some(KeyChoice::Rotating(algorithm)),
             KeyKind::Pinned(pin) => Some(KeyChoice::Pinned(pin.unwrap_or_else(|| PinName::from_profile(name)))),
-            KeyKind::Pasted(_) | KeyKind::Provider => None,
+            KeyKind::Pasted(_) | KeyKind::PastedWithKid(_) | KeyKind::Provider => None,
         }
     }
 }

@@ -14,9 +14,10 @@ use crate::config::{ConfigError, ProfileName, ServiceConfig};
 use crate::jwe::{JweError, JweRecipient};
 use crate::keys::{KeyChoice, KeyError, SigningKeys};
 use crate::mapping::{ClaimPolicy, MappingError};
+use crate::platforms::zendesk::ZendeskKey;
 use crate::platforms::{ClaimsError, KeyKind, Platform, ProfileConfig};
 use crate::secrets::{PLACEHOLDER_VALUE, SecretError, SecretName, SecretStore};
-use crate::signing::{SigningError, sign_hs256_jwt};
+use crate::signing::{SigningError, sign_hs256_jwt, sign_hs256_jwt_with_kid};
 use crate::values::VerifiedClaims;
 
 use crate::platforms::ResponseShape;
@@ -87,6 +88,8 @@ impl MintedToken {
 enum MintKey {
     /// A vendor-issued secret (HS256 over its UTF-8 bytes).
     Pasted(SecretName),
+    /// A vendor-issued secret stored with its key id (`{"kid", "secret"}`): HS256 with `kid`.
+    PastedWithKid(SecretName),
     Ours(KeyChoice),
 }
 
@@ -159,6 +162,7 @@ impl MintService {
             }
             let key = match platform.key() {
                 KeyKind::Pasted(secret) => MintKey::Pasted(secret),
+                KeyKind::PastedWithKid(secret) => MintKey::PastedWithKid(secret),
                 _ => MintKey::Ours(profile.key_choice(name).ok_or_else(|| ConfigError::Setting {
                     setting: format!("profiles.{name}"),
                     reason: "this platform names no key".into(),
@@ -221,6 +225,20 @@ impl MintService {
                     return Err(SecretError::Placeholder { name: secret.clone() }.into());
                 }
                 (sign_hs256_jwt(&payload, &key.value)?, key.version.clone())
+            }
+            MintKey::PastedWithKid(secret) => {
+                let stored = self.secrets.get(secret).await?;
+                if stored.value.expose() == PLACEHOLDER_VALUE {
+                    crate::metrics::pasted_key_missing();
+                    return Err(SecretError::Placeholder { name: secret.clone() }.into());
+                }
+                let key = ZendeskKey::parse(stored.value.expose()).map_err(|reason| SecretError::Malformed {
+                    name: secret.clone(),
+                    reason,
+                })?;
+                let token = sign_hs256_jwt_with_kid(&payload, &key.kid, &key.secret)?;
+                // The vendor's key id names the key in logs; it is not secret.
+                (token, Some(key.kid.clone()))
             }
             MintKey::Ours(choice) => {
                 let signer = self.keys()?.ring().await?.signer_for(choice)?;

@@ -14,7 +14,7 @@ stdin: one JSON object
                                                 as a PEM body on one line (Live Assist, LivePerson
                                                 "JWT Public Key"); the header's kid is ignored, as
                                                 such a console has nothing to match it against
-      "rules":  "amazon-connect" | "liveperson" | "live-assist" | "ccai-platform" | "none",
+      "rules":  "amazon-connect" | "liveperson" | "live-assist" | "ccai-platform" | "zendesk-messaging" | "none",
                                                 default "none";
                                                 checked after the signature (see below)
       "expect": {"sub": "...", "iss": "...", "aud": "...", ...},   optional; every key must
@@ -28,6 +28,8 @@ stdin: one JSON object
                                                 decrypting)
       "now":    <unix seconds>                  optional; then also iat <= now + 60 and
                                                 now < exp
+      "kid":    "<key id>"                      rules "zendesk-messaging": the header's kid must
+                                                be exactly this (the key id stored in the secret)
       "decrypt": {"jwk": {<RSA private JWK>}}  optional; then `token` is a compact JWE
                | {"pkcs8_b64": "<base64 DER>"}  (RSA-OAEP-256 / RSA-OAEP, A256GCM / A128GCM;
                                                 any other alg/enc is refused before decrypting)
@@ -51,6 +53,14 @@ Rules "amazon-connect" (the chat widget's authenticated-launch JWT):
   - `customerId`, if present: a string of 1..128 chars; `relatedContactId`, if present: a
     string of 1..256 chars
   - the whole token is shorter than 3000 chars
+
+Rules "zendesk-messaging" (Zendesk messaging end-user authentication):
+  - protected header is exactly {"alg":"HS256","typ":"JWT","kid":<kid>} (no other members),
+    kid a non-empty string, equal to the request's "kid" when given
+  - scope is exactly "user"; external_id a string of 1..255 characters
+  - name, email: strings if present; email_verified: a boolean, present only with email
+  - exp integer seconds; with "now", 0 < exp - now <= 3600 (a short lifetime)
+  - no other claim than scope, external_id, name, email, email_verified, exp, iat
 
 Integer seconds (rules "liveperson" and "live-assist"): a JSON integer (not a float, string
 or boolean) in 0..10^11 (larger is taken for milliseconds and refused).
@@ -239,6 +249,37 @@ def amazon_connect(token: str, header: dict, claims: dict) -> None:
                 raise Fail(f"{name} must be a string of 1..{limit} chars")
     if len(token) >= 3000:
         raise Fail(f"token is {len(token)} chars, must be < 3000")
+
+
+ZENDESK_CLAIMS = {"scope", "external_id", "name", "email", "email_verified", "exp", "iat"}
+
+
+def zendesk_messaging(header: dict, claims: dict, req: dict) -> None:
+    kid = header.get("kid")
+    if set(header) != {"alg", "typ", "kid"} or header["alg"] != "HS256" or header["typ"] != "JWT":
+        raise Fail(f'header must be exactly {{"alg":"HS256","typ":"JWT","kid":...}}, got {compact(header)}')
+    if not isinstance(kid, str) or not kid:
+        raise Fail("kid is not a non-empty string")
+    if "kid" in req and kid != req["kid"]:
+        raise Fail(f"kid {kid!r} is not the stored key id {req['kid']!r}")
+    extra = set(claims) - ZENDESK_CLAIMS
+    if extra:
+        raise Fail(f"claims Zendesk does not take: {sorted(extra)}")
+    if claims.get("scope") != "user":
+        raise Fail(f"scope must be \"user\", got {compact(claims.get('scope'))}")
+    ext = claims.get("external_id")
+    if not isinstance(ext, str) or not 1 <= len(ext) <= 255:
+        raise Fail("external_id must be a string of 1..255 chars")
+    optional_strings(claims, ("name", "email"))
+    if "email_verified" in claims:
+        if not isinstance(claims["email_verified"], bool):
+            raise Fail(f"email_verified is not a boolean: {compact(claims['email_verified'])}")
+        if "email" not in claims:
+            raise Fail("email_verified without email")
+    exp = int_seconds(claims, "exp")
+    now = req.get("now")
+    if is_int(now) and not 0 < exp - now <= 3600:
+        raise Fail(f"exp - now = {exp - now}, must be in 1..3600")
 
 
 def compact(v) -> str:
@@ -571,6 +612,8 @@ def verify(req) -> dict:
         live_assist(header, claims)
     elif rules == "ccai-platform":
         ccai_platform(header, claims)
+    elif rules == "zendesk-messaging":
+        zendesk_messaging(header, claims, req)
     elif rules != "none":
         raise Fail(f"unknown rules {rules!r}")
 

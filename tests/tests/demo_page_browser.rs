@@ -2,7 +2,8 @@
 //! `playwright-core`): a sample customer logs in at the dev provider, then each platform's page
 //! callback runs as its snippet does (Amazon Connect `authenticate`, LivePerson
 //! `lpGetAuthenticationToken`, plain and encrypted, Live Assist `authoriseChatWithCallback`, Intercom
-//! `Intercom('boot', {app_id, intercom_user_jwt})`), and
+//! `Intercom('boot', {app_id, intercom_user_jwt})`, CCAI Platform's `authenticate`, Zendesk
+//! `zE('messenger', 'loginUser', jwtCallback, loginCallback)` against a stand-in `zE`), and
 //! the page shows the decoded (for the JWE, decrypted) header and claims.
 
 use std::process::Command;
@@ -106,6 +107,32 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert_eq!(ccai["claims"]["email"], "alice@example.com");
     assert_eq!(lifetime(&ccai["claims"]), 3600);
 
+    // Zendesk: the stand-in widget got the bare token through jwtCallback and logged in.
+    let zendesk = &alice["zendesk"];
+    assert_eq!(zendesk["ok"], true, "{zendesk}");
+    assert!(
+        zendesk["status"].as_str().unwrap().starts_with("loginCallback(null)"),
+        "{zendesk}"
+    );
+    let kid = zendesk["header"]["kid"].as_str().expect("kid").to_string();
+    assert!(kid.starts_with("app_") && kid.len() == 28, "{kid}");
+    assert_eq!(zendesk["header"], json!({"alg": "HS256", "typ": "JWT", "kid": kid}));
+    assert_eq!(zendesk["claims"]["scope"], "user");
+    assert_eq!(zendesk["claims"]["external_id"], "alice");
+    assert_eq!(zendesk["claims"]["email"], "alice@example.com");
+    assert_eq!(
+        zendesk["claims"]["email_verified"], false,
+        "the dev login does not say it is verified"
+    );
+    let stored: Value =
+        serde_json::from_str(&std::fs::read_to_string(state_dir.join("secrets.json")).unwrap()).unwrap();
+    let zendesk_key: Value = serde_json::from_str(stored["whoscalling/zendesk-key"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        zendesk_key["kid"],
+        kid.as_str(),
+        "the header's kid is the one stored with the secret"
+    );
+
     // Bob has no CRM contact: Live Assist's callback gets (null, reason); the others still work.
     let bob = tokio::task::spawn_blocking({
         let base = base.clone();
@@ -119,6 +146,8 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     );
     assert_eq!(bob["liveperson"]["ok"], true);
     assert_eq!(bob["intercom"]["claims"]["user_id"], "bob");
+    assert_eq!(bob["zendesk"]["claims"]["external_id"], "bob");
+    assert_eq!(bob["zendesk"]["claims"].get("email"), None, "bob has no email");
     assert_eq!(bob["liveAssist"]["ok"], false);
     assert!(
         bob["liveAssist"]["status"]

@@ -28,6 +28,14 @@ const ALICE_NIN: &str = "12345678901";
 const INTERCOM_SECRET: &str = "3f1c9a2b7e4d5f60a1b2c3d4e5f60718293a4b5c";
 /// Base64 text, as the CCAI Platform portal shows a company secret: the key is its UTF-8 bytes.
 const CCAI_SECRET: &str = "Y2NhaS1wbGF0Zm9ybS1jb21wYW55LXNlY3JldC1zYW1wbGU=";
+/// Zendesk's key id and secret, stored together as one JSON secret. The secret looks like
+/// base64 on purpose: signing with its decoded bytes would be a different key.
+const ZENDESK_KID: &str = "app_64f0c0ffee0123456789abcd";
+const ZENDESK_SECRET: &str = "c2FtcGxlLXplbmRlc2stbWVzc2FnaW5nLXNpZ25pbmctc2VjcmV0";
+
+fn zendesk_key_json() -> String {
+    json!({"kid": ZENDESK_KID, "secret": ZENDESK_SECRET}).to_string()
+}
 
 /// The sample identity provider's JWKS (`https://idp.example.com`, key `idp-rsa-1`), so the
 /// `forged-token-*` samples meet the key they claim and can only fail for the forgery.
@@ -53,6 +61,7 @@ fn store() -> Arc<InMemorySecretStore> {
         .unwrap();
     store.put("whoscalling/signing-keys", keys.to_secret_string().expose());
     store.put("whoscalling/ccai-company-secret", CCAI_SECRET);
+    store.put("whoscalling/zendesk-key", &zendesk_key_json());
     store
 }
 
@@ -223,6 +232,10 @@ async fn every_sample_event_gets_its_expected_answer() {
             "ccai" => json!({"token": token, "key": {"hmac_utf8": CCAI_SECRET}, "rules": "ccai-platform",
                 "expect": {"iss": "Example Bank", "identifier": "alice", "name": "Alice Nordmann",
                     "email": "alice@example.com"}, "expect_absent": ["mallory", "Mallory", "Evil Corp"]}),
+            "zendesk" => json!({"token": token, "key": {"hmac_utf8": ZENDESK_SECRET}, "rules": "zendesk-messaging",
+                "kid": ZENDESK_KID, "now": SystemClock.now_unix(),
+                "expect": {"scope": "user", "external_id": "C-1001", "name": "Alice Nordmann",
+                    "email": "alice@example.com", "email_verified": true}}),
             other => panic!("unexpected profile {other}"),
         };
         let mut request = request;
@@ -277,6 +290,9 @@ async fn every_sample_event_gets_its_expected_answer() {
                 assert_eq!(wrong["ok"], false, "{wrong}");
                 assert!(wrong["error"].as_str().unwrap().contains("signature"), "{wrong}");
             }
+            // The body's `external_id`, `email` and `scope` (zendesk-body-sets-identity.json)
+            // never reach the token: `expect` above holds the verified visitor's values.
+            "zendesk" => assert_eq!(verdict["header"]["kid"], ZENDESK_KID),
             _ => unreachable!(),
         }
         profiles_seen.push(profile.clone());
@@ -291,8 +307,14 @@ async fn every_sample_event_gets_its_expected_answer() {
             "intercom",
             "live-assist",
             "liveperson",
-            "liveperson-encrypted"
+            "liveperson-encrypted",
+            "zendesk"
         ]
+    );
+    assert_eq!(
+        minted.iter().filter(|(p, _)| p == "zendesk").count(),
+        2,
+        "both Zendesk samples minted"
     );
 
     let mut needles: Vec<&str> = minted.iter().map(|(_, t)| t.as_str()).collect();
@@ -300,6 +322,8 @@ async fn every_sample_event_gets_its_expected_answer() {
         CONNECT_KEY,
         INTERCOM_SECRET,
         CCAI_SECRET,
+        ZENDESK_SECRET,
+        "C-1001",
         "alice@example.com",
         ALICE_NIN,
         "Nordmann",
@@ -494,4 +518,82 @@ async fn intercom_placeholder_secret_signs_nothing() {
         .await
         .expect("handler");
     assert_eq!(response.status(), 200);
+}
+
+/// Zendesk under an independent verifier (jwcrypto): the header is exactly alg/typ/kid with the
+/// kid stored in the secret, the signature verifies with the secret's UTF-8 bytes and fails with
+/// its base64-decoded bytes (the control and the trap use the same key id and token), and a
+/// rotated secret (new key id and secret, as the overlap runbook stores it) signs with the new
+/// kid. A placeholder or a malformed secret is an opaque 500, never a token.
+#[tokio::test]
+async fn zendesk_tokens_carry_the_stored_kid_and_are_signed_with_the_secrets_utf8_bytes() {
+    use base64::Engine;
+    let secrets = store();
+    let deps = mint_deps(secrets.clone());
+    let (status, body) = mint_zendesk(&deps).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body.as_object().map(|o| o.len()),
+        Some(1),
+        "the body is {{\"token\": ...}}: {body}"
+    );
+    let token = body["token"].as_str().expect("token").to_string();
+
+    let utf8 = json!({"token": token, "key": {"hmac_utf8": ZENDESK_SECRET}, "rules": "zendesk-messaging",
+        "kid": ZENDESK_KID});
+    let verdict = verify_independently(&utf8);
+    assert_eq!(verdict["ok"], true, "control: {verdict}");
+    assert_eq!(
+        verdict["header"],
+        json!({"alg": "HS256", "typ": "JWT", "kid": ZENDESK_KID})
+    );
+
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(ZENDESK_SECRET)
+        .expect("the sample secret is base64");
+    let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(decoded);
+    let decoded_key = json!({"token": token, "rules": "zendesk-messaging",
+        "key": {"jwks": {"keys": [{"kty": "oct", "kid": ZENDESK_KID, "k": k}]}}});
+    let verdict = verify_independently(&decoded_key);
+    assert_eq!(verdict["ok"], false, "base64-decoded secret must not verify: {verdict}");
+    assert!(verdict["error"].as_str().unwrap().contains("signature"), "{verdict}");
+
+    let wrong_kid = json!({"token": token, "key": {"hmac_utf8": ZENDESK_SECRET}, "rules": "zendesk-messaging",
+        "kid": "app_someotherkey"});
+    assert_eq!(verify_independently(&wrong_kid)["ok"], false);
+
+    // Rotation: the new key id and secret stored as the secret's new version sign from then on
+    // (a fresh deployment reads it; the cache refreshes a running one).
+    let rotated = store();
+    rotated.put(
+        "whoscalling/zendesk-key",
+        &json!({"kid": "app_new", "secret": "new-secret"}).to_string(),
+    );
+    let (status, body) = mint_zendesk(&mint_deps(rotated)).await;
+    assert_eq!(status, 200);
+    let verdict = verify_independently(&json!({"token": body["token"], "key": {"hmac_utf8": "new-secret"},
+        "rules": "zendesk-messaging", "kid": "app_new"}));
+    assert_eq!(verdict["ok"], true, "{verdict}");
+
+    for bad in [
+        whoscalling::secrets::PLACEHOLDER_VALUE,
+        ZENDESK_SECRET,
+        r#"{"kid": "app_1"}"#,
+    ] {
+        let broken = store();
+        broken.put("whoscalling/zendesk-key", bad);
+        let (status, body) = mint_zendesk(&mint_deps(broken)).await;
+        assert_eq!(status, 500, "{bad}: {body}");
+        assert_eq!(body["error"], "server_error");
+        assert!(
+            !body.to_string().contains("zendesk"),
+            "5xx bodies say nothing internal: {body}"
+        );
+    }
+}
+
+async fn mint_zendesk(deps: &mint_token::Deps) -> (u16, Value) {
+    let event = load_event("mint-token/zendesk-authorizer.json");
+    let response = function_handler(deps, event).await.expect("handler");
+    (response.status().as_u16(), json_body(&response))
 }

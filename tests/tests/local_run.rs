@@ -98,6 +98,25 @@ async fn demo_flow_mints_a_connect_token_verifiable_with_the_local_key() {
     assert_eq!(verdict["ok"], true, "{verdict}");
     assert_eq!(verdict["claims"]["attributes"]["nationalId"], "123456*****");
 
+    // The `zendesk` profile of the default configuration: a fresh `{kid, secret}` was generated,
+    // and jwcrypto verifies the token with the secret's UTF-8 bytes and the stored kid.
+    let zendesk: Value = http
+        .get(format!("{base}/token/zendesk"))
+        .header("origin", base.as_str())
+        .bearer_auth(&id_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored: Value = serde_json::from_str(&secrets["whoscalling/zendesk-key"]).expect("the Zendesk key is JSON");
+    let verdict = verify_independently(
+        &json!({"token": zendesk["token"], "key": {"hmac_utf8": stored["secret"]},
+        "rules": "zendesk-messaging", "kid": stored["kid"], "expect": {"external_id": "alice", "scope": "user"}}),
+    );
+    assert_eq!(verdict["ok"], true, "{verdict}");
+
     // localhost is allowed too; any other origin is not.
     let localhost = base.replace("127.0.0.1", "localhost");
     let ok = http

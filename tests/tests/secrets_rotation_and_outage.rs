@@ -1,6 +1,7 @@
 //! The Connect key through the real AWS SDK against moto's Secrets Manager: an operator's new
 //! key version is picked up after the cache TTL without a restart, a brief outage is served
-//! from the warm cache, and a long one fails closed with 503 and `Retry-After`.
+//! from the warm cache, and a long one fails closed with 503 and `Retry-After`. Zendesk's `{kid,
+//! secret}` key rotates the same way, the key id and the secret switching together.
 //!
 //! The cache's ages run on an injected clock that moves only when the test says so: "inside the
 //! TTL" then holds however slowly a loaded machine starts Python or answers from moto.
@@ -168,4 +169,85 @@ async fn secrets_manager_is_read_at_most_once_per_secret_per_ttl() {
     assert!(minted > 100, "only {minted} tokens");
     assert_eq!(calls.get("GetSecretValue"), Some(&1), "{calls:?}");
     assert!(calls.get("DescribeSecret").copied().unwrap_or(0) <= ttls, "{calls:?}");
+}
+
+/// Zendesk's overlap rotation through the real SDK against moto: the operator stores the new key
+/// id and secret together as the secret's new version; within the TTL the old pair still signs
+/// (Zendesk still holds the old key then), after it the new pair signs with the new `kid`, so the
+/// old key can be deleted in Zendesk once tokens signed with it have expired.
+#[tokio::test]
+async fn a_new_zendesk_key_version_switches_the_kid_and_the_secret_together() {
+    const ZENDESK_SECRET: &str = "whoscalling/zendesk-key";
+    let logs = CapturedLogs::install();
+    let moto = moto();
+    let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
+    let (old_secret, new_secret) = (random_token(), random_token());
+    let stored = |kid: &str, secret: &str| json!({"kid": kid, "secret": secret}).to_string();
+    client
+        .create_secret()
+        .name(ZENDESK_SECRET)
+        .secret_string(stored("app_old", &old_secret))
+        .send()
+        .await
+        .expect("create");
+    let settings = SecretCacheSettings {
+        ttl: Duration::from_secs(1),
+        max_stale: Duration::from_secs(3),
+        retry_after_failure: Duration::from_millis(200),
+    };
+    let cache_clock = Arc::new(FixedClock::at(SystemClock.now_unix()));
+    let store = SecretsManagerStore::new(secrets_manager_config(&moto.url), settings)
+        .await
+        .expect("store")
+        .with_clock(cache_clock.clone());
+    let document = json!({
+        "allowed_origins": ["https://www.example.com"],
+        "identity": {"sources": ["api_gateway_authorizer"]},
+        "profiles": {"zendesk": {"platform": "zendesk-messaging", "key_secret": ZENDESK_SECRET,
+            "external_id": {"claim": "customer_number"}}}
+    });
+    let config = ServiceConfig::from_json("test", &document.to_string()).expect("config");
+    let deps = Deps::from_config(&config, Arc::new(store), Arc::new(SystemClock)).expect("deps");
+    let mint_zendesk = || async {
+        let response = function_handler(&deps, load_event("mint-token/zendesk-authorizer.json"))
+            .await
+            .expect("handler");
+        assert_eq!(response.status(), 200, "{:?}", json_body(&response));
+        json_body(&response)["token"].as_str().expect("token").to_string()
+    };
+    let verifies = |token: &str, kid: &str, secret: &str| {
+        verify_independently(&json!({"token": token, "key": {"hmac_utf8": secret},
+            "rules": "zendesk-messaging", "kid": kid}))["ok"]
+            == true
+    };
+
+    let first = mint_zendesk().await;
+    assert!(verifies(&first, "app_old", &old_secret));
+    client
+        .put_secret_value()
+        .secret_id(ZENDESK_SECRET)
+        .secret_string(stored("app_new", &new_secret))
+        .send()
+        .await
+        .expect("put");
+    let cached = mint_zendesk().await;
+    assert!(
+        verifies(&cached, "app_old", &old_secret),
+        "within the TTL the old pair signs"
+    );
+    cache_clock.advance_by(Duration::from_millis(1300));
+    let rotated = mint_zendesk().await;
+    assert!(
+        verifies(&rotated, "app_new", &new_secret),
+        "after the TTL the new pair signs"
+    );
+    assert!(
+        !verifies(&rotated, "app_new", &old_secret),
+        "control: the old secret does not verify it"
+    );
+    assert!(
+        !verifies(&rotated, "app_old", &new_secret),
+        "control: the old kid is not in its header"
+    );
+    logs.assert_free_of(&[&old_secret, &new_secret, &first, &rotated]);
 }

@@ -218,6 +218,9 @@ fn named_secrets(config: &ServiceConfig) -> Vec<String> {
         if let whoscalling::platforms::KeyKind::Pasted(secret) = profile.platform().key() {
             names.push(secret.as_str().to_string());
         }
+        if let whoscalling::platforms::ProfileConfig::ZendeskMessaging(zendesk) = profile {
+            names.push(zendesk.key_secret.as_str().to_string());
+        }
     }
     names.extend(config.session.iter().map(|s| s.key_secret.as_str().to_string()));
     if let Some(provider) = &config.provider {
@@ -677,4 +680,48 @@ fn the_ccai_platform_opt_in_creates_the_secret_its_profile_names() {
         "whoscalling",
         "whoscalling/whoscalling/ccai-company-secret"
     ));
+}
+
+/// Zendesk is opt-in: without EnableZendesk no Zendesk secret exists, so a document naming it
+/// does not deploy (no role may read it); with it, the template creates exactly
+/// whoscalling/<stack>/zendesk-key and the shipped document plus a zendesk-messaging profile
+/// naming it deploys and passes every function's cold start.
+#[test]
+fn zendesk_is_opt_in_with_its_own_secret() {
+    let zendesk_secrets = |rendered: &Rendered| -> Vec<String> {
+        let mut names: Vec<String> = rendered
+            .secret_names
+            .iter()
+            .filter(|n| n.contains("zendesk"))
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    };
+    let off = render("zendesk-off", &quick_start(), "whoscalling");
+    assert_eq!(zendesk_secrets(&off), Vec::<String>::new());
+    assert!(!secret_is_provided(
+        &off,
+        "whoscalling",
+        "whoscalling/whoscalling/zendesk-key"
+    ));
+
+    let mut document: Value = serde_json::from_str(
+        &shipped_document().replace("REPLACE_WITH_CONNECT_WIDGET_ID", "0f6b4a35-6f4e-4e38-9c4f-5a3c0d8f7a11"),
+    )
+    .unwrap();
+    document["profiles"]["zendesk"] = json!({"platform": "zendesk-messaging",
+        "key_secret": "${WHOSCALLING_SECRET_PREFIX}/zendesk-key", "token_lifetime_seconds": 300});
+    let (rendered, configs) = deployable(
+        "zendesk-on",
+        with(quick_start(), json!({"EnableZendesk": "true"})),
+        "whoscalling",
+        &document.to_string(),
+    );
+    assert_eq!(zendesk_secrets(&rendered), ["whoscalling/whoscalling/zendesk-key"]);
+    let profile = &configs["MintTokenFunction"].profiles;
+    assert_eq!(
+        profile.values().map(|p| p.kind()).collect::<Vec<_>>(),
+        ["amazon-connect", "zendesk-messaging"]
+    );
 }

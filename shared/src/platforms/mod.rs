@@ -13,6 +13,7 @@ pub mod intercom;
 pub mod live_assist;
 pub mod liveperson;
 pub mod openid_connect;
+pub mod zendesk;
 
 use std::fmt;
 
@@ -64,6 +65,7 @@ platforms! {
     "live-assist" => LiveAssist(live_assist::LiveAssistProfileConfig),
     // Only for clients of the OpenID provider (Puzzel, Genesys), not `/token/{profile}`.
     "openid-connect" => OpenIdConnect(openid_connect::OpenIdClaimsProfileConfig),
+    "zendesk-messaging" => ZendeskMessaging(zendesk::ZendeskProfileConfig),
     "intercom" => Intercom(intercom::IntercomProfileConfig),
     "ccai-platform" => CcaiPlatform(ccai_platform::CcaiProfileConfig),
 }
@@ -140,6 +142,9 @@ pub enum KeyKind {
     /// A key the vendor issues and the operator pastes into this secret (Connect's security key):
     /// HS256 over the UTF-8 bytes of the value.
     Pasted(SecretName),
+    /// A vendor-issued HMAC secret stored with its key id, as `{"kid": ..., "secret": ...}`
+    /// (Zendesk): HS256 over the UTF-8 bytes of `secret`, with `kid` in the header.
+    PastedWithKid(SecretName),
     /// Our rotating key of this algorithm, which the platform fetches from our JWKS URL.
     Rotating(SigningAlgorithm),
     /// One pasted-key slot of ours (a console that holds one pasted public key); `None`: the
@@ -335,6 +340,7 @@ mod tests {
             json!({"platform": "live-assist", "issuer": "www.example.com", "token_lifetime_seconds": 600,
                    "crm_contact_id_claim": "crm"}),
             json!({"platform": "openid-connect", "claims": {"name": {"claim": "name"}}}),
+            json!({"platform": "zendesk-messaging", "key_secret": "whoscalling/zendesk-key"}),
             json!({"platform": "intercom", "api_secret": "k", "token_lifetime_seconds": 7200}),
             json!({"platform": "ccai-platform", "company_name": "Example Bank", "company_secret_secret": "k",
                    "token_lifetime_seconds": 3600}),
@@ -352,6 +358,7 @@ mod tests {
             served,
             [
                 ("amazon-connect", Some(ResponseShape::Data), false),
+                ("zendesk-messaging", Some(ResponseShape::Token), false),
                 ("liveperson", Some(ResponseShape::Token), true),
                 ("live-assist", Some(ResponseShape::Token), false),
                 ("openid-connect", None, true),

@@ -83,6 +83,10 @@ pub enum SecretError {
     Unavailable { name: SecretName, detail: String },
     #[error("secret `{name}` still holds the deployment placeholder: store the real value")]
     Placeholder { name: SecretName },
+    /// A structured secret (Zendesk's `{"kid", "secret"}`) whose value is not in its shape;
+    /// `reason` says what is wrong, never the value.
+    #[error("secret `{name}` {reason}")]
+    Malformed { name: SecretName, reason: String },
     #[error("the local secrets file is unusable: {reason}")]
     LocalFile { reason: String },
 }
