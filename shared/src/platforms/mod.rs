@@ -340,10 +340,10 @@ mod tests {
             json!({"platform": "live-assist", "issuer": "www.example.com", "token_lifetime_seconds": 600,
                    "crm_contact_id_claim": "crm"}),
             json!({"platform": "openid-connect", "claims": {"name": {"claim": "name"}}}),
-            json!({"platform": "zendesk-messaging", "key_secret": "whoscalling/zendesk-key"}),
             json!({"platform": "intercom", "api_secret": "k", "token_lifetime_seconds": 7200}),
             json!({"platform": "ccai-platform", "company_name": "Example Bank", "company_secret_secret": "k",
                    "token_lifetime_seconds": 3600}),
+            json!({"platform": "zendesk-messaging", "key_secret": "whoscalling/zendesk-key"}),
         ];
         let mut served = Vec::new();
         for document in profiles {
@@ -358,12 +358,12 @@ mod tests {
             served,
             [
                 ("amazon-connect", Some(ResponseShape::Data), false),
-                ("zendesk-messaging", Some(ResponseShape::Token), false),
                 ("liveperson", Some(ResponseShape::Token), true),
                 ("live-assist", Some(ResponseShape::Token), false),
                 ("openid-connect", None, true),
                 ("intercom", Some(ResponseShape::Token), false),
                 ("ccai-platform", Some(ResponseShape::Token), false),
+                ("zendesk-messaging", Some(ResponseShape::Token), false),
             ]
         );
         let unknown = serde_json::from_value::<ProfileConfig>(json!({"platform": "zendesk"}))
