@@ -221,8 +221,13 @@ pub fn random_token() -> String {
 /// Runs the independent verifier (`tests/peers/verify_jwt.py`, jwcrypto) on `request` and
 /// returns its verdict (`{"ok": true, "header": ..., "claims": ...}` or `{"ok": false, ...}`).
 pub fn verify_independently(request: &Value) -> Value {
+    run_verifier("tests/peers/verify_jwt.py", request)
+}
+
+/// Runs a Python verifier script with `request` as JSON on stdin and returns its JSON verdict.
+fn run_verifier(script: &str, request: &Value) -> Value {
     let mut child = Command::new(python())
-        .arg(workspace_root().join("tests/peers/verify_jwt.py"))
+        .arg(workspace_root().join(script))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -236,7 +241,7 @@ pub fn verify_independently(request: &Value) -> Value {
         .expect("write");
     let output = child.wait_with_output().expect("verifier output");
     serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|_| panic!("verifier said: {}", String::from_utf8_lossy(&output.stderr)))
+        .unwrap_or_else(|_| panic!("verifier {script} said: {}", String::from_utf8_lossy(&output.stderr)))
 }
 
 /// A sample event from `events/`, decoded exactly as the Lambda runtime decodes it.
@@ -495,20 +500,5 @@ impl Drop for LineVerifier {
 /// Intercom's rules checked by PyJWT (`tests/peers/verify_intercom.py`; request and answer in its
 /// docstring): exact header, the secret's UTF-8 bytes (never base64-decoded), string claims, lifetime.
 pub fn verify_intercom(request: &Value) -> Value {
-    let mut child = Command::new(python())
-        .arg(workspace_root().join("tests/peers/verify_intercom.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("verifier");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(request.to_string().as_bytes())
-        .expect("write");
-    let output = child.wait_with_output().expect("verifier output");
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|_| panic!("verifier said: {}", String::from_utf8_lossy(&output.stderr)))
+    run_verifier("tests/peers/verify_intercom.py", request)
 }

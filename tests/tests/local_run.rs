@@ -628,35 +628,8 @@ async fn intercom_profile_mints_from_the_default_configuration() {
     let (server, state_dir) = start().await;
     let http = reqwest::Client::new();
     let base = &server.base_url;
-    let login = |claims: Value| {
-        let http = http.clone();
-        async move {
-            let answer: Value = http
-                .post(format!("{base}/dev/login"))
-                .json(&claims)
-                .send()
-                .await
-                .expect("login")
-                .json()
-                .await
-                .expect("login JSON");
-            answer["id_token"].as_str().expect("id_token").to_string()
-        }
-    };
-    let mint = |id_token: String| {
-        let http = http.clone();
-        async move {
-            let response = http
-                .post(format!("{base}/token/intercom"))
-                .header("origin", base.as_str())
-                .bearer_auth(id_token)
-                .send()
-                .await
-                .expect("token");
-            let status = response.status().as_u16();
-            (status, response.json::<Value>().await.expect("json"))
-        }
-    };
+    let login = |claims: Value| dev_login(&http, base, claims);
+    let mint = |id_token: String| mint_with_bearer(&http, base, "intercom", id_token);
 
     let alice = login(json!({"sub": "alice", "email": "alice@example.com", "phone_number": "+4712345678"})).await;
     let (status, body) = mint(alice).await;
@@ -705,37 +678,8 @@ async fn ccai_profile_mints_from_the_default_configuration() {
     let (server, state_dir) = start().await;
     let http = reqwest::Client::new();
     let base = &server.base_url;
-    let login = |claims: Value| {
-        let http = http.clone();
-        let base = base.clone();
-        async move {
-            let login: Value = http
-                .post(format!("{base}/dev/login"))
-                .json(&claims)
-                .send()
-                .await
-                .expect("login")
-                .json()
-                .await
-                .expect("login JSON");
-            login["id_token"].as_str().expect("id_token").to_string()
-        }
-    };
-    let mint = |id_token: String| {
-        let http = http.clone();
-        let base = base.clone();
-        async move {
-            let response = http
-                .post(format!("{base}/token/ccai"))
-                .header("origin", base.as_str())
-                .bearer_auth(id_token)
-                .send()
-                .await
-                .expect("token");
-            let status = response.status().as_u16();
-            (status, response.json::<Value>().await.expect("json"))
-        }
-    };
+    let login = |claims: Value| dev_login(&http, base, claims);
+    let mint = |id_token: String| mint_with_bearer(&http, base, "ccai", id_token);
 
     let uuid = "5b0c7f0e-8d1e-4c59-9a57-1d2f3e4a5b6c";
     let id_token = login(json!({"sub": uuid, "name": "Alice Nordmann", "email": "alice@example.com"})).await;
@@ -777,4 +721,31 @@ async fn ccai_profile_mints_from_the_default_configuration() {
     logs.assert_free_of(&[&id_token, &token, secret, "alice@example.com", "mallory@example.net"]);
     server.task.abort();
     let _ = std::fs::remove_dir_all(state_dir);
+}
+
+/// Logs `claims` in at the local run's dev provider and returns its id_token.
+async fn dev_login(http: &reqwest::Client, base: &str, claims: Value) -> String {
+    let answer: Value = http
+        .post(format!("{base}/dev/login"))
+        .json(&claims)
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login JSON");
+    answer["id_token"].as_str().expect("id_token").to_string()
+}
+
+/// `POST /token/{profile}` from the page's origin with `id_token` as the bearer: status and body.
+async fn mint_with_bearer(http: &reqwest::Client, base: &str, profile: &str, id_token: String) -> (u16, Value) {
+    let response = http
+        .post(format!("{base}/token/{profile}"))
+        .header("origin", base)
+        .bearer_auth(id_token)
+        .send()
+        .await
+        .expect("token");
+    let status = response.status().as_u16();
+    (status, response.json::<Value>().await.expect("json"))
 }
