@@ -16,7 +16,7 @@ use crate::keys::{KeyChoice, KeyError, SigningKeys};
 use crate::mapping::{ClaimPolicy, MappingError};
 use crate::platforms::zendesk::ZendeskKey;
 use crate::platforms::{ClaimsError, KeyKind, Platform, ProfileConfig};
-use crate::secrets::{PLACEHOLDER_VALUE, SecretError, SecretName, SecretStore};
+use crate::secrets::{SecretError, SecretName, SecretStore, is_placeholder};
 use crate::signing::{SigningError, sign_hs256_jwt, sign_hs256_jwt_with_kid};
 use crate::values::VerifiedClaims;
 
@@ -220,7 +220,7 @@ impl MintService {
         let (token, key_version) = match &profile.key {
             MintKey::Pasted(secret) => {
                 let key = self.secrets.get(secret).await?;
-                if key.value.expose() == PLACEHOLDER_VALUE {
+                if is_placeholder(key.value.expose()) {
                     crate::metrics::pasted_key_missing();
                     return Err(SecretError::Placeholder { name: secret.clone() }.into());
                 }
@@ -228,7 +228,7 @@ impl MintService {
             }
             MintKey::PastedWithKid(secret) => {
                 let stored = self.secrets.get(secret).await?;
-                if stored.value.expose() == PLACEHOLDER_VALUE {
+                if is_placeholder(stored.value.expose()) {
                     crate::metrics::pasted_key_missing();
                     return Err(SecretError::Placeholder { name: secret.clone() }.into());
                 }
@@ -283,6 +283,7 @@ mod tests {
     use crate::platforms::amazon_connect::{CONNECT_MAX_TOKEN_CHARS, connect_claims};
     use crate::platforms::liveperson::LivePersonProfileConfig;
     use crate::platforms::liveperson::liveperson_claims;
+    use crate::secrets::PLACEHOLDER_VALUE;
     use serde_json::json;
 
     const KEY: &str = "Yk9SRU1hZ2ljS2V5Rm9yQ29ubmVjdFdpZGdldHMxMjM0";
@@ -507,12 +508,22 @@ mod tests {
     #[tokio::test]
     async fn placeholder_key_is_never_used_to_sign() {
         let (service, store) = service(profile());
-        store.put("connect-key", PLACEHOLDER_VALUE);
-        let result = service.mint_named("connect", visitor(json!({}))).await;
-        assert!(
-            matches!(result, Err(MintError::Secret(SecretError::Placeholder { .. }))),
-            "{result:?}"
-        );
+        // Every secret the template creates has its own placeholder under the one prefix.
+        for placeholder in [
+            PLACEHOLDER_VALUE,
+            "REPLACE_WITH_INTERCOM_MESSENGER_SECRET",
+            "REPLACE_WITH_",
+        ] {
+            store.put("connect-key", placeholder);
+            let result = service.mint_named("connect", visitor(json!({}))).await;
+            assert!(
+                matches!(result, Err(MintError::Secret(SecretError::Placeholder { .. }))),
+                "{placeholder}: {result:?}"
+            );
+        }
+        // Control: a key that merely mentions the word is a key.
+        store.put("connect-key", "key-REPLACE_WITH_nothing");
+        assert!(service.mint_named("connect", visitor(json!({}))).await.is_ok());
     }
 
     #[tokio::test]

@@ -34,9 +34,18 @@ impl Default for SecretCacheSettings {
 
 pub use crate::values::SecretName;
 
-/// The value `template.yaml` creates vendor-issued secrets with, until the operator stores the
-/// real one. Signing with it would produce tokens the platform rejects, so it is refused.
+/// How every value `template.yaml` creates a vendor-issued secret with begins, until the operator
+/// stores the real one (`REPLACE_WITH_INTERCOM_MESSENGER_SECRET`, ...). Signing with it would
+/// produce tokens the platform rejects, so it is refused. No vendor issues a key with this prefix.
+pub const PLACEHOLDER_PREFIX: &str = "REPLACE_WITH_";
+
+/// The Connect widget key secret's placeholder (the first one the template shipped).
 pub const PLACEHOLDER_VALUE: &str = "REPLACE_WITH_CONNECT_SECURITY_KEY";
+
+/// Whether a stored value is still a deployment placeholder (see [`PLACEHOLDER_PREFIX`]).
+pub fn is_placeholder(value: &str) -> bool {
+    value.starts_with(PLACEHOLDER_PREFIX)
+}
 
 /// Secret material. Prints as `[redacted]`, has no `PartialEq` (use [`SecretString::ct_eq`]) and
 /// is zeroized on drop.
