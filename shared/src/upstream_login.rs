@@ -181,7 +181,7 @@ struct Provider {
     issuer: IssuerUrl,
     algorithms: Vec<CoreJwsSigningAlgorithm>,
     jwks_algorithms: Vec<JwsAlgorithm>,
-    http: reqwest::Client,
+    http: http_client::HttpClient,
     discovery: DiscoveryCache,
     /// The provider's keys: the same cache as bearer verification's, started from the key set
     /// discovery returned and fetched from its `jwks_uri` after that.

@@ -6,6 +6,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
 /// The most a provider's answer may weigh (discovery, JWKS, token, userinfo).
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
@@ -20,59 +27,209 @@ pub enum FetchError {
     Transport(String),
 }
 
-impl From<reqwest::Error> for FetchError {
-    fn from(error: reqwest::Error) -> Self {
-        // Without the URL: it may carry a query the provider considers private.
-        if error.is_timeout() {
-            FetchError::Timeout
-        } else {
-            FetchError::Transport(error.without_url().to_string())
-        }
+/// The client: hyper over rustls (aws-lc-rs, the system's trust roots), the HTTP/TLS stack the
+/// AWS SDK already links, so the functions carry one. Cheap to clone (one connection pool).
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// The whole exchange: connect, send, and the last byte of the body.
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
-/// A client with these timeouts that follows no redirects.
-pub fn client(timeout: Duration, connect_timeout: Duration) -> Result<reqwest::Client, FetchError> {
-    Ok(reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(connect_timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?)
+/// A client with these timeouts that follows no redirects (hyper never does). HTTP as well as
+/// HTTPS: the configuration allows plain HTTP for loopback issuers only.
+pub fn client(timeout: Duration, connect_timeout: Duration) -> Result<HttpClient, FetchError> {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+        .map_err(|error| FetchError::Transport(format!("no trust roots: {error}")))?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    Ok(HttpClient {
+        inner: Client::builder(TokioExecutor::new()).build(https),
+        timeout,
+    })
 }
 
-/// The body of `response`, refused once it exceeds [`MAX_RESPONSE_BYTES`].
-pub async fn capped_body(mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(FetchError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
+impl HttpClient {
+    /// `GET url`, answered within the timeout with a body of at most [`MAX_RESPONSE_BYTES`].
+    pub async fn get(&self, url: &url::Url) -> Result<http::Response<Vec<u8>>, FetchError> {
+        let request = http::Request::get(url.as_str())
+            .body(Vec::new())
+            .map_err(|_| FetchError::Transport("invalid URL".into()))?;
+        self.send(request).await
     }
-    Ok(body)
+
+    /// Sends `request`; the answer (status, headers and the whole body, capped) arrives within the
+    /// timeout or not at all.
+    pub async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, FetchError> {
+        let exchange = async {
+            let response = self
+                .inner
+                .request(request.map(|body| Full::new(Bytes::from(body))))
+                .await
+                .map_err(|error| transport(&error))?;
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, MAX_RESPONSE_BYTES)
+                .collect()
+                .await
+                .map_err(|error| {
+                    if error.is::<LengthLimitError>() {
+                        FetchError::TooLarge
+                    } else {
+                        transport(error.as_ref())
+                    }
+                })?;
+            Ok(http::Response::from_parts(parts, body.to_bytes().to_vec()))
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| FetchError::Timeout)?
+    }
+}
+
+/// The error and its causes, without the URL (hyper's errors carry none; a query may be private).
+fn transport(error: &(dyn std::error::Error + 'static)) -> FetchError {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    FetchError::Transport(message)
 }
 
 pub type FetchFuture = Pin<Box<dyn Future<Output = Result<openidconnect::HttpResponse, FetchError>> + Send>>;
 
 /// The `openidconnect` crate's HTTP client interface over `client`.
-pub fn oidc_fetcher(client: reqwest::Client) -> impl Fn(openidconnect::HttpRequest) -> FetchFuture + Send + Sync {
+pub fn oidc_fetcher(client: HttpClient) -> impl Fn(openidconnect::HttpRequest) -> FetchFuture + Send + Sync {
     move |request: openidconnect::HttpRequest| {
         let client = client.clone();
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let url = parts.uri.to_string();
-            let mut builder = client.request(parts.method, url).body(body);
-            for (name, value) in &parts.headers {
-                builder = builder.header(name, value);
+        Box::pin(async move { client.send(request).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// A loopback server that answers every connection with `answer(request number)` (raw bytes)
+    /// after `delay`; counts the connections.
+    async fn serve(
+        delay: Duration,
+        answer: impl Fn(usize) -> Vec<u8> + Send + Sync + 'static,
+    ) -> (url::Url, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = url::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                let reply = answer(n);
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 4096];
+                    let _ = socket.read(&mut buffer).await;
+                    tokio::time::sleep(delay).await;
+                    let _ = socket.write_all(&reply).await;
+                    let _ = socket.shutdown().await;
+                });
             }
-            let response = builder.send().await?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = capped_body(response).await?;
-            let mut built = http::Response::new(body);
-            *built.status_mut() = status;
-            *built.headers_mut() = headers;
-            Ok(built)
+        });
+        (url, count)
+    }
+
+    fn ok_with_body(length: usize) -> Vec<u8> {
+        let mut reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes();
+        reply.extend(std::iter::repeat_n(b'a', length));
+        reply
+    }
+
+    fn test_client() -> HttpClient {
+        client(Duration::from_millis(500), Duration::from_millis(500)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_cap_is_refused_and_one_at_the_cap_is_read() {
+        let (url, _) = serve(Duration::ZERO, |n| ok_with_body(MAX_RESPONSE_BYTES + n)).await;
+        let client = test_client();
+        let at_cap = client.get(&url).await.unwrap();
+        assert_eq!(at_cap.body().len(), MAX_RESPONSE_BYTES);
+        for _ in 0..2 {
+            assert!(matches!(client.get(&url).await, Err(FetchError::TooLarge)));
+        }
+        // Without a Content-Length (read until close) the cap holds too.
+        let (url, _) = serve(Duration::ZERO, |_| {
+            let mut reply = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
+            reply.extend(std::iter::repeat_n(b'a', MAX_RESPONSE_BYTES + 1));
+            reply
         })
+        .await;
+        assert!(matches!(client.get(&url).await, Err(FetchError::TooLarge)));
+    }
+
+    #[tokio::test]
+    async fn a_slow_answer_is_a_timeout_and_a_prompt_one_is_not() {
+        let (slow, _) = serve(Duration::from_secs(5), |_| ok_with_body(2)).await;
+        assert!(matches!(test_client().get(&slow).await, Err(FetchError::Timeout)));
+        let (prompt, _) = serve(Duration::ZERO, |_| ok_with_body(2)).await;
+        assert_eq!(test_client().get(&prompt).await.unwrap().body(), b"aa");
+    }
+
+    #[tokio::test]
+    async fn redirects_are_answers_never_followed() {
+        let (url, connections) = serve(Duration::ZERO, |_| {
+            b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/elsewhere\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                .to_vec()
+        })
+        .await;
+        let response = test_client().get(&url).await.unwrap();
+        assert_eq!(response.status(), http::StatusCode::FOUND);
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn https_is_tls_and_errors_do_not_carry_the_url() {
+        // A plain-HTTP server behind an https URL: the TLS handshake fails (so TLS is really
+        // spoken), and the error says so without the URL or its query.
+        let (url, _) = serve(Duration::ZERO, |_| ok_with_body(2)).await;
+        let mut https = url.clone();
+        https.set_scheme("https").unwrap();
+        https.set_query(Some("private=visitor-data"));
+        match test_client().get(&https).await {
+            Err(FetchError::Transport(message)) => {
+                assert!(
+                    !message.contains("visitor-data") && !message.contains("127.0.0.1"),
+                    "{message}"
+                );
+            }
+            other => panic!("expected a transport error, got {other:?}"),
+        }
+        // Control: the same server over http answers.
+        assert_eq!(test_client().get(&url).await.unwrap().status(), http::StatusCode::OK);
     }
 }

@@ -26,7 +26,7 @@ use crate::values::algorithm::{Curve, KeyFamily};
 pub struct HttpJwksSource {
     /// Built on the first fetch: its TLS setup parses the system CA bundle (about half of a
     /// cold start's instructions), which requests with authorizer claims never need.
-    client: tokio::sync::OnceCell<reqwest::Client>,
+    client: tokio::sync::OnceCell<http_client::HttpClient>,
     timeout: Duration,
     /// Exactly as tokens carry it (a trailing `/` matters).
     issuer: String,
@@ -55,7 +55,7 @@ impl HttpJwksSource {
 
     /// The key set at a known URL (an upstream provider's discovered `jwks_uri`), fetched with
     /// that provider's client.
-    pub fn with_client(client: reqwest::Client, jwks_uri: Url) -> Self {
+    pub fn with_client(client: http_client::HttpClient, jwks_uri: Url) -> Self {
         Self {
             client: tokio::sync::OnceCell::new_with(Some(client)),
             timeout: Duration::ZERO,
@@ -65,25 +65,18 @@ impl HttpJwksSource {
         }
     }
 
-    async fn client(&self) -> Result<&reqwest::Client, JwksError> {
+    async fn client(&self) -> Result<&http_client::HttpClient, JwksError> {
         self.client
             .get_or_try_init(|| async { http_client::client(self.timeout, self.timeout).map_err(fetch_error) })
             .await
     }
 
     async fn get_json(&self, url: &Url) -> Result<serde_json::Value, JwksError> {
-        let response = self
-            .client()
-            .await?
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| fetch_error(e.into()))?;
+        let response = self.client().await?.get(url).await.map_err(fetch_error)?;
         if !response.status().is_success() {
             return Err(JwksError::Status(response.status().as_u16()));
         }
-        let body = http_client::capped_body(response).await.map_err(fetch_error)?;
-        serde_json::from_slice(&body).map_err(|_| JwksError::InvalidDocument("not JSON"))
+        serde_json::from_slice(response.body()).map_err(|_| JwksError::InvalidDocument("not JSON"))
     }
 
     async fn jwks_uri(&self) -> Result<Url, JwksError> {

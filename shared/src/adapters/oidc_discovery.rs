@@ -9,7 +9,7 @@ use std::sync::Arc;
 use openidconnect::IssuerUrl;
 use openidconnect::core::CoreProviderMetadata;
 
-use super::http_client::{FetchError, oidc_fetcher};
+use super::http_client::{FetchError, HttpClient, oidc_fetcher};
 use crate::clock::Clock;
 
 /// After a failed discovery, the same failure is answered without asking for this long.
@@ -37,7 +37,7 @@ pub struct DiscoveryCache {
     /// For the log only (a provider's configured name).
     name: String,
     issuer: IssuerUrl,
-    http: reqwest::Client,
+    http: HttpClient,
     clock: Arc<dyn Clock>,
     metadata: tokio::sync::OnceCell<CoreProviderMetadata>,
     /// When discovery last failed, and how.
@@ -45,7 +45,7 @@ pub struct DiscoveryCache {
 }
 
 impl DiscoveryCache {
-    pub fn new(name: String, issuer: IssuerUrl, http: reqwest::Client, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(name: String, issuer: IssuerUrl, http: HttpClient, clock: Arc<dyn Clock>) -> Self {
         Self {
             name,
             issuer,
