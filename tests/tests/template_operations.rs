@@ -434,3 +434,28 @@ fn every_pasted_secret_starts_as_its_own_recognized_placeholder() {
         "Yk9SRU1hZ2ljS2V5Rm9yQ29ubmVjdFdpZGdldHMxMjM0"
     ));
 }
+
+/// EnableSalesforce only adds outputs (no secret, no grant): the token URL and the two key URLs
+/// the keyset uploads, all under the opt-in's condition.
+#[test]
+fn salesforce_opt_in_adds_its_outputs_only() {
+    let template = template();
+    assert_eq!(template["Parameters"]["EnableSalesforce"]["Default"], "false");
+    for (output, tail) in [
+        ("SalesforceTokenUrl", "/token/salesforce"),
+        ("SalesforceKeyUrl", "/public-key/salesforce"),
+        ("SalesforceNextKeyUrl", "/public-key/salesforce?key=next"),
+    ] {
+        assert_eq!(template["Outputs"][output]["Condition"], "UseSalesforce", "{output}");
+        assert!(
+            template["Outputs"][output]["Value"].to_string().contains(tail),
+            "{output}"
+        );
+    }
+    for (name, resource) in template["Resources"].as_object().expect("resources") {
+        assert!(
+            !resource.to_string().contains("UseSalesforce"),
+            "{name}: the opt-in creates no resource"
+        );
+    }
+}
