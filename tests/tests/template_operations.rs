@@ -459,3 +459,21 @@ fn salesforce_opt_in_adds_its_outputs_only() {
         );
     }
 }
+
+/// The default validity of the `x5c` certificates (Salesforce wants 10 days beyond a key's use)
+/// covers the longest a rotating key can live under this template: published as next for one
+/// RotationIntervalDays, current for one, then kept KeyRetentionSeconds, at their maxima.
+#[test]
+fn the_default_certificate_validity_covers_the_longest_key_life() {
+    let template = template();
+    let max = |name: &str| template["Parameters"][name]["MaxValue"].as_u64().expect(name);
+    let longest_life = 2 * max("RotationIntervalDays") * 86_400 + max("KeyRetentionSeconds") + 10 * 86_400;
+    let keys: whoscalling::config::SigningKeysConfig =
+        serde_json::from_value(json!({"secret": "whoscalling/signing-keys"})).expect("defaults");
+    assert!(
+        keys.certificate_validity_seconds() >= longest_life,
+        "{} days < {} days",
+        keys.certificate_validity_days,
+        longest_life / 86_400
+    );
+}
