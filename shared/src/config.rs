@@ -553,10 +553,32 @@ pub struct SigningKeysConfig {
     /// kept a full rotation after, so any value well under the rotation period is safe.
     #[serde(default = "default_jwks_max_age_published")]
     pub jwks_max_age_seconds: u64,
+    /// Days the self-signed certificate of a rotating RS256 key (`x5c`, for Salesforce) is valid
+    /// after the key's creation. It must cover the key's whole life (published as next for one
+    /// rotation interval, current for one, then retained) plus the 10 days Salesforce asks for:
+    /// the default 800 covers the template's longest interval (365 days) twice, a week of
+    /// retention and the 10 days.
+    #[serde(default = "default_certificate_validity_days")]
+    pub certificate_validity_days: u64,
 }
 
 fn default_jwks_max_age_published() -> u64 {
     900
+}
+
+fn default_certificate_validity_days() -> u64 {
+    800
+}
+
+/// The bounds of `signing_keys.certificate_validity_days`: at least the shortest key life (two
+/// 2-day intervals, an hour's retention) plus 10 days; at most ten years.
+pub const CERTIFICATE_VALIDITY_DAYS: std::ops::RangeInclusive<u64> = 15..=3650;
+
+impl SigningKeysConfig {
+    /// `certificate_validity_days` in seconds.
+    pub fn certificate_validity_seconds(&self) -> u64 {
+        self.certificate_validity_days * 86_400
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -777,6 +799,14 @@ impl ServiceConfig {
             && keys.jwks_max_age_seconds > 86_400
         {
             return Err(setting("signing_keys.jwks_max_age_seconds", "at most 86400 (a day)"));
+        }
+        if let Some(keys) = &self.signing_keys
+            && !CERTIFICATE_VALIDITY_DAYS.contains(&keys.certificate_validity_days)
+        {
+            return Err(setting(
+                "signing_keys.certificate_validity_days",
+                "must be 15-3650, and cover 2 rotation intervals + the key retention + 10 days",
+            ));
         }
         for (name, profile) in &self.profiles {
             profile

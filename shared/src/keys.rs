@@ -19,8 +19,10 @@
 //! (the `rotation` protocol). Per pin there is one `current` key, at most one `next` (staged) and the
 //! `previous` keys a switch retired.
 
+mod certificate;
+
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -399,6 +401,26 @@ pub struct KeyRing {
     /// Single-line base64 SPKI of the current and next key of each group.
     spki: BTreeMap<(Group, KeyStatus), String>,
     kids: Vec<(String, SigningAlgorithm, KeyStatus)>,
+    /// The rotating RS256 keys, kept to derive their certificates only when asked (publish-keys).
+    certifiable: Vec<Certifiable>,
+    /// The JWKS with `x5c` and each rotating RS256 key's JWK, computed on first use.
+    certified: OnceLock<Certified>,
+}
+
+/// A rotating RS256 key a certificate can be derived from.
+struct Certifiable {
+    kid: String,
+    created_at: u64,
+    status: KeyStatus,
+    pkcs8: Zeroizing<Vec<u8>>,
+}
+
+/// The certificate-bearing documents of a ring, for one validity.
+struct Certified {
+    validity_seconds: u64,
+    jwks: Value,
+    /// The single JWK (with `x5c`) of the current and next rotating RS256 key.
+    single: BTreeMap<KeyStatus, Value>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -417,6 +439,7 @@ impl KeyRing {
         let mut signers = BTreeMap::new();
         let mut spki_of = BTreeMap::new();
         let mut jwks = Vec::new();
+        let mut certifiable = Vec::new();
         // Publish in a stable order: rotating before pinned, then current, next, previous.
         let mut ordered: Vec<&StoredKey> = document.keys.iter().collect();
         ordered.sort_by_key(|k| {
@@ -446,12 +469,22 @@ impl KeyRing {
             if key.status == KeyStatus::Current {
                 signers.insert(group_of(key), Arc::new(signer));
             }
+            if key.alg == SigningAlgorithm::RS256 && key.pin.is_none() {
+                certifiable.push(Certifiable {
+                    kid: key.kid.clone(),
+                    created_at: key.created_at,
+                    status: key.status,
+                    pkcs8: Zeroizing::new(der.to_vec()),
+                });
+            }
         }
         Ok(Self {
             signers,
             jwks: json!({ "keys": jwks }),
             spki: spki_of,
             kids: document.kids(),
+            certifiable,
+            certified: OnceLock::new(),
         })
     }
 
@@ -507,6 +540,80 @@ impl KeyRing {
 
     pub fn kids(&self) -> &[(String, SigningAlgorithm, KeyStatus)] {
         &self.kids
+    }
+
+    /// The JWKS with `x5c` (a self-signed certificate, see `certificate`) on each rotating RS256
+    /// key, so a Salesforce keyset can point at our JWKS URL. Pinned keys never rotate and get
+    /// none (their certificate would expire under them). Derived on first use and kept with the
+    /// ring: only publish-keys asks, mint-token's cold start never pays for it.
+    pub fn jwks_with_certificates(&self, validity_seconds: u64) -> Result<Value, KeyError> {
+        Ok(self.certified(validity_seconds)?.jwks)
+    }
+
+    /// A rotating RS256 key as one JWK `{kty, kid, alg, use, n, e, x5c}`, the form a Salesforce
+    /// keyset uploads key by key: the current key, or (`Next`) the key that signs after the next
+    /// rotation. `None`: no such key (or not a rotating RS256 choice).
+    pub fn certified_jwk(
+        &self,
+        choice: &KeyChoice,
+        status: KeyStatus,
+        validity_seconds: u64,
+    ) -> Result<Option<Value>, KeyError> {
+        if *choice != KeyChoice::Rotating(SigningAlgorithm::RS256) || status == KeyStatus::Previous {
+            return Ok(None);
+        }
+        Ok(self.certified(validity_seconds)?.single.get(&status).cloned())
+    }
+
+    fn certified(&self, validity_seconds: u64) -> Result<CertifiedView, KeyError> {
+        if let Some(done) = self.certified.get()
+            && done.validity_seconds == validity_seconds
+        {
+            return Ok(CertifiedView::of(done));
+        }
+        let mut certificates = BTreeMap::new();
+        for key in &self.certifiable {
+            let bad = || KeyError::Signing(SigningError::BadPrivateKey(SigningAlgorithm::RS256));
+            let pair = aws_lc_rs::rsa::KeyPair::from_pkcs8(&key.pkcs8).map_err(|_| bad())?;
+            let der = certificate::self_signed(&pair, &key.kid, key.created_at, validity_seconds).map_err(|_| bad())?;
+            certificates.insert(key.kid.clone(), (key.status, STANDARD.encode(der)));
+        }
+        let mut jwks = self.jwks.clone();
+        let mut single = BTreeMap::new();
+        if let Some(keys) = jwks.get_mut("keys").and_then(Value::as_array_mut) {
+            for jwk in keys {
+                let Some((status, x5c)) = jwk["kid"].as_str().and_then(|kid| certificates.get(kid)) else {
+                    continue;
+                };
+                jwk["x5c"] = json!([x5c]);
+                if *status != KeyStatus::Previous {
+                    single.insert(*status, jwk.clone());
+                }
+            }
+        }
+        let done = Certified {
+            validity_seconds,
+            jwks,
+            single,
+        };
+        let view = CertifiedView::of(&done);
+        let _ = self.certified.set(done);
+        Ok(view)
+    }
+}
+
+/// An owned copy of [`Certified`]'s documents.
+struct CertifiedView {
+    jwks: Value,
+    single: BTreeMap<KeyStatus, Value>,
+}
+
+impl CertifiedView {
+    fn of(done: &Certified) -> Self {
+        Self {
+            jwks: done.jwks.clone(),
+            single: done.single.clone(),
+        }
     }
 }
 

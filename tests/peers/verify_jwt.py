@@ -14,7 +14,18 @@ stdin: one JSON object
                                                 as a PEM body on one line (Live Assist, LivePerson
                                                 "JWT Public Key"); the header's kid is ignored, as
                                                 such a console has nothing to match it against
-      "rules":  "amazon-connect" | "liveperson" | "live-assist" | "ccai-platform" | "zendesk-messaging" | "none",
+              | {"salesforce_jwk": {...}}       the single JWK a Salesforce keyset uploads: exactly
+                                                kty "RSA", kid, alg "RS256", use "sig", n, e, x5c;
+                                                x5c one standard-base64 DER certificate (parsed
+                                                by `cryptography`), self-signed (issuer = subject,
+                                                its signature verifies with its own key), holding
+                                                exactly n and e; the header's kid must be the
+                                                JWK's; the token is verified with the
+                                                CERTIFICATE's key. With "certificate_valid_through"
+                                                (unix seconds) the certificate must be valid from
+                                                "certificate_valid_from" (if given) through it
+      "rules":  "amazon-connect" | "liveperson" | "live-assist" | "ccai-platform" | "zendesk-messaging"
+              | "salesforce-miaw" | "none",
                                                 default "none";
                                                 checked after the signature (see below)
       "expect": {"sub": "...", "iss": "...", "aud": "...", ...},   optional; every key must
@@ -61,6 +72,13 @@ Rules "zendesk-messaging" (Zendesk messaging end-user authentication):
   - name, email: strings if present; email_verified: a boolean, present only with email
   - exp integer seconds; with "now", 0 < exp - now <= 3600 (a short lifetime)
   - no other claim than scope, external_id, name, email, email_verified, exp, iat
+
+Rules "salesforce-miaw" (Salesforce Enhanced Chat user verification):
+  - protected header alg exactly "RS256", kid a non-empty string, typ (if present) "JWT", no
+    other member (never jku, x5u, x5c, crit, zip)
+  - exactly the claims iss, sub, iat, exp (no aud); iss a non-empty string without surrounding
+    whitespace; sub a string of 1..255 characters
+  - iat and exp integer seconds with 0 < exp - iat <= 3600
 
 Integer seconds (rules "liveperson" and "live-assist"): a JSON integer (not a float, string
 or boolean) in 0..10^11 (larger is taken for milliseconds and refused).
@@ -163,6 +181,83 @@ def b64url_json(part: str, what: str):
 
 def is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def salesforce_key(spec, header: dict, req: dict):
+    """The certificate's public key, after checking the single JWK and its certificate."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    if not isinstance(spec, dict) or set(spec) != {"kty", "kid", "alg", "use", "n", "e", "x5c"}:
+        raise Fail(f"salesforce_jwk must have exactly kty, kid, alg, use, n, e, x5c; got {sorted(spec) if isinstance(spec, dict) else spec}")
+    if (spec["kty"], spec["alg"], spec["use"]) != ("RSA", "RS256", "sig"):
+        raise Fail("salesforce_jwk must be kty RSA, alg RS256, use sig")
+    if header.get("alg") != "RS256":
+        raise Fail("a Salesforce token is RS256")
+    if header.get("kid") != spec["kid"]:
+        raise Fail(f"header kid {header.get('kid')!r} is not the JWK's {spec['kid']!r}")
+    x5c = spec["x5c"]
+    if not isinstance(x5c, list) or len(x5c) != 1 or not isinstance(x5c[0], str):
+        raise Fail("x5c must hold exactly one certificate string")
+    try:
+        der = base64.b64decode(x5c[0], validate=True)
+        cert = x509.load_der_x509_certificate(der)
+    except Exception as e:
+        raise Fail(f"x5c[0] is not a standard-base64 DER certificate ({type(e).__name__})")
+    if cert.issuer != cert.subject:
+        raise Fail("the certificate is not self-signed (issuer != subject)")
+    public = cert.public_key()
+    if not isinstance(public, rsa.RSAPublicKey):
+        raise Fail("the certificate does not hold an RSA key")
+    try:
+        public.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), cert.signature_hash_algorithm)
+    except Exception as e:
+        raise Fail(f"the certificate's self-signature does not verify ({type(e).__name__})")
+    numbers = public.public_numbers()
+    n = int.from_bytes(b64url_bytes(spec["n"], "n"), "big")
+    e = int.from_bytes(b64url_bytes(spec["e"], "e"), "big")
+    if (numbers.n, numbers.e) != (n, e):
+        raise Fail("the certificate holds another key than the JWK's n and e")
+    start = cert.not_valid_before_utc.timestamp()
+    end = cert.not_valid_after_utc.timestamp()
+    through = req.get("certificate_valid_through")
+    if through is not None and end < through:
+        raise Fail(f"the certificate ends {datetime.datetime.fromtimestamp(end, datetime.UTC)}, before {through}")
+    since = req.get("certificate_valid_from")
+    if since is not None and start > since:
+        raise Fail(f"the certificate starts {start}, after {since}")
+    return jwk.JWK.from_pyca(public), "RS256"
+
+
+def b64url_bytes(text, name: str) -> bytes:
+    if not isinstance(text, str) or not B64URL.match(text) or not text:
+        raise Fail(f"{name} is not unpadded base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+SALESFORCE_CLAIMS = {"iss", "sub", "iat", "exp"}
+
+
+def salesforce_miaw(header: dict, claims: dict) -> None:
+    if header.get("alg") != "RS256" or not set(header) <= {"alg", "kid", "typ"}:
+        raise Fail(f"header must be alg RS256 with kid (typ allowed), got {compact(header)}")
+    if not isinstance(header.get("kid"), str) or not header["kid"]:
+        raise Fail("kid is not a non-empty string")
+    if "typ" in header and header["typ"] != "JWT":
+        raise Fail(f"typ must be JWT, got {compact(header['typ'])}")
+    if set(claims) != SALESFORCE_CLAIMS:
+        raise Fail(f"claims must be exactly iss, sub, iat, exp; got {sorted(claims)}")
+    iss = claims["iss"]
+    if not isinstance(iss, str) or not iss or iss.strip() != iss:
+        raise Fail("iss must be a non-empty string without surrounding whitespace")
+    sub = claims["sub"]
+    if not isinstance(sub, str) or not 1 <= len(sub) <= 255:
+        raise Fail("sub must be a string of 1..255 chars")
+    life = int_seconds(claims, "exp") - int_seconds(claims, "iat")
+    if not 0 < life <= 3600:
+        raise Fail(f"exp - iat = {life}, must be in 1..3600")
 
 
 def pick_key(key_spec, header):
@@ -594,7 +689,11 @@ def verify(req) -> dict:
     if "crit" in header:
         raise Fail("crit header is not supported")
 
-    key, alg = pick_key(req.get("key"), header)
+    key_spec = req.get("key")
+    if isinstance(key_spec, dict) and set(key_spec) == {"salesforce_jwk"}:
+        key, alg = salesforce_key(key_spec["salesforce_jwk"], header, req)
+    else:
+        key, alg = pick_key(key_spec, header)
     try:
         obj = jws.JWS()
         obj.allowed_algs = [alg]
@@ -614,6 +713,8 @@ def verify(req) -> dict:
         ccai_platform(header, claims)
     elif rules == "zendesk-messaging":
         zendesk_messaging(header, claims, req)
+    elif rules == "salesforce-miaw":
+        salesforce_miaw(header, claims)
     elif rules != "none":
         raise Fail(f"unknown rules {rules!r}")
 

@@ -3,7 +3,9 @@
 //! callback runs as its snippet does (Amazon Connect `authenticate`, LivePerson
 //! `lpGetAuthenticationToken`, plain and encrypted, Live Assist `authoriseChatWithCallback`, Intercom
 //! `Intercom('boot', {app_id, intercom_user_jwt})`, CCAI Platform's `authenticate`, Zendesk
-//! `zE('messenger', 'loginUser', jwtCallback, loginCallback)` against a stand-in `zE`), and
+//! `zE('messenger', 'loginUser', jwtCallback, loginCallback)` against a stand-in `zE`, Salesforce
+//! `embeddedservice_bootstrap.userVerificationAPI.setIdentityToken` after `onEmbeddedMessagingReady`
+//! and again on `onEmbeddedMessagingIdentityTokenExpired`, against a stand-in), and
 //! the page shows the decoded (for the JWE, decrypted) header and claims.
 
 use std::process::Command;
@@ -133,6 +135,33 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
         "the header's kid is the one stored with the secret"
     );
 
+    // Salesforce: setIdentityToken got an RS256 token signed by the key /public-key/salesforce
+    // serves (the single JWK with x5c that the keyset uploads), and a new one on expiry.
+    let salesforce = &alice["salesforce"];
+    assert_eq!(salesforce["ok"], true, "{salesforce}");
+    assert!(
+        salesforce["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("setIdentityToken accepted"),
+        "{salesforce}"
+    );
+    assert_eq!(salesforce["header"]["alg"], "RS256");
+    assert_eq!(salesforce["claims"]["iss"], base.as_str());
+    assert_eq!(salesforce["claims"]["sub"], "alice");
+    assert_eq!(salesforce["claims"].get("aud"), None);
+    assert_eq!(lifetime(&salesforce["claims"]), 300);
+    let upload: Value = reqwest::get(format!("{base}/public-key/salesforce"))
+        .await
+        .expect("public key")
+        .json()
+        .await
+        .expect("a JWK");
+    assert_eq!(salesforce["header"]["kid"], upload["kid"], "{upload}");
+    assert!(upload["x5c"][0].is_string(), "{upload}");
+    let renewed = &alice["salesforceRenewed"];
+    assert_eq!(renewed["claims"]["sub"], "alice", "{renewed}");
+
     // Bob has no CRM contact: Live Assist's callback gets (null, reason); the others still work.
     let bob = tokio::task::spawn_blocking({
         let base = base.clone();
@@ -148,6 +177,7 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert_eq!(bob["intercom"]["claims"]["user_id"], "bob");
     assert_eq!(bob["zendesk"]["claims"]["external_id"], "bob");
     assert_eq!(bob["zendesk"]["claims"].get("email"), None, "bob has no email");
+    assert_eq!(bob["salesforce"]["claims"]["sub"], "bob");
     assert_eq!(bob["liveAssist"]["ok"], false);
     assert!(
         bob["liveAssist"]["status"]
@@ -167,6 +197,7 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert_eq!(session["connect"]["claims"]["attributes"]["nationalId"], "123456*****");
     assert_eq!(session["liveperson"]["ok"], true, "{session}");
     assert_eq!(session["intercom"]["ok"], true, "{session}");
+    assert_eq!(session["salesforce"]["ok"], true, "{session}");
 
     server.task.abort();
     let _ = std::fs::remove_dir_all(state_dir);

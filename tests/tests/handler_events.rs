@@ -33,6 +33,9 @@ const CCAI_SECRET: &str = "Y2NhaS1wbGF0Zm9ybS1jb21wYW55LXNlY3JldC1zYW1wbGU=";
 const ZENDESK_KID: &str = "app_64f0c0ffee0123456789abcd";
 const ZENDESK_SECRET: &str = "c2FtcGxlLXplbmRlc2stbWVzc2FnaW5nLXNpZ25pbmctc2VjcmV0";
 
+/// When the sample key set was generated (the certificates' validity starts from it).
+const KEYS_CREATED_AT: u64 = 1_795_000_000;
+
 fn zendesk_key_json() -> String {
     json!({"kid": ZENDESK_KID, "secret": ZENDESK_SECRET}).to_string()
 }
@@ -55,9 +58,9 @@ fn store() -> Arc<InMemorySecretStore> {
     store.put("whoscalling/intercom-secret", INTERCOM_SECRET);
     // As the first rotation leaves it: rotating keys plus a pinned key per pasted-key profile.
     let pins: Vec<_> = events_config().pinned_keys().into_iter().collect();
-    let keys = KeySetDocument::generate(&[SigningAlgorithm::RS256, SigningAlgorithm::ES256], 1_795_000_000)
+    let keys = KeySetDocument::generate(&[SigningAlgorithm::RS256, SigningAlgorithm::ES256], KEYS_CREATED_AT)
         .unwrap()
-        .with_pins(&pins, 1_795_000_000)
+        .with_pins(&pins, KEYS_CREATED_AT)
         .unwrap();
     store.put("whoscalling/signing-keys", keys.to_secret_string().expose());
     store.put("whoscalling/ccai-company-secret", CCAI_SECRET);
@@ -117,6 +120,8 @@ async fn every_sample_event_gets_its_expected_answer() {
 
     // publish-keys first: its JWKS is what the minted tokens are checked against.
     let mut jwks = Value::Null;
+    // Salesforce's single JWKs (with x5c): the current key's and the next key's.
+    let mut salesforce_jwks = std::collections::BTreeMap::new();
     for (file, expectation) in expectations("publish-keys") {
         let response = publish_keys::function_handler(&keys, load_event(&format!("publish-keys/{file}")))
             .await
@@ -140,6 +145,9 @@ async fn every_sample_event_gets_its_expected_answer() {
                 };
                 if file == "jwks.json" {
                     jwks = serde_json::from_str(text).expect("JWKS JSON");
+                } else if file.starts_with("public-key-salesforce") {
+                    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json", "{file}");
+                    salesforce_jwks.insert(file.clone(), serde_json::from_str::<Value>(text).expect("a JWK"));
                 } else {
                     assert!(
                         text.starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A") && !text.contains('\n'),
@@ -153,6 +161,27 @@ async fn every_sample_event_gets_its_expected_answer() {
         jwks["keys"].as_array().map(Vec::len),
         Some(5),
         "current and next, RS256 and ES256, and Live Assist's pinned key"
+    );
+    // The JWKS carries the same certificates on the rotating RS256 keys (a keyset may point at
+    // the JWKS URL), none on ES256 or pinned keys.
+    let current = &salesforce_jwks["public-key-salesforce.json"];
+    let next = &salesforce_jwks["public-key-salesforce-next.json"];
+    assert_ne!(current["kid"], next["kid"]);
+    for jwk in jwks["keys"].as_array().unwrap() {
+        let single = [current, next].into_iter().find(|single| single["kid"] == jwk["kid"]);
+        match single {
+            Some(single) => assert_eq!(jwk, single, "the JWKS member is the upload artefact"),
+            None => assert!(jwk.get("x5c").is_none(), "{jwk}"),
+        }
+    }
+    assert_eq!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k.get("x5c").is_some())
+            .count(),
+        2
     );
 
     let mut minted = Vec::new();
@@ -232,6 +261,15 @@ async fn every_sample_event_gets_its_expected_answer() {
             "ccai" => json!({"token": token, "key": {"hmac_utf8": CCAI_SECRET}, "rules": "ccai-platform",
                 "expect": {"iss": "Example Bank", "identifier": "alice", "name": "Alice Nordmann",
                     "email": "alice@example.com"}, "expect_absent": ["mallory", "Mallory", "Evil Corp"]}),
+            // The token verifies with the key in the certificate Salesforce would hold; the
+            // certificate covers the key's longest life: 2 x 365-day intervals, a week's
+            // retention and Salesforce's 10 days.
+            "salesforce" => json!({"token": token, "key": {"salesforce_jwk": current}, "rules": "salesforce-miaw",
+                "certificate_valid_from": KEYS_CREATED_AT,
+                "certificate_valid_through": KEYS_CREATED_AT + (2 * 365 + 7 + 10) * 86_400,
+                "now": SystemClock.now_unix(),
+                "expect": {"iss": "https://www.example.com/chat", "sub": "alice"},
+                "expect_absent": ["mallory", "evil.example", "Nordmann"]}),
             "zendesk" => json!({"token": token, "key": {"hmac_utf8": ZENDESK_SECRET}, "rules": "zendesk-messaging",
                 "kid": ZENDESK_KID, "now": SystemClock.now_unix(),
                 "expect": {"scope": "user", "external_id": "C-1001", "name": "Alice Nordmann",
@@ -293,6 +331,14 @@ async fn every_sample_event_gets_its_expected_answer() {
             // The body's `external_id`, `email` and `scope` (zendesk-body-sets-identity.json)
             // never reach the token: `expect` above holds the verified visitor's values.
             "zendesk" => assert_eq!(verdict["header"]["kid"], ZENDESK_KID),
+            "salesforce" => {
+                assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 300);
+                assert!(claims.get("aud").is_none());
+                // The next key's certificate is as good, ready to upload before the rotation.
+                let next = verify_independently(&json!({"token": token, "key": {"salesforce_jwk": next}}));
+                assert_eq!(next["ok"], false, "{next}");
+                assert!(next["error"].as_str().unwrap().contains("kid"), "{next}");
+            }
             _ => unreachable!(),
         }
         profiles_seen.push(profile.clone());
@@ -308,8 +354,14 @@ async fn every_sample_event_gets_its_expected_answer() {
             "live-assist",
             "liveperson",
             "liveperson-encrypted",
+            "salesforce",
             "zendesk"
         ]
+    );
+    assert_eq!(
+        minted.iter().filter(|(p, _)| p == "salesforce").count(),
+        2,
+        "both Salesforce samples minted"
     );
     assert_eq!(
         minted.iter().filter(|(p, _)| p == "zendesk").count(),

@@ -723,6 +723,66 @@ async fn ccai_profile_mints_from_the_default_configuration() {
     let _ = std::fs::remove_dir_all(state_dir);
 }
 
+/// The default configuration's `salesforce` profile: the token verifies (jwcrypto) with the key of
+/// the certificate in the single JWK `/public-key/salesforce` serves, the JWKS carries the same
+/// JWK, `?key=next` is another key's certificate, and a body naming another user changes nothing.
+#[tokio::test]
+async fn salesforce_profile_mints_from_the_default_configuration() {
+    let logs = CapturedLogs::install();
+    let (server, state_dir) = start().await;
+    let http = reqwest::Client::new();
+    let base = &server.base_url;
+
+    let id_token = dev_login(&http, base, json!({"sub": "alice", "name": "Alice Nordmann"})).await;
+    let response = http
+        .post(format!("{base}/token/salesforce"))
+        .header("origin", base)
+        .bearer_auth(&id_token)
+        .json(&json!({"sub": "mallory", "iss": "https://evil.example", "aud": "salesforce"}))
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    let token = body["token"].as_str().expect("token").to_string();
+
+    let get = |path: String| {
+        let http = http.clone();
+        async move {
+            let response = http.get(path).send().await.expect("public key");
+            let status = response.status().as_u16();
+            let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+            (status, content_type, response.json::<Value>().await.expect("json"))
+        }
+    };
+    let (status, content_type, current) = get(format!("{base}/public-key/salesforce")).await;
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let verdict = verify_independently(&json!({"token": token, "key": {"salesforce_jwk": current},
+        "rules": "salesforce-miaw", "now": now, "certificate_valid_from": now,
+        "certificate_valid_through": now + (2 * 365 + 7 + 10) * 86_400,
+        "expect": {"iss": base, "sub": "alice"}, "expect_absent": ["mallory", "evil.example"]}));
+    assert_eq!(verdict["ok"], true, "{verdict}");
+
+    let (status, _, next) = get(format!("{base}/public-key/salesforce?key=next")).await;
+    assert_eq!(status, 200);
+    assert_ne!(next["kid"], current["kid"]);
+    assert_ne!(next["x5c"], current["x5c"]);
+    let (_, _, jwks) = get(format!("{base}/.well-known/jwks.json")).await;
+    let keys = jwks["keys"].as_array().expect("keys");
+    assert!(keys.contains(&current) && keys.contains(&next), "{jwks}");
+
+    let (status, _, refused) = get(format!("{base}/public-key/salesforce?key=older")).await;
+    assert_eq!((status, refused["error"].as_str()), (400, Some("invalid_request")));
+
+    logs.assert_free_of(&[&id_token, &token]);
+    server.task.abort();
+    let _ = std::fs::remove_dir_all(state_dir);
+}
+
 /// Logs `claims` in at the local run's dev provider and returns its id_token.
 async fn dev_login(http: &reqwest::Client, base: &str, claims: Value) -> String {
     let answer: Value = http

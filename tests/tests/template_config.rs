@@ -400,12 +400,12 @@ fn the_realistic_configuration_fits_every_function_measured_lambdas_way() {
     );
     let config = &configs["ExchangeCodeFunction"];
     assert_eq!(config.allowed_origins.len(), 50);
-    assert_eq!(config.profiles.len(), 21);
+    assert_eq!(config.profiles.len(), 22);
     assert_eq!(config.provider.as_ref().expect("provider").clients.len(), 10);
     assert_eq!(config.upstream.as_ref().expect("upstream").providers.len(), 5);
     // Every function reads the same document.
     for (name, other) in &configs {
-        assert_eq!(other.profiles.len(), 21, "{name}");
+        assert_eq!(other.profiles.len(), 22, "{name}");
     }
     // The figure that matters, for docs/CONFIGURATION.md: the largest environment.
     let largest = rendered
@@ -724,4 +724,30 @@ fn zendesk_is_opt_in_with_its_own_secret() {
         profile.values().map(|p| p.kind()).collect::<Vec<_>>(),
         ["amazon-connect", "zendesk-messaging"]
     );
+}
+
+/// Salesforce is opt-in and needs no secret (our own rotating RS256 key signs): without
+/// EnableSalesforce its outputs are absent; with it the shipped document plus a salesforce-miaw
+/// profile deploys and passes every function's cold start (publish-keys included, which serves
+/// the key's single JWK), and no new secret exists.
+#[test]
+fn salesforce_is_opt_in_without_a_secret() {
+    let off = render("salesforce-off", &quick_start(), "whoscalling");
+    let mut document: Value = serde_json::from_str(
+        &shipped_document().replace("REPLACE_WITH_CONNECT_WIDGET_ID", "0f6b4a35-6f4e-4e38-9c4f-5a3c0d8f7a11"),
+    )
+    .unwrap();
+    document["profiles"]["salesforce"] = json!({"platform": "salesforce-miaw",
+        "issuer": "https://www.example.com/chat", "token_lifetime_seconds": 300});
+    let (rendered, configs) = deployable(
+        "salesforce-on",
+        with(quick_start(), json!({"EnableSalesforce": "true"})),
+        "whoscalling",
+        &document.to_string(),
+    );
+    assert_eq!(rendered.secret_names, off.secret_names, "no secret of its own");
+    for function in ["MintTokenFunction", "PublishKeysFunction"] {
+        let kinds: Vec<_> = configs[function].profiles.values().map(|p| p.kind()).collect();
+        assert_eq!(kinds, ["amazon-connect", "salesforce-miaw"], "{function}");
+    }
 }

@@ -434,3 +434,46 @@ fn every_pasted_secret_starts_as_its_own_recognized_placeholder() {
         "Yk9SRU1hZ2ljS2V5Rm9yQ29ubmVjdFdpZGdldHMxMjM0"
     ));
 }
+
+/// EnableSalesforce only adds outputs (no secret, no grant): the token URL and the two key URLs
+/// the keyset uploads, all under the opt-in's condition.
+#[test]
+fn salesforce_opt_in_adds_its_outputs_only() {
+    let template = template();
+    assert_eq!(template["Parameters"]["EnableSalesforce"]["Default"], "false");
+    for (output, tail) in [
+        ("SalesforceTokenUrl", "/token/salesforce"),
+        ("SalesforceKeyUrl", "/public-key/salesforce"),
+        ("SalesforceNextKeyUrl", "/public-key/salesforce?key=next"),
+    ] {
+        assert_eq!(template["Outputs"][output]["Condition"], "UseSalesforce", "{output}");
+        assert!(
+            template["Outputs"][output]["Value"].to_string().contains(tail),
+            "{output}"
+        );
+    }
+    for (name, resource) in template["Resources"].as_object().expect("resources") {
+        assert!(
+            !resource.to_string().contains("UseSalesforce"),
+            "{name}: the opt-in creates no resource"
+        );
+    }
+}
+
+/// The default validity of the `x5c` certificates (Salesforce wants 10 days beyond a key's use)
+/// covers the longest a rotating key can live under this template: published as next for one
+/// RotationIntervalDays, current for one, then kept KeyRetentionSeconds, at their maxima.
+#[test]
+fn the_default_certificate_validity_covers_the_longest_key_life() {
+    let template = template();
+    let max = |name: &str| template["Parameters"][name]["MaxValue"].as_u64().expect(name);
+    let longest_life = 2 * max("RotationIntervalDays") * 86_400 + max("KeyRetentionSeconds") + 10 * 86_400;
+    let keys: whoscalling::config::SigningKeysConfig =
+        serde_json::from_value(json!({"secret": "whoscalling/signing-keys"})).expect("defaults");
+    assert!(
+        keys.certificate_validity_seconds() >= longest_life,
+        "{} days < {} days",
+        keys.certificate_validity_days,
+        longest_life / 86_400
+    );
+}

@@ -5,7 +5,8 @@
 //! that follows it (a pinned key's staged successor, or the rotating `next` key), so an operator
 //! has it ready before a switch: a console that holds one pasted key (Live Assist) takes it right
 //! after the switch, never before, or it refuses the tokens signed until then; 404
-//! `no_staged_key` when nothing is staged.
+//! `no_staged_key` when nothing is staged. A profile whose platform asks for another format
+//! ([`PublicKeyFormat`]) gets it instead: Salesforce's single JWK with its `x5c` certificate.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,13 +18,15 @@ use whoscalling::config::{ConfigError, ProfileName, ServiceConfig};
 use whoscalling::http::{self, ApiError, ErrorCode, Reply};
 use whoscalling::keys::{KeyChoice, KeyStatus, SigningKeys};
 use whoscalling::metrics::RequestMetrics;
-use whoscalling::platforms::ProfileConfig;
+use whoscalling::platforms::{ProfileConfig, PublicKeyFormat};
 
 /// Built once per container.
 pub struct Deps {
     keys: SigningKeys,
     /// Profiles that sign with keys we own, and with which key.
-    profiles: BTreeMap<ProfileName, KeyChoice>,
+    profiles: BTreeMap<ProfileName, (KeyChoice, PublicKeyFormat)>,
+    /// How long the certificates in `x5c` are valid after their key's creation.
+    certificate_validity_seconds: u64,
     cache_control: HeaderValue,
     /// Public documents: no origin allow-list applies and server-side verifiers need no CORS;
     /// this only shapes error answers the same way as every other endpoint's.
@@ -40,7 +43,8 @@ impl Deps {
             .profiles
             .iter()
             .filter_map(|(name, profile): (&ProfileName, &ProfileConfig)| {
-                Some((name.clone(), profile.key_choice(name)?))
+                let format = profile.platform().public_key_format();
+                Some((name.clone(), (profile.key_choice(name)?, format)))
             })
             .collect();
         let cache_control = HeaderValue::from_str(&format!("public, max-age={}", keys_config.jwks_max_age_seconds))
@@ -51,6 +55,7 @@ impl Deps {
         Ok(Self {
             keys: SigningKeys::new(secrets, keys_config.secret.clone()),
             profiles,
+            certificate_validity_seconds: keys_config.certificate_validity_seconds(),
             cache_control,
             errors: http::Cors::new(Vec::new(), "GET"),
         })
@@ -102,7 +107,12 @@ async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Reply, Ap
     if path.ends_with("/.well-known/jwks.json") {
         return Ok(Reply::public(
             "application/jwk-set+json",
-            ring.jwks().to_string(),
+            ring.jwks_with_certificates(deps.certificate_validity_seconds)
+                .map_err(|error| {
+                    tracing::error!(error = %error, "certificates could not be derived");
+                    ApiError::from(&error)
+                })?
+                .to_string(),
             deps.cache_control.clone(),
         ));
     }
@@ -110,7 +120,7 @@ async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Reply, Ap
         .path_parameters_ref()
         .and_then(|p| p.first("profile"))
         .unwrap_or_default();
-    let choice = ProfileName::parse(profile)
+    let (choice, format) = ProfileName::parse(profile)
         .and_then(|name| deps.profiles.get(&name))
         .ok_or_else(|| {
             ApiError::new(
@@ -128,8 +138,20 @@ async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Reply, Ap
             ));
         }
     };
-    let spki = match (ring.public_key_spki(choice, status), status) {
-        (Some(spki), _) => spki,
+    let published = match format {
+        PublicKeyFormat::SpkiBase64 => ring
+            .public_key_spki(choice, status)
+            .map(|spki| ("text/plain; charset=utf-8", spki.to_string())),
+        PublicKeyFormat::SalesforceJwk => ring
+            .certified_jwk(choice, status, deps.certificate_validity_seconds)
+            .map_err(|error| {
+                tracing::error!(error = %error, "certificates could not be derived");
+                ApiError::from(&error)
+            })?
+            .map(|jwk| ("application/json", jwk.to_string())),
+    };
+    let (content_type, body) = match (published, status) {
+        (Some(published), _) => published,
         (None, KeyStatus::Next) => {
             return Err(ApiError::new(
                 ErrorCode::NoStagedKey,
@@ -144,9 +166,5 @@ async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Reply, Ap
             ));
         }
     };
-    Ok(Reply::public(
-        "text/plain; charset=utf-8",
-        spki.to_string(),
-        deps.cache_control.clone(),
-    ))
+    Ok(Reply::public(content_type, body, deps.cache_control.clone()))
 }

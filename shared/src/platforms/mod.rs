@@ -13,6 +13,7 @@ pub mod intercom;
 pub mod live_assist;
 pub mod liveperson;
 pub mod openid_connect;
+pub mod salesforce_miaw;
 pub mod zendesk;
 
 use std::fmt;
@@ -68,6 +69,7 @@ platforms! {
     "zendesk-messaging" => ZendeskMessaging(zendesk::ZendeskProfileConfig),
     "intercom" => Intercom(intercom::IntercomProfileConfig),
     "ccai-platform" => CcaiPlatform(ccai_platform::CcaiProfileConfig),
+    "salesforce-miaw" => SalesforceMiaw(salesforce_miaw::SalesforceProfileConfig),
 }
 
 /// What one platform is: asked by the config loader (cold start), the mint service and the
@@ -91,6 +93,21 @@ pub trait Platform: fmt::Debug + Send + Sync {
     fn provider_client(&self) -> Option<&dyn ProviderClient> {
         None
     }
+
+    /// How `GET /public-key/{profile}` presents this profile's key (for a key we own).
+    fn public_key_format(&self) -> PublicKeyFormat {
+        PublicKeyFormat::SpkiBase64
+    }
+}
+
+/// How `GET /public-key/{profile}` presents the profile's key for the vendor's console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicKeyFormat {
+    /// Single-line base64 SPKI (a PEM body without its lines): LivePerson's and Live Assist's paste format.
+    SpkiBase64,
+    /// One JWK `{kty, kid, alg, use, n, e, x5c}` with a self-signed certificate of the key:
+    /// what a Salesforce keyset takes, one key per upload.
+    SalesforceJwk,
 }
 
 /// A platform served at `/token/{profile}`: its claims and how the page's callback wants them.
@@ -344,6 +361,7 @@ mod tests {
             json!({"platform": "ccai-platform", "company_name": "Example Bank", "company_secret_secret": "k",
                    "token_lifetime_seconds": 3600}),
             json!({"platform": "zendesk-messaging", "key_secret": "whoscalling/zendesk-key"}),
+            json!({"platform": "salesforce-miaw", "issuer": "https://chat.example.com"}),
         ];
         let mut served = Vec::new();
         for document in profiles {
@@ -364,6 +382,7 @@ mod tests {
                 ("intercom", Some(ResponseShape::Token), false),
                 ("ccai-platform", Some(ResponseShape::Token), false),
                 ("zendesk-messaging", Some(ResponseShape::Token), false),
+                ("salesforce-miaw", Some(ResponseShape::Token), false),
             ]
         );
         let unknown = serde_json::from_value::<ProfileConfig>(json!({"platform": "zendesk"}))
