@@ -553,10 +553,18 @@ pub struct SigningKeysConfig {
     /// kept a full rotation after, so any value well under the rotation period is safe.
     #[serde(default = "default_jwks_max_age_published")]
     pub jwks_max_age_seconds: u64,
+    /// How long a retired key stays published: the template's `KeyRetentionSeconds` (default
+    /// 14400). Only Dynamics 365's key list reads it, to say when a previous key expires.
+    #[serde(default = "default_key_retention")]
+    pub retention_seconds: u64,
 }
 
 fn default_jwks_max_age_published() -> u64 {
     900
+}
+
+fn default_key_retention() -> u64 {
+    14_400
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -6,6 +6,9 @@
 //! has it ready before a switch: a console that holds one pasted key (Live Assist) takes it right
 //! after the switch, never before, or it refuses the tokens signed until then; 404
 //! `no_staged_key` when nothing is staged.
+//! A Dynamics 365 profile ([`PublicKeyFormat::D365KeyList`]) gets its public-key URL instead: the
+//! PEM text when one key is live, otherwise `[{"kid", "publicKey", "expiry"}]` with every key a
+//! token may name, so Dynamics follows rotations by `kid`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,15 +18,18 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 use whoscalling::SecretStore;
 use whoscalling::config::{ConfigError, ProfileName, ServiceConfig};
 use whoscalling::http::{self, ApiError, ErrorCode, Reply};
+use whoscalling::keys::D365KeyList;
 use whoscalling::keys::{KeyChoice, KeyStatus, SigningKeys};
 use whoscalling::metrics::RequestMetrics;
-use whoscalling::platforms::ProfileConfig;
+use whoscalling::platforms::{ProfileConfig, PublicKeyFormat};
 
 /// Built once per container.
 pub struct Deps {
     keys: SigningKeys,
-    /// Profiles that sign with keys we own, and with which key.
-    profiles: BTreeMap<ProfileName, KeyChoice>,
+    /// Profiles that sign with keys we own, with which key, and how their console wants it.
+    profiles: BTreeMap<ProfileName, (KeyChoice, PublicKeyFormat)>,
+    /// How long a retired key stays published (the key list's `expiry` of a previous key).
+    retention_seconds: u64,
     cache_control: HeaderValue,
     /// Public documents: no origin allow-list applies and server-side verifiers need no CORS;
     /// this only shapes error answers the same way as every other endpoint's.
@@ -40,7 +46,8 @@ impl Deps {
             .profiles
             .iter()
             .filter_map(|(name, profile): (&ProfileName, &ProfileConfig)| {
-                Some((name.clone(), profile.key_choice(name)?))
+                let format = profile.platform().public_key_format();
+                Some((name.clone(), (profile.key_choice(name)?, format)))
             })
             .collect();
         let cache_control = HeaderValue::from_str(&format!("public, max-age={}", keys_config.jwks_max_age_seconds))
@@ -51,6 +58,7 @@ impl Deps {
         Ok(Self {
             keys: SigningKeys::new(secrets, keys_config.secret.clone()),
             profiles,
+            retention_seconds: keys_config.retention_seconds,
             cache_control,
             errors: http::Cors::new(Vec::new(), "GET"),
         })
@@ -110,7 +118,7 @@ async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Reply, Ap
         .path_parameters_ref()
         .and_then(|p| p.first("profile"))
         .unwrap_or_default();
-    let choice = ProfileName::parse(profile)
+    let (choice, format) = ProfileName::parse(profile)
         .and_then(|name| deps.profiles.get(&name))
         .ok_or_else(|| {
             ApiError::new(
@@ -118,7 +126,11 @@ async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Reply, Ap
                 "no profile that signs with our keys has this name",
             )
         })?;
-    let status = match request.query_string_parameters_ref().and_then(|q| q.first("key")) {
+    let key_parameter = request.query_string_parameters_ref().and_then(|q| q.first("key"));
+    if *format == PublicKeyFormat::D365KeyList {
+        return d365_key_list(deps, &ring, choice, key_parameter, profile);
+    }
+    let status = match key_parameter {
         None | Some("current") => KeyStatus::Current,
         Some("next") => KeyStatus::Next,
         Some(_) => {
@@ -149,4 +161,43 @@ async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Reply, Ap
         spki.to_string(),
         deps.cache_control.clone(),
     ))
+}
+
+/// Dynamics 365's public-key URL: the PEM text of the one live key, or the key list.
+fn d365_key_list(
+    deps: &Deps,
+    ring: &whoscalling::keys::KeyRing,
+    choice: &KeyChoice,
+    key_parameter: Option<&str>,
+    profile: &str,
+) -> Result<Reply, ApiError> {
+    if key_parameter.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "this profile's key list already holds every live key: ask without `key`",
+        ));
+    }
+    let listed = match choice {
+        KeyChoice::Rotating(alg) => ring.d365_key_list(*alg, deps.retention_seconds),
+        KeyChoice::Pinned(_) => None,
+    };
+    match listed {
+        Some(D365KeyList::SinglePem(pem)) => Ok(Reply::public(
+            "text/plain; charset=utf-8",
+            pem,
+            deps.cache_control.clone(),
+        )),
+        Some(D365KeyList::List(list)) => Ok(Reply::public(
+            "application/json",
+            list.to_string(),
+            deps.cache_control.clone(),
+        )),
+        None => {
+            tracing::error!(profile, key = ?choice, "the profile's key is missing from the signing-key secret");
+            Err(ApiError::new(
+                ErrorCode::ServerError,
+                "the service could not complete the request",
+            ))
+        }
+    }
 }

@@ -9,6 +9,7 @@
 
 pub mod amazon_connect;
 pub mod ccai_platform;
+pub mod d365_omnichannel;
 pub mod intercom;
 pub mod live_assist;
 pub mod liveperson;
@@ -68,6 +69,7 @@ platforms! {
     "zendesk-messaging" => ZendeskMessaging(zendesk::ZendeskProfileConfig),
     "intercom" => Intercom(intercom::IntercomProfileConfig),
     "ccai-platform" => CcaiPlatform(ccai_platform::CcaiProfileConfig),
+    "d365-omnichannel" => D365Omnichannel(d365_omnichannel::D365ProfileConfig),
 }
 
 /// What one platform is: asked by the config loader (cold start), the mint service and the
@@ -91,6 +93,24 @@ pub trait Platform: fmt::Debug + Send + Sync {
     fn provider_client(&self) -> Option<&dyn ProviderClient> {
         None
     }
+
+    /// How `GET /public-key/{profile}` presents this profile's key (for profiles that sign with
+    /// keys we own).
+    fn public_key_format(&self) -> PublicKeyFormat {
+        PublicKeyFormat::SpkiBase64
+    }
+}
+
+/// How `GET /public-key/{profile}` presents the profile's key for the vendor's console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicKeyFormat {
+    /// Single-line base64 SPKI of the current key (`?key=next`: the key that follows it), the
+    /// paste format of LivePerson's and Live Assist's consoles.
+    SpkiBase64,
+    /// Dynamics 365's public-key URL: the PEM text when exactly one key is live, otherwise a JSON
+    /// array of `{"kid", "publicKey": <base64 of the PEM text>, "expiry": <Unix seconds>}` holding
+    /// every key a token may name (current, next, previous).
+    D365KeyList,
 }
 
 /// A platform served at `/token/{profile}`: its claims and how the page's callback wants them.
@@ -162,6 +182,9 @@ pub enum ResponseShape {
     /// LivePerson's `lpGetAuthenticationToken` and Live Assist's `authoriseChatWithCallback`:
     /// `callback(body.token)`.
     Token,
+    /// The token itself as the body (`application/jwt`): Dynamics 365's `getAuthenticationToken`
+    /// sample passes the response text as is to the widget's callback.
+    Bare,
 }
 
 impl ResponseShape {
@@ -170,6 +193,8 @@ impl ResponseShape {
         match self {
             ResponseShape::Data => serde_json::json!({ "data": token }),
             ResponseShape::Token => serde_json::json!({ "token": token }),
+            // Served as the text itself (the handler answers with the token, not this JSON).
+            ResponseShape::Bare => serde_json::Value::String(token.to_string()),
         }
     }
 }
@@ -344,6 +369,7 @@ mod tests {
             json!({"platform": "ccai-platform", "company_name": "Example Bank", "company_secret_secret": "k",
                    "token_lifetime_seconds": 3600}),
             json!({"platform": "zendesk-messaging", "key_secret": "whoscalling/zendesk-key"}),
+            json!({"platform": "d365-omnichannel", "issuer": "www.example.com"}),
         ];
         let mut served = Vec::new();
         for document in profiles {
@@ -364,6 +390,7 @@ mod tests {
                 ("intercom", Some(ResponseShape::Token), false),
                 ("ccai-platform", Some(ResponseShape::Token), false),
                 ("zendesk-messaging", Some(ResponseShape::Token), false),
+                ("d365-omnichannel", Some(ResponseShape::Bare), false),
             ]
         );
         let unknown = serde_json::from_value::<ProfileConfig>(json!({"platform": "zendesk"}))
