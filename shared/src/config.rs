@@ -560,6 +560,10 @@ pub struct SigningKeysConfig {
     /// retention and the 10 days.
     #[serde(default = "default_certificate_validity_days")]
     pub certificate_validity_days: u64,
+    /// How long a retired key stays published: the template's `KeyRetentionSeconds` (default
+    /// 14400). Only Dynamics 365's key list reads it, to say when a previous key expires.
+    #[serde(default = "default_key_retention")]
+    pub retention_seconds: u64,
 }
 
 fn default_jwks_max_age_published() -> u64 {
@@ -579,6 +583,10 @@ impl SigningKeysConfig {
     pub fn certificate_validity_seconds(&self) -> u64 {
         self.certificate_validity_days * 86_400
     }
+}
+
+fn default_key_retention() -> u64 {
+    14_400
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -405,6 +405,8 @@ pub struct KeyRing {
     certifiable: Vec<Certifiable>,
     /// The JWKS with `x5c` and each rotating RS256 key's JWK, computed on first use.
     certified: OnceLock<Certified>,
+    /// Every rotating key's public part and life, in publishing order (Dynamics 365's key list).
+    rotating: Vec<PublishedKey>,
 }
 
 /// A rotating RS256 key a certificate can be derived from.
@@ -423,6 +425,21 @@ struct Certified {
     single: BTreeMap<KeyStatus, Value>,
 }
 
+/// A rotating key as a key list publishes it: its id, status, life and base64 SPKI.
+#[derive(Debug, Clone)]
+struct PublishedKey {
+    kid: String,
+    alg: SigningAlgorithm,
+    status: KeyStatus,
+    created_at: u64,
+    retired_at: Option<u64>,
+    spki: String,
+}
+
+/// The longest rotation interval the template allows (`RotationIntervalDays` at most 365): a
+/// rotating key is published as `next` for at most one interval and signs for at most one.
+pub const MAX_ROTATION_INTERVAL_SECONDS: u64 = 365 * 86_400;
+
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyRing").field("kids", &self.kids).finish()
@@ -440,6 +457,7 @@ impl KeyRing {
         let mut spki_of = BTreeMap::new();
         let mut jwks = Vec::new();
         let mut certifiable = Vec::new();
+        let mut rotating = Vec::new();
         // Publish in a stable order: rotating before pinned, then current, next, previous.
         let mut ordered: Vec<&StoredKey> = document.keys.iter().collect();
         ordered.sort_by_key(|k| {
@@ -463,6 +481,16 @@ impl KeyRing {
             let signer = JwsSigner::from_pkcs8(key.alg, &key.kid, &der)?;
             let (jwk, spki) = public_parts(key.alg, &key.kid, &der)?;
             jwks.push(jwk);
+            if key.pin.is_none() {
+                rotating.push(PublishedKey {
+                    kid: key.kid.clone(),
+                    alg: key.alg,
+                    status: key.status,
+                    created_at: key.created_at,
+                    retired_at: key.retired_at,
+                    spki: spki.clone(),
+                });
+            }
             if key.status != KeyStatus::Previous {
                 spki_of.insert((group_of(key), key.status), spki);
             }
@@ -485,6 +513,7 @@ impl KeyRing {
             kids: document.kids(),
             certifiable,
             certified: OnceLock::new(),
+            rotating,
         })
     }
 
@@ -600,6 +629,36 @@ impl KeyRing {
         let _ = self.certified.set(done);
         Ok(view)
     }
+
+    /// Dynamics 365's public-key URL for the rotating keys of `alg`: the current key's PEM text
+    /// when it is the only live key, otherwise a JSON array of `{"kid", "publicKey": <base64 of
+    /// the PEM text>, "expiry": <Unix seconds>}` (current, next, then previous keys). A previous
+    /// key expires when the rotation drops it (`retired_at + retention_seconds`); a current or
+    /// next key at the latest it can still verify a token: published as next for at most one
+    /// rotation interval, signing for at most one, then kept for the retention period.
+    pub fn d365_key_list(&self, alg: SigningAlgorithm, retention_seconds: u64) -> Option<D365KeyList> {
+        let keys: Vec<&PublishedKey> = self.rotating.iter().filter(|k| k.alg == alg).collect();
+        match keys.as_slice() {
+            [] => None,
+            [only] => Some(D365KeyList::SinglePem(pem_of(&only.spki))),
+            many => {
+                let entries: Vec<Value> = many
+                    .iter()
+                    .map(|key| {
+                        let expiry = match (key.status, key.retired_at) {
+                            (KeyStatus::Previous, Some(retired)) => retired.saturating_add(retention_seconds),
+                            _ => key
+                                .created_at
+                                .saturating_add(2 * MAX_ROTATION_INTERVAL_SECONDS)
+                                .saturating_add(retention_seconds),
+                        };
+                        json!({"kid": key.kid, "publicKey": STANDARD.encode(pem_of(&key.spki)), "expiry": expiry})
+                    })
+                    .collect();
+                Some(D365KeyList::List(Value::Array(entries)))
+            }
+        }
+    }
 }
 
 /// An owned copy of [`Certified`]'s documents.
@@ -615,6 +674,26 @@ impl CertifiedView {
             single: done.single.clone(),
         }
     }
+}
+
+/// What Dynamics 365's public-key URL serves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum D365KeyList {
+    /// Exactly one key is live: its PEM text.
+    SinglePem(String),
+    /// Several keys: `[{"kid", "publicKey", "expiry"}]`.
+    List(Value),
+}
+
+/// `-----BEGIN PUBLIC KEY-----` PEM text of base64 SPKI, in lines of 64 characters.
+fn pem_of(spki_base64: &str) -> String {
+    let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+    for line in spki_base64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END PUBLIC KEY-----\n");
+    pem
 }
 
 /// The public JWK and the base64 SPKI of a private key.
@@ -815,5 +894,46 @@ mod tests {
             first.signer(SigningAlgorithm::RS256).unwrap().kid(),
             rotated.signer(SigningAlgorithm::RS256).unwrap().kid()
         );
+    }
+
+    /// Dynamics 365's key list: every rotating key of the algorithm (current, next, previous) with
+    /// the base64 of its PEM text and an expiry in Unix seconds; one PEM when only one key is live.
+    #[test]
+    fn d365_key_list_names_every_rotating_key_and_one_key_is_a_pem() {
+        let first = KeySetDocument::generate(&[SigningAlgorithm::RS256], 1_000).unwrap();
+        let second = first.rotated(2_000, 14_400).unwrap();
+        let ring = KeyRing::from_document(&second).unwrap();
+        let Some(D365KeyList::List(list)) = ring.d365_key_list(SigningAlgorithm::RS256, 14_400) else {
+            panic!("several keys make a list");
+        };
+        let entries = list.as_array().unwrap();
+        let kids: Vec<&str> = entries.iter().map(|e| e["kid"].as_str().unwrap()).collect();
+        let expected: Vec<&str> = [KeyStatus::Current, KeyStatus::Next, KeyStatus::Previous]
+            .iter()
+            .map(|s| second.kid_of(None, SigningAlgorithm::RS256, *s).unwrap())
+            .collect();
+        assert_eq!(kids, expected);
+        let previous = &entries[2];
+        assert_eq!(previous["expiry"], 2_000 + 14_400, "retired_at + retention");
+        assert_eq!(
+            entries[0]["expiry"],
+            1_000 + 2 * MAX_ROTATION_INTERVAL_SECONDS + 14_400,
+            "created_at + two intervals + retention"
+        );
+        let pem = String::from_utf8(STANDARD.decode(entries[0]["publicKey"].as_str().unwrap()).unwrap()).unwrap();
+        assert!(
+            pem.starts_with("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A"),
+            "{pem}"
+        );
+        assert!(pem.ends_with("\n-----END PUBLIC KEY-----\n") && pem.lines().all(|l| l.len() <= 64));
+        // Only the current key left (no next staged): its PEM text, not a list.
+        let mut single = first.clone();
+        single.keys.retain(|k| k.status == KeyStatus::Current);
+        let ring = KeyRing::from_document(&single).unwrap();
+        assert!(matches!(
+            ring.d365_key_list(SigningAlgorithm::RS256, 14_400),
+            Some(D365KeyList::SinglePem(pem)) if pem.starts_with("-----BEGIN PUBLIC KEY-----\n")
+        ));
+        assert!(ring.d365_key_list(SigningAlgorithm::ES256, 14_400).is_none());
     }
 }

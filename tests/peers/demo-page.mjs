@@ -1,7 +1,7 @@
 // Drives the local run's demo page in headless Chromium (Debian's /usr/bin/chromium, no browser
 // download): logs in as a sample customer, then clicks through every panel so each platform's
 // page callback runs (Amazon Connect `authenticate`, LivePerson `lpGetAuthenticationToken` plain
-// and encrypted, Live Assist `authoriseChatWithCallback`, Intercom `Intercom('boot', ...)`, CCAI Platform's `authenticate`, Zendesk `zE('messenger', 'loginUser')`, Salesforce `setIdentityToken`), and prints what the page shows as one
+// and encrypted, Live Assist `authoriseChatWithCallback`, Intercom `Intercom('boot', ...)`, CCAI Platform's `authenticate`, Zendesk `zE('messenger', 'loginUser')`, Salesforce `setIdentityToken`, Dynamics 365's `getAuthenticationToken(callback)`), and prints what the page shows as one
 // JSON line on stdout.
 //
 //   node tests/peers/demo-page.mjs http://127.0.0.1:PORT alice
@@ -9,7 +9,7 @@
 //                                   token call then carries only the session cookie)
 //
 // Exit 0 with {"connect", "liveperson", "livepersonEncrypted", "liveAssist", "intercom", "ccai", "zendesk",
-// "salesforce", "salesforceRenewed" (the panel after onEmbeddedMessagingIdentityTokenExpired), "consoleErrors"};
+// "salesforce", "salesforceRenewed" (the panel after onEmbeddedMessagingIdentityTokenExpired), "d365", "consoleErrors"};
 // each panel {status, ok, header, claims[, jweHeader]}. Exit 1 with the reason on stderr.
 import { chromium } from 'playwright-core';
 
@@ -78,8 +78,9 @@ try {
     ok: true,
     claims: parseOrNull(await page.textContent('#sf-claims')),
   };
+  const d365 = await panel(page, '#d365-start', '#d365-status', 'd365', false);
   if (process.env.DEMO_SCREENSHOT) await page.screenshot({ path: process.env.DEMO_SCREENSHOT, fullPage: true });
-  console.log(JSON.stringify({ connect, liveperson, livepersonEncrypted, liveAssist, intercom, ccai, zendesk, salesforce, salesforceRenewed, consoleErrors }));
+  console.log(JSON.stringify({ connect, liveperson, livepersonEncrypted, liveAssist, intercom, ccai, zendesk, salesforce, salesforceRenewed, d365, consoleErrors }));
 } catch (error) {
   console.error(String(error));
   process.exitCode = 1;

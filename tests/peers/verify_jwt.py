@@ -24,8 +24,13 @@ stdin: one JSON object
                                                 CERTIFICATE's key. With "certificate_valid_through"
                                                 (unix seconds) the certificate must be valid from
                                                 "certificate_valid_from" (if given) through it
+              | {"d365_key_url": "<body>"}     the body of a Dynamics 365 public-key URL: one
+                                                PEM text, or a JSON array of {"kid", "publicKey":
+                                                <base64 of the PEM text>, "expiry": <integer>}
+                                                (exactly these members) from which the header's
+                                                kid picks the key
       "rules":  "amazon-connect" | "liveperson" | "live-assist" | "ccai-platform" | "zendesk-messaging"
-              | "salesforce-miaw" | "none",
+              | "salesforce-miaw" | "d365-omnichannel" | "none",
                                                 default "none";
                                                 checked after the signature (see below)
       "expect": {"sub": "...", "iss": "...", "aud": "...", ...},   optional; every key must
@@ -117,6 +122,18 @@ Rules "ccai-platform" (Google Cloud CCAI Platform web SDK v3 end-user JWT):
   - iss a non-empty string (the company name); identifier a string of 1..255 chars that does
     not look like an email address (local@domain.tld); name, email strings if present
   - iat and exp integer seconds with 0 < exp - iat <= 3600
+
+Rules "d365-omnichannel" (Dynamics 365 Contact Center / Omnichannel authenticated chat):
+  - protected header exactly {"alg":"RS256","typ":"JWT"} plus a non-empty string kid; the kid
+    is required when the key came from a key list (several keys)
+  - members only iss, sub, iat, exp, nbf, given_name, family_name, email, phone_number,
+    preferred_username, lwicontexts
+  - iss a non-empty string; sub a GUID (8-4-4-4-12 hex digits, no braces)
+  - iat and exp integer seconds with 0 < exp - iat <= 3600; nbf, if present, integer seconds
+    with nbf < exp
+  - the five name/contact claims strings if present
+  - lwicontexts, if present: a JSON *string* that parses to a flat object of at most 100
+    entries whose values are strings, numbers or booleans (no object, array or null)
 """
 
 import base64
@@ -311,7 +328,49 @@ def pick_key(key_spec, header):
         if key_alg is not None and key_alg != alg:
             raise Fail(f"alg {alg} differs from the key's alg {key_alg}")
         return key, alg
+    if "d365_key_url" in key_spec:
+        return d365_key(key_spec["d365_key_url"], header, alg)
     raise Fail('key must be {"hmac_utf8": "..."} or {"jwks": {...}}')
+
+
+def d365_key(body, header: dict, alg: str):
+    """The key a Dynamics 365 public-key URL body names for this header."""
+    if not isinstance(body, str) or not body:
+        raise Fail("key.d365_key_url must be the body text of the public-key URL")
+    if body.startswith("-----BEGIN PUBLIC KEY-----"):
+        pem = body
+    else:
+        try:
+            entries = json.loads(body)
+        except Exception:
+            raise Fail("the public-key URL body is neither a PEM text nor JSON")
+        if not isinstance(entries, list) or not entries:
+            raise Fail("the key list must be a non-empty JSON array")
+        for entry in entries:
+            if not isinstance(entry, dict) or set(entry) != {"kid", "publicKey", "expiry"}:
+                raise Fail(f"a key list entry must be exactly {{kid, publicKey, expiry}}: {compact(entry)}")
+            if not isinstance(entry["kid"], str) or not entry["kid"]:
+                raise Fail("a key list entry's kid must be a non-empty string")
+            if not is_int(entry["expiry"]) or not 0 < entry["expiry"] < MAX_SECONDS:
+                raise Fail(f"a key list entry's expiry must be integer seconds: {compact(entry['expiry'])}")
+        kid = header.get("kid")
+        chosen = [e for e in entries if e["kid"] == kid]
+        if len(chosen) != 1:
+            raise Fail(f"the key list has no single key with kid {kid!r}")
+        try:
+            pem = base64.b64decode(chosen[0]["publicKey"], validate=True).decode("ascii")
+        except Exception:
+            raise Fail("publicKey is not standard base64 of a PEM text")
+        if not pem.startswith("-----BEGIN PUBLIC KEY-----\n"):
+            raise Fail("publicKey does not decode to a PEM public key")
+    try:
+        public = serialization.load_pem_public_key(pem.encode("ascii"))
+        key = jwk.JWK.from_pyca(public)
+    except Exception as e:
+        raise Fail(f"the public-key URL's key is not a PEM public key ({type(e).__name__})")
+    if alg not in ASYM_ALGS.get(key.get("kty"), set()):
+        raise Fail(f"alg {alg} does not match the {key.get('kty')} key")
+    return key, alg
 
 
 def amazon_connect(token: str, header: dict, claims: dict) -> None:
@@ -599,6 +658,55 @@ def ccai_platform(header: dict, claims: dict) -> None:
         raise Fail(f"exp - iat = {life}, must be in 1..3600")
 
 
+D365_MEMBERS = {
+    "iss", "sub", "iat", "exp", "nbf", "given_name", "family_name", "email", "phone_number",
+    "preferred_username", "lwicontexts",
+}
+
+
+def d365_omnichannel(header: dict, claims: dict, req: dict) -> None:
+    key_spec = req.get("key") or {}
+    listed = isinstance(key_spec.get("d365_key_url"), str) and not key_spec["d365_key_url"].startswith("-----")
+    base = {k: v for k, v in header.items() if k != "kid"}
+    if base != {"alg": "RS256", "typ": "JWT"}:
+        raise Fail(f'header must be {{"alg":"RS256","typ":"JWT"}} plus kid, got {compact(header)}')
+    if "kid" in header and (not isinstance(header["kid"], str) or not header["kid"]):
+        raise Fail("kid must be a non-empty string")
+    if listed and "kid" not in header:
+        raise Fail("the public-key URL lists several keys: the header needs a kid")
+    extra = sorted(set(claims) - D365_MEMBERS)
+    if extra:
+        raise Fail(f"claims Dynamics 365 does not define: {extra}")
+    iss = claims.get("iss")
+    if not isinstance(iss, str) or not iss.strip():
+        raise Fail(f"iss missing or not a non-empty string: {compact(iss)}")
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not GUID.fullmatch(sub):
+        raise Fail(f"sub must be a GUID (8-4-4-4-12 hex digits, no braces), got {compact(sub)}")
+    iat, exp = int_seconds(claims, "iat"), int_seconds(claims, "exp")
+    if not 0 < exp - iat <= 3600:
+        raise Fail(f"exp - iat = {exp - iat}, must be in 1..3600")
+    if "nbf" in claims and not int_seconds(claims, "nbf") < exp:
+        raise Fail("nbf must be before exp")
+    optional_strings(claims, ("given_name", "family_name", "email", "phone_number", "preferred_username"))
+    if "lwicontexts" in claims:
+        text = claims["lwicontexts"]
+        if not isinstance(text, str):
+            raise Fail(f"lwicontexts must be a JSON string, got {type(text).__name__}")
+        try:
+            contexts = json.loads(text)
+        except Exception:
+            raise Fail("lwicontexts is not serialized JSON")
+        if not isinstance(contexts, dict):
+            raise Fail("lwicontexts must serialize an object")
+        if len(contexts) > 100:
+            raise Fail(f"lwicontexts has {len(contexts)} entries, at most 100")
+        for name, value in contexts.items():
+            primitive = isinstance(value, (str, bool)) or is_int(value) or isinstance(value, float)
+            if not primitive:
+                raise Fail(f"lwicontexts.{name} is not a primitive value")
+
+
 def strings_in(value, path: str):
     """Yields (path, text) for every key and every string/number value in a JSON value."""
     if isinstance(value, dict):
@@ -715,6 +823,8 @@ def verify(req) -> dict:
         zendesk_messaging(header, claims, req)
     elif rules == "salesforce-miaw":
         salesforce_miaw(header, claims)
+    elif rules == "d365-omnichannel":
+        d365_omnichannel(header, claims, req)
     elif rules != "none":
         raise Fail(f"unknown rules {rules!r}")
 

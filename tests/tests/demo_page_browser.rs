@@ -5,7 +5,8 @@
 //! `Intercom('boot', {app_id, intercom_user_jwt})`, CCAI Platform's `authenticate`, Zendesk
 //! `zE('messenger', 'loginUser', jwtCallback, loginCallback)` against a stand-in `zE`, Salesforce
 //! `embeddedservice_bootstrap.userVerificationAPI.setIdentityToken` after `onEmbeddedMessagingReady`
-//! and again on `onEmbeddedMessagingIdentityTokenExpired`, against a stand-in), and
+//! and again on `onEmbeddedMessagingIdentityTokenExpired`, against a stand-in, Dynamics 365's
+//! `getAuthenticationToken(callback)` against a stand-in widget), and
 //! the page shows the decoded (for the JWE, decrypted) header and claims.
 
 use std::process::Command;
@@ -161,6 +162,16 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert!(upload["x5c"][0].is_string(), "{upload}");
     let renewed = &alice["salesforceRenewed"];
     assert_eq!(renewed["claims"]["sub"], "alice", "{renewed}");
+    // Dynamics 365: the page passed the response text as is, and the stand-in widget got a JWT.
+    let d365 = &alice["d365"];
+    assert_eq!(d365["ok"], true, "{d365}");
+    let d365_kid = d365["header"]["kid"].as_str().expect("kid").to_string();
+    assert_eq!(d365["header"], json!({"alg": "RS256", "typ": "JWT", "kid": d365_kid}));
+    assert_eq!(d365["claims"]["sub"], "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
+    assert_eq!(d365["claims"]["iss"], "127.0.0.1");
+    assert_eq!(d365["claims"]["email"], "alice@example.com");
+    assert_eq!(d365["claims"]["lwicontexts"], r#"{"msdyn_country":"NO"}"#);
+    assert_eq!(lifetime(&d365["claims"]), 300);
 
     // Bob has no CRM contact: Live Assist's callback gets (null, reason); the others still work.
     let bob = tokio::task::spawn_blocking({
@@ -179,6 +190,14 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert_eq!(bob["zendesk"]["claims"].get("email"), None, "bob has no email");
     assert_eq!(bob["salesforce"]["claims"]["sub"], "bob");
     assert_eq!(bob["liveAssist"]["ok"], false);
+    assert_eq!(bob["d365"]["ok"], false);
+    assert!(
+        bob["d365"]["status"]
+            .as_str()
+            .unwrap()
+            .contains("403: insufficient_claims"),
+        "{bob}"
+    );
     assert!(
         bob["liveAssist"]["status"]
             .as_str()
@@ -198,6 +217,7 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert_eq!(session["liveperson"]["ok"], true, "{session}");
     assert_eq!(session["intercom"]["ok"], true, "{session}");
     assert_eq!(session["salesforce"]["ok"], true, "{session}");
+    assert_eq!(session["d365"]["ok"], true, "{session}");
 
     server.task.abort();
     let _ = std::fs::remove_dir_all(state_dir);

@@ -122,6 +122,8 @@ async fn every_sample_event_gets_its_expected_answer() {
     let mut jwks = Value::Null;
     // Salesforce's single JWKs (with x5c): the current key's and the next key's.
     let mut salesforce_jwks = std::collections::BTreeMap::new();
+    // Dynamics 365's public-key URL body: the key list its tokens are checked against.
+    let mut d365_keys = String::new();
     for (file, expectation) in expectations("publish-keys") {
         let response = publish_keys::function_handler(&keys, load_event(&format!("publish-keys/{file}")))
             .await
@@ -148,6 +150,18 @@ async fn every_sample_event_gets_its_expected_answer() {
                 } else if file.starts_with("public-key-salesforce") {
                     assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json", "{file}");
                     salesforce_jwks.insert(file.clone(), serde_json::from_str::<Value>(text).expect("a JWK"));
+                } else if file == "public-key-d365.json" {
+                    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+                    let list: Value = serde_json::from_str(text).expect("key list JSON");
+                    // The rotating RS256 keys (current and next), each {kid, publicKey, expiry}.
+                    assert_eq!(list.as_array().map(Vec::len), Some(2), "{text}");
+                    for entry in list.as_array().unwrap() {
+                        let members: Vec<&String> = entry.as_object().unwrap().keys().collect();
+                        assert_eq!(members, ["expiry", "kid", "publicKey"], "{entry}");
+                        assert!(entry["kid"].as_str().unwrap().starts_with("rs256-"), "{entry}");
+                        assert!(entry["expiry"].as_u64().unwrap() > 1_795_000_000, "{entry}");
+                    }
+                    d365_keys = text.clone();
                 } else {
                     assert!(
                         text.starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A") && !text.contains('\n'),
@@ -201,6 +215,17 @@ async fn every_sample_event_gets_its_expected_answer() {
         );
         match expectation.get("error") {
             Some(_) => check_error_answer(&file, &response, &expectation),
+            None if status == 200 && profile == "d365" => {
+                // The bare token, as the widget's callback takes it; not cached, CORS as for JSON.
+                assert_eq!(response.headers()[header::CONTENT_TYPE], "application/jwt", "{file}");
+                assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store", "{file}");
+                let lambda_http::Body::Text(token) = response.body() else {
+                    panic!("{file}: text body expected")
+                };
+                assert_eq!(token.split('.').count(), 3, "{file}: a compact JWS");
+                assert!(!token.contains(['"', '{', ' ', '\n']), "{file}: the token alone");
+                minted.push((profile, token.clone()));
+            }
             None if status == 200 => {
                 let body = json_body(&response);
                 if profile == "ccai" {
@@ -274,6 +299,14 @@ async fn every_sample_event_gets_its_expected_answer() {
                 "kid": ZENDESK_KID, "now": SystemClock.now_unix(),
                 "expect": {"scope": "user", "external_id": "C-1001", "name": "Alice Nordmann",
                     "email": "alice@example.com", "email_verified": true}}),
+            // The body's sub, crm_contact_id, lwicontexts and iss (d365-body-sets-identity.json)
+            // never reach the token: the verified visitor's values do.
+            "d365" => json!({"token": token, "key": {"d365_key_url": d365_keys}, "rules": "d365-omnichannel",
+                "now": SystemClock.now_unix(),
+                "expect": {"iss": "www.example.com", "sub": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+                    "given_name": "Alice", "family_name": "Nordmann",
+                    "lwicontexts": r#"{"msdyn_cartvalue":"10000","msdyn_customertier":"gold"}"#},
+                "expect_absent": ["mallory", "evil.example", "00000000-0000-0000-0000-000000000bad"]}),
             other => panic!("unexpected profile {other}"),
         };
         let mut request = request;
@@ -339,6 +372,20 @@ async fn every_sample_event_gets_its_expected_answer() {
                 assert_eq!(next["ok"], false, "{next}");
                 assert!(next["error"].as_str().unwrap().contains("kid"), "{next}");
             }
+            "d365" => {
+                let kid = verdict["header"]["kid"].as_str().unwrap();
+                assert_eq!(verdict["header"], json!({"alg": "RS256", "typ": "JWT", "kid": kid}));
+                assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 300);
+                assert_eq!(claims["nbf"], claims["iat"]);
+                assert!(claims.get("email").is_none(), "email is opt-in");
+                // The kid names the key list's first (current) key; a list without it verifies nothing.
+                let list: Value = serde_json::from_str(&d365_keys).unwrap();
+                assert_eq!(list[0]["kid"], kid);
+                let without: Vec<Value> = list.as_array().unwrap().iter().skip(1).cloned().collect();
+                let wrong = verify_independently(&json!({"token": token,
+                    "key": {"d365_key_url": Value::Array(without).to_string()}, "rules": "d365-omnichannel"}));
+                assert_eq!(wrong["ok"], false, "{wrong}");
+            }
             _ => unreachable!(),
         }
         profiles_seen.push(profile.clone());
@@ -350,6 +397,7 @@ async fn every_sample_event_gets_its_expected_answer() {
         [
             "ccai",
             "connect",
+            "d365",
             "intercom",
             "live-assist",
             "liveperson",
@@ -648,4 +696,63 @@ async fn mint_zendesk(deps: &mint_token::Deps) -> (u16, Value) {
     let event = load_event("mint-token/zendesk-authorizer.json");
     let response = function_handler(deps, event).await.expect("handler");
     (response.status().as_u16(), json_body(&response))
+}
+
+/// Dynamics 365's public-key URL when only one key is live (no next key staged): the PEM text,
+/// and the token (with its kid) verifies with it; `?key=` is refused for the key list
+/// (400 invalid_request) with a plain request as the control.
+#[tokio::test]
+async fn d365_one_live_key_is_served_as_pem_and_verifies_its_tokens() {
+    let secrets = store();
+    let mut keys = KeySetDocument::generate(&[SigningAlgorithm::RS256], 1_795_000_000).unwrap();
+    keys.keys.retain(|k| k.status == whoscalling::keys::KeyStatus::Current);
+    secrets.put("whoscalling/signing-keys", keys.to_secret_string().expose());
+    let publish = publish_keys::Deps::new(&events_config(), secrets.clone()).expect("publish-keys deps");
+    let response = publish_keys::function_handler(&publish, load_event("publish-keys/public-key-d365.json"))
+        .await
+        .expect("handler");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "text/plain; charset=utf-8");
+    let lambda_http::Body::Text(pem) = response.body() else {
+        panic!("text body expected")
+    };
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n") && pem.ends_with("-----END PUBLIC KEY-----\n"));
+
+    let mint = mint_deps(secrets.clone());
+    let response = function_handler(&mint, load_event("mint-token/d365-authorizer.json"))
+        .await
+        .expect("handler");
+    assert_eq!(response.status(), 200);
+    let lambda_http::Body::Text(token) = response.body() else {
+        panic!("text body expected")
+    };
+    let verdict = verify_independently(&json!({"token": token, "key": {"d365_key_url": pem},
+        "rules": "d365-omnichannel", "expect": {"sub": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"}}));
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    // Another key's PEM does not verify it.
+    let other = KeySetDocument::generate(&[SigningAlgorithm::RS256], 1).unwrap();
+    let other_ring = whoscalling::keys::KeyRing::from_document(&other).unwrap();
+    let spki = other_ring.current_public_key_spki(SigningAlgorithm::RS256).unwrap();
+    let lines: Vec<String> = spki
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into())
+        .collect();
+    let other_pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    );
+    let wrong = verify_independently(&json!({"token": token, "key": {"d365_key_url": other_pem}}));
+    assert_eq!(wrong["ok"], false, "{wrong}");
+
+    let text = std::fs::read_to_string(workspace_root().join("events/publish-keys/public-key-d365.json")).unwrap();
+    let mut event: Value = serde_json::from_str(&text).unwrap();
+    event["rawQueryString"] = json!("key=next");
+    event["queryStringParameters"] = json!({"key": "next"});
+    let response =
+        publish_keys::function_handler(&publish, lambda_http::request::from_str(&event.to_string()).unwrap())
+            .await
+            .expect("handler");
+    assert_eq!(response.status(), 400);
+    assert_eq!(json_body(&response)["error"], "invalid_request");
 }

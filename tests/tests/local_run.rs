@@ -809,3 +809,96 @@ async fn mint_with_bearer(http: &reqwest::Client, base: &str, profile: &str, id_
     let status = response.status().as_u16();
     (status, response.json::<Value>().await.expect("json"))
 }
+/// The d365 profile of the default configuration: the bare token (`application/jwt`) verifies
+/// with jwcrypto against the key list `/public-key/d365` serves, picked by its kid; after a
+/// rotation the new token names the new current key and the old token still verifies against the
+/// new list (its key is kept as previous). A login whose CRM id is not a GUID gets 403.
+#[tokio::test]
+async fn d365_profile_mints_and_follows_a_rotation_through_the_key_list() {
+    let logs = CapturedLogs::install();
+    let (server, state_dir) = start().await;
+    let http = reqwest::Client::new();
+    let base = &server.base_url;
+    let guid = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+    let id_token = dev_login(
+        &http,
+        base,
+        json!({"sub": "alice", "given_name": "Alice",
+        "crm_contact_id": guid, "email": "alice@example.com", "nin_issuing_country": "NO"}),
+    )
+    .await;
+    let mint = || async {
+        let response = http
+            .post(format!("{base}/token/d365"))
+            .header("origin", base)
+            .bearer_auth(&id_token)
+            .send()
+            .await
+            .expect("token");
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.headers()["content-type"], "application/jwt");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.headers()["access-control-allow-origin"], base.as_str());
+        response.text().await.expect("text")
+    };
+    let key_list = || async {
+        let response = http
+            .get(format!("{base}/public-key/d365"))
+            .send()
+            .await
+            .expect("key list");
+        assert_eq!(response.status().as_u16(), 200);
+        response.text().await.expect("text")
+    };
+    let verify = |token: &str, keys: &str| {
+        verify_independently(
+            &json!({"token": token, "key": {"d365_key_url": keys}, "rules": "d365-omnichannel",
+            "expect": {"sub": guid, "iss": "127.0.0.1", "email": "alice@example.com",
+                "lwicontexts": r#"{"msdyn_country":"NO"}"#}}),
+        )
+    };
+    let first = mint().await;
+    let keys = key_list().await;
+    let verdict = verify(&first, &keys);
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    let first_kid = verdict["header"]["kid"].as_str().unwrap().to_string();
+
+    let rotated = http
+        .post(format!("{base}/dev/rotate-keys"))
+        .send()
+        .await
+        .expect("rotate");
+    assert_eq!(rotated.status().as_u16(), 200);
+    let second = mint().await;
+    let keys_after = key_list().await;
+    let verdict = verify(&second, &keys_after);
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    assert_ne!(
+        verdict["header"]["kid"],
+        first_kid.as_str(),
+        "the next key signs after a rotation"
+    );
+    assert_eq!(
+        verify(&first, &keys_after)["ok"],
+        true,
+        "the retired key stays in the list"
+    );
+    let listed: Value = serde_json::from_str(&keys_after).unwrap();
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(3),
+        "current, next and previous: {listed}"
+    );
+
+    let not_a_guid = dev_login(&http, base, json!({"sub": "bob", "crm_contact_id": "bob"})).await;
+    let (status, body) = mint_with_bearer(&http, base, "d365", not_a_guid).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("insufficient_claims")),
+        "{body}"
+    );
+
+    logs.assert_free_of(&[&id_token, &first, &second, "alice@example.com"]);
+    server.task.abort();
+    let _ = std::fs::remove_dir_all(state_dir);
+}

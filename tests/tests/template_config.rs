@@ -169,6 +169,7 @@ fn realistic_parameters() -> Value {
             "AlarmTopicArn": "arn:aws:sns:ap-southeast-2:123456789012:contact-centre-alarms",
             "LogLevel": "info,whoscalling=debug",
             "EnableIntercom": "true",
+            "EnableD365": "true",
         }),
     )
 }
@@ -384,7 +385,7 @@ fn the_shipped_document_unedited_stops_at_cold_start_naming_the_widget_id() {
 
 #[test]
 fn the_realistic_configuration_fits_every_function_measured_lambdas_way() {
-    // 50 origins, 20 profiles with custom mappings, 10 provider clients, 5 upstream providers,
+    // 50 origins, 23 profiles with custom mappings, 10 provider clients, 5 upstream providers,
     // with a long stack name (secret names and the prefix carry it).
     let stack_name = "whoscalling-contact-centre-prod-primary";
     let (rendered, configs) = deployable("realistic", realistic_parameters(), stack_name, &realistic_document());
@@ -400,12 +401,12 @@ fn the_realistic_configuration_fits_every_function_measured_lambdas_way() {
     );
     let config = &configs["ExchangeCodeFunction"];
     assert_eq!(config.allowed_origins.len(), 50);
-    assert_eq!(config.profiles.len(), 22);
+    assert_eq!(config.profiles.len(), 23);
     assert_eq!(config.provider.as_ref().expect("provider").clients.len(), 10);
     assert_eq!(config.upstream.as_ref().expect("upstream").providers.len(), 5);
     // Every function reads the same document.
     for (name, other) in &configs {
-        assert_eq!(other.profiles.len(), 22, "{name}");
+        assert_eq!(other.profiles.len(), 23, "{name}");
     }
     // The figure that matters, for docs/CONFIGURATION.md: the largest environment.
     let largest = rendered

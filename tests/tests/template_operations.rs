@@ -477,3 +477,27 @@ fn the_default_certificate_validity_covers_the_longest_key_life() {
         longest_life / 86_400
     );
 }
+
+/// The Dynamics 365 opt-in creates nothing (we sign with our own keys: no vendor secret) and adds
+/// the two URLs to paste: the public key URL of profile "d365" and its token URL, only when on.
+#[test]
+fn the_d365_opt_in_adds_only_its_two_urls() {
+    let template = template();
+    for (name, resource) in template["Resources"].as_object().expect("resources") {
+        assert_ne!(
+            resource["Condition"], "UseD365",
+            "{name}: EnableD365 creates no resource"
+        );
+    }
+    for (output, path) in [
+        ("D365PublicKeyUrl", "/public-key/d365"),
+        ("D365TokenUrl", "/token/d365"),
+    ] {
+        let value = &template["Outputs"][output];
+        assert_eq!(value["Condition"], "UseD365", "{output}");
+        let sub = value["Value"]["Fn::Sub"][0].as_str().expect("a Sub template");
+        assert_eq!(sub, format!("${{Base}}{path}"), "{output}");
+    }
+    let on = render("d365-on", &parameters(json!({"EnableD365": "true"})));
+    assert_eq!(on["rules"], json!([]));
+}

@@ -11,6 +11,7 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 use whoscalling::http::{self, ApiError, Cors, ErrorCode, OriginCheck, Reply};
 use whoscalling::metrics::RequestMetrics;
 use whoscalling::mint::MintProfile;
+use whoscalling::platforms::ResponseShape;
 use whoscalling::values::IdentitySource;
 use whoscalling::{Clock, ConfigError, IdentityVerifier, MintService, SecretStore, ServiceConfig};
 
@@ -140,7 +141,11 @@ async fn respond(
         // The cause stays in the logs (names and kinds only); the caller gets the code.
         tracing::warn!(error = %error, "mint refused or failed");
     })?;
-    let response = deps.cors.json(StatusCode::OK, &minted.response_body(), origin);
+    let response = match minted.shape {
+        // Dynamics 365's page passes the response text as is to the widget: the token itself.
+        ResponseShape::Bare => deps.cors.jwt(&minted.token, origin),
+        _ => deps.cors.json(StatusCode::OK, &minted.response_body(), origin),
+    };
     Ok((
         response,
         Some(Minted {

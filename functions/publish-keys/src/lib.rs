@@ -6,7 +6,10 @@
 //! has it ready before a switch: a console that holds one pasted key (Live Assist) takes it right
 //! after the switch, never before, or it refuses the tokens signed until then; 404
 //! `no_staged_key` when nothing is staged. A profile whose platform asks for another format
-//! ([`PublicKeyFormat`]) gets it instead: Salesforce's single JWK with its `x5c` certificate.
+//! ([`PublicKeyFormat`]) gets it instead: Salesforce's single JWK with its `x5c` certificate, or
+//! Dynamics 365's public-key URL (the PEM text when one key is live, otherwise
+//! `[{"kid", "publicKey", "expiry"}]` with every key a token may name, so Dynamics follows
+//! rotations by `kid`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +19,7 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 use whoscalling::SecretStore;
 use whoscalling::config::{ConfigError, ProfileName, ServiceConfig};
 use whoscalling::http::{self, ApiError, ErrorCode, Reply};
+use whoscalling::keys::D365KeyList;
 use whoscalling::keys::{KeyChoice, KeyStatus, SigningKeys};
 use whoscalling::metrics::RequestMetrics;
 use whoscalling::platforms::{ProfileConfig, PublicKeyFormat};
@@ -23,10 +27,12 @@ use whoscalling::platforms::{ProfileConfig, PublicKeyFormat};
 /// Built once per container.
 pub struct Deps {
     keys: SigningKeys,
-    /// Profiles that sign with keys we own, and with which key.
+    /// Profiles that sign with keys we own, with which key, and how their console wants it.
     profiles: BTreeMap<ProfileName, (KeyChoice, PublicKeyFormat)>,
     /// How long the certificates in `x5c` are valid after their key's creation.
     certificate_validity_seconds: u64,
+    /// How long a retired key stays published (the key list's `expiry` of a previous key).
+    retention_seconds: u64,
     cache_control: HeaderValue,
     /// Public documents: no origin allow-list applies and server-side verifiers need no CORS;
     /// this only shapes error answers the same way as every other endpoint's.
@@ -56,6 +62,7 @@ impl Deps {
             keys: SigningKeys::new(secrets, keys_config.secret.clone()),
             profiles,
             certificate_validity_seconds: keys_config.certificate_validity_seconds(),
+            retention_seconds: keys_config.retention_seconds,
             cache_control,
             errors: http::Cors::new(Vec::new(), "GET"),
         })
@@ -128,7 +135,11 @@ async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Reply, Ap
                 "no profile that signs with our keys has this name",
             )
         })?;
-    let status = match request.query_string_parameters_ref().and_then(|q| q.first("key")) {
+    let key_parameter = request.query_string_parameters_ref().and_then(|q| q.first("key"));
+    if *format == PublicKeyFormat::D365KeyList {
+        return d365_key_list(deps, &ring, choice, key_parameter, profile);
+    }
+    let status = match key_parameter {
         None | Some("current") => KeyStatus::Current,
         Some("next") => KeyStatus::Next,
         Some(_) => {
@@ -149,6 +160,8 @@ async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Reply, Ap
                 ApiError::from(&error)
             })?
             .map(|jwk| ("application/json", jwk.to_string())),
+        // Answered above: its one document holds every live key, so it takes no `key`.
+        PublicKeyFormat::D365KeyList => None,
     };
     let (content_type, body) = match (published, status) {
         (Some(published), _) => published,
@@ -167,4 +180,43 @@ async fn respond(deps: &Deps, request: &Request, path: &str) -> Result<Reply, Ap
         }
     };
     Ok(Reply::public(content_type, body, deps.cache_control.clone()))
+}
+
+/// Dynamics 365's public-key URL: the PEM text of the one live key, or the key list.
+fn d365_key_list(
+    deps: &Deps,
+    ring: &whoscalling::keys::KeyRing,
+    choice: &KeyChoice,
+    key_parameter: Option<&str>,
+    profile: &str,
+) -> Result<Reply, ApiError> {
+    if key_parameter.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "this profile's key list already holds every live key: ask without `key`",
+        ));
+    }
+    let listed = match choice {
+        KeyChoice::Rotating(alg) => ring.d365_key_list(*alg, deps.retention_seconds),
+        KeyChoice::Pinned(_) => None,
+    };
+    match listed {
+        Some(D365KeyList::SinglePem(pem)) => Ok(Reply::public(
+            "text/plain; charset=utf-8",
+            pem,
+            deps.cache_control.clone(),
+        )),
+        Some(D365KeyList::List(list)) => Ok(Reply::public(
+            "application/json",
+            list.to_string(),
+            deps.cache_control.clone(),
+        )),
+        None => {
+            tracing::error!(profile, key = ?choice, "the profile's key is missing from the signing-key secret");
+            Err(ApiError::new(
+                ErrorCode::ServerError,
+                "the service could not complete the request",
+            ))
+        }
+    }
 }

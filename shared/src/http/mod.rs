@@ -108,6 +108,11 @@ impl Cors {
             _ => reply,
         }
     }
+
+    /// The bare token (`application/jwt`, no-store) with the same CORS headers as a JSON answer.
+    pub fn jwt(&self, token: &str, origin: &OriginCheck) -> Reply {
+        Reply::jwt(token).cors(self, origin)
+    }
 }
 
 /// The request's credentials: authorizer claims if API Gateway attached them, and the bearer

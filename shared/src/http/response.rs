@@ -139,6 +139,15 @@ impl Reply {
     pub fn into_response(self) -> Response<Body> {
         self.0
     }
+
+    /// The bare token as the body (`application/jwt`, not cached), for a page that hands the
+    /// response text as is to its widget (Dynamics 365's `getAuthenticationToken`).
+    pub fn jwt(token: &str) -> Self {
+        Self::new(StatusCode::OK, Body::Text(token.to_string()))
+            .header(header::CONTENT_TYPE, "application/jwt")
+            .header(header::CACHE_CONTROL, "no-store")
+            .header(header::PRAGMA, "no-cache")
+    }
 }
 
 impl From<Reply> for Response<Body> {

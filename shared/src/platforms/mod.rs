@@ -9,6 +9,7 @@
 
 pub mod amazon_connect;
 pub mod ccai_platform;
+pub mod d365_omnichannel;
 pub mod intercom;
 pub mod live_assist;
 pub mod liveperson;
@@ -70,6 +71,7 @@ platforms! {
     "intercom" => Intercom(intercom::IntercomProfileConfig),
     "ccai-platform" => CcaiPlatform(ccai_platform::CcaiProfileConfig),
     "salesforce-miaw" => SalesforceMiaw(salesforce_miaw::SalesforceProfileConfig),
+    "d365-omnichannel" => D365Omnichannel(d365_omnichannel::D365ProfileConfig),
 }
 
 /// What one platform is: asked by the config loader (cold start), the mint service and the
@@ -108,6 +110,10 @@ pub enum PublicKeyFormat {
     /// One JWK `{kty, kid, alg, use, n, e, x5c}` with a self-signed certificate of the key:
     /// what a Salesforce keyset takes, one key per upload.
     SalesforceJwk,
+    /// Dynamics 365's public-key URL: the PEM text when exactly one key is live, otherwise a JSON
+    /// array of `{"kid", "publicKey": <base64 of the PEM text>, "expiry": <Unix seconds>}` holding
+    /// every key a token may name (current, next, previous).
+    D365KeyList,
 }
 
 /// A platform served at `/token/{profile}`: its claims and how the page's callback wants them.
@@ -179,6 +185,9 @@ pub enum ResponseShape {
     /// LivePerson's `lpGetAuthenticationToken` and Live Assist's `authoriseChatWithCallback`:
     /// `callback(body.token)`.
     Token,
+    /// The token itself as the body (`application/jwt`): Dynamics 365's `getAuthenticationToken`
+    /// sample passes the response text as is to the widget's callback.
+    Bare,
 }
 
 impl ResponseShape {
@@ -187,6 +196,8 @@ impl ResponseShape {
         match self {
             ResponseShape::Data => serde_json::json!({ "data": token }),
             ResponseShape::Token => serde_json::json!({ "token": token }),
+            // Served as the text itself (the handler answers with the token, not this JSON).
+            ResponseShape::Bare => serde_json::Value::String(token.to_string()),
         }
     }
 }
@@ -362,6 +373,7 @@ mod tests {
                    "token_lifetime_seconds": 3600}),
             json!({"platform": "zendesk-messaging", "key_secret": "whoscalling/zendesk-key"}),
             json!({"platform": "salesforce-miaw", "issuer": "https://chat.example.com"}),
+            json!({"platform": "d365-omnichannel", "issuer": "www.example.com"}),
         ];
         let mut served = Vec::new();
         for document in profiles {
@@ -383,6 +395,7 @@ mod tests {
                 ("ccai-platform", Some(ResponseShape::Token), false),
                 ("zendesk-messaging", Some(ResponseShape::Token), false),
                 ("salesforce-miaw", Some(ResponseShape::Token), false),
+                ("d365-omnichannel", Some(ResponseShape::Bare), false),
             ]
         );
         let unknown = serde_json::from_value::<ProfileConfig>(json!({"platform": "zendesk"}))
