@@ -19,6 +19,7 @@ use crate::platforms::{ClaimsError, KeyKind, Platform, ProfileConfig};
 use crate::secrets::{SecretError, SecretName, SecretStore, is_placeholder};
 use crate::signing::{SigningError, sign_hs256_jwt, sign_hs256_jwt_with_kid};
 use crate::values::VerifiedClaims;
+use crate::values::{PageInput, PageInputError};
 
 use crate::platforms::ResponseShape;
 
@@ -38,13 +39,18 @@ pub enum MintError {
     Signing(#[from] SigningError),
     #[error(transparent)]
     Encryption(#[from] JweError),
+    /// The page's body is not what the platform takes (400 `invalid_request`).
+    #[error(transparent)]
+    PageInput(PageInputError),
 }
 
 impl From<ClaimsError> for MintError {
-    /// A claim set that does not serialize is a signing failure (500), not the visitor's claims.
+    /// A claim set that does not serialize is a signing failure (500), not the visitor's claims;
+    /// a body the platform does not take is the caller's request, not the visitor's claims.
     fn from(error: ClaimsError) -> Self {
         match error {
             ClaimsError::Serialize(error) => MintError::Signing(SigningError::Serialize(error)),
+            ClaimsError::Page(error) => MintError::PageInput(error),
             error => MintError::Claims(error),
         }
     }
@@ -207,15 +213,21 @@ impl MintService {
         self.signing_keys.as_ref()
     }
 
-    /// Mints a fresh token on every call (a token fetched earlier and reused expires).
-    pub async fn mint(&self, profile: &MintProfile, identity: VerifiedClaims) -> Result<MintedToken, MintError> {
+    /// Mints a fresh token on every call (a token fetched earlier and reused expires). `page` is
+    /// the request body's object, handed to the platform (only Freshchat reads it).
+    pub async fn mint(
+        &self,
+        profile: &MintProfile,
+        identity: VerifiedClaims,
+        page: &PageInput,
+    ) -> Result<MintedToken, MintError> {
         let identity = self.policy.apply(identity);
         let now = self.clock.now_unix();
         // Only profiles with a token endpoint are prepared (see `MintService::new`).
         let endpoint = profile.config.platform().token_endpoint();
         let endpoint = endpoint.ok_or_else(|| MintError::UnknownProfile(profile.name.to_string()))?;
         // Map first: a visitor who cannot get a token costs no secret read.
-        let claims = endpoint.claims(&identity, now)?;
+        let claims = endpoint.claims(&identity, page, now)?;
         let payload = claims.payload().map_err(SigningError::Serialize)?;
         let (token, key_version) = match &profile.key {
             MintKey::Pasted(secret) => {
@@ -258,12 +270,13 @@ impl MintService {
         })
     }
 
-    /// Resolves `name` and mints (tests and benches; a handler resolves once with [`MintService::profile`]).
+    /// Resolves `name` and mints without a body (tests and benches; a handler resolves once with
+    /// [`MintService::profile`]).
     pub async fn mint_named(&self, name: &str, identity: VerifiedClaims) -> Result<MintedToken, MintError> {
         let profile = self
             .profile(name)
             .ok_or_else(|| MintError::UnknownProfile(name.to_string()))?;
-        self.mint(profile, identity).await
+        self.mint(profile, identity, &PageInput::empty()).await
     }
 
     fn keys(&self) -> Result<&SigningKeys, MintError> {

@@ -26,6 +26,7 @@ use crate::values::PinName;
 use crate::values::SecretName;
 use crate::values::SigningAlgorithm;
 use crate::values::VerifiedClaims;
+use crate::values::{PageInput, PageInputError};
 
 pub use liveperson::EncryptionConfig;
 
@@ -98,7 +99,16 @@ pub trait TokenEndpoint: Send + Sync {
     fn shape(&self) -> ResponseShape;
 
     /// The token's claims for this (already masked) visitor. Refusals come before any key is read.
-    fn claims(&self, identity: &VerifiedClaims, now: u64) -> Result<Box<dyn PlatformClaims>, ClaimsError>;
+    /// `page` is the request body's JSON object (empty without a body): untrusted, never a source
+    /// of identity. A platform that takes no page value ignores it; one that does (Freshchat's
+    /// widget UUID) refuses a body with any other member, and a bad value, as
+    /// [`ClaimsError::Page`].
+    fn claims(
+        &self,
+        identity: &VerifiedClaims,
+        page: &PageInput,
+        now: u64,
+    ) -> Result<Box<dyn PlatformClaims>, ClaimsError>;
 }
 
 /// A platform whose claims reach its servers through our OpenID provider (id_token, userinfo).
@@ -192,6 +202,10 @@ pub enum ClaimsError {
     /// The typed claims did not serialize (not the visitor's fault: a 500).
     #[error("the claims could not be serialized")]
     Serialize(#[source] serde_json::Error),
+    /// The page's body is not what the platform takes (the caller's mistake: 400
+    /// `invalid_request`, not the visitor's claims).
+    #[error(transparent)]
+    Page(#[from] PageInputError),
 }
 
 /// A profile setting that is wrong; the config loader prefixes `profiles.<name>.`.
