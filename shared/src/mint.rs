@@ -717,4 +717,55 @@ mod tests {
             serde_json::to_value(liveperson_claims(&profile, &visitor(json!({"x": "2"})), 1).unwrap()).unwrap();
         assert_eq!(claims["lp_sdes"][0]["info"], json!({"customerId": "alice"}));
     }
+
+    /// The page's body reaches the platform: Freshchat's UUID goes into the token beside the
+    /// verified reference_id; a body it does not take is `PageInput` (400 `invalid_request`)
+    /// with no secret read; Connect, which takes no page value, mints the verified values whatever
+    /// the body says.
+    #[tokio::test]
+    async fn the_page_reaches_the_platform_and_a_bad_body_reads_no_secret() {
+        let (minter, store) = service(json!({"platform": "freshchat", "encryption_key_secret": "connect-key"}));
+        let freshchat = minter.profile("connect").unwrap();
+        let page = |body: &str| PageInput::from_json(body.as_bytes()).unwrap();
+        let uuid = "3b9c2a4e-7f1d-4c8a-9e2b-5d6f7a8b9c0d";
+        let good = page(&json!({ "freshchat_uuid": uuid }).to_string());
+        let minted = minter.mint(freshchat, visitor(json!({})), &good).await.unwrap();
+        let claims = decode(&minted.token);
+        assert_eq!(
+            (claims["freshchat_uuid"].as_str(), claims["reference_id"].as_str()),
+            (Some(uuid), Some("alice"))
+        );
+        assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 900);
+        assert_eq!(minted.response_body(), json!({"token": minted.token}));
+
+        assert_eq!(store.reads(), 1);
+        for body in [
+            "{}".to_string(),
+            json!({ "freshchat_uuid": uuid.to_uppercase() }).to_string(),
+            json!({ "freshchat_uuid": uuid, "reference_id": "mallory" }).to_string(),
+        ] {
+            let refused = minter
+                .mint(freshchat, visitor(json!({})), &page(&body))
+                .await
+                .unwrap_err();
+            assert!(matches!(refused, MintError::PageInput(_)), "{body}: {refused:?}");
+            let answer = crate::http::ApiError::from(refused);
+            assert_eq!(
+                (answer.status().as_u16(), answer.code.as_str()),
+                (400, "invalid_request"),
+                "{body}"
+            );
+        }
+        assert_eq!(store.reads(), 1, "a refused body costs no secret read");
+
+        let (connect, _) = service(profile());
+        let body = page(r#"{"customerId": "mallory", "sub": "mallory", "attributes": {"firstName": "M"}}"#);
+        let minted = connect
+            .mint(connect.profile("connect").unwrap(), visitor(json!({})), &body)
+            .await
+            .unwrap();
+        let claims = decode(&minted.token);
+        assert_eq!(claims["customerId"], "alice");
+        assert!(!minted.token.contains("mallory") && !claims.to_string().contains("mallory"));
+    }
 }

@@ -9,6 +9,7 @@
 
 pub mod amazon_connect;
 pub mod ccai_platform;
+pub mod freshchat;
 pub mod intercom;
 pub mod live_assist;
 pub mod liveperson;
@@ -69,6 +70,7 @@ platforms! {
     "zendesk-messaging" => ZendeskMessaging(zendesk::ZendeskProfileConfig),
     "intercom" => Intercom(intercom::IntercomProfileConfig),
     "ccai-platform" => CcaiPlatform(ccai_platform::CcaiProfileConfig),
+    "freshchat" => Freshchat(freshchat::FreshchatProfileConfig),
 }
 
 /// What one platform is: asked by the config loader (cold start), the mint service and the
@@ -358,6 +360,7 @@ mod tests {
             json!({"platform": "ccai-platform", "company_name": "Example Bank", "company_secret_secret": "k",
                    "token_lifetime_seconds": 3600}),
             json!({"platform": "zendesk-messaging", "key_secret": "whoscalling/zendesk-key"}),
+            json!({"platform": "freshchat", "encryption_key_secret": "whoscalling/freshchat-key"}),
         ];
         let mut served = Vec::new();
         for document in profiles {
@@ -378,6 +381,7 @@ mod tests {
                 ("intercom", Some(ResponseShape::Token), false),
                 ("ccai-platform", Some(ResponseShape::Token), false),
                 ("zendesk-messaging", Some(ResponseShape::Token), false),
+                ("freshchat", Some(ResponseShape::Token), false),
             ]
         );
         let unknown = serde_json::from_value::<ProfileConfig>(json!({"platform": "zendesk"}))
