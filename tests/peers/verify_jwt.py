@@ -14,7 +14,8 @@ stdin: one JSON object
                                                 as a PEM body on one line (Live Assist, LivePerson
                                                 "JWT Public Key"); the header's kid is ignored, as
                                                 such a console has nothing to match it against
-      "rules":  "amazon-connect" | "liveperson" | "live-assist" | "ccai-platform" | "zendesk-messaging" | "none",
+      "rules":  "amazon-connect" | "liveperson" | "live-assist" | "ccai-platform" | "zendesk-messaging"
+              | "freshchat" | "none",
                                                 default "none";
                                                 checked after the signature (see below)
       "expect": {"sub": "...", "iss": "...", "aud": "...", ...},   optional; every key must
@@ -30,6 +31,8 @@ stdin: one JSON object
                                                 now < exp
       "kid":    "<key id>"                      rules "zendesk-messaging": the header's kid must
                                                 be exactly this (the key id stored in the secret)
+      "lifetime": <seconds>                     rules "freshchat": exp - iat must not exceed this
+                                                (the profile's token_lifetime_seconds); default 3600
       "decrypt": {"jwk": {<RSA private JWK>}}  optional; then `token` is a compact JWE
                | {"pkcs8_b64": "<base64 DER>"}  (RSA-OAEP-256 / RSA-OAEP, A256GCM / A128GCM;
                                                 any other alg/enc is refused before decrypting)
@@ -99,6 +102,14 @@ Rules "ccai-platform" (Google Cloud CCAI Platform web SDK v3 end-user JWT):
   - iss a non-empty string (the company name); identifier a string of 1..255 chars that does
     not look like an email address (local@domain.tld); name, email strings if present
   - iat and exp integer seconds with 0 < exp - iat <= 3600
+
+Rules "freshchat" (Freshchat / Freshdesk Web Chat JWT user authentication):
+  - protected header is exactly {"alg":"HS256","typ":"JWT"} (no other members, no kid)
+  - members only freshchat_uuid, reference_id, first_name, last_name, email, phone_number, iat, exp
+  - freshchat_uuid a canonical UUID: 8-4-4-4-12 lowercase hex digits, nothing around it
+  - reference_id a string of 1..255 chars; first_name, last_name, email, phone_number strings of
+    1..255 chars if present
+  - iat and exp integer seconds with 0 < exp - iat <= "lifetime" (default 3600)
 """
 
 import base64
@@ -504,6 +515,33 @@ def ccai_platform(header: dict, claims: dict) -> None:
         raise Fail(f"exp - iat = {life}, must be in 1..3600")
 
 
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+FRESHCHAT_MEMBERS = {"freshchat_uuid", "reference_id", "first_name", "last_name", "email", "phone_number", "iat", "exp"}
+
+
+def freshchat(header: dict, claims: dict, req: dict) -> None:
+    if header != {"alg": "HS256", "typ": "JWT"}:
+        raise Fail(f'header must be exactly {{"alg":"HS256","typ":"JWT"}}, got {compact(header)}')
+    extra = sorted(set(claims) - FRESHCHAT_MEMBERS)
+    if extra:
+        raise Fail(f"claims Freshchat does not define: {extra}")
+    uuid = claims.get("freshchat_uuid")
+    if not isinstance(uuid, str) or not CANONICAL_UUID.fullmatch(uuid):
+        raise Fail(f"freshchat_uuid must be a canonical UUID (8-4-4-4-12 lowercase hex), got {compact(uuid)}")
+    for name in ("reference_id", "first_name", "last_name", "email", "phone_number"):
+        if name == "reference_id" or name in claims:
+            v = claims.get(name)
+            if not isinstance(v, str) or not 1 <= len(v) <= 255:
+                raise Fail(f"{name} must be a string of 1..255 chars, got {compact(v)}")
+    lifetime = req.get("lifetime", 3600)
+    if not is_int(lifetime) or lifetime <= 0:
+        raise Fail("lifetime must be a positive integer")
+    iat, exp = int_seconds(claims, "iat"), int_seconds(claims, "exp")
+    life = exp - iat
+    if not 0 < life <= lifetime:
+        raise Fail(f"exp - iat = {life}, must be in 1..{lifetime}")
+
+
 def strings_in(value, path: str):
     """Yields (path, text) for every key and every string/number value in a JSON value."""
     if isinstance(value, dict):
@@ -614,6 +652,8 @@ def verify(req) -> dict:
         ccai_platform(header, claims)
     elif rules == "zendesk-messaging":
         zendesk_messaging(header, claims, req)
+    elif rules == "freshchat":
+        freshchat(header, claims, req)
     elif rules != "none":
         raise Fail(f"unknown rules {rules!r}")
 
