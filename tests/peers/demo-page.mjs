@@ -1,15 +1,16 @@
 // Drives the local run's demo page in headless Chromium (Debian's /usr/bin/chromium, no browser
 // download): logs in as a sample customer, then clicks through every panel so each platform's
 // page callback runs (Amazon Connect `authenticate`, LivePerson `lpGetAuthenticationToken` plain
-// and encrypted, Live Assist `authoriseChatWithCallback`, Intercom `Intercom('boot', ...)`, CCAI Platform's `authenticate`, Zendesk `zE('messenger', 'loginUser')`), and prints what the page shows as one
+// and encrypted, Live Assist `authoriseChatWithCallback`, Intercom `Intercom('boot', ...)`, CCAI Platform's `authenticate`, Zendesk `zE('messenger', 'loginUser')`, Freshchat's
+// `fcWidget.authenticate` on `user:statechange`), and prints what the page shows as one
 // JSON line on stdout.
 //
 //   node tests/peers/demo-page.mjs http://127.0.0.1:PORT alice
 //   node tests/peers/demo-page.mjs http://127.0.0.1:PORT session   (the code-flow login: every
 //                                   token call then carries only the session cookie)
 //
-// Exit 0 with {"connect", "liveperson", "livepersonEncrypted", "liveAssist", "intercom", "ccai", "zendesk", "consoleErrors"};
-// each panel {status, ok, header, claims[, jweHeader]}. Exit 1 with the reason on stderr.
+// Exit 0 with {"connect", "liveperson", "livepersonEncrypted", "liveAssist", "intercom", "ccai", "zendesk", "freshchat",
+// "consoleErrors"}; each panel {status, ok, header, claims[, jweHeader]}; freshchat also {widgetUuid}. Exit 1 with the reason on stderr.
 import { chromium } from 'playwright-core';
 
 const [baseUrl, customer = 'alice'] = process.argv.slice(2);
@@ -65,8 +66,11 @@ try {
   const ccai = await panel(page, '#ccai-start', '#ccai-status', 'ccai', false);
   const intercom = await panel(page, '#ic-start', '#ic-status', 'ic', false);
   const zendesk = await panel(page, '#zd-start', '#zd-status', 'zd', false);
+  const freshchat = await panel(page, '#fc-start', '#fc-status', 'fc', false);
+  freshchat.widgetUuid = await page.textContent('#fc-uuid');
   if (process.env.DEMO_SCREENSHOT) await page.screenshot({ path: process.env.DEMO_SCREENSHOT, fullPage: true });
-  console.log(JSON.stringify({ connect, liveperson, livepersonEncrypted, liveAssist, intercom, ccai, zendesk, consoleErrors }));
+  console.log(JSON.stringify({ connect, liveperson, livepersonEncrypted, liveAssist, intercom, ccai, zendesk, freshchat,
+    consoleErrors }));
 } catch (error) {
   console.error(String(error));
   process.exitCode = 1;

@@ -3,7 +3,8 @@
 //! callback runs as its snippet does (Amazon Connect `authenticate`, LivePerson
 //! `lpGetAuthenticationToken`, plain and encrypted, Live Assist `authoriseChatWithCallback`, Intercom
 //! `Intercom('boot', {app_id, intercom_user_jwt})`, CCAI Platform's `authenticate`, Zendesk
-//! `zE('messenger', 'loginUser', jwtCallback, loginCallback)` against a stand-in `zE`), and
+//! `zE('messenger', 'loginUser', jwtCallback, loginCallback)` against a stand-in `zE`, Freshchat's
+//! `fcWidget.authenticate` on `user:statechange` against a stand-in `fcWidget`), and
 //! the page shows the decoded (for the JWE, decrypted) header and claims.
 
 use std::process::Command;
@@ -133,6 +134,19 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
         "the header's kid is the one stored with the secret"
     );
 
+    // Freshchat: the page sent the stand-in widget's UUID, the token binds it to the verified login,
+    // and the widget accepted it.
+    let freshchat = &alice["freshchat"];
+    assert_eq!(freshchat["ok"], true, "{freshchat}");
+    assert_eq!(freshchat["header"], json!({"alg": "HS256", "typ": "JWT"}));
+    let widget_uuid = freshchat["widgetUuid"].as_str().expect("the stand-in's UUID");
+    assert_eq!(widget_uuid.len(), 36, "{widget_uuid}");
+    assert_eq!(freshchat["claims"]["freshchat_uuid"], widget_uuid);
+    assert_eq!(freshchat["claims"]["reference_id"], "alice");
+    assert_eq!(freshchat["claims"]["first_name"], "Alice");
+    assert_eq!(freshchat["claims"]["email"], "alice@example.com");
+    assert_eq!(lifetime(&freshchat["claims"]), 900);
+
     // Bob has no CRM contact: Live Assist's callback gets (null, reason); the others still work.
     let bob = tokio::task::spawn_blocking({
         let base = base.clone();
@@ -148,6 +162,15 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert_eq!(bob["intercom"]["claims"]["user_id"], "bob");
     assert_eq!(bob["zendesk"]["claims"]["external_id"], "bob");
     assert_eq!(bob["zendesk"]["claims"].get("email"), None, "bob has no email");
+    assert_eq!(bob["freshchat"]["claims"]["reference_id"], "bob");
+    assert_eq!(
+        bob["freshchat"]["claims"]["freshchat_uuid"],
+        bob["freshchat"]["widgetUuid"]
+    );
+    assert_ne!(
+        bob["freshchat"]["widgetUuid"], alice["freshchat"]["widgetUuid"],
+        "another browser, another UUID"
+    );
     assert_eq!(bob["liveAssist"]["ok"], false);
     assert!(
         bob["liveAssist"]["status"]
@@ -167,6 +190,7 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert_eq!(session["connect"]["claims"]["attributes"]["nationalId"], "123456*****");
     assert_eq!(session["liveperson"]["ok"], true, "{session}");
     assert_eq!(session["intercom"]["ok"], true, "{session}");
+    assert_eq!(session["freshchat"]["ok"], true, "{session}");
 
     server.task.abort();
     let _ = std::fs::remove_dir_all(state_dir);
