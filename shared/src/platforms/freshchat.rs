@@ -3,11 +3,11 @@
 //! and the key (the account's one "encryption key", HS256).
 //!
 //! The header is `{"alg":"HS256","typ":"JWT"}` (no `kid`), signed with the UTF-8 bytes of the
-//! encryption key Freshchat generates once per account under Admin Settings > Channels > Web Chat
-//! > User authentication (the same key for every widget; there is no second key, so no overlap
-//! rotation). The claims are `freshchat_uuid`, `reference_id` (the stable user id from the
-//! verified login), `iat`, `exp` (short: 900 s unless set, at most 3600) and the optional
-//! `first_name`, `last_name`, `email` and `phone_number`.
+//! encryption key Freshchat generates once per account (Admin Settings, Channels, Web Chat, User
+//! authentication; the same key for every widget, and no second key, so no overlap rotation).
+//! The claims are `freshchat_uuid`, `reference_id` (the stable user id from the verified login),
+//! `iat`, `exp` (short: 900 s unless set, at most 3600) and the optional `first_name`,
+//! `last_name`, `email` and `phone_number`.
 //!
 //! `freshchat_uuid` is the one value that comes from the page: the widget's own id for this
 //! browser (`fcWidget.user.getUUID()`), which the token binds to the verified `reference_id`. The
