@@ -10,6 +10,7 @@ mod state;
 
 pub use dev_idp::{DEV_AUDIENCE, DevIdentityProvider};
 pub use server::{LocalServer, Options, Stores, serve};
+pub use state::FRESHCHAT_KEY_SECRET;
 pub use state::{
     CCAI_COMPANY_SECRET, CONNECT_KEY_SECRET, DEV_IDP_KEY_SECRET, DEV_LIVEPERSON_KEY_SECRET, SIGNING_KEYS_SECRET,
     ensure_secrets_file,

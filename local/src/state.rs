@@ -44,6 +44,9 @@ pub const INTERCOM_SECRET: &str = "whoscalling/intercom-secret";
 /// The CCAI Platform company secret the default `ccai` profile signs with (a stand-in: base64
 /// text, like the portal's, signed as its UTF-8 bytes).
 pub const CCAI_COMPANY_SECRET: &str = "whoscalling/ccai-company-secret";
+/// Freshchat's account encryption key the default `freshchat` profile signs with (a stand-in:
+/// random base64 text, signed as its UTF-8 bytes).
+pub const FRESHCHAT_KEY_SECRET: &str = "whoscalling/freshchat-key";
 
 /// Creates `secrets.json` if absent and adds any missing default entry; never changes an entry
 /// that is there.
@@ -95,6 +98,10 @@ pub fn ensure_secrets_file(state_dir: &Path) -> Result<std::path::PathBuf, Local
     }
     if !secrets.contains_key(ZENDESK_KEY_SECRET) {
         secrets.insert(ZENDESK_KEY_SECRET.into(), zendesk_style_key()?);
+        changed = true;
+    }
+    if !secrets.contains_key(FRESHCHAT_KEY_SECRET) {
+        secrets.insert(FRESHCHAT_KEY_SECRET.into(), connect_style_key()?);
         changed = true;
     }
     if changed {
@@ -207,6 +214,7 @@ mod tests {
         assert_eq!(second[CONNECT_KEY_SECRET], "pasted-real-key");
         assert!(second.contains_key(DEV_IDP_KEY_SECRET));
         assert_eq!(second[CCAI_COMPANY_SECRET].len(), 44);
+        assert_eq!(second[FRESHCHAT_KEY_SECRET].len(), 44);
         assert_eq!(second[CLIENT_SECRETS[0]].len(), 43);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -19,6 +19,7 @@ use crate::platforms::{ClaimsError, KeyKind, Platform, ProfileConfig};
 use crate::secrets::{SecretError, SecretName, SecretStore, is_placeholder};
 use crate::signing::{SigningError, sign_hs256_jwt, sign_hs256_jwt_with_kid};
 use crate::values::VerifiedClaims;
+use crate::values::{PageInput, PageInputError};
 
 use crate::platforms::ResponseShape;
 
@@ -38,13 +39,18 @@ pub enum MintError {
     Signing(#[from] SigningError),
     #[error(transparent)]
     Encryption(#[from] JweError),
+    /// The page's body is not what the platform takes (400 `invalid_request`).
+    #[error(transparent)]
+    PageInput(PageInputError),
 }
 
 impl From<ClaimsError> for MintError {
-    /// A claim set that does not serialize is a signing failure (500), not the visitor's claims.
+    /// A claim set that does not serialize is a signing failure (500), not the visitor's claims;
+    /// a body the platform does not take is the caller's request, not the visitor's claims.
     fn from(error: ClaimsError) -> Self {
         match error {
             ClaimsError::Serialize(error) => MintError::Signing(SigningError::Serialize(error)),
+            ClaimsError::Page(error) => MintError::PageInput(error),
             error => MintError::Claims(error),
         }
     }
@@ -207,15 +213,21 @@ impl MintService {
         self.signing_keys.as_ref()
     }
 
-    /// Mints a fresh token on every call (a token fetched earlier and reused expires).
-    pub async fn mint(&self, profile: &MintProfile, identity: VerifiedClaims) -> Result<MintedToken, MintError> {
+    /// Mints a fresh token on every call (a token fetched earlier and reused expires). `page` is
+    /// the request body's object, handed to the platform (only Freshchat reads it).
+    pub async fn mint(
+        &self,
+        profile: &MintProfile,
+        identity: VerifiedClaims,
+        page: &PageInput,
+    ) -> Result<MintedToken, MintError> {
         let identity = self.policy.apply(identity);
         let now = self.clock.now_unix();
         // Only profiles with a token endpoint are prepared (see `MintService::new`).
         let endpoint = profile.config.platform().token_endpoint();
         let endpoint = endpoint.ok_or_else(|| MintError::UnknownProfile(profile.name.to_string()))?;
         // Map first: a visitor who cannot get a token costs no secret read.
-        let claims = endpoint.claims(&identity, now)?;
+        let claims = endpoint.claims(&identity, page, now)?;
         let payload = claims.payload().map_err(SigningError::Serialize)?;
         let (token, key_version) = match &profile.key {
             MintKey::Pasted(secret) => {
@@ -258,12 +270,13 @@ impl MintService {
         })
     }
 
-    /// Resolves `name` and mints (tests and benches; a handler resolves once with [`MintService::profile`]).
+    /// Resolves `name` and mints without a body (tests and benches; a handler resolves once with
+    /// [`MintService::profile`]).
     pub async fn mint_named(&self, name: &str, identity: VerifiedClaims) -> Result<MintedToken, MintError> {
         let profile = self
             .profile(name)
             .ok_or_else(|| MintError::UnknownProfile(name.to_string()))?;
-        self.mint(profile, identity).await
+        self.mint(profile, identity, &PageInput::empty()).await
     }
 
     fn keys(&self) -> Result<&SigningKeys, MintError> {
@@ -703,5 +716,56 @@ mod tests {
         let claims =
             serde_json::to_value(liveperson_claims(&profile, &visitor(json!({"x": "2"})), 1).unwrap()).unwrap();
         assert_eq!(claims["lp_sdes"][0]["info"], json!({"customerId": "alice"}));
+    }
+
+    /// The page's body reaches the platform: Freshchat's UUID goes into the token beside the
+    /// verified reference_id; a body it does not take is `PageInput` (400 `invalid_request`)
+    /// with no secret read; Connect, which takes no page value, mints the verified values whatever
+    /// the body says.
+    #[tokio::test]
+    async fn the_page_reaches_the_platform_and_a_bad_body_reads_no_secret() {
+        let (minter, store) = service(json!({"platform": "freshchat", "encryption_key_secret": "connect-key"}));
+        let freshchat = minter.profile("connect").unwrap();
+        let page = |body: &str| PageInput::from_json(body.as_bytes()).unwrap();
+        let uuid = "3b9c2a4e-7f1d-4c8a-9e2b-5d6f7a8b9c0d";
+        let good = page(&json!({ "freshchat_uuid": uuid }).to_string());
+        let minted = minter.mint(freshchat, visitor(json!({})), &good).await.unwrap();
+        let claims = decode(&minted.token);
+        assert_eq!(
+            (claims["freshchat_uuid"].as_str(), claims["reference_id"].as_str()),
+            (Some(uuid), Some("alice"))
+        );
+        assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 900);
+        assert_eq!(minted.response_body(), json!({"token": minted.token}));
+
+        assert_eq!(store.reads(), 1);
+        for body in [
+            "{}".to_string(),
+            json!({ "freshchat_uuid": uuid.to_uppercase() }).to_string(),
+            json!({ "freshchat_uuid": uuid, "reference_id": "mallory" }).to_string(),
+        ] {
+            let refused = minter
+                .mint(freshchat, visitor(json!({})), &page(&body))
+                .await
+                .unwrap_err();
+            assert!(matches!(refused, MintError::PageInput(_)), "{body}: {refused:?}");
+            let answer = crate::http::ApiError::from(refused);
+            assert_eq!(
+                (answer.status().as_u16(), answer.code.as_str()),
+                (400, "invalid_request"),
+                "{body}"
+            );
+        }
+        assert_eq!(store.reads(), 1, "a refused body costs no secret read");
+
+        let (connect, _) = service(profile());
+        let body = page(r#"{"customerId": "mallory", "sub": "mallory", "attributes": {"firstName": "M"}}"#);
+        let minted = connect
+            .mint(connect.profile("connect").unwrap(), visitor(json!({})), &body)
+            .await
+            .unwrap();
+        let claims = decode(&minted.token);
+        assert_eq!(claims["customerId"], "alice");
+        assert!(!minted.token.contains("mallory") && !claims.to_string().contains("mallory"));
     }
 }

@@ -1,7 +1,8 @@
 // Drives the local run's demo page in headless Chromium (Debian's /usr/bin/chromium, no browser
 // download): logs in as a sample customer, then clicks through every panel so each platform's
 // page callback runs (Amazon Connect `authenticate`, LivePerson `lpGetAuthenticationToken` plain
-// and encrypted, Live Assist `authoriseChatWithCallback`, Intercom `Intercom('boot', ...)`, CCAI Platform's `authenticate`, Zendesk `zE('messenger', 'loginUser')`, Salesforce `setIdentityToken`, Dynamics 365's `getAuthenticationToken(callback)`), and prints what the page shows as one
+// and encrypted, Live Assist `authoriseChatWithCallback`, Intercom `Intercom('boot', ...)`, CCAI Platform's `authenticate`, Zendesk `zE('messenger', 'loginUser')`, Salesforce `setIdentityToken`, Dynamics 365's `getAuthenticationToken(callback)`, Freshchat's
+// `fcWidget.authenticate` on `user:statechange`), and prints what the page shows as one
 // JSON line on stdout.
 //
 //   node tests/peers/demo-page.mjs http://127.0.0.1:PORT alice
@@ -9,8 +10,8 @@
 //                                   token call then carries only the session cookie)
 //
 // Exit 0 with {"connect", "liveperson", "livepersonEncrypted", "liveAssist", "intercom", "ccai", "zendesk",
-// "salesforce", "salesforceRenewed" (the panel after onEmbeddedMessagingIdentityTokenExpired), "d365", "consoleErrors"};
-// each panel {status, ok, header, claims[, jweHeader]}. Exit 1 with the reason on stderr.
+// "salesforce", "salesforceRenewed" (the panel after onEmbeddedMessagingIdentityTokenExpired), "d365", "freshchat", "consoleErrors"};
+// each panel {status, ok, header, claims[, jweHeader]}; freshchat also {widgetUuid}. Exit 1 with the reason on stderr.
 import { chromium } from 'playwright-core';
 
 const [baseUrl, customer = 'alice'] = process.argv.slice(2);
@@ -79,8 +80,11 @@ try {
     claims: parseOrNull(await page.textContent('#sf-claims')),
   };
   const d365 = await panel(page, '#d365-start', '#d365-status', 'd365', false);
+  const freshchat = await panel(page, '#fc-start', '#fc-status', 'fc', false);
+  freshchat.widgetUuid = await page.textContent('#fc-uuid');
   if (process.env.DEMO_SCREENSHOT) await page.screenshot({ path: process.env.DEMO_SCREENSHOT, fullPage: true });
-  console.log(JSON.stringify({ connect, liveperson, livepersonEncrypted, liveAssist, intercom, ccai, zendesk, salesforce, salesforceRenewed, d365, consoleErrors }));
+  console.log(JSON.stringify({ connect, liveperson, livepersonEncrypted, liveAssist, intercom, ccai, zendesk, salesforce, salesforceRenewed, d365, freshchat,
+    consoleErrors }));
 } catch (error) {
   console.error(String(error));
   process.exitCode = 1;

@@ -30,7 +30,7 @@ stdin: one JSON object
                                                 (exactly these members) from which the header's
                                                 kid picks the key
       "rules":  "amazon-connect" | "liveperson" | "live-assist" | "ccai-platform" | "zendesk-messaging"
-              | "salesforce-miaw" | "d365-omnichannel" | "none",
+              | "salesforce-miaw" | "d365-omnichannel" | "freshchat" | "none",
                                                 default "none";
                                                 checked after the signature (see below)
       "expect": {"sub": "...", "iss": "...", "aud": "...", ...},   optional; every key must
@@ -46,6 +46,8 @@ stdin: one JSON object
                                                 now < exp
       "kid":    "<key id>"                      rules "zendesk-messaging": the header's kid must
                                                 be exactly this (the key id stored in the secret)
+      "lifetime": <seconds>                     rules "freshchat": exp - iat must not exceed this
+                                                (the profile's token_lifetime_seconds); default 3600
       "decrypt": {"jwk": {<RSA private JWK>}}  optional; then `token` is a compact JWE
                | {"pkcs8_b64": "<base64 DER>"}  (RSA-OAEP-256 / RSA-OAEP, A256GCM / A128GCM;
                                                 any other alg/enc is refused before decrypting)
@@ -134,6 +136,14 @@ Rules "d365-omnichannel" (Dynamics 365 Contact Center / Omnichannel authenticate
   - the five name/contact claims strings if present
   - lwicontexts, if present: a JSON *string* that parses to a flat object of at most 100
     entries whose values are strings, numbers or booleans (no object, array or null)
+
+Rules "freshchat" (Freshchat / Freshdesk Web Chat JWT user authentication):
+  - protected header is exactly {"alg":"HS256","typ":"JWT"} (no other members, no kid)
+  - members only freshchat_uuid, reference_id, first_name, last_name, email, phone_number, iat, exp
+  - freshchat_uuid a canonical UUID: 8-4-4-4-12 lowercase hex digits, nothing around it
+  - reference_id a string of 1..255 chars; first_name, last_name, email, phone_number strings of
+    1..255 chars if present
+  - iat and exp integer seconds with 0 < exp - iat <= "lifetime" (default 3600)
 """
 
 import base64
@@ -707,6 +717,33 @@ def d365_omnichannel(header: dict, claims: dict, req: dict) -> None:
                 raise Fail(f"lwicontexts.{name} is not a primitive value")
 
 
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+FRESHCHAT_MEMBERS = {"freshchat_uuid", "reference_id", "first_name", "last_name", "email", "phone_number", "iat", "exp"}
+
+
+def freshchat(header: dict, claims: dict, req: dict) -> None:
+    if header != {"alg": "HS256", "typ": "JWT"}:
+        raise Fail(f'header must be exactly {{"alg":"HS256","typ":"JWT"}}, got {compact(header)}')
+    extra = sorted(set(claims) - FRESHCHAT_MEMBERS)
+    if extra:
+        raise Fail(f"claims Freshchat does not define: {extra}")
+    uuid = claims.get("freshchat_uuid")
+    if not isinstance(uuid, str) or not CANONICAL_UUID.fullmatch(uuid):
+        raise Fail(f"freshchat_uuid must be a canonical UUID (8-4-4-4-12 lowercase hex), got {compact(uuid)}")
+    for name in ("reference_id", "first_name", "last_name", "email", "phone_number"):
+        if name == "reference_id" or name in claims:
+            v = claims.get(name)
+            if not isinstance(v, str) or not 1 <= len(v) <= 255:
+                raise Fail(f"{name} must be a string of 1..255 chars, got {compact(v)}")
+    lifetime = req.get("lifetime", 3600)
+    if not is_int(lifetime) or lifetime <= 0:
+        raise Fail("lifetime must be a positive integer")
+    iat, exp = int_seconds(claims, "iat"), int_seconds(claims, "exp")
+    life = exp - iat
+    if not 0 < life <= lifetime:
+        raise Fail(f"exp - iat = {life}, must be in 1..{lifetime}")
+
+
 def strings_in(value, path: str):
     """Yields (path, text) for every key and every string/number value in a JSON value."""
     if isinstance(value, dict):
@@ -825,6 +862,8 @@ def verify(req) -> dict:
         salesforce_miaw(header, claims)
     elif rules == "d365-omnichannel":
         d365_omnichannel(header, claims, req)
+    elif rules == "freshchat":
+        freshchat(header, claims, req)
     elif rules != "none":
         raise Fail(f"unknown rules {rules!r}")
 

@@ -6,7 +6,8 @@
 //! `zE('messenger', 'loginUser', jwtCallback, loginCallback)` against a stand-in `zE`, Salesforce
 //! `embeddedservice_bootstrap.userVerificationAPI.setIdentityToken` after `onEmbeddedMessagingReady`
 //! and again on `onEmbeddedMessagingIdentityTokenExpired`, against a stand-in, Dynamics 365's
-//! `getAuthenticationToken(callback)` against a stand-in widget), and
+//! `getAuthenticationToken(callback)` against a stand-in widget, Freshchat's
+//! `fcWidget.authenticate` on `user:statechange` against a stand-in `fcWidget`), and
 //! the page shows the decoded (for the JWE, decrypted) header and claims.
 
 use std::process::Command;
@@ -172,6 +173,18 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert_eq!(d365["claims"]["email"], "alice@example.com");
     assert_eq!(d365["claims"]["lwicontexts"], r#"{"msdyn_country":"NO"}"#);
     assert_eq!(lifetime(&d365["claims"]), 300);
+    // Freshchat: the page sent the stand-in widget's UUID, the token binds it to the verified login,
+    // and the widget accepted it.
+    let freshchat = &alice["freshchat"];
+    assert_eq!(freshchat["ok"], true, "{freshchat}");
+    assert_eq!(freshchat["header"], json!({"alg": "HS256", "typ": "JWT"}));
+    let widget_uuid = freshchat["widgetUuid"].as_str().expect("the stand-in's UUID");
+    assert_eq!(widget_uuid.len(), 36, "{widget_uuid}");
+    assert_eq!(freshchat["claims"]["freshchat_uuid"], widget_uuid);
+    assert_eq!(freshchat["claims"]["reference_id"], "alice");
+    assert_eq!(freshchat["claims"]["first_name"], "Alice");
+    assert_eq!(freshchat["claims"]["email"], "alice@example.com");
+    assert_eq!(lifetime(&freshchat["claims"]), 900);
 
     // Bob has no CRM contact: Live Assist's callback gets (null, reason); the others still work.
     let bob = tokio::task::spawn_blocking({
@@ -189,6 +202,15 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert_eq!(bob["zendesk"]["claims"]["external_id"], "bob");
     assert_eq!(bob["zendesk"]["claims"].get("email"), None, "bob has no email");
     assert_eq!(bob["salesforce"]["claims"]["sub"], "bob");
+    assert_eq!(bob["freshchat"]["claims"]["reference_id"], "bob");
+    assert_eq!(
+        bob["freshchat"]["claims"]["freshchat_uuid"],
+        bob["freshchat"]["widgetUuid"]
+    );
+    assert_ne!(
+        bob["freshchat"]["widgetUuid"], alice["freshchat"]["widgetUuid"],
+        "another browser, another UUID"
+    );
     assert_eq!(bob["liveAssist"]["ok"], false);
     assert_eq!(bob["d365"]["ok"], false);
     assert!(
@@ -218,6 +240,7 @@ async fn demo_page_obtains_a_token_from_every_platform_panel() {
     assert_eq!(session["intercom"]["ok"], true, "{session}");
     assert_eq!(session["salesforce"]["ok"], true, "{session}");
     assert_eq!(session["d365"]["ok"], true, "{session}");
+    assert_eq!(session["freshchat"]["ok"], true, "{session}");
 
     server.task.abort();
     let _ = std::fs::remove_dir_all(state_dir);

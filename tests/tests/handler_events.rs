@@ -32,6 +32,11 @@ const CCAI_SECRET: &str = "Y2NhaS1wbGF0Zm9ybS1jb21wYW55LXNlY3JldC1zYW1wbGU=";
 /// base64 on purpose: signing with its decoded bytes would be a different key.
 const ZENDESK_KID: &str = "app_64f0c0ffee0123456789abcd";
 const ZENDESK_SECRET: &str = "c2FtcGxlLXplbmRlc2stbWVzc2FnaW5nLXNpZ25pbmctc2VjcmV0";
+/// Freshchat's account encryption key. It looks like base64 on purpose: the key is its UTF-8
+/// bytes, and the verifier checks that the decoded bytes do not verify.
+const FRESHCHAT_KEY: &str = "ZnJlc2hjaGF0LWFjY291bnQtZW5jcnlwdGlvbi1rZXktc2FtcGxl";
+/// The widget's UUID in the Freshchat samples (the only value the page supplies).
+const FRESHCHAT_UUID: &str = "3b9c2a4e-7f1d-4c8a-9e2b-5d6f7a8b9c0d";
 
 /// When the sample key set was generated (the certificates' validity starts from it).
 const KEYS_CREATED_AT: u64 = 1_795_000_000;
@@ -65,6 +70,7 @@ fn store() -> Arc<InMemorySecretStore> {
     store.put("whoscalling/signing-keys", keys.to_secret_string().expose());
     store.put("whoscalling/ccai-company-secret", CCAI_SECRET);
     store.put("whoscalling/zendesk-key", &zendesk_key_json());
+    store.put("whoscalling/freshchat-key", FRESHCHAT_KEY);
     store
 }
 
@@ -233,6 +239,10 @@ async fn every_sample_event_gets_its_expected_answer() {
                     let members: Vec<&String> = body.as_object().expect("an object").keys().collect();
                     assert_eq!(members, ["token"], "{file}: {body}");
                 }
+                if profile == "freshchat" {
+                    // The page passes `body.token` to `fcWidget.authenticate`.
+                    assert_eq!(body.as_object().map(|o| o.len()), Some(1), "{file}: {body}");
+                }
                 let token = body["data"]
                     .as_str()
                     .or(body["token"].as_str())
@@ -299,6 +309,11 @@ async fn every_sample_event_gets_its_expected_answer() {
                 "kid": ZENDESK_KID, "now": SystemClock.now_unix(),
                 "expect": {"scope": "user", "external_id": "C-1001", "name": "Alice Nordmann",
                     "email": "alice@example.com", "email_verified": true}}),
+            "freshchat" => json!({"token": token, "key": {"hmac_utf8": FRESHCHAT_KEY}, "rules": "freshchat",
+                "lifetime": 900, "now": SystemClock.now_unix(),
+                "expect": {"freshchat_uuid": FRESHCHAT_UUID, "reference_id": "C-1001", "first_name": "Alice",
+                    "last_name": "Nordmann", "email": "alice@example.com", "phone_number": "+4712345678"},
+                "expect_absent": ["mallory", "Mallory"]}),
             // The body's sub, crm_contact_id, lwicontexts and iss (d365-body-sets-identity.json)
             // never reach the token: the verified visitor's values do.
             "d365" => json!({"token": token, "key": {"d365_key_url": d365_keys}, "rules": "d365-omnichannel",
@@ -364,6 +379,10 @@ async fn every_sample_event_gets_its_expected_answer() {
             // The body's `external_id`, `email` and `scope` (zendesk-body-sets-identity.json)
             // never reach the token: `expect` above holds the verified visitor's values.
             "zendesk" => assert_eq!(verdict["header"]["kid"], ZENDESK_KID),
+            "freshchat" => {
+                assert_eq!(verdict["header"], json!({"alg": "HS256", "typ": "JWT"}));
+                assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 900);
+            }
             "salesforce" => {
                 assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 300);
                 assert!(claims.get("aud").is_none());
@@ -398,6 +417,7 @@ async fn every_sample_event_gets_its_expected_answer() {
             "ccai",
             "connect",
             "d365",
+            "freshchat",
             "intercom",
             "live-assist",
             "liveperson",
@@ -423,6 +443,9 @@ async fn every_sample_event_gets_its_expected_answer() {
         INTERCOM_SECRET,
         CCAI_SECRET,
         ZENDESK_SECRET,
+        FRESHCHAT_KEY,
+        FRESHCHAT_UUID,
+        "3B9C2A4E-7F1D-4C8A-9E2B-5D6F7A8B9C0D",
         "C-1001",
         "alice@example.com",
         ALICE_NIN,
@@ -755,4 +778,216 @@ async fn d365_one_live_key_is_served_as_pem_and_verifies_its_tokens() {
             .expect("handler");
     assert_eq!(response.status(), 400);
     assert_eq!(json_body(&response)["error"], "invalid_request");
+}
+
+/// Freshchat under an independent verifier (jwcrypto, rules `freshchat`): the header is exactly
+/// alg/typ, the widget's UUID and the verified reference_id are in the token, the signature
+/// verifies with the encryption key's UTF-8 bytes and fails with its base64-decoded bytes, and
+/// a key still holding the template's placeholder signs nothing (500 `server_error`, no token;
+/// the real key, the same request, mints).
+#[tokio::test]
+async fn freshchat_tokens_are_signed_with_the_keys_utf8_bytes_and_never_with_the_placeholder() {
+    use base64::Engine;
+    let secrets = store();
+    let (status, body) = mint_freshchat(
+        &mint_deps(secrets.clone()),
+        &json!({ "freshchat_uuid": FRESHCHAT_UUID }).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["token"].as_str().expect("token").to_string();
+    let verdict = verify_independently(&json!({"token": token, "key": {"hmac_utf8": FRESHCHAT_KEY},
+        "rules": "freshchat", "lifetime": 900, "expect": {"freshchat_uuid": FRESHCHAT_UUID, "reference_id": "C-1001"}}));
+    assert_eq!(verdict["ok"], true, "control: {verdict}");
+
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(FRESHCHAT_KEY)
+        .expect("the sample key is base64");
+    let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(decoded);
+    let verdict = verify_independently(&json!({"token": token, "rules": "freshchat",
+        "key": {"jwks": {"keys": [{"kty": "oct", "k": k}]}}}));
+    assert_eq!(
+        verdict["ok"], false,
+        "the base64-decoded key must not verify: {verdict}"
+    );
+    assert!(verdict["error"].as_str().unwrap().contains("signature"), "{verdict}");
+
+    let placeholder = store();
+    placeholder.put("whoscalling/freshchat-key", "REPLACE_WITH_FRESHCHAT_ENCRYPTION_KEY");
+    let (status, body) = mint_freshchat(
+        &mint_deps(placeholder.clone()),
+        &json!({ "freshchat_uuid": FRESHCHAT_UUID }).to_string(),
+    )
+    .await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(
+        body,
+        json!({"error": "server_error", "error_description": "the service could not complete the request"})
+    );
+    // Control: the real key stored, a fresh service (no cached placeholder), the same request mints.
+    placeholder.put("whoscalling/freshchat-key", FRESHCHAT_KEY);
+    let (status, body) = mint_freshchat(
+        &mint_deps(placeholder),
+        &json!({ "freshchat_uuid": FRESHCHAT_UUID }).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Hostile request bodies by class through the real handler, for the verified visitor of
+/// `freshchat-authorizer.json`: each is 400 `invalid_request` with CORS, no token and no secret
+/// read; the valid body, the control, mints. The page's value never reaches an error body or
+/// the logs.
+#[tokio::test]
+async fn freshchat_hostile_bodies_are_400_invalid_request_and_read_no_secret() {
+    let logs = CapturedLogs::install();
+    let secrets = store();
+    let deps = mint_deps(secrets.clone());
+    let u = FRESHCHAT_UUID;
+    let upper = u.to_uppercase();
+    let with = |value: Value| json!({ "freshchat_uuid": value }).to_string();
+    let classes: Vec<(&str, Vec<String>)> = vec![
+        (
+            "not an object",
+            vec![
+                "[]".into(),
+                format!("\"{u}\""),
+                "{".into(),
+                "null".into(),
+                format!("{{\"freshchat_uuid\": \"{u}\"}} {{}}"),
+            ],
+        ),
+        (
+            "a member named twice",
+            vec![
+                format!("{{\"freshchat_uuid\": \"{u}\", \"freshchat_uuid\": \"{u}\"}}"),
+                format!("{{\"freshchat_uuid\": \"{upper}\", \"freshchat_uuid\": \"{u}\"}}"),
+            ],
+        ),
+        ("missing", vec!["".into(), "{}".into(), " \n ".into()]),
+        (
+            "types",
+            vec![
+                with(Value::Null),
+                with(json!(1)),
+                with(json!(true)),
+                with(json!([u])),
+                with(json!({"uuid": u})),
+                // The getUUID() answer passed on whole instead of its `data.uuid`.
+                with(json!({"success": true, "data": {"uuid": u}})),
+            ],
+        ),
+        (
+            "lengths",
+            vec![
+                with(json!("")),
+                with(json!(&u[..35])),
+                with(json!(format!("{u}0"))),
+                with(json!("a".repeat(1000))),
+            ],
+        ),
+        (
+            "notations and encodings",
+            vec![
+                with(json!(upper)),
+                with(json!(format!("{{{u}}}"))),
+                with(json!(format!("urn:uuid:{u}"))),
+                with(json!(u.replace('-', ""))),
+                with(json!(u.replacen('-', "%2D", 1))),
+                with(json!("M2I5YzJhNGUtN2YxZC00YzhhLTllMmItNWQ2ZjdhOGI5YzBk")),
+                "{\"freshchat_uuid\": \"\\u0033b9c2a4e-7f1d-4c8a-9e2b-5d6f7a8b9c0\\u0044\"}".into(),
+            ],
+        ),
+        (
+            "control characters and whitespace",
+            vec![
+                with(json!(format!("{}\u{0}", &u[..35]))),
+                with(json!(format!("{u}\n"))),
+                with(json!(format!(" {u}"))),
+                with(json!(format!("\t{}", &u[1..]))),
+                with(json!(format!("{}\u{7f}", &u[..35]))),
+            ],
+        ),
+        (
+            "unicode look-alikes",
+            vec![
+                with(json!(u.replace('a', "\u{430}"))),
+                with(json!(u.replace('3', "\u{ff13}"))),
+                with(json!(u.replace('-', "\u{2010}"))),
+                with(json!(u.replace('-', "\u{2212}"))),
+                with(json!(format!("{u}\u{200b}"))),
+                with(json!(u.replacen('a', "a\u{301}", 1))),
+            ],
+        ),
+        (
+            "nil and max",
+            vec![
+                with(json!("00000000-0000-0000-0000-000000000000")),
+                with(json!("ffffffff-ffff-ffff-ffff-ffffffffffff")),
+            ],
+        ),
+        (
+            "members that try to set identity or the token",
+            [
+                "reference_id",
+                "email",
+                "first_name",
+                "phone_number",
+                "sub",
+                "exp",
+                "Freshchat_uuid",
+            ]
+            .iter()
+            .map(|member| json!({ "freshchat_uuid": u, *member: "mallory" }).to_string())
+            .collect(),
+        ),
+    ];
+    let reads_before = secrets.reads();
+    for (class, bodies) in &classes {
+        for text in bodies {
+            let (status, body, cors) = mint_freshchat_answer(&deps, text).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("invalid_request")),
+                "{class}: {text:?} -> {body}"
+            );
+            assert!(body.get("token").is_none(), "{class}: {body}");
+            assert_eq!(
+                cors.as_deref(),
+                Some("https://www.example.com"),
+                "{class}: errors carry CORS"
+            );
+            let description = body["error_description"].as_str().unwrap_or_default();
+            assert!(
+                !description.contains("mallory")
+                    && !description.contains(&u[..8])
+                    && !description.contains(&upper[..8]),
+                "{class}: the description echoes the page: {description}"
+            );
+        }
+    }
+    assert_eq!(secrets.reads(), reads_before, "a refused body costs no secret read");
+    // Control: the valid body mints for the same visitor.
+    let (status, body, _) = mint_freshchat_answer(&deps, &with(json!(u))).await;
+    assert_eq!(status, 200, "{body}");
+    logs.assert_free_of(&[u, &upper, "mallory", &u.replace('-', "")]);
+}
+
+async fn mint_freshchat(deps: &mint_token::Deps, body: &str) -> (u16, Value) {
+    let (status, body, _) = mint_freshchat_answer(deps, body).await;
+    (status, body)
+}
+
+/// `freshchat-authorizer.json` with another body: status, JSON body and the CORS origin.
+async fn mint_freshchat_answer(deps: &mint_token::Deps, body: &str) -> (u16, Value, Option<String>) {
+    let text = std::fs::read_to_string(workspace_root().join("events/mint-token/freshchat-authorizer.json")).unwrap();
+    let mut event: Value = serde_json::from_str(&text).unwrap();
+    event["body"] = json!(body);
+    let request = lambda_http::request::from_str(&event.to_string()).expect("an HTTP API event");
+    let response = function_handler(deps, request).await.expect("handler");
+    let cors = response
+        .headers()
+        .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        .map(|v| v.to_str().unwrap().to_string());
+    (response.status().as_u16(), json_body(&response), cors)
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use whoscalling_local::{CCAI_COMPANY_SECRET, CONNECT_KEY_SECRET, Options, serve};
+use whoscalling_local::{CCAI_COMPANY_SECRET, CONNECT_KEY_SECRET, FRESHCHAT_KEY_SECRET, Options, serve};
 use whoscalling_tests::{CapturedLogs, verify_independently, verify_intercom};
 
 async fn start() -> (whoscalling_local::LocalServer, std::path::PathBuf) {
@@ -901,4 +901,93 @@ async fn d365_profile_mints_and_follows_a_rotation_through_the_key_list() {
     logs.assert_free_of(&[&id_token, &first, &second, "alice@example.com"]);
     server.task.abort();
     let _ = std::fs::remove_dir_all(state_dir);
+}
+
+/// The default configuration's `freshchat` profile: the page's `{"freshchat_uuid"}` and the
+/// verified login make a token jwcrypto verifies under Freshchat's rules with the UTF-8 bytes of
+/// `secrets.json`'s encryption key (not its base64-decoded bytes); a body that also tries to set
+/// `reference_id` is 400 `invalid_request`, and nothing the page sent reaches the logs.
+#[tokio::test]
+async fn freshchat_profile_mints_from_the_default_configuration() {
+    use base64::Engine as _;
+    let logs = CapturedLogs::install();
+    let (server, state_dir) = start().await;
+    let http = reqwest::Client::new();
+    let base = &server.base_url;
+    let uuid = "8d3c1f0a-5b6e-4a7d-9c2b-1e0f3a4b5c6d";
+    let id_token = dev_login(
+        &http,
+        base,
+        json!({"sub": "alice", "given_name": "Alice", "family_name": "Nordmann",
+        "email": "alice@example.com"}),
+    )
+    .await;
+    let mint = |body: Value| mint_with_body(&http, base, "freshchat", id_token.clone(), body);
+
+    let (status, body) = mint(json!({ "freshchat_uuid": uuid })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.as_object().map(|o| o.len()), Some(1), "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+    let secrets: BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(state_dir.join("secrets.json")).expect("secrets.json"))
+            .expect("json");
+    let key = &secrets[FRESHCHAT_KEY_SECRET];
+    let verdict = verify_independently(&json!({"token": token, "key": {"hmac_utf8": key}, "rules": "freshchat",
+        "lifetime": 900, "expect": {"freshchat_uuid": uuid, "reference_id": "alice", "first_name": "Alice",
+            "last_name": "Nordmann", "email": "alice@example.com"}}));
+    assert_eq!(verdict["ok"], true, "{verdict}");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .expect("base64 text");
+    let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(decoded);
+    let wrong = verify_independently(&json!({"token": token, "key": {"jwks": {"keys": [{"kty": "oct", "k": k}]}}}));
+    assert_eq!(
+        wrong["ok"], false,
+        "the key is the UTF-8 bytes, never the base64-decoded bytes"
+    );
+
+    let (status, body) = mint(json!({ "freshchat_uuid": uuid, "reference_id": "mallory" })).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    let (status, body) = mint(json!({ "freshchat_uuid": uuid.to_uppercase() })).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+
+    logs.assert_free_of(&[
+        &id_token,
+        &token,
+        key,
+        uuid,
+        &uuid.to_uppercase(),
+        "mallory",
+        "alice@example.com",
+    ]);
+    server.task.abort();
+    let _ = std::fs::remove_dir_all(state_dir);
+}
+
+/// `POST /token/{profile}` from the page's origin with `id_token` as the bearer and a JSON body.
+async fn mint_with_body(
+    http: &reqwest::Client,
+    base: &str,
+    profile: &str,
+    id_token: String,
+    body: Value,
+) -> (u16, Value) {
+    let response = http
+        .post(format!("{base}/token/{profile}"))
+        .header("origin", base)
+        .bearer_auth(id_token)
+        .json(&body)
+        .send()
+        .await
+        .expect("token");
+    let status = response.status().as_u16();
+    (status, response.json::<Value>().await.expect("json"))
 }

@@ -170,6 +170,7 @@ fn realistic_parameters() -> Value {
             "LogLevel": "info,whoscalling=debug",
             "EnableIntercom": "true",
             "EnableD365": "true",
+            "EnableFreshchat": "true",
         }),
     )
 }
@@ -385,7 +386,7 @@ fn the_shipped_document_unedited_stops_at_cold_start_naming_the_widget_id() {
 
 #[test]
 fn the_realistic_configuration_fits_every_function_measured_lambdas_way() {
-    // 50 origins, 23 profiles with custom mappings, 10 provider clients, 5 upstream providers,
+    // 50 origins, 24 profiles with custom mappings, 10 provider clients, 5 upstream providers,
     // with a long stack name (secret names and the prefix carry it).
     let stack_name = "whoscalling-contact-centre-prod-primary";
     let (rendered, configs) = deployable("realistic", realistic_parameters(), stack_name, &realistic_document());
@@ -401,12 +402,12 @@ fn the_realistic_configuration_fits_every_function_measured_lambdas_way() {
     );
     let config = &configs["ExchangeCodeFunction"];
     assert_eq!(config.allowed_origins.len(), 50);
-    assert_eq!(config.profiles.len(), 23);
+    assert_eq!(config.profiles.len(), 24);
     assert_eq!(config.provider.as_ref().expect("provider").clients.len(), 10);
     assert_eq!(config.upstream.as_ref().expect("upstream").providers.len(), 5);
     // Every function reads the same document.
     for (name, other) in &configs {
-        assert_eq!(other.profiles.len(), 23, "{name}");
+        assert_eq!(other.profiles.len(), 24, "{name}");
     }
     // The figure that matters, for docs/CONFIGURATION.md: the largest environment.
     let largest = rendered
@@ -751,4 +752,48 @@ fn salesforce_is_opt_in_without_a_secret() {
         let kinds: Vec<_> = configs[function].profiles.values().map(|p| p.kind()).collect();
         assert_eq!(kinds, ["amazon-connect", "salesforce-miaw"], "{function}");
     }
+}
+
+/// Freshchat is opt-in: without EnableFreshchat no Freshchat secret exists, so a document naming
+/// it does not deploy (no role may read it); with it, the template creates exactly
+/// whoscalling/<stack>/freshchat-key and the shipped document plus a freshchat profile naming it
+/// deploys and passes every function's cold start.
+#[test]
+fn freshchat_is_opt_in_with_its_own_secret() {
+    let freshchat_secrets = |rendered: &Rendered| -> Vec<String> {
+        let mut names: Vec<String> = rendered
+            .secret_names
+            .iter()
+            .filter(|n| n.contains("freshchat"))
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    };
+    let off = render("freshchat-off", &quick_start(), "whoscalling");
+    assert_eq!(freshchat_secrets(&off), Vec::<String>::new());
+    assert!(!secret_is_provided(
+        &off,
+        "whoscalling",
+        "whoscalling/whoscalling/freshchat-key"
+    ));
+
+    let mut document: Value = serde_json::from_str(
+        &shipped_document().replace("REPLACE_WITH_CONNECT_WIDGET_ID", "0f6b4a35-6f4e-4e38-9c4f-5a3c0d8f7a11"),
+    )
+    .unwrap();
+    document["profiles"]["freshchat"] = json!({"platform": "freshchat",
+        "encryption_key_secret": "${WHOSCALLING_SECRET_PREFIX}/freshchat-key"});
+    let (rendered, configs) = deployable(
+        "freshchat-on",
+        with(quick_start(), json!({"EnableFreshchat": "true"})),
+        "whoscalling",
+        &document.to_string(),
+    );
+    assert_eq!(freshchat_secrets(&rendered), ["whoscalling/whoscalling/freshchat-key"]);
+    let profiles = &configs["MintTokenFunction"].profiles;
+    assert_eq!(
+        profiles.values().map(|p| p.kind()).collect::<Vec<_>>(),
+        ["amazon-connect", "freshchat"]
+    );
 }

@@ -426,6 +426,7 @@ fn every_pasted_secret_starts_as_its_own_recognized_placeholder() {
         ("IntercomSecret", "REPLACE_WITH_INTERCOM_MESSENGER_SECRET"),
         ("ZendeskKeySecret", "REPLACE_WITH_ZENDESK_KEY_JSON"),
         ("CcaiCompanySecret", "REPLACE_WITH_CCAI_COMPANY_SECRET"),
+        ("FreshchatKeySecret", "REPLACE_WITH_FRESHCHAT_ENCRYPTION_KEY"),
     ] {
         assert_eq!(seen.get(placeholder).map(String::as_str), Some(secret));
     }
@@ -500,4 +501,45 @@ fn the_d365_opt_in_adds_only_its_two_urls() {
     }
     let on = render("d365-on", &parameters(json!({"EnableD365": "true"})));
     assert_eq!(on["rules"], json!([]));
+}
+
+/// The Freshchat opt-in: its secret starts as the placeholder mint-token refuses to sign with,
+/// only mint-token's role may read it (and only under the condition), and the outputs say what to
+/// paste where and which URL the page calls.
+#[test]
+fn the_freshchat_key_is_read_by_mint_token_only() {
+    let template = template();
+    let secret = &template["Resources"]["FreshchatKeySecret"];
+    assert_eq!(secret["Condition"], "UseFreshchat");
+    assert_eq!(
+        secret["Properties"]["SecretString"],
+        "REPLACE_WITH_FRESHCHAT_ENCRYPTION_KEY"
+    );
+    assert!(whoscalling::secrets::is_placeholder(
+        "REPLACE_WITH_FRESHCHAT_ENCRYPTION_KEY"
+    ));
+    for (name, resource) in template["Resources"].as_object().expect("resources") {
+        let text = resource["Properties"]["Policies"].to_string();
+        if text.contains("FreshchatKeySecret") {
+            assert_eq!(name, "MintTokenFunction", "{name} may not read the Freshchat key");
+            assert!(text.contains("UseFreshchat"), "the grant follows the opt-in");
+        }
+    }
+    assert!(
+        template["Resources"]["MintTokenFunction"]["Properties"]["Policies"]
+            .to_string()
+            .contains("FreshchatKeySecret")
+    );
+    for output in ["FreshchatTokenUrl", "FreshchatKeySecretArn"] {
+        assert_eq!(template["Outputs"][output]["Condition"], "UseFreshchat", "{output}");
+    }
+    let on = render("freshchat-on", &parameters(json!({"EnableFreshchat": "true"})));
+    assert_eq!(on["rules"], json!([]));
+    assert!(
+        on["secrets"]["FreshchatKeySecret"]["name"] == "whoscalling/chat-prod/freshchat-key",
+        "{}",
+        on["secrets"]
+    );
+    let off = render("freshchat-off", &parameters(json!({})));
+    assert!(off["secrets"].get("FreshchatKeySecret").is_none());
 }

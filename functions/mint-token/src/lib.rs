@@ -124,7 +124,8 @@ async fn respond(
     let Some(profile) = profile else {
         return Err(ApiError::new(ErrorCode::UnknownProfile, "no such token profile"));
     };
-    http::check_body(request, deps.max_body_bytes)?;
+    // The body is parsed once; it is handed to the platform, never used for identity.
+    let page = http::check_body(request, deps.max_body_bytes)?;
     let credentials = http::credentials(request)?;
     let (identity, source) = deps.identity.verify_with_source(credentials).await?;
     // The session cookie is ambient: the browser attaches it to any request to us. Browsers send
@@ -137,7 +138,7 @@ async fn respond(
             "a session cookie is accepted only on a browser's CORS request (with an allowed Origin); server-side callers send a bearer token",
         ));
     }
-    let minted = deps.minter.mint(profile, identity).await.inspect_err(|error| {
+    let minted = deps.minter.mint(profile, identity, &page).await.inspect_err(|error| {
         // The cause stays in the logs (names and kinds only); the caller gets the code.
         tracing::warn!(error = %error, "mint refused or failed");
     })?;

@@ -13,6 +13,7 @@ use crate::openid_provider::{OAuthError, OAuthErrorCode, PageCodeError};
 use crate::platforms::ClaimsError;
 use crate::secrets::SecretError;
 use crate::upstream_login::LoginError;
+use crate::values::PageInputError;
 
 /// Stable, machine-readable error codes (OAuth style where one exists).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,10 +224,19 @@ impl From<MintError> for ApiError {
                 Self::new(ErrorCode::TokenTooLarge, error.to_string())
             }
             MintError::Claims(_) => Self::new(ErrorCode::InsufficientClaims, error.to_string()),
+            MintError::PageInput(page) => Self::from(page),
             MintError::Secret(secret) => secret_error(secret),
             MintError::Keys(keys) => Self::from(keys),
             MintError::Signing(_) | MintError::Encryption(_) => Self::server_error(),
         }
+    }
+}
+
+impl From<&PageInputError> for ApiError {
+    /// The body is the caller's request: `invalid_request`, as for a body that is not an object.
+    /// The description names our member names only, never a value the page sent.
+    fn from(error: &PageInputError) -> Self {
+        Self::new(ErrorCode::InvalidRequest, error.to_string())
     }
 }
 

@@ -14,6 +14,7 @@ use lambda_http::{Body, Request, RequestExt};
 
 use crate::config::Origin;
 use crate::identity::{Credentials, IdentityError};
+use crate::values::PageInput;
 
 pub use error::{ApiError, ErrorCode};
 pub use response::{Reply, serve};
@@ -161,9 +162,10 @@ fn parse_bearer(value: &HeaderValue) -> Result<&str, IdentityError> {
     }
 }
 
-/// The request body is not used for identity; a POST may carry a small JSON object (reserved for
-/// options), anything else is refused.
-pub fn check_body(request: &Request, max_bytes: usize) -> Result<(), ApiError> {
+/// The request body, parsed once: empty, or an application/json object naming each member once
+/// (a [`PageInput`]). It is never used for identity; a platform may read a page-side value from it
+/// (Freshchat's widget UUID). Anything else is refused.
+pub fn check_body(request: &Request, max_bytes: usize) -> Result<PageInput, ApiError> {
     let body = body(request).ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "unreadable request body"))?;
     if body.len() > max_bytes {
         return Err(ApiError::new(
@@ -172,7 +174,7 @@ pub fn check_body(request: &Request, max_bytes: usize) -> Result<(), ApiError> {
         ));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(());
+        return Ok(PageInput::empty());
     }
     if !content_type_is(request, "application/json") {
         return Err(ApiError::new(
@@ -180,13 +182,7 @@ pub fn check_body(request: &Request, max_bytes: usize) -> Result<(), ApiError> {
             "send no body, or an application/json object",
         ));
     }
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Object(_)) => Ok(()),
-        _ => Err(ApiError::new(
-            ErrorCode::InvalidRequest,
-            "the request body must be a JSON object",
-        )),
-    }
+    PageInput::from_json(body).map_err(|error| ApiError::from(&error))
 }
 
 /// The request's body as bytes (empty when there is none; `None` when it is unreadable).

@@ -74,7 +74,12 @@ impl TokenEndpoint for ConnectProfileConfig {
         ResponseShape::Data
     }
 
-    fn claims(&self, identity: &VerifiedClaims, now: u64) -> Result<Box<dyn PlatformClaims>, ClaimsError> {
+    fn claims(
+        &self,
+        identity: &VerifiedClaims,
+        _page: &crate::values::PageInput,
+        now: u64,
+    ) -> Result<Box<dyn PlatformClaims>, ClaimsError> {
         connect_claims(self, identity, now).map(|claims| Box::new(claims) as Box<dyn PlatformClaims>)
     }
 }

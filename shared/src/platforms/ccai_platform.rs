@@ -97,7 +97,12 @@ impl TokenEndpoint for CcaiProfileConfig {
         ResponseShape::Token
     }
 
-    fn claims(&self, identity: &VerifiedClaims, now: u64) -> Result<Box<dyn PlatformClaims>, ClaimsError> {
+    fn claims(
+        &self,
+        identity: &VerifiedClaims,
+        _page: &crate::values::PageInput,
+        now: u64,
+    ) -> Result<Box<dyn PlatformClaims>, ClaimsError> {
         Ok(Box::new(ccai_claims(self, identity, now)?))
     }
 }

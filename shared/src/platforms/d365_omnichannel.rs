@@ -150,7 +150,12 @@ impl TokenEndpoint for D365ProfileConfig {
         ResponseShape::Bare
     }
 
-    fn claims(&self, identity: &VerifiedClaims, now: u64) -> Result<Box<dyn PlatformClaims>, ClaimsError> {
+    fn claims(
+        &self,
+        identity: &VerifiedClaims,
+        _page: &crate::values::PageInput,
+        now: u64,
+    ) -> Result<Box<dyn PlatformClaims>, ClaimsError> {
         Ok(Box::new(d365_claims(self, identity, now)?))
     }
 }

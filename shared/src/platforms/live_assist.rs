@@ -70,7 +70,12 @@ impl TokenEndpoint for LiveAssistProfileConfig {
         ResponseShape::Token
     }
 
-    fn claims(&self, identity: &VerifiedClaims, now: u64) -> Result<Box<dyn PlatformClaims>, ClaimsError> {
+    fn claims(
+        &self,
+        identity: &VerifiedClaims,
+        _page: &crate::values::PageInput,
+        now: u64,
+    ) -> Result<Box<dyn PlatformClaims>, ClaimsError> {
         Ok(Box::new(live_assist_claims(self, identity, now)?))
     }
 }

@@ -215,7 +215,12 @@ impl TokenEndpoint for LivePersonProfileConfig {
         ResponseShape::Token
     }
 
-    fn claims(&self, identity: &VerifiedClaims, now: u64) -> Result<Box<dyn PlatformClaims>, ClaimsError> {
+    fn claims(
+        &self,
+        identity: &VerifiedClaims,
+        _page: &crate::values::PageInput,
+        now: u64,
+    ) -> Result<Box<dyn PlatformClaims>, ClaimsError> {
         Ok(Box::new(liveperson_claims(self, identity, now)?))
     }
 }

@@ -10,6 +10,7 @@
 pub mod amazon_connect;
 pub mod ccai_platform;
 pub mod d365_omnichannel;
+pub mod freshchat;
 pub mod intercom;
 pub mod live_assist;
 pub mod liveperson;
@@ -28,6 +29,7 @@ use crate::values::PinName;
 use crate::values::SecretName;
 use crate::values::SigningAlgorithm;
 use crate::values::VerifiedClaims;
+use crate::values::{PageInput, PageInputError};
 
 pub use liveperson::EncryptionConfig;
 
@@ -72,6 +74,7 @@ platforms! {
     "ccai-platform" => CcaiPlatform(ccai_platform::CcaiProfileConfig),
     "salesforce-miaw" => SalesforceMiaw(salesforce_miaw::SalesforceProfileConfig),
     "d365-omnichannel" => D365Omnichannel(d365_omnichannel::D365ProfileConfig),
+    "freshchat" => Freshchat(freshchat::FreshchatProfileConfig),
 }
 
 /// What one platform is: asked by the config loader (cold start), the mint service and the
@@ -121,7 +124,16 @@ pub trait TokenEndpoint: Send + Sync {
     fn shape(&self) -> ResponseShape;
 
     /// The token's claims for this (already masked) visitor. Refusals come before any key is read.
-    fn claims(&self, identity: &VerifiedClaims, now: u64) -> Result<Box<dyn PlatformClaims>, ClaimsError>;
+    /// `page` is the request body's JSON object (empty without a body): untrusted, never a source
+    /// of identity. A platform that takes no page value ignores it; one that does (Freshchat's
+    /// widget UUID) refuses a body with any other member, and a bad value, as
+    /// [`ClaimsError::Page`].
+    fn claims(
+        &self,
+        identity: &VerifiedClaims,
+        page: &PageInput,
+        now: u64,
+    ) -> Result<Box<dyn PlatformClaims>, ClaimsError>;
 }
 
 /// A platform whose claims reach its servers through our OpenID provider (id_token, userinfo).
@@ -220,6 +232,10 @@ pub enum ClaimsError {
     /// The typed claims did not serialize (not the visitor's fault: a 500).
     #[error("the claims could not be serialized")]
     Serialize(#[source] serde_json::Error),
+    /// The page's body is not what the platform takes (the caller's mistake: 400
+    /// `invalid_request`, not the visitor's claims).
+    #[error(transparent)]
+    Page(#[from] PageInputError),
 }
 
 /// A profile setting that is wrong; the config loader prefixes `profiles.<name>.`.
@@ -374,6 +390,7 @@ mod tests {
             json!({"platform": "zendesk-messaging", "key_secret": "whoscalling/zendesk-key"}),
             json!({"platform": "salesforce-miaw", "issuer": "https://chat.example.com"}),
             json!({"platform": "d365-omnichannel", "issuer": "www.example.com"}),
+            json!({"platform": "freshchat", "encryption_key_secret": "whoscalling/freshchat-key"}),
         ];
         let mut served = Vec::new();
         for document in profiles {
@@ -396,6 +413,7 @@ mod tests {
                 ("zendesk-messaging", Some(ResponseShape::Token), false),
                 ("salesforce-miaw", Some(ResponseShape::Token), false),
                 ("d365-omnichannel", Some(ResponseShape::Bare), false),
+                ("freshchat", Some(ResponseShape::Token), false),
             ]
         );
         let unknown = serde_json::from_value::<ProfileConfig>(json!({"platform": "zendesk"}))

@@ -88,7 +88,12 @@ impl TokenEndpoint for SalesforceProfileConfig {
         ResponseShape::Token
     }
 
-    fn claims(&self, identity: &VerifiedClaims, now: u64) -> Result<Box<dyn PlatformClaims>, ClaimsError> {
+    fn claims(
+        &self,
+        identity: &VerifiedClaims,
+        _page: &crate::values::PageInput,
+        now: u64,
+    ) -> Result<Box<dyn PlatformClaims>, ClaimsError> {
         Ok(Box::new(salesforce_claims(self, identity, now)?))
     }
 }
