@@ -1657,11 +1657,13 @@ fn http_cases(idp: &Idp, max_body_bytes: usize) -> Vec<Case> {
         "invalid_request",
         &[t],
     ));
-    // SURPRISING (harmless): serde_json keeps the last of duplicated keys, so the body passes.
-    // The body is never read for identity or options today, so nothing can be smuggled with it.
-    cases.push(http_accepted(
-        "body/duplicated keys (SURPRISING: accepted, body unused)",
+    // A platform reads the body (Freshchat's `freshchat_uuid`), so a member named twice is
+    // refused on every profile: two readers must never see different values of one member.
+    cases.push(http(
+        "body/duplicated keys",
         get().body(json_ct, r#"{"a":1,"a":2}"#),
+        400,
+        "invalid_request",
         &[t],
     ));
     cases.push(http(

@@ -126,9 +126,16 @@ fn render(name: &str, parameters: &Value, stack_name: &str) -> Rendered {
     }
 }
 
-/// Lambda's measure: `{"NAME":"value",...}` as JSON, every quote and backslash escaped.
+/// Lambda's measure: `{"NAME":"value",...}` as JSON, every quote and backslash escaped and every
+/// non-ASCII character too (`\uXXXX` per UTF-16 unit), as `scripts/render-template.py` measures.
 fn lambda_environment_bytes(environment: &BTreeMap<String, String>) -> usize {
-    serde_json::to_string(environment).expect("JSON").len()
+    let text = serde_json::to_string(environment).expect("JSON");
+    let escaped_extra: usize = text
+        .chars()
+        .filter(|c| !c.is_ascii())
+        .map(|c| 6 * c.len_utf16() - c.len_utf8())
+        .sum();
+    text.len() + escaped_extra
 }
 
 /// The parameters a Connect-only deployment gives: the quick start's three.
@@ -796,4 +803,29 @@ fn freshchat_is_opt_in_with_its_own_secret() {
         profiles.values().map(|p| p.kind()).collect::<Vec<_>>(),
         ["amazon-connect", "freshchat"]
     );
+}
+
+/// `events/env.json` is what `sam local invoke --env-vars` gives each function, with the whole
+/// document inline in `WHOSCALLING_CONFIG`: each function's set must still fit Lambda's 4 KB, or
+/// the samples describe an environment no deployed function could have. Each must also load as
+/// its function's cold start loads it.
+#[test]
+fn the_sample_events_environments_fit_lambdas_limit() {
+    let text = std::fs::read_to_string(workspace_root().join("events/env.json")).expect("events/env.json");
+    let functions: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_str(&text).expect("JSON");
+    assert!(functions.len() >= 5, "{:?}", functions.keys());
+    for (function, variables) in &functions {
+        let measured = lambda_environment_bytes(variables);
+        println!("{function}: {measured} of {LAMBDA_ENVIRONMENT_LIMIT} bytes");
+        assert!(
+            measured <= LAMBDA_ENVIRONMENT_LIMIT,
+            "{function}: {measured} bytes of environment, measured Lambda's way"
+        );
+        if let Some(document) = variables.get("WHOSCALLING_CONFIG") {
+            ServiceConfig::from_json(function, document).unwrap_or_else(|e| panic!("{function}: {e}"));
+        }
+    }
+    // The measure escapes as Lambda does: one non-ASCII character is six bytes per UTF-16 unit.
+    let sample = BTreeMap::from([("A".to_string(), "é😀".to_string())]);
+    assert_eq!(lambda_environment_bytes(&sample), r#"{"A":"\u00e9\ud83d\ude00"}"#.len());
 }
