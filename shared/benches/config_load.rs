@@ -1,6 +1,6 @@
 //! The cold-start cost of the configuration: reading the document from the config layer's file
 //! (what every function does once, at init), parsing and validating it, for the quick-start
-//! document and the realistic one (docs/examples/realistic-config.json: 20 profiles, 10 provider
+//! document and the realistic one (docs/examples/realistic-config.json: 24 profiles, 10 provider
 //! clients, 5 upstream providers, 50 origins). The same document inline in an environment
 //! variable is the baseline that shows what the file read itself costs. Figures in
 //! docs/CONFIGURATION.md.
