@@ -8,11 +8,15 @@ use aws_config::BehaviorVersion;
 use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
 use aws_config::timeout::TimeoutConfig;
 
+use crate::adapters::sdk_http::sdk_http_client;
+
 /// Loads the SDK configuration from the Lambda environment with these timeouts.
 ///
 /// Lambda puts the execution role's credentials and the region in the environment, so those are
 /// the only providers: the default chain's profile files, SSO, web-identity (STS), container and
 /// instance-metadata providers are never tried (no IMDS probe when credentials are missing).
+/// Every client it configures sends through [`sdk_http_client`], the functions' one HTTP/TLS
+/// stack, whose trust roots are read on the first request rather than at client construction.
 pub async fn aws_sdk_config(connect: Duration, operation: Duration) -> aws_config::SdkConfig {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(connect)
@@ -23,6 +27,7 @@ pub async fn aws_sdk_config(connect: Duration, operation: Duration) -> aws_confi
         .credentials_provider(EnvironmentVariableCredentialsProvider::new())
         .region(EnvironmentVariableRegionProvider::new())
         .timeout_config(timeouts)
+        .http_client(sdk_http_client())
         .load()
         .await
 }

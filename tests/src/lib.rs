@@ -290,10 +290,12 @@ pub fn event_expectations(function: &str) -> Vec<(String, Value)> {
     expected.into_iter().collect()
 }
 
-/// A Secrets Manager client config for a moto server (dummy credentials, no instance metadata).
+/// A Secrets Manager client config for a moto server (dummy credentials, no instance metadata),
+/// sending through the functions' own HTTP client.
 pub fn secrets_manager_config(endpoint: &str) -> aws_sdk_secretsmanager::config::Builder {
     aws_sdk_secretsmanager::config::Builder::new()
         .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        .http_client(whoscalling::adapters::sdk_http::sdk_http_client())
         .region(aws_sdk_secretsmanager::config::Region::new("eu-west-1"))
         .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
             "test", "test", None, None, "moto",
@@ -301,7 +303,7 @@ pub fn secrets_manager_config(endpoint: &str) -> aws_sdk_secretsmanager::config:
         .endpoint_url(endpoint)
 }
 
-/// A DynamoDB client configuration for moto at `endpoint`, with short timeouts so a stopped
+/// A DynamoDB client configuration for moto at `endpoint` (the functions' HTTP client), with short timeouts so a stopped
 /// moto fails a call quickly instead of hanging the test.
 pub fn dynamodb_config(endpoint: &str) -> aws_sdk_dynamodb::Config {
     let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
@@ -310,6 +312,7 @@ pub fn dynamodb_config(endpoint: &str) -> aws_sdk_dynamodb::Config {
         .build();
     aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .http_client(whoscalling::adapters::sdk_http::sdk_http_client())
         .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "test", "test", None, None, "moto",

@@ -638,6 +638,7 @@ async fn pasted_keys_survive_scheduled_rotations_and_change_only_by_the_operator
     let sns = aws_sdk_sns::Client::from_conf(
         aws_sdk_sns::config::Builder::new()
             .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+            .http_client(whoscalling::adapters::sdk_http::sdk_http_client())
             .region(aws_sdk_sns::config::Region::new("eu-west-1"))
             .credentials_provider(aws_sdk_sns::config::Credentials::new(
                 "test", "test", None, None, "moto",

@@ -28,7 +28,8 @@ pub enum FetchError {
 }
 
 /// The client: hyper over rustls (aws-lc-rs, the system's trust roots), the HTTP/TLS stack the
-/// AWS SDK already links, so the functions carry one. Cheap to clone (one connection pool).
+/// AWS SDK's clients use too (see `sdk_http`), so the functions carry one. Cheap to clone (one
+/// connection pool).
 #[derive(Clone)]
 pub struct HttpClient {
     inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
@@ -44,20 +45,38 @@ impl std::fmt::Debug for HttpClient {
     }
 }
 
+/// The TLS client configuration every connection of the process shares: rustls over aws-lc-rs
+/// with the system's trust roots (see [`super::trust_roots`]), TLS 1.2 and 1.3, HTTP/1.1.
+pub fn tls_config() -> Result<rustls::ClientConfig, FetchError> {
+    let roots = super::trust_roots::system_roots()
+        .map_err(|error| FetchError::Transport(format!("no trust roots: {error}")))?;
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|error| FetchError::Transport(format!("TLS configuration: {error}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    Ok(config)
+}
+
+/// An HTTPS (and, for loopback endpoints, HTTP) connector over [`tls_config`] that gives up
+/// connecting after `connect_timeout`.
+pub fn https_connector(connect_timeout: Option<Duration>) -> Result<HttpsConnector<HttpConnector>, FetchError> {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(connect_timeout);
+    connector.enforce_http(false);
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls_config()?)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector))
+}
+
 /// A client with these timeouts that follows no redirects (hyper never does). HTTP as well as
 /// HTTPS: the configuration allows plain HTTP for loopback issuers only.
 pub fn client(timeout: Duration, connect_timeout: Duration) -> Result<HttpClient, FetchError> {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(connect_timeout));
-    connector.enforce_http(false);
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-        .map_err(|error| FetchError::Transport(format!("no trust roots: {error}")))?
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(connector);
     Ok(HttpClient {
-        inner: Client::builder(TokioExecutor::new()).build(https),
+        inner: Client::builder(TokioExecutor::new()).build(https_connector(Some(connect_timeout))?),
         timeout,
     })
 }

@@ -10,8 +10,10 @@ pub mod jwks;
 #[cfg(any(test, feature = "test-util"))]
 pub mod memory_secrets;
 pub mod oidc_discovery;
+pub mod sdk_http;
 pub mod secrets_manager;
 pub mod secrets_rotation;
+pub mod trust_roots;
 
 pub use dynamodb_grants::DynamoGrantStore;
 pub use dynamodb_used_states::DynamoUsedStates;
