@@ -370,6 +370,41 @@ def fmt(metric: str, value) -> str:
     return f"{value:.1f}"
 
 
+# ---- the secret read alone ----------------------------------------------------------------
+def secret_read_ms(moto_url: str, secret_name: str, region: str = "eu-west-1") -> float:
+    """One GetSecretValue to moto on a new TCP connection, SigV4-signed as an SDK signs it, timed
+    from connect to the last byte of the answer: the part of a cold start that is moto's."""
+    import http.client
+    from urllib.parse import urlparse
+
+    url = urlparse(moto_url)
+    body = json.dumps({"SecretId": secret_name}).encode()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    headers = {"content-type": "application/x-amz-json-1.1", "host": url.netloc, "x-amz-date": amz_date,
+               "x-amz-target": "secretsmanager.GetSecretValue"}
+    signed = ";".join(sorted(headers))
+    canonical = "\n".join(["POST", "/", "", *(f"{k}:{headers[k]}" for k in sorted(headers)), "", signed,
+                           hashlib.sha256(body).hexdigest()])
+    scope = f"{day}/{region}/secretsmanager/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = b"AWS4test"
+    for part in (day, region, "secretsmanager", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    headers["authorization"] = f"AWS4-HMAC-SHA256 Credential=test/{scope}, SignedHeaders={signed}, Signature={signature}"
+    t0 = time.monotonic_ns()
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    connection.request("POST", "/", body=body, headers=headers)
+    response = connection.getresponse()
+    answer = response.read()
+    elapsed = (time.monotonic_ns() - t0) / 1e6
+    connection.close()
+    if response.status != 200 or b"SecretString" not in answer:
+        raise RuntimeError(f"GetSecretValue answered {response.status}: {answer[:200]!r}")
+    return round(elapsed, 3)
+
+
 def markdown(results: dict) -> str:
     rows = [
         ("init_ms", "exec → first /next (ms)"),
@@ -416,6 +451,11 @@ def markdown(results: dict) -> str:
                     f"{fmt('response_ms', constant['median'])} ms after exec (median; peak RSS "
                     f"{fmt('peak_rss_kib', (rts['constant']['summary'].get('peak_rss_kib') or {}).get('median'))} MiB): "
                     f"`mint-token` takes {r:.1f}× that." if r else ""]
+    read = (results.get("secret_read_ms") or {}).get("summary")
+    if read:
+        out += ["", f"Moto alone answers a `GetSecretValue` on a new connection in {fmt('response_ms', read['median'])} ms "
+                    f"(median of {read['n']}, {fmt('response_ms', read['min'])}–{fmt('response_ms', read['max'])}; "
+                    "timed by the harness between the cold starts): that much of `mint-token`'s first response is moto's."]
     functions = results.get("functions") or {}
     if len(functions) > 1:
         out += ["", "Every function, cold (median; the event each was sent and what it answered):", "",
@@ -432,6 +472,7 @@ def main() -> int:
     ap.add_argument("--root", required=True)
     ap.add_argument("--moto", required=True, help="moto server URL")
     ap.add_argument("--secret-value", required=True, help="the widget key stored in moto (to verify tokens)")
+    ap.add_argument("--secret-name", default="whoscalling/connect-widget-key", help="the secret mint-token reads")
     ap.add_argument("--config-file", required=True, help="file holding the WHOSCALLING_CONFIG document")
     ap.add_argument("--event", required=True)
     ap.add_argument("--rust", required=True)
@@ -458,6 +499,7 @@ def main() -> int:
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     interleaved = ORDER + (("constant",) if args.constant else ())
     samples = {name: [] for name in interleaved}
+    secret_reads = []  # moto's GetSecretValue alone, once per run among the cold starts
     seen = {name: [] for name in ORDER}
     failures = []
 
@@ -489,6 +531,7 @@ def main() -> int:
     for i in range(1, args.runs + 1):
         for name in interleaved:  # interleaved A B C A B C: drift in machine load hits all alike
             one(name, f"{name}-{i:02d}", keep=True)
+        secret_reads.append(secret_read_ms(args.moto, args.secret_name))
 
     runtimes = {}
     for name in interleaved:
@@ -619,6 +662,9 @@ def main() -> int:
         "ratios": ratios,
         "tokens": tokens,
         "functions": functions,
+        "secret_read_ms": {"what": "one GetSecretValue to moto on a new TCP connection (connect to last byte), "
+                                   "SigV4-signed, once per run between the cold starts",
+                           "samples": secret_reads, "summary": summarize(secret_reads)},
     }
     table = markdown(results)
     results["markdown"] = table  # bench/report.py embeds it in docs/PERFORMANCE.md
