@@ -358,9 +358,16 @@ fn graph_of(files: &[(String, String)]) -> Graph {
         if code.contains("lambda_http") {
             graph.lambda_http.insert(relative.clone());
         }
-        if ["aws_sdk_", "aws_config", "aws_smithy"]
-            .iter()
-            .any(|name| code.contains(name))
+        if [
+            "aws_sdk_",
+            "aws_config",
+            "aws_smithy",
+            "aws_types",
+            "aws_credential_types",
+            "aws_runtime",
+        ]
+        .iter()
+        .any(|name| code.contains(name))
         {
             graph.aws_sdk.insert(relative.clone());
         }

@@ -171,6 +171,63 @@ async fn secrets_manager_is_read_at_most_once_per_secret_per_ttl() {
     assert!(calls.get("DescribeSecret").copied().unwrap_or(0) <= ttls, "{calls:?}");
 }
 
+/// The functions' own SDK configuration (`bootstrap`, built from a Lambda-like environment
+/// without aws-config) reaches moto through the real SDK: the service's endpoint variable wins
+/// over the global one (which points at a closed port), and the environment's credentials and
+/// region sign the request moto accepts.
+#[tokio::test]
+async fn the_functions_sdk_configuration_reaches_secrets_manager_from_the_environment() {
+    let moto = moto();
+    let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
+    client
+        .create_secret()
+        .name(SECRET_NAME)
+        .secret_string(format!("{}=", random_token()))
+        .send()
+        .await
+        .expect("create");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let nowhere = format!("http://{}", closed.local_addr().expect("address"));
+    drop(closed);
+    let environment = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ENDPOINT_URL", nowhere.as_str()),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.url.as_str()),
+    ];
+    let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder()
+        .operation_timeout(Duration::from_secs(5))
+        .build();
+    let sdk = whoscalling::bootstrap::SdkEnvironment(aws_types::os_shim_internal::Env::from_slice(&environment))
+        .config(timeouts);
+    let store = SecretsManagerStore::new(
+        aws_sdk_secretsmanager::config::Builder::from(&sdk),
+        SecretCacheSettings::default(),
+    )
+    .await
+    .expect("store");
+    let deps = Deps::from_config(&config(), Arc::new(store), Arc::new(SystemClock)).expect("deps");
+    assert_eq!(mint(&deps).await.status(), 200);
+
+    // Control: with only the closed global endpoint, the same read fails (503, never a token).
+    let environment = [&environment[..4], &[("AWS_MAX_ATTEMPTS", "1")]].concat();
+    let sdk = whoscalling::bootstrap::SdkEnvironment(aws_types::os_shim_internal::Env::from_slice(&environment))
+        .config(
+            aws_smithy_types::timeout::TimeoutConfig::builder()
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        );
+    let store = SecretsManagerStore::new(
+        aws_sdk_secretsmanager::config::Builder::from(&sdk),
+        SecretCacheSettings::default(),
+    )
+    .await
+    .expect("store");
+    let deps = Deps::from_config(&config(), Arc::new(store), Arc::new(SystemClock)).expect("deps");
+    assert_eq!(mint(&deps).await.status(), 503);
+}
+
 /// Zendesk's overlap rotation through the real SDK against moto: the operator stores the new key
 /// id and secret together as the secret's new version; within the TTL the old pair still signs
 /// (Zendesk still holds the old key then), after it the new pair signs with the new `kid`, so the
