@@ -39,6 +39,16 @@ async fn mint(deps: &Deps) -> lambda_http::Response<lambda_http::Body> {
         .expect("handler")
 }
 
+async fn create_secret(client: &aws_sdk_secretsmanager::Client, name: &str, value: impl Into<String>) {
+    client
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create");
+}
+
 fn signed_with(token: &str, key: &str) -> bool {
     verify_independently(&json!({"token": token, "key": {"hmac_utf8": key}, "rules": "amazon-connect"}))["ok"] == true
 }
@@ -49,13 +59,7 @@ async fn new_key_version_is_picked_up_after_the_ttl_and_outages_are_bounded() {
     let mut moto = moto();
     let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
     let (first_key, second_key) = (format!("{}=", random_token()), format!("{}=", random_token()));
-    client
-        .create_secret()
-        .name(SECRET_NAME)
-        .secret_string(&first_key)
-        .send()
-        .await
-        .expect("create");
+    create_secret(&client, SECRET_NAME, &first_key).await;
 
     let settings = SecretCacheSettings {
         ttl: Duration::from_secs(1),
@@ -135,13 +139,7 @@ async fn new_key_version_is_picked_up_after_the_ttl_and_outages_are_bounded() {
 async fn secrets_manager_is_read_at_most_once_per_secret_per_ttl() {
     let moto = moto();
     let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
-    client
-        .create_secret()
-        .name(SECRET_NAME)
-        .secret_string(format!("{}=", random_token()))
-        .send()
-        .await
-        .expect("create");
+    create_secret(&client, SECRET_NAME, format!("{}=", random_token())).await;
     let settings = SecretCacheSettings {
         ttl: Duration::from_secs(1),
         ..SecretCacheSettings::default()
@@ -179,13 +177,7 @@ async fn secrets_manager_is_read_at_most_once_per_secret_per_ttl() {
 async fn the_functions_sdk_configuration_reaches_secrets_manager_from_the_environment() {
     let moto = moto();
     let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
-    client
-        .create_secret()
-        .name(SECRET_NAME)
-        .secret_string(format!("{}=", random_token()))
-        .send()
-        .await
-        .expect("create");
+    create_secret(&client, SECRET_NAME, format!("{}=", random_token())).await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let nowhere = format!("http://{}", closed.local_addr().expect("address"));
     drop(closed);
@@ -240,13 +232,7 @@ async fn a_new_zendesk_key_version_switches_the_kid_and_the_secret_together() {
     let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
     let (old_secret, new_secret) = (random_token(), random_token());
     let stored = |kid: &str, secret: &str| json!({"kid": kid, "secret": secret}).to_string();
-    client
-        .create_secret()
-        .name(ZENDESK_SECRET)
-        .secret_string(stored("app_old", &old_secret))
-        .send()
-        .await
-        .expect("create");
+    create_secret(&client, ZENDESK_SECRET, stored("app_old", &old_secret)).await;
     let settings = SecretCacheSettings {
         ttl: Duration::from_secs(1),
         max_stale: Duration::from_secs(3),
