@@ -303,6 +303,19 @@ pub fn secrets_manager_config(endpoint: &str) -> aws_sdk_secretsmanager::config:
         .endpoint_url(endpoint)
 }
 
+/// Creates the secret `name` holding `value` (a moto server's Secrets Manager, through the real
+/// SDK) and returns its ARN.
+pub async fn create_secret(client: &aws_sdk_secretsmanager::Client, name: &str, value: impl Into<String>) -> String {
+    let created = client
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create secret");
+    created.arn().expect("arn").to_string()
+}
+
 /// A DynamoDB client configuration for moto at `endpoint` (the functions' HTTP client), with short timeouts so a stopped
 /// moto fails a call quickly instead of hanging the test.
 pub fn dynamodb_config(endpoint: &str) -> aws_sdk_dynamodb::Config {

@@ -12,8 +12,8 @@ use whoscalling::adapters::SecretsManagerStore;
 use whoscalling::secrets::{PLACEHOLDER_VALUE, SecretCacheSettings};
 use whoscalling::{ServiceConfig, SystemClock};
 use whoscalling_tests::{
-    CapturedLogs, OIDC_CLIENT_ID, json_body, log_in_at_provider, moto, oidc_provider_with_id_token_claims,
-    secrets_manager_config, verify_independently,
+    CapturedLogs, OIDC_CLIENT_ID, create_secret, json_body, log_in_at_provider, moto,
+    oidc_provider_with_id_token_claims, secrets_manager_config, verify_independently,
 };
 
 const ORIGIN: &str = "https://shop.example.com";
@@ -52,14 +52,7 @@ async fn company_secret_from_secrets_manager_signs_a_token_ccai_rules_accept() {
     let client = aws_sdk_secretsmanager::Client::from_conf(secrets_manager_config(&moto.url).build());
     let mut arns = Vec::new();
     for (name, value) in [("ccai-company-secret", SECRET), ("ccai-placeholder", PLACEHOLDER_VALUE)] {
-        let created = client
-            .create_secret()
-            .name(name)
-            .secret_string(value)
-            .send()
-            .await
-            .expect("create");
-        arns.push(created.arn().expect("arn").to_string());
+        arns.push(create_secret(&client, name, value).await);
     }
     let store = SecretsManagerStore::new(secrets_manager_config(&moto.url), SecretCacheSettings::default())
         .await

@@ -17,7 +17,8 @@ use whoscalling::clock::FixedClock;
 use whoscalling::secrets::SecretCacheSettings;
 use whoscalling::{Clock, ServiceConfig, SystemClock};
 use whoscalling_tests::{
-    CapturedLogs, json_body, load_event, moto, random_token, secrets_manager_config, verify_independently,
+    CapturedLogs, create_secret, json_body, load_event, moto, random_token, secrets_manager_config,
+    verify_independently,
 };
 
 const SECRET_NAME: &str = "whoscalling/connect-widget-key";
@@ -39,14 +40,20 @@ async fn mint(deps: &Deps) -> lambda_http::Response<lambda_http::Body> {
         .expect("handler")
 }
 
-async fn create_secret(client: &aws_sdk_secretsmanager::Client, name: &str, value: impl Into<String>) {
-    client
-        .create_secret()
-        .name(name)
-        .secret_string(value)
-        .send()
-        .await
-        .expect("create");
+/// The mint function's dependencies as its bootstrap builds them from a Lambda-like environment.
+async fn deps_from_environment(environment: &[(&str, &str)]) -> Deps {
+    let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder()
+        .operation_timeout(Duration::from_secs(5))
+        .build();
+    let sdk = whoscalling::bootstrap::SdkEnvironment(aws_types::os_shim_internal::Env::from_slice(environment))
+        .config(timeouts);
+    let store = SecretsManagerStore::new(
+        aws_sdk_secretsmanager::config::Builder::from(&sdk),
+        SecretCacheSettings::default(),
+    )
+    .await
+    .expect("store");
+    Deps::from_config(&config(), Arc::new(store), Arc::new(SystemClock)).expect("deps")
 }
 
 fn signed_with(token: &str, key: &str) -> bool {
@@ -188,36 +195,11 @@ async fn the_functions_sdk_configuration_reaches_secrets_manager_from_the_enviro
         ("AWS_ENDPOINT_URL", nowhere.as_str()),
         ("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.url.as_str()),
     ];
-    let timeouts = aws_smithy_types::timeout::TimeoutConfig::builder()
-        .operation_timeout(Duration::from_secs(5))
-        .build();
-    let sdk = whoscalling::bootstrap::SdkEnvironment(aws_types::os_shim_internal::Env::from_slice(&environment))
-        .config(timeouts);
-    let store = SecretsManagerStore::new(
-        aws_sdk_secretsmanager::config::Builder::from(&sdk),
-        SecretCacheSettings::default(),
-    )
-    .await
-    .expect("store");
-    let deps = Deps::from_config(&config(), Arc::new(store), Arc::new(SystemClock)).expect("deps");
-    assert_eq!(mint(&deps).await.status(), 200);
+    assert_eq!(mint(&deps_from_environment(&environment).await).await.status(), 200);
 
     // Control: with only the closed global endpoint, the same read fails (503, never a token).
     let environment = [&environment[..4], &[("AWS_MAX_ATTEMPTS", "1")]].concat();
-    let sdk = whoscalling::bootstrap::SdkEnvironment(aws_types::os_shim_internal::Env::from_slice(&environment))
-        .config(
-            aws_smithy_types::timeout::TimeoutConfig::builder()
-                .operation_timeout(Duration::from_secs(5))
-                .build(),
-        );
-    let store = SecretsManagerStore::new(
-        aws_sdk_secretsmanager::config::Builder::from(&sdk),
-        SecretCacheSettings::default(),
-    )
-    .await
-    .expect("store");
-    let deps = Deps::from_config(&config(), Arc::new(store), Arc::new(SystemClock)).expect("deps");
-    assert_eq!(mint(&deps).await.status(), 503);
+    assert_eq!(mint(&deps_from_environment(&environment).await).await.status(), 503);
 }
 
 /// Zendesk's overlap rotation through the real SDK against moto: the operator stores the new key
