@@ -199,7 +199,12 @@ async fn the_functions_sdk_configuration_reaches_secrets_manager_from_the_enviro
 
     // Control: with only the closed global endpoint, the same read fails (503, never a token).
     let environment = [&environment[..4], &[("AWS_MAX_ATTEMPTS", "1")]].concat();
-    assert_eq!(mint(&deps_from_environment(&environment).await).await.status(), 503);
+    let unreachable = mint(&deps_from_environment(&environment).await).await;
+    assert_eq!(unreachable.status(), 503);
+    assert_eq!(unreachable.headers()[header::RETRY_AFTER], "5");
+    let body = json_body(&unreachable);
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(body.get("data").is_none(), "no token when the key cannot be read");
 }
 
 /// Zendesk's overlap rotation through the real SDK against moto: the operator stores the new key
